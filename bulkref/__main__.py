@@ -1,0 +1,3 @@
+from bulkref.cli import main
+
+main()

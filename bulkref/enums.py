@@ -1,0 +1,58 @@
+"""The enumerations of ``data/enums.toml``, and tolerant matching against them."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+_FOLD = re.compile(r"[\s_\-]+")
+
+
+def fold(text: str) -> str:
+    """The form used to compare a cell with an allowed value: case, spaces,
+    hyphens and underscores do not count, so ``have not decided`` matches
+    ``HaveNotDecided`` and ``partner led`` matches ``Partner-led``."""
+    return _FOLD.sub("", text).casefold()
+
+
+# eq=False: identity hashing, so the loaded tables can key a cache.
+@dataclass(frozen=True, eq=False)
+class Enums:
+    lists: dict[str, tuple[str, ...]]
+    status_substatus: dict[str, tuple[str, ...]]
+    status_transitions: dict[str, tuple[str, ...]]
+    solution_plays: dict[str, tuple[str, ...]]
+
+    def values(self, name: str) -> tuple[str, ...]:
+        return self.lists[name]
+
+    def canonical(self, name: str, value: str) -> str | None:
+        """The allowed spelling of ``value`` in list ``name``, or None."""
+        return _folded(self, name).get(fold(value))
+
+
+@cache
+def _folded(enums: Enums, name: str) -> dict[str, str]:
+    return {fold(v): v for v in enums.lists[name]}
+
+
+@cache
+def load() -> Enums:
+    raw = tomllib.loads(
+        resources.files("bulkref").joinpath("data/enums.toml").read_text(encoding="utf-8")
+    )
+    lists = {k: tuple(v) for k, v in raw["lists"].items()}
+    plays = {k: tuple(v) for k, v in raw["solution_plays"].items()}
+    # The areas and the plays are lists in their own right (drop-downs, checks);
+    # derived here so the table stays the single place they are written.
+    lists["solution_area"] = tuple(plays)
+    lists["solution_play"] = tuple(dict.fromkeys(p for ps in plays.values() for p in ps))
+    return Enums(
+        lists=lists,
+        status_substatus={k: tuple(v) for k, v in raw["status_substatus"].items()},
+        status_transitions={k: tuple(v) for k, v in raw["status_transitions"].items()},
+        solution_plays=plays,
+    )

@@ -1,0 +1,58 @@
+"""Validation results as data: one Problem per finding, rendered elsewhere."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding, in the user's terms: the sheet, the row number Excel shows,
+    the header text as written in the sheet, a stable code, a plain message
+    and the offending value as the cell showed it."""
+
+    sheet: str
+    row: int | None
+    column: str | None
+    code: str
+    message: str
+    value: str | None = None
+    severity: Severity = Severity.ERROR
+
+    def as_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        del d["severity"]
+        return d
+
+
+@dataclass
+class Report:
+    rows: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity is Severity.ERROR]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity is Severity.WARNING]
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "valid": self.valid,
+            "rows": self.rows,
+            "errors": [p.as_json() for p in self.errors],
+            "warnings": [p.as_json() for p in self.warnings],
+        }
