@@ -177,11 +177,11 @@ TARGETS = Group(
     label="Target",
     path="target",
     fields=(
-        _c("type", "Type", "type", Kind.CHOICE, "SolutionProfile to share with another partner's solution; BusinessProfileLocation for an organisation (msft for Microsoft).", "SolutionProfile", choices="target_type"),
+        _c("type", "Type", "type", Kind.CHOICE, "SolutionProfile (another partner's solution) or BusinessProfileLocation (an organisation; msft is Microsoft).", "SolutionProfile", choices="target_type"),
         _c("id", "ID", "id", Kind.TEXT, "The SOL-... id of the other partner's solution, or msft.", "SOL-34104-EBB"),
     ),
     in_template=1,
-    help="Who you share the referral with. Needed on a Private deal of type Shared (a deal shared with another partner); bulkref adds Microsoft itself for Co-sell.",
+    help="Who you share it with; needed when a Private deal is Shared with another partner.",
     section=S_COSELL,
 )
 

@@ -1,0 +1,108 @@
+"""The ``bulkref`` command: a thin click layer over the library.
+
+Exit codes (shared/docs/cli.md): 0 all good; 1 the input was read but some
+rows are invalid or some calls failed; 2 the command could not do its job.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from bulkref import __version__
+from bulkref.errors import BulkrefError
+
+
+class _Group(click.Group):
+    """Turns bulkref's errors into one sentence on stderr and the contract's exit code."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except BulkrefError as e:
+            if ctx.meta.get("debug"):
+                raise
+            click.echo(f"bulkref: {e}", err=True)
+            sys.exit(e.exit_code)
+        except KeyboardInterrupt:
+            click.echo("bulkref: interrupted.", err=True)
+            sys.exit(1)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except Exception as e:
+            if ctx.meta.get("debug"):
+                raise
+            click.echo(f"bulkref: unexpected error ({type(e).__name__}: {e}). "
+                       "Run again with --debug for details and report it.", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="bulkref")
+@click.option("--debug", is_flag=True, help="Show Python tracebacks (for bug reports).")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Bulk-import referrals (leads, co-sell opportunities) into Partner Center
+    from a spreadsheet: template -> validate -> plan -> apply."""
+    ctx.meta["debug"] = debug
+
+
+@cli.command()
+@click.argument("out", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["xlsx", "csv"]), default=None,
+              help="xlsx (guided workbook, the default) or csv (header row only).")
+@click.option("--examples", is_flag=True, help="Fill a few example rows (Private, Partner-led, "
+              "Co-sell, Services co-sell, shared with a partner).")
+@click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
+def template(out: Path | None, fmt: str | None, examples: bool, force: bool) -> None:
+    """Write the fill-in template (default ./referrals-template.xlsx)."""
+    from bulkref.template import write_template
+
+    if fmt is None:
+        fmt = "csv" if out is not None and out.suffix.lower() == ".csv" else "xlsx"
+    out = out or Path(f"referrals-template.{fmt}")
+    if out.exists() and not force:
+        raise BulkrefError(f"{out} already exists: choose another name, or add --force to replace it.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    written = write_template(out, fmt=fmt, examples=examples)
+    click.echo(f"Wrote {written}")
+
+
+@cli.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              help="text for people, json for scripts.")
+@click.option("--annotate", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write a copy of the sheet with bad cells highlighted and commented.")
+@click.option("--sheet", default=None, help="The sheet to read (default: Referrals, or the first).")
+def validate(file: Path, fmt: str, annotate: Path | None, sheet: str | None) -> None:
+    """Check every row of FILE and report each problem by sheet, row and column.
+
+    Nothing is sent anywhere. Exit 0 when valid, 1 when some rows are invalid,
+    2 when the file cannot be read."""
+    from bulkref.render import validation_text
+    from bulkref.validate import check_file
+
+    result = check_file(file, sheet=sheet)
+    annotated = None
+    if annotate is not None:
+        from bulkref.annotate import annotate as write_annotated
+
+        annotated = write_annotated(result, annotate)
+    if fmt == "json":
+        doc = result.report.as_json()
+        if annotated is not None:
+            doc["annotated"] = str(annotated)
+        click.echo(json.dumps(doc, ensure_ascii=False, indent=2, default=str))
+    else:
+        click.echo(validation_text(result.report, str(file), result.table.sheet))
+        if annotated is not None:
+            click.echo(f"Annotated copy: {annotated}")
+    sys.exit(0 if result.valid else 1)
+
+
+def main() -> None:
+    cli(prog_name="bulkref")

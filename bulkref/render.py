@@ -1,0 +1,33 @@
+"""Validation reports as a person reads them on a terminal."""
+
+from __future__ import annotations
+
+from itertools import groupby
+
+from bulkref.problems import Problem, Report, Severity
+
+
+def _line(p: Problem) -> str:
+    where = f"row {p.row}" if p.row is not None else "sheet"
+    column = f", {p.column}" if p.column else ""
+    tag = "error" if p.severity is Severity.ERROR else "warning"
+    return f"  {tag}: {where}{column}: {p.message} [{p.code}]"
+
+
+def validation_text(report: Report, source: str, sheet: str | None = None) -> str:
+    """One block per row, sheet-level problems first, then a summary line."""
+    where = f"{source} (sheet {sheet})" if sheet else source
+    lines = [f"{where}: {report.rows} row{'s' if report.rows != 1 else ''}"]
+    ordered = sorted(report.problems, key=lambda p: (p.row is not None, p.row or 0))
+    for _row, problems in groupby(ordered, key=lambda p: p.row):
+        lines.extend(_line(p) for p in problems)
+    errors, warnings = len(report.errors), len(report.warnings)
+    bad_rows = len({p.row for p in report.errors if p.row is not None})
+    if errors:
+        lines.append(f"INVALID: {errors} error{'s' if errors != 1 else ''} in {bad_rows} of "
+                     f"{report.rows} rows, {warnings} warning{'s' if warnings != 1 else ''}. "
+                     "Nothing was sent; fix the cells above and validate again.")
+    else:
+        lines.append(f"VALID: {report.rows} row{'s' if report.rows != 1 else ''} ready, "
+                     f"{warnings} warning{'s' if warnings != 1 else ''}.")
+    return "\n".join(lines)
