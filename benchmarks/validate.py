@@ -65,7 +65,7 @@ def _child(mode: str, path: str) -> None:
         seconds = time.perf_counter() - start
         rows = len(data) - 1
     else:
-        from bulkref.validate import check_file
+        from bulkref.check import check_file
 
         start = time.perf_counter()
         result = check_file(path)
@@ -113,7 +113,7 @@ def main() -> None:
         seconds = statistics.median(r[0] for r in results)
         peak = max(r[2] for r in results)
         med[mode] = seconds
-        label = "(a) bare calamine read " if mode == "bare" else "(b) bulkref read+validate"
+        label = "(a) bare calamine read   " if mode == "bare" else "(b) bulkref read+validate"
         print(f"{label}: {seconds:7.2f} s  {results[0][1] / seconds:10,.0f} rows/s  peak {peak:6.0f} MB")
     print(f"ratio b/a: {med['bulkref'] / med['bare']:.2f}  (goal: <= 3.0 at 50,000 rows; "
           "peak under 600 MB at 100,000 rows)")

@@ -19,17 +19,16 @@ import posixpath
 import re
 import zipfile
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from xml.etree import ElementTree
 
 import numpy as np
-import pandas as pd
 import python_calamine as calamine
 
 from bulkref.enums import fold
@@ -37,6 +36,9 @@ from bulkref.errors import UnusableFile
 from bulkref.problems import Problem, Severity
 from bulkref.spec import SPEC, Column, Need
 from bulkref.table import Table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["read_table"]
 
@@ -212,12 +214,19 @@ def _read_workbook(source: Path, wanted: str | None) -> Table:
                 pool.submit(_hidden_rows, source, part) if part else None
             )
             with _calamine_errors(source):
-                # skip_empty_area=False: the rows start at A1, so list positions
-                # are Excel's row and column numbers despite leading blank rows
-                # or columns.
-                rows = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
+                sheet = book.get_sheet_by_name(name)
+                # iter_rows() starts at row 1 but at the range's first column.
+                first_col = (sheet.start or (0, 0))[1]
+                # Rows come from row 1, so the range's end bounds their number.
+                height = (sheet.end or (-1, 0))[0] + 1
+                values, numbers = _cells(
+                    sheet.iter_rows(), height, first_col + sheet.width, 1, first_col
+                )
+                # Calamine's own copy of the cells is as large as ours: let it
+                # go before the table is built and validated.
+                del sheet
             hidden_rows = hidden.result() if hidden else []
-    return _build(rows, source, name, hidden_rows, [])
+    return _build(values, numbers, source, name, hidden_rows, [])
 
 
 @contextmanager
@@ -376,7 +385,11 @@ def _read_csv(source: Path) -> Table:
             f"'{source}' could not be read as CSV ({e}): open it in Excel and save it "
             "again as CSV UTF-8."
         ) from None
-    return _build(rows, source, sheet, [], encoding_problems)
+    del text
+    width = max(map(len, rows), default=0)
+    values, numbers = _cells(rows, len(rows), width, 1, 0)
+    rows.clear()
+    return _build(values, numbers, source, sheet, [], encoding_problems)
 
 
 _BOMS = (
@@ -497,27 +510,24 @@ class _Found:
 
 
 def _build(
-    rows: list[list[Any]],
+    values: np.ndarray,
+    numbers: np.ndarray,
     source: Path,
     sheet: str,
     hidden: list[int],
     problems: list[Problem],
 ) -> Table:
-    """The Table of ``rows`` (row ``i`` of the list is sheet row ``i + 1``)."""
-    header_at = _header_index(rows)
-    if header_at is None:
+    """The Table of the non-blank rows ``values``, whose Excel row numbers are ``numbers``."""
+    filled = _filled_rows(values)
+    if not len(filled):
         raise UnusableFile(
             f"Sheet '{sheet}' in '{source}' is empty: it needs a header row (see the "
             "template) and one row per referral."
         )
-    header_row = header_at + 1
-    width = max(map(len, rows))
-    header = [_header_text(v) for v in rows[header_at]]
-    header += [""] * (width - len(header))
-    values = _normalise(rows, header_at + 1, width)
-    # The list is the reader's own: emptying it frees the row lists while the
-    # cells live on in ``values``.
-    rows.clear()
+    at = int(filled[0])
+    header_row = int(numbers[at])
+    header = [_header_text(v) for v in values[at]]
+    values, numbers = values[at + 1 :], numbers[at + 1 :]
 
     found, header_problems = _match_headers(sheet, header_row, header, values)
     if not found:
@@ -531,9 +541,14 @@ def _build(
     problems = [*problems, *header_problems]
 
     keep = _filled_rows(values)
-    row_numbers = keep + header_row + 1
+    row_numbers = numbers[keep]
     block = _select(values, keep, [f.position for f in found])
     del values
+    # pandas is loaded only now, once the workbook reader has let go of its
+    # copy of the cells: that load is the run's peak memory, and every module
+    # already imported adds to it (see bulkref/check.py).
+    import pandas as pd
+
     frame = pd.DataFrame(
         block,
         columns=[f.column.key for f in found],
@@ -559,10 +574,6 @@ def _blank(value: Any) -> bool:
     return value is None or (value.__class__ is str and not value.strip())
 
 
-def _header_index(rows: list[list[Any]]) -> int | None:
-    return next((i for i, row in enumerate(rows) if not all(map(_blank, row))), None)
-
-
 def _header_text(value: Any) -> str:
     if value is None:
         return ""
@@ -571,20 +582,31 @@ def _header_text(value: Any) -> str:
     return str(value).strip()
 
 
-def _normalise(rows: list[list[Any]], start: int, width: int) -> np.ndarray:
-    """The cells of ``rows[start:]`` as an (n, width) object array: strings
-    stripped, blank cells None. Trailing rows of empty cells are cut first,
-    without Python work per cell (sheets formatted far down carry many)."""
-    end = len(rows)
-    while end > start and rows[end - 1].count("") == len(rows[end - 1]):
-        end -= 1
-    data = rows[start:end]
-    if any(len(r) != width for r in data):  # ragged CSV records
-        data = [r + [""] * (width - len(r)) for r in data]
-    # The one pass over every cell: a flat generator into fromiter is the
-    # cheapest way there is to both strip and blank them.
-    cells = ((v.strip() or None) if v.__class__ is str else v for r in data for v in r)
-    return np.fromiter(cells, dtype=object, count=len(data) * width).reshape(len(data), width)
+def _cells(
+    rows: Iterable[Sequence[Any]], height: int, width: int, first_row: int, first_col: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The non-blank rows of ``rows`` (at most ``height`` of them) as an
+    (n, width) object array, strings stripped and blank cells None, and their
+    Excel row numbers (``rows[i]`` is row ``first_row + i``, its first cell in
+    column ``first_col``).
+
+    Filled row by row into one array, so the sheet is held once instead of as
+    a list of lists and then an array (the peak memory of a 100,000-row sheet
+    is what this saves); rows of empty cells cost a count, not a copy;
+    repeated strings (countries, currencies, statuses) are shared, not stored
+    once per cell.
+    """
+    values = np.empty((height, width), dtype=object)  # filled with None
+    numbers: list[int] = []
+    share = {}.setdefault
+    for i, row in enumerate(rows):
+        if row.count("") == len(row):
+            continue
+        values[len(numbers), first_col : first_col + len(row)] = [
+            ((share(t, t) if (t := v.strip()) else None) if v.__class__ is str else v) for v in row
+        ]
+        numbers.append(first_row + i)
+    return values[: len(numbers)], np.asarray(numbers, dtype=np.int64)
 
 
 def _filled_rows(values: np.ndarray) -> np.ndarray:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from bulkref.problems import Problem
 from bulkref.spec import Column
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass

@@ -11,12 +11,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
-import pandera.pandas as pa
-import pycountry
-from pandera.errors import SchemaErrors
 
 from bulkref.enums import fold, load
 from bulkref.problems import Problem, Report, Severity
@@ -61,13 +57,6 @@ class _Rule:
     code: str
     ok: pd.Series  # True where the row passes
     message: Callable[[int, str | None], str]  # (row, cell text) -> sentence
-
-
-def check_file(path: Path | str, sheet: str | None = None) -> Validated:
-    """Read a spreadsheet and validate it (the library form of ``bulkref validate``)."""
-    from bulkref.read import read_table
-
-    return validate(read_table(path, sheet=sheet))
 
 
 def validate(table: Table) -> Validated:
@@ -150,6 +139,8 @@ def _choices_hint(column: Column, value: str | None) -> str:
 
 
 def _country_hint(value: str | None) -> str:
+    import pycountry
+
     names = {c.name: c.alpha_2 for c in pycountry.countries}
     close = difflib.get_close_matches(value or "", list(names), n=1, cutoff=0.75)
     return f" Did you mean {names[close[0]]} ({close[0]})?" if close else ""
@@ -352,6 +343,12 @@ def _value_rules(ctx: _Context) -> list[_Rule]:
 
 def _run(table: Table, rules: list[_Rule]) -> list[Problem]:
     """Run the rules as one lazy pandera schema and turn its failure cases into problems."""
+    # Imported here, after the sheet is read: the read's peak memory (the
+    # workbook's cells, twice, inside the xlsx reader) is the run's peak, and
+    # modules loaded before it count towards it.
+    import pandera.pandas as pa
+    from pandera.errors import SchemaErrors
+
     frame = table.frame
     extra = {r.key for r in rules} - set(frame.columns)
     if extra:

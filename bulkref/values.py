@@ -16,7 +16,6 @@ from collections.abc import Callable
 from functools import cache
 
 import pandas as pd
-import pycountry
 
 from bulkref.enums import fold, load
 from bulkref.spec import Column, Kind
@@ -144,6 +143,8 @@ def parse_pattern(pattern: re.Pattern[str], min_digits: int = 0) -> Callable[[pd
 
 @cache
 def _countries() -> dict[str, str]:
+    import pycountry  # on first use: its tables are large, and a sheet may have no country
+
     names: dict[str, str] = {}
     for c in pycountry.countries:
         for attr in ("name", "official_name", "common_name"):
@@ -165,6 +166,8 @@ def parse_country(s: pd.Series) -> Parsed:
 
 @cache
 def _currencies() -> frozenset[str]:
+    import pycountry
+
     return frozenset(c.alpha_3 for c in pycountry.currencies)
 
 
