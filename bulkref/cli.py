@@ -83,8 +83,8 @@ def validate(file: Path, fmt: str, annotate: Path | None, sheet: str | None) -> 
 
     Nothing is sent anywhere. Exit 0 when valid, 1 when some rows are invalid,
     2 when the file cannot be read."""
+    from bulkref.check import check_file
     from bulkref.render import validation_text
-    from bulkref.validate import check_file
 
     result = check_file(file, sheet=sheet)
     annotated = None
@@ -102,6 +102,15 @@ def validate(file: Path, fmt: str, annotate: Path | None, sheet: str | None) -> 
         if annotated is not None:
             click.echo(f"Annotated copy: {annotated}")
     sys.exit(0 if result.valid else 1)
+
+
+def _sandbox_command() -> click.Command:
+    from bulkref.sandbox.command import sandbox
+
+    return sandbox
+
+
+cli.add_command(_sandbox_command())
 
 
 def main() -> None:

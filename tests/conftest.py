@@ -10,6 +10,9 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+# The local Partner Center sandbox, served over loopback HTTP for the client tests.
+from sandbox_fixture import sandbox, sandbox_factory, sandbox_server  # noqa: F401
+
 # One valid new Partner-led referral, by the header a person would type.
 VALID_ROW: dict[str, object] = {
     "External Reference ID": "CRM-1",

@@ -1,0 +1,130 @@
+"""A local Partner Center Referrals API: what ``bulkref sandbox`` serves.
+
+It implements ``/v1.0/engagements/referrals`` as shared/docs/referrals-api.md
+and the seed pages describe it (create, get, list with OData, PUT, PATCH), with
+the service's validation, errors and headers, plus injected faults and a rate
+limit for testing a client's retries. The rest of bulkref never imports it.
+
+Public surface::
+
+    from bulkref.sandbox import SandboxOptions, SandboxServer, create_app, serve
+
+    create_app(SandboxOptions(...))        # the ASGI app (app.sandbox holds the state)
+    serve(SandboxOptions(...), ready=...)  # serve in the foreground until Ctrl-C
+    SandboxServer(SandboxOptions(port=0))  # serve from a background thread: .start(), .url, .stop()
+    bulkref.sandbox.command.sandbox        # the click command ``bulkref sandbox``
+
+Modules: ``app`` (routes, gateway), ``referrals`` (the collection's
+operations), ``rules`` (validation), ``odata`` (listing), ``store`` (memory /
+SQLite), ``faults``, ``ratelimit``, ``auth``, ``document`` (ids, times, eTags,
+links), ``server`` (uvicorn), ``command`` (click).
+
+Choices the documentation leaves open
+-------------------------------------
+
+Who the caller is. The sandbox acts as one partner organisation
+(``SandboxOptions.organization_id``, a fixed GUID, named "Sandbox Partner").
+Any ``Authorization: Bearer <token>`` is accepted; anything else is 401
+``unauthenticated``. The tenant (for the rate limit) is the token's ``tid``
+claim when it is a JWT, else a hash of the token. Tokens are never logged.
+
+direction. Every referral created through the API is ``Outgoing``: the partner
+created it and it goes out from the partner, including the Microsoft referral
+of a co-sell (``organizationId: msft``) and a connected referral for another
+partner. ``Incoming`` referrals (leads and invitations from Microsoft or other
+partners) exist only by seeding them through ``POST /_sandbox/referrals``; a
+seeded referral without a direction is Incoming. An Incoming referral left New
+has an ``expirationDateTime`` 14 days after creation and is stored as
+Closed/Expired when seeded past it.
+
+organizationId on POST. Absent (or the partner's own id): the partner's
+referral. ``msft``: the Microsoft referral, organizationName "Microsoft".
+Any other id: a referral for that organisation, named by the body's
+``organizationName``. It cannot change afterwards.
+
+Ids on POST. A POST carrying ``id`` is refused (400, target ``id``): the
+service assigns ids. Other read-only fields in a POST body (eTag, times,
+direction, links) are ignored and set by the sandbox. ``engagementId`` joins
+an existing engagement; one that no referral carries is refused (400, target
+``engagementId``). Joining does not check the referral's type or how many
+referrals the engagement already has.
+
+Bodies. Property names and enumeration values are matched without regard to
+case and stored in the documented spelling; undocumented properties are kept
+and returned. See ``rules`` for what is required beyond type, customerProfile,
+consent and details. A new referral without status is New/Pending; with a
+status but no substatus, the status's first substatus (Closed needs one).
+
+PUT. ``If-Match`` is required: absent is 400 ``invalidRequest`` (target
+``If-Match``), stale is 412 ``preconditionFailed``; ``*`` matches any.
+``links`` in the body is 400 (the documentation says to remove it); read-only
+fields may be repeated but not changed; a PUT without a status keeps the
+current one. Fields left out are removed.
+
+PATCH. Only ``replace`` and ``add`` (others 400, target ``[i].op``); paths
+are JSON pointers; read-only fields cannot be targeted (400, target the
+pointer); ``replace`` of a missing member is 400. The result is validated like
+a PUT. If-Match is checked when sent. 204 with the new ETag, or 200 with the
+referral under ``Prefer: return=representation``.
+
+Status. The transition table and the status/substatus pairs come from
+``bulkref.enums``. A Closed referral refuses every PUT and PATCH (400,
+target ``status``), even one that would change nothing. ``acceptedDateTime``
+is set when a referral first becomes Active. Every write changes ``eTag`` and
+``updatedDateTime`` (times are strictly increasing, 7 fractional digits).
+
+Error codes. 400/413/415 ``invalidRequest``, 401 ``unauthenticated``, 404
+``itemNotFound``, 409 ``invalidRequest`` (admin seed of an existing id), 412
+``preconditionFailed``, 429 ``tooManyRequests`` (the documented list has no
+code for 429; clients should key on the status), 500 ``generalException``,
+503 ``serviceNotAvailable``. Every answer has ``request-id``, ``timestamp``
+and the echoed ``client-request-id``; referral answers have ``ETag``.
+
+Listing. See ``odata``: eq, ne, and, or, not, parentheses, paths, any()/all();
+order by createdDateTime/updatedDateTime; $top, $skip, $select (top-level
+properties), $count; default order = creation. Pages hold at most
+``--page-size`` referrals; ``@odata.nextLink`` is an absolute URL on the
+sandbox's own host:port with an opaque ``$skiptoken`` (URL-safe base64 of the
+query and the last sort key, which ends with the insertion sequence number),
+stable under concurrent inserts. Links (``self``, ``relatedReferrals``) are
+built from the Host of the request, so they stay right across restarts.
+
+Faults (``faults``). One seeded ``random.Random`` decides each request: the
+same seed and the same sequence of requests give the same faults. 429, 503,
+500 and reset apply to every authenticated, unthrottled API request;
+commit-then-500 and commit-then-reset to writes that succeeded (stored, then
+the answer is replaced by a 500 or a dropped connection); each kind happens at
+its rate among the requests it applies to. ``reset`` aborts the TCP connection
+(the protocol class in ``server`` hands the transport to the app), so a client
+sees a connection error, never a status. ``latency`` delays every API
+request. Faults and rate limit never touch the admin routes.
+
+Rate limit (``ratelimit``). A token bucket per tenant: capacity = the rate
+(one second of burst), refilled at the rate. A refused request gets 429 with
+``Retry-After`` (the wait rounded up to whole seconds) and
+``x-ms-retry-after-ms`` (the exact wait); waiting that long succeeds.
+
+Admin routes (not part of the emulated API, no auth, no faults):
+``POST /_sandbox/reset`` (no referrals, zeroed counters, fault dice re-seeded),
+``POST /_sandbox/referrals`` (store a referral or a list as given, filling in
+missing server fields: Incoming, Closed, old ones), ``GET /_sandbox/stats``
+(requests by status, faults injected and requests eligible per kind,
+rate-limited count, referral count), ``GET|POST /_sandbox/faults``
+(``{"faults": spec, "seed": n}``: change faults at runtime), ``GET
+/_sandbox/health``.
+
+State. In memory by default; with ``--db`` a SQLite file (WAL) holds every
+referral as its JSON document, and the state, eTags and paging tokens survive
+a restart. Several sandboxes may share one file (see ``store``). Reads are
+served from memory in both cases.
+
+Logging. One line per request on stderr (logger ``bulkref.sandbox``): method,
+path and query, status (or ``reset``), request-id, duration, injected fault;
+never headers or bodies.
+"""
+
+from bulkref.sandbox.app import create_app
+from bulkref.sandbox.options import SandboxOptions
+from bulkref.sandbox.server import SandboxServer, serve
+
+__all__ = ["SandboxOptions", "SandboxServer", "create_app", "serve"]

@@ -1,0 +1,412 @@
+"""The sandbox as an ASGI application: the referrals routes (Starlette), the
+admin routes under ``/_sandbox/``, and the gateway in front of them that
+stamps headers, logs, authenticates, throttles and injects faults."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from bulkref.sandbox import odata
+from bulkref.sandbox.auth import authenticate
+from bulkref.sandbox.document import dumps, linked_text, new_id, second_text, with_links
+from bulkref.sandbox.errors import ApiError, error_body, invalid
+from bulkref.sandbox.faults import ANSWER_KINDS, COMMIT_KINDS, KINDS, FaultDice, FaultSpec, parse_faults
+from bulkref.sandbox.options import SandboxOptions
+from bulkref.sandbox.ratelimit import RateLimiter, retry_after_headers
+from bulkref.sandbox.referrals import Referrals
+from bulkref.sandbox.store import MemoryStore, Record, open_store
+
+API_ROOT = "/v1.0/engagements/referrals"
+ADMIN_ROOT = "/_sandbox/"
+MAX_BODY = 1024 * 1024  # bytes; a referral is a few kB
+
+log = logging.getLogger("bulkref.sandbox")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_WRITES = frozenset({"POST", "PUT", "PATCH"})
+
+
+@dataclass
+class Stats:
+    """What tests read from ``GET /_sandbox/stats`` to measure fault rates.
+
+    ``eligible`` counts, per fault kind, the requests that kind could have hit:
+    every API request that drew (authenticated, not throttled) for 429, 503,
+    500 and reset; every write that succeeded (or was turned into a
+    commit-then fault) for the commit-then kinds.
+    """
+
+    requests: Counter[str] = field(default_factory=Counter)  # by status, or "reset"
+    faults: Counter[str] = field(default_factory=Counter)
+    eligible: Counter[str] = field(default_factory=Counter)
+    rate_limited: int = 0
+
+    def as_json(self, referrals: int) -> dict[str, Any]:
+        return {
+            "requests": dict(self.requests),
+            "requestsTotal": sum(self.requests.values()),
+            "faults": {kind: self.faults.get(kind, 0) for kind in KINDS},
+            "eligible": {kind: self.eligible.get(kind, 0) for kind in KINDS},
+            "rateLimited": self.rate_limited,
+            "referrals": referrals,
+        }
+
+
+class Sandbox:
+    """The state of one sandbox, shared by its routes and its gateway."""
+
+    def __init__(self, options: SandboxOptions, store: MemoryStore | None = None) -> None:
+        self.options = options
+        self.store = store if store is not None else open_store(options.db)
+        self.referrals = Referrals(self.store, options.organization_id, options.organization_name)
+        self.dice = FaultDice(parse_faults(options.faults), options.seed)
+        self.limiter = RateLimiter(options.rate_limit) if options.rate_limit else None
+        self.stats = Stats()
+        # (host, port) of each open connection -> its transport, filled by the
+        # server's protocol (see server.py): how a "reset" fault drops a connection.
+        self.transports: dict[tuple[str, int], asyncio.Transport] = {}
+
+    def set_faults(self, spec: FaultSpec, seed: int | None) -> None:
+        self.dice = FaultDice(spec, seed)
+
+    def reset(self) -> None:
+        """Fresh state: no referrals, zeroed counters, the fault dice rolled from the seed again."""
+        self.store.reset()
+        self.stats = Stats()
+        self.dice = FaultDice(self.dice.spec, self.dice.seed)
+        if self.limiter is not None:
+            self.limiter.reset()
+
+
+# -- answers -----------------------------------------------------------------------
+
+def _json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    body = dumps(payload).encode()
+    return Response(body, status_code=status, headers=headers, media_type="application/json")
+
+
+def _collection_url(request: Request) -> str:
+    return f"{request.url.scheme}://{request.url.netloc}{API_ROOT}"
+
+
+def _referral_response(request: Request, record: Record, status: int = 200) -> Response:
+    headers = {"ETag": str(record.doc.get("eTag"))}
+    if status == 201:
+        headers["Location"] = f"{_collection_url(request)}/{record.doc['id']}"
+    body = linked_text(record.text, record.doc, _collection_url(request)).encode()
+    return Response(body, status_code=status, headers=headers, media_type="application/json")
+
+
+async def _body(request: Request, media_types: tuple[str, ...]) -> Any:
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in media_types:
+        raise ApiError(415, "invalidRequest",
+                       f"Content-Type must be {' or '.join(media_types)}, not '{media_type or 'none'}'.",
+                       "Content-Type")
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise ApiError(413, "invalidRequest", f"The body is larger than {MAX_BODY} bytes.")
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise invalid(f"The body is not valid JSON: {exc}.") from None
+
+
+# -- the emulated API --------------------------------------------------------------
+
+def _api_routes(sandbox: Sandbox) -> list[Route]:
+    referrals = sandbox.referrals
+
+    async def create(request: Request) -> Response:
+        record = referrals.create(await _body(request, ("application/json",)))
+        return _referral_response(request, record, 201)
+
+    async def listing(request: Request) -> Response:
+        query = odata.parse_query(request.query_params)
+        page = referrals.list(query, sandbox.options.page_size)
+        collection = _collection_url(request)
+        head: dict[str, Any] = {"@odata.context": f"{request.url.scheme}://{request.url.netloc}"
+                                                  "/v1.0/$metadata#Referrals"}
+        if page.count is not None:
+            head["@odata.count"] = page.count
+        if query.select is None:
+            items = [linked_text(r.text, r.doc, collection) for r in page.rows]
+        else:
+            items = [dumps(odata.project(with_links(r.doc, collection), query.select)) for r in page.rows]
+        tail = ""
+        if page.next is not None:
+            tail = ',"@odata.nextLink":' + dumps(f"{collection}?$skiptoken={odata.encode_token(page.next)}")
+        # Assembled from the referrals' stored JSON rather than serialised again.
+        body = f'{dumps(head)[:-1]},"value":[{",".join(items)}]{tail}}}'
+        return Response(body.encode(), media_type="application/json")
+
+    async def read(request: Request) -> Response:
+        return _referral_response(request, referrals.get(request.path_params["id"]))
+
+    async def replace(request: Request) -> Response:
+        body = await _body(request, ("application/json",))
+        record = referrals.replace(request.path_params["id"], body, request.headers.get("if-match"))
+        return _referral_response(request, record)
+
+    async def patch(request: Request) -> Response:
+        operations = await _body(request, ("application/json-patch+json", "application/json"))
+        record = referrals.patch(request.path_params["id"], operations, request.headers.get("if-match"))
+        if "return=representation" in request.headers.get("prefer", "").replace(" ", "").lower():
+            response = _referral_response(request, record)
+            response.headers["Preference-Applied"] = "return=representation"
+            return response
+        return Response(status_code=204, headers={"ETag": str(record.doc.get("eTag"))})
+
+    return [
+        Route(API_ROOT, listing, methods=["GET"]),
+        Route(API_ROOT, create, methods=["POST"]),
+        Route(API_ROOT + "/{id}", read, methods=["GET"]),
+        Route(API_ROOT + "/{id}", replace, methods=["PUT"]),
+        Route(API_ROOT + "/{id}", patch, methods=["PATCH"]),
+    ]
+
+
+# -- admin: not part of the emulated API -----------------------------------------------
+
+def _admin_routes(sandbox: Sandbox) -> list[Route]:
+    async def reset(request: Request) -> Response:
+        sandbox.reset()
+        return Response(status_code=204)
+
+    async def seed(request: Request) -> Response:
+        body = await _body(request, ("application/json",))
+        many = isinstance(body, list)
+        collection = _collection_url(request)
+        seeded = [sandbox.referrals.seed(item) for item in (body if many else [body])]
+        docs = [with_links(record.doc, collection) for record in seeded]
+        return _json_response({"value": docs} if many else docs[0], 201)
+
+    async def stats(request: Request) -> Response:
+        return _json_response(sandbox.stats.as_json(len(sandbox.store)))
+
+    async def faults(request: Request) -> Response:
+        if request.method == "POST":
+            body = await _body(request, ("application/json",))
+            if not isinstance(body, dict):
+                raise invalid('Send {"faults": "<spec>", "seed": <int or null>}.')
+            try:
+                spec = parse_faults(body.get("faults") or "")
+            except ValueError as exc:
+                raise invalid(f"faults: {exc}.", "faults") from None
+            seed = body.get("seed", sandbox.dice.seed)
+            if seed is not None and not isinstance(seed, int):
+                raise invalid("seed must be a whole number or null.", "seed")
+            sandbox.set_faults(spec, seed)
+        return _json_response({"faults": sandbox.dice.spec.describe(), "seed": sandbox.dice.seed})
+
+    async def health(request: Request) -> Response:
+        return _json_response({"status": "ok", "state": sandbox.store.description})
+
+    return [
+        Route(ADMIN_ROOT + "reset", reset, methods=["POST"]),
+        Route(ADMIN_ROOT + "referrals", seed, methods=["POST"]),
+        Route(ADMIN_ROOT + "stats", stats, methods=["GET"]),
+        Route(ADMIN_ROOT + "faults", faults, methods=["GET", "POST"]),
+        Route(ADMIN_ROOT + "health", health, methods=["GET"]),
+    ]
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return Response(exc.body(), status_code=exc.status, headers=exc.headers, media_type="application/json")
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        body = error_body("itemNotFound", f"No resource at {request.url.path}.", None)
+    elif exc.status_code == 405:
+        body = error_body("invalidRequest", f"{request.method} is not supported on {request.url.path}.", None)
+    else:
+        body = error_body("invalidRequest", str(exc.detail), None)
+    return Response(body, status_code=exc.status_code, headers=exc.headers, media_type="application/json")
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error in %s %s", request.method, request.url.path)
+    return Response(error_body("generalException", "The sandbox failed unexpectedly; see its log.", None),
+                    status_code=500, media_type="application/json")
+
+
+# -- the gateway ---------------------------------------------------------------------
+
+class Gateway:
+    """Pure ASGI in front of the routes (Starlette's BaseHTTPMiddleware would cost
+    the benchmark): request ids, logging, auth, rate limit and faults."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self.routes = Starlette(
+            routes=_api_routes(sandbox) + _admin_routes(sandbox),
+            exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _unexpected},
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.routes(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = new_id()
+        headers = {k.lower(): v for k, v in scope["headers"]}
+        echo = headers.get(b"client-request-id")
+        outcome: dict[str, Any] = {"status": None, "fault": None}
+
+        async def stamped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                outcome["status"] = message["status"]
+                extra = [(b"request-id", request_id.encode()), (b"timestamp", _now().encode())]
+                if echo is not None:
+                    extra.append((b"client-request-id", echo))
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        admin = scope["path"].startswith(ADMIN_ROOT)
+        try:
+            if admin:
+                await self.routes(scope, receive, stamped)
+            else:
+                await self._api(scope, receive, stamped, headers, outcome)
+        finally:
+            status = outcome["status"] if outcome["fault"] not in ("reset", "commit-then-reset") else "reset"
+            if not admin:
+                self.sandbox.stats.requests[str(status or "-")] += 1
+            _log_request(scope, status, request_id, started, outcome["fault"])
+
+    async def _api(self, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, bytes],
+                   outcome: dict[str, Any]) -> None:
+        sandbox = self.sandbox
+        spec = sandbox.dice.spec
+        if spec.latency:
+            await asyncio.sleep(spec.latency)
+        authorization = headers.get(b"authorization")
+        caller = authenticate(authorization.decode("latin-1") if authorization else None)
+        if caller is None:
+            await _send_error(send, ApiError(401, "unauthenticated",
+                                             "Send Authorization: Bearer <token>.", "Authorization",
+                                             {"WWW-Authenticate": 'Bearer realm="bulkref-sandbox"'}))
+            return
+        fault, commit_fault = sandbox.dice.draw()
+        if sandbox.limiter is not None:
+            wait = sandbox.limiter.take(caller.tenant)
+            if wait:
+                sandbox.stats.rate_limited += 1
+                await _send_error(send, ApiError(429, "tooManyRequests",
+                                                 "Too many requests for this tenant; wait for Retry-After.",
+                                                 None, retry_after_headers(wait)))
+                return
+        stats = sandbox.stats
+        for kind in ANSWER_KINDS:
+            stats.eligible[kind] += 1
+        if fault is not None:
+            stats.faults[fault] += 1
+            outcome["fault"] = fault
+            if fault == "reset":
+                await self._drop(scope, receive)
+            else:
+                await _send_error(send, _fault_error(fault, spec))
+            return
+        if scope["method"] not in _WRITES:
+            await self.routes(scope, receive, send)
+            return
+        held: list[Message] = []
+
+        async def hold(message: Message) -> None:
+            held.append(message)
+
+        await self.routes(scope, receive, hold if commit_fault else send)
+        status = (held[0]["status"] if held else 500) if commit_fault else (outcome["status"] or 500)
+        if 200 <= status < 300:
+            for kind in COMMIT_KINDS:
+                stats.eligible[kind] += 1
+            if commit_fault is not None:
+                stats.faults[commit_fault] += 1
+                outcome["fault"] = commit_fault
+                if commit_fault == "commit-then-reset":
+                    await self._drop(scope, receive)
+                else:
+                    await _send_error(send, _fault_error("500", spec))
+                return
+        for message in held:
+            await send(message)
+
+    async def _drop(self, scope: Scope, receive: Receive) -> None:
+        """Close the connection without an answer, as a network reset would."""
+        client = scope.get("client")
+        transport = self.sandbox.transports.get((client[0], client[1])) if client else None
+        if transport is None:
+            # Not served by server.py (another ASGI server): the closest we can do
+            # is to break off an answer, which the server turns into a closed connection.
+            raise ConnectionAbortedError("sandbox fault: reset")
+        transport.abort()
+        # Wait for the server to notice, or it would answer 500 in our place.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(2):
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+
+
+def _fault_error(kind: str, spec: FaultSpec) -> ApiError:
+    if kind == "429":
+        return ApiError(429, "tooManyRequests", "Too many requests (injected fault); wait for Retry-After.",
+                        None, {"Retry-After": str(spec.retry_after)})
+    if kind == "503":
+        return ApiError(503, "serviceNotAvailable",
+                        "The service is not available (injected fault); retry later.", None,
+                        {"Retry-After": str(spec.retry_after)})
+    return ApiError(500, "generalException", "The service failed (injected fault).")
+
+
+async def _send_error(send: Send, error: ApiError) -> None:
+    body = error.body()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _now() -> str:
+    """The ``timestamp`` header: UTC, milliseconds."""
+    seconds, millis = divmod(time.time_ns() // 1_000_000, 1000)
+    return f"{second_text(seconds)}.{millis:03d}Z"
+
+
+def _log_request(scope: Scope, status: object, request_id: str, started: float, fault: str | None) -> None:
+    # Method, path, status, request id, duration: never headers (the
+    # Authorization token), bodies or query strings (a $filter can name a
+    # customer's email), which are customer data.
+    if not log.isEnabledFor(logging.INFO):
+        return
+    target = scope["path"] + ("?..." if scope.get("query_string") else "")
+    elapsed = (time.perf_counter() - started) * 1000
+    suffix = f" fault={fault}" if fault else ""
+    log.info("%s %s %s request-id=%s %.1fms%s",
+             scope["method"], target, status or "-", request_id, elapsed, suffix)
+
+
+def create_app(options: SandboxOptions | None = None) -> Gateway:
+    """The sandbox as an ASGI app; ``app.sandbox`` holds its state."""
+    return Gateway(Sandbox(options or SandboxOptions()))

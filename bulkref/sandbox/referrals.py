@@ -1,0 +1,187 @@
+"""The referrals collection as the service keeps it: create, read, replace, patch, list.
+
+HTTP-free on purpose: ``app`` turns requests into these calls and their
+results or ``ApiError`` into answers.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from bulkref.sandbox import odata
+from bulkref.sandbox.document import (
+    NULL_DEFAULTS,
+    READ_ONLY,
+    Clock,
+    Doc,
+    etag_matches,
+    format_ticks,
+    new_etag,
+    new_id,
+    ordered,
+    to_ticks,
+)
+from bulkref.sandbox.errors import ApiError, invalid, not_found
+from bulkref.sandbox.rules import Rules
+from bulkref.sandbox.store import DuplicateId, MemoryStore, Record
+
+MICROSOFT_ID = "msft"
+MICROSOFT_NAME = "Microsoft"
+#: An incoming referral not answered within this long is archived as Closed/Expired.
+ANSWER_WITHIN_TICKS = 14 * 24 * 3600 * 10_000_000
+
+
+class Referrals:
+    def __init__(self, store: MemoryStore, organization_id: str, organization_name: str) -> None:
+        self.store = store
+        self.organization_id = organization_id
+        self.organization_name = organization_name
+        self.rules = Rules()
+        self.clock = Clock()
+        for row in store.rows():
+            self.clock.observe(row.doc.get("updatedDateTime"))
+
+    # -- reads ---------------------------------------------------------------------
+    def get(self, referral_id: str) -> Record:
+        record = self.store.get(referral_id)
+        if record is None:
+            raise not_found(referral_id)
+        return record
+
+    def list(self, query: odata.Query, page_size: int) -> odata.Page:
+        return odata.page(self.store.rows(), query, page_size)
+
+    # -- writes --------------------------------------------------------------------
+    def create(self, body: object) -> Record:
+        body = self._object(body)
+        if body.get("id") not in (None, ""):
+            raise invalid("id is set by the service; leave it out of a new referral.", "id")
+        content = self.rules.new_content(body)
+        organization_id, organization_name = self._organization(body)
+        engagement_id = body.get("engagementId")
+        joining = engagement_id not in (None, "")
+        if joining and not isinstance(engagement_id, str):
+            raise invalid("engagementId must be a string.", "engagementId")
+
+        def engagement_exists() -> None:
+            if joining and not self.store.engagement_exists(str(engagement_id)):
+                raise invalid(f"Engagement {engagement_id} does not exist; to join an engagement, "
+                              "use the engagementId of a referral already in it.", "engagementId")
+
+        now = self.clock.now()
+        server: Doc = {
+            "id": new_id(),
+            "engagementId": engagement_id if joining else new_id(),
+            "organizationId": organization_id,
+            "organizationName": organization_name,
+            "createdDateTime": now,
+            "updatedDateTime": now,
+            "acceptedDateTime": now if content["status"] == "Active" else None,
+            # Everything created through the API was created by the sandbox's
+            # partner and so goes out from it, including the Microsoft referral
+            # of a co-sell; Incoming ones come from /_sandbox/referrals.
+            "direction": "Outgoing",
+            "eTag": new_etag(),
+        }
+        return self.store.insert(_assemble(server, content), check=engagement_exists)
+
+    def replace(self, referral_id: str, body: object, if_match: str | None) -> Record:
+        body = self._object(body)
+
+        def change(current: Doc) -> Doc:
+            if if_match is None:
+                raise invalid("If-Match is required on PUT: send the eTag of the referral you read.",
+                              "If-Match")
+            _check_etag(current, if_match)
+            return self._revise(current, self.rules.replaced_content(current, body))
+
+        return self._update(referral_id, change)
+
+    def patch(self, referral_id: str, operations: object, if_match: str | None) -> Record:
+        def change(current: Doc) -> Doc:
+            if if_match is not None:
+                _check_etag(current, if_match)
+            return self._revise(current, self.rules.patched_content(current, operations))
+
+        return self._update(referral_id, change)
+
+    def seed(self, body: object) -> Record:
+        """Store a referral as given, bypassing the rules (an Incoming lead, a Closed
+        deal, a time in the past); server fields that are missing are filled in."""
+        if not isinstance(body, dict):
+            raise invalid("A seeded referral is a JSON object.")
+        doc = {k: v for k, v in body.items() if k != "links"}
+        now = self.clock.now()
+        doc.setdefault("id", new_id())
+        doc.setdefault("engagementId", new_id())
+        doc.setdefault("organizationId", self.organization_id)
+        doc.setdefault("organizationName",
+                       self.organization_name if doc["organizationId"] == self.organization_id else None)
+        doc.setdefault("createdDateTime", now)
+        doc.setdefault("updatedDateTime", doc["createdDateTime"])
+        doc.setdefault("direction", "Incoming")
+        doc.setdefault("eTag", new_etag())
+        if "status" not in doc and "substatus" not in doc:
+            doc["status"], doc["substatus"] = "New", "Pending"
+        _expire(doc)
+        try:
+            return self.store.insert(ordered({**dict.fromkeys(NULL_DEFAULTS), **doc}))
+        except DuplicateId:
+            raise ApiError(409, "invalidRequest", f"A referral with id {doc['id']} exists already.",
+                           "id") from None
+
+    # -- helpers --------------------------------------------------------------------
+    def _update(self, referral_id: str, change: Any) -> Record:
+        record = self.store.update(referral_id, change)
+        if record is None:
+            raise not_found(referral_id)
+        return record
+
+    def _revise(self, current: Doc, content: Doc) -> Doc:
+        server = {key: current.get(key) for key in READ_ONLY if key != "links"}
+        server["updatedDateTime"] = self.clock.now()
+        server["eTag"] = new_etag()
+        if content.get("status") == "Active" and not server.get("acceptedDateTime"):
+            server["acceptedDateTime"] = server["updatedDateTime"]
+        return _assemble(server, content)
+
+    def _organization(self, body: Doc) -> tuple[str, str | None]:
+        """Whose referral a POST creates: the sandbox partner's unless the body
+        names another organisation (``msft`` for the Microsoft referral of a co-sell)."""
+        wanted = body.get("organizationId")
+        if wanted in (None, "", self.organization_id):
+            return self.organization_id, self.organization_name
+        if not isinstance(wanted, str):
+            raise invalid("organizationId must be a string.", "organizationId")
+        if wanted.casefold() == MICROSOFT_ID:
+            return MICROSOFT_ID, MICROSOFT_NAME
+        name = body.get("organizationName")
+        return wanted, name if isinstance(name, str) else None
+
+    def _object(self, body: object) -> Doc:
+        if not isinstance(body, dict):
+            raise invalid("The body must be a JSON object (a Referral).")
+        return self.rules.canonical(body)
+
+
+def _assemble(server: Doc, content: Doc) -> Doc:
+    return ordered({**dict.fromkeys(NULL_DEFAULTS), **server, **content})
+
+
+def _check_etag(current: Doc, if_match: str) -> None:
+    if not etag_matches(if_match, str(current.get("eTag"))):
+        raise ApiError(412, "preconditionFailed",
+                       "The referral has changed since it was read (If-Match does not match its eTag); "
+                       "read it again and reapply the change.", "If-Match")
+
+
+def _expire(doc: Doc) -> None:
+    """An incoming referral left New is archived as Closed/Expired after 14 days."""
+    if doc.get("direction") != "Incoming" or doc.get("status") != "New":
+        return
+    due = to_ticks(doc.get("createdDateTime")) + ANSWER_WITHIN_TICKS
+    if doc.get("expirationDateTime") is None:
+        doc["expirationDateTime"] = format_ticks(due)
+    if to_ticks(doc["expirationDateTime"]) <= time.time_ns() // 100:
+        doc["status"], doc["substatus"] = "Closed", "Expired"

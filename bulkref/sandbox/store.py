@@ -1,0 +1,230 @@
+"""Where referrals live: in memory, or in SQLite (``--db``) so that state survives a restart.
+
+Both stores keep every referral in memory, in insertion order, because a
+listing evaluates its filter over the documents; the SQLite store writes
+through to a WAL-mode database and reads it back on start. One lock serialises
+all access, so requests served concurrently (or from several threads) see each
+write whole. Each referral has an insertion sequence number, never reused,
+that gives listings a stable order and paging tokens a stable anchor.
+
+Several processes may share one database file (``bulkref --sandbox`` commands
+run one after another, or side by side): before each operation the store asks
+SQLite whether another connection committed (``PRAGMA data_version``) and
+reloads if so, and a write takes SQLite's write lock (``BEGIN IMMEDIATE``)
+before it reads what it changes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bulkref.sandbox.document import Doc, dumps, to_ticks
+
+Change = Callable[[Doc], Doc]
+
+
+@dataclass(slots=True)
+class Record:
+    """A stored referral. ``doc`` is never changed in place (a write stores a new
+    Record), so ``text``, its JSON, stays true."""
+
+    seq: int
+    doc: Doc
+    created: int  # createdDateTime in 100 ns ticks, for ordering
+    updated: int
+    text: str
+
+    @classmethod
+    def of(cls, seq: int, doc: Doc, text: str | None = None) -> Record:
+        return cls(seq, doc, to_ticks(doc.get("createdDateTime")), to_ticks(doc.get("updatedDateTime")),
+                   text if text is not None else dumps(doc))
+
+
+class DuplicateId(Exception):
+    pass
+
+
+class MemoryStore:
+    """Referrals for the life of the process."""
+
+    description = "memory"
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._records: dict[str, Record] = {}  # by id, in insertion order
+        self._engagements: dict[str, int] = {}  # engagementId -> referrals in it
+        self._seq = 0
+
+    # -- reads ------------------------------------------------------------------------
+    def get(self, referral_id: str) -> Record | None:
+        with self._reading():
+            return self._records.get(referral_id)
+
+    def rows(self) -> list[Record]:
+        """All referrals in insertion order (a snapshot: later writes do not change it)."""
+        with self._reading():
+            return list(self._records.values())
+
+    def engagement_exists(self, engagement_id: str) -> bool:
+        with self._reading():
+            return engagement_id in self._engagements
+
+    def __len__(self) -> int:
+        with self._reading():
+            return len(self._records)
+
+    # -- writes -------------------------------------------------------------------------
+    def insert(self, doc: Doc, check: Callable[[], None] | None = None) -> Record:
+        """Store a new referral. ``check`` runs under the write lock first (e.g. that
+        the engagement it joins exists), so the check and the insert are one step."""
+        with self._writing():
+            if check is not None:
+                check()
+            if doc["id"] in self._records:
+                raise DuplicateId(doc["id"])
+            text = dumps(doc)
+            record = Record.of(self._next_seq(doc, text), doc, text)
+            self._remember(record)
+            return record
+
+    def update(self, referral_id: str, change: Change) -> Record | None:
+        """Replace a referral by ``change(current document)``; None if there is none.
+        ``change`` runs under the write lock, so a check of its If-Match and the
+        write cannot be split by another request."""
+        with self._writing():
+            current = self._records.get(referral_id)
+            if current is None:
+                return None
+            record = Record.of(current.seq, change(current.doc))
+            self._save(record)
+            self._records[referral_id] = record
+            return record
+
+    def reset(self) -> None:
+        with self._writing():
+            self._wipe()
+            self._records.clear()
+            self._engagements.clear()
+
+    def close(self) -> None:
+        pass
+
+    # -- what the SQLite store overrides -----------------------------------------------
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        with self._lock:
+            yield
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        with self._lock:
+            yield
+
+    def _next_seq(self, doc: Doc, text: str) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _save(self, record: Record) -> None:
+        pass
+
+    def _wipe(self) -> None:
+        pass
+
+    def _remember(self, record: Record) -> None:
+        self._records[record.doc["id"]] = record
+        engagement = record.doc.get("engagementId")
+        if isinstance(engagement, str):
+            self._engagements[engagement] = self._engagements.get(engagement, 0) + 1
+
+
+class SqliteStore(MemoryStore):
+    """Referrals in a SQLite file, one row per referral holding its JSON document."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.description = str(self.path)
+        if self.path.parent and not self.path.parent.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit mode: transactions are begun explicitly, as BEGIN IMMEDIATE.
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode survives a crash of the process, which is what a
+        # sandbox needs; only a power cut can lose the last writes.
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        # AUTOINCREMENT: a sequence number is never reused, not even after a
+        # reset, so an old paging token cannot land in the middle of new data.
+        # No other index: queries are answered from memory, and each index
+        # costs every write.
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS referrals ("
+            " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " id TEXT NOT NULL UNIQUE,"
+            " doc TEXT NOT NULL)")
+        self._version = -1
+        self._wrote = False
+        with self._lock:
+            self._sync()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        with self._lock:
+            self._sync()
+            yield
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._wrote = False
+            try:
+                self._sync()
+                yield
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                if self._wrote:
+                    # Memory was changed along with the rolled-back rows: read the file again.
+                    self._version = -1
+                    self._sync()
+                raise
+
+    def _sync(self) -> None:
+        version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        if version == self._version:
+            return
+        self._records.clear()
+        self._engagements.clear()
+        for seq, text in self._db.execute("SELECT seq, doc FROM referrals ORDER BY seq"):
+            self._remember(Record.of(seq, json.loads(text), text))
+        self._version = version
+
+    def _next_seq(self, doc: Doc, text: str) -> int:
+        self._wrote = True
+        cursor = self._db.execute("INSERT INTO referrals (id, doc) VALUES (?, ?)", (doc["id"], text))
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def _save(self, record: Record) -> None:
+        self._wrote = True
+        self._db.execute("UPDATE referrals SET doc = ? WHERE seq = ?", (record.text, record.seq))
+
+    def _wipe(self) -> None:
+        self._wrote = True
+        self._db.execute("DELETE FROM referrals")
+
+
+def open_store(db: Path | None) -> MemoryStore:
+    return SqliteStore(db) if db is not None else MemoryStore()
