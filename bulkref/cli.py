@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -102,6 +103,48 @@ def validate(file: Path, fmt: str, annotate: Path | None, sheet: str | None) -> 
         if annotated is not None:
             click.echo(f"Annotated copy: {annotated}")
     sys.exit(0 if result.valid else 1)
+
+
+def _target_options(f: Callable[..., None]) -> Callable[..., None]:
+    f = click.option("--api-url", envvar="BULKREF_API_URL", default=None, metavar="URL",
+                     help="The Referrals API (default: Partner Center; env BULKREF_API_URL).")(f)
+    return click.option("--sandbox", "use_sandbox", is_flag=True,
+                        help="Use the embedded local sandbox (state kept in your data directory).")(f)
+
+
+@cli.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@_target_options
+@click.option("--offline", is_flag=True, help="Do not read Partner Center: plan every row as new.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Save the plan (with the eTags read and the input's fingerprint) for apply.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "html"]), default="text",
+              help="text (a review), json (for scripts) or html (one page for a reviewer).")
+@click.option("--sheet", default=None, help="The sheet to read (default: Referrals, or the first).")
+def plan(file: Path, api_url: str | None, use_sandbox: bool, offline: bool, out: Path | None, fmt: str,
+         sheet: str | None) -> None:
+    """Dry run: what apply would do for each row of FILE. Reads Partner Center,
+    writes nothing there. Exit 0 when every row can be applied, 1 when some
+    rows are invalid or blocked, 2 when the file or the API cannot be used."""
+    from bulkref.planning import make_plan
+
+    result = make_plan(file, api_url=api_url, sandbox=use_sandbox, offline=offline, sheet=sheet)
+    if out is not None:
+        result.save(out)
+    if fmt == "json":
+        click.echo(json.dumps(result.as_json(), ensure_ascii=False, indent=2, default=str))
+    elif fmt == "html":
+        from bulkref.review import plan_html
+
+        click.echo(plan_html(result))
+    else:
+        from bulkref.review import plan_text
+
+        click.echo(plan_text(result, color=sys.stdout.isatty()))
+        if out is not None:
+            click.echo(f"Plan saved to {out}.")
+    summary = result.summary
+    sys.exit(1 if summary["invalid"] or summary["blocked"] else 0)
 
 
 def _sandbox_command() -> click.Command:

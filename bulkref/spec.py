@@ -339,6 +339,14 @@ class Spec:
     def single(self, key: str) -> Column:
         return self._by_key[key]
 
+    def column(self, key: str) -> Column:
+        """The column of any key, single (``city``) or numbered (``contact.3.email``)."""
+        if "." not in key:
+            return self._by_key[key]
+        group, n, f = key.split(".")
+        g = self.group(group)
+        return g.column(int(n), next(x for x in g.fields if x.key == f))
+
     @cached_property
     def _by_key(self) -> dict[str, Column]:
         return {c.key: c for c in self.singles}

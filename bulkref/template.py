@@ -59,6 +59,8 @@ DATA_ROWS: Final = 5000
 # How Yes/No columns are written and offered. The reader accepts more
 # spellings; these are the two the drop-down shows.
 YES_NO: Final = ("Yes", "No")
+# How a typed list (the ids of one cell) is written back; the reader splits on ";".
+LIST_SEPARATOR: Final = "; "
 YES_NO_LIST: Final = "yes_no"
 
 DATE_FORMAT: Final = "yyyy-mm-dd"
@@ -457,6 +459,8 @@ def _put(cell: Cell, value: object) -> None:
     """Writes a plain value (never a formula), booleans as Yes/No."""
     if isinstance(value, bool):
         value = YES_NO[0] if value else YES_NO[1]
+    elif isinstance(value, tuple):  # a list cell, typed (Industries, Products, Services)
+        value = LIST_SEPARATOR.join(map(str, value))
     elif isinstance(value, datetime) and value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)  # Excel has no time zones
     put(cell, value)
@@ -490,6 +494,8 @@ def csv_text(value: object) -> str:
         return ""
     if isinstance(value, bool):
         return YES_NO[0] if value else YES_NO[1]
+    if isinstance(value, tuple):
+        return LIST_SEPARATOR.join(map(str, value))
     if isinstance(value, date):  # datetime too
         return value.isoformat()
     if isinstance(value, float) and value.is_integer():

@@ -114,18 +114,10 @@ class _Context:
 
     def header(self, key: str) -> str:
         """The column's name for a sentence: the spec's, without the sheet's ``*``."""
-        return (self.table.columns.get(key) or _spec_column(key)).header
+        return (self.table.columns.get(key) or SPEC.column(key)).header
 
     def group_numbers(self, group: str) -> list[int]:
         return sorted({c.index for c in self.table.columns.values() if c.group == group and c.index})
-
-
-def _spec_column(key: str) -> Column:
-    if "." in key:
-        group, n, f = key.split(".")
-        g = SPEC.group(group)
-        return g.column(int(n), next(x for x in g.fields if x.key == f))
-    return SPEC.single(key)
 
 
 def _choices_hint(column: Column, value: str | None) -> str:

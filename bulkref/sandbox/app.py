@@ -56,6 +56,7 @@ class Stats:
     """
 
     requests: Counter[str] = field(default_factory=Counter)  # by status, or "reset"
+    methods: Counter[str] = field(default_factory=Counter)  # by HTTP method: tests prove "nothing written"
     faults: Counter[str] = field(default_factory=Counter)
     eligible: Counter[str] = field(default_factory=Counter)
     rate_limited: int = 0
@@ -64,6 +65,7 @@ class Stats:
         return {
             "requests": dict(self.requests),
             "requestsTotal": sum(self.requests.values()),
+            "methods": dict(self.methods),
             "faults": {kind: self.faults.get(kind, 0) for kind in KINDS},
             "eligible": {kind: self.eligible.get(kind, 0) for kind in KINDS},
             "rateLimited": self.rate_limited,
@@ -294,6 +296,7 @@ class Gateway:
             status = outcome["status"] if outcome["fault"] not in ("reset", "commit-then-reset") else "reset"
             if not admin:
                 self.sandbox.stats.requests[str(status or "-")] += 1
+                self.sandbox.stats.methods[scope["method"]] += 1
             _log_request(scope, status, request_id, started, outcome["fault"])
 
     async def _api(self, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, bytes],

@@ -1,0 +1,169 @@
+"""The plan: what bulkref will do for each row, as a plain serialisable value.
+
+``bulkref plan`` writes it, a reviewer reads it, ``bulkref apply PLAN.json``
+executes exactly it. A deal that takes two calls (co-sell, or shared with
+another partner) is a chain of explicit steps: the second names the step it
+depends on and which fields of that step's answer it carries, so the
+executor never has to infer anything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+PLAN_FORMAT = 1
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    UNCHANGED = "unchanged"
+    BLOCKED = "blocked"
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One API call.
+
+    ``fill`` maps a JSON pointer in ``body`` to a field of the answer of step
+    ``depends_on`` (``{"/engagementId": "engagementId"}``): the executor copies
+    it in before sending. ``if_match`` is the eTag the planner read (PATCH).
+    """
+
+    key: str  # "referral", "update", "connected": unique within the row
+    method: str  # POST | PATCH
+    path: str  # relative to the API root: /referrals or /referrals/{id}
+    body: Any  # the Referral JSON (POST) or the JSON Patch operations (PATCH)
+    depends_on: str | None = None
+    fill: dict[str, str] = field(default_factory=dict)
+    if_match: str | None = None
+    what: str = ""  # one line for the reviewer
+
+    def as_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"key": self.key, "method": self.method, "path": self.path,
+                             "body": self.body}
+        if self.depends_on:
+            d["dependsOn"] = self.depends_on
+        if self.fill:
+            d["fill"] = self.fill
+        if self.if_match:
+            d["ifMatch"] = self.if_match
+        if self.what:
+            d["what"] = self.what
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Step:
+        return cls(key=d["key"], method=d["method"], path=d["path"], body=d["body"],
+                   depends_on=d.get("dependsOn"), fill=d.get("fill", {}),
+                   if_match=d.get("ifMatch"), what=d.get("what", ""))
+
+
+@dataclass(frozen=True)
+class Change:
+    """One field that differs: the column header, what Partner Center has, what
+    the row says. Values are JSON's (dates as ISO text, lists as lists), so a
+    saved plan reads back equal."""
+
+    field: str
+    old: Any
+    new: Any
+
+    @classmethod
+    def of(cls, field: str, old: Any, new: Any) -> Change:
+        return cls(field, _plain(old), _plain(new))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+@dataclass(frozen=True)
+class RowPlan:
+    sheet: str
+    row: int
+    external_id: str | None
+    action: Action
+    steps: tuple[Step, ...] = ()
+    changes: tuple[Change, ...] = ()
+    reason: str | None = None
+    deal_type: str | None = None
+    name: str | None = None  # the deal's name, for the reviewer
+    referral_id: str | None = None  # the existing referral, for updates
+    engagement_id: str | None = None  # the existing engagement, where known
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "sheet": self.sheet,
+            "row": self.row,
+            "externalReferenceId": self.external_id,
+            "action": str(self.action),
+            "steps": [s.as_json() for s in self.steps],
+            "changes": [asdict(c) for c in self.changes],
+            "reason": self.reason,
+            "dealType": self.deal_type,
+            "name": self.name,
+            "referralId": self.referral_id,
+            "engagementId": self.engagement_id,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> RowPlan:
+        return cls(
+            sheet=d["sheet"], row=d["row"], external_id=d.get("externalReferenceId"),
+            action=Action(d["action"]),
+            steps=tuple(Step.from_json(s) for s in d.get("steps", [])),
+            changes=tuple(Change(**c) for c in d.get("changes", [])),
+            reason=d.get("reason"), deal_type=d.get("dealType"), name=d.get("name"),
+            referral_id=d.get("referralId"), engagement_id=d.get("engagementId"),
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    source: str  # the input file as given
+    fingerprint: str  # sha256 of the input file's bytes: apply refuses a changed input
+    api_url: str | None  # where remote state was read (None: --offline)
+    rows: tuple[RowPlan, ...]
+    created: str = ""  # ISO time the plan was made (set by the caller; the core has no clock)
+
+    @property
+    def summary(self) -> dict[str, int]:
+        counts = {str(a): 0 for a in Action}
+        for r in self.rows:
+            counts[str(r.action)] += 1
+        return counts
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "summary": self.summary,
+            "rows": [r.as_json() for r in self.rows],
+            "source": self.source,
+            "fingerprint": self.fingerprint,
+            "apiUrl": self.api_url,
+            "created": self.created,
+            "format": PLAN_FORMAT,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Plan:
+        if d.get("format", PLAN_FORMAT) != PLAN_FORMAT:
+            raise ValueError(f"plan format {d.get('format')} is not {PLAN_FORMAT}: "
+                             "plan again with this version of bulkref")
+        return cls(source=d["source"], fingerprint=d["fingerprint"], api_url=d.get("apiUrl"),
+                   rows=tuple(RowPlan.from_json(r) for r in d["rows"]), created=d.get("created", ""))
+
+    def save(self, path: Path) -> Path:
+        path.write_text(json.dumps(self.as_json(), ensure_ascii=False, indent=2),
+                        encoding="utf-8")
+        return path
