@@ -96,10 +96,18 @@ def microsoft_referral(row: Row, partner: Mapping[str, Any]) -> dict[str, Any]:
             "assistanceRequestCode": row.get("help_needed"),
         },
     }
-    for key in ("name", "customerProfile", "consent", "details", "qualification", "dealSensitivity",
-                "partnerRole", "solutionArea", "solutionPlay"):
+    for key in ("name", "customerProfile", "consent", "qualification", "partnerRole", "solutionArea",
+                "solutionPlay"):
         if partner.get(key) is not None:
             doc[key] = partner[key]
+    # As seed 000's step 2: the deal's size and date, the note to Microsoft as
+    # its notes, none of the partner's own requirements (its solutions).
+    details = dict(partner.get("details") or {})
+    details.pop("requirements", None)
+    if row.get("invite_notes"):
+        details["notes"] = row["invite_notes"]
+    doc["details"] = details
+    doc["dealSensitivity"] = partner.get("dealSensitivity") or "None"
     return Referral.model_validate(doc).to_json()
 
 
