@@ -147,6 +147,82 @@ def plan(file: Path, api_url: str | None, use_sandbox: bool, offline: bool, out:
     sys.exit(1 if summary["invalid"] or summary["blocked"] else 0)
 
 
+@cli.command(name="apply")
+@click.argument("file", type=click.Path(path_type=Path))
+@_target_options
+@click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True,
+              help="Calls in flight at once.")
+@click.option("--results", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write the results (default: beside the input, <name>.results.xlsx or .csv).")
+@click.option("--state", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The journal that makes the run resumable (default: in your data directory).")
+@click.option("--yes", is_flag=True, help="Apply without asking.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def apply_command(file: Path, api_url: str | None, use_sandbox: bool, concurrency: int,
+                  results: Path | None, state: Path | None, yes: bool, fmt: str) -> None:
+    """Execute FILE (a spreadsheet, planned now) or PLAN.json (exactly that plan).
+
+    Resumable: the same command again continues where a stopped run ended and
+    never repeats a finished call. Writes one result per input row. Exit 0
+    when every row succeeded, 1 when some rows are invalid, blocked or failed
+    (or the run was stopped), 2 when the file or the API cannot be used."""
+    from bulkref.applying import apply_input
+    from bulkref.outcome import RowResult
+    from bulkref.plan import Plan
+    from bulkref.progress import Progress
+
+    if not yes and not sys.stdin.isatty():
+        raise BulkrefError("apply writes to Partner Center and there is no terminal to ask: "
+                           "add --yes to apply without a prompt (review it first with bulkref plan).")
+    progress: Progress | None = None
+
+    def confirm(plan: Plan, resumed: bool) -> bool:
+        nonlocal progress
+        counts = plan.summary
+        head = "Resuming the stopped run of" if resumed else "Plan for"
+        click.echo(f"{head} {plan.source}: {counts['create']} to create, {counts['update']} to update, "
+                   f"{counts['unchanged']} unchanged, {counts['blocked']} blocked, "
+                   f"{counts['invalid']} invalid.", err=fmt == "json")
+        work = counts["create"] + counts["update"]
+        if work and not yes and not click.confirm("Apply it to Partner Center?", default=False, err=True):
+            return False
+        progress = Progress(total=len(plan.rows))
+        return True
+
+    def note(text: str) -> None:
+        if progress is not None:
+            progress.note(text)
+        else:
+            click.echo(text, err=True)
+
+    def advanced(result: RowResult) -> None:
+        if progress is not None:
+            progress.advance(result.outcome)
+
+    interrupted = True  # until the run returns: an error or a second Ctrl-C stops it short
+    try:
+        run = apply_input(file, api_url=api_url, sandbox=use_sandbox, concurrency=concurrency,
+                          results=results, state=state, confirm=confirm, on_result=advanced, on_note=note)
+        interrupted = run.interrupted
+    finally:
+        if progress is not None:
+            progress.close(interrupted=interrupted)
+    if run.declined:
+        click.echo("Nothing was sent.", err=True)
+        sys.exit(1)
+    counts = run.summary
+    if fmt == "json":
+        click.echo(json.dumps({"summary": counts, "results": str(run.results_path),
+                               "journal": str(run.journal_path), "interrupted": run.interrupted}, indent=2))
+    else:
+        click.echo(f"Applied: {counts['created']} created, {counts['updated']} updated, "
+                   f"{counts['unchanged']} unchanged, {counts['failed']} failed, {counts['skipped']} skipped."
+                   + (" Stopped before the end: run the same command again to continue."
+                      if run.interrupted else ""))
+        click.echo(f"Results: {run.results_path}")
+    sys.exit(0 if not counts["failed"] and not counts["skipped"] and not run.interrupted else 1)
+
+
 def _sandbox_command() -> click.Command:
     from bulkref.sandbox.command import sandbox
 

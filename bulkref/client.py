@@ -46,7 +46,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 from urllib.parse import quote, quote_plus, urlencode
 
 import httpx
@@ -352,6 +352,14 @@ def filter_batches(url: str, field: str, values: Iterable[str], limit: int = MAX
 
 # -- the client -----------------------------------------------------------------------------
 
+class Pacer(Protocol):
+    """What the client asks of a pacer (bulkref.pacing.Pacer is the one bulkref uses)."""
+
+    async def wait(self) -> None: ...
+    def throttled(self, retry_after: float | None) -> None: ...
+    def ok(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class Reply:
     """A successful answer: parsed JSON body (None when empty) and the headers."""
@@ -380,9 +388,11 @@ class ReferralsClient:
 
     def __init__(self, base_url: str, token: TokenSource, *, timeout: float = 30,
                  max_connections: int = 16, transport: httpx.AsyncBaseTransport | None = None,
-                 retry: RetryPolicy | None = None) -> None:
+                 retry: RetryPolicy | None = None, pacer: Pacer | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
+        # Shared by every call of a run (bulkref.pacing): a 429 slows the whole run, not one call.
+        self.pacer = pacer
         self.correlation_id = str(uuid.uuid4())
         self.last_request_id: str | None = None
         self._token = token
@@ -477,8 +487,15 @@ class ReferralsClient:
         token = self._token() if callable(self._token) else self._token
         if token:
             sent["Authorization"] = f"Bearer {token}"
+        if self.pacer is not None:
+            await self.pacer.wait()
         response = await self._http.request(method, url, json=body, headers=sent)
         self.last_request_id = response.headers.get("request-id")
+        if self.pacer is not None:
+            if response.status_code == 429:
+                self.pacer.throttled(retry_after_seconds(response.headers))
+            else:
+                self.pacer.ok()
         if not response.is_success:
             raise error_from(response, call_id)
         return Reply(response.status_code, _json_body(response, call_id), response.headers, call_id)

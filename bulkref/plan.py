@@ -44,6 +44,10 @@ class Step:
     fill: dict[str, str] = field(default_factory=dict)
     if_match: str | None = None
     what: str = ""  # one line for the reviewer
+    # PATCH: what each patched pointer held when the plan was made (None:
+    # absent). After a 412 the executor re-reads the referral and applies an
+    # operation only where Partner Center still holds this; else it is a conflict.
+    expect: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {"key": self.key, "method": self.method, "path": self.path,
@@ -56,13 +60,15 @@ class Step:
             d["ifMatch"] = self.if_match
         if self.what:
             d["what"] = self.what
+        if self.expect:
+            d["expect"] = self.expect
         return d
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Step:
         return cls(key=d["key"], method=d["method"], path=d["path"], body=d["body"],
                    depends_on=d.get("dependsOn"), fill=d.get("fill", {}),
-                   if_match=d.get("ifMatch"), what=d.get("what", ""))
+                   if_match=d.get("ifMatch"), what=d.get("what", ""), expect=d.get("expect", {}))
 
 
 @dataclass(frozen=True)

@@ -193,8 +193,10 @@ def _update(sheet: str, r: int, row: Row, existing: dict[str, Any], remote: Remo
     fields = [k for k in changes if k not in (*INVITE_KEYS, "deal_type")]
     if fields:
         ops = _patch(existing, new, fields)
+        expect = {op["path"]: at_pointer(existing, op["path"])[1] for op in ops}
         steps.append(Step("update", "PATCH", f"/referrals/{rid}", ops, if_match=existing.get("eTag"),
-                          what=f"change {len(fields)} field{'s' if len(fields) != 1 else ''}"))
+                          what=f"change {len(fields)} field{'s' if len(fields) != 1 else ''}",
+                          expect=expect))
     if old["deal_type"] != "Co-sell" and new.get("deal_type") == "Co-sell":
         # Upgrading to co-sell is adding step 2 to the existing deal (seed 000):
         # the engagement and the inviting organisation are known already.

@@ -6,10 +6,15 @@ import asyncio
 import datetime as dt
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bulkref.check import check_file
 from bulkref.plan import Plan
 from bulkref.planner import Remote, plan
+
+if TYPE_CHECKING:
+    from bulkref.client import ReferralsClient
+    from bulkref.target import Target
 
 
 def fingerprint(path: Path) -> str:
@@ -21,24 +26,37 @@ def fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
+def api_label(target: Target) -> str:
+    # The embedded sandbox's port changes with every run: name it, not its URL.
+    return "sandbox" if target.is_sandbox else target.url
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+async def plan_file(path: Path, client: ReferralsClient | None, *, api_url: str | None,
+                    sheet: str | None = None) -> Plan:
+    """The plan of ``path`` against what ``client`` reads (None: offline, every row new)."""
+    from bulkref.remote import fetch
+
+    validated = check_file(path, sheet=sheet)
+    remote = Remote(offline=True) if client is None else await fetch(client, validated)
+    return plan(validated, remote, source=str(path), fingerprint=fingerprint(path),
+                api_url=api_url if client is not None else None, created=_now())
+
+
 def make_plan(path: Path | str, *, api_url: str | None = None, sandbox: bool = False,
               offline: bool = False, sheet: str | None = None) -> Plan:
     path = Path(path)
-    validated = check_file(path, sheet=sheet)
-    created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     if offline:
-        return plan(validated, Remote(offline=True), source=str(path), fingerprint=fingerprint(path),
-                    api_url=None, created=created)
+        return asyncio.run(plan_file(path, None, api_url=None, sheet=sheet))
     from bulkref import target
-    from bulkref.remote import fetch
 
     with target.resolve(api_url, sandbox) as where:
 
-        async def read() -> Remote:
+        async def run() -> Plan:
             async with where.client() as client:
-                return await fetch(client, validated)
+                return await plan_file(path, client, api_url=api_label(where), sheet=sheet)
 
-        remote = asyncio.run(read())
-        return plan(validated, remote, source=str(path), fingerprint=fingerprint(path),
-                    # The embedded sandbox's port changes with every run: name it, not its URL.
-                    api_url="sandbox" if where.is_sandbox else where.url, created=created)
+        return asyncio.run(run())

@@ -1,0 +1,61 @@
+"""What happened to each row when a plan was applied: one RowResult per input row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    PARTIAL = "partial"  # step 1 of a chain done, step 2 failed: a re-run performs only step 2
+    CONFLICT = "conflict"  # the referral changed in Partner Center since the plan was made
+    FAILED = "failed"
+    SKIPPED = "skipped"  # invalid or blocked in the plan, or not reached (interrupted)
+
+
+# The summary keys of ``apply --format json`` (shared/docs/cli.md), and which outcomes count as each.
+SUMMARY_OF = {
+    Outcome.CREATED: "created",
+    Outcome.UPDATED: "updated",
+    Outcome.UNCHANGED: "unchanged",
+    Outcome.PARTIAL: "failed",
+    Outcome.CONFLICT: "failed",
+    Outcome.FAILED: "failed",
+    Outcome.SKIPPED: "skipped",
+}
+
+
+@dataclass(frozen=True)
+class RowResult:
+    """One input row's outcome, as the results sheet shows it.
+
+    ``referral_id``/``engagement_id`` are the partner's referral; ``linked_referral_id``
+    is step 2's (the Microsoft or connected referral). The HTTP status, error and
+    request id are those of the last call made for the row.
+    """
+
+    sheet: str
+    row: int
+    external_id: str | None
+    action: str  # the plan's action: create | update | unchanged | blocked | invalid
+    outcome: Outcome
+    referral_id: str | None = None
+    engagement_id: str | None = None
+    linked_referral_id: str | None = None
+    http_status: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    request_id: str | None = None
+    timestamp: str | None = None  # ISO 8601, UTC, when the outcome was reached
+
+
+def summary(results: list[RowResult]) -> dict[str, int]:
+    counts = dict.fromkeys(("created", "updated", "unchanged", "failed", "skipped"), 0)
+    for r in results:
+        counts[SUMMARY_OF[r.outcome]] += 1
+    counts["partial"] = sum(1 for r in results if r.outcome is Outcome.PARTIAL)
+    counts["conflict"] = sum(1 for r in results if r.outcome is Outcome.CONFLICT)
+    return counts
