@@ -232,5 +232,15 @@ def _sandbox_command() -> click.Command:
 cli.add_command(_sandbox_command())
 
 
+def _auth_commands() -> list[click.Command]:
+    from bulkref.auth_commands import login, logout, whoami
+
+    return [login, logout, whoami]
+
+
+for _command in _auth_commands():
+    cli.add_command(_command)
+
+
 def main() -> None:
     cli(prog_name="bulkref")

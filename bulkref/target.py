@@ -18,9 +18,9 @@
   Windows). Not click's app dir: that is the configuration directory, and a
   database of referrals is data.
 - Token for a real service: ``BULKREF_ACCESS_TOKEN`` (a bearer token for
-  ``https://api.partner.microsoft.com``), read at each call. ``Target.token`` is
-  the callable the client calls per request, so MSAL (``bulkref login``, a
-  later issue) slots in there without touching the client.
+  ``https://api.partner.microsoft.com``), read at each call; else the
+  ``bulkref login`` sign-in (``bulkref.auth``: MSAL's cache, refreshed near
+  expiry). ``Target.token`` is the callable the client calls per request.
 
 A URL must be https, except on a loopback host: the bearer token would
 otherwise cross the network in clear text. A URL without a path (``http://127.0.0.1:8765``,
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +77,7 @@ class Target:
         self._env: Mapping[str, str] = os.environ if env is None else env
         self.sandbox_db = sandbox_db
         self._server: SandboxServer | None = None
+        self._signed_in: Callable[[], str] | None = None  # the bulkref login token source, once read
 
     @property
     def is_sandbox(self) -> bool:
@@ -96,10 +97,16 @@ class Target:
         if self.is_sandbox:
             return SANDBOX_TOKEN
         token = self._env.get(ENV_ACCESS_TOKEN, "").strip()
-        if not token:
-            raise NoCredentials(f"No credentials for {self.url}: set {ENV_ACCESS_TOKEN} (bulkref login "
-                                "comes later) or use --sandbox to rehearse locally.")
-        return token
+        if token:
+            return token
+        if self._signed_in is None:
+            from bulkref.auth import stored_token_source  # MSAL is loaded for a real service only
+
+            self._signed_in = stored_token_source(self._env)
+        if self._signed_in is None:
+            raise NoCredentials(f"No credentials for {self.url}: run `bulkref login` (or set "
+                                f"{ENV_ACCESS_TOKEN}), or use --sandbox to rehearse locally.")
+        return self._signed_in()
 
     def describe(self) -> str:
         if self.sandbox_db is not None:

@@ -59,20 +59,20 @@ def test_unusable_urls_are_refused_with_the_flag_named(url: str) -> None:
     assert caught.value.exit_code == 2 and "BULKREF_API_URL" in str(caught.value)
 
 
-def test_no_token_for_a_real_service_is_an_exit_2_error() -> None:
-    env: dict[str, str] = {}
+def test_no_token_for_a_real_service_is_an_exit_2_error(tmp_path: Path) -> None:
+    env: dict[str, str] = home(tmp_path)  # no bulkref login there
     target = resolve(None, False, env)
     with pytest.raises(NoCredentials) as caught:
         target.token()
     assert caught.value.exit_code == 2
-    assert str(caught.value) == (f"No credentials for {PARTNER_CENTER_URL}: set BULKREF_ACCESS_TOKEN "
-                                 "(bulkref login comes later) or use --sandbox to rehearse locally.")
+    assert str(caught.value) == (f"No credentials for {PARTNER_CENTER_URL}: run `bulkref login` (or set "
+                                 "BULKREF_ACCESS_TOKEN), or use --sandbox to rehearse locally.")
     env["BULKREF_ACCESS_TOKEN"] = "eyJ.token"  # read at each call, as a refreshed token would be
     assert target.token() == "eyJ.token"
 
 
-def test_a_client_without_credentials_stops_before_sending_anything() -> None:
-    target = resolve("https://pc.example/v1.0/engagements/referrals", False, {})
+def test_a_client_without_credentials_stops_before_sending_anything(tmp_path: Path) -> None:
+    target = resolve("https://pc.example/v1.0/engagements/referrals", False, home(tmp_path))
 
     async def go() -> None:
         async with target.client(transport=httpx.MockTransport(lambda r: pytest.fail("sent"))) as api:

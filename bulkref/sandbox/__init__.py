@@ -16,16 +16,18 @@ Public surface::
 
 Modules: ``app`` (routes, gateway), ``referrals`` (the collection's
 operations), ``rules`` (validation), ``odata`` (listing), ``store`` (memory /
-SQLite), ``faults``, ``ratelimit``, ``auth``, ``document`` (ids, times, eTags,
-links), ``server`` (uvicorn), ``command`` (click).
+SQLite), ``faults``, ``ratelimit``, ``auth``, ``identity`` (the identity
+provider), ``tls`` (https), ``document`` (ids, times, eTags, links),
+``server`` (uvicorn), ``command`` (click).
 
 Choices the documentation leaves open
 -------------------------------------
 
 Who the caller is. The sandbox acts as one partner organisation
 (``SandboxOptions.organization_id``, a fixed GUID, named "Sandbox Partner").
-Any ``Authorization: Bearer <token>`` is accepted; anything else is 401
-``unauthenticated``. The tenant (for the rate limit) is the token's ``tid``
+Any ``Authorization: Bearer <token>`` is accepted (with
+``require_issued_tokens``: only an unexpired token this sandbox issued);
+anything else is 401 ``unauthenticated``. The tenant (for the rate limit) is the token's ``tid``
 claim when it is a JWT, else a hash of the token. Tokens are never logged.
 
 direction. Every referral created through the API is ``Outgoing``: the partner
@@ -117,6 +119,20 @@ State. In memory by default; with ``--db`` a SQLite file (WAL) holds every
 referral as its JSON document, and the state, eTags and paging tokens survive
 a restart. Several sandboxes may share one file (see ``store``). Reads are
 served from memory in both cases.
+
+Identity provider (``identity``). The sandbox also answers enough of Entra
+ID's v2.0 endpoints for MSAL (``bulkref login``) to sign in: OpenID
+discovery at ``/{tenant}/v2.0/.well-known/openid-configuration``, the token
+endpoint ``/{tenant}/oauth2/v2.0/token`` (password, client credentials,
+refresh token, device code) and ``/{tenant}/oauth2/v2.0/devicecode``. Users,
+clients and token lifetimes come from ``SandboxOptions``; the defaults are
+ann@contoso.example / sandbox-password and client bulkref-sandbox /
+sandbox-client-secret, and device codes are approved at once. MSAL talks to
+https authorities only, so sign-in needs ``tls`` (``--tls``): a throwaway CA
+whose file the server reports (``SandboxServer.ca_file``). Admin:
+``GET /_sandbox/identity`` (grants issued and refused), ``POST
+/_sandbox/device`` (approve or decline a device code), ``POST
+/_sandbox/identity/revoke`` (forget every refresh token).
 
 Logging. One line per request on stderr (logger ``bulkref.sandbox``): method,
 path and query, status (or ``reset``), request-id, duration, injected fault;

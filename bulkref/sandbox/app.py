@@ -25,6 +25,7 @@ from bulkref.sandbox.auth import authenticate
 from bulkref.sandbox.document import dumps, linked_text, new_id, second_text, with_links
 from bulkref.sandbox.errors import ApiError, error_body, invalid
 from bulkref.sandbox.faults import ANSWER_KINDS, COMMIT_KINDS, KINDS, FaultDice, FaultSpec, parse_faults
+from bulkref.sandbox.identity import Identity, identity_routes, is_identity_path
 from bulkref.sandbox.options import SandboxOptions
 from bulkref.sandbox.ratelimit import RateLimiter, retry_after_headers
 from bulkref.sandbox.referrals import Referrals
@@ -83,6 +84,7 @@ class Sandbox:
         self.dice = FaultDice(parse_faults(options.faults), options.seed)
         self.limiter = RateLimiter(options.rate_limit) if options.rate_limit else None
         self.stats = Stats()
+        self.identity = Identity(options)  # the identity provider (identity.py)
         # (host, port) of each open connection -> its transport, filled by the
         # server's protocol (see server.py): how a "reset" fault drops a connection.
         self.transports: dict[tuple[str, int], asyncio.Transport] = {}
@@ -94,6 +96,7 @@ class Sandbox:
         """Fresh state: no referrals, zeroed counters, the fault dice rolled from the seed again."""
         self.store.reset()
         self.stats = Stats()
+        self.identity.reset()
         self.dice = FaultDice(self.dice.spec, self.dice.seed)
         if self.limiter is not None:
             self.limiter.reset()
@@ -263,7 +266,7 @@ class Gateway:
     def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
         self.routes = Starlette(
-            routes=_api_routes(sandbox) + _admin_routes(sandbox),
+            routes=_api_routes(sandbox) + _admin_routes(sandbox) + identity_routes(sandbox.identity),
             exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _unexpected},
         )
 
@@ -286,7 +289,8 @@ class Gateway:
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
-        admin = scope["path"].startswith(ADMIN_ROOT)
+        # Sign-in requests carry no bearer token and escape faults like the admin routes.
+        admin = scope["path"].startswith(ADMIN_ROOT) or is_identity_path(scope["path"])
         try:
             if admin:
                 await self.routes(scope, receive, stamped)
@@ -306,10 +310,13 @@ class Gateway:
         if spec.latency:
             await asyncio.sleep(spec.latency)
         authorization = headers.get(b"authorization")
-        caller = authenticate(authorization.decode("latin-1") if authorization else None)
+        issued_only = sandbox.options.require_issued_tokens
+        caller = authenticate(authorization.decode("latin-1") if authorization else None,
+                              sandbox.identity.verify if issued_only else None)
         if caller is None:
+            hint = "a token this sandbox issued, not expired" if issued_only else "<token>"
             await _send_error(send, ApiError(401, "unauthenticated",
-                                             "Send Authorization: Bearer <token>.", "Authorization",
+                                             f"Send Authorization: Bearer {hint}.", "Authorization",
                                              {"WWW-Authenticate": 'Bearer realm="bulkref-sandbox"'}))
             return
         fault, commit_fault = sandbox.dice.draw()

@@ -1,8 +1,9 @@
 """Who is calling: the bearer token and the tenant it stands for.
 
-One small seam on purpose: a later version of the sandbox will issue tokens
-itself (act as the identity provider) and accept only those; that check goes
-in ``authenticate`` and nothing else has to change.
+One small seam on purpose: by default any bearer token is accepted; with
+``require_issued_tokens`` the gateway passes ``verify`` (the identity
+provider's check, ``bulkref.sandbox.identity``) and only unexpired tokens
+this sandbox issued get through.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -21,14 +23,22 @@ class Caller:
     tenant: str
 
 
-def authenticate(authorization: str | None) -> Caller | None:
-    """The caller of a request with this ``Authorization`` header, or None (answer 401)."""
+def authenticate(authorization: str | None,
+                 verify: Callable[[str], str | None] | None = None) -> Caller | None:
+    """The caller of a request with this ``Authorization`` header, or None (answer 401).
+
+    ``verify`` maps a token to its tenant, or to None when it is not acceptable;
+    without it any bearer token is.
+    """
     if not authorization:
         return None
     scheme, _, token = authorization.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         return None
+    if verify is not None:
+        tenant = verify(token)
+        return Caller(tenant=tenant) if tenant else None
     return Caller(tenant=_tenant(token))
 
 

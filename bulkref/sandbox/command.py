@@ -11,6 +11,7 @@ import click
 from bulkref.sandbox.faults import parse_faults
 from bulkref.sandbox.options import SandboxOptions, is_loopback
 from bulkref.sandbox.server import serve
+from bulkref.sandbox.tls import LoopbackCertificate
 
 
 class _CannotServe(click.ClickException):
@@ -35,12 +36,24 @@ class _CannotServe(click.ClickException):
               help="Requests per second per tenant; beyond it, 429 with an honest Retry-After.")
 @click.option("--page-size", default=100, show_default=True, type=click.IntRange(min=1),
               help="Referrals per page of a listing (@odata.nextLink for the rest).")
+@click.option("--tls", is_flag=True,
+              help="Serve https with a throwaway certificate authority (printed on start): needed to sign "
+                   "in against the sandbox, as MSAL talks to https authorities only.")
+@click.option("--require-issued-tokens", is_flag=True,
+              help="Accept only unexpired tokens this sandbox issued (default: any bearer token).")
+@click.option("--token-lifetime", default=3600, show_default=True, type=click.IntRange(min=1),
+              metavar="SECONDS", help="Lifetime of the access tokens the sandbox issues.")
 def sandbox(host: str, port: int, db: Path | None, seed: int | None, faults: str, rate_limit: float | None,
-            page_size: int) -> None:
+            page_size: int, tls: bool, require_issued_tokens: bool, token_lifetime: int) -> None:
     """Run a local Partner Center Referrals API at http://HOST:PORT/v1.0/engagements/referrals .
 
-    Any bearer token is accepted. Admin routes (not part of the API) live under
-    /_sandbox/: reset, referrals (seed), stats, faults, health. Stop with Ctrl-C.
+    Any bearer token is accepted, unless --require-issued-tokens. It is also an
+    identity provider for `bulkref login` rehearsals (with --tls): authority
+    https://HOST:PORT/common, user ann@contoso.example / sandbox-password,
+    client id bulkref-sandbox (secret sandbox-client-secret); device codes are
+    approved at once. Admin routes (not part of the API) live under
+    /_sandbox/: reset, referrals (seed), stats, faults, health, identity, device.
+    Stop with Ctrl-C.
     """
     try:
         parse_faults(faults)
@@ -50,13 +63,18 @@ def sandbox(host: str, port: int, db: Path | None, seed: int | None, faults: str
         click.echo(f"Warning: listening on {host}, not loopback: anyone who can reach this machine "
                    "can read and write the sandbox's referrals.", err=True)
     options = SandboxOptions(host=host, port=port, db=db, seed=seed, faults=faults, rate_limit=rate_limit,
-                             page_size=page_size)
+                             page_size=page_size, tls=tls, require_issued_tokens=require_issued_tokens,
+                             token_lifetime=token_lifetime)
+    certificate = LoopbackCertificate.create() if tls else None
 
     def ready(url: str, state: str) -> None:
         click.echo(f"Sandbox listening on {url} (state: {state})")
+        if certificate is not None:
+            click.echo(f"TLS certificate authority: {certificate.ca_file} (for bulkref: "
+                       f"export SSL_CERT_FILE={certificate.ca_file})")
 
     try:
-        serve(options, ready)
+        serve(options, ready, certificate)
     except KeyboardInterrupt:
         pass
     except OSError as exc:
@@ -65,4 +83,7 @@ def sandbox(host: str, port: int, db: Path | None, seed: int | None, faults: str
         raise _CannotServe(f"Cannot listen on {host}:{port}: {exc.strerror or exc}.") from None
     except sqlite3.Error as exc:
         raise _CannotServe(f"Cannot use {db} as the sandbox database: {exc}.") from None
+    finally:
+        if certificate is not None:
+            certificate.remove()
     click.echo("Sandbox stopped.", err=True)

@@ -16,6 +16,7 @@ import uvicorn
 
 from bulkref.sandbox.app import API_ROOT, Gateway, create_app
 from bulkref.sandbox.options import SandboxOptions
+from bulkref.sandbox.tls import LoopbackCertificate
 
 log = logging.getLogger("bulkref.sandbox")
 
@@ -63,9 +64,13 @@ def _tracking(base: type[asyncio.Protocol], transports: dict[tuple[str, int], as
     return Tracking
 
 
-def _server(app: Gateway) -> uvicorn.Server:
+def _server(app: Gateway, certificate: LoopbackCertificate | None = None) -> uvicorn.Server:
+    tls: dict[str, Any] = {}
+    if certificate is not None:  # https: what MSAL needs to use the sandbox as its authority
+        tls = {"ssl_certfile": str(certificate.cert_file), "ssl_keyfile": str(certificate.key_file)}
     config = uvicorn.Config(
         app,
+        **tls,
         log_config=None,  # the sandbox logs its own one line per request
         access_log=False,
         lifespan="off",
@@ -83,8 +88,9 @@ def _address(sock: socket.socket) -> tuple[str, int]:
     return str(host), int(port)
 
 
-def root_url(host: str, port: int) -> str:
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+def root_url(host: str, port: int, tls: bool = False) -> str:
+    scheme = "https" if tls else "http"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
 class SandboxServer:
@@ -100,13 +106,20 @@ class SandboxServer:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
+        # With options.tls: the throwaway CA and certificate, made at start (see tls.py).
+        self.certificate: LoopbackCertificate | None = None
         self.host = options.host
         self.port = options.port
 
     @property
     def root(self) -> str:
-        """``http://127.0.0.1:PORT``: where the admin routes are."""
-        return root_url(self.host, self.port)
+        """``http://127.0.0.1:PORT`` (https with ``tls``): where the admin routes are."""
+        return root_url(self.host, self.port, self.options.tls)
+
+    @property
+    def ca_file(self) -> str | None:
+        """With ``tls``: the PEM file of the certificate authority that clients must trust."""
+        return str(self.certificate.ca_file) if self.certificate is not None else None
 
     @property
     def url(self) -> str:
@@ -117,7 +130,9 @@ class SandboxServer:
         self._sock = bind(self.options.host, self.options.port)
         self.host, self.port = _address(self._sock)
         self.app = create_app(self.options)
-        self._server = _server(self.app)
+        if self.options.tls:
+            self.certificate = LoopbackCertificate.create()
+        self._server = _server(self.app, self.certificate)
         failure: list[BaseException] = []
 
         def run() -> None:
@@ -154,6 +169,9 @@ class SandboxServer:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+        if self.certificate is not None:
+            self.certificate.remove()
+            self.certificate = None
 
     def __enter__(self) -> SandboxServer:
         return self.start()
@@ -173,23 +191,28 @@ def log_to_stderr() -> None:
     log.propagate = False
 
 
-def serve(options: SandboxOptions, ready: Callable[[str, str], None] | None = None) -> None:
+def serve(options: SandboxOptions, ready: Callable[[str, str], None] | None = None,
+          certificate: LoopbackCertificate | None = None) -> None:
     """Serve in the foreground until interrupted (Ctrl-C, SIGTERM).
 
     Raises OSError when the address cannot be bound. ``ready(url, state)`` is
     called once the port is bound, with the referrals URL and ``memory`` or
-    the database path.
+    the database path. With ``options.tls``, ``certificate`` is the one to
+    serve (the caller tells its CA file to the user); None makes one for this run.
     """
+    made = LoopbackCertificate.create() if options.tls and certificate is None else None
     sock = bind(options.host, options.port)
     try:
         app = create_app(options)
         try:
-            server = _server(app)
+            server = _server(app, (certificate or made) if options.tls else None)
             if ready is not None:
-                ready(root_url(*_address(sock)) + API_ROOT, app.sandbox.store.description)
+                ready(root_url(*_address(sock), options.tls) + API_ROOT, app.sandbox.store.description)
             log_to_stderr()
             server.run(sockets=[sock])
         finally:
             app.sandbox.store.close()
     finally:
         sock.close()
+        if made is not None:
+            made.remove()
