@@ -233,6 +233,8 @@ class Executor:
 
 def _filled(step: Step, answers: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The step's body with the fields it takes from the answer of the step it depends on."""
+    if not step.fill:
+        return dict(step.body)  # nothing to fill in: the plan's body is sent as it is
     body = copy.deepcopy(step.body)
     source = answers.get(step.depends_on or "", {})
     for ptr, name in step.fill.items():

@@ -73,7 +73,8 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 #: Told to the user when the service refuses the credentials. One place, so that
 #: ``bulkref login`` (a later issue) changes the advice here only.
-SIGN_IN_HINT = "get a fresh token (BULKREF_ACCESS_TOKEN) or use --sandbox to rehearse locally"
+SIGN_IN_HINT = ("run `bulkref login` again (or set BULKREF_ACCESS_TOKEN), or use --sandbox to rehearse "
+                "locally")
 
 
 # -- errors ------------------------------------------------------------------------------
@@ -295,26 +296,37 @@ class RetryPolicy:
                   retryable: Callable[[BaseException], bool] = retry_read) -> T:
         """``await call()`` until it succeeds, fails in a way ``retryable`` refuses,
         or the attempts run out; the last error is raised as it is."""
+        # The first attempt outside tenacity: most calls succeed at once, and
+        # setting up a retry loop for each costs as much as the journal write.
+        try:
+            return await call()
+        except Exception as error:
+            if self.attempts == 1 or not self.allows(error, retryable):
+                raise
+            wait = self.delay(1, error)
+            log.info("attempt 1 failed (%s); retrying in %.2fs",
+                     f"HTTP {error.status}" if isinstance(error, ApiError) else type(error).__name__, wait)
+            await self.sleep(wait)
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.attempts),
-            wait=self._wait,
+            stop=stop_after_attempt(self.attempts - 1),
+            wait=lambda state: self._wait(state, offset=1),
             retry=retry_if_exception(lambda error: self.allows(error, retryable)),
             sleep=self.sleep,
-            before_sleep=_log_retry,
+            before_sleep=lambda state: _log_retry(state, offset=1),
             reraise=True,
         )
         return await retrying(call)
 
-    def _wait(self, state: RetryCallState) -> float:
+    def _wait(self, state: RetryCallState, offset: int = 0) -> float:
         error = state.outcome.exception() if state.outcome is not None else None
-        return self.delay(state.attempt_number, error)
+        return self.delay(state.attempt_number + offset, error)
 
 
-def _log_retry(state: RetryCallState) -> None:
+def _log_retry(state: RetryCallState, offset: int = 0) -> None:
     error = state.outcome.exception() if state.outcome is not None else None
     what = f"HTTP {error.status}" if isinstance(error, ApiError) else type(error).__name__
     wait = state.next_action.sleep if state.next_action is not None else 0.0
-    log.info("attempt %d failed (%s); retrying in %.2fs", state.attempt_number, what, wait)
+    log.info("attempt %d failed (%s); retrying in %.2fs", state.attempt_number + offset, what, wait)
 
 
 # -- OData filters ---------------------------------------------------------------------------

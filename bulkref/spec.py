@@ -341,11 +341,17 @@ class Spec:
 
     def column(self, key: str) -> Column:
         """The column of any key, single (``city``) or numbered (``contact.3.email``)."""
-        if "." not in key:
-            return self._by_key[key]
-        group, n, f = key.split(".")
-        g = self.group(group)
-        return g.column(int(n), next(x for x in g.fields if x.key == f))
+        found = self._columns.get(key)
+        if found is None:
+            group, n, f = key.split(".")
+            g = self.group(group)
+            # Built once per key: payloads and diffs ask for every cell of every row.
+            found = self._columns[key] = g.column(int(n), next(x for x in g.fields if x.key == f))
+        return found
+
+    @cached_property
+    def _columns(self) -> dict[str, Column]:
+        return dict(self._by_key)
 
     @cached_property
     def _by_key(self) -> dict[str, Column]:
