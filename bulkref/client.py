@@ -42,6 +42,7 @@ import builtins
 import email.utils
 import logging
 import random
+import ssl
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
@@ -409,13 +410,19 @@ class ReferralsClient:
         self.last_request_id: str | None = None
         self._token = token
         self._slots = asyncio.Semaphore(max_connections)
-        self._http = httpx.AsyncClient(
-            transport=transport,
-            timeout=timeout,
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            headers={"Accept": "application/json", "User-Agent": f"bulkref/{__version__}",
-                     "MS-CorrelationId": self.correlation_id},
-        )
+        try:
+            self._http = httpx.AsyncClient(
+                transport=transport,
+                timeout=timeout,
+                limits=httpx.Limits(max_connections=max_connections,
+                                    max_keepalive_connections=max_connections),
+                headers={"Accept": "application/json", "User-Agent": f"bulkref/{__version__}",
+                         "MS-CorrelationId": self.correlation_id},
+            )
+        except (OSError, ssl.SSLError) as e:
+            # httpx loads SSL_CERT_FILE / SSL_CERT_DIR here: a wrong path is the user's to fix.
+            raise ApiError(f"The certificates to trust could not be loaded ({e.strerror or e}): check "
+                           "SSL_CERT_FILE and SSL_CERT_DIR.") from None
 
     async def __aenter__(self) -> ReferralsClient:
         return self

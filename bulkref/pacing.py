@@ -5,15 +5,20 @@ Retrying each throttled call on its own lets the others keep hammering, and
 the run turns into a storm of 429s. Instead, every call waits on one pacer:
 
 - a 429 pauses the whole run until its Retry-After has passed;
-- it also sets the pace: the calls that succeeded over the last second are
-  what the service is letting through, so the run continues a little under
-  that (at most one cut per second: the other calls in flight when the first
-  429 arrived were sent before anyone knew, and say nothing new);
-- with no 429 for a while the pace rises by 5% a second, so a run stays
-  close to the allowed rate, finds out when the limit is lifted, and gets
-  over a 429 that was a passing fault rather than a limit.
+- it also sets the pace. The first 429 halves what succeeded over the last
+  second (that second was inflated by the service's burst allowance, now
+  spent); from then on, what is accepted between 429s is the service's real
+  rate, and each further 429 paces the run a tenth under it, at most once per
+  tenth of a second (calls answered together were sent together and say one
+  thing);
+- the pace is held for a moment, then rises by 2% a second, so a run stays
+  close to the allowed rate and finds out when the limit is lifted;
+- a 429 whose Retry-After is 0 asks for no wait: a passing refusal, not a
+  limit, and the pace is left alone.
 
-Without any 429 there is no pace at all: only the run's concurrency bounds it.
+A call takes its start time when it wakes, not when it starts waiting, so a
+cut slows the calls already queued too. Without any 429 there is no pace at
+all: only the run's concurrency bounds it.
 """
 
 from __future__ import annotations
@@ -24,8 +29,10 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 
 WINDOW = 1.0  # seconds of successes that measure what the service lets through
-CUT = 0.95  # continue this far under the measured rate after a 429
-GROWTH = 0.05  # per second without a 429
+CUT = 0.9  # continue this far under the measured rate, or the pace, after a 429
+CUT_GAP = 0.1  # seconds: 429s closer together than this are one signal
+HOLD = 2.0  # seconds the pace stays put after a cut
+GROWTH = 0.02  # per second, after the hold, without a 429
 FLOOR = 0.5  # calls per second: never slower than this
 
 
@@ -35,38 +42,50 @@ class Pacer:
         self._clock = clock
         self._sleep = sleep
         self.rate: float | None = None  # calls per second; None: unpaced
-        self._next = 0.0  # when the next call may start
+        self._next = 0.0  # the earliest start of the next call, when paced
         self._resume = 0.0  # no call before this (a Retry-After)
         self._last_cut = float("-inf")
         self._last_growth = 0.0
         self._done: deque[float] = deque()
         self._first: float | None = None  # the first call: a young run measures over its age
+        self._since_cut = 0  # calls accepted since the last cut
         self.throttled_count = 0
         self.notes: list[str] = []  # for the progress display
 
     async def wait(self) -> None:
-        now = self._clock()
-        if self._first is None:
-            self._first = now
-        start = max(now, self._resume)
-        if self.rate is not None:
-            start = max(start, self._next)
-            self._next = start + 1.0 / self.rate
-        if start > now:
-            await self._sleep(start - now)
+        while True:
+            now = self._clock()
+            if self._first is None:
+                self._first = now
+            if now < self._resume:
+                await self._sleep(self._resume - now)
+                continue
+            if self.rate is None:
+                return
+            if now >= self._next:
+                # No burst after an idle spell: the next slot counts from now.
+                self._next = max(self._next, now - 1.0 / self.rate) + 1.0 / self.rate
+                return
+            await self._sleep(self._next - now)
 
     def throttled(self, retry_after: float | None) -> None:
         now = self._clock()
         self.throttled_count += 1
-        self._resume = max(self._resume, now + (retry_after if retry_after is not None else 1.0))
-        if now - self._last_cut < WINDOW:
+        if retry_after == 0:
             return
+        self._resume = max(self._resume, now + (retry_after if retry_after is not None else 1.0))
+        elapsed = now - self._last_cut
+        if elapsed < CUT_GAP:
+            return
+        if self.rate is None:
+            pace = 0.5 * (self._measured(now) or FLOOR)
+        elif elapsed >= 0.5 and self._since_cut:
+            pace = CUT * min(self.rate, self._since_cut / elapsed)
+        else:
+            pace = CUT * self.rate
+        pace = max(FLOOR, pace)
         self._last_cut = now
-        self._last_growth = now
-        measured = self._measured(now)
-        if retry_after:  # an honest Retry-After for one call says the same thing
-            measured = min(measured, 1.0 / retry_after) if measured else 1.0 / retry_after
-        pace = max(FLOOR, CUT * (min(measured, self.rate) if self.rate else measured or FLOOR))
+        self._since_cut = 0
         self.rate = pace
         self._next = max(self._next, self._resume)
         self.notes.append(f"throttled by the service: pacing at {pace:.1f} calls/s")
@@ -74,10 +93,14 @@ class Pacer:
     def ok(self) -> None:
         now = self._clock()
         self._done.append(now)
+        self._since_cut += 1
         while self._done[0] < now - WINDOW:  # keep one window's worth, however long the run
             self._done.popleft()
-        if self.rate is not None and now - self._last_cut >= WINDOW:
-            self.rate *= (1 + GROWTH) ** (now - self._last_growth)
+        if self.rate is None:
+            return
+        since = now - max(self._last_cut + HOLD, self._last_growth)
+        if since > 0:
+            self.rate *= (1 + GROWTH) ** since
             self._last_growth = now
 
     def _measured(self, now: float) -> float:

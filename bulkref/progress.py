@@ -80,8 +80,9 @@ class Progress:
             if self.interactive:
                 if now >= self._next_draw:
                     self._draw(now)
-            # The decile is checked first so that a line due for time also moves it on.
-            elif self._crossed_decile() or now >= self._next_draw:
+            # The decile is checked first so that a line due for time also moves it on;
+            # a run shorter than LOG_EVERY gets its final line only, not one per tenth.
+            elif (self._crossed_decile() and now - self._start >= LOG_EVERY) or now >= self._next_draw:
                 self._log(now)
 
     def note(self, text: str) -> None:

@@ -58,6 +58,8 @@ class Stats:
 
     requests: Counter[str] = field(default_factory=Counter)  # by status, or "reset"
     methods: Counter[str] = field(default_factory=Counter)  # by HTTP method: tests prove "nothing written"
+    first: float | None = None  # wall-clock time of the first and last API request: the
+    last: float | None = None  # window a benchmark's calls/s is measured over
     faults: Counter[str] = field(default_factory=Counter)
     eligible: Counter[str] = field(default_factory=Counter)
     rate_limited: int = 0
@@ -67,6 +69,8 @@ class Stats:
             "requests": dict(self.requests),
             "requestsTotal": sum(self.requests.values()),
             "methods": dict(self.methods),
+            "firstRequestAt": self.first,
+            "lastRequestAt": self.last,
             "faults": {kind: self.faults.get(kind, 0) for kind in KINDS},
             "eligible": {kind: self.eligible.get(kind, 0) for kind in KINDS},
             "rateLimited": self.rate_limited,
@@ -301,6 +305,10 @@ class Gateway:
             if not admin:
                 self.sandbox.stats.requests[str(status or "-")] += 1
                 self.sandbox.stats.methods[scope["method"]] += 1
+                stamp = time.time()
+                if self.sandbox.stats.first is None:
+                    self.sandbox.stats.first = stamp
+                self.sandbox.stats.last = stamp
             _log_request(scope, status, request_id, started, outcome["fault"])
 
     async def _api(self, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, bytes],
