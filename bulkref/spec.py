@@ -187,7 +187,7 @@ TARGETS = Group(
 
 LAYOUT: tuple[Column | Group, ...] = (
     _c("external_id", "External Reference ID", "externalReferenceId", Kind.TEXT,
-       "Your own id for the deal (CRM opportunity id). bulkref uses it to find the referral again, so a re-run updates instead of creating a second one. Unique in the file.",
+       "Your own id for the deal (CRM opportunity id). bulkref uses it to find the referral again, so a re-run updates instead of creating a second one. Unique in the file; may stay blank on a row with a Referral ID.",
        "CRM-000123", section=S_ID, need=Need.ALWAYS, width=20, aliases=("External ID", "ExternalReferenceID")),
     _c("referral_id", "Referral ID", "id", Kind.TEXT,
        "Partner Center's id of an existing referral, to update it. Leave blank for a new deal; bulkref export fills it.",

@@ -179,7 +179,7 @@ def requirement(c: Column) -> str:
     if c.read_only:
         return "read-only (ignored on input)"
     if c.need is Need.ALWAYS:
-        return "always"
+        return "every row without a Referral ID"
     if c.need is Need.NEW:
         return "new referrals"
     if c.when:
@@ -204,7 +204,7 @@ def clip(text: str, limit: int) -> str:
 
 
 _PROMPT_LEAD: Final = {
-    Need.ALWAYS: "Required on every row. ",
+    Need.ALWAYS: "Required on every row without a Referral ID. ",
     Need.NEW: "Required for a new referral. ",
 }
 
@@ -265,7 +265,7 @@ def _instruction_lines(columns: list[Column]) -> list[tuple[str, Font | None]]:
     body = [
         f"One row = one deal. Keep row 1 of the {SHEET_REFERRALS} sheet (the headers) as it is.",
         f"* marks the columns a new referral needs; {always} is needed on every row, "
-        "new or update.",
+        f"new or update, except a row with a {rid} (referrals made in Partner Center may have none).",
         f"{ext} is your own key for the deal (e.g. the CRM opportunity id): bulkref finds "
         "the referral by it, so running the same file again updates instead of creating "
         "duplicates.",

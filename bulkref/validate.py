@@ -175,8 +175,11 @@ def _required_rules(ctx: _Context) -> list[_Rule]:
             continue
         h = column.header
         if column.need is Need.ALWAYS:
-            rules.append(_Rule(key, "required", ctx.filled(key),
-                               lambda _r, _v, h=h: f"{h} is required on every row."))
+            # A row with a Referral ID is found by it: a referral made in Partner
+            # Center (an incoming lead, one typed in the UI) may have no External Reference ID.
+            rules.append(_Rule(key, "required", ctx.filled(key) | ~ctx.is_new,
+                               lambda _r, _v, h=h: f"{h} is required on every row without a "
+                               "Referral ID."))
         else:
             rules.append(_Rule(key, "required", ctx.filled(key) | ~ctx.is_new,
                                lambda _r, _v, h=h: f"{h} is required for a new referral "

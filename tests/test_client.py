@@ -392,3 +392,27 @@ def test_each_call_has_its_own_request_id_and_the_client_one_correlation_id(
                for h in headers)
     assert len(asked) == 4  # the token source is asked per call, so a refreshed token is used
     assert api.last_request_id is not None
+
+
+def test_writes_create_update_and_replace_with_etags(sandbox: Any) -> None:
+    from bulkref.client import PreconditionFailed
+
+    async def run() -> None:
+        async with ReferralsClient(sandbox.url, sandbox.token) as client:
+            created = await client.create(referral_body(externalReferenceId="W-1"))
+            doc = created.body
+            assert created.status == 201 and created.request_id and doc["eTag"]
+            patched = await client.update(doc["id"], [{"op": "replace", "path": "/name", "value": "Renamed"}],
+                                          if_match=doc["eTag"])
+            assert patched.status in (200, 204) and patched.etag and patched.etag != doc["eTag"]
+            with pytest.raises(PreconditionFailed):  # the eTag read before the PATCH is stale now
+                await client.update(doc["id"], [{"op": "replace", "path": "/name", "value": "x"}],
+                                    if_match=doc["eTag"])
+            current = await client.get(doc["id"])
+            assert current["name"] == "Renamed"
+            replaced = await client.replace({**current, "name": "Replaced"}, if_match=current["eTag"])
+            assert replaced.status == 200 and (await client.get(doc["id"]))["name"] == "Replaced"
+            with pytest.raises(PreconditionFailed):
+                await client.replace({**current, "name": "Stale"}, if_match=current["eTag"])
+
+    asyncio.run(run())

@@ -260,7 +260,7 @@ def test_instructions_explain_every_column(blank: Workbook) -> None:
     table = list(ws.iter_rows(min_row=top + 2, max_row=top + 1 + len(COLUMNS), values_only=True))
     assert [line[0] for line in table] == LABELS
     for c, line in zip(COLUMNS, table, strict=True):
-        need = {Need.ALWAYS: "always", Need.NEW: "new referrals"}.get(c.need)
+        need = {Need.ALWAYS: "every row without a Referral ID", Need.NEW: "new referrals"}.get(c.need)
         if c.read_only:
             assert "read-only" in line[1]
         elif need:

@@ -165,3 +165,15 @@ def test_csv_reports_the_same_problems_as_xlsx(tmp_path: Path, xlsx: Make) -> No
     from_csv = codes(write_csv(tmp_path / "r.csv", rows, encoding="utf-8-sig", delimiter=";"))
     assert from_csv == codes(xlsx(rows))
     assert from_csv == [(3, "Country", "invalid_country"), (3, "Deal Value", "not_a_number")]
+
+
+def test_a_referral_id_stands_in_for_the_external_reference_id(xlsx: Make) -> None:
+    # Referrals made in Partner Center (incoming leads, the UI) have no External Reference ID:
+    # exported and edited, their rows are found by Referral ID.
+    path = xlsx([{"External Reference ID": None, "Referral ID": "abc", "Status": "Active",
+                  "Substatus": "Accepted"},
+                 {"External Reference ID": None, "Referral ID": None, "Status": "Active",
+                  "Substatus": "Accepted"}])
+    errors = [(p.row, p.column, p.code) for p in check_file(path).report.errors]
+    assert (2, "External Reference ID", "required") not in errors
+    assert (3, "External Reference ID", "required") in errors
