@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sandbox_process import start_sandbox
 
 FAULTS = "429=0.03,503=0.03,500=0.02,reset=0.02,commit-then-500=0.03,commit-then-reset=0.03,retry-after=0"
 TOKEN = "benchmark"
@@ -56,18 +56,6 @@ def make_sheet(path: Path, rows: int) -> None:
         row["external_id"] = f"B-{i:06d}"
         out.append(row)
     save_workbook(build_workbook(out), path)
-
-
-def start_sandbox(*extra: str) -> tuple[subprocess.Popen[str], str, str]:
-    command = [sys.executable, "-m", "bulkref.sandbox", "--port", "0", *extra]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    match = re.search(r"(http://[^/\s]+)(/v1\.0/engagements/referrals)", line)
-    if not match:
-        process.kill()
-        raise SystemExit(f"the sandbox did not start: {line!r}")
-    return process, match.group(1) + match.group(2), match.group(1)
 
 
 def child_rss(command: list[str], env: dict[str, str]) -> tuple[float, float, str, str]:

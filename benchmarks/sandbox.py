@@ -30,13 +30,13 @@ import multiprocessing
 import os
 import re
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import httpx
+from sandbox_process import start_sandbox
 
 HEADERS = {"Authorization": "Bearer benchmark-token", "Content-Type": "application/json"}
 
@@ -106,18 +106,10 @@ def referral(n: int) -> dict[str, Any]:
     }
 
 
-def start_sandbox(page_size: int, db: Path | None) -> tuple[subprocess.Popen[str], str]:
-    command = [sys.executable, "-m", "bulkref.sandbox", "--port", "0", "--page-size", str(page_size)]
-    if db is not None:
-        command += ["--db", str(db)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    match = re.search(r"(http://\S+/v1\.0/engagements/referrals)", line)
-    if not match:
-        process.kill()
-        raise SystemExit(f"the sandbox did not start: {line!r}")
-    return process, match.group(1)
+def start(page_size: int, db: Path | None) -> tuple[subprocess.Popen[str], str]:
+    options = ["--page-size", str(page_size), *(["--db", str(db)] if db is not None else [])]
+    process, url, _ = start_sandbox(*options)
+    return process, url
 
 
 async def create_many(url: str, first: int, count: int, concurrency: int, client: str) -> Counter[int]:
@@ -224,7 +216,7 @@ def main() -> None:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{args.db}{suffix}").unlink(missing_ok=True)
 
-    process, url = start_sandbox(args.page_size, args.db)
+    process, url = start(args.page_size, args.db)
     try:
         asyncio.run(create_many(url, -200, 200, 8, args.client))  # warm-up: imports, caches
         create_seconds, statuses = creates(url, args.creates, args.concurrency, args.clients, args.client)
