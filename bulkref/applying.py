@@ -35,11 +35,11 @@ NOT_REACHED = "Not reached: the run was stopped. Run the same command again to c
 class ApplyRun:
     plan: Plan
     results: list[RowResult]
-    results_path: Path
-    journal_path: Path
     resumed: bool
     interrupted: bool
-    declined: bool = False
+    declined: bool
+    results_path: Path
+    journal_path: Path
 
     @property
     def summary(self) -> dict[str, int]:
@@ -68,22 +68,23 @@ def apply_input(path: Path | str, *, api_url: str | None = None, sandbox: bool =
         out = results or default_path(path)
         refuse_input(out, path)
         with Journal(state) as journal:
-            run = asyncio.run(_apply(path, where, label, journal, concurrency, confirm, on_result, on_note))
-            run.journal_path = state
-            run.results_path = out
-            if not run.declined:
-                write_results(run.results, out, source=str(path), summary=run.summary)
-            return run
+            outcome = asyncio.run(_apply(path, where, label, journal, concurrency, confirm, on_result,
+                                         on_note))
+        run = ApplyRun(*outcome, results_path=out, journal_path=state)
+        if not run.declined:
+            write_results(run.results, out, source=str(path), summary=run.summary)
+        return run
 
 
 async def _apply(path: Path, where: Any, label: str, journal: Journal, concurrency: int,
                  confirm: Callable[[Plan, bool], bool], on_result: Callable[[RowResult], None],
-                 on_note: Callable[[str], None]) -> ApplyRun:
+                 on_note: Callable[[str], None]) -> tuple[Plan, list[RowResult], bool, bool, bool]:
+    """(plan, results, resumed, interrupted, declined)."""
     pacer = Pacer()
     async with where.client(max_connections=max(concurrency, 4), pacer=pacer) as client:
         plan, resumed = await _plan(path, client, label, journal)
         if not confirm(plan, resumed):
-            return ApplyRun(plan, [], path, path, resumed, interrupted=False, declined=True)
+            return plan, [], resumed, False, True
         executor = Executor(plan, client, journal, concurrency=concurrency)
 
         def finished(result: RowResult) -> None:
@@ -97,7 +98,7 @@ async def _apply(path: Path, where: Any, label: str, journal: Journal, concurren
             done = await executor.run()
     rows = [done.get(rp.row) or _not_reached(rp.sheet, rp.row, rp.external_id, str(rp.action))
             for rp in plan.rows]
-    return ApplyRun(plan, rows, path, path, resumed, interrupted=executor.stop.is_set())
+    return plan, rows, resumed, executor.stop.is_set(), False
 
 
 async def _plan(path: Path, client: Any, label: str, journal: Journal) -> tuple[Plan, bool]:
