@@ -26,7 +26,7 @@ from bulkref.journal import Journal
 from bulkref.outcome import Outcome, RowResult, summary
 from bulkref.pacing import Pacer
 from bulkref.plan import Action, Plan
-from bulkref.planning import api_label, fingerprint, plan_file
+from bulkref.planning import api_label, fingerprint, mapping_fingerprint, plan_file
 
 NOT_REACHED = "Not reached: the run was stopped. Run the same command again to continue."
 
@@ -55,11 +55,15 @@ def apply_input(path: Path | str, *, api_url: str | None = None, sandbox: bool =
                 concurrency: int = 8, results: Path | None = None, state: Path | None = None,
                 confirm: Callable[[Plan, bool], bool] = lambda plan, resumed: True,
                 on_result: Callable[[RowResult], None] = lambda r: None,
-                on_note: Callable[[str], None] = lambda text: None) -> ApplyRun:
+                on_note: Callable[[str], None] = lambda text: None,
+                mapping: Path | str | None = None) -> ApplyRun:
+    """Apply ``path``: a spreadsheet (read through the ``mapping`` file, if
+    any), planned now, or a PLAN.json from ``plan --out``, executed as saved."""
     from bulkref import target
     from bulkref.results import default_path, refuse_input, write_results
 
     path = Path(path)
+    mapping = None if mapping is None else Path(mapping)
     if not path.exists():
         raise BulkrefError(f"'{path}' does not exist: check the path and the file name.")
     with target.resolve(api_url, sandbox) as where:
@@ -68,21 +72,22 @@ def apply_input(path: Path | str, *, api_url: str | None = None, sandbox: bool =
         out = results or default_path(path)
         refuse_input(out, path)
         with Journal(state) as journal:
-            outcome = asyncio.run(_apply(path, where, label, journal, concurrency, confirm, on_result,
-                                         on_note))
+            outcome = asyncio.run(_apply(path, mapping, where, label, journal, concurrency, confirm,
+                                         on_result, on_note))
         run = ApplyRun(*outcome, results_path=out, journal_path=state)
         if not run.declined:
             write_results(run.results, out, source=str(path), summary=run.summary)
         return run
 
 
-async def _apply(path: Path, where: Any, label: str, journal: Journal, concurrency: int,
-                 confirm: Callable[[Plan, bool], bool], on_result: Callable[[RowResult], None],
+async def _apply(path: Path, mapping: Path | None, where: Any, label: str, journal: Journal,
+                 concurrency: int, confirm: Callable[[Plan, bool], bool],
+                 on_result: Callable[[RowResult], None],
                  on_note: Callable[[str], None]) -> tuple[Plan, list[RowResult], bool, bool, bool]:
     """(plan, results, resumed, interrupted, declined)."""
     pacer = Pacer()
     async with where.client(max_connections=max(concurrency, 4), pacer=pacer) as client:
-        plan, resumed = await _plan(path, client, label, journal)
+        plan, resumed = await _plan(path, mapping, client, label, journal)
         if not confirm(plan, resumed):
             return plan, [], resumed, False, True
         executor = Executor(plan, client, journal, concurrency=concurrency)
@@ -101,9 +106,10 @@ async def _apply(path: Path, where: Any, label: str, journal: Journal, concurren
     return plan, rows, resumed, executor.stop.is_set(), False
 
 
-async def _plan(path: Path, client: Any, label: str, journal: Journal) -> tuple[Plan, bool]:
+async def _plan(path: Path, mapping: Path | None, client: Any, label: str,
+                journal: Journal) -> tuple[Plan, bool]:
     if path.suffix.lower() == ".json":
-        plan = _saved_plan(path, label)
+        plan = _saved_plan(path, label, mapping)
         previous = journal.plan()
         if previous is not None and previous.as_json() == plan.as_json():
             return plan, True
@@ -111,14 +117,22 @@ async def _plan(path: Path, client: Any, label: str, journal: Journal) -> tuple[
         return plan, False
     previous = journal.plan()
     if (previous is not None and previous.fingerprint == fingerprint(path) and previous.api_url == label
-            and _unfinished(previous, journal)):
+            and previous.mapping_fingerprint == _mapping_print(mapping) and _unfinished(previous, journal)):
         return previous, True
-    plan = await plan_file(path, client, api_url=label)
+    plan = await plan_file(path, client, api_url=label, mapping=mapping)
     journal.start(plan)
     return plan, False
 
 
-def _saved_plan(path: Path, label: str) -> Plan:
+def _mapping_print(mapping: Path | None) -> str | None:
+    if mapping is not None and not mapping.is_file():
+        from bulkref.mapping import load_mapping
+
+        load_mapping(mapping)  # raises the mapping's own "does not exist" sentence
+    return mapping_fingerprint(mapping)
+
+
+def _saved_plan(path: Path, label: str, mapping: Path | None = None) -> Plan:
     try:
         plan = Plan.from_json(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError) as e:
@@ -128,6 +142,15 @@ def _saved_plan(path: Path, label: str) -> Plan:
     if not source.exists() or fingerprint(source) != plan.fingerprint:
         raise BulkrefError(f"The input '{plan.source}' changed since the plan was made (or is gone): "
                            "run `bulkref plan` again and review the new plan.")
+    if mapping is not None and (plan.mapping is None or Path(plan.mapping).resolve() != mapping.resolve()):
+        made = f"with the mapping '{plan.mapping}'" if plan.mapping else "without a mapping"
+        raise BulkrefError(f"This plan was made {made}, not with '{mapping}': a saved plan is applied as "
+                           "it was made, so leave --mapping out (or plan again with this mapping).")
+    if plan.mapping is not None:
+        used = Path(plan.mapping)
+        if not used.is_file() or fingerprint(used) != plan.mapping_fingerprint:
+            raise BulkrefError(f"The mapping '{plan.mapping}' changed since the plan was made (or is gone): "
+                               "run `bulkref plan` again and review the new plan.")
     if plan.api_url is None:
         raise BulkrefError("This plan was made --offline, without reading Partner Center: plan again "
                            "against the API you apply to.")

@@ -142,6 +142,9 @@ class Plan:
     api_url: str | None  # where remote state was read (None: --offline)
     rows: tuple[RowPlan, ...]
     created: str = ""  # ISO time the plan was made (set by the caller; the core has no clock)
+    # An export read through a mapping file: apply refuses the plan when either file changed.
+    mapping: str | None = None
+    mapping_fingerprint: str | None = None
 
     @property
     def summary(self) -> dict[str, int]:
@@ -159,6 +162,9 @@ class Plan:
             "apiUrl": self.api_url,
             "created": self.created,
             "format": PLAN_FORMAT,
+            # Only for mapped input, so that other plans read exactly as before.
+            **({"mapping": self.mapping, "mappingFingerprint": self.mapping_fingerprint}
+               if self.mapping is not None else {}),
         }
 
     @classmethod
@@ -167,7 +173,8 @@ class Plan:
             raise ValueError(f"plan format {d.get('format')} is not {PLAN_FORMAT}: "
                              "plan again with this version of bulkref")
         return cls(source=d["source"], fingerprint=d["fingerprint"], api_url=d.get("apiUrl"),
-                   rows=tuple(RowPlan.from_json(r) for r in d["rows"]), created=d.get("created", ""))
+                   rows=tuple(RowPlan.from_json(r) for r in d["rows"]), created=d.get("created", ""),
+                   mapping=d.get("mapping"), mapping_fingerprint=d.get("mappingFingerprint"))
 
     def save(self, path: Path) -> Path:
         path.write_text(json.dumps(self.as_json(), ensure_ascii=False, indent=2),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import hashlib
 from pathlib import Path
@@ -35,28 +36,38 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
+def mapping_fingerprint(mapping: Path | None) -> str | None:
+    """The mapping file's fingerprint (None without one): a plan covers both files."""
+    return None if mapping is None else fingerprint(mapping)
+
+
 async def plan_file(path: Path, client: ReferralsClient | None, *, api_url: str | None,
-                    sheet: str | None = None) -> Plan:
-    """The plan of ``path`` against what ``client`` reads (None: offline, every row new)."""
+                    sheet: str | None = None, mapping: Path | str | None = None) -> Plan:
+    """The plan of ``path`` (read through the ``mapping`` file, if any) against
+    what ``client`` reads (None: offline, every row new)."""
     from bulkref.remote import fetch
 
-    validated = check_file(path, sheet=sheet)
+    mapping = None if mapping is None else Path(mapping)
+    validated = check_file(path, sheet=sheet, mapping=mapping)
     remote = Remote(offline=True) if client is None else await fetch(client, validated)
-    return plan(validated, remote, source=str(path), fingerprint=fingerprint(path),
+    made = plan(validated, remote, source=str(path), fingerprint=fingerprint(path),
                 api_url=api_url if client is not None else None, created=_now())
+    if mapping is None:
+        return made
+    return dataclasses.replace(made, mapping=str(mapping), mapping_fingerprint=mapping_fingerprint(mapping))
 
 
 def make_plan(path: Path | str, *, api_url: str | None = None, sandbox: bool = False,
-              offline: bool = False, sheet: str | None = None) -> Plan:
+              offline: bool = False, sheet: str | None = None, mapping: Path | str | None = None) -> Plan:
     path = Path(path)
     if offline:
-        return asyncio.run(plan_file(path, None, api_url=None, sheet=sheet))
+        return asyncio.run(plan_file(path, None, api_url=None, sheet=sheet, mapping=mapping))
     from bulkref import target
 
     with target.resolve(api_url, sandbox) as where:
 
         async def run() -> Plan:
             async with where.client() as client:
-                return await plan_file(path, client, api_url=api_label(where), sheet=sheet)
+                return await plan_file(path, client, api_url=api_label(where), sheet=sheet, mapping=mapping)
 
         return asyncio.run(run())
