@@ -92,8 +92,10 @@ def template(out: Path | None, fmt: str | None, examples: bool, force: bool) -> 
               help="text for people, json for scripts.")
 @click.option("--annotate", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write a copy of the sheet with bad cells highlighted and commented.")
+@click.option("--mapping", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="M",
+              help="Read FILE, a CRM export, through this mapping file (see bulkref map suggest).")
 @click.option("--sheet", default=None, help="The sheet to read (default: Referrals, or the first).")
-def validate(file: Path, fmt: str, annotate: Path | None, sheet: str | None) -> None:
+def validate(file: Path, fmt: str, annotate: Path | None, sheet: str | None, mapping: Path | None) -> None:
     """Check every row of FILE and report each problem by sheet, row and column.
 
     Nothing is sent anywhere. Exit 0 when valid, 1 when some rows are invalid,
@@ -101,7 +103,7 @@ def validate(file: Path, fmt: str, annotate: Path | None, sheet: str | None) -> 
     from bulkref.check import check_file
     from bulkref.render import validation_text
 
-    result = check_file(file, sheet=sheet)
+    result = check_file(file, sheet=sheet, mapping=mapping)
     annotated = None
     if annotate is not None:
         from bulkref.annotate import annotate as write_annotated
@@ -113,7 +115,8 @@ def validate(file: Path, fmt: str, annotate: Path | None, sheet: str | None) -> 
             doc["annotated"] = str(annotated)
         click.echo(json.dumps(doc, ensure_ascii=False, indent=2, default=str))
     else:
-        click.echo(validation_text(result.report, str(file), result.table.sheet))
+        shown = str(file) if mapping is None else f"{file} through {mapping}"
+        click.echo(validation_text(result.report, shown, result.table.sheet))
         if annotated is not None:
             click.echo(f"Annotated copy: {annotated}")
     sys.exit(0 if result.valid else 1)
@@ -134,15 +137,18 @@ def _target_options(f: Callable[..., None]) -> Callable[..., None]:
               help="Save the plan (with the eTags read and the input's fingerprint) for apply.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "html"]), default="text",
               help="text (a review), json (for scripts) or html (one page for a reviewer).")
+@click.option("--mapping", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="M",
+              help="Read FILE, a CRM export, through this mapping file (see bulkref map suggest).")
 @click.option("--sheet", default=None, help="The sheet to read (default: Referrals, or the first).")
 def plan(file: Path, api_url: str | None, use_sandbox: bool, offline: bool, out: Path | None, fmt: str,
-         sheet: str | None) -> None:
+         sheet: str | None, mapping: Path | None) -> None:
     """Dry run: what apply would do for each row of FILE. Reads Partner Center,
     writes nothing there. Exit 0 when every row can be applied, 1 when some
     rows are invalid or blocked, 2 when the file or the API cannot be used."""
     from bulkref.planning import make_plan
 
-    result = make_plan(file, api_url=api_url, sandbox=use_sandbox, offline=offline, sheet=sheet)
+    result = make_plan(file, api_url=api_url, sandbox=use_sandbox, offline=offline, sheet=sheet,
+                       mapping=mapping)
     if out is not None:
         result.save(out)
     if fmt == "json":
@@ -172,8 +178,11 @@ def plan(file: Path, api_url: str | None, use_sandbox: bool, offline: bool, out:
               help="The journal that makes the run resumable (default: in your data directory).")
 @click.option("--yes", is_flag=True, help="Apply without asking.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option("--mapping", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="M",
+              help="Read FILE, a CRM export, through this mapping file (see bulkref map suggest).")
 def apply_command(file: Path, api_url: str | None, use_sandbox: bool, concurrency: int,
-                  results: Path | None, state: Path | None, yes: bool, fmt: str) -> None:
+                  results: Path | None, state: Path | None, yes: bool, fmt: str,
+                  mapping: Path | None) -> None:
     """Execute FILE (a spreadsheet, planned now) or PLAN.json (exactly that plan).
 
     Resumable: the same command again continues where a stopped run ended and
@@ -216,7 +225,8 @@ def apply_command(file: Path, api_url: str | None, use_sandbox: bool, concurrenc
     interrupted = True  # until the run returns: an error or a second Ctrl-C stops it short
     try:
         run = apply_input(file, api_url=api_url, sandbox=use_sandbox, concurrency=concurrency,
-                          results=results, state=state, confirm=confirm, on_result=advanced, on_note=note)
+                          results=results, state=state, confirm=confirm, on_result=advanced, on_note=note,
+                          mapping=mapping)
         interrupted = run.interrupted
     finally:
         if progress is not None:
@@ -237,6 +247,106 @@ def apply_command(file: Path, api_url: str | None, use_sandbox: bool, concurrenc
     sys.exit(0 if not counts["failed"] and not counts["skipped"] and not run.interrupted else 1)
 
 
+def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    from bulkref.export import odata_datetime
+
+    try:
+        return odata_datetime(value)
+    except ValueError as e:
+        raise click.BadParameter(f"{e}, e.g. 2026-01-31.") from None
+
+
+class _Listed(click.ParamType):
+    """A value from a list of data/enums.toml, matched as bulkref matches cells
+    (any case, spaces or hyphens); the list is loaded only when the option is used,
+    not at every start of bulkref."""
+
+    def __init__(self, list_name: str, metavar: str) -> None:
+        self.list_name, self.metavar, self.name = list_name, metavar, list_name
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return self.metavar
+
+    def convert(self, value: str, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from bulkref.enums import load
+
+        found = load().canonical(self.list_name, value)
+        if found is None:
+            self.fail(f"'{value}' is not one of {', '.join(load().values(self.list_name))}.", param, ctx)
+        return found
+
+
+@cli.command(name="export")
+@_target_options
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The file to write, .xlsx or .csv (default: referrals-export-<date>.xlsx here).")
+@click.option("--force", is_flag=True, help="Replace OUT if it exists (it may be the sheet you are editing).")
+@click.option("--filter", "odata_filter", default=None, metavar="ODATA",
+              help="An OData $filter, e.g. \"status eq 'New' and qualification eq 'SalesQualified'\".")
+@click.option("--orderby", default=None, metavar="F",
+              help="createdDateTime or updatedDateTime, then asc or desc.")
+@click.option("--top", type=click.IntRange(min=1), default=None, metavar="N", help="At most N referrals.")
+@click.option("--status", multiple=True, type=_Listed("referral_status", "STATUS"),
+              help="Only this status: New, Active or Closed (repeat for several).")
+@click.option("--substatus", multiple=True, type=_Listed("referral_substatus", "SUBSTATUS"),
+              help="Only this substatus, e.g. Pending (repeat for several).")
+@click.option("--direction", type=_Listed("direction", "Incoming|Outgoing"), default=None,
+              help="Incoming (leads and invitations to you) or Outgoing (yours).")
+@click.option("--type", "referral_type", type=_Listed("referral_type", "Independent|Shared"), default=None,
+              help="Independent (only you see it) or Shared.")
+@click.option("--since", callback=_since, default=None, metavar="DATE",
+              help="Created on or after DATE (YYYY-MM-DD, UTC) or an ISO date and time.")
+@click.option("--team-email", default=None, metavar="EMAIL", help="A team member's email is EMAIL.")
+@click.option("--engagement", default=None, metavar="ID", help="The referrals of one engagement.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              help="How to report what was written: text, or json for scripts.")
+def export_command(api_url: str | None, use_sandbox: bool, out: Path | None, force: bool,
+                   odata_filter: str | None, orderby: str | None, top: int | None, status: tuple[str, ...],
+                   substatus: tuple[str, ...], direction: str | None, referral_type: str | None,
+                   since: str | None, team_email: str | None, engagement: str | None, fmt: str) -> None:
+    """Write every referral the query matches (every page) to a sheet in the
+    template's shape: edit it, then plan and apply it back as updates.
+
+    The flags narrow the listing and combine with --filter into one $filter.
+    Exit 0 when written, 2 when the API or the file cannot be used."""
+    from bulkref.export import ExportDisplay, check_output, compose_filter, default_path, export_referrals
+
+    path = check_output(out or default_path(), force)  # before a long read, not after
+    query = compose_filter(status=status, substatus=substatus, direction=direction, type=referral_type,
+                           since=since, team_email=team_email, engagement=engagement, filter=odata_filter)
+    display = ExportDisplay(path, "the local sandbox" if use_sandbox else (api_url or "Partner Center"))
+    interrupted = True
+    try:
+        result = export_referrals(path, api_url=api_url, sandbox=use_sandbox, filter=query, orderby=orderby,
+                                  top=top, force=force, on_progress=display)
+        interrupted = False
+    finally:
+        display.close(interrupted=interrupted)
+    if fmt == "json":
+        click.echo(json.dumps(result.as_json(), ensure_ascii=False, indent=2))
+        return
+    folded = (f" ({result.folded:,} Microsoft referral{'s' if result.folded != 1 else ''} of co-sell deals "
+              "in their deal's row)") if result.folded else ""
+    click.echo(f"Exported {result.referrals:,} referral{'s' if result.referrals != 1 else ''} as "
+               f"{result.rows:,} row{'s' if result.rows != 1 else ''}{folded}: {result.path}")
+
+
+@cli.command(name="get")
+@click.argument("referral_id")
+@_target_options
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              help="text (a summary, with the engagement's other referrals) or json (as returned).")
+def get_command(referral_id: str, api_url: str | None, use_sandbox: bool, fmt: str) -> None:
+    """Print one referral. Exit 0 when found, 1 when there is no referral with
+    that id, 2 when the API cannot be used."""
+    from bulkref.export import get_referral, referral_json, referral_text
+
+    view = get_referral(referral_id, api_url=api_url, sandbox=use_sandbox)
+    click.echo(referral_json(view) if fmt == "json" else referral_text(view))
+
+
 # Commands whose modules are loaded only when the command runs: the sandbox's
 # server stack and MSAL took two thirds of every bulkref start-up.
 _Group.lazy.update({
@@ -244,6 +354,7 @@ _Group.lazy.update({
     "login": "bulkref.auth_commands:login",
     "logout": "bulkref.auth_commands:logout",
     "whoami": "bulkref.auth_commands:whoami",
+    "map": "bulkref.map_commands:map_group",
 })
 
 

@@ -7,6 +7,11 @@ unnamed and missing columns, hidden rows, a guessed encoding.
 
 Anything that is not a readable spreadsheet raises :class:`UnusableFile` with
 one sentence saying what is wrong and what to do.
+
+Reading is two steps: :func:`read_sheet` gives the sheet as it is (every
+header, the cells, Excel row numbers, what was noticed while reading), and
+:func:`read_table` matches its headers to the spec. A legacy export read
+through a mapping file (``bulkref.mapped``) takes the first step only.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from bulkref.table import Table
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["read_table"]
+__all__ = ["Sheet", "read_sheet", "read_table"]
 
 EXCEL_SUFFIXES = frozenset({".xlsx", ".xlsm"})
 # Extensions whose text content is read as CSV; Excel exports .txt and .tsv too.
@@ -65,6 +70,12 @@ def read_table(path: Path | str, sheet: str | None = None) -> Table:
     """Read one referral sheet. ``sheet`` picks a worksheet by name (ignored
     for CSV); without it the sheet named Referrals, else the first visible
     worksheet that is not Instructions or Lists, is read."""
+    return _build(read_sheet(path, sheet))
+
+
+def read_sheet(path: Path | str, sheet: str | None = None) -> Sheet:
+    """Read one sheet as it is, headers not yet matched to the spec; the sheet
+    is chosen as :func:`read_table` chooses it."""
     source = Path(path)
     head = _head(source)
     if _is_workbook(source, head):
@@ -200,7 +211,7 @@ def _ole_problem(source: Path) -> UnusableFile:
 # --------------------------------------------------------------------------- xlsx / xlsm
 
 
-def _read_workbook(source: Path, wanted: str | None) -> Table:
+def _read_workbook(source: Path, wanted: str | None) -> Sheet:
     with _calamine_errors(source):
         book = calamine.CalamineWorkbook.from_path(str(source))
         sheets = book.sheets_metadata
@@ -226,7 +237,7 @@ def _read_workbook(source: Path, wanted: str | None) -> Table:
                 # go before the table is built and validated.
                 del sheet
             hidden_rows = hidden.result() if hidden else []
-    return _build(values, numbers, source, name, hidden_rows, [])
+    return _sheet(values, numbers, source, name, hidden_rows, [])
 
 
 @contextmanager
@@ -369,7 +380,7 @@ def _row_tags(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
 # --------------------------------------------------------------------------- csv
 
 
-def _read_csv(source: Path) -> Table:
+def _read_csv(source: Path) -> Sheet:
     try:
         data = source.read_bytes()
     except OSError as e:
@@ -378,6 +389,7 @@ def _read_csv(source: Path) -> Table:
     text, encoding_problems = _decode(source, sheet, data)
     del data
     delimiter, text = _delimiter(text)
+    text = _formula_quotes(text, delimiter)
     try:
         rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     except csv.Error as e:
@@ -389,7 +401,18 @@ def _read_csv(source: Path) -> Table:
     width = max(map(len, rows), default=0)
     values, numbers = _cells(rows, len(rows), width, 1, 0)
     rows.clear()
-    return _build(values, numbers, source, sheet, [], encoding_problems)
+    return _sheet(values, numbers, source, sheet, [], encoding_problems)
+
+
+def _formula_quotes(text: str, delimiter: str) -> str:
+    """Drop the apostrophe that keeps a cell from running as a formula in Excel
+    ("'=..." is how bulkref, and OWASP's advice, write text that starts with
+    = + - or @ to CSV), so such text reads back as written. One pass over the
+    whole text, not a Python step per cell."""
+    if "'" not in text:
+        return text
+    cell_start = rf'(^|{re.escape(delimiter)})("?)' + "'" + r"(?=[=+\-@\t\r])"
+    return re.sub(cell_start, r"\1\2", text, flags=re.MULTILINE)
 
 
 _BOMS = (
@@ -500,6 +523,71 @@ def _delimiter(text: str) -> tuple[str, str]:
 # --------------------------------------------------------------------------- the table
 
 
+@dataclass
+class Sheet:
+    """One sheet as read, before its headers mean anything: the header row's
+    texts by position, and below it the cells of every row (blank rows
+    included, ``filled`` says which are not) with their Excel row numbers."""
+
+    source: Path
+    name: str
+    header_row: int
+    headers: list[str]  # header text by 0-based position; "" for a blank header cell
+    values: np.ndarray  # (rows, columns) object array below the header row; None is blank
+    numbers: np.ndarray  # the Excel row number of each row of ``values``
+    filled: np.ndarray  # positions in ``values`` of the rows that are not blank
+    hidden: list[int]  # Excel row numbers of hidden rows
+    problems: list[Problem]  # noticed while reading (a guessed encoding)
+
+    @property
+    def rows(self) -> np.ndarray:
+        """The Excel row numbers of the rows that are not blank."""
+        return self.numbers[self.filled]
+
+    def cells(self, position: int) -> np.ndarray:
+        """Column ``position``'s cells on the rows that are not blank."""
+        return self.values[self.filled, position]
+
+    def letter(self, position: int) -> str:
+        return _letter(position)
+
+    def hidden_problems(self) -> list[Problem]:
+        """The warning about hidden rows among the rows read, if any."""
+        return _hidden_problem(self.name, self.hidden, self.rows)
+
+
+def _sheet(
+    values: np.ndarray,
+    numbers: np.ndarray,
+    source: Path,
+    sheet: str,
+    hidden: list[int],
+    problems: list[Problem],
+) -> Sheet:
+    """The sheet of rows ``values`` (blank ones too), whose Excel row numbers
+    are ``numbers``: the first row with a value is the header."""
+    filled = _filled_rows(values)
+    if not len(filled):
+        raise UnusableFile(
+            f"Sheet '{sheet}' in '{source}' is empty: it needs a header row (see the "
+            "template) and one row per referral."
+        )
+    at = int(filled[0])
+    header = [_header_text(v) for v in values[at]]
+    body, numbers_below = values[at + 1 :], numbers[at + 1 :]
+    return Sheet(
+        source=source,
+        name=sheet,
+        header_row=int(numbers[at]),
+        headers=header,
+        values=body,
+        numbers=numbers_below,
+        filled=_filled_rows(body),
+        hidden=hidden,
+        problems=problems,
+    )
+
+
 @dataclass(frozen=True)
 class _Found:
     """A header cell that names a spec column."""
@@ -509,27 +597,10 @@ class _Found:
     column: Column
 
 
-def _build(
-    values: np.ndarray,
-    numbers: np.ndarray,
-    source: Path,
-    sheet: str,
-    hidden: list[int],
-    problems: list[Problem],
-) -> Table:
-    """The Table of the non-blank rows ``values``, whose Excel row numbers are ``numbers``."""
-    filled = _filled_rows(values)
-    if not len(filled):
-        raise UnusableFile(
-            f"Sheet '{sheet}' in '{source}' is empty: it needs a header row (see the "
-            "template) and one row per referral."
-        )
-    at = int(filled[0])
-    header_row = int(numbers[at])
-    header = [_header_text(v) for v in values[at]]
-    values, numbers = values[at + 1 :], numbers[at + 1 :]
-
-    found, header_problems = _match_headers(sheet, header_row, header, values)
+def _build(raw: Sheet) -> Table:
+    """The Table of ``raw``'s non-blank rows and the columns whose headers the spec knows."""
+    source, sheet, header_row, header = raw.source, raw.name, raw.header_row, raw.headers
+    found, header_problems = _match_headers(sheet, header_row, header, raw.values)
     if not found:
         # Not one bulkref header: this is some other file (a report, a text
         # file), not a referral sheet with mistakes in it.
@@ -538,12 +609,10 @@ def _build(
             f"'{source}' is not a referral sheet: none of the headers in row {header_row} "
             f"({shown}) is a bulkref column. Start from `bulkref template`."
         )
-    problems = [*problems, *header_problems]
+    problems = [*raw.problems, *header_problems]
 
-    keep = _filled_rows(values)
-    row_numbers = numbers[keep]
-    block = _select(values, keep, [f.position for f in found])
-    del values
+    row_numbers = raw.rows
+    block = _select(raw.values, raw.filled, [f.position for f in found])
     # pandas is loaded only now, once the workbook reader has let go of its
     # copy of the cells: that load is the run's peak memory, and every module
     # already imported adds to it (see bulkref/check.py).
@@ -557,7 +626,7 @@ def _build(
         copy=False,
     )
     problems += _missing_columns(sheet, header_row, found, frame)
-    problems += _hidden_problem(sheet, hidden, row_numbers)
+    problems += raw.hidden_problems()
     return Table(
         source=source,
         sheet=sheet,

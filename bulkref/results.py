@@ -12,16 +12,11 @@ error messages); all text is neutralised against formula injection
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime as dt
 import io
 import os
-import re
-import secrets
-import shutil
-import zipfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import IO, Any, NamedTuple
@@ -32,6 +27,7 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
+from bulkref import sheetxml
 from bulkref.cells import FORMULA_START, csv_safe
 from bulkref.errors import BulkrefError
 from bulkref.outcome import SUMMARY_OF, Outcome, RowResult
@@ -88,8 +84,6 @@ OUTCOME_STYLE: dict[Outcome, tuple[PatternFill, Font] | None] = {
     Outcome.SKIPPED: None,  # nothing happened: nothing to draw the eye
 }
 
-_MAX_CELL_TEXT = 32_767  # Excel's limit; longer text makes Excel "repair" the file
-
 
 def default_path(input_path: Path) -> Path:
     """Where ``apply`` writes its results unless told: ``<stem>.results.xlsx``
@@ -143,48 +137,13 @@ def write_results(results: Sequence[RowResult], out: Path, *, source: str | None
     # Rows finish out of order under concurrency; the file follows the input.
     results = sorted(results, key=lambda r: r.row)
     if suffix == ".csv":
-        _atomic_write(out, "w", lambda f: _write_csv(results, f))
+        sheetxml.atomic_write(out, "w", lambda f: _write_csv(results, f), what="results file")
     elif suffix == ".xlsx":
-        _atomic_write(out, "wb", lambda f: _write_xlsx(results, f, source, summary))
+        sheetxml.atomic_write(out, "wb", lambda f: _write_xlsx(results, f, source, summary),
+                              what="results file")
     else:
         raise BulkrefError(f"The results file must end in .xlsx or .csv, not {out.name}.")
     return out
-
-
-# --- atomic replacement -------------------------------------------------------------------------
-
-def _atomic_write(out: Path, mode: str, write: Callable[[IO[Any]], None]) -> None:
-    """Write via ``.<name>.<random>.tmp`` in the same folder (a rename is only atomic
-    within one file system), flushed to disk before it replaces ``out``."""
-    if not out.parent.is_dir():
-        raise BulkrefError(f"Cannot write {out}: the folder {out.parent} does not exist.")
-    tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        # os.open with 0o666 lets the umask decide the permissions, as for any new
-        # file (tempfile.mkstemp would force 0600 on the results).
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-        text = "b" not in mode
-        # errors="replace": a lone surrogate in an API message must not cost the whole file.
-        with (open(fd, mode, encoding="utf-8-sig", errors="replace", newline="") if text
-              else open(fd, mode)) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        if out.exists():
-            # A user who made the results file private (or shared) keeps that.
-            with contextlib.suppress(OSError):
-                shutil.copymode(out, tmp)
-        os.replace(tmp, out)
-    except OSError as e:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        hint = " (is it open in Excel? close it and run again)" if isinstance(e, PermissionError) else ""
-        raise BulkrefError(f"Cannot write the results file {out}: {e.strerror or e}{hint}.") from e
-    except BaseException:
-        # Interrupted (Ctrl+C) or failed while writing: leave the old file, and no debris.
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
 
 
 # --- CSV ----------------------------------------------------------------------------------------
@@ -210,13 +169,10 @@ def _csv_value(value: object) -> object:
 #
 # openpyxl makes the workbook: styles, the Results sheet's widths, frozen header,
 # autofilter and header row, and the Summary sheet. The data rows of Results are
-# then streamed into that sheet's XML by _rows_xml below. openpyxl's write-only
-# mode costs ~13 µs per cell (with or without lxml): 100,000 rows x 12 columns
-# took 16 s, which a user waits through after Ctrl+C. Rendering the rows here
-# takes ~2 s, in constant memory, and can only ever produce the two kinds of
-# cell a results row has: numbers and inline strings (quote-prefixed when they
-# look like formulas). There is no formula code path at all, so no text can
-# become one.
+# then streamed into that sheet's XML (bulkref.sheetxml): 100,000 rows x 12
+# columns took 16 s in openpyxl's write-only mode, which a user waits through
+# after Ctrl+C, and take ~2 s so, in constant memory, as numbers and inline
+# strings only (quote-prefixed when they look like formulas).
 
 def _write_xlsx(results: Sequence[RowResult], f: IO[bytes], source: str | None,
                 summary: Mapping[str, int] | None) -> None:
@@ -235,76 +191,30 @@ def _write_xlsx(results: Sequence[RowResult], f: IO[bytes], source: str | None,
 
     skeleton = io.BytesIO()  # a few kilobytes: every row is still to come
     wb.save(skeleton)
-    _insert_rows(skeleton, ws.path.lstrip("/"), _rows_xml(results, styles), f)
-
-
-def _insert_rows(skeleton: IO[bytes], sheet_part: str, rows: Iterator[bytes], f: IO[bytes]) -> None:
-    """Copy the zip ``skeleton`` to ``f`` with ``rows`` added at the end of
-    ``sheet_part``'s sheetData, streamed so the rows are never all in memory."""
-    with zipfile.ZipFile(skeleton) as src, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            data = src.read(info)
-            if info.filename != sheet_part:
-                dst.writestr(info, data)
-                continue
-            end = data.rindex(b"</sheetData>")  # after the header row openpyxl wrote
-            part_info = zipfile.ZipInfo(info.filename, info.date_time)
-            part_info.compress_type = zipfile.ZIP_DEFLATED
-            with dst.open(part_info, "w", force_zip64=True) as part:
-                part.write(data[:end])
-                for chunk in rows:
-                    part.write(chunk)
-                part.write(data[end:])
-
-
-# Characters XML 1.0 cannot carry (openpyxl refuses them, which would lose the
-# whole file for one odd API message): shown as U+FFFD instead.
-_ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-_NEEDS_ESCAPE = re.compile("[&<>\r]")
-_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"}  # CR: else XML reads it as LF
+    sheetxml.insert_rows(skeleton, ws.path.lstrip("/"), _rows_xml(results, styles), f)
 
 
 def _rows_xml(results: Sequence[RowResult], styles: _Styles, chunk_rows: int = 2000) -> Iterator[bytes]:
     """The ``<row>`` elements of the Results sheet, from row 2, a chunk at a time."""
     names = [c.field for c in COLUMNS]
-    letters = [get_column_letter(i) for i in range(1, len(COLUMNS) + 1)]
-    quoted = f' s="{styles.quote_prefix_id}"'
-    # The outcome cell after its r="..." attribute: style and text are fixed per outcome.
-    outcome_tail = {o: (f' s="{i}"' if i else "") + f' t="inlineStr"><is><t>{o.value}</t></is></c>'
-                    for o, i in styles.outcome_ids.items()}
-    buf: list[str] = []
-    for n, r in enumerate(results, start=2):
-        buf.append(f'<row r="{n}">')
+    letters = sheetxml.column_letters(len(COLUMNS))
+    quoted = styles.quote_prefix_id
+    outcome_ids = styles.outcome_ids
+
+    def cells(n: int, r: RowResult) -> Iterator[str]:
         for name, letter in zip(names, letters, strict=True):
             value = getattr(r, name)
             if value is None:
                 continue
-            if isinstance(value, Outcome):
-                buf.append(f'<c r="{letter}{n}"{outcome_tail[value]}')
+            if isinstance(value, Outcome):  # its text, in its colours
+                yield sheetxml.text_cell(f"{letter}{n}", value.value, outcome_ids[value])
             elif isinstance(value, int) and not isinstance(value, bool):
-                buf.append(f'<c r="{letter}{n}" t="n"><v>{value}</v></c>')
+                yield sheetxml.number_cell(f"{letter}{n}", value)
             else:
-                text = str(value)
-                style = quoted if text.startswith(FORMULA_START) else ""
-                buf.append(f'<c r="{letter}{n}"{style} t="inlineStr"><is>{_t(text)}</is></c>')
-        buf.append("</row>")
-        if n % chunk_rows == 0:
-            yield "".join(buf).encode()
-            buf.clear()
-    yield "".join(buf).encode()
+                yield sheetxml.text_cell(f"{letter}{n}", str(value), 0, quoted)
 
-
-def _t(text: str) -> str:
-    """A ``<t>`` element holding ``text`` exactly, as far as XML allows."""
-    if _ILLEGAL_XML.search(text):
-        text = _ILLEGAL_XML.sub("\ufffd", text)
-    if len(text) > _MAX_CELL_TEXT:
-        text = text[: _MAX_CELL_TEXT - 1] + "…"
-    if _NEEDS_ESCAPE.search(text):
-        text = _NEEDS_ESCAPE.sub(lambda m: _ESCAPES[m.group()], text)
-    if text != text.strip():  # else Excel trims leading and trailing blanks
-        return f'<t xml:space="preserve">{text}</t>'
-    return f"<t>{text}</t>"
+    rows = (sheetxml.row_xml(n, cells(n, r)) for n, r in enumerate(results, start=2))
+    return sheetxml.chunks(rows, chunk_rows)
 
 
 class _Styles:
@@ -344,7 +254,7 @@ def _text_cell(ws: Any, value: str) -> WriteOnlyCell:
     the data type writes it as an inline string (``t="inlineStr"``), and Excel's
     quote prefix keeps it text when someone edits the cell.
     """
-    value = _ILLEGAL_XML.sub("\ufffd", value)[:_MAX_CELL_TEXT]
+    value = sheetxml.clean(value)
     cell = WriteOnlyCell(ws, value)
     cell.data_type = "s"
     if value.startswith(FORMULA_START):

@@ -27,11 +27,11 @@ import argparse
 import csv
 import io
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Final
+from typing import IO, Final
 from zipfile import ZIP_DEFLATED, ZipFile, ZipInfo
 
 from openpyxl import Workbook
@@ -43,7 +43,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from openpyxl.writer.excel import ExcelWriter
 
 from bulkref import enums as enums_mod
-from bulkref.cells import put
+from bulkref.cells import csv_safe, put
 from bulkref.examples import EXAMPLES
 from bulkref.spec import SPEC, Column, Kind, Need
 
@@ -220,12 +220,17 @@ def _prompt(c: Column) -> str:
 
 
 def build_workbook(
-    rows: Iterable[Mapping[str, object]] = (), counts: dict[str, int] | None = None
+    rows: Iterable[Mapping[str, object]] = (),
+    counts: dict[str, int] | None = None,
+    *,
+    data_rows: int = DATA_ROWS,
 ) -> Workbook:
     """The template workbook with ``rows`` (dicts keyed by ``Column.key``) as data.
 
     ``counts`` sets how many numbered columns each group gets
-    (``{"contact": 3}``), as for ``SPEC.columns``.
+    (``{"contact": 3}``), as for ``SPEC.columns``. ``data_rows`` is how many
+    data rows the drop-downs and input messages cover (an export that streams
+    its rows in afterwards, see bulkref.export, passes how many it will write).
     """
     columns = SPEC.columns(counts)
     lists = dropdown_lists(columns)
@@ -233,24 +238,25 @@ def build_workbook(
     instructions = wb.active
     assert instructions is not None  # a new Workbook always has one sheet
     instructions.title = SHEET_INSTRUCTIONS
-    _fill_instructions(instructions, columns, lists)
-    _fill_referrals(wb.create_sheet(SHEET_REFERRALS), columns, lists, _checked(rows, columns))
+    _fill_instructions(instructions, columns, lists, data_rows)
+    _fill_referrals(wb.create_sheet(SHEET_REFERRALS), columns, lists, _checked(rows, columns), data_rows)
     _fill_lists(wb.create_sheet(SHEET_LISTS), lists)
     return wb
 
 
 def _checked(
     rows: Iterable[Mapping[str, object]], columns: list[Column]
-) -> list[Mapping[str, object]]:
+) -> Iterator[Mapping[str, object]]:
+    """``rows``, one at a time (an export streams them), each checked for keys
+    that are not columns."""
     known = {c.key for c in columns}
-    out = list(rows)
-    for n, row in enumerate(out, start=1):
+    for n, row in enumerate(rows, start=1):
         if unknown := sorted(set(row) - known):
             raise ValueError(f"row {n}: no template column for {', '.join(unknown)}")
-    return out
+        yield row
 
 
-def _instruction_lines(columns: list[Column]) -> list[tuple[str, Font | None]]:
+def _instruction_lines(columns: list[Column], data_rows: int = DATA_ROWS) -> list[tuple[str, Font | None]]:
     """The how-to text, every column name in it taken from the spec."""
     ext = SPEC.single("external_id").header
     rid = SPEC.single("referral_id").header
@@ -283,7 +289,7 @@ def _instruction_lines(columns: list[Column]) -> list[tuple[str, Font | None]]:
         f"Yes/No columns: {' or '.join(YES_NO)}.",
         f"The columns at the end ({read_only}) are filled by bulkref export and ignored on input.",
         "A CSV file works too: the same headers in row 1, comma-separated, UTF-8.",
-        f"Drop-downs and input messages are set on the first {DATA_ROWS:,} data rows; "
+        f"Drop-downs and input messages are set on the first {data_rows:,} data rows; "
         "that is no limit: bulkref reads every row.",
     ]
     run = (
@@ -305,13 +311,14 @@ def _instruction_lines(columns: list[Column]) -> list[tuple[str, Font | None]]:
     ]
 
 
-def _fill_instructions(ws: Worksheet, columns: list[Column], lists: dict[str, ListRange]) -> None:
+def _fill_instructions(ws: Worksheet, columns: list[Column], lists: dict[str, ListRange],
+                       data_rows: int = DATA_ROWS) -> None:
     heads = ("Column", "Required", "Type", "Allowed values", "Help", "Example")
     for i, width in enumerate((34, 24, 14, 44, 90, 30), start=1):
         ws.column_dimensions[get_column_letter(i)].width = width
     row = 0
     # One line per cell, unwrapped: the text runs on over the empty cells beside it.
-    for row, (text, font) in enumerate(_instruction_lines(columns), start=1):
+    for row, (text, font) in enumerate(_instruction_lines(columns, data_rows), start=1):
         cell = ws.cell(row, 1)
         _put(cell, text or None)
         if font is not None:
@@ -385,7 +392,8 @@ def _fill_referrals(
     ws: Worksheet,
     columns: list[Column],
     lists: dict[str, ListRange],
-    rows: list[Mapping[str, object]],
+    rows: Iterable[Mapping[str, object]],
+    data_rows: int = DATA_ROWS,
 ) -> None:
     header_align = Alignment(wrap_text=True, vertical="center")
     for i, c in enumerate(columns, start=1):
@@ -401,7 +409,7 @@ def _fill_referrals(
         # and the file stays small. Cells written below carry it themselves.
         if (fmt := number_format(c)) is not None:
             dim.number_format = fmt
-        ws.add_data_validation(_validation(c, lists, f"{letter}2:{letter}{DATA_ROWS + 1}"))
+        ws.add_data_validation(_validation(c, lists, f"{letter}2:{letter}{data_rows + 1}"))
     ws.row_dimensions[1].height = 45
     last = get_column_letter(len(columns))
     ws.freeze_panes = "B2"  # keeps the headers and the External Reference ID in view
@@ -500,7 +508,11 @@ def csv_text(value: object) -> str:
         return value.isoformat()
     if isinstance(value, float) and value.is_integer():
         return str(int(value))  # 48000, not 48000.0
-    return str(value)
+    if isinstance(value, int | float):
+        return str(value)
+    # Text that starts like a formula gets the apostrophe Excel reads as "text";
+    # bulkref's reader takes it off again, so it reads back as written.
+    return str(csv_safe(str(value)))
 
 
 def write_csv(
@@ -508,19 +520,29 @@ def write_csv(
 ) -> Path:
     """The header row and ``rows`` as CSV: UTF-8 with a BOM, so Excel reads it right.
 
-    Values are written as they are, without the apostrophe ``cells.csv_safe``
-    would add before ``+``, ``-``, ``=`` or ``@``: this file is bulkref's own
-    input, and a phone number such as ``+1 425 555 0100`` must read back as is.
+    Text that starts with ``=``, ``+``, ``-`` or ``@`` gets a leading apostrophe
+    (``cells.csv_safe``) so that Excel never runs it as a formula; bulkref's
+    reader drops it, so a phone number such as ``+1 425 555 0100`` reads back as is.
     """
-    columns = SPEC.columns(counts)
-    checked = _checked(rows, columns)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8-sig", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(c.label for c in columns)
-        for row in checked:
-            writer.writerow(csv_text(row.get(c.key)) for c in columns)
+        write_csv_rows(f, rows, counts)
     return out
+
+
+def write_csv_rows(
+    f: IO[str], rows: Iterable[Mapping[str, object]] = (), counts: dict[str, int] | None = None
+) -> int:
+    """The CSV template's header row and ``rows``, streamed to the open text file ``f``
+    (opened with ``newline=""``; the caller picks the encoding); returns how many rows."""
+    columns = SPEC.columns(counts)
+    writer = csv.writer(f)
+    writer.writerow(c.label for c in columns)
+    written = 0
+    for row in _checked(rows, columns):
+        writer.writerow(csv_text(row.get(c.key)) for c in columns)
+        written += 1
+    return written
 
 
 def write_template(out: Path, fmt: str = "xlsx", examples: bool = False) -> Path:

@@ -50,3 +50,16 @@ def test_rows_round_trip_through_the_template_shape(tmp_path: Path, fmt: str) ->
         got = result.values.loc[excel_row]
         for key, value in source.items():
             assert got[key] == expected(value, key), (excel_row, key, got[key])
+
+
+def test_csv_keeps_formula_looking_text_from_running_and_reads_it_back(tmp_path: Path) -> None:
+    row = {**EXAMPLES[0], "name": '=HYPERLINK("http://evil.example","click")',
+           "contact.1.phone": "+1 425 555 0100", "notes": "@mention -minus"}
+    path = write_csv(tmp_path / "f.csv", [row])
+    raw = path.read_text(encoding="utf-8-sig")
+    # Excel reads a leading apostrophe as "this is text": none of these can run.
+    assert "'=HYPERLINK" in raw and "'+1 425 555 0100" in raw and "'@mention" in raw
+    values = check_file(path).values.iloc[0]
+    assert values["name"] == row["name"]
+    assert values["contact.1.phone"] == "+1 425 555 0100"
+    assert values["notes"] == "@mention -minus"

@@ -21,6 +21,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
 from bulkref import enums, template
+from bulkref.cells import csv_safe
 from bulkref.spec import SPEC, Column, Kind, Need
 from bulkref.template import (
     COMMITTED,
@@ -456,7 +457,9 @@ def test_csv_is_utf8_with_bom_and_the_same_headers(files: dict[str, Path]) -> No
         assert line[at["closing_date"]] == row["closing_date"].isoformat()
         assert float(line[at["deal_value"]]) == row["deal_value"]
         assert line[at["share_with_microsoft"]] in ("Yes", "No")
-        assert line[at["contact.1.phone"]] == row.get("contact.1.phone", "")
+        # A phone number starting with + carries the apostrophe that keeps Excel from
+        # reading it as a formula; bulkref's reader takes it off.
+        assert line[at["contact.1.phone"]] == csv_safe(row.get("contact.1.phone", ""))
         assert line[at["postal_code"]] == row["postal_code"]
 
 

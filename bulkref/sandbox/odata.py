@@ -11,6 +11,14 @@ boolean paths, ``any()``/``all()`` over collections
 null literals. Property names are checked against the documented Referral
 resource, so a typo is a 400, not an empty list.
 
+Beyond the documentation's examples: ``ge``, ``gt``, ``le`` and ``lt`` between a
+date-time property and a date-time or date literal
+(``createdDateTime ge 2026-01-01T00:00:00Z``, ``updatedDateTime lt 2026-02-01``;
+a date means midnight UTC). The listing page documents ``$filter`` as the way
+to narrow a listing and orders by these times, and "everything since" is what
+``bulkref export --since`` asks; ordering comparisons on other properties stay
+refused (400).
+
 Paging tokens: ``$skiptoken`` is the URL-safe base64 of a small JSON array
 holding the whole query (filter, order, select, count, what is left of
 ``$top``) and the sort key of the last referral handed out; a request with a
@@ -28,6 +36,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import json
 from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
@@ -273,13 +282,44 @@ class _Compiler:
         raise _unsupported(node)
 
     def compare(self, node: ast.Compare, scope: dict[str, Shape]) -> _Test:
+        if isinstance(node.comparator, tuple(_ORDERING)):
+            return self.ordering(node, scope)
         if not isinstance(node.comparator, ast.Eq | ast.NotEq):
             raise invalid(f"$filter: operator '{type(node.comparator).__name__.lower()}' is not supported "
-                          "(the sandbox implements eq and ne, as the documentation shows).", "$filter")
+                          "(the sandbox implements eq and ne, and ge, gt, le, lt on date-time "
+                          "properties).", "$filter")
         left, right = self.operand(node.left, scope), self.operand(node.right, scope)
         if isinstance(node.comparator, ast.Eq):
             return lambda doc, env: _equal(left(doc, env), right(doc, env))
         return lambda doc, env: not _equal(left(doc, env), right(doc, env))
+
+    def ordering(self, node: ast.Compare, scope: dict[str, Shape]) -> _Test:
+        """``time-property ge|gt|le|lt date-time literal``, either way round."""
+        op = _ORDERING[type(node.comparator)]
+        left, right = node.left, node.right
+        if isinstance(left, ast.DateTime | ast.Date):  # 2026-01-01 le createdDateTime
+            left, right = right, left
+            op = _FLIPPED[op]
+        name = _OPERATOR_NAMES[type(node.comparator)]
+        literal = isinstance(right, ast.DateTime | ast.Date)
+        if not isinstance(left, ast.Identifier | ast.Attribute) or not literal:
+            raise invalid(f"$filter: {name} compares a date-time property with a date-time literal "
+                          "(createdDateTime ge 2026-01-01T00:00:00Z).", "$filter")
+        getter, shape = self.path(left, scope)
+        if shape.kind != "time":
+            raise invalid(f"$filter: {name} is supported on date-time properties only "
+                          f"({_path_text(left)} is not one).", "$filter")
+        assert isinstance(right, ast.DateTime | ast.Date)
+        bound = _instant(right.val)
+        if bound is None:
+            raise invalid(f"$filter: '{right.val}' is not a date or date-time.", "$filter")
+
+        def test(doc: Doc, env: dict[str, Any]) -> bool:
+            value = getter(doc, env)
+            moment = _instant(value) if isinstance(value, str) else None
+            return moment is not None and op(moment, bound)
+
+        return test
 
     def operand(self, node: ast._Node, scope: dict[str, Shape]) -> _Getter:
         if isinstance(node, ast.Identifier | ast.Attribute):
@@ -347,6 +387,30 @@ def _literal(node: ast._Node) -> Any:
     if isinstance(node, ast.Null):
         return None
     raise _unsupported(node)
+
+
+_Order = Callable[[dt.datetime, dt.datetime], bool]
+_ORDERING: dict[type, _Order] = {
+    ast.Gt: lambda a, b: a > b, ast.GtE: lambda a, b: a >= b,
+    ast.Lt: lambda a, b: a < b, ast.LtE: lambda a, b: a <= b,
+}
+_FLIPPED: dict[_Order, _Order] = {
+    _ORDERING[ast.Gt]: _ORDERING[ast.Lt], _ORDERING[ast.Lt]: _ORDERING[ast.Gt],
+    _ORDERING[ast.GtE]: _ORDERING[ast.LtE], _ORDERING[ast.LtE]: _ORDERING[ast.GtE],
+}
+_OPERATOR_NAMES = {ast.Gt: "gt", ast.GtE: "ge", ast.Lt: "lt", ast.LtE: "le"}
+
+
+def _instant(text: str) -> dt.datetime | None:
+    """A stored time (``...T09:11:20.1234567Z``) or a literal as an aware UTC datetime;
+    a bare date is midnight UTC. None when it is not a time at all."""
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC)
 
 
 def _equal(left: Any, right: Any) -> bool:
