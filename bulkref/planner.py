@@ -84,9 +84,11 @@ def _rows(validated: Validated) -> dict[int, dict[str, Any]]:
 
 def _errors_by_row(validated: Validated) -> dict[int, str]:
     by_row: dict[int, list[str]] = defaultdict(list)
-    sheet_errors = [p for p in validated.report.errors if p.row is None]
+    # Errors with no row, or on the header row (missing or duplicate columns), are the whole sheet's.
+    header = validated.table.header_row
+    sheet_errors = [p for p in validated.report.errors if p.row is None or p.row == header]
     for p in validated.report.problems:
-        if p.severity is Severity.ERROR and p.row is not None:
+        if p.severity is Severity.ERROR and p.row is not None and p.row != header:
             by_row[p.row].append(f"{p.column}: {p.message}" if p.column else p.message)
     out = {r: "; ".join(msgs) for r, msgs in by_row.items()}
     if sheet_errors:  # missing columns make every row invalid

@@ -313,7 +313,11 @@ class Spec:
         return tuple(x for x in self.layout if isinstance(x, Group))
 
     def group(self, key: str) -> Group:
-        return next(g for g in self.groups if g.key == key)
+        return self._groups[key]
+
+    @cached_property
+    def _groups(self) -> dict[str, Group]:
+        return {g.key: g for g in self.groups}
 
     @property
     def singles(self) -> tuple[Column, ...]:
@@ -324,11 +328,24 @@ class Spec:
         """Every column in template order, with ``counts[group]`` numbered
         groups each (the template's own number by default)."""
         counts = counts or {}
+        wanted = tuple(counts.get(g.key, g.in_template) for g in self.groups)
+        found = self._layouts.get(wanted)
+        if found is None:
+            # Built once per distinct set of counts: payloads, diffs and the
+            # export ask for every row's columns, 100,000 times in a large run.
+            found = self._layouts[wanted] = tuple(self._build_columns(counts))
+        return list(found)
+
+    @cached_property
+    def _layouts(self) -> dict[tuple[int, ...], tuple[Column, ...]]:
+        return {}
+
+    def _build_columns(self, counts: dict[str, int]) -> list[Column]:
         out: list[Column] = []
         for item in self.layout:
             if isinstance(item, Group):
                 for n in range(1, counts.get(item.key, item.in_template) + 1):
-                    out.extend(item.columns(n))
+                    out.extend(self.column(f"{item.key}.{n}.{f.key}") for f in item.fields)
             else:
                 out.append(item)
         return out

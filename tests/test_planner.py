@@ -266,3 +266,10 @@ def test_the_plan_survives_json(xlsx: Make) -> None:
     assert set(doc["rows"][0]) >= {"sheet", "row", "externalReferenceId", "action", "steps", "changes",
                                    "reason"}
     assert set(doc["rows"][1]["steps"][1]) >= {"method", "path", "body"}
+
+
+def test_a_missing_required_column_makes_every_row_invalid(xlsx: Make) -> None:
+    without_country = {k: v for k, v in VALID_ROW.items() if k != "Country"}
+    p = plan_of(xlsx([without_country, {**without_country, "External Reference ID": "CRM-2"}]), Remote())
+    assert [r.action for r in p.rows] == [Action.INVALID, Action.INVALID]
+    assert all("Country" in (r.reason or "") for r in p.rows)
