@@ -29,13 +29,12 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sandbox_process import start_sandbox
+from processes import run_child, start_sandbox
 
 FAULTS = "429=0.03,503=0.03,500=0.02,reset=0.02,commit-then-500=0.03,commit-then-reset=0.03,retry-after=0"
 TOKEN = "benchmark"
@@ -56,21 +55,6 @@ def make_sheet(path: Path, rows: int) -> None:
         row["external_id"] = f"B-{i:06d}"
         out.append(row)
     save_workbook(build_workbook(out), path)
-
-
-def child_rss(command: list[str], env: dict[str, str]) -> tuple[float, float, str, str]:
-    start = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL, env=env)
-    assert proc.stdout is not None and proc.stderr is not None
-    out, err = proc.stdout.read(), proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status)
-    proc.returncode = code
-    if code not in (0, 1):
-        raise SystemExit(f"{' '.join(command[:4])} failed ({code}): {err[-800:]}")
-    return seconds, usage.ru_maxrss / 1024, out, err
 
 
 # -- (a) the minimal poster ------------------------------------------------------------------------
@@ -147,11 +131,11 @@ def throughput(work: Path, rows: int, concurrency: int) -> None:
                     "--format", "json"], check=False, stdout=subprocess.DEVNULL, env=environ(work / "p"))
     process, url, root = start_sandbox()
     try:
-        a_s, a_mb, a_out, _ = child_rss([sys.executable, __file__, "--child-post", url, str(plan),
+        a_s, a_mb, a_out, _ = run_child([sys.executable, __file__, "--child-post", url, str(plan),
                                          str(concurrency)], environ(work / "a"))
         calls = int(a_out.strip())
         httpx.post(f"{root}/_sandbox/reset")
-        b_s, b_mb, b_out, _ = child_rss(apply_cmd(sheet, url, concurrency), environ(work / "b"))
+        b_s, b_mb, b_out, _ = run_child(apply_cmd(sheet, url, concurrency), environ(work / "b"), ok=(0, 1))
         summary = json.loads(b_out)["summary"]
     finally:
         process.terminate()
@@ -168,7 +152,7 @@ def rate_limited(work: Path, rows: int, limit: float, concurrency: int) -> None:
     make_sheet(sheet, rows)
     process, url, root = start_sandbox("--rate-limit", str(limit))
     try:
-        seconds, _, _, _ = child_rss(apply_cmd(sheet, url, concurrency), environ(work / "r"))
+        seconds, _, _, _ = run_child(apply_cmd(sheet, url, concurrency), environ(work / "r"), ok=(0, 1))
         s = stats(root)
     finally:
         process.terminate()
@@ -186,7 +170,7 @@ def faulty(work: Path, rows: int, concurrency: int) -> None:
     make_sheet(sheet, rows)
     process, url, root = start_sandbox("--faults", FAULTS, "--seed", "7")
     try:
-        seconds, _, out, _ = child_rss(apply_cmd(sheet, url, concurrency), environ(work / "f"))
+        seconds, _, out, _ = run_child(apply_cmd(sheet, url, concurrency), environ(work / "f"), ok=(0, 1))
         s = stats(root)
         httpx.post(f"{root}/_sandbox/faults", json={"faults": ""})  # count on a quiet sandbox
         counted, dups = duplicates(url)

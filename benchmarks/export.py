@@ -25,7 +25,6 @@ import argparse
 import csv
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sandbox_process import start_sandbox
+from processes import run_child, start_sandbox
 
 TOKEN = "benchmark"
 SEED_BATCH = 300  # the sandbox takes bodies up to 1 MB; a referral here is ~2.5 kB
@@ -136,20 +135,6 @@ def seed(root: str, count: int) -> tuple[float, int]:
             client.post(f"{root}/_sandbox/referrals", json=batch).raise_for_status()
             microsoft += sum(1 for d in batch if d.get("organizationId") == "msft")
     return time.perf_counter() - start, microsoft
-
-
-def run_child(command: list[str], env: dict[str, str]) -> tuple[float, float, str, str]:
-    start = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL, env=env)
-    assert proc.stdout is not None and proc.stderr is not None
-    out, err = proc.stdout.read(), proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(command[:4])} failed ({proc.returncode}): {err[-800:]}")
-    return seconds, usage.ru_maxrss / 1024, out, err  # ru_maxrss is in KiB on Linux
 
 
 def _bare_listing(url: str) -> None:

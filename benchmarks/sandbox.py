@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sandbox_process import start_sandbox
+from processes import start_sandbox
 
 HEADERS = {"Authorization": "Bearer benchmark-token", "Content-Type": "application/json"}
 

@@ -31,8 +31,8 @@ from bulkref.enums import fold
 from bulkref.errors import UnusableFile
 from bulkref.mapping import FieldMap, Mapping, MappingError, NumberFormat, describe_problems, load_mapping
 from bulkref.problems import Problem, Report
-from bulkref.read import Sheet, read_sheet
-from bulkref.spec import SPEC, Kind, Need
+from bulkref.read import Sheet, missing_required, read_sheet
+from bulkref.spec import SPEC, Kind
 from bulkref.table import Table
 from bulkref.values import as_text
 
@@ -235,10 +235,7 @@ def _positions(sheet: Sheet, mapping: Mapping) -> dict[str, int]:
 def _missing_fields(sheet: Sheet, mapping: Mapping, frame: Any) -> list[Problem]:
     """The template's required fields that no entry fills: a sheet-level error,
     as a missing column is for the template."""
-    present = set(frame.columns)
-    creates = "referral_id" not in present or bool(frame["referral_id"].isna().any())
-    needed = (Need.ALWAYS, Need.NEW) if creates else (Need.ALWAYS,)
-    missing = [c.header for c in SPEC.singles if c.need in needed and c.key not in present]
+    missing = missing_required(set(frame.columns), frame)
     if not missing:
         return []
     plural = len(missing) > 1

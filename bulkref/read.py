@@ -751,13 +751,18 @@ def _suggestions() -> dict[str, str]:
     return {fold(c.header): c.header for c in SPEC.columns()}
 
 
+def missing_required(present: set[str], frame: pd.DataFrame) -> list[str]:
+    """The headers of the required columns a sheet lacks: the ALWAYS ones, and the
+    NEW ones when some row creates a referral (has no Referral ID)."""
+    creates = "referral_id" not in present or bool(frame["referral_id"].isna().any())
+    needed = (Need.ALWAYS, Need.NEW) if creates else (Need.ALWAYS,)
+    return [c.header for c in SPEC.singles if c.need in needed and c.key not in present]
+
+
 def _missing_columns(
     sheet: str, header_row: int, found: list[_Found], frame: pd.DataFrame
 ) -> list[Problem]:
-    present = {f.column.key for f in found}
-    creates = "referral_id" not in present or bool(frame["referral_id"].isna().any())
-    needed = (Need.ALWAYS, Need.NEW) if creates else (Need.ALWAYS,)
-    missing = [c.header for c in SPEC.singles if c.need in needed and c.key not in present]
+    missing = missing_required({f.column.key for f in found}, frame)
     if not missing:
         return []
     plural = len(missing) > 1
