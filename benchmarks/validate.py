@@ -7,7 +7,7 @@ types, ~1% of rows with a mistake), then times in the same run:
 
   (a) a bare read with the fastest available reader (python-calamine, all
       cell values into Python lists), and
-  (b) bulkref's read + validate (``bulkref.validate.check_file``),
+  (b) bulkref's read + validate (``bulkref.validation.schema.check_file``),
 
 each in a fresh child process so that its peak memory (max RSS) is its own.
 Prints rows/s for both, the ratio b/a and the peak memory of each. Goals:
@@ -30,8 +30,8 @@ from pathlib import Path
 
 import openpyxl
 
-from bulkref.examples import EXAMPLES
-from bulkref.spec import SPEC
+from bulkref.sheets.examples import EXAMPLES
+from bulkref.spec.columns import SPEC
 
 
 def generate(path: Path, rows: int, seed: int = 7) -> None:
@@ -65,7 +65,7 @@ def _child(mode: str, path: str) -> None:
         seconds = time.perf_counter() - start
         rows = len(data) - 1
     else:
-        from bulkref.check import check_file
+        from bulkref.validation.check import check_file
 
         start = time.perf_counter()
         result = check_file(path)

@@ -1,3 +1,3 @@
-from bulkref.cli import main
+from bulkref.cli.main import main
 
 main()

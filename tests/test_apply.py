@@ -17,14 +17,14 @@ import httpx
 import openpyxl
 import pytest
 
-from bulkref.apply import Executor
-from bulkref.applying import apply_input
-from bulkref.client import ReferralsClient, RetryPolicy
-from bulkref.examples import EXAMPLES
-from bulkref.journal import Journal
-from bulkref.outcome import Outcome
-from bulkref.planning import plan_file
-from bulkref.template import build_workbook, save_workbook
+from bulkref.api.client import ReferralsClient, RetryPolicy
+from bulkref.apply.executor import Executor
+from bulkref.apply.journal import Journal
+from bulkref.apply.outcome import Outcome
+from bulkref.apply.run import apply_input
+from bulkref.plan.make import plan_file
+from bulkref.sheets.examples import EXAMPLES
+from bulkref.sheets.template import build_workbook, save_workbook
 
 # Faults answer with Retry-After 0 so the suite stays fast; the rates are those of the issue.
 FAULTS = ("429=0.04,503=0.04,500=0.03,reset=0.03,commit-then-500=0.04,commit-then-reset=0.04,"

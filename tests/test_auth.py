@@ -24,10 +24,11 @@ import pytest
 from click.testing import CliRunner, Result
 from sandbox_fixture import RunningSandbox, referral_body
 
-from bulkref import auth
-from bulkref.auth_commands import login, logout, whoami
-from bulkref.cli import _Group
-from bulkref.client import ReferralsClient, RetryPolicy, Unauthenticated
+from bulkref.api import signin as auth
+from bulkref.api.client import ReferralsClient, RetryPolicy, Unauthenticated
+from bulkref.api.target import NoCredentials, Target
+from bulkref.cli.main import _Group
+from bulkref.cli.signin import login, logout, whoami
 from bulkref.sandbox.identity import Identity, OAuthError
 from bulkref.sandbox.options import (
     SANDBOX_CLIENT_ID,
@@ -37,7 +38,6 @@ from bulkref.sandbox.options import (
     SANDBOX_USER,
     SandboxOptions,
 )
-from bulkref.target import NoCredentials, Target
 
 FAST = RetryPolicy(attempts=1, base=0.01, cap=0.02)
 AUTH_ENV = ("BULKREF_ACCESS_TOKEN", "BULKREF_AUTHORITY", "BULKREF_TENANT_ID", "BULKREF_CLIENT_ID",
@@ -424,7 +424,7 @@ def test_nothing_secret_reaches_logs(idp: Idp, caplog: pytest.LogCaptureFixture)
 
 def test_the_cli_in_a_subprocess(idp: Idp, tmp_path: Path) -> None:
     # The registration the CLI makes; then the commands as a user runs them.
-    script = ("import sys; from bulkref import cli; from bulkref.auth_commands import login, logout, whoami; "
+    script = ("import sys; from bulkref import cli; from bulkref.cli.signin import login, logout, whoami; "
               "[cli.cli.add_command(c) for c in (login, logout, whoami)]; sys.argv[0] = 'bulkref'; "
               "cli.main()")
     env = {**os.environ, "BULKREF_PASSWORD": SANDBOX_PASSWORD}

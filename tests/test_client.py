@@ -18,7 +18,7 @@ import httpx
 import pytest
 from sandbox_fixture import RunningSandbox, http, referral_body
 
-from bulkref.client import (
+from bulkref.api.client import (
     MAX_URL_LENGTH,
     ApiError,
     InvalidRequest,
@@ -395,7 +395,7 @@ def test_each_call_has_its_own_request_id_and_the_client_one_correlation_id(
 
 
 def test_writes_create_update_and_replace_with_etags(sandbox: Any) -> None:
-    from bulkref.client import PreconditionFailed
+    from bulkref.api.client import PreconditionFailed
 
     async def run() -> None:
         async with ReferralsClient(sandbox.url, sandbox.token) as client:

@@ -25,10 +25,9 @@ import pytest
 from click.testing import CliRunner
 from sandbox_fixture import RunningSandbox, referral_body
 
-from bulkref.check import check_file
-from bulkref.cli import cli
-from bulkref.client import RetryPolicy
-from bulkref.export import (
+from bulkref.api.client import RetryPolicy
+from bulkref.cli.main import cli
+from bulkref.export.referrals import (
     ExportDisplay,
     ExportResult,
     compose_filter,
@@ -36,10 +35,11 @@ from bulkref.export import (
     fit_deal_type,
     odata_datetime,
 )
-from bulkref.payload import connected_referral
-from bulkref.planning import make_plan
+from bulkref.plan.make import make_plan
+from bulkref.plan.payload import connected_referral
 from bulkref.sandbox import SandboxOptions, SandboxServer
 from bulkref.sandbox.odata import compile_filter
+from bulkref.validation.check import check_file
 
 Doc = dict[str, Any]
 PAGE = 3

@@ -15,14 +15,14 @@ from typing import Any
 import openpyxl
 import pytest
 
-from bulkref.applying import apply_input
-from bulkref.check import check_file
+from bulkref.apply.run import apply_input
 from bulkref.errors import BulkrefError
-from bulkref.mapped import parse_number, read_mapped
-from bulkref.mapping import MappingError, NumberFormat, key_lines, load_mapping, parse_mapping
-from bulkref.plan import Plan
-from bulkref.planning import make_plan
-from bulkref.validate import Validated
+from bulkref.mapping.file import MappingError, NumberFormat, key_lines, load_mapping, parse_mapping
+from bulkref.mapping.source import parse_number, read_mapped
+from bulkref.plan.make import make_plan
+from bulkref.plan.model import Plan
+from bulkref.validation.check import check_file
+from bulkref.validation.schema import Validated
 
 ROOT = Path(__file__).resolve().parents[1]
 LEGACY = ROOT / "examples" / "legacy"
@@ -462,7 +462,7 @@ def test_the_salesforce_workbook_is_what_its_script_writes(tmp_path: Path) -> No
         import make_salesforce
     finally:
         sys.path.remove(str(LEGACY))
-    from bulkref.template import save_workbook
+    from bulkref.sheets.template import save_workbook
 
     save_workbook(make_salesforce.build(), tmp_path / "fresh.xlsx")
     assert (tmp_path / "fresh.xlsx").read_bytes() == EXAMPLES["salesforce"].read_bytes(), (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 
-from bulkref.pacing import FLOOR, HOLD, Pacer
+from bulkref.apply.pacing import FLOOR, HOLD, Pacer
 
 
 class Clock:

@@ -13,11 +13,11 @@ import httpx
 import pytest
 from conftest import VALID_ROW, row
 
-from bulkref.check import check_file
-from bulkref.payload import referral_doc, row_of
-from bulkref.plan import Action
-from bulkref.planning import make_plan
-from bulkref.template import build_workbook, save_workbook
+from bulkref.plan.make import make_plan
+from bulkref.plan.model import Action
+from bulkref.plan.payload import referral_doc, row_of
+from bulkref.sheets.template import build_workbook, save_workbook
+from bulkref.validation.check import check_file
 
 Make = Callable[..., Path]
 
@@ -113,7 +113,7 @@ def test_the_plan_can_be_applied_by_hand_and_then_is_unchanged(api: Any, xlsx: M
 
 
 def test_exported_referrals_plan_back_as_unchanged(api: Any, tmp_path: Path) -> None:
-    from bulkref.examples import EXAMPLES
+    from bulkref.sheets.examples import EXAMPLES
 
     source = tmp_path / "examples.xlsx"
     save_workbook(build_workbook(EXAMPLES), source)

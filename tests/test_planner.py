@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from conftest import VALID_ROW, row
 
-from bulkref.check import check_file
-from bulkref.payload import MICROSOFT_FILL, referral_doc, row_of
-from bulkref.plan import Action, Plan, RowPlan
-from bulkref.planner import Remote, plan
-from bulkref.template import build_workbook, save_workbook
+from bulkref.plan.model import Action, Plan, RowPlan
+from bulkref.plan.payload import MICROSOFT_FILL, referral_doc, row_of
+from bulkref.plan.planner import Remote, plan
+from bulkref.sheets.template import build_workbook, save_workbook
+from bulkref.validation.check import check_file
 
 Make = Callable[..., Path]
 _ids = itertools.count(1)
@@ -234,7 +234,7 @@ def test_invalid_rows_are_planned_as_invalid_with_the_errors(xlsx: Make) -> None
 
 
 def test_exported_referrals_plan_back_as_unchanged(tmp_path: Path) -> None:
-    from bulkref.examples import EXAMPLES
+    from bulkref.sheets.examples import EXAMPLES
 
     source = tmp_path / "source.xlsx"
     save_workbook(build_workbook(EXAMPLES), source)

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from bulkref.outcome import Outcome
-from bulkref.progress import Progress
+from bulkref.apply.outcome import Outcome
+from bulkref.cli.progress import Progress
 
 ANSI = re.compile(r"\x1b\[")
 

@@ -1,4 +1,4 @@
-"""Tests for bulkref.read: every input is generated in tmp_path."""
+"""Tests for bulkref.sheets.reader: every input is generated in tmp_path."""
 
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ import pandas as pd
 import pytest
 from openpyxl import Workbook
 
-import bulkref.read as read_module
+import bulkref.sheets.reader as read_module
 from bulkref.errors import UnusableFile
 from bulkref.problems import Problem, Severity
-from bulkref.read import read_table
-from bulkref.spec import SPEC, Need
-from bulkref.table import Table
+from bulkref.sheets.reader import read_table
+from bulkref.sheets.table import Table
+from bulkref.spec.columns import SPEC, Need
 
 # Every column a new referral needs, as the template labels them.
 REQUIRED = [c.label for c in SPEC.singles if c.need is not Need.OPTIONAL]

@@ -16,10 +16,10 @@ import openpyxl
 import pytest
 from python_calamine import CalamineWorkbook
 
-from bulkref import results as results_mod
+from bulkref.apply import results as results_mod
+from bulkref.apply.outcome import Outcome, RowResult, summary
+from bulkref.apply.results import COLUMNS, HEADERS, default_path, refuse_input, write_results
 from bulkref.errors import BulkrefError
-from bulkref.outcome import Outcome, RowResult, summary
-from bulkref.results import COLUMNS, HEADERS, default_path, refuse_input, write_results
 
 # shared/docs/cli.md's columns, plus the timestamp: spelled out, not taken from the module.
 EXPECTED_HEADERS = [

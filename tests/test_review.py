@@ -11,8 +11,8 @@ from typing import ClassVar
 
 import pytest
 
-from bulkref.plan import Action, Change, Plan, RowPlan, Step
-from bulkref.review import LEGEND, format_value, plan_html, plan_text
+from bulkref.plan.model import Action, Change, Plan, RowPlan, Step
+from bulkref.plan.review import LEGEND, format_value, plan_html, plan_text
 
 RID = "4111fffc-0b6a-4e5f-9d1e-3c2a1b0c9d8e"
 ETAG = '"00006d10-0000-0000-0000-5c70aa630000"'  # quotes included, as the service sends it

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from bulkref.check import check_file
-from bulkref.examples import EXAMPLES
-from bulkref.template import build_workbook, save_workbook, write_csv
-from bulkref.values import split_list
+from bulkref.sheets.examples import EXAMPLES
+from bulkref.sheets.template import build_workbook, save_workbook, write_csv
+from bulkref.sheets.values import split_list
+from bulkref.validation.check import check_file
 
 THREE_CONTACTS = {
     **EXAMPLES[1],

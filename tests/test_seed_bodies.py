@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bulkref.payload import microsoft_referral, referral_doc, row_of
+from bulkref.plan.payload import microsoft_referral, referral_doc, row_of
 
 SEEDS = json.loads((Path(__file__).parent / "data" / "seed_bodies.json").read_text(encoding="utf-8"))
 

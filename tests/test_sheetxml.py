@@ -13,8 +13,8 @@ import pytest
 from openpyxl.cell import WriteOnlyCell
 from python_calamine import CalamineWorkbook
 
-from bulkref import sheetxml
 from bulkref.errors import BulkrefError
+from bulkref.sheets import xlsxstream as sheetxml
 
 
 def test_text_cells_are_inline_strings_never_formulas() -> None:

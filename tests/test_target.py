@@ -12,8 +12,8 @@ import httpx
 import pytest
 from sandbox_fixture import referral_body
 
-from bulkref.client import RetryPolicy, Unreachable
-from bulkref.target import (
+from bulkref.api.client import RetryPolicy, Unreachable
+from bulkref.api.target import (
     PARTNER_CENTER_URL,
     BadTarget,
     NoCredentials,
@@ -132,6 +132,6 @@ def test_the_data_directory_defaults_to_the_users_data_dir() -> None:
 
 
 def test_a_real_target_does_not_import_the_sandbox() -> None:
-    code = ("import sys; from bulkref.target import resolve; t = resolve(None, False, {}); "
+    code = ("import sys; from bulkref.api.target import resolve; t = resolve(None, False, {}); "
             "t.__enter__(); t.__exit__(); assert 'bulkref.sandbox' not in sys.modules, 'imported'")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

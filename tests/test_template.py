@@ -20,10 +20,9 @@ from openpyxl.workbook.workbook import Workbook
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
-from bulkref import enums, template
-from bulkref.cells import csv_safe
-from bulkref.spec import SPEC, Column, Kind, Need
-from bulkref.template import (
+from bulkref.sheets import template
+from bulkref.sheets.cells import csv_safe
+from bulkref.sheets.template import (
     COMMITTED,
     DATA_ROWS,
     SHEET_INSTRUCTIONS,
@@ -34,9 +33,11 @@ from bulkref.template import (
     save_workbook,
     write_template,
 )
+from bulkref.spec import enums
+from bulkref.spec.columns import SPEC, Column, Kind, Need
 
 ROOT = Path(__file__).resolve().parents[1]
-REFRESH = "python -m bulkref.template --refresh"
+REFRESH = "python -m bulkref.sheets.template --refresh"
 COLUMNS = SPEC.columns()
 LABELS = [c.label for c in COLUMNS]
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
@@ -436,7 +437,7 @@ def test_example_rows_are_written_as_given(filled: Workbook) -> None:
 
 
 def test_committed_examples_pass_the_validator() -> None:
-    from bulkref.check import check_file
+    from bulkref.validation.check import check_file
 
     for rel in ("examples/referrals.xlsx", "examples/referrals.csv"):
         result = check_file(ROOT / rel)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import VALID_ROW, row, write_csv
 
-from bulkref.check import check_file
+from bulkref.validation.check import check_file
 
 Make = Callable[..., Path]
 

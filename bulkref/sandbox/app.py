@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bulkref.sandbox import odata
-from bulkref.sandbox.auth import authenticate
+from bulkref.sandbox.bearer import authenticate
 from bulkref.sandbox.document import dumps, linked_text, new_id, second_text, with_links
 from bulkref.sandbox.errors import ApiError, error_body, invalid
 from bulkref.sandbox.faults import ANSWER_KINDS, COMMIT_KINDS, KINDS, FaultDice, FaultSpec, parse_faults

@@ -29,9 +29,9 @@ from typing import Any
 
 import pycountry
 
-from bulkref import enums as enum_tables
 from bulkref.sandbox.document import READ_ONLY, Doc, is_timestamp
 from bulkref.sandbox.errors import invalid
+from bulkref.spec import enums as enum_tables
 
 MARKETPLACE_INTENT_TYPE = "CustomerMarketplaceIntent"
 
@@ -265,7 +265,7 @@ def referral_shape() -> Shape:
 
 
 class Rules:
-    """The service's rules over referral bodies, with enumerations from ``bulkref.enums``."""
+    """The service's rules over referral bodies, with enumerations from ``bulkref.spec.enums``."""
 
     def __init__(self) -> None:
         self.enums = enum_tables.load()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import openpyxl
 
-from bulkref.template import save_workbook
+from bulkref.sheets.template import save_workbook
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "salesforce-opportunities.xlsx"

@@ -1,0 +1,263 @@
+"""Applying a plan: HTTP calls, bounded and paced, retried, journaled, never duplicated.
+
+Rows run concurrently (``concurrency`` workers); the steps of one row run in
+order, step 2 only after step 1 succeeded and with the fields of its answer.
+Every call waits on one shared pacer (bulkref.apply.pacing).
+
+Never a duplicate: a POST whose answer was lost (a time-out, a dropped
+connection, a 5xx after the request went out, or a run killed mid-call) may
+have been stored. Before sending it again the executor looks Partner Center
+up (the partner's referral by External Reference ID, the connected one in
+its engagement) and adopts what it finds.
+
+A PATCH carries the eTag the plan read. On 412 the referral is read again
+and each operation kept only where Partner Center still holds what the plan
+saw (``Step.expect``); what another hand changed in between is a conflict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bulkref.api.client import (
+    ApiError,
+    PreconditionFailed,
+    ReferralsClient,
+    ServerError,
+    Throttled,
+    Unreachable,
+    retry_read,
+)
+from bulkref.apply.journal import Journal
+from bulkref.apply.outcome import Outcome, RowResult
+from bulkref.plan.model import Action, Plan, RowPlan, Step
+from bulkref.plan.payload import is_microsoft
+from bulkref.spec.jsonpaths import at_pointer
+
+# How often a create whose answer was lost is looked up and, if absent, sent again.
+AMBIGUOUS_ATTEMPTS = 5
+# How often a PATCH is re-diffed and re-sent after 412s (someone else keeps writing).
+PRECONDITION_ATTEMPTS = 3
+# Outcomes a re-run does not redo; the others (failed, partial, conflict) are tried again.
+FINAL = frozenset({Outcome.CREATED, Outcome.UPDATED, Outcome.UNCHANGED})
+
+
+class ConflictError(Exception):
+    """The referral changed in Partner Center in a way the plan did not expect."""
+
+
+@dataclass
+class _Last:
+    """The last call made for a row, for the results sheet."""
+
+    status: int | None = None
+    request_id: str | None = None
+    error: ApiError | None = None
+
+    def reply(self, status: int, request_id: str | None) -> None:
+        self.status, self.request_id, self.error = status, request_id, None
+
+    def failed(self, error: ApiError) -> None:
+        self.status, self.request_id, self.error = error.status or None, error.request_id, error
+
+
+@dataclass
+class Executor:
+    plan: Plan
+    client: ReferralsClient
+    journal: Journal
+    concurrency: int = 8
+    on_result: Callable[[RowResult], None] = lambda result: None
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    now: Callable[[], str] = lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+    async def run(self) -> dict[int, RowResult]:
+        """Every row's result; rows not reached when ``stop`` was set are absent."""
+        previous = self.journal.steps()
+        results = {r: res for r, res in self.journal.results().items() if res.outcome in FINAL}
+        todo = iter([rp for rp in self.plan.rows if rp.row not in results])
+
+        async def worker() -> None:
+            for rp in todo:
+                result = await self._row(rp, previous)
+                self.journal.record(result)
+                results[rp.row] = result
+                self.on_result(result)
+                if self.stop.is_set():
+                    return
+
+        await asyncio.gather(*(worker() for _ in range(max(1, self.concurrency))))
+        return results
+
+    # -- one row ------------------------------------------------------------------------------
+    async def _row(self, rp: RowPlan, previous: dict[tuple[int, str], tuple[str, Any]]) -> RowResult:
+        if rp.action in (Action.INVALID, Action.BLOCKED):
+            return self._result(rp, Outcome.SKIPPED, error_code=str(rp.action), error_message=rp.reason)
+        if rp.action is Action.UNCHANGED:
+            return self._result(rp, Outcome.UNCHANGED)
+        answers: dict[str, dict[str, Any]] = {}
+        last = _Last()
+        for step in rp.steps:
+            state, answer = previous.get((rp.row, step.key), (None, None))
+            if state == "done":
+                answers[step.key] = answer or {}
+                continue
+            try:
+                answers[step.key] = await self._step(rp, step, answers, last, was_sent=state == "sent")
+            except ConflictError as e:
+                self.journal.failed(rp.row, step.key)
+                return self._result(rp, Outcome.CONFLICT, answers, last, error_code="conflict",
+                                    error_message=str(e))
+            except ApiError as e:
+                self.journal.failed(rp.row, step.key)
+                last.failed(e)
+                outcome = Outcome.PARTIAL if answers else Outcome.FAILED
+                return self._result(rp, outcome, answers, last)
+            self.journal.done(rp.row, step.key, answers[step.key])
+        return self._result(rp, Outcome.CREATED if rp.action is Action.CREATE else Outcome.UPDATED,
+                            answers, last)
+
+    async def _step(self, rp: RowPlan, step: Step, answers: dict[str, dict[str, Any]], last: _Last,
+                    was_sent: bool) -> dict[str, Any]:
+        if step.method == "PATCH":
+            return await self._patch(rp, step, last)
+        body = _filled(step, answers)
+        if was_sent:  # cut off mid-call in an earlier run
+            found = await self._lookup(rp, body, answers)
+            if found is not None:
+                return found
+        return await self._post(rp, step, body, answers, last)
+
+    async def _post(self, rp: RowPlan, step: Step, body: dict[str, Any],
+                    answers: dict[str, dict[str, Any]], last: _Last) -> dict[str, Any]:
+        url = self._url(step)
+        for attempt in range(1, AMBIGUOUS_ATTEMPTS + 1):
+            self.journal.sent(rp.row, step.key)
+            try:
+                reply = await self.client.request("POST", url, json=body)
+            except (ServerError, Unreachable) as e:
+                if isinstance(e, Unreachable) and not e.maybe_delivered:
+                    raise
+                # The request may have been stored: look before sending it again.
+                last.failed(e)
+                found = await self._lookup(rp, body, answers)
+                if found is not None:
+                    return found
+                if attempt == AMBIGUOUS_ATTEMPTS:
+                    raise
+                await asyncio.sleep(self.client.retry.delay(attempt, e))
+                continue
+            last.reply(reply.status, reply.request_id)
+            return dict(reply.body or {})
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    async def _lookup(self, rp: RowPlan, body: dict[str, Any],
+                      answers: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+        """The referral a lost POST may have created, if Partner Center has it."""
+        ext = body.get("externalReferenceId")
+        if ext and not is_microsoft(body):
+            found = await self._read(lambda: self.client.by_external_ids([ext]))
+            own = [d for d in found.get(ext, []) if not is_microsoft(d)]
+            return own[0] if own else None
+        engagement = body.get("engagementId")
+        if not engagement:
+            return None
+        found = await self._read(lambda: self.client.by_engagement_ids([engagement]))
+        first = answers.get("referral", {}).get("id") or rp.referral_id
+        for doc in found.get(engagement, []):
+            if doc.get("id") == first:
+                continue
+            if is_microsoft(doc) == is_microsoft(body):
+                return doc
+        return None
+
+    async def _read(self, call: Callable[[], Any]) -> Any:
+        # A look-up is a read, retried by the client; throttling is waited out here too.
+        for attempt in range(1, AMBIGUOUS_ATTEMPTS + 1):
+            try:
+                return await call()
+            except Throttled as e:
+                if attempt == AMBIGUOUS_ATTEMPTS:
+                    raise
+                await asyncio.sleep(self.client.retry.delay(attempt, e))
+        raise AssertionError("unreachable")
+
+    async def _patch(self, rp: RowPlan, step: Step, last: _Last) -> dict[str, Any]:
+        assert rp.referral_id is not None
+        ops, etag = list(step.body), step.if_match
+        for _ in range(PRECONDITION_ATTEMPTS):
+            headers = {"If-Match": etag} if etag else {}
+            self.journal.sent(rp.row, step.key)
+            try:
+                reply = await self.client.request("PATCH", self._url(step), json=ops, headers=headers,
+                                                  retryable=retry_read)
+            except PreconditionFailed:
+                doc = await self.client.get(rp.referral_id)
+                ops = _rediff(doc, ops, step.expect)
+                if not ops:  # what the row says is there already (an earlier try, or someone else)
+                    return {"id": doc.get("id"), "eTag": doc.get("eTag")}
+                etag = doc.get("eTag")
+                continue
+            last.reply(reply.status, reply.request_id)
+            return {"id": rp.referral_id, "eTag": reply.etag}
+        raise ConflictError(f"Referral {rp.referral_id} kept changing while bulkref updated it: plan again.")
+
+    def _url(self, step: Step) -> str:
+        # Plan paths are relative to the API root (/referrals/...); the client knows the collection.
+        return self.client.base_url + step.path.removeprefix("/referrals")
+
+    def _result(self, rp: RowPlan, outcome: Outcome, answers: dict[str, dict[str, Any]] | None = None,
+                last: _Last | None = None, *, error_code: str | None = None,
+                error_message: str | None = None) -> RowResult:
+        answers = answers or {}
+        first = answers.get("referral") or answers.get("update") or {}
+        linked = answers.get("connected") or {}
+        error = last.error if last else None
+        return RowResult(
+            sheet=rp.sheet, row=rp.row, external_id=rp.external_id, action=str(rp.action), outcome=outcome,
+            referral_id=first.get("id") or rp.referral_id,
+            engagement_id=first.get("engagementId") or linked.get("engagementId") or rp.engagement_id,
+            linked_referral_id=linked.get("id"),
+            http_status=last.status if last else None,
+            error_code=error_code or (error.code if error else None),
+            error_message=error_message or (str(error) if error else None),
+            request_id=last.request_id if last else None,
+            timestamp=self.now(),
+        )
+
+
+def _filled(step: Step, answers: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The step's body with the fields it takes from the answer of the step it depends on."""
+    if not step.fill:
+        return dict(step.body)  # nothing to fill in: the plan's body is sent as it is
+    body = copy.deepcopy(step.body)
+    source = answers.get(step.depends_on or "", {})
+    for ptr, name in step.fill.items():
+        *parents, leaf = ptr.strip("/").split("/")
+        node = body
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = source.get(name)
+    return dict(body)
+
+
+def _rediff(doc: dict[str, Any], ops: list[dict[str, Any]], expect: dict[str, Any]) -> list[dict[str, Any]]:
+    """The operations still to apply to ``doc``; ConflictError where someone else changed a field."""
+    if doc.get("status") == "Closed":
+        raise ConflictError(f"Referral {doc.get('id')} was closed in Partner Center since the plan was made.")
+    left = []
+    for op in ops:
+        exists, current = at_pointer(doc, op["path"])
+        now = current if exists else None
+        if now == op["value"]:
+            continue
+        if op["path"] in expect and now != expect[op["path"]]:
+            raise ConflictError(f"{op['path']} changed in Partner Center since the plan was made "
+                                f"(it was {expect[op['path']]!r}, it is {now!r}): plan again.")
+        left.append({**op, "op": "replace" if exists else "add"})
+    return left

@@ -1,0 +1,5 @@
+"""The ``bulkref`` command line: one module per command group, over the public library."""
+
+from bulkref.cli.main import cli, main
+
+__all__ = ["cli", "main"]

@@ -1,0 +1,237 @@
+"""The progress display of ``bulkref apply``.
+
+On a terminal: one line redrawn in place (carriage return) with a bar, rows
+done of total, counts per outcome, rows/s and the time left. Anywhere else (a
+CI log, a file, a pipe): plain lines, at most one every few seconds or per
+tenth of the rows, with no carriage returns or escape codes to garble a log.
+
+Hand-written rather than tqdm: tqdm draws with carriage returns even when the
+output is not a terminal, so the log mode would have to be written anyway, and
+what remains is one formatted line.
+
+The executor calls :meth:`Progress.advance` once per row, up to 100,000 times,
+from coroutines on one event loop: a call only counts and looks at the clock,
+and the line is drawn at most ~10 times a second. Methods never await, so on
+one event loop they cannot interleave; a lock makes them safe from threads too.
+Writing to the stream may fail (a closed pipe): the display then goes quiet
+rather than failing the run it reports on.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import TextIO
+
+from bulkref.apply.outcome import SUMMARY_OF, Outcome
+
+REDRAW_EVERY = 0.1  # seconds between redraws of the terminal line
+LOG_EVERY = 5.0  # seconds between log lines (and at each further tenth of the rows)
+RATE_WINDOW = 30.0  # rows/s over the last this many seconds: throttling changes the pace
+BAR = 20  # characters of the terminal bar
+SHOWN = ("created", "updated", "unchanged", "failed", "skipped")  # apply's JSON summary keys
+
+
+class Progress:
+    """Progress of ``total`` rows, reported on ``stream``.
+
+    ``interactive`` defaults to whether ``stream`` is a terminal. ``clock`` is
+    for tests.
+    """
+
+    def __init__(self, total: int, stream: TextIO | None = None, interactive: bool | None = None, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.total = max(0, total)
+        self.stream = stream if stream is not None else sys.stderr
+        self.interactive = _isatty(self.stream) if interactive is None else interactive
+        self.counts: dict[str, int] = dict.fromkeys(SHOWN, 0)
+        self.done = 0
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._start = clock()
+        # A terminal shows the line at once; a log's first line waits LOG_EVERY
+        # (a "1/100,000 rows" line tells nobody anything).
+        self._next_draw = self._start if self.interactive else self._start + LOG_EVERY
+        self._next_decile = 1
+        self._samples: collections.deque[tuple[float, int]] = collections.deque([(self._start, 0)])
+        self._width = 0  # of the line on screen, to blank what a shorter one leaves
+        self._last_note: tuple[str, float] | None = None
+        self._closed = False
+        self._quiet = False
+        self._bar_chars = _bar_chars(self.stream) if self.interactive else ("#", "-")
+        if self.interactive and self.total:
+            self._draw(self._start)  # show 0/N before the first (maybe slow) call returns
+
+    # --- what the executor calls ---------------------------------------------------------------
+
+    def advance(self, outcome: Outcome) -> None:
+        """One row finished with ``outcome``."""
+        with self._lock:
+            if self._closed:
+                return
+            self.done += 1
+            self.counts[SUMMARY_OF[outcome]] += 1
+            now = self._clock()
+            if self.interactive:
+                if now >= self._next_draw:
+                    self._draw(now)
+            # The decile is checked first so that a line due for time also moves it on;
+            # a run shorter than LOG_EVERY gets its final line only, not one per tenth.
+            elif (self._crossed_decile() and now - self._start >= LOG_EVERY) or now >= self._next_draw:
+                self._log(now)
+
+    def note(self, text: str) -> None:
+        """A message worth a line of its own, e.g. ``throttled: slowing to 12 calls/s``.
+
+        The same note again within a few seconds is dropped: the executor may
+        report one condition on every call it affects."""
+        with self._lock:
+            if self._closed:
+                return
+            text = " ".join(text.split())  # one line, whatever the executor passed
+            now = self._clock()
+            if self._last_note and self._last_note[0] == text and now - self._last_note[1] < LOG_EVERY:
+                return
+            self._last_note = (text, now)
+            if self.interactive:
+                # Above the bar: blank the bar, print the note, draw the bar again.
+                self._write("\r" + " " * self._width + "\r" + text + "\n")
+                self._width = 0
+                self._draw(now)
+            else:
+                self._write(text + "\n")
+
+    def close(self, interrupted: bool = False) -> None:
+        """The final line: counts, elapsed time and pace. Safe to call twice."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            now = self._clock()
+            if self.interactive:
+                self._draw(now, final=True, interrupted=interrupted)
+                self._write("\n")
+            else:
+                self._write(self._final_line(now, interrupted) + "\n")
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close(interrupted=exc_type is not None)
+
+    # --- drawing -------------------------------------------------------------------------------
+
+    def _crossed_decile(self) -> bool:
+        if self.total and self.done * 10 >= self._next_decile * self.total:
+            self._next_decile = self.done * 10 // self.total + 1
+            return True
+        return False
+
+    def _rate(self, now: float) -> float:
+        """Rows per second over the last RATE_WINDOW seconds (over the run until then)."""
+        self._samples.append((now, self.done))
+        while len(self._samples) > 2 and now - self._samples[1][0] >= RATE_WINDOW:
+            self._samples.popleft()
+        t0, d0 = self._samples[0]
+        return (self.done - d0) / (now - t0) if now > t0 else 0.0
+
+    def _counts_text(self) -> str:
+        return ", ".join(f"{k} {v:,}" for k, v in self.counts.items())
+
+    def _draw(self, now: float, final: bool = False, interrupted: bool = False) -> None:
+        self._next_draw = now + REDRAW_EVERY
+        rate = self._rate(now)
+        fraction = self.done / self.total if self.total else 1.0
+        if final:
+            timing = f"{'stopped after' if interrupted else 'in'} {_duration(now - self._start)}"
+        else:
+            timing = f"{_rate_text(rate)}, ETA {_eta(self.total - self.done, rate)}"
+        # Only the outcomes that occurred: five counts, mostly 0, do not fit 80 columns.
+        counts = ", ".join(f"{k} {v:,}" for k, v in self.counts.items() if v)
+        line = f"{self.done:,}/{self.total:,} {fraction:4.0%}  {timing}" + (f"  {counts}" if counts else "")
+        # A line wider than the terminal wraps, and \r then redraws only its last
+        # part: every redraw would leave a line behind. The bar goes first when
+        # space is short, then the line is cut to fit.
+        width = _columns(self.stream) - 1
+        filled, empty = self._bar_chars
+        if len(line) + BAR + 1 <= width:
+            n = int(fraction * BAR)
+            line = filled * n + empty * (BAR - n) + " " + line
+        line = line[:width]
+        self._write("\r" + line + " " * max(0, self._width - len(line)))
+        self._width = len(line)
+
+    def _log(self, now: float) -> None:
+        self._next_draw = now + LOG_EVERY
+        rate = self._rate(now)
+        pct = f" ({self.done / self.total:.0%})" if self.total else ""
+        self._write(f"{self.done:,}/{self.total:,} rows{pct}: {self._counts_text()}; "
+                    f"{_rate_text(rate)}, ETA {_eta(self.total - self.done, rate)}\n")
+
+    def _final_line(self, now: float, interrupted: bool) -> str:
+        elapsed = now - self._start
+        word = "done" if self.done >= self.total and not interrupted else "stopped"
+        pace = f" ({_rate_text(self.done / elapsed)})" if elapsed > 0 and self.done else ""
+        return (f"{word}: {self.done:,}/{self.total:,} rows in {_duration(elapsed)}{pace}: "
+                f"{self._counts_text()}")
+
+    def _write(self, text: str) -> None:
+        if self._quiet:
+            return
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):  # a closed pipe or stream: stop reporting, keep running
+            self._quiet = True
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
+def _columns(stream: TextIO) -> int:
+    try:
+        return os.get_terminal_size(stream.fileno()).columns or 80
+    except (AttributeError, ValueError, OSError):  # io.UnsupportedOperation is both of the latter
+        return 80  # no real terminal behind it (a test's StringIO): a common width
+
+
+def _bar_chars(stream: TextIO) -> tuple[str, str]:
+    """Block characters where the stream can encode them (a Windows console
+    in a legacy code page cannot), else ASCII."""
+    try:
+        "█░".encode(getattr(stream, "encoding", None) or "ascii")
+        return "█", "░"
+    except (UnicodeEncodeError, LookupError):
+        return "#", "-"
+
+
+def _rate_text(rate: float) -> str:
+    return f"{rate:.1f} rows/s" if rate < 10 else f"{rate:,.0f} rows/s"
+
+
+def _eta(remaining: int, rate: float) -> str:
+    if remaining <= 0:
+        return "0s"
+    if rate <= 0:
+        return "?"
+    return _duration(remaining / rate)
+
+
+def _duration(seconds: float) -> str:
+    s = round(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s // 60 % 60:02d}m"

@@ -1,0 +1,742 @@
+"""``bulkref export`` and ``bulkref get``: Partner Center's referrals as a sheet in
+the template's shape, to edit and apply back as updates; one referral to read.
+
+::
+
+    from bulkref.export.referrals import compose_filter, export_referrals
+
+    result = export_referrals("deals.xlsx", sandbox=True,
+                              filter=compose_filter(status="Active", direction="Outgoing"))
+    result.rows, result.referrals, result.folded
+
+One row per deal. Every referral of the partner's own becomes a row
+(``payload.row_of``), and so does one without an External Reference ID (an
+incoming lead, one made in Partner Center's UI): its Referral ID finds it
+again. The Microsoft referral of a co-sell (``organizationId`` msft, in the
+engagement of an exported partner referral) is folded into that row: it is
+what makes the deal Co-sell and carries Help Needed and Invite Notes. A
+Microsoft referral with no partner referral beside it in the export is a row
+of its own.
+
+Two passes, so that memory stays flat however many referrals there are. How
+many numbered columns each group needs (a deal with five customer contacts)
+and which deals are co-sells are known only after the last page, and the
+header row comes first. Pass 1 reads every page (``ReferralsClient.list``
+follows ``@odata.nextLink`` with the client's retries and throttling) into a
+spool: a temporary SQLite file, one referral a row, each referral once even
+if a page repeats one. Pass 2 writes the file from the spool: a workbook
+skeleton made by ``template.build_workbook`` (Instructions, the styled header,
+drop-downs, input messages, Lists) with the data rows streamed into the
+Referrals sheet's XML (``bulkref.sheets.xlsxstream``), or the template's CSV. The file
+is written beside its final name and renamed into place: an interrupted
+export leaves no half file.
+
+A filtered (or ``top``-limited) export may hold a partner referral without
+the Microsoft referral of its co-sell. The engagements of what was exported
+are then read too, in batched queries, so that a co-sell row says Co-sell:
+planned back, it would otherwise look like an attempt to withdraw the
+co-sell.
+
+A referral whose data fits no deal type the way the validator asks (an
+incoming invitation is Shared and carries Help Needed without being a
+partner's co-sell) gets a blank Deal Type, which on a row with a Referral ID
+means "leave as it is": the row validates, and plans as ``unchanged`` until
+someone edits it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import io
+import json
+import sqlite3
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, TextIO
+
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+
+from bulkref.api.client import InvalidRequest, NotFound, ServerError, odata_string, with_query
+from bulkref.cli.progress import LOG_EVERY, Progress, _duration, _rate_text
+from bulkref.errors import BulkrefError
+from bulkref.plan.payload import deal_defaults, deal_type_of, is_microsoft, row_of
+from bulkref.sheets import template
+from bulkref.sheets import xlsxstream as sheetxml
+from bulkref.spec.columns import SPEC, Column, Kind
+from bulkref.spec.jsonpaths import get_path
+
+if TYPE_CHECKING:
+    from bulkref.api.client import ReferralsClient, RetryPolicy
+
+FORMATS = (".xlsx", ".csv")
+
+#: Called as ``on_progress(phase, done, total)``: phase ``"read"`` counts the
+#: referrals read (total: ``@odata.count``, None when the service gives none),
+#: phase ``"write"`` the rows written (total known).
+ProgressCallback = Callable[[str, int, int | None], None]
+
+# Engagements looked up per batch of a filtered export's co-sell check: each
+# batch is about ten URLs of ~45 ids (client.filter_batches), read concurrently.
+_ENGAGEMENT_BATCH = 500
+
+
+class ReferralNotFound(BulkrefError):
+    """``bulkref get`` of an id Partner Center does not know. Exit 1, as for a
+    call that failed: the command worked, the referral is not there."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    rows: int  # data rows written
+    referrals: int  # distinct referrals the query returned
+    folded: int  # Microsoft referrals of co-sells, written into their deal's row
+    total: int | None  # what the service said the query matches (@odata.count), when it said
+    filter: str | None  # the $filter sent
+    seconds: float
+
+    def as_json(self) -> dict[str, Any]:
+        return {"path": str(self.path), "rows": self.rows, "referrals": self.referrals,
+                "folded": self.folded, "filter": self.filter}
+
+
+# --- the query ------------------------------------------------------------------------------------
+
+def compose_filter(*, status: str | Sequence[str] | None = None, substatus: str | Sequence[str] | None = None,
+                   direction: str | None = None, type: str | None = None,
+                   since: dt.date | dt.datetime | str | None = None, team_email: str | None = None,
+                   engagement: str | None = None, filter: str | None = None) -> str | None:
+    """One OData ``$filter`` for the export's convenience flags, joined with ``and``;
+    None when nothing narrows the listing.
+
+    Several statuses (or substatuses) are alternatives (``or``). ``since`` is a
+    date (midnight UTC) or a date-time, compared with ``createdDateTime``.
+    ``filter`` is the user's own expression, kept as it is (parenthesised when
+    joined to the others). Values are OData string literals, quotes doubled.
+    """
+    clauses: list[str] = []
+    if engagement:
+        clauses.append(f"engagementId eq {odata_string(engagement)}")
+    for name, values in (("status", status), ("substatus", substatus)):
+        chosen = [values] if isinstance(values, str) else list(values or ())
+        alternatives = [f"{name} eq {odata_string(v)}" for v in chosen]
+        if len(alternatives) > 1:
+            clauses.append("(" + " or ".join(alternatives) + ")")
+        elif alternatives:
+            clauses.append(alternatives[0])
+    if direction:
+        clauses.append(f"direction eq {odata_string(direction)}")
+    if type:
+        clauses.append(f"type eq {odata_string(type)}")
+    if since is not None:
+        clauses.append(f"createdDateTime ge {odata_datetime(since)}")
+    if team_email:
+        clauses.append(f"team/any(t:t/email eq {odata_string(team_email)})")
+    if filter and filter.strip():
+        clauses.append(f"({filter.strip()})" if clauses else filter.strip())
+    return " and ".join(clauses) or None
+
+
+def odata_datetime(value: dt.date | dt.datetime | str) -> str:
+    """An OData DateTimeOffset literal in UTC (``2026-01-01T00:00:00Z``); a date is
+    its midnight UTC, a date-time without a zone is taken as UTC. ValueError when
+    ``value`` is text that is not an ISO date or date-time."""
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"'{value}' is not a date (YYYY-MM-DD) or an ISO date and time") from None
+    if not isinstance(value, dt.datetime):
+        value = dt.datetime(value.year, value.month, value.day)
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    fraction = f".{value.microsecond:06d}" if value.microsecond else ""
+    return f"{value:%Y-%m-%dT%H:%M:%S}{fraction}Z"
+
+
+# --- the export -----------------------------------------------------------------------------------
+
+def default_path(today: dt.date | None = None) -> Path:
+    """``referrals-export-<date>.xlsx`` in the current folder."""
+    return Path(f"referrals-export-{(today or dt.date.today()).isoformat()}.xlsx")
+
+
+def check_output(out: Path, force: bool = False) -> Path:
+    """Refuse, before anything is read, an output that cannot or should not be written.
+
+    People re-export often and edit the last export meanwhile: replacing it
+    would lose their edits, so an existing file needs ``force``.
+    """
+    if out.suffix.lower() not in FORMATS:
+        raise BulkrefError(f"The export is written as .xlsx or .csv, by the name's suffix: {out.name} has "
+                           "neither (e.g. -o referrals.xlsx).")
+    if out.is_dir():
+        raise BulkrefError(f"{out} is a folder: give a file name, e.g. -o {out / default_path().name}.")
+    if out.exists() and not force:
+        raise BulkrefError(f"{out} already exists: choose another name with -o, or add --force to "
+                           "replace it.")
+    if not out.parent.is_dir():
+        raise BulkrefError(f"Cannot write {out}: the folder {out.parent} does not exist.")
+    return out
+
+
+def export_referrals(out: Path | str | None = None, *, api_url: str | None = None, sandbox: bool = False,
+                     filter: str | None = None, orderby: str | None = None, top: int | None = None,
+                     force: bool = False, on_progress: ProgressCallback | None = None,
+                     retry: RetryPolicy | None = None) -> ExportResult:
+    """Export every referral the query matches to ``out`` (.xlsx or .csv; default
+    ``default_path()``), from ``--sandbox`` or ``--api-url`` as ``target.resolve``
+    reads them. Refuses an existing ``out`` unless ``force``."""
+    from bulkref.api import target
+
+    path = check_output(Path(out) if out is not None else default_path(), force)
+    with target.resolve(api_url, sandbox) as where:
+
+        async def run() -> ExportResult:
+            async with where.client(**({"retry": retry} if retry is not None else {})) as client:
+                return await export_from(client, path, filter=filter, orderby=orderby, top=top,
+                                         force=force, on_progress=on_progress)
+
+        return asyncio.run(run())
+
+
+async def export_from(client: ReferralsClient, out: Path | str, *, filter: str | None = None,
+                      orderby: str | None = None, top: int | None = None, force: bool = False,
+                      on_progress: ProgressCallback | None = None) -> ExportResult:
+    """``export_referrals`` with a client of your own. The file is written at the end
+    on the caller's event loop (CPU work, no awaits)."""
+    started = time.monotonic()
+    path = check_output(Path(out), force)
+    report = on_progress or (lambda phase, done, total: None)
+    with tempfile.TemporaryDirectory(prefix="bulkref-export-") as folder, Spool(Path(folder)) as spool:
+        total = await _count(client, filter)
+        if total is not None and top is not None:
+            total = min(total, top)
+        report("read", 0, total)
+        async for doc in client.list(filter=filter, orderby=orderby, top=top):
+            spool.add(doc)
+            report("read", spool.exported, total)
+        if filter or top is not None:
+            # Only part of Partner Center was read: find the co-sells among it.
+            await _add_microsoft_referrals(client, spool)
+        spool.finish()
+        rows = spool.row_count()
+        report("write", 0, rows)
+        written = write_export(path, _reported(spool.rows(), rows, report), spool.counts, rows)
+    assert written == rows, (written, rows)
+    return ExportResult(path, rows, spool.exported, spool.exported - rows, total, filter,
+                        time.monotonic() - started)
+
+
+async def _count(client: ReferralsClient, filter: str | None) -> int | None:
+    """``@odata.count`` of the query, for the progress line; None when the service
+    gives none. One referral rides along (``$top=1``): a service may refuse ``$top=0``."""
+    try:
+        reply = await client.request("GET", with_query(client.base_url, {
+            "$filter": filter, "$count": "true", "$top": 1, "$select": "id"}))
+    except InvalidRequest as e:
+        if "filter" in (e.target or "").lower():
+            raise  # the query itself is wrong: say so now, before the reading starts
+        return None  # a service without $count or $select: the count only feeds the progress line
+    except ServerError:
+        return None
+    count = reply.body.get("@odata.count") if isinstance(reply.body, dict) else None
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
+
+
+async def _add_microsoft_referrals(client: ReferralsClient, spool: Spool) -> None:
+    engagements = spool.engagements()
+    for start in range(0, len(engagements), _ENGAGEMENT_BATCH):
+        found = await client.by_engagement_ids(engagements[start:start + _ENGAGEMENT_BATCH])
+        for docs in found.values():
+            for doc in docs:
+                if is_microsoft(doc):
+                    spool.add(doc, exported=False)
+
+
+def _reported(rows: Iterable[dict[str, Any]], total: int,
+              report: ProgressCallback) -> Iterator[dict[str, Any]]:
+    for done, row in enumerate(rows, start=1):
+        yield row
+        report("write", done, total)
+
+
+# --- pass 1: the spool ----------------------------------------------------------------------------
+
+class Spool:
+    """The referrals read, in a temporary SQLite file, in the order the API gave them.
+
+    ``exported`` counts the distinct referrals of the query; Microsoft referrals
+    read only to see which deals are co-sells are kept with ``exported=False``.
+    ``counts`` is how many numbered columns each group needs: at least the
+    template's, more where a referral has more contacts, team members,
+    solutions or targets.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.db = sqlite3.connect(folder / "spool.sqlite")
+        # A scratch file: no journal, no fsync; a crash loses nothing worth keeping.
+        self.db.executescript("""
+            PRAGMA journal_mode = OFF;
+            PRAGMA synchronous = OFF;
+            CREATE TABLE referral (
+                seq INTEGER PRIMARY KEY,
+                id TEXT UNIQUE,
+                engagement TEXT,
+                microsoft INTEGER NOT NULL,
+                exported INTEGER NOT NULL,
+                created TEXT,
+                doc TEXT NOT NULL
+            );
+        """)
+        self.exported = 0
+        self.counts: dict[str, int] = {g.key: g.in_template for g in SPEC.groups}
+        self._microsoft_engagements: set[str] = set()
+
+    def __enter__(self) -> Spool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.db.close()
+
+    def add(self, doc: Mapping[str, Any], exported: bool = True) -> bool:
+        """Keep ``doc``; False when a referral with its id is there already (a page
+        that repeats one must not give it two rows)."""
+        microsoft = is_microsoft(doc)
+        engagement = doc.get("engagementId") or None
+        cursor = self.db.execute(
+            "INSERT OR IGNORE INTO referral (id, engagement, microsoft, exported, created, doc) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (doc.get("id"), engagement, microsoft, exported, str(doc.get("createdDateTime") or ""),
+             json.dumps(doc, ensure_ascii=False, separators=(",", ":"))))
+        if cursor.rowcount == 0:
+            return False
+        if microsoft and engagement:
+            self._microsoft_engagements.add(engagement)
+        if exported:
+            self.exported += 1
+            for g in SPEC.groups:
+                items = get_path(doc, g.path)
+                if isinstance(items, list) and len(items) > self.counts[g.key]:
+                    self.counts[g.key] = len(items)
+        return True
+
+    def engagements(self) -> list[str]:
+        """The engagements of the exported partner referrals not yet known to be co-sells."""
+        found = self.db.execute("SELECT DISTINCT engagement FROM referral "
+                                "WHERE exported = 1 AND microsoft = 0 AND engagement IS NOT NULL")
+        return sorted(e for (e,) in found if e not in self._microsoft_engagements)
+
+    def finish(self) -> None:
+        """End of reading: index what pass 2 looks up."""
+        self.db.execute("CREATE INDEX by_engagement ON referral (engagement, microsoft, exported)")
+        self.db.commit()
+
+    # A Microsoft referral is folded into its deal's row when a partner referral
+    # of its engagement is exported; else it is a row of its own.
+    _ROWS = """
+        FROM referral r WHERE r.exported = 1 AND NOT (r.microsoft = 1 AND r.engagement IS NOT NULL
+            AND EXISTS (SELECT 1 FROM referral p WHERE p.engagement = r.engagement
+                        AND p.microsoft = 0 AND p.exported = 1))
+    """
+
+    def row_count(self) -> int:
+        (n,) = self.db.execute("SELECT COUNT(*)" + self._ROWS).fetchone()
+        return int(n)
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        """The export's rows, keyed by column key, in the order the API listed them."""
+        cursor = self.db.execute("SELECT r.doc, r.engagement" + self._ROWS + " ORDER BY r.seq")
+        for text, engagement in cursor:
+            doc = json.loads(text)
+            cosell = engagement in self._microsoft_engagements
+            engagement_docs = self._microsoft_of(engagement) if cosell else []
+            yield fit_deal_type(row_of(doc, engagement_docs, self.counts))
+
+    def _microsoft_of(self, engagement: str) -> list[dict[str, Any]]:
+        # Oldest first, as Partner Center lists an engagement's referrals (and so the
+        # planner reads them): with two Microsoft referrals, the same one speaks.
+        found = self.db.execute("SELECT doc FROM referral WHERE engagement = ? AND microsoft = 1 "
+                                "ORDER BY created, seq", (engagement,))
+        return [json.loads(text) for (text,) in found]
+
+
+def fit_deal_type(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with Deal Type blank where Partner Center's data does not fit it:
+
+    - where the validator's deal-type rules would refuse the row
+      (bulkref.validation.schema: private_shared_with_microsoft, needs_share_with_microsoft,
+      cosell_needs_help, help_without_cosell, referral_type_mismatch,
+      shared_needs_target, services_cosell_not_cosell), e.g. an incoming
+      invitation, Shared and carrying Help Needed;
+    - where the referral leaves blank what the deal type implies
+      (``payload.deal_defaults``: an incoming lead has no consent to share with
+      Microsoft sellers), which a plan would otherwise fill in as a change.
+
+    Every one of those rules needs a Deal Type, and a blank one on a row with a
+    Referral ID leaves the deal as it is, so the row stays valid and unchanged."""
+    deal = row.get("deal_type")
+    if deal is None:
+        return row
+    if any(row.get(key) != value for key, value in deal_defaults(row).items()):
+        row["deal_type"] = None
+        return row
+    share, rtype = row.get("share_with_microsoft"), row.get("referral_type")
+    helps = row.get("help_needed") is not None
+    services = any(row.get(k) is not None for k in ("partner_role", "solution_area", "solution_play"))
+    targeted = any(v is not None for k, v in row.items() if k.startswith("target.") and k.endswith(".id"))
+    if deal == "Private":
+        fits = share is not True and not helps and not services and (rtype != "Shared" or targeted)
+    else:  # Partner-led or Co-sell: shared with Microsoft sellers
+        cosell = deal == "Co-sell"
+        fits = share is not False and rtype != "Independent" and helps == cosell and (cosell or not services)
+    if not fits:
+        row["deal_type"] = None
+    return row
+
+
+# --- pass 2: the file -----------------------------------------------------------------------------
+
+def write_export(out: Path, rows: Iterable[Mapping[str, Any]], counts: dict[str, int], row_count: int) -> int:
+    """Write ``rows`` (``row_count`` of them, keyed by column key) to ``out`` in the
+    template's shape, .xlsx or .csv by its suffix, atomically; returns the rows written."""
+    written = 0
+
+    def csv_file(f: IO[str]) -> None:
+        nonlocal written
+        written = template.write_csv_rows(f, rows, counts)
+
+    def xlsx_file(f: IO[bytes]) -> None:
+        nonlocal written
+        written = _write_xlsx(f, rows, counts, row_count)
+
+    if out.suffix.lower() == ".csv":
+        sheetxml.atomic_write(out, "w", csv_file, what="export")
+    else:
+        sheetxml.atomic_write(out, "wb", xlsx_file, what="export")
+    return written
+
+
+def _write_xlsx(f: IO[bytes], rows: Iterable[Mapping[str, Any]], counts: dict[str, int],
+                row_count: int) -> int:
+    columns = SPEC.columns(counts)
+    # The drop-downs and input messages reach every exported row (and the
+    # template's usual 5,000 rows below a small export, for rows people add).
+    wb = template.build_workbook((), counts, data_rows=max(template.DATA_ROWS, row_count))
+    ws = wb[template.SHEET_REFERRALS]
+    last = f"{get_column_letter(len(columns))}{row_count + 1}"
+    ws.auto_filter.ref = f"A1:{last}"
+    cells = _CellWriters(ws, columns)  # registers the cell styles: before the skeleton is saved
+    skeleton = io.BytesIO()  # tens of kilobytes: every data row is still to come
+    wb.save(skeleton)
+    written = 0
+
+    def counted() -> Iterator[str]:
+        nonlocal written
+        for n, row in enumerate(rows, start=2):
+            yield sheetxml.row_xml(n, cells.row(n, row))
+            written += 1
+
+    sheetxml.insert_rows(skeleton, ws.path.lstrip("/"), sheetxml.chunks(counted()), f, dimension=f"A1:{last}")
+    return written
+
+
+class _CellWriters:
+    """Each column's cells as sheet XML, typed and styled as the template formats
+    that column: dates as Excel dates (``yyyy-mm-dd``), times as date-times,
+    amounts as numbers, Yes/No and lists as text, all other text as inline
+    strings in the column's format (``@`` for ids and postal codes, so that
+    Excel keeps leading zeros when someone edits them), quote-prefixed when
+    it starts like a formula."""
+
+    def __init__(self, ws: Worksheet, columns: list[Column]) -> None:
+        self.columns = [(c.key, letter, self._writer(ws, c))
+                        for c, letter in zip(columns, sheetxml.column_letters(len(columns)), strict=True)]
+
+    def row(self, n: int, row: Mapping[str, Any]) -> Iterator[str]:
+        for key, letter, write in self.columns:
+            value = row.get(key)
+            if value is None or value == "":
+                continue
+            yield write(f"{letter}{n}", value)
+
+    @staticmethod
+    def _writer(ws: Worksheet, c: Column) -> Callable[[str, Any], str]:
+        fmt = template.number_format(c)
+        style = _style_id(ws, fmt)
+        quoted = _style_id(ws, fmt, quote_prefix=True)
+
+        def text(ref: str, value: Any) -> str:
+            return sheetxml.text_cell(ref, value if isinstance(value, str) else str(value), style, quoted)
+
+        if c.kind is Kind.DATE:
+            def date(ref: str, value: Any) -> str:
+                if isinstance(value, dt.date):
+                    return sheetxml.number_cell(ref, sheetxml.excel_serial(value), style)
+                return text(ref, value)
+            return date
+        if c.kind is Kind.TIMESTAMP:
+            def timestamp(ref: str, value: Any) -> str:
+                moment = _instant(value) if isinstance(value, str) else value
+                if isinstance(moment, dt.datetime):
+                    return sheetxml.number_cell(ref, sheetxml.excel_serial(moment), style)
+                return text(ref, value)
+            return timestamp
+        if c.kind is Kind.DECIMAL:
+            def number(ref: str, value: Any) -> str:
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    return sheetxml.number_cell(ref, value, style)
+                return text(ref, value)
+            return number
+        if c.kind is Kind.BOOL:
+            def yes_no(ref: str, value: Any) -> str:
+                if isinstance(value, bool):
+                    value = template.YES_NO[0] if value else template.YES_NO[1]
+                return text(ref, value)
+            return yes_no
+        if c.kind is Kind.LIST:
+            def listed(ref: str, value: Any) -> str:
+                if isinstance(value, tuple | list):
+                    value = template.LIST_SEPARATOR.join(map(str, value))
+                return text(ref, value)
+            return listed
+        return text
+
+
+def _style_id(ws: Worksheet, number_format: str | None, quote_prefix: bool = False) -> int:
+    """The workbook's cell style (xf) index for a format, registered through openpyxl."""
+    if number_format is None and not quote_prefix:
+        return 0
+    proto = WriteOnlyCell(ws)
+    if number_format is not None:
+        proto.number_format = number_format
+    if quote_prefix:
+        proto.quotePrefix = True
+    return int(proto.style_id)
+
+
+def _instant(text: str) -> dt.datetime | None:
+    """A service time (``2026-11-21T09:11:20.1234567Z``) as a naive UTC datetime."""
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment.astimezone(dt.UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+# --- the progress display -------------------------------------------------------------------------
+
+class ExportDisplay:
+    """What ``bulkref export`` shows on stderr while it runs: a heading and a
+    progress line for reading, then for writing. Pass it as ``on_progress``."""
+
+    def __init__(self, out: Path, source: str, stream: TextIO | None = None,
+                 interactive: bool | None = None) -> None:
+        self.out, self.source = out, source
+        self.stream = stream if stream is not None else sys.stderr
+        self.interactive = interactive
+        self.phase: str | None = None
+        self.line: _PhaseProgress | None = None
+
+    def __call__(self, phase: str, done: int, total: int | None) -> None:
+        if phase != self.phase:
+            self.close()
+            self.phase = phase
+            if phase == "read":
+                heading = f"Reading referrals from {self.source}" + (
+                    f" ({total:,} to read)" if total is not None else "")
+            else:
+                heading = f"Writing {total:,} row{'' if total == 1 else 's'} to {self.out}"
+            _write(self.stream, heading + "\n")
+            unit = "referrals" if phase == "read" else "rows"
+            self.line = _PhaseProgress(total, self.stream, self.interactive, unit)
+        if self.line is not None:
+            self.line.update(done)
+
+    def close(self, interrupted: bool = False) -> None:
+        if self.line is not None:
+            self.line.close(interrupted=interrupted)
+            self.line = None
+
+
+class _PhaseProgress(Progress):
+    """``Progress``'s line for a count of rows with no outcomes to tell apart,
+    and a total that may be unknown (a service that gives no ``@odata.count``)."""
+
+    def __init__(self, total: int | None, stream: TextIO, interactive: bool | None,
+                 unit: str = "rows") -> None:
+        self.known = total is not None
+        self.unit = unit
+        super().__init__(total or 0, stream, interactive)
+        self.counts = {}  # nothing to count by outcome: the line shows rows only
+
+    def update(self, done: int) -> None:
+        with self._lock:
+            if self._closed or done == self.done:
+                return
+            self.done = done
+            if self.known and done > self.total:  # created since the count was taken
+                self.total = done
+            now = self._clock()
+            if self.interactive:
+                if now >= self._next_draw:
+                    self._draw(now)
+            elif (self._crossed_decile() and now - self._start >= LOG_EVERY) or now >= self._next_draw:
+                self._log(now)
+
+    def _draw(self, now: float, final: bool = False, interrupted: bool = False) -> None:
+        if self.known:
+            super()._draw(now, final, interrupted)
+            return
+        self._next_draw = now + 0.1
+        timing = (f"{'stopped after' if interrupted else 'in'} {_duration(now - self._start)}" if final
+                  else _rate_text(self._rate(now)))
+        line = f"{self.done:,} {self.unit}  {timing}"
+        self._write("\r" + line + " " * max(0, self._width - len(line)))
+        self._width = len(line)
+
+    def _log(self, now: float) -> None:
+        self._next_draw = now + LOG_EVERY
+        rate = self._rate(now)
+        if not self.known:
+            self._write(f"{self.done:,} {self.unit}; {_rate_text(rate)}\n")
+            return
+        pct = f" ({self.done / self.total:.0%})" if self.total else ""
+        left = self.total - self.done
+        eta = _duration(left / rate) if rate > 0 and left > 0 else ("0s" if left <= 0 else "?")
+        self._write(f"{self.done:,}/{self.total:,} {self.unit}{pct}; {_rate_text(rate)}, ETA {eta}\n")
+
+    def _final_line(self, now: float, interrupted: bool) -> str:
+        elapsed = now - self._start
+        word = "stopped" if interrupted else "done"
+        # Under a second, a pace says more about start-up than about the work.
+        pace = f" ({_rate_text(self.done / elapsed)})" if elapsed >= 1 and self.done else ""
+        of = f"/{self.total:,}" if self.known else ""
+        return f"{word}: {self.done:,}{of} {self.unit} in {_duration(elapsed)}{pace}"
+
+
+def _write(stream: TextIO, text: str) -> None:
+    with contextlib.suppress(OSError, ValueError):  # a closed pipe: the export goes on
+        stream.write(text)
+        stream.flush()
+
+
+# --- one referral ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ReferralView:
+    """One referral as read, and the referrals of its engagement (itself included)."""
+
+    doc: dict[str, Any]
+    engagement: list[dict[str, Any]]
+
+
+def get_referral(referral_id: str, *, api_url: str | None = None, sandbox: bool = False,
+                 retry: RetryPolicy | None = None) -> ReferralView:
+    """The referral ``referral_id`` and its engagement's referrals; ``ReferralNotFound`` (exit 1)
+    when Partner Center has none with that id."""
+    from bulkref.api import target
+
+    with target.resolve(api_url, sandbox) as where:
+
+        async def run() -> ReferralView:
+            async with where.client(**({"retry": retry} if retry is not None else {})) as client:
+                return await read_referral(client, referral_id, where.describe())
+
+        return asyncio.run(run())
+
+
+async def read_referral(client: ReferralsClient, referral_id: str, source: str | None = None) -> ReferralView:
+    try:
+        doc = await client.get(referral_id)
+    except NotFound:
+        raise ReferralNotFound(f"No referral has the id {referral_id} in {source or client.base_url}: check "
+                               "the id (bulkref export lists every referral with its id).") from None
+    engagement_id = doc.get("engagementId")
+    engagement: list[dict[str, Any]] = [doc]
+    if engagement_id:
+        found = (await client.by_engagement_ids([engagement_id])).get(engagement_id, [])
+        engagement = found if any(d.get("id") == doc.get("id") for d in found) else [doc, *found]
+    return ReferralView(doc, engagement)
+
+
+def referral_text(view: ReferralView) -> str:
+    """A readable summary of one referral, for ``bulkref get --format text``."""
+    doc = view.doc
+
+    def at(path: str) -> Any:
+        return get_path(doc, path)
+
+    def joined(*parts: Any, sep: str = ", ") -> str:
+        return sep.join(str(p) for p in parts if p not in (None, ""))
+
+    others = [d for d in view.engagement if d.get("id") != doc.get("id")]
+    microsoft = next((d for d in others if is_microsoft(d)), None)
+    deal = "Microsoft's referral" if is_microsoft(doc) else deal_type_of(doc, view.engagement)
+    if microsoft is not None and not is_microsoft(doc):
+        help_needed = get_path(microsoft, "inviteContext/assistanceRequestCode")
+        deal += f" (help needed: {help_needed})" if help_needed else ""
+    value = at("details/dealValue")
+    amount = f"{value:,.2f}" if isinstance(value, int | float) and not isinstance(value, bool) else value
+    closing = (at("details/closingDateTime") or "")[:10]
+    def person(p: Mapping[str, Any]) -> str:
+        return joined(joined(p.get("firstName"), p.get("lastName"), sep=" "), p.get("email"),
+                      p.get("phoneNumber"))
+
+    contacts = [person(p) for p in (at("customerProfile/team") or []) if isinstance(p, dict)]
+    team = [person(p) for p in (doc.get("team") or []) if isinstance(p, dict)]
+    lines = [
+        ("Referral ID", doc.get("id")),
+        ("Engagement ID", doc.get("engagementId")),
+        ("External ID", doc.get("externalReferenceId")),
+        ("Organization", joined(doc.get("organizationName"), doc.get("organizationId") and
+                                f"({doc.get('organizationId')})", sep=" ")),
+        ("Direction", doc.get("direction")),
+        ("Status", joined(doc.get("status"), doc.get("substatus"), sep=" / ")
+         + (f" ({doc['statusReason']})" if doc.get("statusReason") else "")),
+        ("Deal type", deal),
+        ("Type", joined(doc.get("type"), doc.get("qualification"))),
+        ("Customer", joined(at("customerProfile/name"), at("customerProfile/address/city"),
+                            at("customerProfile/address/country"))),
+        ("Contacts", "; ".join(contacts)),
+        ("Deal value", joined(joined(amount, at("details/currency"), sep=" "),
+                              closing and f"closing {closing}")),
+        ("Team", "; ".join(team)),
+        ("Invite notes", at("inviteContext/notes")),
+        ("Notes", at("details/notes")),
+        ("Created", doc.get("createdDateTime")),
+        ("Updated", doc.get("updatedDateTime")),
+        ("ETag", doc.get("eTag")),
+    ]
+    width = max(len(label) for label, _ in lines)
+    out = [str(doc.get("name") or "(no name)")]
+    out += [f"  {label:<{width}}  {value}" for label, value in lines if value not in (None, "")]
+    if others:
+        out.append(f"  {'Engagement':<{width}}  {len(view.engagement)} referrals:")
+        for d in others:
+            who = "Microsoft" if is_microsoft(d) else (d.get("organizationName") or d.get("organizationId"))
+            out.append(f"    {d.get('id')}  {who}  {joined(d.get('status'), d.get('substatus'), sep=' / ')}"
+                       f"  {d.get('direction') or ''}".rstrip())
+    return "\n".join(out)
+
+
+def referral_json(view: ReferralView) -> str:
+    """The referral as Partner Center returned it, pretty-printed."""
+    return json.dumps(view.doc, ensure_ascii=False, indent=2)
+
+
+__all__ = [
+    "ExportDisplay", "ExportResult", "ReferralNotFound", "ReferralView", "Spool", "check_output",
+    "compose_filter", "default_path", "export_from", "export_referrals", "fit_deal_type", "get_referral",
+    "odata_datetime", "read_referral", "referral_json", "referral_text", "write_export",
+]

@@ -1,0 +1,73 @@
+"""``bulkref plan`` as a library call: read, validate, read Partner Center, plan."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import hashlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bulkref.plan.model import Plan
+from bulkref.plan.planner import Remote, plan
+from bulkref.validation.check import check_file
+
+if TYPE_CHECKING:
+    from bulkref.api.client import ReferralsClient
+    from bulkref.api.target import Target
+
+
+def fingerprint(path: Path) -> str:
+    """sha256 of the input's bytes: apply refuses a plan whose input has changed since."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def api_label(target: Target) -> str:
+    # The embedded sandbox's port changes with every run: name it, not its URL.
+    return "sandbox" if target.is_sandbox else target.url
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def mapping_fingerprint(mapping: Path | None) -> str | None:
+    """The mapping file's fingerprint (None without one): a plan covers both files."""
+    return None if mapping is None else fingerprint(mapping)
+
+
+async def plan_file(path: Path, client: ReferralsClient | None, *, api_url: str | None,
+                    sheet: str | None = None, mapping: Path | str | None = None) -> Plan:
+    """The plan of ``path`` (read through the ``mapping`` file, if any) against
+    what ``client`` reads (None: offline, every row new)."""
+    from bulkref.plan.remote import fetch
+
+    mapping = None if mapping is None else Path(mapping)
+    validated = check_file(path, sheet=sheet, mapping=mapping)
+    remote = Remote(offline=True) if client is None else await fetch(client, validated)
+    made = plan(validated, remote, source=str(path), fingerprint=fingerprint(path),
+                api_url=api_url if client is not None else None, created=_now())
+    if mapping is None:
+        return made
+    return dataclasses.replace(made, mapping=str(mapping), mapping_fingerprint=mapping_fingerprint(mapping))
+
+
+def make_plan(path: Path | str, *, api_url: str | None = None, sandbox: bool = False,
+              offline: bool = False, sheet: str | None = None, mapping: Path | str | None = None) -> Plan:
+    path = Path(path)
+    if offline:
+        return asyncio.run(plan_file(path, None, api_url=None, sheet=sheet, mapping=mapping))
+    from bulkref.api import target
+
+    with target.resolve(api_url, sandbox) as where:
+
+        async def run() -> Plan:
+            async with where.client() as client:
+                return await plan_file(path, client, api_url=api_label(where), sheet=sheet, mapping=mapping)
+
+        return asyncio.run(run())

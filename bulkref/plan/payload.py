@@ -1,0 +1,187 @@
+"""Rows <-> Referral JSON, through the column spec's paths.
+
+A row is a mapping of column key -> typed value (``Validated.values``), None
+for a blank cell. Building a payload writes every filled cell at its column's
+path, then fills in what the deal type implies; reading a referral back into
+a row (for the diff and the export) is the same walk the other way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from bulkref.spec.columns import SPEC, Column, Kind
+from bulkref.spec.jsonpaths import get_path, set_path
+from bulkref.spec.referral import Referral
+
+Row = Mapping[str, Any]
+
+MICROSOFT = "msft"
+MICROSOFT_NAME = "Microsoft"
+MICROSOFT_TARGET = {"type": "BusinessProfileLocation", "id": MICROSOFT}
+
+# What each deal type means for the fields a person may leave blank.
+DEFAULT_TYPE = {"Private": "Independent", "Partner-led": "Shared", "Co-sell": "Shared"}
+
+# Columns that describe the deal rather than the partner's referral: the
+# Microsoft referral of a co-sell carries them (seed 000, step 2).
+INVITE_KEYS = ("help_needed", "invite_notes")
+
+
+def _filled(row: Row) -> Iterable[tuple[Column, Any]]:
+    for key, value in row.items():
+        if value is None or key in ("deal_type", "referral_id"):
+            continue
+        column = SPEC.column(key)
+        if column.read_only or column.path is None or key in INVITE_KEYS:
+            continue
+        yield column, value
+
+
+def _to_json(column: Column, value: Any) -> Any:
+    if column.kind is Kind.DATE and isinstance(value, dt.date):
+        return f"{value.isoformat()}T00:00:00Z"  # closing dates are sent as midnight UTC
+    return value
+
+
+def deal_defaults(row: Row) -> dict[str, Any]:
+    """What the deal type implies for blank cells: referral type and sharing with Microsoft."""
+    deal = row.get("deal_type")
+    if deal is None:
+        return {}
+    return {
+        "referral_type": row.get("referral_type") or DEFAULT_TYPE[deal],
+        "share_with_microsoft": (row["share_with_microsoft"]
+                                 if row.get("share_with_microsoft") is not None
+                                 else deal != "Private"),
+    }
+
+
+def referral_doc(row: Row) -> dict[str, Any]:
+    """The partner's own referral for ``row``: every filled cell at its path,
+    plus what the deal type implies. Only what the row says is in it."""
+    doc: dict[str, Any] = {}
+    groups: dict[str, dict[int, dict[str, Any]]] = {}
+    values = {**dict(row), **deal_defaults(row)}
+    for column, value in _filled(values):
+        if column.group is not None:
+            assert column.index is not None
+            item = groups.setdefault(column.group, {}).setdefault(column.index, {})
+            set_path(item, column.path or "", value)
+        else:
+            set_path(doc, column.path or "", _to_json(column, value))
+    for key, items in groups.items():
+        set_path(doc, SPEC.group(key).path, [items[n] for n in sorted(items)])
+    return Referral.model_validate(doc).to_json()
+
+
+def microsoft_referral(row: Row, partner: Mapping[str, Any]) -> dict[str, Any]:
+    """Step 2 of a co-sell (seed 000): the Microsoft referral joining the
+    partner's engagement. ``partner`` is the partner's referral as built or as
+    read; the engagement id and the inviting organisation come from Partner
+    Center's answer to step 1 (see ``MICROSOFT_FILL``) when it is a new deal."""
+    doc: dict[str, Any] = {
+        "engagementId": partner.get("engagementId"),
+        "organizationId": MICROSOFT,
+        "organizationName": MICROSOFT_NAME,
+        "type": "Shared",
+        "target": [MICROSOFT_TARGET],
+        "team": [],
+        "inviteContext": {
+            "notes": row.get("invite_notes"),
+            "invitedBy": {"organizationId": partner.get("organizationId"),
+                          "organizationName": partner.get("organizationName")},
+            "assistanceRequestCode": row.get("help_needed"),
+        },
+    }
+    for key in ("name", "customerProfile", "consent", "qualification", "partnerRole", "solutionArea",
+                "solutionPlay"):
+        if partner.get(key) is not None:
+            doc[key] = partner[key]
+    # As seed 000's step 2: the deal's size and date, the note to Microsoft as
+    # its notes, none of the partner's own requirements (its solutions).
+    details = dict(partner.get("details") or {})
+    details.pop("requirements", None)
+    if row.get("invite_notes"):
+        details["notes"] = row["invite_notes"]
+    doc["details"] = details
+    doc["dealSensitivity"] = partner.get("dealSensitivity") or "None"
+    return Referral.model_validate(doc).to_json()
+
+
+# Step 2 takes these from step 1's answer (JSON pointer in step 2 -> field of step 1).
+MICROSOFT_FILL = {
+    "/engagementId": "engagementId",
+    "/inviteContext/invitedBy/organizationId": "organizationId",
+    "/inviteContext/invitedBy/organizationName": "organizationName",
+}
+
+
+def connected_referral(partner: Mapping[str, Any]) -> dict[str, Any]:
+    """Step 2 of a deal shared with another partner: the connected referral for
+    the other party, in the same engagement, with the same target."""
+    doc = {key: partner[key] for key in ("name", "customerProfile", "consent", "details", "qualification",
+                                         "target", "dealSensitivity") if partner.get(key) is not None}
+    doc["type"] = "Shared"
+    doc["engagementId"] = partner.get("engagementId")
+    return Referral.model_validate(doc).to_json()
+
+
+CONNECTED_FILL = {"/engagementId": "engagementId"}
+
+
+def is_microsoft(doc: Mapping[str, Any]) -> bool:
+    return str(doc.get("organizationId", "")).casefold() == MICROSOFT
+
+
+def _from_json(column: Column, value: Any) -> Any:
+    if value is None or value == "":
+        return None
+    if column.kind is Kind.DATE and isinstance(value, str):
+        try:
+            return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(dt.UTC).date()
+        except ValueError:
+            return None
+    if column.kind is Kind.DECIMAL and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def deal_type_of(doc: Mapping[str, Any], engagement: Iterable[Mapping[str, Any]] = ()) -> str:
+    """The deal type an existing referral is: Co-sell when its engagement has a
+    Microsoft referral, Partner-led when shared with Microsoft sellers, else Private."""
+    if any(is_microsoft(d) for d in engagement if d.get("id") != doc.get("id")):
+        return "Co-sell"
+    shared = get_path(doc, "consent/consentToShareReferralWithMicrosoftSellers")
+    if doc.get("type") == "Shared" and shared is not False:
+        return "Partner-led"
+    return "Private"
+
+
+def row_of(doc: Mapping[str, Any], engagement: Iterable[Mapping[str, Any]] = (),
+           counts: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """The row that describes ``doc`` (the partner's referral), typed as the
+    validator types cells; ``engagement`` holds the referrals of its engagement,
+    whose Microsoft referral carries Help Needed and Invite Notes."""
+    engagement = list(engagement)
+    counts = dict(counts or {})
+    for g in SPEC.groups:
+        items = get_path(doc, g.path)
+        counts[g.key] = max(counts.get(g.key, 0), len(items) if isinstance(items, list) else 0)
+    row: dict[str, Any] = {}
+    for column in SPEC.columns(counts):
+        if column.group is not None:
+            assert column.index is not None
+            items = get_path(doc, SPEC.group(column.group).path) or []
+            item = items[column.index - 1] if column.index <= len(items) else {}
+            row[column.key] = _from_json(column, get_path(item, column.path or ""))
+        elif column.path is not None:
+            row[column.key] = _from_json(column, get_path(doc, column.path))
+    row["deal_type"] = deal_type_of(doc, engagement)
+    msft = next((d for d in engagement if is_microsoft(d) and d.get("id") != doc.get("id")), None)
+    if msft is not None:
+        for key in INVITE_KEYS:
+            row[key] = _from_json(SPEC.single(key), get_path(msft, SPEC.single(key).path or ""))
+    return row

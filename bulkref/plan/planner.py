@@ -1,0 +1,335 @@
+"""Planning: validated rows + what Partner Center holds -> a Plan.
+
+Pure: no network, no files, no clock. The remote state is a snapshot
+(``Remote``) read beforehand by ``bulkref.plan.remote``. Per row the planner
+decides create / update / unchanged / blocked / invalid:
+
+- A row finds its referral by Referral ID, else by External Reference ID
+  (among the partner's own referrals, not Microsoft's).
+- Blank cells mean "leave as it is". A numbered group (contacts, team,
+  solutions, targets) that has any cell filled replaces the whole list.
+- An update is the JSON Patch ``replace``/``add`` operations of the changed
+  fields, sent with the eTag that was read.
+- Blocked: any change to a Closed referral, a status move the transition
+  table forbids, a status/substatus pair that would not fit, moving a
+  referral to another engagement, un-sharing (Shared -> Independent) or
+  withdrawing a co-sell, two rows claiming one referral.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bulkref.plan.model import Action, Change, Plan, RowPlan, Step
+from bulkref.plan.payload import (
+    CONNECTED_FILL,
+    INVITE_KEYS,
+    MICROSOFT_FILL,
+    connected_referral,
+    deal_defaults,
+    is_microsoft,
+    microsoft_referral,
+    referral_doc,
+    row_of,
+)
+from bulkref.problems import Severity
+from bulkref.spec.columns import SPEC
+from bulkref.spec.enums import load
+from bulkref.spec.jsonpaths import at_pointer, pointer
+from bulkref.validation.schema import Validated
+
+Row = Mapping[str, Any]
+
+
+@dataclass
+class Remote:
+    """What Partner Center holds, as far as the sheet's rows are concerned."""
+
+    by_external_id: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    by_id: dict[str, dict[str, Any]] = field(default_factory=dict)
+    by_engagement: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    offline: bool = False
+
+
+def plan(validated: Validated, remote: Remote, *, source: str, fingerprint: str,
+         api_url: str | None, created: str = "") -> Plan:
+    rows = _rows(validated)
+    errors = _errors_by_row(validated)
+    found = {r: _find(row, remote) for r, row in rows.items() if r not in errors}
+    claimed = _claims(found)
+    out = []
+    for r, row in rows.items():
+        ext = row.get("external_id")
+        if r in errors:
+            out.append(RowPlan(validated.table.sheet, r, ext, Action.INVALID, reason=errors[r],
+                               deal_type=row.get("deal_type"), name=row.get("name")))
+            continue
+        existing, problem = found[r]
+        if problem is None and existing is not None and len(claimed[existing["id"]]) > 1:
+            others = ", ".join(str(x) for x in claimed[existing["id"]] if x != r)
+            problem = f"Row {others} also describes referral {existing['id']}: keep one row per referral."
+        plan_row = _plan_row(validated.table.sheet, r, row, existing, remote, problem)
+        out.append(plan_row)
+    return Plan(source=source, fingerprint=fingerprint, api_url=api_url, rows=tuple(out), created=created)
+
+
+def _rows(validated: Validated) -> dict[int, dict[str, Any]]:
+    frame = validated.values
+    return {int(r): {k: v for k, v in zip(frame.columns, values, strict=True)}
+            for r, values in zip(frame.index, frame.itertuples(index=False, name=None), strict=True)}
+
+
+def _errors_by_row(validated: Validated) -> dict[int, str]:
+    by_row: dict[int, list[str]] = defaultdict(list)
+    # Errors with no row, or on the header row (missing or duplicate columns), are the whole sheet's.
+    header = validated.table.header_row
+    sheet_errors = [p for p in validated.report.errors if p.row is None or p.row == header]
+    for p in validated.report.problems:
+        if p.severity is Severity.ERROR and p.row is not None and p.row != header:
+            by_row[p.row].append(f"{p.column}: {p.message}" if p.column else p.message)
+    out = {r: "; ".join(msgs) for r, msgs in by_row.items()}
+    if sheet_errors:  # missing columns make every row invalid
+        reason = "; ".join(p.message for p in sheet_errors)
+        out.update({int(r): out.get(int(r), reason) for r in validated.values.index})
+    return out
+
+
+def _find(row: Row, remote: Remote) -> tuple[dict[str, Any] | None, str | None]:
+    """The referral the row describes (or None for a new one), or why it cannot be told."""
+    ext, rid = row.get("external_id"), row.get("referral_id")
+    if remote.offline:
+        return None, None
+    if rid is not None:
+        doc = remote.by_id.get(rid)
+        if doc is None:
+            return None, f"Referral ID {rid} was not found in Partner Center."
+        if doc.get("externalReferenceId") not in (None, "", ext):
+            return None, (f"Referral {rid} has External Reference ID '{doc['externalReferenceId']}', "
+                          f"not '{ext}': fix one of them.")
+        return doc, None
+    own = [d for d in remote.by_external_id.get(ext, []) if not is_microsoft(d)]
+    if len(own) > 1:
+        ids = ", ".join(d["id"] for d in own)
+        return None, (f"{len(own)} referrals in Partner Center have External Reference ID '{ext}' "
+                      f"({ids}): add the Referral ID column to say which one this row is.")
+    return (own[0] if own else None), None
+
+
+def _claims(found: Mapping[int, tuple[dict[str, Any] | None, str | None]]) -> dict[str, list[int]]:
+    claimed: dict[str, list[int]] = defaultdict(list)
+    for r, (doc, _) in found.items():
+        if doc is not None:
+            claimed[doc["id"]].append(r)
+    return claimed
+
+
+def _plan_row(sheet: str, r: int, row: Row, existing: dict[str, Any] | None, remote: Remote,
+              problem: str | None) -> RowPlan:
+    ext, deal = row.get("external_id"), row.get("deal_type")
+    if problem is not None:
+        return RowPlan(sheet, r, ext, Action.BLOCKED, reason=problem, deal_type=deal, name=row.get("name"),
+                       referral_id=existing["id"] if existing else row.get("referral_id"))
+    if existing is None:
+        if row.get("referral_id") is not None:  # offline: cannot compare, send what the row says
+            return _offline_update(sheet, r, row)
+        return RowPlan(sheet, r, ext, Action.CREATE, steps=_create_steps(row), deal_type=deal,
+                       name=row.get("name"), engagement_id=row.get("engagement_id"))
+    return _update(sheet, r, row, existing, remote)
+
+
+def _create_steps(row: Row) -> tuple[Step, ...]:
+    doc = referral_doc(row)
+    if row.get("engagement_id") is not None:
+        return (Step("referral", "POST", "/referrals", doc,
+                     what=f"a referral joining engagement {row['engagement_id']}"),)
+    first = Step("referral", "POST", "/referrals", doc, what=_what(row))
+    if row.get("deal_type") == "Co-sell":
+        return (first, Step("connected", "POST", "/referrals", microsoft_referral(row, doc),
+                            depends_on="referral", fill=dict(MICROSOFT_FILL),
+                            what="the Microsoft referral, carrying step 1's engagementId"))
+    if doc.get("type") == "Shared" and row.get("deal_type") == "Private":
+        return (first, Step("connected", "POST", "/referrals", connected_referral(doc),
+                            depends_on="referral", fill=dict(CONNECTED_FILL),
+                            what="the connected referral for the other party, in step 1's engagement"))
+    return (first,)
+
+
+def _what(row: Row) -> str:
+    deal = row.get("deal_type")
+    return {"Private": "the private referral", "Partner-led": "the partner-led referral, shared with "
+            "Microsoft sellers", "Co-sell": "the partner-led referral"}.get(deal or "", "the referral")
+
+
+def _offline_update(sheet: str, r: int, row: Row) -> RowPlan:
+    rid = row["referral_id"]
+    skip = ("external_id", "referral_id", "deal_type", *INVITE_KEYS)
+    keys = [k for k, v in row.items() if v is not None and k not in skip
+            and SPEC.column(k).path and not SPEC.column(k).read_only]
+    doc = referral_doc(row)
+    ops = [{"op": "add", "path": ptr, "value": at_pointer(doc, ptr)[1]}
+           for ptr in dict.fromkeys(_pointer(k) for k in keys)]
+    changes = tuple(Change.of(SPEC.column(k).header, None, row[k]) for k in keys)
+    return RowPlan(sheet, r, row.get("external_id"), Action.UPDATE,
+                   steps=(Step("update", "PATCH", f"/referrals/{rid}", ops, what="offline: not compared"),),
+                   changes=changes, referral_id=rid, name=row.get("name"), deal_type=row.get("deal_type"),
+                   reason="Planned offline: not compared with Partner Center.")
+
+
+def _update(sheet: str, r: int, row: Row, existing: dict[str, Any], remote: Remote) -> RowPlan:
+    rid, ext = existing["id"], row.get("external_id")
+    engagement = remote.by_engagement.get(existing.get("engagementId") or "", [])
+    old = row_of(existing, engagement)
+    new = {**{k: v for k, v in row.items() if v is not None}, **deal_defaults(row)}
+    changes = _changes(old, new)
+    base = {"sheet": sheet, "row": r, "external_id": ext,
+            "deal_type": row.get("deal_type") or old["deal_type"],
+            "name": row.get("name") or existing.get("name"), "referral_id": rid,
+            "engagement_id": existing.get("engagementId")}
+    blocked = _why_blocked(existing, old, new, changes)
+    if blocked:
+        return RowPlan(**base, action=Action.BLOCKED, changes=tuple(changes.values()), reason=blocked)
+    steps: list[Step] = []
+    fields = [k for k in changes if k not in (*INVITE_KEYS, "deal_type")]
+    if fields:
+        ops = _patch(existing, new, fields)
+        expect = {op["path"]: at_pointer(existing, op["path"])[1] for op in ops}
+        steps.append(Step("update", "PATCH", f"/referrals/{rid}", ops, if_match=existing.get("eTag"),
+                          what=f"change {len(fields)} field{'s' if len(fields) != 1 else ''}",
+                          expect=expect))
+    if old["deal_type"] != "Co-sell" and new.get("deal_type") == "Co-sell":
+        # Upgrading to co-sell is adding step 2 to the existing deal (seed 000):
+        # the engagement and the inviting organisation are known already.
+        partner = {**existing, **referral_doc(row)}
+        partner.update({k: existing.get(k) for k in ("engagementId", "organizationId", "organizationName")})
+        steps.append(Step("connected", "POST", "/referrals", microsoft_referral(row, partner),
+                          depends_on="update" if steps else None,
+                          what="the Microsoft referral, joining the existing engagement "
+                          "(upgrade to Co-sell)"))
+    if not steps:
+        return RowPlan(**base, action=Action.UNCHANGED)
+    return RowPlan(**base, action=Action.UPDATE, steps=tuple(steps), changes=tuple(changes.values()))
+
+
+def _changes(old: Row, new: Row) -> dict[str, Change]:
+    """Column key -> the change, for every column the row fills with another value."""
+    changes: dict[str, Change] = {}
+    for key, value in new.items():
+        column = SPEC.column(key)
+        if column.read_only or key in ("referral_id", "external_id"):
+            continue
+        if column.path is None and key != "deal_type":
+            continue
+        if not _same(old.get(key), value):
+            changes[key] = Change.of(column.header, old.get(key), value)
+    # A group that the row fills replaces the whole list: items beyond the row's go.
+    for g in SPEC.groups:
+        if not any(k.startswith(f"{g.key}.") and v is not None for k, v in new.items()):
+            continue
+        for key in [k for k, v in old.items() if k.startswith(f"{g.key}.") and v is not None]:
+            if new.get(key) is None:
+                changes[key] = Change.of(SPEC.column(key).header, old[key], None)
+    return changes
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, str) and isinstance(b, str):
+        return a.strip() == b.strip()
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return sorted(a) == sorted(b)
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) < 0.005
+    return bool(a == b)
+
+
+def _why_blocked(existing: Mapping[str, Any], old: Row, new: Row,
+                 changes: Mapping[str, Change]) -> str | None:
+    rid = existing["id"]
+    enums = load()
+    status_before = existing.get("status")
+    if changes and status_before == "Closed":
+        return f"Referral {rid} is Closed: nothing can change on a Closed referral."
+    status_after = new.get("status", status_before)
+    if status_before and status_after not in enums.status_transitions.get(status_before, (status_after,)):
+        allowed = " or ".join(s for s in enums.status_transitions[status_before] if s != status_before)
+        return f"Status cannot go from {status_before} to {status_after} (from {status_before}: {allowed})."
+    sub_after = new.get("substatus", existing.get("substatus"))
+    if status_after and sub_after and sub_after not in enums.status_substatus.get(status_after, (sub_after,)):
+        fits = " or ".join(enums.status_substatus[status_after])
+        return (f"Status {status_after} needs substatus {fits}, but the referral would keep "
+                f"{sub_after}: fill Substatus.")
+    if new.get("engagement_id") and new["engagement_id"] != existing.get("engagementId"):
+        return (f"Referral {rid} belongs to engagement {existing.get('engagementId')}: a referral cannot "
+                "move to another engagement.")
+    if existing.get("type") == "Shared" and new.get("referral_type") == "Independent":
+        return f"Referral {rid} is Shared: a shared referral cannot become Independent again."
+    if old["deal_type"] == "Co-sell" and new.get("deal_type") not in (None, "Co-sell"):
+        return f"Referral {rid} is a Co-sell deal: Microsoft's referral cannot be withdrawn from a sheet."
+    if old["deal_type"] == "Co-sell" and any(k in changes for k in INVITE_KEYS):
+        return (f"Referral {rid} is a Co-sell deal already: Help Needed and Invite Notes went to Microsoft "
+                "with the invitation and cannot change.")
+    return None
+
+
+def _patch(existing: Mapping[str, Any], new: Row, keys: Sequence[str]) -> list[dict[str, Any]]:
+    """JSON Patch ``replace``/``add`` operations that write the changed columns ``keys``."""
+    desired = referral_doc(new)
+    ops = []
+    for ptr in dict.fromkeys(_pointer(k) for k in keys):
+        value = at_pointer(desired, ptr)[1]
+        exists, current = at_pointer(existing, ptr)
+        if isinstance(value, list) and isinstance(current, list) and ptr in _GROUP_POINTERS:
+            # Keep what the service holds on each contact/solution beyond the
+            # sheet's columns (contactPreference, validation statuses).
+            value = [{**(current[i] if i < len(current) and isinstance(current[i], dict) else {}), **item}
+                     for i, item in enumerate(value)]
+        parent = ptr.rsplit("/", 1)[0] or "/"
+        if exists or parent == "/" or at_pointer(existing, parent)[0]:
+            ops.append({"op": "replace" if exists else "add", "path": ptr, "value": value})
+            continue
+        # The parent object is missing too: add it whole, with the new value in it.
+        top, built = _missing_ancestor(existing, ptr, value)
+        ops.append({"op": "add", "path": top, "value": built})
+    return _merge_ops(ops)
+
+
+_GROUP_POINTERS = frozenset(pointer(g.path) for g in SPEC.groups)
+
+
+def _pointer(key: str) -> str:
+    column = SPEC.column(key)
+    return pointer(SPEC.group(column.group).path if column.group else column.path or "")
+
+
+def _missing_ancestor(doc: Mapping[str, Any], ptr: str, value: Any) -> tuple[str, Any]:
+    parts = ptr.lstrip("/").split("/")
+    for depth in range(1, len(parts)):
+        top = "/" + "/".join(parts[:depth])
+        if not at_pointer(doc, top)[0]:
+            built: Any = value
+            for part in reversed(parts[depth:]):
+                built = {part: built}
+            return top, built
+    return ptr, value
+
+
+def _merge_ops(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Two ``add``s of the same missing parent become one."""
+    merged: dict[str, dict[str, Any]] = {}
+    for op in ops:
+        prev = merged.get(op["path"])
+        if prev and prev["op"] == "add" == op["op"] and isinstance(prev["value"], dict):
+            _deep_merge(prev["value"], op["value"])
+        else:
+            merged[op["path"]] = op
+    return list(merged.values())
+
+
+def _deep_merge(into: dict[str, Any], other: dict[str, Any]) -> None:
+    for k, v in other.items():
+        if isinstance(v, dict) and isinstance(into.get(k), dict):
+            _deep_merge(into[k], v)
+        else:
+            into[k] = v

@@ -1,0 +1,38 @@
+"""What the reader hands to the validator: cells as found, with where they came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bulkref.problems import Problem
+from bulkref.spec.columns import Column
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass
+class Table:
+    """One referral sheet, read.
+
+    ``frame`` has one column per recognised spec column (named by
+    ``Column.key``), holding the raw cell values (str, int, float, bool,
+    datetime or None for blank), and is indexed by the row number Excel shows
+    (for CSV: the line's record number counting the header as 1).
+    """
+
+    source: Path
+    sheet: str
+    frame: pd.DataFrame
+    columns: dict[str, Column]  # column key -> the spec column it is
+    headers: dict[str, str]  # column key -> header text as written in the sheet
+    letters: dict[str, str]  # column key -> the sheet's column letter (A, B, ... AA)
+    header_row: int = 1
+    # Found while reading: warnings, missing columns.
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return len(self.frame)

@@ -1,0 +1,245 @@
+"""Turning raw cells into typed values, one column at a time.
+
+Cells arrive as the spreadsheet holds them: text, numbers (also numbers
+stored as text), Excel dates, booleans written as Yes/No/TRUE/1. Each parser
+takes a column (an object Series, None for blank) and returns the typed
+column plus a mask of the cells it could not read, so the validator can
+report them without parsing twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Callable
+from functools import cache
+
+import pandas as pd
+
+from bulkref.spec.columns import Column, Kind
+from bulkref.spec.enums import fold, load
+
+Parsed = tuple[pd.Series, pd.Series]  # (typed values, unreadable mask)
+
+_TRUE = {"yes", "y", "true", "1", "x", "ja", "oui", "si", "sí"}
+_FALSE = {"no", "n", "false", "0", "nein", "non"}
+EMAIL = re.compile(r"^[^@\s<>(),;:\"]+@[^@\s<>(),;:\"]+\.[A-Za-z]{2,}$")
+PHONE = re.compile(r"^\+?[0-9 ()./\-]{4,30}$")
+_DIGITS = re.compile(r"\d")
+_NUMBER = re.compile(r"^[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$")
+
+
+def as_text(value: object) -> str:
+    """A cell as text: integral numbers without ``.0`` (postal codes, phone
+    numbers typed as numbers), dates as ISO."""
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def _blank(s: pd.Series) -> pd.Series:
+    return s.isna()
+
+
+def _texts(s: pd.Series) -> pd.Series:
+    """The column as str, skipping the per-cell conversion when it is text already."""
+    if pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"):
+        return s.astype(object)
+    return s.map(as_text, na_action="ignore").astype(object)
+
+
+def parse_text(s: pd.Series) -> Parsed:
+    return _texts(s), pd.Series(False, index=s.index)
+
+
+def parse_choice(name: str) -> Callable[[pd.Series], Parsed]:
+    enums = load()
+
+    def parse(s: pd.Series) -> Parsed:
+        texts = _texts(s)
+        typed = texts.map(lambda v: enums.canonical(name, v), na_action="ignore")
+        return typed, typed.isna() & ~_blank(s)
+
+    return parse
+
+
+def _bool(value: object) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    text = str(value).strip().casefold()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    return None
+
+
+def parse_bool(s: pd.Series) -> Parsed:
+    typed = s.map(_bool, na_action="ignore")
+    return typed.astype(object), typed.isna() & ~_blank(s)
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return None if math.isnan(value) or math.isinf(value) else float(value)
+    text = str(value).strip().replace("\u00a0", "").replace(" ", "")
+    # Thousands separators are commas only when they group by three ("1,234.5");
+    # "1,5" or "1.234,56" are locale forms a mapping file has to declare.
+    if not _NUMBER.match(text):
+        return None
+    return float(text.replace(",", ""))
+
+
+def parse_decimal(s: pd.Series) -> Parsed:
+    if pd.api.types.is_numeric_dtype(s):
+        typed = s.astype(float).astype(object).where(s.notna(), None)
+        return typed, pd.Series(False, index=s.index)
+    typed = s.map(_number, na_action="ignore").astype(object)
+    return typed, typed.isna() & ~_blank(s)
+
+
+def _date(value: object) -> dt.date | None:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return dt.date.fromisoformat(text[:10]) if len(text) >= 10 else None
+        except ValueError:
+            return None
+    return None
+
+
+def parse_date(s: pd.Series) -> Parsed:
+    typed = s.map(_date, na_action="ignore").astype(object)
+    return typed, typed.isna() & ~_blank(s)
+
+
+def parse_pattern(pattern: re.Pattern[str], min_digits: int = 0) -> Callable[[pd.Series], Parsed]:
+    def parse(s: pd.Series) -> Parsed:
+        texts = _texts(s)
+        ok = texts.map(
+            lambda v: bool(pattern.match(v)) and len(_DIGITS.findall(v)) >= min_digits,
+            na_action="ignore",
+        )
+        bad = ok.eq(False) & ~_blank(s)
+        return texts.where(~bad, None), bad
+
+    return parse
+
+
+@cache
+def _countries() -> dict[str, str]:
+    import pycountry  # on first use: its tables are large, and a sheet may have no country
+
+    names: dict[str, str] = {}
+    for c in pycountry.countries:
+        for attr in ("name", "official_name", "common_name"):
+            if (n := getattr(c, attr, None)) is not None:
+                names[fold(n)] = c.alpha_2
+        names[fold(c.alpha_3)] = c.alpha_2
+    # Two-letter codes win over names and three-letter codes.
+    names.update({fold(c.alpha_2): c.alpha_2 for c in pycountry.countries})
+    # Common names people write that the ISO tables spell otherwise.
+    names.update({"uk": "GB", "usa": "US", "unitedstatesofamerica": "US", "greatbritain": "GB"})
+    return names
+
+
+def parse_country(s: pd.Series) -> Parsed:
+    table = _countries()
+    typed = _texts(s).map(lambda v: table.get(fold(v)), na_action="ignore").astype(object)
+    return typed, typed.isna() & ~_blank(s)
+
+
+@cache
+def _currencies() -> frozenset[str]:
+    import pycountry
+
+    return frozenset(c.alpha_3 for c in pycountry.currencies)
+
+
+def parse_currency(s: pd.Series) -> Parsed:
+    codes = _currencies()
+    typed = _texts(s).map(
+        lambda v: v.strip().upper() if v.strip().upper() in codes else None, na_action="ignore"
+    ).astype(object)
+    return typed, typed.isna() & ~_blank(s)
+
+
+def _duns(value: object) -> str | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        # Typed as a number, the leading zeros are gone: put them back.
+        text = as_text(value).zfill(9)
+    else:
+        text = str(value).strip().replace("-", "").replace(" ", "")
+    return text if len(text) == 9 and text.isdigit() else None
+
+
+def parse_duns(s: pd.Series) -> Parsed:
+    typed = s.map(_duns, na_action="ignore").astype(object)
+    return typed, typed.isna() & ~_blank(s)
+
+
+def split_list(text: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in re.split(r"[;\n]", text) if p.strip())
+
+
+def parse_list(s: pd.Series) -> Parsed:
+    typed = _texts(s).map(split_list, na_action="ignore").astype(object)
+    # A cell of only separators (";;") holds no ids: treat it as blank.
+    return typed.where(typed.map(bool, na_action="ignore").eq(True), None), pd.Series(
+        False, index=s.index
+    )
+
+
+def parser(column: Column) -> Callable[[pd.Series], Parsed]:
+    """The parser of a column's kind. Its typed values are an object column
+    with None for blank or unreadable cells (pandas would put NaN there),
+    so rules can test ``is None``."""
+    parse = _parser(column)
+
+    def parse_none(s: pd.Series) -> Parsed:
+        typed, bad = parse(s)
+        return typed.astype(object).where(typed.notna(), None), bad.astype(bool)
+
+    return parse_none
+
+
+def _parser(column: Column) -> Callable[[pd.Series], Parsed]:
+    match column.kind:
+        case Kind.CHOICE:
+            assert column.choices is not None
+            return parse_choice(column.choices)
+        case Kind.BOOL:
+            return parse_bool
+        case Kind.DECIMAL:
+            return parse_decimal
+        case Kind.DATE:
+            return parse_date
+        case Kind.EMAIL:
+            return parse_pattern(EMAIL)
+        case Kind.PHONE:
+            return parse_pattern(PHONE, min_digits=4)
+        case Kind.COUNTRY:
+            return parse_country
+        case Kind.CURRENCY:
+            return parse_currency
+        case Kind.DUNS:
+            return parse_duns
+        case Kind.LIST:
+            return parse_list
+        case _:
+            return parse_text

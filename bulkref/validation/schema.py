@@ -1,0 +1,388 @@
+"""Validation: a pandera schema built from the column spec, run over a read table.
+
+Every cell is parsed once (``values``); each rule is then a pandera check on
+the column a person has to fix, so every problem comes back with the sheet,
+the Excel row and the header, and pandera's lazy mode collects all of them in
+one pass instead of stopping at the first.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from bulkref.problems import Problem, Report, Severity
+from bulkref.sheets.table import Table
+from bulkref.sheets.values import as_text, parser
+from bulkref.spec.columns import SPEC, Column, Kind, Need
+from bulkref.spec.enums import fold, load
+
+# What a cell that cannot be read as its column's kind is called.
+_UNREADABLE = {
+    Kind.CHOICE: "invalid_choice",
+    Kind.BOOL: "not_yes_no",
+    Kind.DECIMAL: "not_a_number",
+    Kind.DATE: "not_a_date",
+    Kind.EMAIL: "invalid_email",
+    Kind.PHONE: "invalid_phone",
+    Kind.COUNTRY: "invalid_country",
+    Kind.CURRENCY: "invalid_currency",
+    Kind.DUNS: "invalid_duns",
+}
+
+Message = Callable[[str | None], str]  # the cell's text -> the sentence shown
+
+
+@dataclass
+class Validated:
+    """A table after validation: the report, and the typed value of every
+    cell (None for blank or unreadable), indexed by Excel row."""
+
+    table: Table
+    report: Report
+    values: pd.DataFrame
+    invalid_rows: frozenset[int] = field(default_factory=frozenset)
+
+    @property
+    def valid(self) -> bool:
+        return self.report.valid
+
+
+@dataclass
+class _Rule:
+    key: str  # the column the problem is reported on
+    code: str
+    ok: pd.Series  # True where the row passes
+    message: Callable[[int, str | None], str]  # (row, cell text) -> sentence
+
+
+def validate(table: Table) -> Validated:
+    raw = table.frame
+    values: dict[str, pd.Series] = {}
+    rules: list[_Rule] = []
+    for key, column in table.columns.items():
+        if column.read_only:
+            values[key] = raw[key]
+            continue
+        typed, bad = parser(column)(raw[key])
+        values[key] = typed
+        if column.kind in _UNREADABLE:
+            rules.append(_Rule(key, _UNREADABLE[column.kind], ~bad, _unreadable_message(column)))
+    typed = pd.DataFrame(values, index=raw.index)
+    ctx = _Context(table, typed)
+    rules += _required_rules(ctx) + _uniqueness_rules(ctx) + _cross_field_rules(ctx)
+    problems = list(table.problems) + _run(table, rules)
+    if table.rows == 0:
+        problems.append(Problem(table.sheet, None, None, "no_rows",
+                                "The sheet has a header but no data rows.", None, Severity.WARNING))
+    invalid = frozenset(p.row for p in problems if p.severity is Severity.ERROR and p.row is not None)
+    return Validated(table, Report(rows=table.rows, problems=problems), typed, invalid)
+
+
+class _Context:
+    """Per-row facts several rules share, computed once."""
+
+    def __init__(self, table: Table, typed: pd.DataFrame) -> None:
+        self.table = table
+        self.typed = typed
+        self.index = typed.index
+        self.enums = load()
+        self.is_new = self.blank("referral_id")
+        self.deal = self.get("deal_type")
+        self.share = self.get("share_with_microsoft")
+
+    def has(self, key: str) -> bool:
+        return key in self.typed.columns
+
+    def get(self, key: str) -> pd.Series:
+        if key in self.typed.columns:
+            return self.typed[key]
+        # Built from a list: pd.Series(None, dtype=object) would hold NaN, not None.
+        return pd.Series([None] * len(self.index), index=self.index, dtype=object)
+
+    def filled(self, key: str) -> pd.Series:
+        """The cell holds something, readable or not."""
+        if key in self.table.frame.columns:
+            return self.table.frame[key].notna()
+        return pd.Series(False, index=self.index)
+
+    def blank(self, key: str) -> pd.Series:
+        return ~self.filled(key)
+
+    def header(self, key: str) -> str:
+        """The column's name for a sentence: the spec's, without the sheet's ``*``."""
+        return (self.table.columns.get(key) or SPEC.column(key)).header
+
+    def group_numbers(self, group: str) -> list[int]:
+        return sorted({c.index for c in self.table.columns.values() if c.group == group and c.index})
+
+
+def _choices_hint(column: Column, value: str | None) -> str:
+    assert column.choices is not None
+    allowed = load().values(column.choices)
+    close = difflib.get_close_matches(fold(value or ""), [fold(a) for a in allowed], n=1, cutoff=0.6)
+    guess = next((a for a in allowed if close and fold(a) == close[0]), None)
+    listed = (f"Choose one of: {', '.join(allowed)}." if len(allowed) <= 8
+              else "Pick a value from the drop-down (the Lists sheet of the template has them all).")
+    return f"Did you mean '{guess}'? {listed}" if guess else listed
+
+
+def _country_hint(value: str | None) -> str:
+    import pycountry
+
+    names = {c.name: c.alpha_2 for c in pycountry.countries}
+    close = difflib.get_close_matches(value or "", list(names), n=1, cutoff=0.75)
+    return f" Did you mean {names[close[0]]} ({close[0]})?" if close else ""
+
+
+def _unreadable_message(column: Column) -> Callable[[int, str | None], str]:
+    h = column.header
+
+    def message(_row: int, v: str | None) -> str:
+        match column.kind:
+            case Kind.CHOICE:
+                return f"'{v}' is not a valid {h}. {_choices_hint(column, v)}"
+            case Kind.BOOL:
+                return f"{h} must be Yes or No, not '{v}'."
+            case Kind.DECIMAL:
+                return f"{h} must be a number (like 50000 or 1234.50), not '{v}'."
+            case Kind.DATE:
+                return f"{h} must be a date: an Excel date or text like 2026-12-31, not '{v}'."
+            case Kind.EMAIL:
+                return f"'{v}' is not an email address (name@example.com)."
+            case Kind.PHONE:
+                return f"'{v}' is not a phone number: use digits, with an optional leading +."
+            case Kind.COUNTRY:
+                return (f"'{v}' is not a country: use the two-letter ISO code, like US, DE or GB."
+                        + _country_hint(v))
+            case Kind.CURRENCY:
+                return f"'{v}' is not a currency: use the three-letter ISO code, like USD or EUR."
+            case Kind.DUNS:
+                return f"'{v}' is not a DUNS number: it has exactly 9 digits."
+            case _:
+                return f"'{v}' is not a valid {h}."
+
+    return message
+
+
+def _required_rules(ctx: _Context) -> list[_Rule]:
+    rules = []
+    for key, column in ctx.table.columns.items():
+        if column.group or column.read_only or column.need is Need.OPTIONAL:
+            continue
+        h = column.header
+        if column.need is Need.ALWAYS:
+            # A row with a Referral ID is found by it: a referral made in Partner
+            # Center (an incoming lead, one typed in the UI) may have no External Reference ID.
+            rules.append(_Rule(key, "required", ctx.filled(key) | ~ctx.is_new,
+                               lambda _r, _v, h=h: f"{h} is required on every row without a "
+                               "Referral ID."))
+        else:
+            rules.append(_Rule(key, "required", ctx.filled(key) | ~ctx.is_new,
+                               lambda _r, _v, h=h: f"{h} is required for a new referral "
+                               "(a row without a Referral ID)."))
+    return rules
+
+
+def _uniqueness_rules(ctx: _Context) -> list[_Rule]:
+    rules = []
+    for key, code, what in (("external_id", "duplicate_external_id", "deal"),
+                            ("referral_id", "duplicate_referral_id", "referral")):
+        if not ctx.has(key):
+            continue
+        ids = ctx.get(key)
+        dup = ids.notna() & ids.duplicated(keep=False)
+        rows_of = ids[dup].groupby(ids[dup]).groups if dup.any() else {}
+        h = ctx.header(key)
+
+        def message(row: int, v: str | None, rows_of: dict = rows_of, h: str = h,
+                    what: str = what) -> str:
+            others = [str(r) for r in rows_of.get(v, []) if r != row]
+            return (f"{h} '{v}' is also on row {', '.join(others)}: "
+                    f"each {what} needs one row of its own.")
+
+        rules.append(_Rule(key, code, ~dup, message))
+    return rules
+
+
+def _cross_field_rules(ctx: _Context) -> list[_Rule]:
+    return (_status_rules(ctx) + _deal_type_rules(ctx) + _services_rules(ctx)
+            + _group_rules(ctx) + _value_rules(ctx))
+
+
+def _status_rules(ctx: _Context) -> list[_Rule]:
+    pairs = ctx.enums.status_substatus
+    # A new referral with no status is created New.
+    status = ctx.get("status").where(ctx.get("status").notna() | ~ctx.is_new, "New")
+    sub = ctx.get("substatus")
+    fits = pd.Series([s is None or u is None or u in pairs.get(s, ()) for s, u
+                      in zip(status, sub, strict=True)], index=ctx.index)
+
+    def message(row: int, v: str | None) -> str:
+        s = status.loc[row]
+        return (f"Substatus '{v}' does not go with status '{s}': "
+                f"{s} allows {' or '.join(pairs[s])}.")
+
+    return [_Rule("substatus", "substatus_mismatch", fits, message)]
+
+
+def _deal_type_rules(ctx: _Context) -> list[_Rule]:
+    deal, share = ctx.deal, ctx.share
+    private = deal == "Private"
+    shared_deal = deal.isin(["Partner-led", "Co-sell"])
+    cosell = deal == "Co-sell"
+    rtype = ctx.get("referral_type")
+    help_set = ctx.filled("help_needed")
+    has_target = pd.Series(False, index=ctx.index)
+    for n in ctx.group_numbers("target"):
+        has_target |= ctx.filled(f"target.{n}.id")
+    sh = ctx.header("share_with_microsoft")
+    return [
+        _Rule("share_with_microsoft", "private_shared_with_microsoft", ~(private & share.eq(True)),
+              lambda r, v: f"A Private deal is not shared with Microsoft sellers: set {sh} to No, "
+              "or choose Deal Type Partner-led or Co-sell."),
+        _Rule("share_with_microsoft", "needs_share_with_microsoft", ~(shared_deal & share.eq(False)),
+              lambda r, v: f"A {deal.loc[r]} deal is shared with Microsoft sellers: set {sh} to "
+              "Yes, or choose Deal Type Private."),
+        _Rule("help_needed", "cosell_needs_help", ~(cosell & ~help_set),
+              lambda r, v: "A Co-sell deal asks Microsoft for help: choose what in "
+              f"{ctx.header('help_needed')}."),
+        _Rule("help_needed", "help_without_cosell", ~(help_set & deal.notna() & ~cosell),
+              lambda r, v: f"{ctx.header('help_needed')} is only for Co-sell deals: choose Deal "
+              f"Type Co-sell to ask Microsoft for help, or clear it (this row is {deal.loc[r]})."),
+        _Rule("referral_type", "referral_type_mismatch", ~(shared_deal & (rtype == "Independent")),
+              lambda r, v: f"A {deal.loc[r]} deal is a Shared referral, not Independent: "
+              "set Referral Type to Shared or leave it blank."),
+        _Rule("referral_type", "shared_needs_target", ~(private & (rtype == "Shared") & ~has_target),
+              lambda r, v: "A Private deal of Referral Type Shared is shared with another partner: "
+              "fill Target 1 Type (SolutionProfile) and Target 1 ID (their SOL-... id), "
+              "or set Referral Type to Independent."),
+    ]
+
+
+def _services_rules(ctx: _Context) -> list[_Rule]:
+    keys = ("partner_role", "solution_area", "solution_play")
+    any_set = ctx.filled(keys[0]) | ctx.filled(keys[1]) | ctx.filled(keys[2])
+    names = ", ".join(ctx.header(k) for k in keys)
+    rules = [
+        _Rule(k, "services_cosell_incomplete", ~(any_set & ctx.blank(k)),
+              lambda r, v, k=k: f"A Services co-sell deal needs {names} all filled: "
+              f"{ctx.header(k)} is blank.")
+        for k in keys
+    ]
+    deal = ctx.deal
+    rules.append(_Rule("deal_type", "services_cosell_not_cosell",
+                       ~(any_set & deal.notna() & (deal != "Co-sell")),
+                       lambda r, v: f"{names} are for Services co-sell deals: set Deal Type to "
+                       "Co-sell, or clear them."))
+    plays = ctx.enums.solution_plays
+    area, play = ctx.get("solution_area"), ctx.get("solution_play")
+    fits = pd.Series([a is None or p is None or p in plays.get(a, ()) for a, p
+                      in zip(area, play, strict=True)], index=ctx.index)
+    rules.append(_Rule("solution_play", "solution_play_mismatch", fits,
+                       lambda r, v: f"'{v}' is not a solution play of '{area.loc[r]}'. Its plays "
+                       f"are: {'; '.join(plays.get(area.loc[r], ()))}."))
+    return rules
+
+
+def _any_filled(ctx: _Context, group: str, n: int) -> pd.Series:
+    out = pd.Series(False, index=ctx.index)
+    for f in SPEC.group(group).fields:
+        out |= ctx.filled(f"{group}.{n}.{f.key}")
+    return out
+
+
+def _group_rules(ctx: _Context) -> list[_Rule]:
+    rules: list[_Rule] = []
+    contact_numbers = ctx.group_numbers("contact")
+    anyone = pd.Series(False, index=ctx.index)
+    for n in contact_numbers:
+        used = _any_filled(ctx, "contact", n)
+        anyone |= used
+        reachable = ctx.filled(f"contact.{n}.email") | ctx.filled(f"contact.{n}.phone")
+        rules.append(_Rule(f"contact.{n}.email", "contact_needs_email_or_phone", ~(used & ~reachable),
+                           lambda r, v, n=n: f"Customer Contact {n} needs an email or a phone "
+                           "number so the customer can be reached."))
+    first = f"contact.{contact_numbers[0]}.email" if contact_numbers else "contact.1.email"
+    rules.append(_Rule(first, "no_customer_contact", ~(ctx.is_new & ~anyone),
+                       lambda r, v: "A new referral needs at least one customer contact with an "
+                       "email or phone: fill Customer Contact 1 First Name, Last Name and Email."))
+    for n in ctx.group_numbers("team"):
+        used = _any_filled(ctx, "team", n)
+        rules.append(_Rule(f"team.{n}.email", "team_member_needs_email",
+                           ~(used & ctx.blank(f"team.{n}.email")),
+                           lambda r, v, n=n: f"Team Member {n} needs an email address."))
+    for n in ctx.group_numbers("solution"):
+        used = _any_filled(ctx, "solution", n)
+        rules.append(_Rule(f"solution.{n}.id", "solution_needs_id",
+                           ~(used & ctx.blank(f"solution.{n}.id")),
+                           lambda r, v, n=n: f"Solution {n} needs its ID."))
+    for n in ctx.group_numbers("target"):
+        t, i = f"target.{n}.type", f"target.{n}.id"
+        rules.append(_Rule(t, "incomplete_target", ~(ctx.filled(i) & ctx.blank(t)),
+                           lambda r, v, n=n: f"Target {n} ID is set: choose Target {n} Type too."))
+        rules.append(_Rule(i, "incomplete_target", ~(ctx.filled(t) & ctx.blank(i)),
+                           lambda r, v, n=n: f"Target {n} Type is set: fill Target {n} ID too."))
+    return rules
+
+
+def _value_rules(ctx: _Context) -> list[_Rule]:
+    value = ctx.get("deal_value")
+    negative = value.map(lambda x: x < 0, na_action="ignore").eq(True)
+    return [_Rule("deal_value", "negative_value", ~negative,
+                  lambda r, v: f"{ctx.header('deal_value')} cannot be negative ('{v}').")]
+
+
+def _run(table: Table, rules: list[_Rule]) -> list[Problem]:
+    """Run the rules as one lazy pandera schema and turn its failure cases into problems."""
+    # Imported here, after the sheet is read: the read's peak memory (the
+    # workbook's cells, twice, inside the xlsx reader) is the run's peak, and
+    # modules loaded before it count towards it.
+    import pandera.pandas as pa
+    from pandera.errors import SchemaErrors
+
+    frame = table.frame
+    extra = {r.key for r in rules} - set(frame.columns)
+    if extra:
+        # A rule may blame a column the sheet does not have (no Help Needed
+        # column on a Co-sell row): give pandera an empty one to report on.
+        frame = frame.assign(**{k: pd.Series(None, index=frame.index, dtype=object) for k in extra})
+    checks: dict[str, list[pa.Check]] = {}
+    messages: dict[tuple[str, str], Callable[[int, str | None], str]] = {}
+    for rule in rules:
+        ok = rule.ok.reindex(frame.index, fill_value=True).astype(bool)
+        checks.setdefault(rule.key, []).append(
+            pa.Check(lambda _s, ok=ok: ok, name=rule.code, ignore_na=False))
+        messages[(rule.key, rule.code)] = rule.message
+    schema = pa.DataFrameSchema(
+        {k: pa.Column(None, checks=cs, nullable=True, required=False) for k, cs in checks.items()},
+        strict=False,
+    )
+    try:
+        schema.validate(frame, lazy=True)
+    except SchemaErrors as err:
+        return _problems(table, err.failure_cases, messages)
+    return []
+
+
+def _problems(table: Table, cases: pd.DataFrame,
+              messages: dict[tuple[str, str], Callable[[int, str | None], str]]) -> list[Problem]:
+    order = {k: i for i, k in enumerate(table.frame.columns)}
+    out = []
+    for key, code, row in zip(cases["column"], cases["check"], cases["index"], strict=True):
+        row = int(row)
+        raw = table.frame.at[row, key] if key in table.frame.columns else None
+        text = None if raw is None or (isinstance(raw, float) and pd.isna(raw)) else as_text(raw)
+        out.append((row, order.get(key, len(order)), Problem(
+            sheet=table.sheet,
+            row=row,
+            column=table.headers.get(key),
+            code=code,
+            message=messages[(key, code)](row, text),
+            value=text,
+        )))
+    out.sort(key=lambda t: (t[0], t[1]))
+    return [p for _, _, p in out]
