@@ -46,8 +46,11 @@ def make_sheet(path: Path, rows: int) -> None:
     from bulkref.sheets.examples import EXAMPLES
     from bulkref.sheets.template import build_workbook, save_workbook
 
-    singles = [e for e in EXAMPLES if e["deal_type"] in ("Private", "Partner-led")
-               and e.get("referral_type") != "Shared"]
+    singles = [
+        e
+        for e in EXAMPLES
+        if e["deal_type"] in ("Private", "Partner-led") and e.get("referral_type") != "Shared"
+    ]
     cosell = next(e for e in EXAMPLES if e["deal_type"] == "Co-sell")
     out = []
     for i in range(rows):
@@ -59,12 +62,16 @@ def make_sheet(path: Path, rows: int) -> None:
 
 # -- (a) the minimal poster ------------------------------------------------------------------------
 
+
 async def post_all(url: str, plan_file: Path, concurrency: int) -> int:
     rows = json.loads(plan_file.read_text())["rows"]
     limit = asyncio.Semaphore(concurrency)
     calls = 0
-    async with httpx.AsyncClient(timeout=60, headers={"Authorization": f"Bearer {TOKEN}"},
-                                 limits=httpx.Limits(max_connections=concurrency)) as client:
+    async with httpx.AsyncClient(
+        timeout=60,
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        limits=httpx.Limits(max_connections=concurrency),
+    ) as client:
 
         async def one(row: dict[str, Any]) -> None:
             nonlocal calls
@@ -89,13 +96,26 @@ async def post_all(url: str, plan_file: Path, concurrency: int) -> int:
 
 # -- the scenarios ---------------------------------------------------------------------------------
 
+
 def environ(home: Path) -> dict[str, str]:
     return {**os.environ, "BULKREF_HOME": str(home), "BULKREF_ACCESS_TOKEN": TOKEN}
 
 
 def apply_cmd(sheet: Path, url: str, concurrency: int) -> list[str]:
-    return [sys.executable, "-m", "bulkref", "apply", str(sheet), "--api-url", url, "--yes",
-            "--concurrency", str(concurrency), "--format", "json"]
+    return [
+        sys.executable,
+        "-m",
+        "bulkref",
+        "apply",
+        str(sheet),
+        "--api-url",
+        url,
+        "--yes",
+        "--concurrency",
+        str(concurrency),
+        "--format",
+        "json",
+    ]
 
 
 def stats(root: str) -> dict[str, Any]:
@@ -127,23 +147,43 @@ def throughput(work: Path, rows: int, concurrency: int) -> None:
     sheet = work / f"bench-{rows}.xlsx"
     make_sheet(sheet, rows)
     plan = work / "plan.json"
-    subprocess.run([sys.executable, "-m", "bulkref", "plan", str(sheet), "--offline", "--out", str(plan),
-                    "--format", "json"], check=False, stdout=subprocess.DEVNULL, env=environ(work / "p"))
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bulkref",
+            "plan",
+            str(sheet),
+            "--offline",
+            "--out",
+            str(plan),
+            "--format",
+            "json",
+        ],
+        check=False,
+        stdout=subprocess.DEVNULL,
+        env=environ(work / "p"),
+    )
     process, url, root = start_sandbox()
     try:
-        a_s, a_mb, a_out, _ = run_child([sys.executable, __file__, "--child-post", url, str(plan),
-                                         str(concurrency)], environ(work / "a"))
+        a_s, a_mb, a_out, _ = run_child(
+            [sys.executable, __file__, "--child-post", url, str(plan), str(concurrency)], environ(work / "a")
+        )
         calls = int(a_out.strip())
         httpx.post(f"{root}/_sandbox/reset")
         b_s, b_mb, b_out, _ = run_child(apply_cmd(sheet, url, concurrency), environ(work / "b"), ok=(0, 1))
         summary = json.loads(b_out)["summary"]
     finally:
         process.terminate()
-    print(f"{rows:,} rows ({calls:,} calls, a third of the rows two-step co-sell chains), "
-          f"concurrency {concurrency}")
+    print(
+        f"{rows:,} rows ({calls:,} calls, a third of the rows two-step co-sell chains), "
+        f"concurrency {concurrency}"
+    )
     print(f"(a) minimal httpx poster : {a_s:7.2f} s  {rows / a_s:8,.0f} rows/s  peak {a_mb:5.0f} MB")
-    print(f"(b) bulkref apply        : {b_s:7.2f} s  {rows / b_s:8,.0f} rows/s  peak {b_mb:5.0f} MB  "
-          f"(created {summary['created']}, failed {summary['failed']})")
+    print(
+        f"(b) bulkref apply        : {b_s:7.2f} s  {rows / b_s:8,.0f} rows/s  peak {b_mb:5.0f} MB  "
+        f"(created {summary['created']}, failed {summary['failed']})"
+    )
     print(f"ratio b/a: {b_s / a_s:.2f}  (goal: <= 1.3)")
 
 
@@ -159,10 +199,12 @@ def rate_limited(work: Path, rows: int, limit: float, concurrency: int) -> None:
     total, throttled = s["requestsTotal"], s["rateLimited"]
     window = s["lastRequestAt"] - s["firstRequestAt"]  # from the first call to the last one
     accepted = total - throttled
-    print(f"rate limit {limit:g} calls/s, {rows} rows ({seconds:.1f} s in all): {accepted} calls accepted "
-          f"in {window:.1f} s = {accepted / window:.1f} calls/s ({100 * accepted / window / limit:.0f}% "
-          f"of the limit, goal >= 90%); {throttled} of {total} calls answered 429 "
-          f"({100 * throttled / total:.1f}%, goal < 5%)")
+    print(
+        f"rate limit {limit:g} calls/s, {rows} rows ({seconds:.1f} s in all): {accepted} calls accepted "
+        f"in {window:.1f} s = {accepted / window:.1f} calls/s ({100 * accepted / window / limit:.0f}% "
+        f"of the limit, goal >= 90%); {throttled} of {total} calls answered 429 "
+        f"({100 * throttled / total:.1f}%, goal < 5%)"
+    )
 
 
 def faulty(work: Path, rows: int, concurrency: int) -> None:
@@ -177,10 +219,12 @@ def faulty(work: Path, rows: int, concurrency: int) -> None:
     finally:
         process.terminate()
     summary = json.loads(out)["summary"]
-    print(f"faults {FAULTS}: {rows} rows in {seconds:.1f} s, {sum(s['faults'].values())} faults injected "
-          f"({', '.join(f'{k} {v}' for k, v in s['faults'].items() if v)}); "
-          f"created {summary['created']}, failed {summary['failed']}; "
-          f"{counted} referrals, {dups} duplicates (goal: 0)")
+    print(
+        f"faults {FAULTS}: {rows} rows in {seconds:.1f} s, {sum(s['faults'].values())} faults injected "
+        f"({', '.join(f'{k} {v}' for k, v in s['faults'].items() if v)}); "
+        f"created {summary['created']}, failed {summary['failed']}; "
+        f"{counted} referrals, {dups} duplicates (goal: 0)"
+    )
 
 
 def main() -> None:

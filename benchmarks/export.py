@@ -42,35 +42,69 @@ SEED_BATCH = 300  # the sandbox takes bodies up to 1 MB; a referral here is ~2.5
 
 
 def _person(first: str, last: str, domain: str, n: int) -> dict[str, Any]:
-    return {"firstName": first, "lastName": last, "email": f"{first.lower()}.{last.lower()}{n}@{domain}",
-            "phoneNumber": f"+1 425 555 {n % 10000:04d}", "title": "IT Director"}
+    return {
+        "firstName": first,
+        "lastName": last,
+        "email": f"{first.lower()}.{last.lower()}{n}@{domain}",
+        "phoneNumber": f"+1 425 555 {n % 10000:04d}",
+        "title": "IT Director",
+    }
 
 
 def _deal(n: int, **changes: Any) -> dict[str, Any]:
     """A partner's outgoing referral, about as full as a real one."""
     doc: dict[str, Any] = {
-        "name": f"Contoso modernisation #{n}", "externalReferenceId": f"CRM-{n:07d}", "type": "Shared",
-        "qualification": "SalesQualified", "status": "New", "substatus": "Pending", "direction": "Outgoing",
+        "name": f"Contoso modernisation #{n}",
+        "externalReferenceId": f"CRM-{n:07d}",
+        "type": "Shared",
+        "qualification": "SalesQualified",
+        "status": "New",
+        "substatus": "Pending",
+        "direction": "Outgoing",
         "customerProfile": {
             "name": f"Contoso {n} Ltd",
-            "address": {"addressLine1": f"{n} Main Street", "city": "Seattle", "state": "WA",
-                        "postalCode": "98052", "country": "US"},
-            "size": "51to500employees", "team": [_person("Sue", "Smith", "contoso.com", n)],
-            "ids": [{"profileType": "External", "id": f"ACC-{n}"}]},
-        "consent": {"consentToToShareInfoWithOthers": True, "consentToContact": True,
-                    "consentToMicrosoftToContactSpecificPartners": False,
-                    "consentToShareReferralWithMicrosoftSellers": True},
-        "details": {"notes": "Customer wants to move its warehouse system to Azure within the year.",
-                    "dealValue": 1000 + n % 250_000, "currency": "USD",
-                    "closingDateTime": f"2027-{1 + n % 12:02d}-15T00:00:00Z",
-                    "requirements": {"industries": [{"id": "Manufacturing"}], "products": [{"id": "Azure"}],
-                                     "services": [{"id": "DeploymentOrMigration"}],
-                                     "solutions": [{"id": f"SOL-{n % 97}", "name": "Contoso Solution",
-                                                    "type": "Name", "publisherName": "Adatum",
-                                                    "solutionType": "3P"}],
-                                     "additionalRequirements": {"attributes": [
-                                         {"type": "CustomerMarketplaceIntent", "id": "HaveNotDecided"}]}}},
-        "team": [_person("Ravi", "Kumar", "adatum.com", n)], "dealSensitivity": "None",
+            "address": {
+                "addressLine1": f"{n} Main Street",
+                "city": "Seattle",
+                "state": "WA",
+                "postalCode": "98052",
+                "country": "US",
+            },
+            "size": "51to500employees",
+            "team": [_person("Sue", "Smith", "contoso.com", n)],
+            "ids": [{"profileType": "External", "id": f"ACC-{n}"}],
+        },
+        "consent": {
+            "consentToToShareInfoWithOthers": True,
+            "consentToContact": True,
+            "consentToMicrosoftToContactSpecificPartners": False,
+            "consentToShareReferralWithMicrosoftSellers": True,
+        },
+        "details": {
+            "notes": "Customer wants to move its warehouse system to Azure within the year.",
+            "dealValue": 1000 + n % 250_000,
+            "currency": "USD",
+            "closingDateTime": f"2027-{1 + n % 12:02d}-15T00:00:00Z",
+            "requirements": {
+                "industries": [{"id": "Manufacturing"}],
+                "products": [{"id": "Azure"}],
+                "services": [{"id": "DeploymentOrMigration"}],
+                "solutions": [
+                    {
+                        "id": f"SOL-{n % 97}",
+                        "name": "Contoso Solution",
+                        "type": "Name",
+                        "publisherName": "Adatum",
+                        "solutionType": "3P",
+                    }
+                ],
+                "additionalRequirements": {
+                    "attributes": [{"type": "CustomerMarketplaceIntent", "id": "HaveNotDecided"}]
+                },
+            },
+        },
+        "team": [_person("Ravi", "Kumar", "adatum.com", n)],
+        "dealSensitivity": "None",
     }
     doc.update(changes)
     return doc
@@ -84,29 +118,60 @@ def referrals(count: int) -> Iterator[list[dict[str, Any]]]:
         out: list[dict[str, Any]] = []
         kind = n % 6
         if kind == 0:
-            out.append(_deal(n, type="Independent", consent={
-                "consentToToShareInfoWithOthers": False, "consentToContact": True,
-                "consentToShareReferralWithMicrosoftSellers": False}))
+            out.append(
+                _deal(
+                    n,
+                    type="Independent",
+                    consent={
+                        "consentToToShareInfoWithOthers": False,
+                        "consentToContact": True,
+                        "consentToShareReferralWithMicrosoftSellers": False,
+                    },
+                )
+            )
         elif kind == 1 or (kind == 2 and made == count - 1):
             out.append(_deal(n))
         elif kind == 2:
             engagement = str(uuid.uuid4())
             partner = _deal(n, engagementId=engagement)
             details = {k: v for k, v in partner["details"].items() if k != "requirements"}
-            out += [partner, {
-                "engagementId": engagement, "organizationId": "msft", "organizationName": "Microsoft",
-                "name": partner["name"], "type": "Shared", "direction": "Outgoing",
-                "customerProfile": partner["customerProfile"], "consent": partner["consent"],
-                "details": details, "target": [{"type": "BusinessProfileLocation", "id": "msft"}],
-                "inviteContext": {"notes": "Please help with the proof of concept.",
-                                  "assistanceRequestCode": "ProofOfConceptOrDemo"}}]
+            out += [
+                partner,
+                {
+                    "engagementId": engagement,
+                    "organizationId": "msft",
+                    "organizationName": "Microsoft",
+                    "name": partner["name"],
+                    "type": "Shared",
+                    "direction": "Outgoing",
+                    "customerProfile": partner["customerProfile"],
+                    "consent": partner["consent"],
+                    "details": details,
+                    "target": [{"type": "BusinessProfileLocation", "id": "msft"}],
+                    "inviteContext": {
+                        "notes": "Please help with the proof of concept.",
+                        "assistanceRequestCode": "ProofOfConceptOrDemo",
+                    },
+                },
+            ]
         elif kind == 3:
-            out.append(_deal(n, externalReferenceId=None, direction="Incoming", type="Independent",
-                             qualification="Direct", substatus="Received", consent=None))
+            out.append(
+                _deal(
+                    n,
+                    externalReferenceId=None,
+                    direction="Incoming",
+                    type="Independent",
+                    qualification="Direct",
+                    substatus="Received",
+                    consent=None,
+                )
+            )
         elif kind == 4:
             doc = _deal(n)
-            doc["customerProfile"]["team"] += [_person("Bob", "Jones", "contoso.com", n),
-                                               _person("Cy", "Young", "contoso.com", n)]
+            doc["customerProfile"]["team"] += [
+                _person("Bob", "Jones", "contoso.com", n),
+                _person("Cy", "Young", "contoso.com", n),
+            ]
             out.append(doc)
         else:
             out.append(_deal(n, status="Closed", substatus="Won"))
@@ -158,21 +223,33 @@ def data_rows(path: Path) -> int:
         while chunk := f.read(1 << 20):
             data = tail + chunk
             rows += data.count(mark)
-            tail = data[-(len(mark) - 1):]  # too short to hold a whole mark: none is counted twice
+            tail = data[-(len(mark) - 1) :]  # too short to hold a whole mark: none is counted twice
     return rows - 1  # the header row
 
 
 def export(url: str, target: Path, env: dict[str, str], referrals: int, folded: int) -> None:
-    command = [sys.executable, "-m", "bulkref", "export", "--api-url", url, "-o", str(target),
-               "--format", "json"]
+    command = [
+        sys.executable,
+        "-m",
+        "bulkref",
+        "export",
+        "--api-url",
+        url,
+        "-o",
+        str(target),
+        "--format",
+        "json",
+    ]
     seconds, peak, out, _ = run_child(command, env)
     summary = json.loads(out)
     rows = data_rows(target)
     ok = rows == summary["rows"] == referrals - folded and summary["referrals"] == referrals
     size = target.stat().st_size / 1e6
-    print(f"(b) bulkref export {target.suffix[1:]:<5}  : {seconds:7.2f} s  {referrals / seconds:8,.0f} "
-          f"referrals/s  peak {peak:5.0f} MB  ({rows:,} rows, {size:.1f} MB; "
-          f"{'rows check out' if ok else 'ROW COUNT WRONG'})")
+    print(
+        f"(b) bulkref export {target.suffix[1:]:<5}  : {seconds:7.2f} s  {referrals / seconds:8,.0f} "
+        f"referrals/s  peak {peak:5.0f} MB  ({rows:,} rows, {size:.1f} MB; "
+        f"{'rows check out' if ok else 'ROW COUNT WRONG'})"
+    )
     if not ok:
         raise SystemExit(f"expected {referrals - folded} rows: {summary}, counted {rows}")
 
@@ -194,13 +271,17 @@ def main() -> None:
         process, url, root = start_sandbox(*options)
         try:
             seeded, folded = seed(root, n)
-            print(f"{n:,} referrals seeded in {seeded:.1f} s ({folded:,} of them the Microsoft halves of "
-                  f"co-sell deals), pages of {args.page_size}")
+            print(
+                f"{n:,} referrals seeded in {seeded:.1f} s ({folded:,} of them the Microsoft halves of "
+                f"co-sell deals), pages of {args.page_size}"
+            )
             env = {**os.environ, "BULKREF_ACCESS_TOKEN": TOKEN, "BULKREF_HOME": str(work / "home")}
             seconds, peak, out, _ = run_child([sys.executable, __file__, "--child-list", url], env)
             assert int(out) == n, out
-            print(f"(a) bare listing (httpx)  : {seconds:7.2f} s  {n / seconds:8,.0f} referrals/s  "
-                  f"peak {peak:5.0f} MB")
+            print(
+                f"(a) bare listing (httpx)  : {seconds:7.2f} s  {n / seconds:8,.0f} referrals/s  "
+                f"peak {peak:5.0f} MB"
+            )
             for fmt in ("xlsx", "csv") if args.format == "both" else (args.format,):
                 export(url, work / f"export.{fmt}", env, n, folded)
         finally:

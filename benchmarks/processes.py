@@ -24,12 +24,14 @@ def start_sandbox(*options: str) -> tuple[subprocess.Popen[str], str, str]:
     return process, match.group(1) + match.group(2), match.group(1)
 
 
-def run_child(command: list[str], env: dict[str, str] | None = None,
-              ok: tuple[int, ...] = (0,)) -> tuple[float, float, str, str]:
+def run_child(
+    command: list[str], env: dict[str, str] | None = None, ok: tuple[int, ...] = (0,)
+) -> tuple[float, float, str, str]:
     """(seconds, peak RSS in MB, stdout, stderr) of ``command`` run to the end."""
     start = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL, env=env
+    )
     assert proc.stdout is not None and proc.stderr is not None
     out, err = proc.stdout.read(), proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)  # the child's own rusage: its peak memory

@@ -54,9 +54,11 @@ class RawConnection:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
-        head = (f"{method} {target} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-                f"Authorization: {HEADERS['Authorization']}\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n")
+        head = (
+            f"{method} {target} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"Authorization: {HEADERS['Authorization']}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
         self.writer.write(head.encode() + body)
         status_line, _, rest = (await self.reader.readuntil(b"\r\n\r\n")).partition(b"\r\n")
         length = int(re.search(rb"(?im)^content-length:\s*(\d+)", rest).group(1))  # type: ignore[union-attr]
@@ -79,30 +81,60 @@ def referral(n: int) -> dict[str, Any]:
         "target": [{"type": "SolutionProfile", "id": "SOL-34104-EBB"}],
         "customerProfile": {
             "name": f"Contoso Customer {n}",
-            "address": {"addressLine1": "One Microsoft Way", "addressLine2": "34", "city": "Redmond",
-                        "state": "WA", "postalCode": "98052", "country": "US"},
+            "address": {
+                "addressLine1": "One Microsoft Way",
+                "addressLine2": "34",
+                "city": "Redmond",
+                "state": "WA",
+                "postalCode": "98052",
+                "country": "US",
+            },
             "size": "10to50employees",
-            "team": [{"firstName": "Sue", "lastName": "Smith", "phoneNumber": "1234567890",
-                      "email": "sue.smith@contoso.com",
-                      "contactPreference": {"locale": "en-us", "disableNotifications": False}}],
+            "team": [
+                {
+                    "firstName": "Sue",
+                    "lastName": "Smith",
+                    "phoneNumber": "1234567890",
+                    "email": "sue.smith@contoso.com",
+                    "contactPreference": {"locale": "en-us", "disableNotifications": False},
+                }
+            ],
             "ids": [{"profileType": "External", "id": f"CUST-{n}"}],
         },
-        "consent": {"consentToToShareInfoWithOthers": True, "consentToContact": True,
-                    "consentToShareReferralWithMicrosoftSellers": True},
+        "consent": {
+            "consentToToShareInfoWithOthers": True,
+            "consentToContact": True,
+            "consentToShareReferralWithMicrosoftSellers": True,
+        },
         "details": {
             "notes": "Customer is looking to leverage Dynamics 365 to manage their supply chain.",
-            "dealValue": 50000, "currency": "USD", "closingDateTime": "2027-11-14T00:00:00Z",
+            "dealValue": 50000,
+            "currency": "USD",
+            "closingDateTime": "2027-11-14T00:00:00Z",
             "requirements": {
-                "industries": [{"id": "Manufacturing"}], "products": [{"id": "Dynamics365Enterprise"}],
+                "industries": [{"id": "Manufacturing"}],
+                "products": [{"id": "Dynamics365Enterprise"}],
                 "services": [{"id": "DeploymentOrMigration"}],
-                "solutions": [{"name": "Dynamics 365 for Field Service", "type": "Category",
-                               "id": "Dynamics365forFieldService"}],
-                "additionalRequirements": {"attributes": [{"type": "CustomerMarketplaceIntent",
-                                                           "id": "HaveNotDecided"}]},
+                "solutions": [
+                    {
+                        "name": "Dynamics 365 for Field Service",
+                        "type": "Category",
+                        "id": "Dynamics365forFieldService",
+                    }
+                ],
+                "additionalRequirements": {
+                    "attributes": [{"type": "CustomerMarketplaceIntent", "id": "HaveNotDecided"}]
+                },
             },
         },
-        "team": [{"firstName": "John", "lastName": "Doe", "phoneNumber": "1231231234",
-                  "email": "john.doe@example.com"}],
+        "team": [
+            {
+                "firstName": "John",
+                "lastName": "Doe",
+                "phoneNumber": "1231231234",
+                "email": "john.doe@example.com",
+            }
+        ],
     }
 
 
@@ -117,12 +149,14 @@ async def create_many(url: str, first: int, count: int, concurrency: int, client
     numbers = iter(range(first, first + count))
     parts = httpx.URL(url)
     if client == "raw":
+
         async def raw_worker() -> None:
             connection = RawConnection(parts.host, parts.port or 80)
             try:
                 for n in numbers:
-                    status, _ = await connection.request("POST", parts.raw_path.decode(),
-                                                         json.dumps(referral(n)).encode())
+                    status, _ = await connection.request(
+                        "POST", parts.raw_path.decode(), json.dumps(referral(n)).encode()
+                    )
                     statuses[status] += 1
             finally:
                 connection.close()
@@ -131,6 +165,7 @@ async def create_many(url: str, first: int, count: int, concurrency: int, client
         return statuses
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(headers=HEADERS, limits=limits, timeout=30) as session:
+
         async def worker() -> None:
             for n in numbers:
                 response = await session.post(url, content=json.dumps(referral(n)).encode())
@@ -227,9 +262,13 @@ def main() -> None:
 
     created = statuses.get(201, 0)
     settings: dict[str, Any] = {
-        "creates": args.creates, "concurrency": args.concurrency, "client": args.client,
+        "creates": args.creates,
+        "concurrency": args.concurrency,
+        "client": args.client,
         "clients": args.clients,
-        "page_size": args.page_size, "state": str(args.db) if args.db else "memory", "cores": os.cpu_count(),
+        "page_size": args.page_size,
+        "state": str(args.db) if args.db else "memory",
+        "cores": os.cpu_count(),
     }
     result: dict[str, Any] = {
         "settings": settings,
@@ -244,11 +283,15 @@ def main() -> None:
         print(json.dumps(result))
         return
     s = settings
-    print(f"sandbox benchmark: {s['creates']} creates, concurrency {s['concurrency']}, {s['client']} client "
-          f"x{s['clients']} process(es), page size {s['page_size']}, state {s['state']}, {s['cores']} cores")
+    print(
+        f"sandbox benchmark: {s['creates']} creates, concurrency {s['concurrency']}, {s['client']} client "
+        f"x{s['clients']} process(es), page size {s['page_size']}, state {s['state']}, {s['cores']} cores"
+    )
     print(f"creates:  {result['creates_per_second']:>9.1f} /s   statuses {result['create_statuses']}")
-    print(f"listing:  {result['referrals_listed_per_second']:>9.1f} referrals/s, "
-          f"{result['pages_per_second']:.1f} pages/s ({listed} referrals in {pages} pages)")
+    print(
+        f"listing:  {result['referrals_listed_per_second']:>9.1f} referrals/s, "
+        f"{result['pages_per_second']:.1f} pages/s ({listed} referrals in {pages} pages)"
+    )
 
 
 if __name__ == "__main__":

@@ -76,8 +76,9 @@ def _child(mode: str, path: str) -> None:
 
 def measure(mode: str, path: Path) -> tuple[float, int, float]:
     """(seconds, rows, peak RSS in MB) of one fresh child process."""
-    proc = subprocess.Popen([sys.executable, __file__, "--child", mode, str(path)],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--child", mode, str(path)], stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout is not None
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -106,8 +107,10 @@ def main() -> None:
     for _ in range(args.repeat):
         for mode in runs:  # interleaved, so a busy moment hits both alike
             runs[mode].append(measure(mode, path))
-    print(f"workbook: {path} ({path.stat().st_size / 1e6:.1f} MB, {args.rows:,} rows, "
-          f"{len(SPEC.columns())} columns), median of {args.repeat} runs")
+    print(
+        f"workbook: {path} ({path.stat().st_size / 1e6:.1f} MB, {args.rows:,} rows, "
+        f"{len(SPEC.columns())} columns), median of {args.repeat} runs"
+    )
     med = {}
     for mode, results in runs.items():
         seconds = statistics.median(r[0] for r in results)
@@ -115,8 +118,10 @@ def main() -> None:
         med[mode] = seconds
         label = "(a) bare calamine read   " if mode == "bare" else "(b) bulkref read+validate"
         print(f"{label}: {seconds:7.2f} s  {results[0][1] / seconds:10,.0f} rows/s  peak {peak:6.0f} MB")
-    print(f"ratio b/a: {med['bulkref'] / med['bare']:.2f}  (goal: <= 3.0 at 50,000 rows; "
-          "peak under 600 MB at 100,000 rows)")
+    print(
+        f"ratio b/a: {med['bulkref'] / med['bare']:.2f}  (goal: <= 3.0 at 50,000 rows; "
+        "peak under 600 MB at 100,000 rows)"
+    )
 
 
 if __name__ == "__main__":

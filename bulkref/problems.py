@@ -36,11 +36,21 @@ class Problem:
     mapping_line: int | None = None
 
     def as_json(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"sheet": self.sheet, "row": self.row, "column": self.column, "code": self.code,
-                             "message": self.message, "value": self.value}
+        d: dict[str, Any] = {
+            "sheet": self.sheet,
+            "row": self.row,
+            "column": self.column,
+            "code": self.code,
+            "message": self.message,
+            "value": self.value,
+        }
         # Only for mapped input, so the documented document is unchanged otherwise.
-        for key, value in (("file", self.file), ("field", self.field),
-                           ("sourceColumn", self.source_column), ("mappingLine", self.mapping_line)):
+        for key, value in (
+            ("file", self.file),
+            ("field", self.field),
+            ("sourceColumn", self.source_column),
+            ("mappingLine", self.mapping_line),
+        ):
             if value is not None:
                 d[key] = value
         return d

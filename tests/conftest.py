@@ -49,8 +49,12 @@ def row(**changes: object) -> dict[str, object]:
     return out
 
 
-def write_xlsx(path: Path, rows: Sequence[dict[str, object]], sheet: str = "Referrals",
-               headers: Sequence[str] | None = None) -> Path:
+def write_xlsx(
+    path: Path,
+    rows: Sequence[dict[str, object]],
+    sheet: str = "Referrals",
+    headers: Sequence[str] | None = None,
+) -> Path:
     wb = openpyxl.Workbook()
     ws = wb.active
     assert ws is not None
@@ -63,16 +67,22 @@ def write_xlsx(path: Path, rows: Sequence[dict[str, object]], sheet: str = "Refe
     return path
 
 
-def write_csv(path: Path, rows: Sequence[dict[str, object]], encoding: str = "utf-8",
-              delimiter: str = ",") -> Path:
+def write_csv(
+    path: Path, rows: Sequence[dict[str, object]], encoding: str = "utf-8", delimiter: str = ","
+) -> Path:
     headers = list(dict.fromkeys(k for r in rows for k in r))
     with path.open("w", encoding=encoding, newline="") as f:
         w = csv.writer(f, delimiter=delimiter)
         w.writerow(headers)
         for r in rows:
-            w.writerow(["" if r.get(h) is None else
-                        (r[h].date().isoformat() if isinstance(r[h], dt.datetime) else r[h])
-                        for h in headers])
+            w.writerow(
+                [
+                    ""
+                    if r.get(h) is None
+                    else (r[h].date().isoformat() if isinstance(r[h], dt.datetime) else r[h])
+                    for h in headers
+                ]
+            )
     return path
 
 

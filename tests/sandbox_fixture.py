@@ -148,10 +148,17 @@ def referral_body(**changes: Any) -> dict[str, Any]:
             "size": "51to500employees",
             "team": [{"firstName": "Sue", "lastName": "Smith", "email": "sue@contoso.com"}],
         },
-        "consent": {"consentToToShareInfoWithOthers": True, "consentToContact": True,
-                    "consentToShareReferralWithMicrosoftSellers": True},
-        "details": {"notes": "", "dealValue": 50000, "currency": "USD",
-                    "closingDateTime": "2027-03-31T00:00:00Z"},
+        "consent": {
+            "consentToToShareInfoWithOthers": True,
+            "consentToContact": True,
+            "consentToShareReferralWithMicrosoftSellers": True,
+        },
+        "details": {
+            "notes": "",
+            "dealValue": 50000,
+            "currency": "USD",
+            "closingDateTime": "2027-03-31T00:00:00Z",
+        },
         "team": [{"firstName": "John", "lastName": "Doe", "email": "john@partner.example"}],
     }
     body.update(changes)

@@ -27,8 +27,7 @@ from bulkref.sheets.examples import EXAMPLES
 from bulkref.sheets.template import build_workbook, save_workbook
 
 # Faults answer with Retry-After 0 so the suite stays fast; the rates are those of the issue.
-FAULTS = ("429=0.04,503=0.04,500=0.03,reset=0.03,commit-then-500=0.04,commit-then-reset=0.04,"
-          "retry-after=0")
+FAULTS = "429=0.04,503=0.04,500=0.03,reset=0.03,commit-then-500=0.04,commit-then-reset=0.04,retry-after=0"
 
 
 def sheet(path: Path, n: int, prefix: str = "R") -> Path:
@@ -58,8 +57,11 @@ def assert_exactly_once(url: str, token: str, n: int, prefix: str = "R") -> None
     assert {k: c for k, c in partner.items() if k in wanted and c != 1} == {}, "duplicates"
     assert wanted <= set(partner), f"missing: {sorted(wanted - set(partner))[:5]}"
     by_engagement = Counter(d["engagementId"] for d in docs)
-    ext_of = {d["engagementId"]: d["externalReferenceId"] for d in docs
-              if d["organizationId"] != "msft" and d.get("externalReferenceId")}
+    ext_of = {
+        d["engagementId"]: d["externalReferenceId"]
+        for d in docs
+        if d["organizationId"] != "msft" and d.get("externalReferenceId")
+    }
     chains = {ext_of[e]: c for e, c in by_engagement.items() if e in ext_of}
     # Examples 3 and 4 are co-sell, 5 shared with a partner: two referrals each, all others one.
     for i in range(n):
@@ -97,7 +99,8 @@ def test_faults_never_duplicate_and_never_lose_a_row(sandbox_factory: Any, env: 
     run = apply_input(sheet(env / "many.xlsx", n), api_url=server.url, concurrency=8)
     assert len(run.results) == n
     assert Counter(r.outcome for r in run.results) == {Outcome.CREATED: n}, [
-        (r.row, r.outcome, r.error_message) for r in run.results if r.outcome is not Outcome.CREATED][:5]
+        (r.row, r.outcome, r.error_message) for r in run.results if r.outcome is not Outcome.CREATED
+    ][:5]
     stats = httpx.get(server.root + "/_sandbox/stats").json()
     assert stats["faults"]["commit-then-500"] > 0 and stats["faults"]["commit-then-reset"] > 0
     assert_exactly_once(server.url, "t", n)
@@ -117,8 +120,15 @@ def test_a_stopped_chain_is_partial_and_a_rerun_sends_only_step_two(sandbox: Any
                 row = next(r for r in plan.rows if r.row == 4)
                 bad = row.steps[1].body | {"inviteContext": {"assistanceRequestCode": "Nonsense"}}
                 steps = (row.steps[0], row.steps[1].__class__(**{**row.steps[1].__dict__, "body": bad}))
-                plan = plan.__class__(**{**plan.__dict__, "rows": tuple(
-                    r if r.row != 4 else r.__class__(**{**r.__dict__, "steps": steps}) for r in plan.rows)})
+                plan = plan.__class__(
+                    **{
+                        **plan.__dict__,
+                        "rows": tuple(
+                            r if r.row != 4 else r.__class__(**{**r.__dict__, "steps": steps})
+                            for r in plan.rows
+                        ),
+                    }
+                )
             return await Executor(plan, client, journal).run()
 
     first = asyncio.run(go(break_step_two=True))
@@ -148,10 +158,16 @@ def test_a_stale_etag_is_rediffed_and_a_real_conflict_reported(sandbox: Any, env
             docs = {d["externalReferenceId"]: d for d in everything(sandbox.url, sandbox.token)}
             h = {"Authorization": f"Bearer {sandbox.token}"}
             # Someone edits row 2's notes (not ours) and row 3's deal value (ours) meanwhile.
-            httpx.patch(f"{sandbox.url}/{docs['R-00000']['id']}", headers=h,
-                        json=[{"op": "replace", "path": "/details/notes", "value": "edited elsewhere"}])
-            httpx.patch(f"{sandbox.url}/{docs['R-00001']['id']}", headers=h,
-                        json=[{"op": "replace", "path": "/details/dealValue", "value": 999}])
+            httpx.patch(
+                f"{sandbox.url}/{docs['R-00000']['id']}",
+                headers=h,
+                json=[{"op": "replace", "path": "/details/notes", "value": "edited elsewhere"}],
+            )
+            httpx.patch(
+                f"{sandbox.url}/{docs['R-00001']['id']}",
+                headers=h,
+                json=[{"op": "replace", "path": "/details/dealValue", "value": 999}],
+            )
             with Journal(env / "race.sqlite") as journal:
                 journal.start(plan)
                 return await Executor(plan, client, journal).run()
@@ -165,8 +181,14 @@ def test_a_stale_etag_is_rediffed_and_a_real_conflict_reported(sandbox: Any, env
 
 
 def _cli(*args: str | Path, env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "bulkref", *map(str, args)], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "bulkref", *map(str, args)],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def _count(url: str, token: str) -> int:
@@ -174,8 +196,9 @@ def _count(url: str, token: str) -> int:
 
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
-def test_killed_or_interrupted_halfway_then_rerun_gives_the_same(sandbox_factory: Any, env: Path,
-                                                                 how: signal.Signals) -> None:
+def test_killed_or_interrupted_halfway_then_rerun_gives_the_same(
+    sandbox_factory: Any, env: Path, how: signal.Signals
+) -> None:
     server = sandbox_factory(faults="latency=25ms")
     n = 120
     path = sheet(env / "big.xlsx", n)

@@ -40,11 +40,20 @@ from bulkref.sandbox.options import (
 )
 
 FAST = RetryPolicy(attempts=1, base=0.01, cap=0.02)
-AUTH_ENV = ("BULKREF_ACCESS_TOKEN", "BULKREF_AUTHORITY", "BULKREF_TENANT_ID", "BULKREF_CLIENT_ID",
-            "BULKREF_CLIENT_SECRET", "BULKREF_USERNAME", "BULKREF_PASSWORD", "BULKREF_API_URL")
+AUTH_ENV = (
+    "BULKREF_ACCESS_TOKEN",
+    "BULKREF_AUTHORITY",
+    "BULKREF_TENANT_ID",
+    "BULKREF_CLIENT_ID",
+    "BULKREF_CLIENT_SECRET",
+    "BULKREF_USERNAME",
+    "BULKREF_PASSWORD",
+    "BULKREF_API_URL",
+)
 
 
 # -- helpers -----------------------------------------------------------------------------------
+
 
 @click.group(cls=_Group)
 def cli() -> None:
@@ -58,8 +67,9 @@ for _command in (login, logout, whoami):
 class Idp:
     """A TLS sandbox that issues tokens, and the environment that points bulkref at it."""
 
-    def __init__(self, running: RunningSandbox, home: Path, monkeypatch: pytest.MonkeyPatch,
-                 tenant: str = "common") -> None:
+    def __init__(
+        self, running: RunningSandbox, home: Path, monkeypatch: pytest.MonkeyPatch, tenant: str = "common"
+    ) -> None:
         self.running = running
         self.home = home
         self.ca_file = str(running.server.ca_file)
@@ -91,6 +101,7 @@ class Idp:
         async def go() -> list[str]:
             async with ReferralsClient(self.url, token, transport=self.transport(), retry=FAST) as api:
                 return [r["id"] async for r in api.list()]
+
         return asyncio.run(go())
 
     def raw_status(self, token: str) -> int:
@@ -98,8 +109,9 @@ class Idp:
 
 
 @pytest.fixture
-def start_idp(sandbox_factory: Callable[..., RunningSandbox], tmp_path: Path,
-              monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Idp]]:
+def start_idp(
+    sandbox_factory: Callable[..., RunningSandbox], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., Idp]]:
     started: list[Idp] = []
 
     def start(tenant: str = "common", **options: Any) -> Idp:
@@ -156,13 +168,15 @@ def cache_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
 
 # -- the path a person takes ------------------------------------------------------------------
 
+
 def test_password_login_then_whoami_then_the_api_takes_the_token(idp: Idp, cache_kind: str) -> None:
     seeded = idp.admin("referrals", referral_body()).json()["id"]
 
     signed_in = password_login()
     assert signed_in.exit_code == 0, signed_in.output
-    assert signed_in.stdout == (f"Signed in as {SANDBOX_USER} (tenant {SANDBOX_TENANT_ID}) at "
-                                f"{idp.authority}.\n")
+    assert signed_in.stdout == (
+        f"Signed in as {SANDBOX_USER} (tenant {SANDBOX_TENANT_ID}) at {idp.authority}.\n"
+    )
 
     shown = run("whoami")
     assert shown.exit_code == 0, shown.output
@@ -186,11 +200,20 @@ def test_password_login_then_whoami_then_the_api_takes_the_token(idp: Idp, cache
 
 
 def test_a_token_the_sandbox_did_not_issue_is_refused_as_unauthenticated(
-        start_idp: Callable[..., Idp]) -> None:
+    start_idp: Callable[..., Idp],
+) -> None:
     idp = start_idp()
-    forged = jwt.encode({"aud": auth.RESOURCE, "tid": SANDBOX_TENANT_ID, "iat": int(time.time()),
-                         "exp": int(time.time()) + 3600, "upn": SANDBOX_USER}, "not-the-sandbox-key" * 2,
-                        algorithm="HS256")
+    forged = jwt.encode(
+        {
+            "aud": auth.RESOURCE,
+            "tid": SANDBOX_TENANT_ID,
+            "iat": int(time.time()),
+            "exp": int(time.time()) + 3600,
+            "upn": SANDBOX_USER,
+        },
+        "not-the-sandbox-key" * 2,
+        algorithm="HS256",
+    )
     for token in (forged, "opaque-token"):
         with pytest.raises(Unauthenticated) as caught:
             idp.list_ids(token)
@@ -202,9 +225,16 @@ def test_a_token_the_sandbox_did_not_issue_is_refused_as_unauthenticated(
 
 
 def test_an_issued_token_for_another_resource_is_refused(idp: Idp) -> None:
-    answer = idp.http.post(f"{idp.authority}/oauth2/v2.0/token", data={
-        "grant_type": "password", "client_id": SANDBOX_CLIENT_ID, "username": SANDBOX_USER,
-        "password": SANDBOX_PASSWORD, "scope": "https://graph.microsoft.com/.default openid"})
+    answer = idp.http.post(
+        f"{idp.authority}/oauth2/v2.0/token",
+        data={
+            "grant_type": "password",
+            "client_id": SANDBOX_CLIENT_ID,
+            "username": SANDBOX_USER,
+            "password": SANDBOX_PASSWORD,
+            "scope": "https://graph.microsoft.com/.default openid",
+        },
+    )
     assert answer.status_code == 200
     assert idp.raw_status(answer.json()["access_token"]) == 401
 
@@ -242,21 +272,26 @@ def test_a_refused_refresh_is_one_sentence_and_exit_2(start_idp: Callable[..., I
         source()
     message = str(caught.value)
     assert caught.value.exit_code == 2 and "\n" not in message
-    assert message.startswith(f"The sign-in of {SANDBOX_USER} at {idp.authority} has expired or was revoked "
-                              "(invalid_grant: AADSTS9002313")
+    assert message.startswith(
+        f"The sign-in of {SANDBOX_USER} at {idp.authority} has expired or was revoked "
+        "(invalid_grant: AADSTS9002313"
+    )
     assert message.endswith("run `bulkref login` again.")
 
 
 # -- refusals -------------------------------------------------------------------------------------
+
 
 def test_a_wrong_password_ends_login_with_exit_2_and_one_sentence(idp: Idp) -> None:
     wrong = "Wrong-Passw0rd!"
     refused = password_login(wrong)
     assert refused.exit_code == 2
     assert refused.stdout == ""
-    assert refused.stderr == (f"bulkref: The sign-in of {SANDBOX_USER} at {idp.authority} was refused "
-                              "(invalid_grant: AADSTS50126: Error validating credentials due to invalid "
-                              "username or password).\n")
+    assert refused.stderr == (
+        f"bulkref: The sign-in of {SANDBOX_USER} at {idp.authority} was refused "
+        "(invalid_grant: AADSTS50126: Error validating credentials due to invalid "
+        "username or password).\n"
+    )
     assert "Traceback" not in refused.output and wrong not in refused.output
     assert not (idp.home / auth.CONFIG_FILE).exists()
     assert_nowhere([wrong], [refused.output], idp.home, cache_too=True)
@@ -281,7 +316,8 @@ def test_without_credentials_a_real_target_says_to_log_in(idp: Idp) -> None:
 
 
 def test_an_http_authority_and_an_untrusted_certificate_are_explained(
-        idp: Idp, monkeypatch: pytest.MonkeyPatch) -> None:
+    idp: Idp, monkeypatch: pytest.MonkeyPatch
+) -> None:
     http = run("login", "--device-code", "--authority", idp.authority.replace("https:", "http:"))
     assert http.exit_code == 2 and "MSAL signs in over https only" in http.stderr and "--tls" in http.stderr
     import certifi
@@ -301,15 +337,19 @@ def test_an_unknown_tenant_is_explained(idp: Idp, monkeypatch: pytest.MonkeyPatc
 
 # -- the other grants -------------------------------------------------------------------------------
 
-def test_client_credentials_sign_in_the_app_with_a_warning(start_idp: Callable[..., Idp],
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+
+def test_client_credentials_sign_in_the_app_with_a_warning(
+    start_idp: Callable[..., Idp], monkeypatch: pytest.MonkeyPatch
+) -> None:
     idp = start_idp(tenant=SANDBOX_TENANT_ID)
     monkeypatch.setenv("BULKREF_CLIENT_SECRET", SANDBOX_CLIENT_SECRET)
     signed_in = run("login")
     assert signed_in.exit_code == 0, signed_in.output
     assert "warning: app-only (client credentials) tokens carry no user" in signed_in.stderr
-    assert signed_in.stdout == f"Signed in as the app {SANDBOX_CLIENT_ID} (tenant {SANDBOX_TENANT_ID}) at " \
-                               f"{idp.authority}.\n"
+    assert (
+        signed_in.stdout == f"Signed in as the app {SANDBOX_CLIENT_ID} (tenant {SANDBOX_TENANT_ID}) at "
+        f"{idp.authority}.\n"
+    )
     shown = run("whoami")
     assert shown.stdout.splitlines()[0] == f"Signed in as app {SANDBOX_CLIENT_ID} (app-only)"
     source = auth.stored_token_source(os.environ)
@@ -340,8 +380,10 @@ def test_a_wrong_client_secret_is_refused(start_idp: Callable[..., Idp]) -> None
 def test_device_code_login_shows_the_code_and_completes(idp: Idp) -> None:
     signed_in = run("login", "--device-code")
     assert signed_in.exit_code == 0, signed_in.output
-    assert signed_in.stderr.startswith(f"To sign in, use a web browser to open the page {idp.running.root}"
-                                       "/_sandbox/device and enter the code ")
+    assert signed_in.stderr.startswith(
+        f"To sign in, use a web browser to open the page {idp.running.root}"
+        "/_sandbox/device and enter the code "
+    )
     assert signed_in.stdout.startswith(f"Signed in as {SANDBOX_USER} ")
     assert run("whoami").stdout.splitlines()[4] == "  sign-in:   device code"
     assert idp.identity()["grants"]["device_code"] == 1
@@ -371,6 +413,7 @@ def test_a_device_code_waits_for_its_approval(start_idp: Callable[..., Idp]) -> 
 
 # -- files ---------------------------------------------------------------------------------------------
 
+
 def test_logout_forgets_the_sign_in(idp: Idp) -> None:
     assert password_login().exit_code == 0
     assert (idp.home / auth.CACHE_FILE).exists() and (idp.home / auth.CONFIG_FILE).exists()
@@ -392,15 +435,22 @@ def test_the_cache_and_the_record_are_0600_whatever_the_umask(idp: Idp, cache_ki
     cache, record = idp.home / auth.CACHE_FILE, idp.home / auth.CONFIG_FILE
     assert mode(cache) == 0o600 and mode(record) == 0o600
     assert json.loads(record.read_text()) == {
-        "version": 1, "authority": idp.authority, "client_id": SANDBOX_CLIENT_ID, "grant": "password",
-        "username": SANDBOX_USER, "confidential": False, "tenant_id": SANDBOX_TENANT_ID,
-        "home_account_id": json.loads(record.read_text())["home_account_id"]}
+        "version": 1,
+        "authority": idp.authority,
+        "client_id": SANDBOX_CLIENT_ID,
+        "grant": "password",
+        "username": SANDBOX_USER,
+        "confidential": False,
+        "tenant_id": SANDBOX_TENANT_ID,
+        "home_account_id": json.loads(record.read_text())["home_account_id"],
+    }
 
     cache.chmod(0o644)  # someone loosened it
     shown = run("whoami")
     assert shown.exit_code == 0
-    assert f"bulkref: warning: {cache} could be read by other users (mode 0644); it is 0600 now." \
-        in shown.stderr
+    assert (
+        f"bulkref: warning: {cache} could be read by other users (mode 0644); it is 0600 now." in shown.stderr
+    )
     assert mode(cache) == 0o600
     source = auth.stored_token_source(os.environ)
     assert source is not None and idp.list_ids(source) == []
@@ -424,14 +474,22 @@ def test_nothing_secret_reaches_logs(idp: Idp, caplog: pytest.LogCaptureFixture)
 
 def test_the_cli_in_a_subprocess(idp: Idp, tmp_path: Path) -> None:
     # The registration the CLI makes; then the commands as a user runs them.
-    script = ("import sys; from bulkref import cli; from bulkref.cli.signin import login, logout, whoami; "
-              "[cli.cli.add_command(c) for c in (login, logout, whoami)]; sys.argv[0] = 'bulkref'; "
-              "cli.main()")
+    script = (
+        "import sys; from bulkref import cli; from bulkref.cli.signin import login, logout, whoami; "
+        "[cli.cli.add_command(c) for c in (login, logout, whoami)]; sys.argv[0] = 'bulkref'; "
+        "cli.main()"
+    )
     env = {**os.environ, "BULKREF_PASSWORD": SANDBOX_PASSWORD}
 
     def bulkref(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-c", script, *args], env=env, capture_output=True, text=True,
-                              timeout=60, stdin=subprocess.DEVNULL)
+        return subprocess.run(
+            [sys.executable, "-c", script, *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
 
     signed_in = bulkref("login", "--username", SANDBOX_USER)
     assert signed_in.returncode == 0, signed_in.stderr
@@ -446,22 +504,32 @@ def test_the_cli_in_a_subprocess(idp: Idp, tmp_path: Path) -> None:
 
 # -- settings ---------------------------------------------------------------------------------------------
 
+
 def test_which_grant_the_flags_and_the_environment_choose() -> None:
     env = {"BULKREF_CLIENT_ID": "app"}
     assert auth.login_credentials(env).grant is auth.Grant.DEVICE_CODE
     assert auth.login_credentials(env).authority == "https://login.microsoftonline.com/organizations"
-    user = auth.login_credentials({**env, "BULKREF_USERNAME": "u@x.example",
-                                   "BULKREF_TENANT_ID": "x.example"})
+    user = auth.login_credentials(
+        {**env, "BULKREF_USERNAME": "u@x.example", "BULKREF_TENANT_ID": "x.example"}
+    )
     assert (user.grant, user.username, user.authority, user.confidential) == (
-        auth.Grant.PASSWORD, "u@x.example", "https://login.microsoftonline.com/x.example", False)
+        auth.Grant.PASSWORD,
+        "u@x.example",
+        "https://login.microsoftonline.com/x.example",
+        False,
+    )
     app_user = auth.login_credentials({**env, "BULKREF_CLIENT_SECRET": "s"}, username="u@x.example")
     assert (app_user.grant, app_user.confidential) == (auth.Grant.PASSWORD, True)
     app = auth.login_credentials({**env, "BULKREF_CLIENT_SECRET": "s", "BULKREF_TENANT_ID": "t"})
     assert (app.grant, app.tenant) == (auth.Grant.CLIENT_CREDENTIALS, "t")
-    assert auth.login_credentials({**env, "BULKREF_USERNAME": "u"}, device_code=True).grant \
+    assert (
+        auth.login_credentials({**env, "BULKREF_USERNAME": "u"}, device_code=True).grant
         is auth.Grant.DEVICE_CODE
-    assert auth.login_credentials(env, authority="https://127.0.0.1:8765").authority \
+    )
+    assert (
+        auth.login_credentials(env, authority="https://127.0.0.1:8765").authority
         == "https://127.0.0.1:8765/organizations"
+    )
     with pytest.raises(auth.BadSettings, match="two ways to sign in"):
         auth.login_credentials(env, username="u", device_code=True)
     with pytest.raises(auth.BadSettings, match="No client id"):
@@ -472,26 +540,41 @@ def test_which_grant_the_flags_and_the_environment_choose() -> None:
 
 def test_the_http_client_keeps_the_authority_port() -> None:
     http = auth.AuthorityHttp("https://127.0.0.1:8443/common", True)
-    assert http._with_port("https://127.0.0.1/common/userrealm/a@b?api-version=1.0") \
+    assert (
+        http._with_port("https://127.0.0.1/common/userrealm/a@b?api-version=1.0")
         == "https://127.0.0.1:8443/common/userrealm/a@b?api-version=1.0"
+    )
     assert http._with_port("https://login.microsoftonline.com/x") == "https://login.microsoftonline.com/x"
-    assert auth.AuthorityHttp("https://login.microsoftonline.com/common", True)._with_port(
-        "https://login.microsoftonline.com/common/userrealm/a") == \
-        "https://login.microsoftonline.com/common/userrealm/a"
+    assert (
+        auth.AuthorityHttp("https://login.microsoftonline.com/common", True)._with_port(
+            "https://login.microsoftonline.com/common/userrealm/a"
+        )
+        == "https://login.microsoftonline.com/common/userrealm/a"
+    )
     http.close()
 
 
 # -- the identity provider itself -------------------------------------------------------------------------
 
+
 def test_an_expired_refresh_token_is_invalid_grant(monkeypatch: pytest.MonkeyPatch) -> None:
     identity = Identity(SandboxOptions(refresh_token_lifetime=60))
-    form = {"grant_type": "password", "client_id": SANDBOX_CLIENT_ID, "username": SANDBOX_USER,
-            "password": SANDBOX_PASSWORD, "scope": f"{auth.USER_SCOPE} openid offline_access"}
+    form = {
+        "grant_type": "password",
+        "client_id": SANDBOX_CLIENT_ID,
+        "username": SANDBOX_USER,
+        "password": SANDBOX_PASSWORD,
+        "scope": f"{auth.USER_SCOPE} openid offline_access",
+    }
     issued = identity.token("https://idp", "common", form)
     assert {"access_token", "refresh_token", "id_token", "client_info"} <= issued.keys()
     assert identity.verify(issued["access_token"]) == SANDBOX_TENANT_ID
-    refresh = {"grant_type": "refresh_token", "client_id": SANDBOX_CLIENT_ID,
-               "refresh_token": issued["refresh_token"], "scope": auth.USER_SCOPE}
+    refresh = {
+        "grant_type": "refresh_token",
+        "client_id": SANDBOX_CLIENT_ID,
+        "refresh_token": issued["refresh_token"],
+        "scope": auth.USER_SCOPE,
+    }
     later = time.time() + 61
     monkeypatch.setattr("bulkref.sandbox.identity.time.time", lambda: later)
     with pytest.raises(OAuthError) as caught:
@@ -504,11 +587,19 @@ def test_the_identity_provider_discovery_and_its_refusals(idp: Idp) -> None:
     config = idp.http.get(f"{idp.authority}/v2.0/.well-known/openid-configuration").json()
     assert config["token_endpoint"] == f"{idp.authority}/oauth2/v2.0/token"
     assert config["device_authorization_endpoint"] == f"{idp.authority}/oauth2/v2.0/devicecode"
-    assert idp.http.get(f"{idp.running.root}/nowhere.example/v2.0/.well-known/openid-configuration"
-                        ).json()["error"] == "invalid_tenant"
+    assert (
+        idp.http.get(f"{idp.running.root}/nowhere.example/v2.0/.well-known/openid-configuration").json()[
+            "error"
+        ]
+        == "invalid_tenant"
+    )
     token = f"{idp.authority}/oauth2/v2.0/token"
-    app = {"grant_type": "client_credentials", "client_id": SANDBOX_CLIENT_ID,
-           "client_secret": SANDBOX_CLIENT_SECRET, "scope": auth.USER_SCOPE}
+    app = {
+        "grant_type": "client_credentials",
+        "client_id": SANDBOX_CLIENT_ID,
+        "client_secret": SANDBOX_CLIENT_SECRET,
+        "scope": auth.USER_SCOPE,
+    }
     tenant_token = token.replace("/common/", f"/{SANDBOX_TENANT_ID}/")
     assert idp.http.post(tenant_token, data=app).json()["error"] == "invalid_scope"  # not /.default
     unknown = idp.http.post(token, data={**app, "grant_type": "password", "client_id": "nobody"})

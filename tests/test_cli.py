@@ -17,8 +17,13 @@ Make = Callable[..., Path]
 
 
 def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bulkref", *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "bulkref", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
 
 
 def test_validate_valid_file_exits_0_with_the_documented_json(xlsx: Make) -> None:
@@ -35,11 +40,16 @@ def test_validate_invalid_file_exits_1_and_names_sheet_row_column(xlsx: Make) ->
     assert done.returncode == 1, done.stderr
     doc = json.loads(done.stdout)
     assert doc["valid"] is False
-    assert doc["errors"] == [{
-        "sheet": "Referrals", "row": 3, "column": "Currency", "code": "invalid_currency",
-        "message": "'Euros' is not a currency: use the three-letter ISO code, like USD or EUR.",
-        "value": "Euros",
-    }]
+    assert doc["errors"] == [
+        {
+            "sheet": "Referrals",
+            "row": 3,
+            "column": "Currency",
+            "code": "invalid_currency",
+            "message": "'Euros' is not a currency: use the three-letter ISO code, like USD or EUR.",
+            "value": "Euros",
+        }
+    ]
     text = run("validate", path)
     assert text.returncode == 1
     assert "row 3, Currency" in text.stdout and "INVALID: 1 error in 1 of 2 rows" in text.stdout
@@ -110,8 +120,9 @@ def test_annotate_highlights_bad_cells_and_lists_errors(tmp_path: Path, xlsx: Ma
 def test_annotate_from_csv(tmp_path: Path) -> None:
     from conftest import write_csv
 
-    path = write_csv(tmp_path / "deals.csv", [VALID_ROW, row(External_Reference_ID="=HYPERLINK(1)",
-                                                              Currency="Euros")])
+    path = write_csv(
+        tmp_path / "deals.csv", [VALID_ROW, row(External_Reference_ID="=HYPERLINK(1)", Currency="Euros")]
+    )
     out = tmp_path / "deals-annotated.xlsx"
     assert run("validate", path, "--annotate", out).returncode == 1
     ws = openpyxl.load_workbook(out)["Referrals"]

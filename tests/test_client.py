@@ -63,8 +63,12 @@ class Recorder(httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
 
-def client(sandbox: RunningSandbox, transport: httpx.AsyncBaseTransport | None = None,
-           retry: RetryPolicy = FAST, **kw: Any) -> ReferralsClient:
+def client(
+    sandbox: RunningSandbox,
+    transport: httpx.AsyncBaseTransport | None = None,
+    retry: RetryPolicy = FAST,
+    **kw: Any,
+) -> ReferralsClient:
     return ReferralsClient(sandbox.url, sandbox.token, transport=transport, retry=retry, **kw)
 
 
@@ -89,6 +93,7 @@ def one_sentence(message: str) -> bool:
 
 
 # -- reads ---------------------------------------------------------------------------------
+
 
 def test_get_returns_the_referral_and_a_missing_one_is_not_found(sandbox: RunningSandbox) -> None:
     made = create(sandbox, externalReferenceId="CRM-7")
@@ -162,15 +167,21 @@ def test_by_external_ids_splits_long_look_ups_under_the_url_limit(sandbox_factor
 
 def test_by_engagement_ids_groups_a_co_sells_two_referrals(sandbox: RunningSandbox) -> None:
     partner = create(sandbox, externalReferenceId="CRM-CS")
-    microsoft = create(sandbox, externalReferenceId="CRM-CS", engagementId=partner["engagementId"],
-                       organizationId="msft",
-                       inviteContext={"notes": "help", "assistanceRequestCode": "ProofOfConceptOrDemo"})
+    microsoft = create(
+        sandbox,
+        externalReferenceId="CRM-CS",
+        engagementId=partner["engagementId"],
+        organizationId="msft",
+        inviteContext={"notes": "help", "assistanceRequestCode": "ProofOfConceptOrDemo"},
+    )
     create(sandbox, externalReferenceId="CRM-OTHER")
 
     async def go() -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]]]:
         async with client(sandbox) as api:
-            return (await api.by_engagement_ids([partner["engagementId"], "unknown-engagement"]),
-                    await api.by_ids([partner["id"], microsoft["id"], "nope"]))
+            return (
+                await api.by_engagement_ids([partner["engagementId"], "unknown-engagement"]),
+                await api.by_ids([partner["id"], microsoft["id"], "nope"]),
+            )
 
     by_engagement, by_id = run(go())
     pair = by_engagement[partner["engagementId"]]
@@ -193,6 +204,7 @@ def test_filter_batches_cover_every_value_once_within_the_limit() -> None:
 
 # -- errors --------------------------------------------------------------------------------
 
+
 def test_no_token_is_unauthenticated_with_advice(sandbox: RunningSandbox) -> None:
     async def go() -> None:
         async with ReferralsClient(sandbox.url, "", retry=FAST) as api:
@@ -214,7 +226,8 @@ def test_no_token_is_unauthenticated_with_advice(sandbox: RunningSandbox) -> Non
 
 
 def test_a_malformed_filter_is_an_invalid_request_with_code_target_and_request_id(
-        sandbox: RunningSandbox) -> None:
+    sandbox: RunningSandbox,
+) -> None:
     wire = Recorder()
     api = ReferralsClient(sandbox.url, SECRET, transport=wire, retry=FAST)
 
@@ -242,9 +255,12 @@ def test_non_json_error_pages_still_map_to_the_hierarchy() -> None:
         return httpx.Response(status, text="<html>Bad gateway</html>", headers={"content-type": "text/html"})
 
     async def go() -> tuple[ServerError, ApiError]:
-        async with ReferralsClient("https://pc.example/v1.0/engagements/referrals", "t",
-                                   transport=httpx.MockTransport(proxy),
-                                   retry=RetryPolicy(attempts=2, base=0.001, cap=0.001)) as api:
+        async with ReferralsClient(
+            "https://pc.example/v1.0/engagements/referrals",
+            "t",
+            transport=httpx.MockTransport(proxy),
+            retry=RetryPolicy(attempts=2, base=0.001, cap=0.001),
+        ) as api:
             with pytest.raises(ServerError) as gateway:
                 await api.get("abc")
             with pytest.raises(ApiError) as not_json:
@@ -258,6 +274,7 @@ def test_non_json_error_pages_still_map_to_the_hierarchy() -> None:
 
 
 # -- retries -------------------------------------------------------------------------------
+
 
 def test_a_full_listing_survives_throttling_outages_and_resets(sandbox_factory: Factory) -> None:
     # retry-after=0: the faults still send Retry-After, but the test need not wait seconds. The
@@ -291,8 +308,7 @@ def test_a_rate_limited_service_is_read_by_honouring_retry_after(sandbox_factory
     assert len(tries) == 9 and max(tries.values()) == 2
 
 
-def test_retries_keep_the_client_request_id_and_give_up_after_the_attempts(
-        sandbox_factory: Factory) -> None:
+def test_retries_keep_the_client_request_id_and_give_up_after_the_attempts(sandbox_factory: Factory) -> None:
     running = sandbox_factory(faults="503=1,retry-after=0")
     wire = Recorder()
 
@@ -360,8 +376,8 @@ def test_a_closed_port_is_unreachable_after_quick_retries() -> None:
 
 # -- headers -------------------------------------------------------------------------------
 
-def test_each_call_has_its_own_request_id_and_the_client_one_correlation_id(
-        sandbox: RunningSandbox) -> None:
+
+def test_each_call_has_its_own_request_id_and_the_client_one_correlation_id(sandbox: RunningSandbox) -> None:
     made = create(sandbox)
     wire = Recorder()
     asked: list[int] = []
@@ -388,8 +404,9 @@ def test_each_call_has_its_own_request_id_and_the_client_one_correlation_id(
     assert all(uuid.UUID(c) for c in call_ids)
     assert {h["MS-CorrelationId"] for h in headers} == {api.correlation_id}
     assert other.correlation_id != api.correlation_id
-    assert all(h["Authorization"] == f"Bearer {SECRET}" and h["Accept"] == "application/json"
-               for h in headers)
+    assert all(
+        h["Authorization"] == f"Bearer {SECRET}" and h["Accept"] == "application/json" for h in headers
+    )
     assert len(asked) == 4  # the token source is asked per call, so a refreshed token is used
     assert api.last_request_id is not None
 
@@ -402,12 +419,14 @@ def test_writes_create_update_and_replace_with_etags(sandbox: Any) -> None:
             created = await client.create(referral_body(externalReferenceId="W-1"))
             doc = created.body
             assert created.status == 201 and created.request_id and doc["eTag"]
-            patched = await client.update(doc["id"], [{"op": "replace", "path": "/name", "value": "Renamed"}],
-                                          if_match=doc["eTag"])
+            patched = await client.update(
+                doc["id"], [{"op": "replace", "path": "/name", "value": "Renamed"}], if_match=doc["eTag"]
+            )
             assert patched.status in (200, 204) and patched.etag and patched.etag != doc["eTag"]
             with pytest.raises(PreconditionFailed):  # the eTag read before the PATCH is stale now
-                await client.update(doc["id"], [{"op": "replace", "path": "/name", "value": "x"}],
-                                    if_match=doc["eTag"])
+                await client.update(
+                    doc["id"], [{"op": "replace", "path": "/name", "value": "x"}], if_match=doc["eTag"]
+                )
             current = await client.get(doc["id"])
             assert current["name"] == "Renamed"
             replaced = await client.replace({**current, "name": "Replaced"}, if_match=current["eTag"])

@@ -73,64 +73,120 @@ class World:
         assert response.status_code in (200, 204), response.text
 
     def populate(self) -> None:
-        private = {"type": "Independent", "consent": {
-            "consentToToShareInfoWithOthers": False, "consentToContact": True,
-            "consentToShareReferralWithMicrosoftSellers": False}}
+        private = {
+            "type": "Independent",
+            "consent": {
+                "consentToToShareInfoWithOthers": False,
+                "consentToContact": True,
+                "consentToShareReferralWithMicrosoftSellers": False,
+            },
+        }
         for i in range(3):
             self.post(referral_body(name=f"Private {i}", externalReferenceId=f"PRIV-{i}", **private))
         for i in range(3):
-            led = self.post(referral_body(name=f"Partner-led {i}", externalReferenceId=f"LED-{i}",
-                                          team=[{"firstName": "R2", "email": "r2d2@contoso.com"}]))
+            led = self.post(
+                referral_body(
+                    name=f"Partner-led {i}",
+                    externalReferenceId=f"LED-{i}",
+                    team=[{"firstName": "R2", "email": "r2d2@contoso.com"}],
+                )
+            )
             if i == 0:
                 self.patch(led, status="Active", substatus="Accepted")
         for i in range(3):
             partner = self.post(referral_body(name=f"Co-sell {i}", externalReferenceId=f"CO-{i}"))
-            self.post({"engagementId": partner["engagementId"], "organizationId": "msft", "type": "Shared",
-                       "name": partner["name"], "customerProfile": partner["customerProfile"],
-                       "consent": partner["consent"],
-                       "details": {k: v for k, v in partner["details"].items() if k != "requirements"},
-                       "target": [{"type": "BusinessProfileLocation", "id": "msft"}],
-                       "inviteContext": {"notes": f"Please help with {i}",
-                                         "assistanceRequestCode": "ProofOfConceptOrDemo"}})
+            self.post(
+                {
+                    "engagementId": partner["engagementId"],
+                    "organizationId": "msft",
+                    "type": "Shared",
+                    "name": partner["name"],
+                    "customerProfile": partner["customerProfile"],
+                    "consent": partner["consent"],
+                    "details": {k: v for k, v in partner["details"].items() if k != "requirements"},
+                    "target": [{"type": "BusinessProfileLocation", "id": "msft"}],
+                    "inviteContext": {
+                        "notes": f"Please help with {i}",
+                        "assistanceRequestCode": "ProofOfConceptOrDemo",
+                    },
+                }
+            )
             self.cosell_engagements.append(partner["engagementId"])
         for i in range(2):
-            shared = self.post(referral_body(
-                name=f"Shared with a partner {i}", externalReferenceId=f"SHR-{i}",
-                consent={**private["consent"], "consentToToShareInfoWithOthers": True},
-                target=[{"type": "SolutionProfile", "id": f"SOL-{i}"}]))
+            shared = self.post(
+                referral_body(
+                    name=f"Shared with a partner {i}",
+                    externalReferenceId=f"SHR-{i}",
+                    consent={**private["consent"], "consentToToShareInfoWithOthers": True},
+                    target=[{"type": "SolutionProfile", "id": f"SOL-{i}"}],
+                )
+            )
             self.post(connected_referral(shared))
         # A bigger deal: three contacts (a third numbered group), text that starts like a formula.
         big = referral_body(name=FORMULA_NAME, externalReferenceId="BIG-1")
         big["customerProfile"]["team"] = [
             {"firstName": "Ann", "email": "ann@contoso.com", "phoneNumber": "+1 425 555 0100"},
             {"firstName": "Bob", "email": "bob@contoso.com"},
-            {"firstName": "Cy", "email": "cy@contoso.com", "title": "-CFO-"}]
+            {"firstName": "Cy", "email": "cy@contoso.com", "title": "-CFO-"},
+        ]
         big["details"]["notes"] = "@mention and +1 and -2"
         closed = self.post(big)
         self.patch(closed, status="Closed", substatus="Won")
-        self.sandbox.admin.seed([
-            # Incoming leads and invitations, as Partner Center hands them out: no External Reference ID.
-            {**referral_body(name="Incoming lead US", type="Independent", qualification="Direct"),
-             "externalReferenceId": None, "consent": None, "createdDateTime": _time(1)},
-            {**referral_body(name="Incoming invitation", type="Shared"), "externalReferenceId": None,
-             "engagementId": ENGAGEMENT, "status": "New", "substatus": "Received",
-             "createdDateTime": _time(2),
-             "inviteContext": {"notes": "Join us", "assistanceRequestCode": "GeneralOrOther",
-                               "invitedBy": {"organizationId": "msft", "organizationName": "Microsoft"}}},
-            {**referral_body(name="Incoming shared DE", type="Shared"), "externalReferenceId": None,
-             "createdDateTime": _time(3),
-             "customerProfile": {**referral_body()["customerProfile"],
-                                 "address": {"addressLine1": "x", "city": "Berlin", "country": "DE"}}},
-            # Microsoft's referral with no partner referral beside it.
-            {**referral_body(name="Microsoft alone", type="Shared"), "externalReferenceId": None,
-             "organizationId": "msft", "organizationName": "Microsoft", "direction": "Outgoing",
-             "inviteContext": {"notes": "From Microsoft", "assistanceRequestCode": "GeneralOrOther"}},
-            # Old ones, for --since.
-            {**referral_body(name="Old deal", externalReferenceId="OLD-1"), "direction": "Outgoing",
-             "createdDateTime": "2024-03-01T10:00:00.0000000Z"},
-            {**referral_body(name="Older deal", externalReferenceId="OLD-2"), "direction": "Outgoing",
-             "createdDateTime": "2023-06-01T10:00:00.0000000Z", "status": "Closed", "substatus": "Lost"},
-        ])
+        self.sandbox.admin.seed(
+            [
+                # Incoming leads and invitations, as Partner Center hands them out: no External Reference ID.
+                {
+                    **referral_body(name="Incoming lead US", type="Independent", qualification="Direct"),
+                    "externalReferenceId": None,
+                    "consent": None,
+                    "createdDateTime": _time(1),
+                },
+                {
+                    **referral_body(name="Incoming invitation", type="Shared"),
+                    "externalReferenceId": None,
+                    "engagementId": ENGAGEMENT,
+                    "status": "New",
+                    "substatus": "Received",
+                    "createdDateTime": _time(2),
+                    "inviteContext": {
+                        "notes": "Join us",
+                        "assistanceRequestCode": "GeneralOrOther",
+                        "invitedBy": {"organizationId": "msft", "organizationName": "Microsoft"},
+                    },
+                },
+                {
+                    **referral_body(name="Incoming shared DE", type="Shared"),
+                    "externalReferenceId": None,
+                    "createdDateTime": _time(3),
+                    "customerProfile": {
+                        **referral_body()["customerProfile"],
+                        "address": {"addressLine1": "x", "city": "Berlin", "country": "DE"},
+                    },
+                },
+                # Microsoft's referral with no partner referral beside it.
+                {
+                    **referral_body(name="Microsoft alone", type="Shared"),
+                    "externalReferenceId": None,
+                    "organizationId": "msft",
+                    "organizationName": "Microsoft",
+                    "direction": "Outgoing",
+                    "inviteContext": {"notes": "From Microsoft", "assistanceRequestCode": "GeneralOrOther"},
+                },
+                # Old ones, for --since.
+                {
+                    **referral_body(name="Old deal", externalReferenceId="OLD-1"),
+                    "direction": "Outgoing",
+                    "createdDateTime": "2024-03-01T10:00:00.0000000Z",
+                },
+                {
+                    **referral_body(name="Older deal", externalReferenceId="OLD-2"),
+                    "direction": "Outgoing",
+                    "createdDateTime": "2023-06-01T10:00:00.0000000Z",
+                    "status": "Closed",
+                    "substatus": "Lost",
+                },
+            ]
+        )
         listed = HTTP.get(self.url, params={"$top": 1000}, headers=self.sandbox.headers).json()
         ids = [d["id"] for d in listed["value"]]
         while "@odata.nextLink" in listed:
@@ -145,8 +201,11 @@ class World:
         of the referrals ``matches`` selects."""
         chosen = [d for d in self.docs.values() if matches(d)]
         partner_engagements = {d["engagementId"] for d in chosen if d["organizationId"] != "msft"}
-        folded = {d["id"] for d in chosen if d["organizationId"] == "msft"
-                  and d["engagementId"] in partner_engagements}
+        folded = {
+            d["id"]
+            for d in chosen
+            if d["organizationId"] == "msft" and d["engagementId"] in partner_engagements
+        }
         return {d["id"] for d in chosen} - folded, folded
 
 
@@ -181,15 +240,18 @@ def invoke(*args: str, env: dict[str, str] | None = None) -> Any:
 
 # --- everything, once, and back as unchanged ---------------------------------------------------------
 
+
 @pytest.mark.parametrize("suffix", [".xlsx", ".csv"])
-def test_every_referral_once_across_pages_and_planned_back_unchanged(api: World, tmp_path: Path,
-                                                                      suffix: str) -> None:
+def test_every_referral_once_across_pages_and_planned_back_unchanged(
+    api: World, tmp_path: Path, suffix: str
+) -> None:
     before = api.sandbox.admin.stats()["methods"].get("GET", 0)
     out = tmp_path / f"all{suffix}"
     result = export_referrals(out, api_url=api.url)
     expected, folded = api.expected_rows()
-    assert result == ExportResult(out, len(expected), len(api.docs), len(folded), len(api.docs), None,
-                                  result.seconds)
+    assert result == ExportResult(
+        out, len(expected), len(api.docs), len(folded), len(api.docs), None, result.seconds
+    )
     assert len(folded) == 3 and len(expected) == len(api.docs) - 3
     # Every page was read: at least len/PAGE listing calls.
     assert api.sandbox.admin.stats()["methods"]["GET"] - before >= len(api.docs) // PAGE
@@ -215,7 +277,8 @@ def test_every_referral_once_across_pages_and_planned_back_unchanged(api: World,
 
     plan = make_plan(out, api_url=api.url)
     assert {str(r.action) for r in plan.rows} == {"unchanged"}, [
-        (r.row, r.external_id, r.action, r.reason, r.changes) for r in plan.rows if r.action != "unchanged"]
+        (r.row, r.external_id, r.action, r.reason, r.changes) for r in plan.rows if r.action != "unchanged"
+    ]
     assert len(plan.rows) == len(expected)
 
 
@@ -271,9 +334,11 @@ def test_two_edited_cells_plan_as_updates_with_exactly_those_changes(api: World,
     assert set(changed) == {"Partner-led 1", "Co-sell 2"}
     assert {str(r.action) for r in changed.values()} == {"update"}
     assert [(c.field, c.old, c.new) for c in changed["Partner-led 1"].changes] == [
-        ("City", "Seattle", "Tacoma")]
+        ("City", "Seattle", "Tacoma")
+    ]
     assert [(c.field, c.old, c.new) for c in changed["Co-sell 2"].changes] == [
-        ("Deal Value", 50000.0, 75000.0)]
+        ("Deal Value", 50000.0, 75000.0)
+    ]
 
 
 # --- filtered exports ------------------------------------------------------------------------------
@@ -281,32 +346,52 @@ def test_two_edited_cells_plan_as_updates_with_exactly_those_changes(api: World,
 # The filters of seed 002 and referrals-api.md, with an oracle in Python.
 SEED_FILTERS: list[tuple[str, Callable[[Doc], bool]]] = [
     (f"engagementId eq '{ENGAGEMENT}'", lambda d: d["engagementId"] == ENGAGEMENT),
-    ("status eq 'New' and qualification eq 'SalesQualified'",
-     lambda d: d["status"] == "New" and d["qualification"] == "SalesQualified"),
-    ("customerProfile/address/country eq 'US' and direction eq 'Incoming'",
-     lambda d: d["customerProfile"]["address"]["country"] == "US" and d["direction"] == "Incoming"),
-    ("(type eq 'Shared' and direction eq 'Incoming')",
-     lambda d: d["type"] == "Shared" and d["direction"] == "Incoming"),
-    ("(direction eq 'Incoming' and substatus eq 'Pending')",
-     lambda d: d["direction"] == "Incoming" and d["substatus"] == "Pending"),
-    ("status eq 'Active' and direction eq 'Outgoing' and type eq 'Shared' and "
-     "team/any(t:t/email eq 'r2d2@contoso.com')",
-     lambda d: d["status"] == "Active" and d["direction"] == "Outgoing" and d["type"] == "Shared"
-     and any(m.get("email") == "r2d2@contoso.com" for m in d["team"] or [])),
+    (
+        "status eq 'New' and qualification eq 'SalesQualified'",
+        lambda d: d["status"] == "New" and d["qualification"] == "SalesQualified",
+    ),
+    (
+        "customerProfile/address/country eq 'US' and direction eq 'Incoming'",
+        lambda d: d["customerProfile"]["address"]["country"] == "US" and d["direction"] == "Incoming",
+    ),
+    (
+        "(type eq 'Shared' and direction eq 'Incoming')",
+        lambda d: d["type"] == "Shared" and d["direction"] == "Incoming",
+    ),
+    (
+        "(direction eq 'Incoming' and substatus eq 'Pending')",
+        lambda d: d["direction"] == "Incoming" and d["substatus"] == "Pending",
+    ),
+    (
+        "status eq 'Active' and direction eq 'Outgoing' and type eq 'Shared' and "
+        "team/any(t:t/email eq 'r2d2@contoso.com')",
+        lambda d: (
+            d["status"] == "Active"
+            and d["direction"] == "Outgoing"
+            and d["type"] == "Shared"
+            and any(m.get("email") == "r2d2@contoso.com" for m in d["team"] or [])
+        ),
+    ),
     ("organizationId eq 'msft'", lambda d: d["organizationId"] == "msft"),
-    ("createdDateTime ge 2024-01-01T00:00:00Z and createdDateTime lt 2025-01-01",
-     lambda d: "2024-01-01" <= d["createdDateTime"] < "2025-01-01"),
+    (
+        "createdDateTime ge 2024-01-01T00:00:00Z and createdDateTime lt 2025-01-01",
+        lambda d: "2024-01-01" <= d["createdDateTime"] < "2025-01-01",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("text", "oracle"), SEED_FILTERS, ids=[f for f, _ in SEED_FILTERS])
-def test_a_filtered_export_holds_exactly_the_matching_referrals(api: World, tmp_path: Path, text: str,
-                                                               oracle: Callable[[Doc], bool]) -> None:
+def test_a_filtered_export_holds_exactly_the_matching_referrals(
+    api: World, tmp_path: Path, text: str, oracle: Callable[[Doc], bool]
+) -> None:
     expected, folded = api.expected_rows(oracle)
     assert expected, "each filter should match something in the data set"
     result = export_referrals(tmp_path / "f.csv", api_url=api.url, filter=text)
-    assert (result.referrals, result.folded, result.total) == (len(expected) + len(folded), len(folded),
-                                                               len(expected) + len(folded))
+    assert (result.referrals, result.folded, result.total) == (
+        len(expected) + len(folded),
+        len(folded),
+        len(expected) + len(folded),
+    )
     with result.path.open(encoding="utf-8-sig", newline="") as f:
         ids = [line["Referral ID"] for line in csv.DictReader(f)]
     assert len(ids) == len(set(ids)) and set(ids) == expected
@@ -314,18 +399,25 @@ def test_a_filtered_export_holds_exactly_the_matching_referrals(api: World, tmp_
 
 def test_a_filtered_co_sell_row_still_says_co_sell(api: World, tmp_path: Path) -> None:
     # The Microsoft referrals are outside the filter: the export reads their engagements.
-    out = export_referrals(tmp_path / "cosell.xlsx", api_url=api.url,
-                           filter="organizationId ne 'msft'").path
+    out = export_referrals(tmp_path / "cosell.xlsx", api_url=api.url, filter="organizationId ne 'msft'").path
     rows = {r["name"]: r for r in rows_of(out)}
     assert rows["Co-sell 0"]["deal_type"] == "Co-sell" and rows["Co-sell 0"]["help_needed"]
     assert {str(r.action) for r in make_plan(out, api_url=api.url).rows} == {"unchanged"}
 
 
 def test_seed_example_with_top_and_orderby(api: World, tmp_path: Path) -> None:
-    incoming = sorted((d for d in api.docs.values() if d["direction"] == "Incoming"),
-                      key=lambda d: d["createdDateTime"], reverse=True)
-    result = export_referrals(tmp_path / "top.csv", api_url=api.url, top=2, orderby="createdDateTime desc",
-                              filter="direction eq 'Incoming'")
+    incoming = sorted(
+        (d for d in api.docs.values() if d["direction"] == "Incoming"),
+        key=lambda d: d["createdDateTime"],
+        reverse=True,
+    )
+    result = export_referrals(
+        tmp_path / "top.csv",
+        api_url=api.url,
+        top=2,
+        orderby="createdDateTime desc",
+        filter="direction eq 'Incoming'",
+    )
     with result.path.open(encoding="utf-8-sig", newline="") as f:
         names = [line["Referral Name *"] for line in csv.DictReader(f)]
     assert names == [d["name"] for d in incoming[:2]] and result.total == 2
@@ -333,39 +425,77 @@ def test_seed_example_with_top_and_orderby(api: World, tmp_path: Path) -> None:
 
 # --- the convenience flags -------------------------------------------------------------------------
 
+
 def test_compose_filter() -> None:
     assert compose_filter() is None
     assert compose_filter(filter="status eq 'New'") == "status eq 'New'"
-    assert compose_filter(status="Active", direction="Outgoing", type="Shared",
-                          team_email="r2d2@contoso.com") == (
+    assert compose_filter(
+        status="Active", direction="Outgoing", type="Shared", team_email="r2d2@contoso.com"
+    ) == (
         "status eq 'Active' and direction eq 'Outgoing' and type eq 'Shared' and "
-        "team/any(t:t/email eq 'r2d2@contoso.com')")
+        "team/any(t:t/email eq 'r2d2@contoso.com')"
+    )
     assert compose_filter(status=["New", "Active"], substatus="Pending") == (
-        "(status eq 'New' or status eq 'Active') and substatus eq 'Pending'")
+        "(status eq 'New' or status eq 'Active') and substatus eq 'Pending'"
+    )
     assert compose_filter(team_email="o'brien@contoso.com") == "team/any(t:t/email eq 'o''brien@contoso.com')"
     assert compose_filter(engagement="e1", filter="a eq 1 or b eq 2") == (
-        "engagementId eq 'e1' and (a eq 1 or b eq 2)")
+        "engagementId eq 'e1' and (a eq 1 or b eq 2)"
+    )
     assert compose_filter(since=dt.date(2026, 1, 31)) == "createdDateTime ge 2026-01-31T00:00:00Z"
     assert compose_filter(since="2026-01-31T10:30:00+02:00") == "createdDateTime ge 2026-01-31T08:30:00Z"
     assert odata_datetime(dt.datetime(2026, 1, 1, 0, 0, 0, 5)) == "2026-01-01T00:00:00.000005Z"
     with pytest.raises(ValueError, match="not a date"):
         odata_datetime("yesterday")
     # What the flags compose, the sandbox reads.
-    for text in (compose_filter(status=["New", "Active"], since="2026-01-01", team_email="o'brien@x.com",
-                                engagement="e", direction="Incoming", type="Shared", filter="name ne 'x'"),):
+    for text in (
+        compose_filter(
+            status=["New", "Active"],
+            since="2026-01-01",
+            team_email="o'brien@x.com",
+            engagement="e",
+            direction="Incoming",
+            type="Shared",
+            filter="name ne 'x'",
+        ),
+    ):
         assert text is not None and compile_filter(text)({}) is False
 
 
 def test_the_flags_select_what_the_seed_filter_does(api: World, tmp_path: Path) -> None:
     expected, _ = api.expected_rows(SEED_FILTERS[5][1])
     out = tmp_path / "flags.csv"
-    done = invoke("export", "--api-url", api.url, "-o", str(out), "--status", "active", "--direction",
-                  "Outgoing", "--type", "shared", "--team-email", "r2d2@contoso.com", "--format", "json")
+    done = invoke(
+        "export",
+        "--api-url",
+        api.url,
+        "-o",
+        str(out),
+        "--status",
+        "active",
+        "--direction",
+        "Outgoing",
+        "--type",
+        "shared",
+        "--team-email",
+        "r2d2@contoso.com",
+        "--format",
+        "json",
+    )
     assert done.exit_code == 0, done.output
     printed = json.loads(done.stdout)
     assert printed["filter"] == SEED_FILTERS[5][0] and printed["rows"] == len(expected) == 1
-    since = invoke("export", "--api-url", api.url, "-o", str(tmp_path / "since.csv"), "--since",
-                   "2024-01-01", "--format", "json")
+    since = invoke(
+        "export",
+        "--api-url",
+        api.url,
+        "-o",
+        str(tmp_path / "since.csv"),
+        "--since",
+        "2024-01-01",
+        "--format",
+        "json",
+    )
     assert since.exit_code == 0, since.output
     recent = [d for d in api.docs.values() if d["createdDateTime"] >= "2024-01-01"]
     assert json.loads(since.stdout)["referrals"] == len(recent) == len(api.docs) - 1
@@ -376,14 +506,16 @@ def test_export_of_one_engagement(api: World, tmp_path: Path) -> None:
     out = tmp_path / "one.xlsx"
     done = invoke("export", "--api-url", api.url, "--engagement", engagement, "-o", str(out))
     assert done.exit_code == 0, done.output
-    assert done.stdout.strip() == (f"Exported 2 referrals as 1 row (1 Microsoft referral of co-sell deals in "
-                                   f"their deal's row): {out}")
+    assert done.stdout.strip() == (
+        f"Exported 2 referrals as 1 row (1 Microsoft referral of co-sell deals in their deal's row): {out}"
+    )
     assert "Reading referrals from" in done.stderr and "Writing 1 row to" in done.stderr
     (row,) = rows_of(out)
     assert row["engagement_id"] == engagement and row["deal_type"] == "Co-sell"
 
 
 # --- safety ----------------------------------------------------------------------------------------
+
 
 def test_an_existing_file_is_not_replaced_without_force(api: World, tmp_path: Path) -> None:
     out = tmp_path / "mine.xlsx"
@@ -400,12 +532,19 @@ def test_an_existing_file_is_not_replaced_without_force(api: World, tmp_path: Pa
     assert bad.exit_code == 2 and ".xlsx or .csv" in bad.stderr
 
 
-def test_an_unreachable_api_is_exit_2_in_one_sentence(tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unreachable_api_is_exit_2_in_one_sentence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(RetryPolicy, "delay", lambda self, attempt, error=None: 0.0)
     out = tmp_path / "x.xlsx"
-    done = invoke("export", "--api-url", "http://127.0.0.1:9/v1.0/engagements/referrals", "-o", str(out),
-                  env={"BULKREF_ACCESS_TOKEN": "t", "BULKREF_HOME": str(tmp_path)})
+    done = invoke(
+        "export",
+        "--api-url",
+        "http://127.0.0.1:9/v1.0/engagements/referrals",
+        "-o",
+        str(out),
+        env={"BULKREF_ACCESS_TOKEN": "t", "BULKREF_HOME": str(tmp_path)},
+    )
     assert done.exit_code == 2
     lines = [line for line in done.stderr.splitlines() if line.startswith("bulkref:")]
     assert len(lines) == 1 and "Could not reach" in lines[0] and "Traceback" not in done.stderr
@@ -420,6 +559,7 @@ def test_a_bad_filter_is_exit_2_in_one_sentence_before_reading(api: World, tmp_p
 
 # --- get -------------------------------------------------------------------------------------------
 
+
 def test_get_prints_one_referral(api: World) -> None:
     partner = next(d for d in api.docs.values() if d["name"] == "Co-sell 0")
     as_json = invoke("get", partner["id"], "--api-url", api.url, "--format", "json")
@@ -428,9 +568,17 @@ def test_get_prints_one_referral(api: World) -> None:
     assert text.exit_code == 0
     out = text.stdout
     assert out.splitlines()[0] == "Co-sell 0"
-    for expected in (partner["id"], partner["engagementId"], "CO-0", "New / Pending", "Co-sell (help needed: "
-                     "ProofOfConceptOrDemo)", "Contoso Ltd, Seattle, US", "50,000.00 USD, closing 2027-03-31",
-                     "2 referrals:", "Microsoft"):
+    for expected in (
+        partner["id"],
+        partner["engagementId"],
+        "CO-0",
+        "New / Pending",
+        "Co-sell (help needed: ProofOfConceptOrDemo)",
+        "Contoso Ltd, Seattle, US",
+        "50,000.00 USD, closing 2027-03-31",
+        "2 referrals:",
+        "Microsoft",
+    ):
         assert expected in out, (expected, out)
 
 
@@ -441,6 +589,7 @@ def test_get_of_an_unknown_id_is_exit_1_in_one_sentence(api: World) -> None:
 
 
 # --- pieces ----------------------------------------------------------------------------------------
+
 
 def test_fit_deal_type_blanks_what_the_validator_would_refuse() -> None:
     ok = {"deal_type": "Partner-led", "share_with_microsoft": True, "referral_type": "Shared"}
@@ -495,11 +644,22 @@ OFFICE = shutil.which("libreoffice") or shutil.which("soffice")
 def test_libreoffice_reads_the_export(api: World, tmp_path: Path) -> None:
     out = export_referrals(tmp_path / "lo.xlsx", api_url=api.url).path
     assert OFFICE is not None
-    done = subprocess.run([OFFICE, f"-env:UserInstallation={(tmp_path / 'profile').as_uri()}", "--headless",
-                           "--norestore", "--convert-to",
-                           "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,true,false,false,-1",
-                           "--outdir", str(tmp_path / "lo"), str(out)], capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [
+            OFFICE,
+            f"-env:UserInstallation={(tmp_path / 'profile').as_uri()}",
+            "--headless",
+            "--norestore",
+            "--convert-to",
+            "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,true,false,false,-1",
+            "--outdir",
+            str(tmp_path / "lo"),
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     lines = list(csv.reader((tmp_path / "lo" / "lo-Referrals.csv").open(encoding="utf-8", newline="")))
     at = {h: i for i, h in enumerate(lines[0])}

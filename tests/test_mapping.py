@@ -33,9 +33,18 @@ EXAMPLES = {
 }
 
 HEADER = ["Opp ID", "Opp Name", "Account", "Street", "Town", "Nation", "Value", "Curr", "Close", "Email"]
-ROW = {"Opp ID": "OPP-1", "Opp Name": "Contoso ERP", "Account": "Contoso Ltd", "Street": "1 Main St",
-       "Town": "Seattle", "Nation": "United States", "Value": "50000", "Curr": "USD", "Close": "2027-03-31",
-       "Email": "sue@contoso.example"}
+ROW = {
+    "Opp ID": "OPP-1",
+    "Opp Name": "Contoso ERP",
+    "Account": "Contoso Ltd",
+    "Street": "1 Main St",
+    "Town": "Seattle",
+    "Nation": "United States",
+    "Value": "50000",
+    "Curr": "USD",
+    "Close": "2027-03-31",
+    "Email": "sue@contoso.example",
+}
 BASE = """[fields]
 "External Reference ID" = "Opp ID"
 "Referral Name" = "Opp Name"
@@ -102,17 +111,21 @@ def test_renamed_columns_validate_with_the_export_s_rows_and_labels_naming_both(
 
 def test_fields_are_named_by_header_key_or_json_name(legacy: Legacy) -> None:
     text = BASE.replace('"City" = "Town"', 'city = "Town"').replace(
-        '"Customer Name" = "Account"', '"customerProfile/name" = "Account"')
+        '"Customer Name" = "Account"', '"customerProfile/name" = "Account"'
+    )
     v = legacy.check([{}], text)
     assert v.valid
     assert (v.values.loc[2, "city"], v.values.loc[2, "customer_name"]) == ("Seattle", "Contoso Ltd")
 
 
 def test_one_stage_column_gives_status_and_substatus_through_value_maps(legacy: Legacy) -> None:
-    text = BASE + """
+    text = (
+        BASE
+        + """
 "Status" = { column = "Stage", values = { "Closed Won" = "Closed", "Prospecting" = "New" } }
 "Substatus" = { column = "Stage", values = { "Closed Won" = "Won", "Prospecting" = "Pending" } }
 """
+    )
     v = legacy.check([{"Stage": "Closed Won"}, {"Opp ID": "2", "Stage": "prospecting"}], text)
     assert v.valid, v.report.as_json()
     assert v.values[["status", "substatus"]].values.tolist() == [["Closed", "Won"], ["New", "Pending"]]
@@ -120,28 +133,43 @@ def test_one_stage_column_gives_status_and_substatus_through_value_maps(legacy: 
 
 def test_values_the_map_does_not_list_are_an_error_kept_or_blank(legacy: Legacy) -> None:
     currency = '"Currency" = { column = "Curr", values = { "EUR €" = "EUR" }, other = "keep" }'
-    text = BASE.replace('"Currency" = "Curr"', currency) + """
+    text = (
+        BASE.replace('"Currency" = "Curr"', currency)
+        + """
 "Qualification" = { column = "Stage", values = { "Qualify" = "MarketingQualified" }, other = "blank" }
 "Status Reason" = { column = "Why", values = { "Price" = "Too expensive", "Other" = "" } }
 """
-    v = legacy.check([{"Curr": "EUR €", "Stage": "Qualify", "Why": "Price"},
-                      {"Opp ID": "2", "Curr": "GBP", "Stage": "Develop", "Why": "Other"},
-                      {"Opp ID": "3", "Why": "Timing"}], text)
+    )
+    v = legacy.check(
+        [
+            {"Curr": "EUR €", "Stage": "Qualify", "Why": "Price"},
+            {"Opp ID": "2", "Curr": "GBP", "Stage": "Develop", "Why": "Other"},
+            {"Opp ID": "3", "Why": "Timing"},
+        ],
+        text,
+    )
     assert v.values["currency"].tolist() == ["EUR", "GBP", "USD"]
     assert v.values["qualification"].tolist() == ["MarketingQualified", None, None]
     assert v.values["status_reason"].tolist() == ["Too expensive", None, None]
     [problem] = v.report.errors
     assert (problem.code, problem.row, problem.column, problem.mapping_line) == (
-        "unmapped_value", 4, "Why -> Status Reason", 15)
+        "unmapped_value",
+        4,
+        "Why -> Status Reason",
+        15,
+    )
 
 
 def test_constants_and_defaults(legacy: Legacy) -> None:
-    text = BASE + """
+    text = (
+        BASE
+        + """
 "Consent To Contact" = { value = true }
 "Notes" = { value = "Imported from the legacy CRM" }
 "Marketplace Purchase Intent" = { column = "Intent", default = "HaveNotDecided" }
 "Customer Size" = { column = "Size", default = "51to500employees" }
 """
+    )
     v = legacy.check([{"Intent": "Yes", "Size": None}, {"Opp ID": "2"}], text)
     assert v.valid, v.report.as_json()
     assert v.values["consent_contact"].tolist() == [True, True]
@@ -157,9 +185,14 @@ def test_a_date_constant_is_a_toml_date(legacy: Legacy) -> None:
 
 
 def test_split_a_full_name_and_street_lines_and_join_columns(legacy: Legacy) -> None:
-    text = BASE.replace('"Address Line 1" = "Street"', """
+    text = (
+        BASE.replace(
+            '"Address Line 1" = "Street"',
+            """
 "Address Line 1" = { column = "Street", split = "\\n", part = "first" }
-"Address Line 2" = { column = "Street", split = "\\n", part = "rest" }""") + """
+"Address Line 2" = { column = "Street", split = "\\n", part = "rest" }""",
+        )
+        + """
 "Customer Contact 1 First Name" = { column = "Name", split = " ", part = "first" }
 "Customer Contact 1 Last Name" = { column = "Name", split = " ", part = "rest" }
 "Customer Contact 1 Title" = { column = "Name", split = " ", part = -1 }
@@ -168,15 +201,29 @@ def test_split_a_full_name_and_street_lines_and_join_columns(legacy: Legacy) -> 
 "Team Member 1 Email" = "Owner Email"
 "Notes" = { columns = ["Note 1", "Note 2"], join = " | " }
 """
-    v = legacy.check([{"Street": "1 Main St\r\nSuite 400\nFloor 2", "Name": "Ana  de la Cruz",
-                       "Owner": "Weber, Jonas", "Owner Email": "jonas@partner.example",
-                       "Note 1": "first", "Note 2": "second"},
-                      {"Opp ID": "2", "Name": "Cher", "Note 2": "only"}], text)
+    )
+    v = legacy.check(
+        [
+            {
+                "Street": "1 Main St\r\nSuite 400\nFloor 2",
+                "Name": "Ana  de la Cruz",
+                "Owner": "Weber, Jonas",
+                "Owner Email": "jonas@partner.example",
+                "Note 1": "first",
+                "Note 2": "second",
+            },
+            {"Opp ID": "2", "Name": "Cher", "Note 2": "only"},
+        ],
+        text,
+    )
     assert v.valid, v.report.as_json()
     row = v.values.loc[2]
     assert (row["address_line1"], row["address_line2"]) == ("1 Main St", "Suite 400\nFloor 2")
     assert (row["contact.1.first_name"], row["contact.1.last_name"], row["contact.1.title"]) == (
-        "Ana", "de la Cruz", "Cruz")
+        "Ana",
+        "de la Cruz",
+        "Cruz",
+    )
     assert (row["team.1.first_name"], row["team.1.last_name"]) == ("Jonas", "Weber")
     assert row["notes"] == "first | second"
     other = v.values.loc[3]
@@ -191,8 +238,14 @@ date_format = "%d/%m/%Y"
 decimal = ","
 thousands = "."
 """ + BASE.replace('"Deal Value" = "Value"', '"Deal Value" = "Value"\n"Customer DUNS" = "Duns"')
-    v = legacy.check([{"Value": "1.234,56", "Close": "31/12/2026", "Duns": "081466849"},
-                      {"Opp ID": "2", "Value": "€ 1.250.000", "Close": "01/02/2027"}], text, delimiter=";")
+    v = legacy.check(
+        [
+            {"Value": "1.234,56", "Close": "31/12/2026", "Duns": "081466849"},
+            {"Opp ID": "2", "Value": "€ 1.250.000", "Close": "01/02/2027"},
+        ],
+        text,
+        delimiter=";",
+    )
     assert v.valid, v.report.as_json()
     assert v.values["deal_value"].tolist() == [1234.56, 1250000.0]
     assert v.values["closing_date"].tolist() == [dt.date(2026, 12, 31), dt.date(2027, 2, 1)]
@@ -200,7 +253,8 @@ thousands = "."
 
 def test_a_field_s_own_format_overrides_the_source_s(legacy: Legacy) -> None:
     text = '[source]\ndate_format = "%d/%m/%Y"\n' + BASE.replace(
-        '"Closing Date" = "Close"', '"Closing Date" = { column = "Close", date_format = "%m/%d/%Y %H:%M" }',
+        '"Closing Date" = "Close"',
+        '"Closing Date" = { column = "Close", date_format = "%m/%d/%Y %H:%M" }',
     ).replace('"Deal Value" = "Value"', '"Deal Value" = { column = "Value", decimal = ",", thousands = " " }')
     v = legacy.check([{"Close": "12/31/2026 17:00", "Value": "1 234,5"}], text)
     assert v.valid, v.report.as_json()
@@ -213,39 +267,62 @@ def test_without_a_declared_date_format_the_validator_reads_iso_dates(legacy: Le
     assert v.valid and v.values.loc[2, "closing_date"] == dt.date(2027, 3, 31)
 
 
-@pytest.mark.parametrize(("text", "fmt", "expected"), [
-    ("1,234.56", NumberFormat(".", ","), 1234.56),
-    ("1.234,56", NumberFormat(",", "."), 1234.56),
-    ("1234,5", NumberFormat(",", "."), 1234.5),
-    ("-12", NumberFormat(",", "."), -12.0),
-    ("1 234 567,8", NumberFormat(",", " "), 1234567.8),
-    ("1\u00a0234,8", NumberFormat(",", " "), 1234.8),
-    ("1'234.50", NumberFormat(".", "'"), 1234.5),
-    ("$ 99", NumberFormat(), 99.0),
-    ("1.5", NumberFormat(",", "."), None),  # "." groups thousands here: 1.5 is no number
-    ("1,5", NumberFormat(".", ","), None),
-    ("12,34.5", NumberFormat(".", ","), None),
-    ("abc", NumberFormat(), None),
-])
+@pytest.mark.parametrize(
+    ("text", "fmt", "expected"),
+    [
+        ("1,234.56", NumberFormat(".", ","), 1234.56),
+        ("1.234,56", NumberFormat(",", "."), 1234.56),
+        ("1234,5", NumberFormat(",", "."), 1234.5),
+        ("-12", NumberFormat(",", "."), -12.0),
+        ("1 234 567,8", NumberFormat(",", " "), 1234567.8),
+        ("1\u00a0234,8", NumberFormat(",", " "), 1234.8),
+        ("1'234.50", NumberFormat(".", "'"), 1234.5),
+        ("$ 99", NumberFormat(), 99.0),
+        ("1.5", NumberFormat(",", "."), None),  # "." groups thousands here: 1.5 is no number
+        ("1,5", NumberFormat(".", ","), None),
+        ("12,34.5", NumberFormat(".", ","), None),
+        ("abc", NumberFormat(), None),
+    ],
+)
 def test_numbers_are_read_in_their_format_only(text: str, fmt: NumberFormat, expected: float | None) -> None:
     assert parse_number(text, fmt) == expected
 
 
 def test_repeated_and_delimited_columns_fill_lists_and_numbered_groups(legacy: Legacy) -> None:
-    text = BASE.replace('"Customer Contact 1 Email" = "Email"', """
+    text = BASE.replace(
+        '"Customer Contact 1 Email" = "Email"',
+        """
 "Customer Contact {n} Email" = { column = "Emails", delimiter = ";" }
 "Customer Contact {n} First Name" = { columns = ["First 1", "First 2", "First 3"] }
 "Products" = { columns = ["Product 1", "Product 2", "Product 3"], values = { "D365 Sales" = "D365Sales" }, \
 other = "keep" }
-"Industries" = { column = "Industry", delimiter = "|" }""")
-    v = legacy.check([{"Emails": "a@x.example; b@x.example;c@x.example;;d@x.example", "First 1": "Ann",
-                       "First 2": None, "First 3": "Cy", "Product 1": "D365 Sales", "Product 2": "",
-                       "Product 3": "Azure", "Industry": "Retail|Manufacturing"},
-                      {"Opp ID": "2", "Emails": "d@x.example"}], text)
+"Industries" = { column = "Industry", delimiter = "|" }""",
+    )
+    v = legacy.check(
+        [
+            {
+                "Emails": "a@x.example; b@x.example;c@x.example;;d@x.example",
+                "First 1": "Ann",
+                "First 2": None,
+                "First 3": "Cy",
+                "Product 1": "D365 Sales",
+                "Product 2": "",
+                "Product 3": "Azure",
+                "Industry": "Retail|Manufacturing",
+            },
+            {"Opp ID": "2", "Emails": "d@x.example"},
+        ],
+        text,
+    )
     assert v.valid, v.report.as_json()
     row = v.values.loc[2]
     assert [row[f"contact.{n}.email"] for n in (1, 2, 3, 4, 5)] == [
-        "a@x.example", "b@x.example", "c@x.example", None, "d@x.example"]
+        "a@x.example",
+        "b@x.example",
+        "c@x.example",
+        None,
+        "d@x.example",
+    ]
     assert [row[f"contact.{n}.first_name"] for n in (1, 2, 3)] == ["Ann", None, "Cy"]
     assert row["products"] == ("D365Sales", "Azure")
     assert row["industries"] == ("Retail", "Manufacturing")
@@ -259,22 +336,36 @@ other = "keep" }
 
 def test_problems_name_the_export_row_and_column_the_field_and_the_mapping_line(legacy: Legacy) -> None:
     text = '[source]\ndate_format = "%d/%m/%Y"\n' + BASE
-    v = legacy.check([{"Close": "12/31/2026", "Email": "bob@@x"},
-                      {"Opp ID": "2", "Value": "12x", "Close": "31/01/2027"}], text)
+    v = legacy.check(
+        [{"Close": "12/31/2026", "Email": "bob@@x"}, {"Opp ID": "2", "Value": "12x", "Close": "31/01/2027"}],
+        text,
+    )
     doc = v.report.as_json()
     assert not doc["valid"]
     by_code = {e["code"]: e for e in doc["errors"]}
     assert by_code["bad_source_date"] == {
-        "sheet": "export.csv", "row": 2, "column": "Close -> Closing Date", "code": "bad_source_date",
-        "message": by_code["bad_source_date"]["message"], "value": "12/31/2026",
-        "file": str(legacy.tmp / "export.csv"), "field": "Closing Date", "sourceColumn": "Close",
-        "mappingLine": 12}
+        "sheet": "export.csv",
+        "row": 2,
+        "column": "Close -> Closing Date",
+        "code": "bad_source_date",
+        "message": by_code["bad_source_date"]["message"],
+        "value": "12/31/2026",
+        "file": str(legacy.tmp / "export.csv"),
+        "field": "Closing Date",
+        "sourceColumn": "Close",
+        "mappingLine": 12,
+    }
     assert "%d/%m/%Y" in by_code["bad_source_date"]["message"]
     assert "mapping.toml line 12" in by_code["bad_source_date"]["message"]
     # The validator's own problems name both sides too.
     email = by_code["invalid_email"]
     assert (email["row"], email["column"], email["field"], email["sourceColumn"], email["mappingLine"]) == (
-        2, "Email -> Customer Contact 1 Email", "Customer Contact 1 Email", "Email", 13)
+        2,
+        "Email -> Customer Contact 1 Email",
+        "Customer Contact 1 Email",
+        "Email",
+        13,
+    )
     assert (by_code["bad_source_number"]["row"], by_code["bad_source_number"]["value"]) == (3, "12x")
     # A cell whose conversion failed is reported once, not again as blank.
     assert sorted(codes(v)) == ["bad_source_date", "bad_source_number", "invalid_email"]
@@ -328,14 +419,18 @@ def broken(legacy: Legacy, text: str) -> str:
 
 def test_an_unknown_field_names_its_line_and_the_close_field(legacy: Legacy) -> None:
     message = broken(legacy, BASE + '"Closng Date" = { column = "Close" }\n')
-    assert message.startswith('mapping.toml line 13: [fields] "Closng Date" (reading column "Close"): no '
-                              'template field is called that (did you mean "Closing Date"?)')
+    assert message.startswith(
+        'mapping.toml line 13: [fields] "Closng Date" (reading column "Close"): no '
+        'template field is called that (did you mean "Closing Date"?)'
+    )
 
 
 def test_an_unknown_source_column_names_its_line_and_the_close_column(legacy: Legacy) -> None:
     message = broken(legacy, BASE.replace('"City" = "Town"', '"City" = "Twon"'))
-    assert message.startswith("mapping.toml line 6: [fields] \"City\" reads column 'Twon', which is not in "
-                              "'export.csv'. Did you mean 'Town'?")
+    assert message.startswith(
+        "mapping.toml line 6: [fields] \"City\" reads column 'Twon', which is not in "
+        "'export.csv'. Did you mean 'Town'?"
+    )
 
 
 def test_a_value_missing_from_a_value_map_names_the_line_the_column_and_the_value(legacy: Legacy) -> None:
@@ -343,9 +438,18 @@ def test_a_value_missing_from_a_value_map_names_the_line_the_column_and_the_valu
     v = legacy.check([{"Stage": "Open"}, {"Opp ID": "2", "Stage": "Negotiation"}], text)
     [p] = v.report.errors
     assert (p.code, p.row, p.column, p.source_column, p.field, p.mapping_line, p.value) == (
-        "unmapped_value", 3, "Stage -> Status", "Stage", "Status", 13, "Negotiation")
-    assert p.message.startswith("'Negotiation' is not in the value map of mapping.toml line 13 (\"Open\"): "
-                                'add "Negotiation" = "..." to it')
+        "unmapped_value",
+        3,
+        "Stage -> Status",
+        "Stage",
+        "Status",
+        13,
+        "Negotiation",
+    )
+    assert p.message.startswith(
+        "'Negotiation' is not in the value map of mapping.toml line 13 (\"Open\"): "
+        'add "Negotiation" = "..." to it'
+    )
 
 
 def test_bad_toml_names_the_line(legacy: Legacy) -> None:
@@ -353,26 +457,32 @@ def test_bad_toml_names_the_line(legacy: Legacy) -> None:
     assert message.startswith("mapping.toml line 3 is not valid TOML")
 
 
-@pytest.mark.parametrize(("entry", "expected"), [
-    ('"Deal Value" = { colum = "Value" }', "has no option 'colum' (did you mean 'column'?)"),
-    ('"Status" = { column = "Stage", values = { "Open" = "Opne" } }',
-     '"Open" maps to "Opne", which is not a Status'),
-    ('"Created" = "Created On"', "Created is filled by Partner Center and ignored on input"),
-    ('"Closing Date" = { column = "Close", date_format = "%d/%m" }', "does not read a whole date"),
-    ('"Notes" = { columns = ["Opp Name", "Account"] }', 'add join = ", "'),
-    ('"Customer Contact {n} Email" = { value = "a@b.example" }', "takes columns, not a constant"),
-    ('"City {n}" = "Town"', "{n} is for numbered groups"),
-    ('"Status" = { column = "Stage", other = "keep" }', "add values = { ... } too"),
-    ('"City" = { column = "Town", split = " " }', "split and part go together"),
-    ('"City" = { column = "Town", split = " ", part = "middle" }', "part must be one of"),
-    ('"Deal Value" = { column = "Value", decimal = ";" }', 'decimal must be "." or ","'),
-    ('"City" = { column = "Town", date_format = "%Y" }', "date_format is for date fields"),
-    ('"Notes" = { column = "Town", value = "x" }', "has both value (a constant) and column(s)"),
-    ('"Notes" = { default = "x" }', "use value = ... for a constant"),
-    ('"city" = "Town"', '"city" fills City, which "City" (line 6) fills already'),
-])
-def test_each_bad_option_is_a_mapping_error_naming_its_line(legacy: Legacy, entry: str,
-                                                            expected: str) -> None:
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ('"Deal Value" = { colum = "Value" }', "has no option 'colum' (did you mean 'column'?)"),
+        (
+            '"Status" = { column = "Stage", values = { "Open" = "Opne" } }',
+            '"Open" maps to "Opne", which is not a Status',
+        ),
+        ('"Created" = "Created On"', "Created is filled by Partner Center and ignored on input"),
+        ('"Closing Date" = { column = "Close", date_format = "%d/%m" }', "does not read a whole date"),
+        ('"Notes" = { columns = ["Opp Name", "Account"] }', 'add join = ", "'),
+        ('"Customer Contact {n} Email" = { value = "a@b.example" }', "takes columns, not a constant"),
+        ('"City {n}" = "Town"', "{n} is for numbered groups"),
+        ('"Status" = { column = "Stage", other = "keep" }', "add values = { ... } too"),
+        ('"City" = { column = "Town", split = " " }', "split and part go together"),
+        ('"City" = { column = "Town", split = " ", part = "middle" }', "part must be one of"),
+        ('"Deal Value" = { column = "Value", decimal = ";" }', 'decimal must be "." or ","'),
+        ('"City" = { column = "Town", date_format = "%Y" }', "date_format is for date fields"),
+        ('"Notes" = { column = "Town", value = "x" }', "has both value (a constant) and column(s)"),
+        ('"Notes" = { default = "x" }', "use value = ... for a constant"),
+        ('"city" = "Town"', '"city" fills City, which "City" (line 6) fills already'),
+    ],
+)
+def test_each_bad_option_is_a_mapping_error_naming_its_line(
+    legacy: Legacy, entry: str, expected: str
+) -> None:
     # The entry replaces BASE's entry for the same field (TOML refuses a key twice), at the end.
     name = entry.split(" = ", 1)[0]
     kept = [line for line in BASE.splitlines() if not line.startswith(name + " =")]
@@ -390,13 +500,17 @@ def test_several_problems_are_listed_together(legacy: Legacy) -> None:
 
 def test_a_sheet_the_export_does_not_have_names_the_mapping_line(tmp_path: Path) -> None:
     mapping = tmp_path / "m.toml"
-    mapping.write_text(mapping_of(EXAMPLES["salesforce"]).read_text().replace('sheet = "Report"',
-                                                                              'sheet = "Opportunities"'))
+    mapping.write_text(
+        mapping_of(EXAMPLES["salesforce"]).read_text().replace('sheet = "Report"', 'sheet = "Opportunities"')
+    )
     with pytest.raises(MappingError) as info:
         check_file(EXAMPLES["salesforce"], mapping=mapping)
-    assert str(info.value).startswith('m.toml line 7: [source] sheet = "Opportunities" names no sheet of the '
-                                      "export. 'examples/legacy/salesforce-opportunities.xlsx' has no sheet"
-                                      .replace("examples/legacy/", str(LEGACY) + "/"))
+    assert str(info.value).startswith(
+        'm.toml line 7: [source] sheet = "Opportunities" names no sheet of the '
+        "export. 'examples/legacy/salesforce-opportunities.xlsx' has no sheet".replace(
+            "examples/legacy/", str(LEGACY) + "/"
+        )
+    )
 
 
 def test_a_missing_mapping_file_says_how_to_start_one(tmp_path: Path) -> None:
@@ -466,7 +580,8 @@ def test_the_salesforce_workbook_is_what_its_script_writes(tmp_path: Path) -> No
 
     save_workbook(make_salesforce.build(), tmp_path / "fresh.xlsx")
     assert (tmp_path / "fresh.xlsx").read_bytes() == EXAMPLES["salesforce"].read_bytes(), (
-        "run: .venv/bin/python examples/legacy/make_salesforce.py")
+        "run: .venv/bin/python examples/legacy/make_salesforce.py"
+    )
 
 
 @pytest.fixture
@@ -516,8 +631,14 @@ def test_read_mapped_gives_the_table_and_where_each_column_came_from() -> None:
 
 
 def bulkref(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bulkref", *args], capture_output=True, text=True,
-                          cwd=cwd, env={**os.environ, **(env or {})}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "bulkref", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
 
 
 def test_cli_validate_plan_and_apply_through_a_mapping(tmp_path: Path, sandbox: Any) -> None:
@@ -529,16 +650,46 @@ def test_cli_validate_plan_and_apply_through_a_mapping(tmp_path: Path, sandbox: 
     done = bulkref("validate", str(export), "--mapping", str(mapping), "--format", "json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["valid"] is True
-    done = bulkref("plan", str(export), "--mapping", str(mapping), "--api-url", sandbox.url,
-                   "--out", str(tmp_path / "plan.json"), "--format", "json", cwd=tmp_path, env=env)
+    done = bulkref(
+        "plan",
+        str(export),
+        "--mapping",
+        str(mapping),
+        "--api-url",
+        sandbox.url,
+        "--out",
+        str(tmp_path / "plan.json"),
+        "--format",
+        "json",
+        cwd=tmp_path,
+        env=env,
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["summary"]["create"] == 8
-    done = bulkref("apply", str(tmp_path / "plan.json"), "--api-url", sandbox.url, "--yes",
-                   "--format", "json", cwd=tmp_path, env=env)
+    done = bulkref(
+        "apply",
+        str(tmp_path / "plan.json"),
+        "--api-url",
+        sandbox.url,
+        "--yes",
+        "--format",
+        "json",
+        cwd=tmp_path,
+        env=env,
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["summary"]["created"] == 8
-    done = bulkref("apply", str(export), "--mapping", str(mapping), "--api-url", sandbox.url, "--yes",
-                   cwd=tmp_path, env=env)
+    done = bulkref(
+        "apply",
+        str(export),
+        "--mapping",
+        str(mapping),
+        "--api-url",
+        sandbox.url,
+        "--yes",
+        cwd=tmp_path,
+        env=env,
+    )
     assert done.returncode == 0, done.stderr
     assert "0 created, 0 updated, 8 unchanged" in done.stdout
 
@@ -551,7 +702,8 @@ def test_cli_a_broken_mapping_exits_2_with_one_sentence_naming_the_line(tmp_path
     assert done.stdout == ""
     assert done.stderr.startswith(
         "bulkref: broken.toml line 10: [fields] \"Referral Name\" reads column 'Deal Nme', which is not in "
-        "'hubspot-deals.csv'. Did you mean 'Deal Name'?")
+        "'hubspot-deals.csv'. Did you mean 'Deal Name'?"
+    )
     assert len(done.stderr.strip().splitlines()) == 1
 
 
@@ -561,7 +713,21 @@ def test_the_readme_s_full_example_is_a_valid_mapping_using_every_option() -> No
     text = section.split("```toml\n", 1)[1].split("```", 1)[0]
     mapping = parse_mapping(text, "README.toml")
     assert mapping.sheet == "Report"
-    options = ("column", "columns", "value", "default", "values", "other", "split", "part", "join",
-               "delimiter", "date_format", "decimal", "thousands", "sheet")
+    options = (
+        "column",
+        "columns",
+        "value",
+        "default",
+        "values",
+        "other",
+        "split",
+        "part",
+        "join",
+        "delimiter",
+        "date_format",
+        "decimal",
+        "thousands",
+        "sheet",
+    )
     entries = [line for line in text.splitlines() if not line.startswith("#")]
     assert [o for o in options if not any(f"{o} =" in line for line in entries)] == []

@@ -57,30 +57,58 @@ def test_a_mixed_sheet_plans_the_right_action_for_each_row(api: Any, xlsx: Make)
     for r in (unchanged, changed, active, closed, upgrade):
         post(api, referral_doc(typed(xlsx([r]))))
     by_ext = {d["externalReferenceId"]: d for d in httpx.get(api.url, headers=api.headers).json()["value"]}
-    patch(api, by_ext["ACTIVE"], [{"op": "replace", "path": "/status", "value": "Active"},
-                                  {"op": "replace", "path": "/substatus", "value": "Accepted"}])
-    patch(api, by_ext["CLOSED"], [{"op": "replace", "path": "/status", "value": "Closed"},
-                                  {"op": "replace", "path": "/substatus", "value": "Won"}])
-    sheet = xlsx([
-        unchanged,
-        {**changed, "Deal Value": 75000, "City": "Tacoma"},
-        active,  # says New, Pending: the referral is Active already
-        {**closed, "Status": "Closed", "Substatus": "Won", "Deal Value": 1},
-        {**upgrade, "Deal Type": "Co-sell", "Help Needed": "ProofOfConceptOrDemo"},
-        row(External_Reference_ID="NEW-COSELL", Deal_Type="Co-sell", Help_Needed="GeneralOrOther"),
-        row(External_Reference_ID="NEW-SHARED", Deal_Type="Private", Share_With_Microsoft_Sellers="No",
-            Referral_Type="Shared", **{"Target 1 Type": "SolutionProfile", "Target 1 ID": "SOL-1"}),
-        row(External_Reference_ID="BAD", Country="Atlantis"),
-    ])
+    patch(
+        api,
+        by_ext["ACTIVE"],
+        [
+            {"op": "replace", "path": "/status", "value": "Active"},
+            {"op": "replace", "path": "/substatus", "value": "Accepted"},
+        ],
+    )
+    patch(
+        api,
+        by_ext["CLOSED"],
+        [
+            {"op": "replace", "path": "/status", "value": "Closed"},
+            {"op": "replace", "path": "/substatus", "value": "Won"},
+        ],
+    )
+    sheet = xlsx(
+        [
+            unchanged,
+            {**changed, "Deal Value": 75000, "City": "Tacoma"},
+            active,  # says New, Pending: the referral is Active already
+            {**closed, "Status": "Closed", "Substatus": "Won", "Deal Value": 1},
+            {**upgrade, "Deal Type": "Co-sell", "Help Needed": "ProofOfConceptOrDemo"},
+            row(External_Reference_ID="NEW-COSELL", Deal_Type="Co-sell", Help_Needed="GeneralOrOther"),
+            row(
+                External_Reference_ID="NEW-SHARED",
+                Deal_Type="Private",
+                Share_With_Microsoft_Sellers="No",
+                Referral_Type="Shared",
+                **{"Target 1 Type": "SolutionProfile", "Target 1 ID": "SOL-1"},
+            ),
+            row(External_Reference_ID="BAD", Country="Atlantis"),
+        ]
+    )
     before = writes(api)
     p = make_plan(sheet, api_url=api.url)
     assert writes(api) == before, "plan must never write to Partner Center"
     got = {r.external_id: r for r in p.rows}
     assert {k: str(r.action) for k, r in got.items()} == {
-        "SAME": "unchanged", "CHANGED": "update", "ACTIVE": "blocked", "CLOSED": "blocked",
-        "UPGRADE": "update", "NEW-COSELL": "create", "NEW-SHARED": "create", "BAD": "invalid"}
+        "SAME": "unchanged",
+        "CHANGED": "update",
+        "ACTIVE": "blocked",
+        "CLOSED": "blocked",
+        "UPGRADE": "update",
+        "NEW-COSELL": "create",
+        "NEW-SHARED": "create",
+        "BAD": "invalid",
+    }
     assert {(c.field, c.old, c.new) for c in got["CHANGED"].changes} == {
-        ("Deal Value", 50000.0, 75000.0), ("City", "Seattle", "Tacoma")}
+        ("Deal Value", 50000.0, 75000.0),
+        ("City", "Seattle", "Tacoma"),
+    }
     (step,) = got["CHANGED"].steps
     assert step.if_match == by_ext["CHANGED"]["eTag"]
     assert "Status cannot go from Active to New" in (got["ACTIVE"].reason or "")
@@ -93,9 +121,17 @@ def test_a_mixed_sheet_plans_the_right_action_for_each_row(api: Any, xlsx: Make)
 
 def test_the_plan_can_be_applied_by_hand_and_then_is_unchanged(api: Any, xlsx: Make) -> None:
     """The planned bodies are what the service accepts: send them, plan again, nothing left to do."""
-    sheet = xlsx([row(External_Reference_ID="C1", Deal_Type="Co-sell", Help_Needed="GeneralOrOther",
-                      **{"Invite Notes": "Demo please"}),
-                  row(External_Reference_ID="P1", Deal_Type="Private", Share_With_Microsoft_Sellers="No")])
+    sheet = xlsx(
+        [
+            row(
+                External_Reference_ID="C1",
+                Deal_Type="Co-sell",
+                Help_Needed="GeneralOrOther",
+                **{"Invite Notes": "Demo please"},
+            ),
+            row(External_Reference_ID="P1", Deal_Type="Private", Share_With_Microsoft_Sellers="No"),
+        ]
+    )
     for r in make_plan(sheet, api_url=api.url).rows:
         answers: dict[str, dict[str, Any]] = {}
         for step in r.steps:
@@ -109,7 +145,8 @@ def test_the_plan_can_be_applied_by_hand_and_then_is_unchanged(api: Any, xlsx: M
             answers[step.key] = post(api, body)
     again = make_plan(sheet, api_url=api.url)
     assert [r.action for r in again.rows] == [Action.UNCHANGED, Action.UNCHANGED], [
-        (r.external_id, r.reason, r.changes) for r in again.rows]
+        (r.external_id, r.reason, r.changes) for r in again.rows
+    ]
 
 
 def test_exported_referrals_plan_back_as_unchanged(api: Any, tmp_path: Path) -> None:
@@ -122,11 +159,19 @@ def test_exported_referrals_plan_back_as_unchanged(api: Any, tmp_path: Path) -> 
         v = dict(values.loc[excel_row].items())
         created = post(api, referral_doc(v))
         if v["deal_type"] == "Co-sell":
-            post(api, {"engagementId": created["engagementId"], "organizationId": "msft", "type": "Shared",
-                       "name": v["name"], "customerProfile": created["customerProfile"],
-                       "consent": created["consent"], "details": created["details"],
-                       "inviteContext": {"notes": v["invite_notes"],
-                                         "assistanceRequestCode": v["help_needed"]}})
+            post(
+                api,
+                {
+                    "engagementId": created["engagementId"],
+                    "organizationId": "msft",
+                    "type": "Shared",
+                    "name": v["name"],
+                    "customerProfile": created["customerProfile"],
+                    "consent": created["consent"],
+                    "details": created["details"],
+                    "inviteContext": {"notes": v["invite_notes"], "assistanceRequestCode": v["help_needed"]},
+                },
+            )
     everything = httpx.get(api.url, headers=api.headers, params={"$top": 1000}).json()["value"]
     engagements: dict[str, list[dict[str, Any]]] = {}
     for d in everything:
@@ -136,20 +181,27 @@ def test_exported_referrals_plan_back_as_unchanged(api: Any, tmp_path: Path) -> 
     save_workbook(build_workbook([{k: x for k, x in r.items() if x is not None} for r in rows]), exported)
     p = make_plan(exported, api_url=api.url)
     assert [str(r.action) for r in p.rows] == ["unchanged"] * len(EXAMPLES), [
-        (r.external_id, r.reason, r.changes) for r in p.rows]
+        (r.external_id, r.reason, r.changes) for r in p.rows
+    ]
 
 
 def run(*args: str | Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bulkref", *map(str, args)], capture_output=True, text=True,
-                          timeout=120, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "bulkref", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
 
 
 def test_plan_command_with_the_embedded_sandbox(tmp_path: Path, xlsx: Make) -> None:
     import os
 
     env = {**os.environ, "BULKREF_HOME": str(tmp_path / "home")}
-    sheet = xlsx([VALID_ROW, row(External_Reference_ID="CRM-2", Deal_Type="Co-sell",
-                                 Help_Needed="GeneralOrOther")])
+    sheet = xlsx(
+        [VALID_ROW, row(External_Reference_ID="CRM-2", Deal_Type="Co-sell", Help_Needed="GeneralOrOther")]
+    )
     text = run("plan", sheet, "--sandbox", env=env)
     assert text.returncode == 0, text.stderr
     assert "Plan: 2 to create" in text.stdout and "\x1b[" not in text.stdout
@@ -173,7 +225,8 @@ def test_plan_against_a_dead_server_is_exit_2_in_one_sentence(tmp_path: Path, xl
     import os
 
     env = {**os.environ, "BULKREF_ACCESS_TOKEN": "t", "BULKREF_HOME": str(tmp_path)}
-    done = run("plan", xlsx([VALID_ROW]), "--api-url", "http://127.0.0.1:9/v1.0/engagements/referrals",
-               env=env)
+    done = run(
+        "plan", xlsx([VALID_ROW]), "--api-url", "http://127.0.0.1:9/v1.0/engagements/referrals", env=env
+    )
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1

@@ -23,9 +23,17 @@ _ids = itertools.count(1)
 def served(doc: dict[str, Any], **fields: Any) -> dict[str, Any]:
     """``doc`` as Partner Center would hold it: with the fields the service sets."""
     n = next(_ids)
-    return {"id": f"ref-{n}", "engagementId": f"eng-{n}", "eTag": f'"etag-{n}"',
-            "organizationId": "org-partner", "organizationName": "A. Datum", "direction": "Outgoing",
-            "status": "New", **doc, **fields}
+    return {
+        "id": f"ref-{n}",
+        "engagementId": f"eng-{n}",
+        "eTag": f'"etag-{n}"',
+        "organizationId": "org-partner",
+        "organizationName": "A. Datum",
+        "direction": "Outgoing",
+        "status": "New",
+        **doc,
+        **fields,
+    }
 
 
 def remote_of(*docs: dict[str, Any]) -> Remote:
@@ -68,15 +76,25 @@ def test_a_new_deal_is_one_create(xlsx: Make) -> None:
 
 
 def test_a_private_deal_is_independent_and_not_shared(xlsx: Make) -> None:
-    body = only(plan_of(xlsx([row(Deal_Type="Private", Share_With_Microsoft_Sellers=None)]),
-                        Remote())).steps[0].body
+    body = (
+        only(plan_of(xlsx([row(Deal_Type="Private", Share_With_Microsoft_Sellers=None)]), Remote()))
+        .steps[0]
+        .body
+    )
     assert body["type"] == "Independent"
     assert body["consent"]["consentToShareReferralWithMicrosoftSellers"] is False
 
 
 def test_co_sell_is_a_chain_of_two_steps(xlsx: Make) -> None:
-    path = xlsx([row(Deal_Type="Co-sell", Help_Needed="ProofOfConceptOrDemo",
-                     **{"Invite Notes": "Please help with the demo."})])
+    path = xlsx(
+        [
+            row(
+                Deal_Type="Co-sell",
+                Help_Needed="ProofOfConceptOrDemo",
+                **{"Invite Notes": "Please help with the demo."},
+            )
+        ]
+    )
     r = only(plan_of(path, Remote()))
     assert r.action is Action.CREATE
     first, second = r.steps
@@ -91,8 +109,16 @@ def test_co_sell_is_a_chain_of_two_steps(xlsx: Make) -> None:
 
 
 def test_shared_with_another_partner_is_a_chain_too(xlsx: Make) -> None:
-    path = xlsx([row(Deal_Type="Private", Share_With_Microsoft_Sellers="No", Referral_Type="Shared",
-                     **{"Target 1 Type": "SolutionProfile", "Target 1 ID": "SOL-34104-EBB"})])
+    path = xlsx(
+        [
+            row(
+                Deal_Type="Private",
+                Share_With_Microsoft_Sellers="No",
+                Referral_Type="Shared",
+                **{"Target 1 Type": "SolutionProfile", "Target 1 ID": "SOL-34104-EBB"},
+            )
+        ]
+    )
     first, second = only(plan_of(path, Remote())).steps
     assert first.body["target"] == [{"type": "SolutionProfile", "id": "SOL-34104-EBB"}]
     assert second.depends_on == "referral" and second.fill == {"/engagementId": "engagementId"}
@@ -119,7 +145,10 @@ def test_changed_fields_become_a_patch_with_the_etag(xlsx: Make) -> None:
     r = only(plan_of(after, remote_of(existing)))
     assert r.action is Action.UPDATE
     assert {(c.field, c.old, c.new) for c in r.changes} == {
-        ("Deal Value", 50000.0, 62000.0), ("Status", "New", "Active"), ("Substatus", "Pending", "Accepted")}
+        ("Deal Value", 50000.0, 62000.0),
+        ("Status", "New", "Active"),
+        ("Substatus", "Pending", "Accepted"),
+    }
     (step,) = r.steps
     assert (step.method, step.path) == ("PATCH", f"/referrals/{existing['id']}")
     assert step.if_match == existing["eTag"]
@@ -132,8 +161,16 @@ def test_changed_fields_become_a_patch_with_the_etag(xlsx: Make) -> None:
 
 def test_blank_cells_leave_fields_as_they_are(xlsx: Make) -> None:
     existing = served(referral_doc(typed(xlsx([VALID_ROW]))))
-    path = xlsx([{"External Reference ID": "CRM-1", "Referral ID": existing["id"], "Status": "Closed",
-                  "Substatus": "Won"}])
+    path = xlsx(
+        [
+            {
+                "External Reference ID": "CRM-1",
+                "Referral ID": existing["id"],
+                "Status": "Closed",
+                "Substatus": "Won",
+            }
+        ]
+    )
     r = only(plan_of(path, remote_of(existing)))
     assert r.action is Action.UPDATE
     assert [c.field for c in r.changes] == ["Status", "Substatus"]
@@ -146,10 +183,18 @@ def test_a_missing_parent_is_added_whole(xlsx: Make) -> None:
     r = only(plan_of(xlsx([row(Products="Azure; Dynamics365Enterprise")]), remote_of(existing)))
     # Both the new products and the marketplace intent the row still says go
     # into the missing object, as one operation.
-    assert r.steps[0].body == [{"op": "add", "path": "/details/requirements", "value": {
-        "additionalRequirements": {
-            "attributes": [{"type": "CustomerMarketplaceIntent", "id": "HaveNotDecided"}]},
-        "products": [{"id": "Azure"}, {"id": "Dynamics365Enterprise"}]}}]
+    assert r.steps[0].body == [
+        {
+            "op": "add",
+            "path": "/details/requirements",
+            "value": {
+                "additionalRequirements": {
+                    "attributes": [{"type": "CustomerMarketplaceIntent", "id": "HaveNotDecided"}]
+                },
+                "products": [{"id": "Azure"}, {"id": "Dynamics365Enterprise"}],
+            },
+        }
+    ]
 
 
 def test_a_filled_group_replaces_the_list_and_keeps_service_fields(xlsx: Make) -> None:
@@ -159,7 +204,8 @@ def test_a_filled_group_replaces_the_list_and_keeps_service_fields(xlsx: Make) -
     r = only(plan_of(xlsx([VALID_ROW]), remote_of(existing)))
     assert r.action is Action.UPDATE
     assert [(c.field, c.old, c.new) for c in r.changes] == [
-        ("Customer Contact 2 Email", "joe@contoso.com", None)]
+        ("Customer Contact 2 Email", "joe@contoso.com", None)
+    ]
     (op,) = r.steps[0].body
     assert op["op"] == "replace" and op["path"] == "/customerProfile/team"
     assert len(op["value"]) == 1 and op["value"][0]["contactPreference"] == {"locale": "en-us"}
@@ -168,18 +214,28 @@ def test_a_filled_group_replaces_the_list_and_keeps_service_fields(xlsx: Make) -
 @pytest.mark.parametrize(
     ("remote_fields", "changes", "reason"),
     [
-        ({"status": "Active", "substatus": "Accepted"}, {"Status": "New", "Substatus": "Pending"},
-         "Status cannot go from Active to New"),
-        ({"status": "Closed", "substatus": "Won"}, {"Deal Value": 1, "Status": None, "Substatus": None},
-         "is Closed: nothing can change"),
+        (
+            {"status": "Active", "substatus": "Accepted"},
+            {"Status": "New", "Substatus": "Pending"},
+            "Status cannot go from Active to New",
+        ),
+        (
+            {"status": "Closed", "substatus": "Won"},
+            {"Deal Value": 1, "Status": None, "Substatus": None},
+            "is Closed: nothing can change",
+        ),
         ({}, {"Status": "Active", "Substatus": None}, "Status Active needs substatus Accepted"),
         ({}, {"Engagement ID": "another"}, "cannot move to another engagement"),
-        ({"type": "Shared"}, {"Deal Type": "Private", "Share With Microsoft Sellers": "No",
-                              "Referral Type": "Independent"}, "cannot become Independent"),
+        (
+            {"type": "Shared"},
+            {"Deal Type": "Private", "Share With Microsoft Sellers": "No", "Referral Type": "Independent"},
+            "cannot become Independent",
+        ),
     ],
 )
-def test_illegal_changes_are_blocked_with_the_reason(xlsx: Make, remote_fields: dict[str, Any],
-                                                     changes: dict[str, Any], reason: str) -> None:
+def test_illegal_changes_are_blocked_with_the_reason(
+    xlsx: Make, remote_fields: dict[str, Any], changes: dict[str, Any], reason: str
+) -> None:
     existing = served(referral_doc(typed(xlsx([VALID_ROW]))), **remote_fields)
     r = only(plan_of(xlsx([{**VALID_ROW, **changes}]), remote_of(existing)))
     assert r.action is Action.BLOCKED and r.steps == ()
@@ -200,8 +256,10 @@ def test_upgrading_partner_led_to_co_sell_adds_step_two(xlsx: Make) -> None:
     (step,) = r.steps
     assert step.key == "connected" and step.fill == {}
     assert step.body["engagementId"] == existing["engagementId"]
-    assert step.body["inviteContext"]["invitedBy"] == {"organizationId": "org-partner",
-                                                       "organizationName": "A. Datum"}
+    assert step.body["inviteContext"]["invitedBy"] == {
+        "organizationId": "org-partner",
+        "organizationName": "A. Datum",
+    }
     assert ("Deal Type", "Partner-led", "Co-sell") in {(c.field, c.old, c.new) for c in r.changes}
 
 
@@ -209,9 +267,14 @@ def test_an_existing_co_sell_is_unchanged_and_cannot_be_withdrawn(xlsx: Make) ->
     path = xlsx([row(Deal_Type="Co-sell", Help_Needed="GeneralOrOther")])
     values = typed(path)
     existing = served(referral_doc(values))
-    msft = served({"organizationId": "msft", "type": "Shared",
-                   "inviteContext": {"assistanceRequestCode": "GeneralOrOther"}},
-                  engagementId=existing["engagementId"])
+    msft = served(
+        {
+            "organizationId": "msft",
+            "type": "Shared",
+            "inviteContext": {"assistanceRequestCode": "GeneralOrOther"},
+        },
+        engagementId=existing["engagementId"],
+    )
     remote = remote_of(existing, msft)
     assert only(plan_of(path, remote)).action is Action.UNCHANGED
     withdrawn = only(plan_of(xlsx([VALID_ROW]), remote))
@@ -244,9 +307,19 @@ def test_exported_referrals_plan_back_as_unchanged(tmp_path: Path) -> None:
         doc = served(referral_doc(values))
         docs.append(doc)
         if values["deal_type"] == "Co-sell":
-            docs.append(served({"organizationId": "msft", "type": "Shared", "inviteContext": {
-                "assistanceRequestCode": values["help_needed"], "notes": values["invite_notes"]}},
-                engagementId=doc["engagementId"]))
+            docs.append(
+                served(
+                    {
+                        "organizationId": "msft",
+                        "type": "Shared",
+                        "inviteContext": {
+                            "assistanceRequestCode": values["help_needed"],
+                            "notes": values["invite_notes"],
+                        },
+                    },
+                    engagementId=doc["engagementId"],
+                )
+            )
     remote = remote_of(*docs)
     # What an export writes: one row per partner referral, in the template's shape.
     rows = [row_of(d, remote.by_engagement[d["engagementId"]]) for d in docs if d["organizationId"] != "msft"]
@@ -254,17 +327,27 @@ def test_exported_referrals_plan_back_as_unchanged(tmp_path: Path) -> None:
     save_workbook(build_workbook([{k: v for k, v in r.items() if v is not None} for r in rows]), exported)
     p = plan_of(exported, remote)
     assert [r.action for r in p.rows] == [Action.UNCHANGED] * len(EXAMPLES), [
-        (r.row, r.action, r.reason, r.changes) for r in p.rows]
+        (r.row, r.action, r.reason, r.changes) for r in p.rows
+    ]
 
 
 def test_the_plan_survives_json(xlsx: Make) -> None:
-    p = plan_of(xlsx([VALID_ROW, row(External_Reference_ID="C", Deal_Type="Co-sell",
-                                     Help_Needed="GeneralOrOther")]), Remote())
+    p = plan_of(
+        xlsx([VALID_ROW, row(External_Reference_ID="C", Deal_Type="Co-sell", Help_Needed="GeneralOrOther")]),
+        Remote(),
+    )
     assert Plan.from_json(p.as_json()) == p
     doc = p.as_json()
     assert set(doc["summary"]) == {"create", "update", "unchanged", "blocked", "invalid"}
-    assert set(doc["rows"][0]) >= {"sheet", "row", "externalReferenceId", "action", "steps", "changes",
-                                   "reason"}
+    assert set(doc["rows"][0]) >= {
+        "sheet",
+        "row",
+        "externalReferenceId",
+        "action",
+        "steps",
+        "changes",
+        "reason",
+    }
     assert set(doc["rows"][1]["steps"][1]) >= {"method", "path", "body"}
 
 

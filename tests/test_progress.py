@@ -33,8 +33,9 @@ class Broken(io.StringIO):
         raise BrokenPipeError
 
 
-def _run(p: Progress, clock: Clock, rows: int, seconds_per_row: float,
-         outcome: Outcome = Outcome.CREATED) -> None:
+def _run(
+    p: Progress, clock: Clock, rows: int, seconds_per_row: float, outcome: Outcome = Outcome.CREATED
+) -> None:
     for _ in range(rows):
         clock.now += seconds_per_row
         p.advance(outcome)

@@ -170,9 +170,7 @@ def test_formula_cells_give_their_cached_value(tmp_path: Path) -> None:
 
 
 def test_leading_blank_rows_and_columns_keep_excel_numbers(tmp_path: Path) -> None:
-    path = write_xlsx(
-        tmp_path / "offset.xlsx", [REQUIRED, a_row(1), [None] * 3, a_row(2)], at=(4, 3)
-    )
+    path = write_xlsx(tmp_path / "offset.xlsx", [REQUIRED, a_row(1), [None] * 3, a_row(2)], at=(4, 3))
     table = read_table(path)
     assert table.header_row == 4
     assert list(table.frame.index) == [5, 7]
@@ -287,8 +285,7 @@ def test_unknown_columns_warn_and_suggest(tmp_path: Path) -> None:
     assert first.severity is Severity.WARNING and first.row == 1
     assert first.column == "Refferal Nam"
     assert first.message == (
-        "Column 'Refferal Nam' is not a bulkref column and is ignored. "
-        "Did you mean 'Referral Name'?"
+        "Column 'Refferal Nam' is not a bulkref column and is ignored. Did you mean 'Referral Name'?"
     )
     assert second.message == "Column 'Favourite Colour' is not a bulkref column and is ignored."
     assert "Refferal Nam" not in table.frame.columns
@@ -329,19 +326,14 @@ def test_update_only_sheet_needs_only_always_columns(tmp_path: Path) -> None:
     path = write_xlsx(tmp_path / "upd.xlsx", [["Referral ID", "Status"], ["abc", "Closed"]])
     problem = only(read_table(path), "missing_columns")
     assert problem.message == (
-        "Missing required column: External Reference ID. "
-        "Add it to the header row (see the template)."
+        "Missing required column: External Reference ID. Add it to the header row (see the template)."
     )
-    full = write_xlsx(
-        tmp_path / "upd2.xlsx", [["Referral ID", "External ID"], ["abc", "X"], ["def", "Y"]]
-    )
+    full = write_xlsx(tmp_path / "upd2.xlsx", [["Referral ID", "External ID"], ["abc", "X"], ["def", "Y"]])
     assert codes(read_table(full)) == []
 
 
 def test_one_new_row_makes_new_columns_required(tmp_path: Path) -> None:
-    path = write_xlsx(
-        tmp_path / "mix.xlsx", [["Referral ID", "External ID"], ["abc", "X"], [None, "Y"]]
-    )
+    path = write_xlsx(tmp_path / "mix.xlsx", [["Referral ID", "External ID"], ["abc", "X"], [None, "Y"]])
     problem = only(read_table(path), "missing_columns")
     assert "Referral Name" in problem.message and "Closing Date" in problem.message
     assert "External Reference ID" not in problem.message
@@ -568,10 +560,7 @@ PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n"
 def test_unknown_extensions_are_not_spreadsheets(tmp_path: Path, name: str) -> None:
     (tmp_path / name).write_bytes(PDF)
     message = unusable(tmp_path / name)
-    assert (
-        message
-        == f"'{tmp_path / name}' is not a spreadsheet: bulkref reads .xlsx, .xlsm and .csv files."
-    )
+    assert message == f"'{tmp_path / name}' is not a spreadsheet: bulkref reads .xlsx, .xlsm and .csv files."
 
 
 def make_docx(path: Path) -> Path:

@@ -23,8 +23,18 @@ from bulkref.errors import BulkrefError
 
 # shared/docs/cli.md's columns, plus the timestamp: spelled out, not taken from the module.
 EXPECTED_HEADERS = [
-    "Row", "External Reference ID", "Action", "Outcome", "Referral ID", "Engagement ID",
-    "Linked Referral ID", "HTTP Status", "Error Code", "Error Message", "Request ID", "Timestamp",
+    "Row",
+    "External Reference ID",
+    "Action",
+    "Outcome",
+    "Referral ID",
+    "Engagement ID",
+    "Linked Referral ID",
+    "HTTP Status",
+    "Error Code",
+    "Error Message",
+    "Request ID",
+    "Timestamp",
 ]
 FORMULAS = ['=HYPERLINK("http://x","y")', "+1", "-2", "@SUM(A1)", "\t=1+1", "\r=2+2"]
 GUID = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
@@ -33,23 +43,82 @@ TS = "2025-01-02T03:04:05.123456+00:00"
 
 def _results() -> list[RowResult]:
     out = [
-        RowResult("Referrals", 2, "CRM-1", "create", Outcome.CREATED, referral_id=GUID,
-                  engagement_id="e-1", http_status=201, request_id="req-1", timestamp=TS),
-        RowResult("Referrals", 3, "CRM-2", "update", Outcome.UPDATED, referral_id="r-2",
-                  engagement_id="e-2", linked_referral_id="l-2", http_status=200, timestamp=TS),
+        RowResult(
+            "Referrals",
+            2,
+            "CRM-1",
+            "create",
+            Outcome.CREATED,
+            referral_id=GUID,
+            engagement_id="e-1",
+            http_status=201,
+            request_id="req-1",
+            timestamp=TS,
+        ),
+        RowResult(
+            "Referrals",
+            3,
+            "CRM-2",
+            "update",
+            Outcome.UPDATED,
+            referral_id="r-2",
+            engagement_id="e-2",
+            linked_referral_id="l-2",
+            http_status=200,
+            timestamp=TS,
+        ),
         RowResult("Referrals", 4, "CRM-3", "unchanged", Outcome.UNCHANGED, referral_id="r-3"),
-        RowResult("Referrals", 5, "CRM-4", "create", Outcome.PARTIAL, referral_id="r-4",
-                  http_status=503, error_code="ServiceUnavailable", error_message="try later"),
-        RowResult("Referrals", 6, "CRM-5", "update", Outcome.CONFLICT, http_status=412,
-                  error_code="PreconditionFailed", error_message="changed since the plan"),
-        RowResult("Referrals", 7, "CRM-6", "create", Outcome.FAILED, http_status=400,
-                  error_code="#N/A", error_message="a & <b> > c", request_id="req-6", timestamp=TS),
+        RowResult(
+            "Referrals",
+            5,
+            "CRM-4",
+            "create",
+            Outcome.PARTIAL,
+            referral_id="r-4",
+            http_status=503,
+            error_code="ServiceUnavailable",
+            error_message="try later",
+        ),
+        RowResult(
+            "Referrals",
+            6,
+            "CRM-5",
+            "update",
+            Outcome.CONFLICT,
+            http_status=412,
+            error_code="PreconditionFailed",
+            error_message="changed since the plan",
+        ),
+        RowResult(
+            "Referrals",
+            7,
+            "CRM-6",
+            "create",
+            Outcome.FAILED,
+            http_status=400,
+            error_code="#N/A",
+            error_message="a & <b> > c",
+            request_id="req-6",
+            timestamp=TS,
+        ),
         RowResult("Referrals", 8, None, "invalid", Outcome.SKIPPED),
     ]
     # Formula-looking text wherever text can come from the input or the API.
     for i, f in enumerate(FORMULAS):
-        out.append(RowResult("Referrals", 9 + i, f, "create", Outcome.FAILED, referral_id=f,
-                             http_status=400, error_code=f, error_message=f, request_id=f))
+        out.append(
+            RowResult(
+                "Referrals",
+                9 + i,
+                f,
+                "create",
+                Outcome.FAILED,
+                referral_id=f,
+                http_status=400,
+                error_code=f,
+                error_message=f,
+                request_id=f,
+            )
+        )
     return out
 
 
@@ -71,6 +140,7 @@ def test_columns_cover_every_result_field_but_the_sheet() -> None:
 
 # --- xlsx ---------------------------------------------------------------------------------------
 
+
 def test_xlsx_has_exactly_the_columns_and_one_row_per_result(tmp_path: Path) -> None:
     rs = _results()
     out = write_results(rs, tmp_path / "in.results.xlsx", source="in.xlsx")
@@ -82,9 +152,20 @@ def test_xlsx_has_exactly_the_columns_and_one_row_per_result(tmp_path: Path) -> 
     assert list(rows[0]) == EXPECTED_HEADERS
     assert len(rows) == len(rs) + 1
     for r, got in zip(rs, rows[1:], strict=True):
-        assert got == (r.row, r.external_id, r.action, r.outcome.value, r.referral_id, r.engagement_id,
-                       r.linked_referral_id, r.http_status, r.error_code, r.error_message, r.request_id,
-                       r.timestamp)
+        assert got == (
+            r.row,
+            r.external_id,
+            r.action,
+            r.outcome.value,
+            r.referral_id,
+            r.engagement_id,
+            r.linked_referral_id,
+            r.http_status,
+            r.error_code,
+            r.error_message,
+            r.request_id,
+            r.timestamp,
+        )
     assert isinstance(ws["A2"].value, int) and isinstance(ws["H2"].value, int)  # numbers, not text
     assert ws["E2"].value == GUID and ws["L2"].value == TS
     assert ws["I7"].value == "#N/A" and ws["I7"].data_type == "s"  # text, not Excel's error value
@@ -113,8 +194,18 @@ def test_xlsx_formula_looking_text_is_stored_as_text(tmp_path: Path) -> None:
 
 def test_xlsx_text_that_xml_cannot_hold_as_is(tmp_path: Path) -> None:
     long = "x" * 40_000
-    rs = [RowResult("S", 2, "  padded  ", "create", Outcome.FAILED, error_code="bell\x07",
-                    error_message="line1\r\nline2", request_id=long)]
+    rs = [
+        RowResult(
+            "S",
+            2,
+            "  padded  ",
+            "create",
+            Outcome.FAILED,
+            error_code="bell\x07",
+            error_message="line1\r\nline2",
+            request_id=long,
+        )
+    ]
     ws = openpyxl.load_workbook(write_results(rs, tmp_path / "r.xlsx"))["Results"]
     assert ws["B2"].value == "  padded  "
     assert ws["I2"].value == "bell\ufffd"  # XML cannot carry control characters
@@ -177,8 +268,15 @@ def test_xlsx_summary_given(tmp_path: Path) -> None:
     counts = summary(rs)  # what apply passes: the five JSON keys, then partial and conflict
     wb = openpyxl.load_workbook(write_results(rs, tmp_path / "r.xlsx", summary=counts))
     rows = list(wb["Summary"].iter_rows(values_only=True))
-    assert rows[-7:] == [("created", 1), ("updated", 1), ("unchanged", 1), ("failed", 9), ("skipped", 1),
-                         ("failed: of which partial", 1), ("failed: of which conflict", 1)]
+    assert rows[-7:] == [
+        ("created", 1),
+        ("updated", 1),
+        ("unchanged", 1),
+        ("failed", 9),
+        ("skipped", 1),
+        ("failed: of which partial", 1),
+        ("failed: of which conflict", 1),
+    ]
     assert not any(r[0] == "Source" for r in rows)
 
 
@@ -197,9 +295,21 @@ def test_xlsx_reads_in_another_reader(tmp_path: Path) -> None:
 def test_xlsx_opens_in_a_spreadsheet_program_without_evaluating(tmp_path: Path) -> None:
     out = write_results(_results(), tmp_path / "r.xlsx")
     profile = (tmp_path / "lo-profile").as_uri()
-    subprocess.run(["soffice", f"-env:UserInstallation={profile}", "--headless", "--convert-to", "csv",
-                    "--outdir", str(tmp_path / "lo"), str(out)],
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [
+            "soffice",
+            f"-env:UserInstallation={profile}",
+            "--headless",
+            "--convert-to",
+            "csv",
+            "--outdir",
+            str(tmp_path / "lo"),
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     with open(tmp_path / "lo" / "r.csv", newline="", encoding="utf-8") as f:
         shown = list(csv.reader(f))
     assert shown[0] == EXPECTED_HEADERS
@@ -209,6 +319,7 @@ def test_xlsx_opens_in_a_spreadsheet_program_without_evaluating(tmp_path: Path) 
 
 
 # --- csv ----------------------------------------------------------------------------------------
+
 
 def test_csv_columns_values_and_prefixes(tmp_path: Path) -> None:
     rs = _results()
@@ -231,16 +342,20 @@ def test_csv_columns_values_and_prefixes(tmp_path: Path) -> None:
 
 # --- paths --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("deals.xlsx", "deals.results.xlsx"),
-    ("deals.XLSX", "deals.results.xlsx"),
-    ("deals.xlsm", "deals.results.xlsx"),
-    ("deals.csv", "deals.results.csv"),
-    ("plan.json", "plan.results.xlsx"),
-    ("deals.results.xlsx", "deals.results.results.xlsx"),
-    ("deals.results.csv", "deals.results.results.csv"),
-    ("my.deals.v2.xlsx", "my.deals.v2.results.xlsx"),
-])
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("deals.xlsx", "deals.results.xlsx"),
+        ("deals.XLSX", "deals.results.xlsx"),
+        ("deals.xlsm", "deals.results.xlsx"),
+        ("deals.csv", "deals.results.csv"),
+        ("plan.json", "plan.results.xlsx"),
+        ("deals.results.xlsx", "deals.results.results.xlsx"),
+        ("deals.results.csv", "deals.results.results.csv"),
+        ("my.deals.v2.xlsx", "my.deals.v2.results.xlsx"),
+    ],
+)
 def test_default_path(tmp_path: Path, name: str, expected: str) -> None:
     given = tmp_path / name
     got = default_path(given)
@@ -248,8 +363,9 @@ def test_default_path(tmp_path: Path, name: str, expected: str) -> None:
     assert got != given and got.name.casefold() != given.name.casefold()
 
 
-def test_default_path_is_never_the_input_even_if_naming_changed(monkeypatch: pytest.MonkeyPatch,
-                                                                 tmp_path: Path) -> None:
+def test_default_path_is_never_the_input_even_if_naming_changed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setattr(results_mod, "RESULTS_MARK", "")  # a naming that would give the input back
     got = default_path(tmp_path / "deals.xlsx")
     assert got != tmp_path / "deals.xlsx" and got.suffix == ".xlsx"
@@ -273,6 +389,7 @@ def test_other_suffixes_are_refused(tmp_path: Path) -> None:
 
 # --- atomic writes ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("suffix", [".xlsx", ".csv"])
 def test_replaces_an_existing_file_and_leaves_nothing_behind(tmp_path: Path, suffix: str) -> None:
     out = tmp_path / f"r{suffix}"
@@ -286,8 +403,9 @@ def test_replaces_an_existing_file_and_leaves_nothing_behind(tmp_path: Path, suf
 
 
 @pytest.mark.parametrize("suffix", [".xlsx", ".csv"])
-def test_interrupted_write_keeps_the_previous_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                                   suffix: str) -> None:
+def test_interrupted_write_keeps_the_previous_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, suffix: str
+) -> None:
     out = tmp_path / f"r{suffix}"
     out.write_bytes(b"the previous results")
 
@@ -319,12 +437,25 @@ def test_missing_folder(tmp_path: Path) -> None:
 
 # --- size ---------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("suffix", [".xlsx", ".csv"])
 def test_many_rows(tmp_path: Path, suffix: str) -> None:
     n = 20_000
     outcomes = list(Outcome)
-    rs = [RowResult("Referrals", i + 2, f"CRM-{i:06d}", "create", outcomes[i % len(outcomes)],
-                    referral_id=GUID, http_status=201, request_id=GUID, timestamp=TS) for i in range(n)]
+    rs = [
+        RowResult(
+            "Referrals",
+            i + 2,
+            f"CRM-{i:06d}",
+            "create",
+            outcomes[i % len(outcomes)],
+            referral_id=GUID,
+            http_status=201,
+            request_id=GUID,
+            timestamp=TS,
+        )
+        for i in range(n)
+    ]
     out = write_results(rs, tmp_path / f"r{suffix}")
     if suffix == ".xlsx":
         data = CalamineWorkbook.from_path(str(out)).get_sheet_by_name("Results").to_python()

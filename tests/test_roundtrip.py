@@ -28,8 +28,12 @@ def expected(value: object, key: str) -> object:
         return split_list(str(value))
     if isinstance(value, int | float) and key == "deal_value":
         return float(value)
-    if key in ("share_with_microsoft", "consent_contact", "consent_share_info",
-               "consent_msft_contact_partners"):
+    if key in (
+        "share_with_microsoft",
+        "consent_contact",
+        "consent_share_info",
+        "consent_msft_contact_partners",
+    ):
         return value == "Yes"
     return value
 
@@ -53,8 +57,12 @@ def test_rows_round_trip_through_the_template_shape(tmp_path: Path, fmt: str) ->
 
 
 def test_csv_keeps_formula_looking_text_from_running_and_reads_it_back(tmp_path: Path) -> None:
-    row = {**EXAMPLES[0], "name": '=HYPERLINK("http://evil.example","click")',
-           "contact.1.phone": "+1 425 555 0100", "notes": "@mention -minus"}
+    row = {
+        **EXAMPLES[0],
+        "name": '=HYPERLINK("http://evil.example","click")',
+        "contact.1.phone": "+1 425 555 0100",
+        "notes": "@mention -minus",
+    }
     path = write_csv(tmp_path / "f.csv", [row])
     raw = path.read_text(encoding="utf-8-sig")
     # Excel reads a leading apostrophe as "this is text": none of these can run.

@@ -25,8 +25,9 @@ def create(sandbox: RunningSandbox, body: dict[str, Any]) -> dict[str, Any]:
     return response.json()  # type: ignore[no-any-return]
 
 
-def assert_error(response: httpx.Response, status: int, code: str,
-                 target: str | None = None) -> dict[str, Any]:
+def assert_error(
+    response: httpx.Response, status: int, code: str, target: str | None = None
+) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/json")
     error = response.json()["error"]
@@ -52,12 +53,17 @@ def keys_cover(actual: Any, documented: Any, path: str = "") -> None:
 
 # -- the seeds' examples ---------------------------------------------------------------
 
-@pytest.mark.parametrize(("request_key", "response_key"), [
-    ("create_request_000", "create_response_000"),
-    ("create_request_001", "create_response_001"),
-])
+
+@pytest.mark.parametrize(
+    ("request_key", "response_key"),
+    [
+        ("create_request_000", "create_response_000"),
+        ("create_request_001", "create_response_001"),
+    ],
+)
 def test_seed_example_request_gives_the_documented_response_shape(
-        sandbox: RunningSandbox, request_key: str, response_key: str) -> None:
+    sandbox: RunningSandbox, request_key: str, response_key: str
+) -> None:
     sent = SEEDS[request_key]
     response = http.post(sandbox.url, json=sent, headers=sandbox.headers)
     assert response.status_code == 201, response.text
@@ -72,14 +78,28 @@ def test_seed_example_request_gives_the_documented_response_shape(
     assert got["direction"] == "Outgoing"
     assert got["externalReferenceId"] is None and got["expirationDateTime"] is None
     assert got["links"] == {
-        "relatedReferrals": {"uri": f"{sandbox.url}?$filter=engagementId eq '{got['engagementId']}'",
-                             "method": "GET"},
+        "relatedReferrals": {
+            "uri": f"{sandbox.url}?$filter=engagementId eq '{got['engagementId']}'",
+            "method": "GET",
+        },
         "self": {"uri": f"{sandbox.url}/{got['id']}", "method": "GET"},
     }
     assert response.headers["location"] == got["links"]["self"]["uri"]
     # What the client wrote comes back as written.
-    for key in ("name", "status", "substatus", "statusReason", "qualification", "type", "target",
-                "customerProfile", "consent", "details", "team", "inviteContext"):
+    for key in (
+        "name",
+        "status",
+        "substatus",
+        "statusReason",
+        "qualification",
+        "type",
+        "target",
+        "customerProfile",
+        "consent",
+        "details",
+        "team",
+        "inviteContext",
+    ):
         assert got[key] == sent[key], key
     # And a GET reads the same document.
     again = http.get(got["links"]["self"]["uri"], headers=sandbox.headers)
@@ -89,9 +109,12 @@ def test_seed_example_request_gives_the_documented_response_shape(
 def test_cosell_two_steps_of_seed_000(sandbox: RunningSandbox) -> None:
     partner = create(sandbox, SEEDS["cosell_step1_000"])
     # Property names are read without regard to case, then stored as documented.
-    assert partner["consent"] == {"consentToToShareInfoWithOthers": True, "consentToContact": True,
-                                  "consentToMicrosoftToContactSpecificPartners": True,
-                                  "consentToShareReferralWithMicrosoftSellers": True}
+    assert partner["consent"] == {
+        "consentToToShareInfoWithOthers": True,
+        "consentToContact": True,
+        "consentToMicrosoftToContactSpecificPartners": True,
+        "consentToShareReferralWithMicrosoftSellers": True,
+    }
     assert partner["customerProfile"]["ids"] == [{"profileType": "External", "id": "9-XIPFFGUQI"}]
     assert partner["status"] == "New" and partner["substatus"] == "Pending"  # defaults
     assert partner["mpnId"] == "<ENTER PARTNER_MPN_ID>" and partner["trackingInfo"] == {}  # kept as sent
@@ -111,17 +134,26 @@ def test_cosell_two_steps_of_seed_000(sandbox: RunningSandbox) -> None:
 
 
 def test_joining_an_unknown_engagement_is_refused(sandbox: RunningSandbox) -> None:
-    response = http.post(sandbox.url, json=referral_body(engagementId="00000000-0000-0000-0000-000000000000"),
-                          headers=sandbox.headers)
+    response = http.post(
+        sandbox.url,
+        json=referral_body(engagementId="00000000-0000-0000-0000-000000000000"),
+        headers=sandbox.headers,
+    )
     assert_error(response, 400, "invalidRequest", "engagementId")
     assert sandbox.admin.stats()["referrals"] == 0
 
 
 def test_a_shared_referral_for_another_partner_joins_the_engagement(sandbox: RunningSandbox) -> None:
     mine = create(sandbox, referral_body(target=[{"type": "SolutionProfile", "id": "SOL-ABC-DEF"}]))
-    theirs = create(sandbox, referral_body(engagementId=mine["engagementId"], organizationId="other-partner",
-                                           organizationName="Fabrikam",
-                                           target=[{"type": "BusinessProfileLocation", "id": "msft"}]))
+    theirs = create(
+        sandbox,
+        referral_body(
+            engagementId=mine["engagementId"],
+            organizationId="other-partner",
+            organizationName="Fabrikam",
+            target=[{"type": "BusinessProfileLocation", "id": "msft"}],
+        ),
+    )
     assert (theirs["organizationId"], theirs["organizationName"]) == ("other-partner", "Fabrikam")
     assert theirs["engagementId"] == mine["engagementId"]
 
@@ -140,12 +172,16 @@ def test_list_answer_has_the_shape_of_seed_002(sandbox: RunningSandbox) -> None:
 
 # -- headers, auth, not found, media types ---------------------------------------------
 
+
 def test_every_answer_carries_request_id_timestamp_and_the_echoed_client_request_id(
-        sandbox: RunningSandbox) -> None:
+    sandbox: RunningSandbox,
+) -> None:
     headers = {**sandbox.headers, "client-request-id": "8c4a04b7-3fd6-4f5b-93d6-2b8f4e0e1c55"}
-    for response in (http.post(sandbox.url, json=referral_body(), headers=headers),
-                     http.get(sandbox.url + "/nope", headers=headers),
-                     http.get(sandbox.url, headers={"client-request-id": "x"})):
+    for response in (
+        http.post(sandbox.url, json=referral_body(), headers=headers),
+        http.get(sandbox.url + "/nope", headers=headers),
+        http.get(sandbox.url, headers={"client-request-id": "x"}),
+    ):
         assert GUID.match(response.headers["request-id"])
         assert response.headers["timestamp"].endswith("Z")
         assert response.headers["client-request-id"] in ("x", headers["client-request-id"])
@@ -158,8 +194,10 @@ def test_a_call_without_a_bearer_token_is_401(sandbox: RunningSandbox, authoriza
     headers = {"Content-Type": "application/json"}
     if authorization is not None:
         headers["Authorization"] = authorization
-    for response in (http.get(sandbox.url, headers=headers),
-                     http.post(sandbox.url, json=referral_body(), headers=headers)):
+    for response in (
+        http.get(sandbox.url, headers=headers),
+        http.post(sandbox.url, json=referral_body(), headers=headers),
+    ):
         assert_error(response, 401, "unauthenticated")
         assert response.headers["www-authenticate"].startswith("Bearer")
     assert sandbox.admin.stats()["referrals"] == 0
@@ -168,10 +206,14 @@ def test_a_call_without_a_bearer_token_is_401(sandbox: RunningSandbox, authoriza
 def test_unknown_referral_is_404(sandbox: RunningSandbox) -> None:
     url = sandbox.url + "/4111fffc-f9ee-4d53-bba6-569135228642"
     assert_error(http.get(url, headers=sandbox.headers), 404, "itemNotFound")
-    assert_error(http.put(url, json=referral_body(), headers={**sandbox.headers, "If-Match": "*"}),
-                 404, "itemNotFound")
-    assert_error(http.patch(url, json=[{"op": "replace", "path": "/name", "value": "x"}],
-                             headers=sandbox.headers), 404, "itemNotFound")
+    assert_error(
+        http.put(url, json=referral_body(), headers={**sandbox.headers, "If-Match": "*"}), 404, "itemNotFound"
+    )
+    assert_error(
+        http.patch(url, json=[{"op": "replace", "path": "/name", "value": "x"}], headers=sandbox.headers),
+        404,
+        "itemNotFound",
+    )
     assert_error(http.get(sandbox.root + "/v1.0/elsewhere", headers=sandbox.headers), 404, "itemNotFound")
 
 
@@ -181,8 +223,12 @@ def test_wrong_content_type_is_415(sandbox: RunningSandbox) -> None:
     body = json.dumps(referral_body())
     assert_error(http.post(sandbox.url, content=body, headers=headers), 415, "invalidRequest", "Content-Type")
     url = created["links"]["self"]["uri"]
-    assert_error(http.put(url, content=body, headers={**headers, "If-Match": created["eTag"]}),
-                 415, "invalidRequest", "Content-Type")
+    assert_error(
+        http.put(url, content=body, headers={**headers, "If-Match": created["eTag"]}),
+        415,
+        "invalidRequest",
+        "Content-Type",
+    )
     patch = json.dumps([{"op": "replace", "path": "/name", "value": "x"}])
     assert_error(http.patch(url, content=patch, headers=headers), 415, "invalidRequest", "Content-Type")
     ok = http.patch(url, content=patch, headers={**headers, "Content-Type": "application/json-patch+json"})
@@ -190,12 +236,15 @@ def test_wrong_content_type_is_415(sandbox: RunningSandbox) -> None:
 
 
 def test_a_body_that_is_not_a_json_object_is_400(sandbox: RunningSandbox) -> None:
-    for response in (http.post(sandbox.url, content="{not json", headers=sandbox.headers),
-                     http.post(sandbox.url, json=[referral_body()], headers=sandbox.headers)):
+    for response in (
+        http.post(sandbox.url, content="{not json", headers=sandbox.headers),
+        http.post(sandbox.url, json=[referral_body()], headers=sandbox.headers),
+    ):
         assert_error(response, 400, "invalidRequest")
 
 
 # -- the rules of a body -------------------------------------------------------------
+
 
 def _without(path: str) -> dict[str, Any]:
     body = referral_body()
@@ -207,9 +256,21 @@ def _without(path: str) -> dict[str, Any]:
     return body
 
 
-@pytest.mark.parametrize("path", ["type", "customerProfile", "consent", "details", "customerProfile.name",
-                                  "customerProfile.address", "customerProfile.address.country",
-                                  "details.dealValue", "details.currency", "details.closingDateTime"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "type",
+        "customerProfile",
+        "consent",
+        "details",
+        "customerProfile.name",
+        "customerProfile.address",
+        "customerProfile.address.country",
+        "details.dealValue",
+        "details.currency",
+        "details.closingDateTime",
+    ],
+)
 def test_required_fields(sandbox: RunningSandbox, path: str) -> None:
     response = http.post(sandbox.url, json=_without(path), headers=sandbox.headers)
     error = assert_error(response, 400, "invalidRequest", path)
@@ -226,53 +287,75 @@ def _with(path: str, value: Any) -> dict[str, Any]:
     return body
 
 
-@pytest.mark.parametrize(("path", "value"), [
-    ("type", "Both"),
-    ("qualification", "Hot"),
-    ("status", "Open"),
-    ("substatus", "Sleeping"),
-    ("customerProfile.size", "huge"),
-    ("customerProfile.address.country", "USA"),
-    ("customerProfile.team[0].email", 42),
-    ("customerProfile.ids", [{"profileType": "Tax", "id": "1"}]),
-    ("target[0].type", "Person"),
-    ("details.currency", "DOLLARS"),
-    ("details.dealValue", -1),
-    ("details.dealValue", "50000"),
-    ("details.closingDateTime", "next spring"),
-    ("consent.consentToContact", "yes"),
-    ("details.requirements", {"solutions": [{"id": "S", "type": "Product"}]}),
-    ("details.requirements", {"additionalRequirements": {"attributes": [
-        {"type": "CustomerMarketplaceIntent", "id": "Maybe"}]}}),
-    ("inviteContext", {"assistanceRequestCode": "PleaseHelp"}),
-    ("partnerRole", "Cheerleader"),
-    ("team", {"firstName": "not a list"}),
-])
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("type", "Both"),
+        ("qualification", "Hot"),
+        ("status", "Open"),
+        ("substatus", "Sleeping"),
+        ("customerProfile.size", "huge"),
+        ("customerProfile.address.country", "USA"),
+        ("customerProfile.team[0].email", 42),
+        ("customerProfile.ids", [{"profileType": "Tax", "id": "1"}]),
+        ("target[0].type", "Person"),
+        ("details.currency", "DOLLARS"),
+        ("details.dealValue", -1),
+        ("details.dealValue", "50000"),
+        ("details.closingDateTime", "next spring"),
+        ("consent.consentToContact", "yes"),
+        ("details.requirements", {"solutions": [{"id": "S", "type": "Product"}]}),
+        (
+            "details.requirements",
+            {
+                "additionalRequirements": {
+                    "attributes": [{"type": "CustomerMarketplaceIntent", "id": "Maybe"}]
+                }
+            },
+        ),
+        ("inviteContext", {"assistanceRequestCode": "PleaseHelp"}),
+        ("partnerRole", "Cheerleader"),
+        ("team", {"firstName": "not a list"}),
+    ],
+)
 def test_values_outside_the_documented_ones_are_400_with_their_path(
-        sandbox: RunningSandbox, path: str, value: Any) -> None:
+    sandbox: RunningSandbox, path: str, value: Any
+) -> None:
     response = http.post(sandbox.url, json=_with(path, value), headers=sandbox.headers)
     error = assert_error(response, 400, "invalidRequest")
-    expected = {"customerProfile.ids": "customerProfile.ids[0].profileType",
-                "details.requirements": error["target"],  # checked below
-                "inviteContext": "inviteContext.assistanceRequestCode"}.get(path, path)
+    expected = {
+        "customerProfile.ids": "customerProfile.ids[0].profileType",
+        "details.requirements": error["target"],  # checked below
+        "inviteContext": "inviteContext.assistanceRequestCode",
+    }.get(path, path)
     assert error["target"] == expected
     if path == "details.requirements":
-        assert error["target"] in ("details.requirements.solutions[0].type",
-                                   "details.requirements.additionalRequirements.attributes[0].id")
+        assert error["target"] in (
+            "details.requirements.solutions[0].type",
+            "details.requirements.additionalRequirements.attributes[0].id",
+        )
 
 
 def test_enumerations_are_read_without_regard_to_case(sandbox: RunningSandbox) -> None:
-    got = create(sandbox, referral_body(status="active", substatus="ACCEPTED", type="shared",
-                                        qualification="salesqualified"))
+    got = create(
+        sandbox,
+        referral_body(status="active", substatus="ACCEPTED", type="shared", qualification="salesqualified"),
+    )
     assert (got["status"], got["substatus"], got["type"], got["qualification"]) == (
-        "Active", "Accepted", "Shared", "SalesQualified")
+        "Active",
+        "Accepted",
+        "Shared",
+        "SalesQualified",
+    )
     assert got["acceptedDateTime"] == got["createdDateTime"]
 
 
-@pytest.mark.parametrize(("status", "substatus"), [("New", "Won"), ("Active", "Pending"),
-                                                   ("Closed", "Accepted"), ("Closed", None)])
-def test_status_and_substatus_must_go_together(sandbox: RunningSandbox, status: str,
-                                               substatus: str | None) -> None:
+@pytest.mark.parametrize(
+    ("status", "substatus"), [("New", "Won"), ("Active", "Pending"), ("Closed", "Accepted"), ("Closed", None)]
+)
+def test_status_and_substatus_must_go_together(
+    sandbox: RunningSandbox, status: str, substatus: str | None
+) -> None:
     body = referral_body(status=status)
     if substatus:
         body["substatus"] = substatus
@@ -286,15 +369,18 @@ def test_a_post_may_not_choose_the_id(sandbox: RunningSandbox) -> None:
 
 
 def test_read_only_fields_in_a_post_are_set_by_the_service(sandbox: RunningSandbox) -> None:
-    got = create(sandbox, referral_body(direction="Incoming", eTag='"mine"',
-                                        createdDateTime="2001-01-01T00:00:00Z"))
+    got = create(
+        sandbox, referral_body(direction="Incoming", eTag='"mine"', createdDateTime="2001-01-01T00:00:00Z")
+    )
     assert got["direction"] == "Outgoing" and got["eTag"] != '"mine"' and got["createdDateTime"] > "2020"
 
 
 # -- PUT -------------------------------------------------------------------------------
 
-def _put(sandbox: RunningSandbox, current: dict[str, Any], if_match: str | None = None,
-         **changes: Any) -> httpx.Response:
+
+def _put(
+    sandbox: RunningSandbox, current: dict[str, Any], if_match: str | None = None, **changes: Any
+) -> httpx.Response:
     body = {k: v for k, v in current.items() if k != "links"}
     body.update(changes)
     headers = dict(sandbox.headers)
@@ -328,15 +414,24 @@ def test_put_replaces_and_changes_etag_and_updated_time(sandbox: RunningSandbox)
     assert got["createdDateTime"] == created["createdDateTime"] and got["id"] == created["id"]
     # Fields left out of a PUT are gone; a PUT without a status keeps the status.
     body = {k: v for k, v in got.items() if k not in ("links", "team", "status", "substatus")}
-    again = http.put(got["links"]["self"]["uri"], json=body,
-                     headers={**sandbox.headers, "If-Match": got["eTag"]})
+    again = http.put(
+        got["links"]["self"]["uri"], json=body, headers={**sandbox.headers, "If-Match": got["eTag"]}
+    )
     assert again.status_code == 200
     assert "team" not in again.json() and again.json()["status"] == "Active"
 
 
-@pytest.mark.parametrize(("field", "value"), [("links", {}), ("id", "other"), ("engagementId", "other"),
-                                              ("organizationId", "msft"), ("direction", "Incoming"),
-                                              ("createdDateTime", "2001-01-01T00:00:00Z")])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("links", {}),
+        ("id", "other"),
+        ("engagementId", "other"),
+        ("organizationId", "msft"),
+        ("direction", "Incoming"),
+        ("createdDateTime", "2001-01-01T00:00:00Z"),
+    ],
+)
 def test_put_cannot_change_what_the_service_sets(sandbox: RunningSandbox, field: str, value: Any) -> None:
     created = create(sandbox, referral_body())
     assert_error(_put(sandbox, created, created["eTag"], **{field: value}), 400, "invalidRequest", field)
@@ -344,8 +439,12 @@ def test_put_cannot_change_what_the_service_sets(sandbox: RunningSandbox, field:
 
 def test_status_transitions(sandbox: RunningSandbox) -> None:
     created = create(sandbox, referral_body(status="Active", substatus="Accepted"))
-    assert_error(_put(sandbox, created, created["eTag"], status="New", substatus="Pending"),
-                 400, "invalidRequest", "status")
+    assert_error(
+        _put(sandbox, created, created["eTag"], status="New", substatus="Pending"),
+        400,
+        "invalidRequest",
+        "status",
+    )
     won = _put(sandbox, created, created["eTag"], status="Closed", substatus="Won")
     assert won.status_code == 200
     closed = won.json()
@@ -355,22 +454,35 @@ def test_status_transitions(sandbox: RunningSandbox) -> None:
 
 # -- PATCH -------------------------------------------------------------------------------
 
-def _patch(sandbox: RunningSandbox, referral: dict[str, Any], operations: Any,
-           **headers: str) -> httpx.Response:
-    return http.patch(referral["links"]["self"]["uri"], json=operations,
-                       headers={**sandbox.headers, "Content-Type": "application/json-patch+json", **headers})
+
+def _patch(
+    sandbox: RunningSandbox, referral: dict[str, Any], operations: Any, **headers: str
+) -> httpx.Response:
+    return http.patch(
+        referral["links"]["self"]["uri"],
+        json=operations,
+        headers={**sandbox.headers, "Content-Type": "application/json-patch+json", **headers},
+    )
 
 
 def test_patch_replace_and_add(sandbox: RunningSandbox) -> None:
     created = create(sandbox, referral_body())
-    response = _patch(sandbox, created, [
-        {"op": "replace", "path": "/status", "value": "Active"},
-        {"op": "replace", "path": "/substatus", "value": "Accepted"},
-        {"op": "add", "path": "/details/requirements", "value": {"industries": []}},
-        {"op": "add", "path": "/details/requirements/industries/-", "value": {"id": "Retail"}},
-        {"op": "add", "path": "/customerProfile/team/0", "value": {"firstName": "Ann", "email": "ann@c.com"}},
-        {"op": "replace", "path": "/customerProfile/address/city", "value": "Redmond"},
-    ])
+    response = _patch(
+        sandbox,
+        created,
+        [
+            {"op": "replace", "path": "/status", "value": "Active"},
+            {"op": "replace", "path": "/substatus", "value": "Accepted"},
+            {"op": "add", "path": "/details/requirements", "value": {"industries": []}},
+            {"op": "add", "path": "/details/requirements/industries/-", "value": {"id": "Retail"}},
+            {
+                "op": "add",
+                "path": "/customerProfile/team/0",
+                "value": {"firstName": "Ann", "email": "ann@c.com"},
+            },
+            {"op": "replace", "path": "/customerProfile/address/city", "value": "Redmond"},
+        ],
+    )
     assert response.status_code == 204 and response.content == b""
     got = http.get(created["links"]["self"]["uri"], headers=sandbox.headers).json()
     assert response.headers["etag"] == got["eTag"] != created["eTag"]
@@ -383,30 +495,40 @@ def test_patch_replace_and_add(sandbox: RunningSandbox) -> None:
 
 def test_patch_returns_the_referral_when_asked(sandbox: RunningSandbox) -> None:
     created = create(sandbox, referral_body())
-    response = _patch(sandbox, created, [{"op": "replace", "path": "/name", "value": "New name"}],
-                      Prefer="return=representation")
+    response = _patch(
+        sandbox,
+        created,
+        [{"op": "replace", "path": "/name", "value": "New name"}],
+        Prefer="return=representation",
+    )
     assert response.status_code == 200 and response.json()["name"] == "New name"
     assert response.headers["preference-applied"] == "return=representation"
     assert response.headers["etag"] == response.json()["eTag"]
 
 
-@pytest.mark.parametrize(("operations", "target"), [
-    ([{"op": "remove", "path": "/name"}], "[0].op"),
-    ([{"op": "move", "from": "/name", "path": "/statusReason"}], "[0].op"),
-    ([{"op": "test", "path": "/name", "value": "x"}], "[0].op"),
-    ([{"op": "replace", "path": "/id", "value": "x"}], "/id"),
-    ([{"op": "replace", "path": "/eTag", "value": "x"}], "/eTag"),
-    ([{"op": "replace", "path": "/engagementId", "value": "x"}], "/engagementId"),
-    ([{"op": "add", "path": "/links/self", "value": {}}], "/links/self"),
-    ([{"op": "replace", "path": "/createdDateTime", "value": "2001-01-01T00:00:00Z"}], "/createdDateTime"),
-    ([{"op": "replace", "path": "/inviteContext/notes", "value": "x"}], "/inviteContext/notes"),
-    ([{"op": "replace", "path": "name", "value": "x"}], "[0].path"),
-    ([{"op": "replace", "path": "/name"}], "[0].value"),
-    ([{"op": "replace", "path": "/type", "value": "Both"}], "type"),
-    ([{"op": "replace", "path": "/status", "value": "Closed"}], "substatus"),
-    ({"op": "replace", "path": "/name", "value": "x"}, None),
-    ([], None),
-])
+@pytest.mark.parametrize(
+    ("operations", "target"),
+    [
+        ([{"op": "remove", "path": "/name"}], "[0].op"),
+        ([{"op": "move", "from": "/name", "path": "/statusReason"}], "[0].op"),
+        ([{"op": "test", "path": "/name", "value": "x"}], "[0].op"),
+        ([{"op": "replace", "path": "/id", "value": "x"}], "/id"),
+        ([{"op": "replace", "path": "/eTag", "value": "x"}], "/eTag"),
+        ([{"op": "replace", "path": "/engagementId", "value": "x"}], "/engagementId"),
+        ([{"op": "add", "path": "/links/self", "value": {}}], "/links/self"),
+        (
+            [{"op": "replace", "path": "/createdDateTime", "value": "2001-01-01T00:00:00Z"}],
+            "/createdDateTime",
+        ),
+        ([{"op": "replace", "path": "/inviteContext/notes", "value": "x"}], "/inviteContext/notes"),
+        ([{"op": "replace", "path": "name", "value": "x"}], "[0].path"),
+        ([{"op": "replace", "path": "/name"}], "[0].value"),
+        ([{"op": "replace", "path": "/type", "value": "Both"}], "type"),
+        ([{"op": "replace", "path": "/status", "value": "Closed"}], "substatus"),
+        ({"op": "replace", "path": "/name", "value": "x"}, None),
+        ([], None),
+    ],
+)
 def test_patch_refusals(sandbox: RunningSandbox, operations: Any, target: str | None) -> None:
     created = create(sandbox, referral_body())
     assert_error(_patch(sandbox, created, operations), 400, "invalidRequest", target)
@@ -434,9 +556,13 @@ def test_every_write_changes_the_etag(sandbox: RunningSandbox) -> None:
 
 def test_a_closed_referral_refuses_every_change(sandbox: RunningSandbox) -> None:
     closed = sandbox.admin.seed(referral_body(status="Closed", substatus="Lost", direction="Outgoing"))
-    for operations in ([{"op": "replace", "path": "/status", "value": "Closed"},
-                        {"op": "replace", "path": "/substatus", "value": "Won"}],
-                       [{"op": "replace", "path": "/statusReason", "value": "oops"}]):
+    for operations in (
+        [
+            {"op": "replace", "path": "/status", "value": "Closed"},
+            {"op": "replace", "path": "/substatus", "value": "Won"},
+        ],
+        [{"op": "replace", "path": "/statusReason", "value": "oops"}],
+    ):
         error = assert_error(_patch(sandbox, closed, operations), 400, "invalidRequest", "status")
         assert "Closed" in error["message"]
     assert_error(_put(sandbox, closed, closed["eTag"]), 400, "invalidRequest", "status")
@@ -445,9 +571,15 @@ def test_a_closed_referral_refuses_every_change(sandbox: RunningSandbox) -> None
 def test_incoming_referral_can_be_accepted(sandbox: RunningSandbox) -> None:
     incoming = sandbox.admin.seed({**referral_body(), "organizationName": "Contoso Company"})
     assert incoming["direction"] == "Incoming" and incoming["expirationDateTime"]
-    response = _patch(sandbox, incoming, [{"op": "replace", "path": "/status", "value": "Active"},
-                                          {"op": "replace", "path": "/substatus", "value": "Accepted"}],
-                      Prefer="return=representation")
+    response = _patch(
+        sandbox,
+        incoming,
+        [
+            {"op": "replace", "path": "/status", "value": "Active"},
+            {"op": "replace", "path": "/substatus", "value": "Accepted"},
+        ],
+        Prefer="return=representation",
+    )
     assert response.status_code == 200 and response.json()["acceptedDateTime"]
 
 

@@ -17,14 +17,20 @@ from click.testing import CliRunner
 
 from bulkref.sandbox.command import sandbox as sandbox_command
 
-LINE = re.compile(r"^Sandbox listening on (http://127\.0\.0\.1:(\d+)/v1\.0/engagements/referrals) "
-                  r"\(state: (.+)\)$")
+LINE = re.compile(
+    r"^Sandbox listening on (http://127\.0\.0\.1:(\d+)/v1\.0/engagements/referrals) "
+    r"\(state: (.+)\)$"
+)
 
 
 @contextmanager
 def running(*args: str) -> Iterator[tuple[subprocess.Popen[str], re.Match[str]]]:
-    process = subprocess.Popen([sys.executable, "-m", "bulkref.sandbox", "--port", "0", *args],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bulkref.sandbox", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert process.stdout is not None
         line = process.stdout.readline().strip()
@@ -42,12 +48,17 @@ def test_starts_serves_logs_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         url = match.group(1)
         assert match.group(3) == "memory"
         token = "super-secret-token-value"
-        response = httpx.post(url, headers={"Authorization": f"Bearer {token}"},
-                              json={"type": "Shared"}, timeout=10)
+        response = httpx.post(
+            url, headers={"Authorization": f"Bearer {token}"}, json={"type": "Shared"}, timeout=10
+        )
         assert response.status_code == 400
         request_id = response.headers["request-id"]
-        listed = httpx.get(url, params={"$filter": "team/any(t:t/email eq 'r2d2@contoso.com')"},
-                           headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        listed = httpx.get(
+            url,
+            params={"$filter": "team/any(t:t/email eq 'r2d2@contoso.com')"},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
         assert listed.status_code == 200
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=15)
@@ -62,8 +73,9 @@ def test_starts_serves_logs_and_stops_on_ctrl_c(tmp_path: Path) -> None:
 
 def test_db_state_is_named_on_start(tmp_path: Path) -> None:
     db = tmp_path / "sandbox.db"
-    with running("--db", str(db), "--seed", "3", "--faults", "500=0.5", "--rate-limit", "50",
-                 "--page-size", "5") as (process, match):
+    with running(
+        "--db", str(db), "--seed", "3", "--faults", "500=0.5", "--rate-limit", "50", "--page-size", "5"
+    ) as (process, match):
         assert match.group(3) == str(db)
         process.terminate()
         process.wait(timeout=15)
@@ -100,7 +112,6 @@ def test_a_non_loopback_host_is_warned_about() -> None:
     assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.0.2.10")
     # An address this machine does not have fails to bind, after the warning, without a traceback.
-    result = CliRunner().invoke(sandbox_command, ["--host", "192.0.2.10", "--port", "0"],
-                                env={**os.environ})
+    result = CliRunner().invoke(sandbox_command, ["--host", "192.0.2.10", "--port", "0"], env={**os.environ})
     assert "Warning: listening on 192.0.2.10" in result.output
     assert result.exit_code == 2 and "Cannot listen on 192.0.2.10" in result.output

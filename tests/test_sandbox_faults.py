@@ -101,8 +101,12 @@ def test_commit_then_fault_stores_the_write_but_loses_the_answer(sandbox_factory
         stored = client.get(running.url).json()["value"]
         assert [r["name"] for r in stored] == ["lost answer"]
         # The same holds for a PATCH: changed, though the answer is lost.
-        outcome(lambda: client.patch(stored[0]["links"]["self"]["uri"],
-                                     json=[{"op": "replace", "path": "/name", "value": "patched"}]))
+        outcome(
+            lambda: client.patch(
+                stored[0]["links"]["self"]["uri"],
+                json=[{"op": "replace", "path": "/name", "value": "patched"}],
+            )
+        )
         assert client.get(stored[0]["links"]["self"]["uri"]).json()["name"] == "patched"
         # A write the rules refuse stores nothing and gets its real answer.
         refused = client.post(running.url, json=referral_body(type="Both"))
@@ -110,10 +114,13 @@ def test_commit_then_fault_stores_the_write_but_loses_the_answer(sandbox_factory
     assert running.admin.stats()["faults"][kind] == 2
 
 
-@pytest.mark.parametrize(("kind", "code"), [("429", "tooManyRequests"), ("503", "serviceNotAvailable"),
-                                            ("500", "generalException")])
-def test_status_faults_answer_with_an_error_body_and_retry_after(sandbox_factory: Factory, kind: str,
-                                                                 code: str) -> None:
+@pytest.mark.parametrize(
+    ("kind", "code"),
+    [("429", "tooManyRequests"), ("503", "serviceNotAvailable"), ("500", "generalException")],
+)
+def test_status_faults_answer_with_an_error_body_and_retry_after(
+    sandbox_factory: Factory, kind: str, code: str
+) -> None:
     running = sandbox_factory(faults=f"{kind}=1,retry-after=3")
     response = http.post(running.url, json=referral_body(), headers=running.headers)
     assert response.status_code == int(kind)
@@ -141,11 +148,17 @@ def test_latency_delays_every_api_request(sandbox_factory: Factory) -> None:
     assert time.perf_counter() - started >= 0.08  # a lower bound only: never flaky
 
 
-@pytest.mark.parametrize(("spec", "words"), [
-    ("429=2", "between 0 and 1"), ("teapot=0.1", "unknown fault"), ("latency=fast", "duration"),
-    ("500=0.6,503=0.6", "add up"), ("commit-then-500=0.7,commit-then-reset=0.4", "add up"),
-    ("429", "kind=value"),
-])
+@pytest.mark.parametrize(
+    ("spec", "words"),
+    [
+        ("429=2", "between 0 and 1"),
+        ("teapot=0.1", "unknown fault"),
+        ("latency=fast", "duration"),
+        ("500=0.6,503=0.6", "add up"),
+        ("commit-then-500=0.7,commit-then-reset=0.4", "add up"),
+        ("429", "kind=value"),
+    ],
+)
 def test_bad_fault_specs_are_refused(spec: str, words: str) -> None:
     with pytest.raises(ValueError, match=words):
         parse_faults(spec)

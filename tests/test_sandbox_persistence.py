@@ -43,9 +43,14 @@ def test_state_survives_a_restart_with_db(sandbox_factory: Factory, tmp_path: Pa
     partner = _create(running, name="one")
     microsoft = _create(running, name="two", engagementId=partner["engagementId"], organizationId="msft")
     _create(running, name="three")
-    patched = http.patch(partner["links"]["self"]["uri"], headers=running.headers,
-                         json=[{"op": "replace", "path": "/status", "value": "Active"},
-                               {"op": "replace", "path": "/substatus", "value": "Accepted"}])
+    patched = http.patch(
+        partner["links"]["self"]["uri"],
+        headers=running.headers,
+        json=[
+            {"op": "replace", "path": "/status", "value": "Active"},
+            {"op": "replace", "path": "/substatus", "value": "Accepted"},
+        ],
+    )
     assert patched.status_code == 204
     incoming = running.admin.seed(referral_body(name="four"))
     before = _read_all(running)
@@ -88,8 +93,9 @@ def test_reset_wipes_the_database_too(sandbox_factory: Factory, tmp_path: Path) 
     assert _read_all(running) == []
 
 
-def test_two_sandboxes_on_one_database_see_each_others_writes(sandbox_factory: Factory,
-                                                              tmp_path: Path) -> None:
+def test_two_sandboxes_on_one_database_see_each_others_writes(
+    sandbox_factory: Factory, tmp_path: Path
+) -> None:
     # As two bulkref commands with --sandbox would, each with its own sandbox on the same file.
     first = sandbox_factory(db=tmp_path / "shared.db")
     second = sandbox_factory(db=tmp_path / "shared.db")
@@ -98,15 +104,22 @@ def test_two_sandboxes_on_one_database_see_each_others_writes(sandbox_factory: F
     joined = _create(second, name="from second", engagementId=made["engagementId"])
     assert {d["id"] for d in _read_all(first)} == {made["id"], joined["id"]}
     # A write through one is checked against what the other wrote.
-    http.patch(made["links"]["self"]["uri"].replace(first.root, second.root), headers=second.headers,
-               json=[{"op": "replace", "path": "/name", "value": "renamed"}])
-    stale = http.patch(made["links"]["self"]["uri"], headers={**first.headers, "If-Match": made["eTag"]},
-                       json=[{"op": "replace", "path": "/name", "value": "lost update"}])
+    http.patch(
+        made["links"]["self"]["uri"].replace(first.root, second.root),
+        headers=second.headers,
+        json=[{"op": "replace", "path": "/name", "value": "renamed"}],
+    )
+    stale = http.patch(
+        made["links"]["self"]["uri"],
+        headers={**first.headers, "If-Match": made["eTag"]},
+        json=[{"op": "replace", "path": "/name", "value": "lost update"}],
+    )
     assert stale.status_code == 412
 
 
-async def _concurrently(sandbox: RunningSandbox, count: int,
-                        request: Callable[[httpx.AsyncClient, int], Any]) -> list[httpx.Response]:
+async def _concurrently(
+    sandbox: RunningSandbox, count: int, request: Callable[[httpx.AsyncClient, int], Any]
+) -> list[httpx.Response]:
     limits = httpx.Limits(max_connections=count)
     async with httpx.AsyncClient(headers=sandbox.headers, limits=limits, timeout=20) as client:
         return list(await asyncio.gather(*(request(client, i) for i in range(count))))
@@ -115,8 +128,11 @@ async def _concurrently(sandbox: RunningSandbox, count: int,
 def test_concurrent_creates_are_all_stored_once(sandbox_factory: Factory, tmp_path: Path) -> None:
     for running in (sandbox_factory(), sandbox_factory(db=tmp_path / "c.db")):
         url = running.url
-        responses = asyncio.run(_concurrently(
-            running, 40, lambda client, i, url=url: client.post(url, json=referral_body(name=f"c{i}"))))
+        responses = asyncio.run(
+            _concurrently(
+                running, 40, lambda client, i, url=url: client.post(url, json=referral_body(name=f"c{i}"))
+            )
+        )
         assert [r.status_code for r in responses] == [201] * 40
         ids = {r.json()["id"] for r in responses}
         assert len(ids) == 40
@@ -126,8 +142,17 @@ def test_concurrent_creates_are_all_stored_once(sandbox_factory: Factory, tmp_pa
 def test_concurrent_writes_with_one_etag_let_exactly_one_win(sandbox: RunningSandbox) -> None:
     made = _create(sandbox)
     url, etag = made["links"]["self"]["uri"], made["eTag"]
-    responses = asyncio.run(_concurrently(sandbox, 20, lambda client, i: client.patch(
-        url, headers={"If-Match": etag}, json=[{"op": "replace", "path": "/name", "value": f"writer {i}"}])))
+    responses = asyncio.run(
+        _concurrently(
+            sandbox,
+            20,
+            lambda client, i: client.patch(
+                url,
+                headers={"If-Match": etag},
+                json=[{"op": "replace", "path": "/name", "value": f"writer {i}"}],
+            ),
+        )
+    )
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [204] + [412] * 19
     winner = next(i for i, r in enumerate(responses) if r.status_code == 204)

@@ -15,9 +15,21 @@ SEEDS = json.loads((Path(__file__).parent / "data" / "seed_bodies.json").read_te
 # What the seed bodies carry that no template column holds: validation
 # statuses and other service bookkeeping, per-contact preferences, and the
 # solution's price fields (all null in the seeds).
-NOT_CARRIED = {"phoneValidationStatus", "emailValidationStatus", "linkedInProfileUrl", "contactPreference",
-               "price", "quantity", "attributes/objectType", "trackingInfo", "iot", "activities",
-               "isMaccEligible", "isMatchingComplete", "customerProfile/type"}
+NOT_CARRIED = {
+    "phoneValidationStatus",
+    "emailValidationStatus",
+    "linkedInProfileUrl",
+    "contactPreference",
+    "price",
+    "quantity",
+    "attributes/objectType",
+    "trackingInfo",
+    "iot",
+    "activities",
+    "isMaccEligible",
+    "isMatchingComplete",
+    "customerProfile/type",
+}
 
 
 def leaves(node: Any, prefix: str = "") -> dict[str, Any]:
@@ -41,8 +53,10 @@ def leaves(node: Any, prefix: str = "") -> dict[str, Any]:
 def camel(node: Any) -> Any:
     """The body as the service spells it: seed step 1 writes "ConsentToContact" and "external"."""
     if isinstance(node, dict):
-        return {k[:1].lower() + k[1:]: (v.capitalize() if k == "profileType" else camel(v))
-                for k, v in node.items()}
+        return {
+            k[:1].lower() + k[1:]: (v.capitalize() if k == "profileType" else camel(v))
+            for k, v in node.items()
+        }
     if isinstance(node, list):
         return [camel(v) for v in node]
     return node
@@ -71,16 +85,25 @@ def test_partner_referral_bodies_are_rebuilt_from_a_row(name: str) -> None:
 def test_the_co_sell_step_two_body_is_rebuilt_from_the_same_row() -> None:
     step1, step2 = SEEDS["cosell_step1_000"], SEEDS["cosell_step2_000"]
     row = {k: v for k, v in row_of(camel(step1)).items() if v is not None}
-    row.update(deal_type="Co-sell", help_needed=step2["inviteContext"]["assistanceRequestCode"],
-               invite_notes=step2["details"]["notes"])
-    partner = {**referral_doc(row), "engagementId": step2["engagementId"],
-               **step2["inviteContext"]["invitedBy"]}
+    row.update(
+        deal_type="Co-sell",
+        help_needed=step2["inviteContext"]["assistanceRequestCode"],
+        invite_notes=step2["details"]["notes"],
+    )
+    partner = {
+        **referral_doc(row),
+        "engagementId": step2["engagementId"],
+        **step2["inviteContext"]["invitedBy"],
+    }
     got = leaves(microsoft_referral(row, partner))
     want = day(leaves(step2))
     # The seed's invite note starts with the help code's words; bulkref sends the note as written.
     want["inviteContext/notes"] = step2["details"]["notes"]
     assert {k: got.get(k) for k in want} == want
     # Beyond the seed: the documented Microsoft target, and step 1's consent carried over whole.
-    assert set(got) - set(want) <= {"target[0]/type", "target[0]/id",
-                                    "consent/consentToMicrosoftToContactSpecificPartners"}
+    assert set(got) - set(want) <= {
+        "target[0]/type",
+        "target[0]/id",
+        "consent/consentToMicrosoftToContactSpecificPartners",
+    }
     assert got["target[0]/type"] == "BusinessProfileLocation" and got["target[0]/id"] == "msft"

@@ -55,11 +55,17 @@ def _skeleton() -> tuple[io.BytesIO, str, int, int]:
 
 def test_insert_rows_streams_into_the_sheet(tmp_path: Path) -> None:
     skeleton, part, date_style, quoted = _skeleton()
-    rows = (sheetxml.row_xml(n, [sheetxml.text_cell(f"A{n}", f"=row {n}", 0, quoted),
-                                 sheetxml.number_cell(f"B{n}", sheetxml.excel_serial(dt.date(2026, 1, n)),
-                                                      date_style),
-                                 sheetxml.number_cell(f"C{n}", n * 1.5)])
-            for n in range(2, 12))
+    rows = (
+        sheetxml.row_xml(
+            n,
+            [
+                sheetxml.text_cell(f"A{n}", f"=row {n}", 0, quoted),
+                sheetxml.number_cell(f"B{n}", sheetxml.excel_serial(dt.date(2026, 1, n)), date_style),
+                sheetxml.number_cell(f"C{n}", n * 1.5),
+            ],
+        )
+        for n in range(2, 12)
+    )
     out = tmp_path / "x.xlsx"
     with out.open("wb") as f:
         sheetxml.insert_rows(skeleton, part, sheetxml.chunks(rows, size=3), f, dimension="A1:C11")
@@ -79,8 +85,9 @@ def test_insert_rows_into_an_empty_sheet(tmp_path: Path) -> None:
     buf = io.BytesIO()
     wb.save(buf)
     out = io.BytesIO()
-    sheetxml.insert_rows(buf, ws.path.lstrip("/"), [sheetxml.row_xml(1, [sheetxml.text_cell("A1", "x")])
-                                                   .encode()], out)
+    sheetxml.insert_rows(
+        buf, ws.path.lstrip("/"), [sheetxml.row_xml(1, [sheetxml.text_cell("A1", "x")]).encode()], out
+    )
     assert openpyxl.load_workbook(out).active["A1"].value == "x"  # type: ignore[index]
 
 

@@ -17,8 +17,15 @@ from bulkref.mapping.suggest import suggest_mapping
 
 LEGACY = Path(__file__).resolve().parents[1] / "examples" / "legacy"
 EXAMPLES = ["dynamics365-opportunities.csv", "salesforce-opportunities.xlsx", "hubspot-deals.csv"]
-OBVIOUS = {"External Reference ID", "Referral Name", "Customer Name", "Deal Value", "Closing Date",
-           "Currency", "Country"}
+OBVIOUS = {
+    "External Reference ID",
+    "Referral Name",
+    "Customer Name",
+    "Deal Value",
+    "Closing Date",
+    "Currency",
+    "Country",
+}
 
 
 def export(tmp_path: Path, rows: list[list[str]], delimiter: str = ",") -> Path:
@@ -47,8 +54,12 @@ def test_the_dynamics_export_gets_its_formats_currency_codes_and_a_stage_value_m
     assert fields["External Reference ID"] == "(Do Not Modify) Opportunity"
     assert fields["Referral Name"] == "Topic"
     assert fields["Deal Value"] == "Est. Revenue"
-    assert fields["Currency"]["values"] == {"Euro": "EUR", "Swiss Franc": "CHF", "Pound Sterling": "GBP",
-                                            "US Dollar": "USD"}
+    assert fields["Currency"]["values"] == {
+        "Euro": "EUR",
+        "Swiss Franc": "CHF",
+        "Pound Sterling": "GBP",
+        "US Dollar": "USD",
+    }
     assert fields["Customer Contact 1 First Name"] == {"column": "Contact", "split": " ", "part": "first"}
     # Status values are D365's own: a commented entry with a value map to fill in.
     assert "Status" not in fields
@@ -73,8 +84,14 @@ def test_salesforce_and_hubspot_specifics() -> None:
 
 
 def test_ambiguous_dates_and_plain_numbers(tmp_path: Path) -> None:
-    path = export(tmp_path, [["Deal ID", "Deal", "Close Date", "Amount", "Company"],
-                             ["1", "A", "03/04/2027", "1,234.50", "X"], ["2", "B", "04/05/2027", "99", "Y"]])
+    path = export(
+        tmp_path,
+        [
+            ["Deal ID", "Deal", "Close Date", "Amount", "Company"],
+            ["1", "A", "03/04/2027", "1,234.50", "X"],
+            ["2", "B", "04/05/2027", "99", "Y"],
+        ],
+    )
     found = suggest_mapping(path)
     doc = tomllib.loads(found.toml())
     assert doc["source"] == {"date_format": "%d/%m/%Y"}  # no day over 12: dd/mm is assumed, and shown
@@ -83,8 +100,14 @@ def test_ambiguous_dates_and_plain_numbers(tmp_path: Path) -> None:
 
 
 def test_values_that_are_already_valid_choices_are_mapped_plainly(tmp_path: Path) -> None:
-    path = export(tmp_path, [["Opportunity ID", "Stage", "Customer Size"],
-                             ["1", "New", "1to50employees"], ["2", "closed", "51to500employees"]])
+    path = export(
+        tmp_path,
+        [
+            ["Opportunity ID", "Stage", "Customer Size"],
+            ["1", "New", "1to50employees"],
+            ["2", "closed", "51to500employees"],
+        ],
+    )
     fields = tomllib.loads(suggest_mapping(path).toml())["fields"]
     assert fields["Status"] == "Stage"
     assert fields["Customer Size"] == "Customer Size"
@@ -92,8 +115,14 @@ def test_values_that_are_already_valid_choices_are_mapped_plainly(tmp_path: Path
 
 def test_cli_map_suggest_prints_writes_and_refuses_to_overwrite(tmp_path: Path) -> None:
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "bulkref", "map", "suggest", *args], capture_output=True,
-                              text=True, cwd=tmp_path, env=dict(os.environ), timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "bulkref", "map", "suggest", *args],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=dict(os.environ),
+            timeout=60,
+        )
 
     source = str(LEGACY / "hubspot-deals.csv")
     printed = run(source)

@@ -49,10 +49,14 @@ def test_the_flag_then_the_environment_then_partner_center() -> None:
     assert (default.url, default.is_sandbox) == (PARTNER_CENTER_URL, False)
     assert default.describe() == f"Partner Center ({PARTNER_CENTER_URL})"
     # The address `bulkref sandbox` prints without its path still means the collection.
-    assert resolve("http://127.0.0.1:8765", False, {}).url == "http://127.0.0.1:8765/v1.0/engagements/referrals"
+    assert (
+        resolve("http://127.0.0.1:8765", False, {}).url == "http://127.0.0.1:8765/v1.0/engagements/referrals"
+    )
 
 
-@pytest.mark.parametrize("url", ["ftp://pc.example/x", "not a url", "http://pc.example/v1.0/engagements/referrals"])
+@pytest.mark.parametrize(
+    "url", ["ftp://pc.example/x", "not a url", "http://pc.example/v1.0/engagements/referrals"]
+)
 def test_unusable_urls_are_refused_with_the_flag_named(url: str) -> None:
     with pytest.raises(BadTarget) as caught:
         resolve(None, False, {"BULKREF_API_URL": url})
@@ -65,8 +69,10 @@ def test_no_token_for_a_real_service_is_an_exit_2_error(tmp_path: Path) -> None:
     with pytest.raises(NoCredentials) as caught:
         target.token()
     assert caught.value.exit_code == 2
-    assert str(caught.value) == (f"No credentials for {PARTNER_CENTER_URL}: run `bulkref login` (or set "
-                                 "BULKREF_ACCESS_TOKEN), or use --sandbox to rehearse locally.")
+    assert str(caught.value) == (
+        f"No credentials for {PARTNER_CENTER_URL}: run `bulkref login` (or set "
+        "BULKREF_ACCESS_TOKEN), or use --sandbox to rehearse locally."
+    )
     env["BULKREF_ACCESS_TOKEN"] = "eyJ.token"  # read at each call, as a refreshed token would be
     assert target.token() == "eyJ.token"
 
@@ -132,6 +138,8 @@ def test_the_data_directory_defaults_to_the_users_data_dir() -> None:
 
 
 def test_a_real_target_does_not_import_the_sandbox() -> None:
-    code = ("import sys; from bulkref.api.target import resolve; t = resolve(None, False, {}); "
-            "t.__enter__(); t.__exit__(); assert 'bulkref.sandbox' not in sys.modules, 'imported'")
+    code = (
+        "import sys; from bulkref.api.target import resolve; t = resolve(None, False, {}); "
+        "t.__enter__(); t.__exit__(); assert 'bulkref.sandbox' not in sys.modules, 'imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -418,8 +418,7 @@ def test_examples_follow_the_rules() -> None:
                 assert re.fullmatch(r"\d{9}", str(value)), value
         contacts = SPEC.group("contact").in_template
         assert any(
-            row.get(f"contact.{n}.email") or row.get(f"contact.{n}.phone")
-            for n in range(1, contacts + 1)
+            row.get(f"contact.{n}.email") or row.get(f"contact.{n}.phone") for n in range(1, contacts + 1)
         )
 
 
@@ -507,9 +506,7 @@ def _convert(src: Path, to: str, outdir: Path, profile: Path) -> subprocess.Comp
 
 
 @needs_office
-def test_libreoffice_reads_the_examples(
-    files: dict[str, Path], office_profile: Path, tmp_path: Path
-) -> None:
+def test_libreoffice_reads_the_examples(files: dict[str, Path], office_profile: Path, tmp_path: Path) -> None:
     done = _convert(files["examples"], CSV_FILTER, tmp_path, office_profile)
     assert done.returncode == 0, done.stderr
     out = tmp_path / f"{files['examples'].stem}-{SHEET_REFERRALS}.csv"

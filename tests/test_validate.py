@@ -39,8 +39,12 @@ def test_a_dozen_mistakes_in_a_dozen_columns_are_all_reported(xlsx: Make) -> Non
         Closing_Date="next spring",  # not_a_date
         Share_With_Microsoft_Sellers="perhaps",  # not_yes_no
         Status="Active",  # substatus Pending does not fit Active
-        **{"Customer Contact 1 Email": "sue-at-contoso", "Customer Contact 1 Phone": "call me",
-           "Customer DUNS": "12345", "Referral Name": None},
+        **{
+            "Customer Contact 1 Email": "sue-at-contoso",
+            "Customer Contact 1 Phone": "call me",
+            "Customer DUNS": "12345",
+            "Referral Name": None,
+        },
     )
     path = xlsx([VALID_ROW, bad])
     found = {(r, c, code) for r, c, code in codes(path)}
@@ -67,10 +71,20 @@ def test_a_dozen_mistakes_in_a_dozen_columns_are_all_reported(xlsx: Make) -> Non
 
 
 def test_tolerant_values_are_read_not_rejected(xlsx: Make) -> None:
-    path = xlsx([row(Deal_Type="partner led", Country="Germany", Currency="eur",
-                     Deal_Value="1,234.50", Share_With_Microsoft_Sellers="TRUE",
-                     Closing_Date="2027-01-15", Marketplace_Purchase_Intent="have not decided",
-                     **{"Customer DUNS": 81466849, "Postal Code": 98052})])
+    path = xlsx(
+        [
+            row(
+                Deal_Type="partner led",
+                Country="Germany",
+                Currency="eur",
+                Deal_Value="1,234.50",
+                Share_With_Microsoft_Sellers="TRUE",
+                Closing_Date="2027-01-15",
+                Marketplace_Purchase_Intent="have not decided",
+                **{"Customer DUNS": 81466849, "Postal Code": 98052},
+            )
+        ]
+    )
     result = check_file(path)
     assert result.valid, [p.message for p in result.report.problems]
     v = result.values.loc[2]
@@ -86,25 +100,60 @@ def test_tolerant_values_are_read_not_rejected(xlsx: Make) -> None:
     ("changes", "column", "code"),
     [
         ({"Deal Type": "Private"}, "Share With Microsoft Sellers", "private_shared_with_microsoft"),
-        ({"Share With Microsoft Sellers": "No"}, "Share With Microsoft Sellers",
-         "needs_share_with_microsoft"),
+        (
+            {"Share With Microsoft Sellers": "No"},
+            "Share With Microsoft Sellers",
+            "needs_share_with_microsoft",
+        ),
         ({"Deal Type": "Co-sell"}, "Help Needed", "cosell_needs_help"),
         ({"Help Needed": "ProofOfConceptOrDemo"}, "Help Needed", "help_without_cosell"),
         ({"Referral Type": "Independent"}, "Referral Type", "referral_type_mismatch"),
-        ({"Deal Type": "Private", "Share With Microsoft Sellers": "No", "Referral Type": "Shared"},
-         "Referral Type", "shared_needs_target"),
-        ({"Deal Type": "Co-sell", "Help Needed": "GeneralOrOther", "Partner Role": "Transact",
-          "Solution Area": "Security"}, "Solution Play", "services_cosell_incomplete"),
-        ({"Partner Role": "Transact", "Solution Area": "Security", "Solution Play": "Data security"},
-         "Deal Type", "services_cosell_not_cosell"),
-        ({"Deal Type": "Co-sell", "Help Needed": "GeneralOrOther", "Partner Role": "Transact",
-          "Solution Area": "Security", "Solution Play": "Migrate SAP"},
-         "Solution Play", "solution_play_mismatch"),
-        ({"Customer Contact 1 Email": None, "Customer Contact 1 Phone": None},
-         "Customer Contact 1 Email", "contact_needs_email_or_phone"),
-        ({"Customer Contact 1 Email": None, "Customer Contact 1 Phone": None,
-          "Customer Contact 1 First Name": None, "Customer Contact 1 Last Name": None},
-         "Customer Contact 1 Email", "no_customer_contact"),
+        (
+            {"Deal Type": "Private", "Share With Microsoft Sellers": "No", "Referral Type": "Shared"},
+            "Referral Type",
+            "shared_needs_target",
+        ),
+        (
+            {
+                "Deal Type": "Co-sell",
+                "Help Needed": "GeneralOrOther",
+                "Partner Role": "Transact",
+                "Solution Area": "Security",
+            },
+            "Solution Play",
+            "services_cosell_incomplete",
+        ),
+        (
+            {"Partner Role": "Transact", "Solution Area": "Security", "Solution Play": "Data security"},
+            "Deal Type",
+            "services_cosell_not_cosell",
+        ),
+        (
+            {
+                "Deal Type": "Co-sell",
+                "Help Needed": "GeneralOrOther",
+                "Partner Role": "Transact",
+                "Solution Area": "Security",
+                "Solution Play": "Migrate SAP",
+            },
+            "Solution Play",
+            "solution_play_mismatch",
+        ),
+        (
+            {"Customer Contact 1 Email": None, "Customer Contact 1 Phone": None},
+            "Customer Contact 1 Email",
+            "contact_needs_email_or_phone",
+        ),
+        (
+            {
+                "Customer Contact 1 Email": None,
+                "Customer Contact 1 Phone": None,
+                "Customer Contact 1 First Name": None,
+                "Customer Contact 1 Last Name": None,
+            },
+            "Customer Contact 1 Email",
+            "no_customer_contact",
+        ),
         ({"Deal Value": -1}, "Deal Value", "negative_value"),
         ({"Status": "Closed", "Substatus": "Accepted"}, "Substatus", "substatus_mismatch"),
         ({"Team Member 1 First Name": "Ann"}, "Team Member 1 Email", "team_member_needs_email"),
@@ -123,12 +172,22 @@ def test_cross_field_rules(xlsx: Make, changes: dict[str, object], column: str, 
 def test_the_good_forms_of_the_cross_field_rules_pass(xlsx: Make) -> None:
     rows = [
         row(External_Reference_ID="P", Deal_Type="Private", Share_With_Microsoft_Sellers="No"),
-        row(External_Reference_ID="S", Deal_Type="Private", Share_With_Microsoft_Sellers=None,
-            Referral_Type="Shared", **{"Target 1 Type": "SolutionProfile", "Target 1 ID": "SOL-1"}),
+        row(
+            External_Reference_ID="S",
+            Deal_Type="Private",
+            Share_With_Microsoft_Sellers=None,
+            Referral_Type="Shared",
+            **{"Target 1 Type": "SolutionProfile", "Target 1 ID": "SOL-1"},
+        ),
         row(External_Reference_ID="C", Deal_Type="Co-sell", Help_Needed="ProofOfConceptOrDemo"),
-        row(External_Reference_ID="V", Deal_Type="Co-sell", Help_Needed="GeneralOrOther",
-            Partner_Role="Deployment services", Solution_Area="Infrastructure",
-            Solution_Play="Migrate SAP"),
+        row(
+            External_Reference_ID="V",
+            Deal_Type="Co-sell",
+            Help_Needed="GeneralOrOther",
+            Partner_Role="Deployment services",
+            Solution_Area="Infrastructure",
+            Solution_Play="Migrate SAP",
+        ),
         row(External_Reference_ID="A", Status="Active", Substatus="Accepted"),
     ]
     result = check_file(xlsx(rows))
@@ -145,8 +204,9 @@ def test_external_reference_id_must_be_present_and_unique(xlsx: Make) -> None:
 
 
 def test_update_rows_need_only_the_key(xlsx: Make) -> None:
-    path = xlsx([{"External Reference ID": "CRM-9", "Referral ID": "abc", "Status": "Closed",
-                  "Substatus": "Won"}])
+    path = xlsx(
+        [{"External Reference ID": "CRM-9", "Referral ID": "abc", "Status": "Closed", "Substatus": "Won"}]
+    )
     result = check_file(path)
     assert result.valid, [p.message for p in result.report.problems]
 
@@ -170,10 +230,17 @@ def test_csv_reports_the_same_problems_as_xlsx(tmp_path: Path, xlsx: Make) -> No
 def test_a_referral_id_stands_in_for_the_external_reference_id(xlsx: Make) -> None:
     # Referrals made in Partner Center (incoming leads, the UI) have no External Reference ID:
     # exported and edited, their rows are found by Referral ID.
-    path = xlsx([{"External Reference ID": None, "Referral ID": "abc", "Status": "Active",
-                  "Substatus": "Accepted"},
-                 {"External Reference ID": None, "Referral ID": None, "Status": "Active",
-                  "Substatus": "Accepted"}])
+    path = xlsx(
+        [
+            {
+                "External Reference ID": None,
+                "Referral ID": "abc",
+                "Status": "Active",
+                "Substatus": "Accepted",
+            },
+            {"External Reference ID": None, "Referral ID": None, "Status": "Active", "Substatus": "Accepted"},
+        ]
+    )
     errors = [(p.row, p.column, p.code) for p in check_file(path).report.errors]
     assert (2, "External Reference ID", "required") not in errors
     assert (3, "External Reference ID", "required") in errors

@@ -74,11 +74,11 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 #: Told to the user when the service refuses the credentials. One place, so that
 #: ``bulkref login`` (a later issue) changes the advice here only.
-SIGN_IN_HINT = ("run `bulkref login` again (or set BULKREF_ACCESS_TOKEN), or use --sandbox to rehearse "
-                "locally")
+SIGN_IN_HINT = "run `bulkref login` again (or set BULKREF_ACCESS_TOKEN), or use --sandbox to rehearse locally"
 
 
 # -- errors ------------------------------------------------------------------------------
+
 
 class ApiError(BulkrefError):
     """A call the service refused or that could not be made.
@@ -90,11 +90,20 @@ class ApiError(BulkrefError):
     could not do its job); the executor records per-row failures instead.
     """
 
-    def __init__(self, message: str, *, status: int | None = None, code: str | None = None,
-                 target: str | None = None, service_message: str | None = None,
-                 request_id: str | None = None, client_request_id: str | None = None,
-                 method: str | None = None, url: str | None = None,
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        target: str | None = None,
+        service_message: str | None = None,
+        request_id: str | None = None,
+        client_request_id: str | None = None,
+        method: str | None = None,
+        url: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
@@ -158,13 +167,22 @@ class Unreachable(ApiError):
 
 
 _BY_STATUS: dict[int, type[ApiError]] = {
-    400: InvalidRequest, 401: Unauthenticated, 403: Forbidden, 404: NotFound, 409: Conflict,
-    412: PreconditionFailed, 413: InvalidRequest, 415: InvalidRequest, 422: InvalidRequest,
-    429: Throttled, 503: ServiceUnavailable,
+    400: InvalidRequest,
+    401: Unauthenticated,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    412: PreconditionFailed,
+    413: InvalidRequest,
+    415: InvalidRequest,
+    422: InvalidRequest,
+    429: Throttled,
+    503: ServiceUnavailable,
 }
 # Documented codes more specific than their status (a stale eTag may come as 409).
 _BY_CODE: dict[str, type[ApiError]] = {
-    "preconditionFailed": PreconditionFailed, "resourceModified": PreconditionFailed,
+    "preconditionFailed": PreconditionFailed,
+    "resourceModified": PreconditionFailed,
 }
 # Server errors that no retry can cure.
 _PERMANENT_5XX = frozenset({501, 505})
@@ -179,9 +197,14 @@ def error_from(response: httpx.Response, client_request_id: str | None = None) -
     call = _call_name(response.request.method, response.request.url)
     return kind(
         _error_sentence(kind, call, status, code or response.reason_phrase, target, said, error),
-        status=status, code=code, target=target, service_message=said,
-        request_id=response.headers.get("request-id"), client_request_id=client_request_id,
-        method=response.request.method, url=str(response.request.url),
+        status=status,
+        code=code,
+        target=target,
+        service_message=said,
+        request_id=response.headers.get("request-id"),
+        client_request_id=client_request_id,
+        method=response.request.method,
+        url=str(response.request.url),
         retry_after=retry_after_seconds(response.headers),
     )
 
@@ -201,17 +224,31 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _error_sentence(kind: type[ApiError], call: str, status: int, code: str, target: str | None,
-                    said: str | None, error: Mapping[str, Any] | None) -> str:
+def _error_sentence(
+    kind: type[ApiError],
+    call: str,
+    status: int,
+    code: str,
+    target: str | None,
+    said: str | None,
+    error: Mapping[str, Any] | None,
+) -> str:
     detail = f"HTTP {status} {code}".rstrip() + (f", target {target}" if target else "")
-    reason = said.strip().rstrip(".") if said else (
-        "the answer was not JSON" if error is None else "the answer gave no details")
+    reason = (
+        said.strip().rstrip(".")
+        if said
+        else ("the answer was not JSON" if error is None else "the answer gave no details")
+    )
     if kind is Unauthenticated:
-        return (f"{call} was refused because the credentials are missing, invalid or expired "
-                f"({detail}): {SIGN_IN_HINT}.")
+        return (
+            f"{call} was refused because the credentials are missing, invalid or expired "
+            f"({detail}): {SIGN_IN_HINT}."
+        )
     if kind is Forbidden:
-        return (f"{call} was forbidden ({detail}: {reason}); the user needs the Referrals admin or "
-                "Referrals user role in Partner Center.")
+        return (
+            f"{call} was forbidden ({detail}: {reason}); the user needs the Referrals admin or "
+            "Referrals user role in Partner Center."
+        )
     return f"{call} failed ({detail}): {reason}."
 
 
@@ -244,6 +281,7 @@ def retry_after_seconds(headers: httpx.Headers) -> float | None:
 
 
 # -- retries -------------------------------------------------------------------------------
+
 
 def retry_read(error: BaseException) -> bool:
     """For idempotent calls (GET): anything that may pass on a second try."""
@@ -293,8 +331,9 @@ class RetryPolicy:
         hint = getattr(error, "retry_after", None)
         return retryable(error) and (hint is None or hint <= self.max_retry_after)
 
-    async def run(self, call: Callable[[], Awaitable[T]],
-                  retryable: Callable[[BaseException], bool] = retry_read) -> T:
+    async def run(
+        self, call: Callable[[], Awaitable[T]], retryable: Callable[[BaseException], bool] = retry_read
+    ) -> T:
         """``await call()`` until it succeeds, fails in a way ``retryable`` refuses,
         or the attempts run out; the last error is raised as it is."""
         # The first attempt outside tenacity: most calls succeed at once, and
@@ -305,8 +344,11 @@ class RetryPolicy:
             if self.attempts == 1 or not self.allows(error, retryable):
                 raise
             wait = self.delay(1, error)
-            log.info("attempt 1 failed (%s); retrying in %.2fs",
-                     f"HTTP {error.status}" if isinstance(error, ApiError) else type(error).__name__, wait)
+            log.info(
+                "attempt 1 failed (%s); retrying in %.2fs",
+                f"HTTP {error.status}" if isinstance(error, ApiError) else type(error).__name__,
+                wait,
+            )
             await self.sleep(wait)
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.attempts - 1),
@@ -331,6 +373,7 @@ def _log_retry(state: RetryCallState, offset: int = 0) -> None:
 
 
 # -- OData filters ---------------------------------------------------------------------------
+
 
 def odata_string(value: str) -> str:
     """An OData string literal: quoted, with each ``'`` doubled."""
@@ -364,6 +407,7 @@ def filter_batches(url: str, field: str, values: Iterable[str], limit: int = MAX
 
 
 # -- the client -----------------------------------------------------------------------------
+
 
 class Pacer(Protocol):
     """What the client asks of a pacer (bulkref.apply.pacing.Pacer is the one bulkref uses)."""
@@ -399,9 +443,17 @@ class ReferralsClient:
     With ``transport`` given, its own connection limits apply to the pool.
     """
 
-    def __init__(self, base_url: str, token: TokenSource, *, timeout: float = 30,
-                 max_connections: int = 16, transport: httpx.AsyncBaseTransport | None = None,
-                 retry: RetryPolicy | None = None, pacer: Pacer | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: TokenSource,
+        *,
+        timeout: float = 30,
+        max_connections: int = 16,
+        transport: httpx.AsyncBaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+        pacer: Pacer | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         # Shared by every call of a run (bulkref.apply.pacing): a 429 slows the whole run, not one call.
@@ -414,15 +466,21 @@ class ReferralsClient:
             self._http = httpx.AsyncClient(
                 transport=transport,
                 timeout=timeout,
-                limits=httpx.Limits(max_connections=max_connections,
-                                    max_keepalive_connections=max_connections),
-                headers={"Accept": "application/json", "User-Agent": f"bulkref/{__version__}",
-                         "MS-CorrelationId": self.correlation_id},
+                limits=httpx.Limits(
+                    max_connections=max_connections, max_keepalive_connections=max_connections
+                ),
+                headers={
+                    "Accept": "application/json",
+                    "User-Agent": f"bulkref/{__version__}",
+                    "MS-CorrelationId": self.correlation_id,
+                },
             )
         except (OSError, ssl.SSLError) as e:
             # httpx loads SSL_CERT_FILE / SSL_CERT_DIR here: a wrong path is the user's to fix.
-            raise ApiError(f"The certificates to trust could not be loaded ({e.strerror or e}): check "
-                           "SSL_CERT_FILE and SSL_CERT_DIR.") from None
+            raise ApiError(
+                f"The certificates to trust could not be loaded ({e.strerror or e}): check "
+                "SSL_CERT_FILE and SSL_CERT_DIR."
+            ) from None
 
     async def __aenter__(self) -> ReferralsClient:
         return self
@@ -454,8 +512,14 @@ class ReferralsClient:
         groups = await self._grouped("id", ids)
         return {key: found[0] for key, found in groups.items() if found}
 
-    async def list(self, filter: str | None = None, orderby: str | None = None, top: int | None = None,
-                   select: str | None = None, page_size_hint: int | None = None) -> AsyncIterator[Referral]:
+    async def list(
+        self,
+        filter: str | None = None,
+        orderby: str | None = None,
+        top: int | None = None,
+        select: str | None = None,
+        page_size_hint: int | None = None,
+    ) -> AsyncIterator[Referral]:
         """Every referral the query matches, page after page (``@odata.nextLink``).
 
         The options go to the service as ``$filter``, ``$orderby``, ``$top`` and
@@ -484,26 +548,43 @@ class ReferralsClient:
         for the caller to look up (bulkref.apply.executor does), never to send twice."""
         return await self.request("POST", self.base_url, json=referral)
 
-    async def update(self, referral_id: str, operations: list[dict[str, Any]],
-                     if_match: str | None = None) -> Reply:
+    async def update(
+        self, referral_id: str, operations: list[dict[str, Any]], if_match: str | None = None
+    ) -> Reply:
         """PATCH with JSON Patch ``replace``/``add`` operations; with ``if_match`` a stale
         eTag is ``PreconditionFailed``. Retried like a read: replacing a value twice is harmless."""
         headers = {"If-Match": if_match} if if_match else None
-        return await self.request("PATCH", f"{self.base_url}/{quote(referral_id, safe='')}",
-                                  json=operations, headers=headers, retryable=retry_read)
+        return await self.request(
+            "PATCH",
+            f"{self.base_url}/{quote(referral_id, safe='')}",
+            json=operations,
+            headers=headers,
+            retryable=retry_read,
+        )
 
     async def replace(self, referral: Mapping[str, Any], if_match: str) -> Reply:
         """PUT a whole referral; the service requires the eTag, and refuses ``links``."""
         if not if_match:
             raise ValueError("PUT needs the eTag of the referral it replaces")
         body = {k: v for k, v in referral.items() if k != "links"}
-        return await self.request("PUT", f"{self.base_url}/{quote(str(referral['id']), safe='')}",
-                                  json=body, headers={"If-Match": if_match}, retryable=retry_read)
+        return await self.request(
+            "PUT",
+            f"{self.base_url}/{quote(str(referral['id']), safe='')}",
+            json=body,
+            headers={"If-Match": if_match},
+            retryable=retry_read,
+        )
 
     # -- the one way a call is made ------------------------------------------------------------
-    async def request(self, method: str, url: str, *, json: Any = None,
-                      headers: Mapping[str, str] | None = None,
-                      retryable: Callable[[BaseException], bool] | None = None) -> Reply:
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        retryable: Callable[[BaseException], bool] | None = None,
+    ) -> Reply:
         """One logical call, retried per ``retryable`` (default: ``retry_read`` for
         idempotent methods, ``retry_unsent`` for the rest); raises an ``ApiError``."""
         method = method.upper()
@@ -522,8 +603,9 @@ class ReferralsClient:
             except httpx.TransportError as exc:
                 raise self._unreachable(exc, method, url, call_id, attempts) from exc
 
-    async def _attempt(self, method: str, url: str, call_id: str, body: Any,
-                       headers: Mapping[str, str] | None) -> Reply:
+    async def _attempt(
+        self, method: str, url: str, call_id: str, body: Any, headers: Mapping[str, str] | None
+    ) -> Reply:
         sent = {"client-request-id": call_id, **(headers or {})}
         token = self._token() if callable(self._token) else self._token
         if token:
@@ -541,15 +623,25 @@ class ReferralsClient:
             raise error_from(response, call_id)
         return Reply(response.status_code, _json_body(response, call_id), response.headers, call_id)
 
-    def _unreachable(self, exc: httpx.TransportError, method: str, url: str, call_id: str,
-                     attempts: int) -> Unreachable:
-        unsent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout
-                            | httpx.UnsupportedProtocol)
+    def _unreachable(
+        self, exc: httpx.TransportError, method: str, url: str, call_id: str, attempts: int
+    ) -> Unreachable:
+        unsent = isinstance(
+            exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout | httpx.UnsupportedProtocol
+        )
         tries = f"after {attempts} attempts" if attempts > 1 else "at the first attempt"
-        message = (f"Could not reach {self.base_url} ({_transport_reason(exc)}, {tries}): check the URL "
-                   "(--api-url or BULKREF_API_URL) and the network, or use --sandbox to rehearse locally.")
-        return Unreachable(message, maybe_delivered=not unsent, attempts=attempts, method=method,
-                           url=url, client_request_id=call_id)
+        message = (
+            f"Could not reach {self.base_url} ({_transport_reason(exc)}, {tries}): check the URL "
+            "(--api-url or BULKREF_API_URL) and the network, or use --sandbox to rehearse locally."
+        )
+        return Unreachable(
+            message,
+            maybe_delivered=not unsent,
+            attempts=attempts,
+            method=method,
+            url=url,
+            client_request_id=call_id,
+        )
 
     # -- helpers ---------------------------------------------------------------------------------
     async def _page(self, url: str, headers: Mapping[str, str] | None) -> dict[str, Any]:
@@ -566,8 +658,11 @@ class ReferralsClient:
         # Absolute per the documentation; a relative one is resolved against the collection.
         absolute = str(httpx.URL(self.base_url).join(str(link)))
         if absolute in seen:
-            raise ApiError(f"The service at {self.base_url} handed out the same next page twice; "
-                           "the listing was stopped rather than loop.", url=absolute)
+            raise ApiError(
+                f"The service at {self.base_url} handed out the same next page twice; "
+                "the listing was stopped rather than loop.",
+                url=absolute,
+            )
         return absolute
 
     async def _grouped(self, field: str, ids: Iterable[str]) -> Groups:
@@ -575,8 +670,10 @@ class ReferralsClient:
         groups: Groups = {key: [] for key in wanted}
         try:
             async with asyncio.TaskGroup() as tasks:  # the first failure cancels the other batches
-                batches = [tasks.create_task(self._all_pages(url))
-                           for url in filter_batches(self.base_url, field, wanted)]
+                batches = [
+                    tasks.create_task(self._all_pages(url))
+                    for url in filter_batches(self.base_url, field, wanted)
+                ]
         except BaseExceptionGroup as group:
             # Callers (and the CLI) expect one ApiError, as from any other call.
             raise group.exceptions[0] from None
@@ -617,10 +714,14 @@ def _referral(reply: Reply) -> Referral:
 
 def _not_the_api(reply: Reply, url: str | None, what: str) -> ApiError:
     kind = reply.headers.get("content-type", "no content type")
-    return ApiError(f"The service answered HTTP {reply.status} with {what} ({kind}): check that the URL "
-                    "is the Partner Center referrals API (--api-url or BULKREF_API_URL).",
-                    status=reply.status, request_id=reply.request_id,
-                    client_request_id=reply.client_request_id, url=url)
+    return ApiError(
+        f"The service answered HTTP {reply.status} with {what} ({kind}): check that the URL "
+        "is the Partner Center referrals API (--api-url or BULKREF_API_URL).",
+        status=reply.status,
+        request_id=reply.request_id,
+        client_request_id=reply.client_request_id,
+        url=url,
+    )
 
 
 def _transport_reason(exc: httpx.TransportError) -> str:

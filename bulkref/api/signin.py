@@ -118,6 +118,7 @@ def _stderr_warning(message: str) -> None:
 
 # -- errors ----------------------------------------------------------------------------------
 
+
 class AuthError(BulkrefError):
     """Signing in could not be done (exit 2)."""
 
@@ -136,14 +137,18 @@ class NotSignedIn(AuthError):
 
 # -- settings ------------------------------------------------------------------------------
 
+
 class Grant(StrEnum):
     DEVICE_CODE = "device_code"
     PASSWORD = "password"
     CLIENT_CREDENTIALS = "client_credentials"
 
 
-GRANT_NAMES = {Grant.DEVICE_CODE: "device code", Grant.PASSWORD: "user name and password",
-               Grant.CLIENT_CREDENTIALS: "client credentials (app-only)"}
+GRANT_NAMES = {
+    Grant.DEVICE_CODE: "device code",
+    Grant.PASSWORD: "user name and password",
+    Grant.CLIENT_CREDENTIALS: "client credentials (app-only)",
+}
 
 
 @dataclass(frozen=True)
@@ -179,16 +184,24 @@ class Secrets:
         return [s for s in (self.password, self.client_secret) if s]
 
 
-def login_credentials(env: Mapping[str, str], *, authority: str | None = None, tenant: str | None = None,
-                      client_id: str | None = None, username: str | None = None,
-                      device_code: bool = False) -> Credentials:
+def login_credentials(
+    env: Mapping[str, str],
+    *,
+    authority: str | None = None,
+    tenant: str | None = None,
+    client_id: str | None = None,
+    username: str | None = None,
+    device_code: bool = False,
+) -> Credentials:
     """What ``bulkref login`` signs in with: its flags, else the environment, else defaults."""
     if device_code and username:
         raise BadSettings("--device-code and --username are two ways to sign in: give one of them.")
     client_id = (client_id or _env(env, ENV_CLIENT_ID) or "").strip()
     if not client_id:
-        raise BadSettings(f"No client id: set {ENV_CLIENT_ID} or pass --client-id (the application id of "
-                          "the app registered for Partner Center in your tenant).")
+        raise BadSettings(
+            f"No client id: set {ENV_CLIENT_ID} or pass --client-id (the application id of "
+            "the app registered for Partner Center in your tenant)."
+        )
     url = authority_url(authority or _env(env, ENV_AUTHORITY), tenant or _env(env, ENV_TENANT_ID))
     username = None if device_code else (username or _env(env, ENV_USERNAME))
     has_secret = bool(_env(env, ENV_CLIENT_SECRET))
@@ -198,8 +211,10 @@ def login_credentials(env: Mapping[str, str], *, authority: str | None = None, t
         return Credentials(url, client_id, Grant.PASSWORD, username.strip(), confidential=has_secret)
     app = Credentials(url, client_id, Grant.CLIENT_CREDENTIALS, confidential=True)
     if app.tenant.lower() in ("common", "organizations"):
-        raise BadSettings(f"An app signs in to its own tenant, and {url} names none: set {ENV_TENANT_ID} "
-                          "or pass --tenant (or sign in as a user with --username or --device-code).")
+        raise BadSettings(
+            f"An app signs in to its own tenant, and {url} names none: set {ENV_TENANT_ID} "
+            "or pass --tenant (or sign in as a user with --username or --device-code)."
+        )
     return app
 
 
@@ -210,12 +225,16 @@ def authority_url(authority: str | None, tenant: str | None) -> str:
         return f"{DEFAULT_AUTHORITY_HOST}/{tenant or DEFAULT_TENANT}"
     parts = urlsplit(authority.strip())
     if parts.scheme != "https" or not parts.hostname:
-        raise BadSettings(f"The authority {authority} is not an https URL: MSAL signs in over https only "
-                          "(to sign in against a local sandbox, start it with --tls).")
+        raise BadSettings(
+            f"The authority {authority} is not an https URL: MSAL signs in over https only "
+            "(to sign in against a local sandbox, start it with --tls)."
+        )
     path = parts.path.strip("/")
     if path and tenant and path.split("/")[0].lower() != tenant.lower():
-        raise BadSettings(f"The authority {authority} names tenant {path.split('/')[0]} and the settings "
-                          f"name {tenant}: give the tenant once (in the URL or as the tenant id).")
+        raise BadSettings(
+            f"The authority {authority} names tenant {path.split('/')[0]} and the settings "
+            f"name {tenant}: give the tenant once (in the URL or as the tenant id)."
+        )
     return urlunsplit(("https", parts.netloc, "/" + (path or tenant or DEFAULT_TENANT), "", ""))
 
 
@@ -225,6 +244,7 @@ def _env(env: Mapping[str, str], name: str) -> str | None:
 
 
 # -- files: the private-file rules ----------------------------------------------------------
+
 
 def _data_dir(env: Mapping[str, str], create: bool = True) -> Path:
     from bulkref.api.target import data_dir
@@ -254,12 +274,16 @@ def ensure_private(path: Path, warn: Warn = _stderr_warning) -> None:
     if not stat.S_ISREG(info.st_mode):
         raise AuthError(f"{path} is not a regular file (a link or a folder?): remove it, then sign in again.")
     if info.st_uid != os.getuid():
-        raise AuthError(f"{path} belongs to another user, so it cannot be kept private: remove it or "
-                        "set BULKREF_HOME to a folder of your own.")
+        raise AuthError(
+            f"{path} belongs to another user, so it cannot be kept private: remove it or "
+            "set BULKREF_HOME to a folder of your own."
+        )
     if info.st_mode & 0o077:
         os.chmod(path, 0o600)
-        warn(f"{path} could be read by other users (mode {stat.S_IMODE(info.st_mode):04o}); it is 0600 now. "
-             "If someone may have read it, run `bulkref logout` and sign in again.")
+        warn(
+            f"{path} could be read by other users (mode {stat.S_IMODE(info.st_mode):04o}); it is 0600 now. "
+            "If someone may have read it, run `bulkref logout` and sign in again."
+        )
 
 
 def write_private(path: Path, text: str) -> None:
@@ -278,6 +302,7 @@ def write_private(path: Path, text: str) -> None:
 
 
 # -- the token cache ---------------------------------------------------------------------------
+
 
 class FileTokenCache(msal.SerializableTokenCache):
     """Without msal-extensions: MSAL's cache in one private file, written when it changed."""
@@ -315,8 +340,10 @@ def _persistence(extensions: Any, path: Path, warn: Warn) -> Any:
                 persistence.load()  # a trial: a locked Keychain or a broken DPAPI shows here
             return persistence
         except Exception as exc:  # any failure of the platform's store: fall back, say so
-            warn(f"the system's encrypted store cannot hold the token cache ({type(exc).__name__}); "
-                 f"it is kept in the private file {path} instead.")
+            warn(
+                f"the system's encrypted store cannot hold the token cache ({type(exc).__name__}); "
+                f"it is kept in the private file {path} instead."
+            )
     return extensions.FilePersistence(str(path))
 
 
@@ -326,8 +353,9 @@ def _saved(cache: msal.SerializableTokenCache) -> None:
         cache.save_if_changed()
 
 
-def _wipe(cache: msal.SerializableTokenCache,
-          keep: Callable[[dict[str, Any]], bool] = lambda entry: False) -> None:
+def _wipe(
+    cache: msal.SerializableTokenCache, keep: Callable[[dict[str, Any]], bool] = lambda entry: False
+) -> None:
     """Remove every token and account that ``keep`` does not want (all by default)."""
     kinds = msal.TokenCache.CredentialType
     for kind in (kinds.ACCESS_TOKEN, kinds.REFRESH_TOKEN, kinds.ID_TOKEN, kinds.ACCOUNT):
@@ -339,6 +367,7 @@ def _wipe(cache: msal.SerializableTokenCache,
 
 # -- the sign-in's record (auth.json) --------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Record:
     """``auth.json``: the sign-in later commands use. Nothing in it is a secret."""
@@ -349,14 +378,26 @@ class Record:
 
     def as_json(self) -> dict[str, Any]:
         c = self.credentials
-        return {"version": 1, "authority": c.authority, "client_id": c.client_id, "grant": c.grant.value,
-                "username": c.username, "confidential": c.confidential, "tenant_id": self.tenant_id,
-                "home_account_id": self.home_account_id}
+        return {
+            "version": 1,
+            "authority": c.authority,
+            "client_id": c.client_id,
+            "grant": c.grant.value,
+            "username": c.username,
+            "confidential": c.confidential,
+            "tenant_id": self.tenant_id,
+            "home_account_id": self.home_account_id,
+        }
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> Record:
-        credentials = Credentials(str(doc["authority"]), str(doc["client_id"]), Grant(doc["grant"]),
-                                  doc.get("username"), bool(doc.get("confidential")))
+        credentials = Credentials(
+            str(doc["authority"]),
+            str(doc["client_id"]),
+            Grant(doc["grant"]),
+            doc.get("username"),
+            bool(doc.get("confidential")),
+        )
         return cls(credentials, doc.get("tenant_id"), doc.get("home_account_id"))
 
 
@@ -368,8 +409,9 @@ def load_record(env: Mapping[str, str]) -> Record | None:
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise AuthError(f"{path} cannot be read ({exc}): run `bulkref logout`, then `bulkref login`."
-                        ) from None
+        raise AuthError(
+            f"{path} cannot be read ({exc}): run `bulkref logout`, then `bulkref login`."
+        ) from None
 
 
 def _with_env(record: Record, env: Mapping[str, str]) -> Credentials:
@@ -377,14 +419,19 @@ def _with_env(record: Record, env: Mapping[str, str]) -> Credentials:
     c = record.credentials
     authority = _env(env, ENV_AUTHORITY)
     tenant = _env(env, ENV_TENANT_ID)
-    url = authority_url(authority, tenant) if authority else (
-        authority_url(c.authority.rsplit("/", 1)[0], tenant) if tenant else c.authority)
+    url = (
+        authority_url(authority, tenant)
+        if authority
+        else (authority_url(c.authority.rsplit("/", 1)[0], tenant) if tenant else c.authority)
+    )
     username = _env(env, ENV_USERNAME) if not c.app_only else None
-    return Credentials(url, _env(env, ENV_CLIENT_ID) or c.client_id, c.grant, username or c.username,
-                       c.confidential)
+    return Credentials(
+        url, _env(env, ENV_CLIENT_ID) or c.client_id, c.grant, username or c.username, c.confidential
+    )
 
 
 # -- MSAL ---------------------------------------------------------------------------------------
+
 
 class AuthorityHttp(requests.Session):
     """MSAL's HTTP client: requests, with the CA bundle to trust, a time-out, and the
@@ -407,8 +454,12 @@ class AuthorityHttp(requests.Session):
     def _with_port(self, url: str) -> str:
         parts = urlsplit(url)
         home = self._authority
-        if home.port is not None and parts.scheme == "https" and parts.port is None \
-                and parts.hostname == home.hostname:
+        if (
+            home.port is not None
+            and parts.scheme == "https"
+            and parts.port is None
+            and parts.hostname == home.hostname
+        ):
             return urlunsplit(parts._replace(netloc=home.netloc))
         return url
 
@@ -422,10 +473,15 @@ def trusted_cas(env: Mapping[str, str]) -> str | bool:
     return True
 
 
-def _application(credentials: Credentials, cache: msal.SerializableTokenCache, client_secret: str | None,
-                 env: Mapping[str, str]) -> msal.ClientApplication:
+def _application(
+    credentials: Credentials,
+    cache: msal.SerializableTokenCache,
+    client_secret: str | None,
+    env: Mapping[str, str],
+) -> msal.ClientApplication:
     options: dict[str, Any] = {
-        "authority": credentials.authority, "token_cache": cache,
+        "authority": credentials.authority,
+        "token_cache": cache,
         "http_client": AuthorityHttp(credentials.authority, trusted_cas(env)),
     }
     host = urlsplit(credentials.authority).hostname or ""
@@ -437,16 +493,21 @@ def _application(credentials: Credentials, cache: msal.SerializableTokenCache, c
         try:
             if credentials.confidential and credentials.grant is not Grant.DEVICE_CODE:
                 if not client_secret:
-                    raise NotSignedIn(f"The sign-in of {credentials.who()} uses the app's client secret, "
-                                      f"and {ENV_CLIENT_SECRET} is not set: set it, or run `bulkref login` "
-                                      "again.")
+                    raise NotSignedIn(
+                        f"The sign-in of {credentials.who()} uses the app's client secret, "
+                        f"and {ENV_CLIENT_SECRET} is not set: set it, or run `bulkref login` "
+                        "again."
+                    )
                 return msal.ConfidentialClientApplication(
-                    credentials.client_id, client_credential=client_secret, **options)
+                    credentials.client_id, client_credential=client_secret, **options
+                )
             return msal.PublicClientApplication(credentials.client_id, **options)
         except ValueError as exc:  # MSAL's words for an authority whose discovery failed
-            raise AuthError(f"The sign-in service at {credentials.authority} gave no usable OpenID "
-                            "configuration: check the tenant and the authority (--authority or "
-                            f"{ENV_AUTHORITY}).") from exc
+            raise AuthError(
+                f"The sign-in service at {credentials.authority} gave no usable OpenID "
+                "configuration: check the tenant and the authority (--authority or "
+                f"{ENV_AUTHORITY})."
+            ) from exc
 
 
 @contextlib.contextmanager
@@ -455,12 +516,16 @@ def _reaching(authority: str) -> Iterator[None]:
     try:
         yield
     except requests.exceptions.SSLError as exc:
-        raise AuthError(f"Could not reach the sign-in service at {authority}: its certificate is not trusted "
-                        "(for a local sandbox started with --tls, set SSL_CERT_FILE to the certificate "
-                        "authority file it printed).") from exc
+        raise AuthError(
+            f"Could not reach the sign-in service at {authority}: its certificate is not trusted "
+            "(for a local sandbox started with --tls, set SSL_CERT_FILE to the certificate "
+            "authority file it printed)."
+        ) from exc
     except requests.RequestException as exc:
-        raise AuthError(f"Could not reach the sign-in service at {authority} ({type(exc).__name__}): check "
-                        f"the network and the authority (--authority or {ENV_AUTHORITY}).") from exc
+        raise AuthError(
+            f"Could not reach the sign-in service at {authority} ({type(exc).__name__}): check "
+            f"the network and the authority (--authority or {ENV_AUTHORITY})."
+        ) from exc
 
 
 def _refusal(result: Mapping[str, Any], secrets: Secrets) -> str:
@@ -479,6 +544,7 @@ def _scopes(credentials: Credentials) -> list[str]:
 
 # -- login, logout, whoami -------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class SignedIn:
     """A sign-in as ``whoami`` shows it."""
@@ -495,24 +561,41 @@ class SignedIn:
             token = "none cached; the next command asks for one"
         else:
             when = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(self.expires_on))
-            token = (f"valid until {when}" if self.expires_on > time.time()
-                     else f"expired at {when}; the next command refreshes it")
-        return [f"Signed in as {who}",
-                f"  tenant:    {self.tenant_id or c.tenant}",
-                f"  authority: {c.authority}",
-                f"  client id: {c.client_id}",
-                f"  sign-in:   {GRANT_NAMES[c.grant]}",
-                f"  token:     {token}"]
+            token = (
+                f"valid until {when}"
+                if self.expires_on > time.time()
+                else f"expired at {when}; the next command refreshes it"
+            )
+        return [
+            f"Signed in as {who}",
+            f"  tenant:    {self.tenant_id or c.tenant}",
+            f"  authority: {c.authority}",
+            f"  client id: {c.client_id}",
+            f"  sign-in:   {GRANT_NAMES[c.grant]}",
+            f"  token:     {token}",
+        ]
 
     def as_json(self) -> dict[str, Any]:
         c = self.credentials
-        return {"username": self.username, "appOnly": c.app_only, "tenant": self.tenant_id or c.tenant,
-                "authority": c.authority, "clientId": c.client_id, "grant": c.grant.value,
-                "tokenExpires": self.expires_on}
+        return {
+            "username": self.username,
+            "appOnly": c.app_only,
+            "tenant": self.tenant_id or c.tenant,
+            "authority": c.authority,
+            "clientId": c.client_id,
+            "grant": c.grant.value,
+            "tokenExpires": self.expires_on,
+        }
 
 
-def login(credentials: Credentials, secrets: Secrets, *, env: Mapping[str, str] = os.environ,
-          show: Callable[[str], None] = print, warn: Warn = _stderr_warning) -> SignedIn:
+def login(
+    credentials: Credentials,
+    secrets: Secrets,
+    *,
+    env: Mapping[str, str] = os.environ,
+    show: Callable[[str], None] = print,
+    warn: Warn = _stderr_warning,
+) -> SignedIn:
     """Sign in and record the sign-in; ``SignInRefused`` when the service says no.
 
     ``show`` gets the device code message (the URL and the code) to tell the person."""
@@ -524,24 +607,44 @@ def login(credentials: Credentials, secrets: Secrets, *, env: Mapping[str, str] 
     finally:
         _saved(cache)
     if "access_token" not in result:
-        raise SignInRefused(f"The sign-in of {credentials.who()} at {credentials.authority} was refused "
-                            f"({_refusal(result, secrets)}).")
+        raise SignInRefused(
+            f"The sign-in of {credentials.who()} at {credentials.authority} was refused "
+            f"({_refusal(result, secrets)})."
+        )
     claims = result.get("id_token_claims") or {}
     username = claims.get("preferred_username") or credentials.username
-    record = Record(Credentials(credentials.authority, credentials.client_id, credentials.grant,
-                                None if credentials.app_only else username, credentials.confidential),
-                    claims.get("tid"), _home_account_id(app, username))
+    record = Record(
+        Credentials(
+            credentials.authority,
+            credentials.client_id,
+            credentials.grant,
+            None if credentials.app_only else username,
+            credentials.confidential,
+        ),
+        claims.get("tid"),
+        _home_account_id(app, username),
+    )
     # One sign-in at a time: what an earlier one left in the cache goes.
-    _wipe(cache, keep=lambda e: e.get("home_account_id") == record.home_account_id
-          and e.get("client_id", credentials.client_id) == credentials.client_id)
+    _wipe(
+        cache,
+        keep=lambda e: (
+            e.get("home_account_id") == record.home_account_id
+            and e.get("client_id", credentials.client_id) == credentials.client_id
+        ),
+    )
     write_private(folder / CONFIG_FILE, json.dumps(record.as_json(), indent=2) + "\n")
     expires_in = result.get("expires_in")
-    return SignedIn(record.credentials, record.credentials.username, record.tenant_id,
-                    time.time() + float(expires_in) if expires_in is not None else None)
+    return SignedIn(
+        record.credentials,
+        record.credentials.username,
+        record.tenant_id,
+        time.time() + float(expires_in) if expires_in is not None else None,
+    )
 
 
-def _sign_in(app: msal.ClientApplication, credentials: Credentials, secrets: Secrets,
-             show: Callable[[str], None]) -> dict[str, Any]:
+def _sign_in(
+    app: msal.ClientApplication, credentials: Credentials, secrets: Secrets, show: Callable[[str], None]
+) -> dict[str, Any]:
     scopes = _scopes(credentials)
     with _reaching(credentials.authority):
         if credentials.grant is Grant.CLIENT_CREDENTIALS:
@@ -552,7 +655,8 @@ def _sign_in(app: msal.ClientApplication, credentials: Credentials, secrets: Sec
                 # MSAL deprecates this grant for public clients; it is the one Partner Center documents.
                 warnings.simplefilter("ignore", DeprecationWarning)
                 return app.acquire_token_by_username_password(  # type: ignore[no-any-return]
-                    credentials.username or "", secrets.password or "", scopes=scopes)
+                    credentials.username or "", secrets.password or "", scopes=scopes
+                )
         assert isinstance(app, msal.PublicClientApplication)
         flow = app.initiate_device_flow(scopes=scopes)
         if "user_code" not in flow:
@@ -589,27 +693,38 @@ def whoami(env: Mapping[str, str] = os.environ, warn: Warn = _stderr_warning) ->
         raise NotSignedIn("Not signed in: run `bulkref login`.")
     credentials = record.credentials
     cache = open_cache(_data_dir(env) / CACHE_FILE, warn)
-    mine = [e for e in cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)
-            if e.get("client_id") == credentials.client_id
-            and e.get("home_account_id") == record.home_account_id]
+    mine = [
+        e
+        for e in cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)
+        if e.get("client_id") == credentials.client_id and e.get("home_account_id") == record.home_account_id
+    ]
     if not credentials.app_only and not any(
-            e.get("home_account_id") == record.home_account_id
-            for e in cache.search(msal.TokenCache.CredentialType.REFRESH_TOKEN)):
-        raise NotSignedIn(f"The sign-in of {credentials.who()} is no longer in the token cache: "
-                          "run `bulkref login` again.")
+        e.get("home_account_id") == record.home_account_id
+        for e in cache.search(msal.TokenCache.CredentialType.REFRESH_TOKEN)
+    ):
+        raise NotSignedIn(
+            f"The sign-in of {credentials.who()} is no longer in the token cache: run `bulkref login` again."
+        )
     expires = max((float(e["expires_on"]) for e in mine if e.get("expires_on")), default=None)
     return SignedIn(credentials, credentials.username, record.tenant_id, expires)
 
 
 # -- the token source -----------------------------------------------------------------------------
 
+
 class MsalTokenSource:
     """A ``TokenSource`` (``bulkref.api.client``): called before each request, it returns the
     bearer token, asking MSAL for a fresh one near expiry. Thread-safe."""
 
-    def __init__(self, credentials: Credentials, *, client_secret: str | None = None,
-                 env: Mapping[str, str] = os.environ, warn: Warn = _stderr_warning,
-                 home_account_id: str | None = None) -> None:
+    def __init__(
+        self,
+        credentials: Credentials,
+        *,
+        client_secret: str | None = None,
+        env: Mapping[str, str] = os.environ,
+        warn: Warn = _stderr_warning,
+        home_account_id: str | None = None,
+    ) -> None:
         self.credentials = credentials
         self._client_secret = client_secret
         self._env = dict(env)
@@ -648,41 +763,59 @@ class MsalTokenSource:
         if result and "access_token" in result:
             return result  # type: ignore[no-any-return]
         if not result:
-            raise NotSignedIn(f"No token for {credentials.who()} is left in the token cache: "
-                              "run `bulkref login` again.")
+            raise NotSignedIn(
+                f"No token for {credentials.who()} is left in the token cache: run `bulkref login` again."
+            )
         secrets = Secrets(client_secret=self._client_secret)
-        raise NotSignedIn(f"The sign-in of {credentials.who()} at {credentials.authority} has expired or was "
-                          f"revoked ({_refusal(result, secrets)}): run `bulkref login` again.")
+        raise NotSignedIn(
+            f"The sign-in of {credentials.who()} at {credentials.authority} has expired or was "
+            f"revoked ({_refusal(result, secrets)}): run `bulkref login` again."
+        )
 
     def _account(self) -> dict[str, Any]:
         assert self._app is not None
-        accounts = self._app.get_accounts(username=self.credentials.username) \
-            if self.credentials.username else self._app.get_accounts()
+        accounts = (
+            self._app.get_accounts(username=self.credentials.username)
+            if self.credentials.username
+            else self._app.get_accounts()
+        )
         if self._home_account_id:
             accounts = [a for a in accounts if a.get("home_account_id") == self._home_account_id] or accounts
         if not accounts:
-            raise NotSignedIn(f"{self.credentials.who()} is not signed in at {self.credentials.authority}: "
-                              "run `bulkref login`.")
+            raise NotSignedIn(
+                f"{self.credentials.who()} is not signed in at {self.credentials.authority}: "
+                "run `bulkref login`."
+            )
         return accounts[0]  # type: ignore[no-any-return]
 
 
-def token_source(authority: str, client_id: str, *, username: str | None = None, app_only: bool = False,
-                 client_secret: str | None = None, env: Mapping[str, str] = os.environ,
-                 warn: Warn = _stderr_warning) -> MsalTokenSource:
+def token_source(
+    authority: str,
+    client_id: str,
+    *,
+    username: str | None = None,
+    app_only: bool = False,
+    client_secret: str | None = None,
+    env: Mapping[str, str] = os.environ,
+    warn: Warn = _stderr_warning,
+) -> MsalTokenSource:
     """A token source for a sign-in already in the cache (``login`` made it)."""
     grant = Grant.CLIENT_CREDENTIALS if app_only else Grant.PASSWORD if username else Grant.DEVICE_CODE
-    credentials = Credentials(authority_url(authority, None), client_id, grant, username,
-                              confidential=bool(client_secret))
+    credentials = Credentials(
+        authority_url(authority, None), client_id, grant, username, confidential=bool(client_secret)
+    )
     return MsalTokenSource(credentials, client_secret=client_secret, env=env, warn=warn)
 
 
-def stored_token_source(env: Mapping[str, str] = os.environ,
-                        warn: Warn = _stderr_warning) -> MsalTokenSource | None:
+def stored_token_source(
+    env: Mapping[str, str] = os.environ, warn: Warn = _stderr_warning
+) -> MsalTokenSource | None:
     """The token source of the recorded sign-in (``auth.json``), None when there is none."""
     record = load_record(env)
     if record is None:
         return None
     credentials = _with_env(record, env)
     home = record.home_account_id if credentials.username == record.credentials.username else None
-    return MsalTokenSource(credentials, client_secret=_env(env, ENV_CLIENT_SECRET), env=env, warn=warn,
-                           home_account_id=home)
+    return MsalTokenSource(
+        credentials, client_secret=_env(env, ENV_CLIENT_SECRET), env=env, warn=warn, home_account_id=home
+    )

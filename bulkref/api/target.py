@@ -69,8 +69,9 @@ class Target:
     service needs nothing), leaving stops it.
     """
 
-    def __init__(self, url: str | None = None, *, env: Mapping[str, str] | None = None,
-                 sandbox_db: Path | None = None) -> None:
+    def __init__(
+        self, url: str | None = None, *, env: Mapping[str, str] | None = None, sandbox_db: Path | None = None
+    ) -> None:
         if (url is None) == (sandbox_db is None):
             raise ValueError("a Target is either a URL or the sandbox")
         self._url = url
@@ -104,8 +105,10 @@ class Target:
 
             self._signed_in = stored_token_source(self._env)
         if self._signed_in is None:
-            raise NoCredentials(f"No credentials for {self.url}: run `bulkref login` (or set "
-                                f"{ENV_ACCESS_TOKEN}), or use --sandbox to rehearse locally.")
+            raise NoCredentials(
+                f"No credentials for {self.url}: run `bulkref login` (or set "
+                f"{ENV_ACCESS_TOKEN}), or use --sandbox to rehearse locally."
+            )
         return self._signed_in()
 
     def describe(self) -> str:
@@ -171,8 +174,10 @@ def checked_url(text: str, source: str) -> str:
     if url is None or url.scheme not in ("http", "https") or not url.host:
         raise BadTarget(f"{source} {text!r} is not an http or https URL such as {PARTNER_CENTER_URL}.")
     if url.scheme == "http" and url.host not in _LOOPBACK and not url.host.startswith("127."):
-        raise BadTarget(f"{source} {text} is plain http, which would send the access token in clear text: "
-                        "use https (plain http is only for a local sandbox).")
+        raise BadTarget(
+            f"{source} {text} is plain http, which would send the access token in clear text: "
+            "use https (plain http is only for a local sandbox)."
+        )
     if url.path in ("", "/"):
         url = url.copy_with(path=API_PATH)
     return str(url.copy_with(fragment=None)).rstrip("/")
@@ -185,6 +190,7 @@ def _start_sandbox(db: Path) -> SandboxServer:
         db.parent.mkdir(parents=True, exist_ok=True)
         return SandboxServer(SandboxOptions(host="127.0.0.1", port=0, db=db)).start()
     except (OSError, RuntimeError, sqlite3.Error) as exc:
-        raise BulkrefError(f"Could not start the local sandbox with its state in {db} ({exc}): check that "
-                           f"the folder is writable, or set {ENV_HOME} to another one.") from exc
-
+        raise BulkrefError(
+            f"Could not start the local sandbox with its state in {db} ({exc}): check that "
+            f"the folder is writable, or set {ENV_HOME} to another one."
+        ) from exc

@@ -111,19 +111,22 @@ class Executor:
                 answers[step.key] = await self._step(rp, step, answers, last, was_sent=state == "sent")
             except ConflictError as e:
                 self.journal.failed(rp.row, step.key)
-                return self._result(rp, Outcome.CONFLICT, answers, last, error_code="conflict",
-                                    error_message=str(e))
+                return self._result(
+                    rp, Outcome.CONFLICT, answers, last, error_code="conflict", error_message=str(e)
+                )
             except ApiError as e:
                 self.journal.failed(rp.row, step.key)
                 last.failed(e)
                 outcome = Outcome.PARTIAL if answers else Outcome.FAILED
                 return self._result(rp, outcome, answers, last)
             self.journal.done(rp.row, step.key, answers[step.key])
-        return self._result(rp, Outcome.CREATED if rp.action is Action.CREATE else Outcome.UPDATED,
-                            answers, last)
+        return self._result(
+            rp, Outcome.CREATED if rp.action is Action.CREATE else Outcome.UPDATED, answers, last
+        )
 
-    async def _step(self, rp: RowPlan, step: Step, answers: dict[str, dict[str, Any]], last: _Last,
-                    was_sent: bool) -> dict[str, Any]:
+    async def _step(
+        self, rp: RowPlan, step: Step, answers: dict[str, dict[str, Any]], last: _Last, was_sent: bool
+    ) -> dict[str, Any]:
         if step.method == "PATCH":
             return await self._patch(rp, step, last)
         body = _filled(step, answers)
@@ -133,8 +136,9 @@ class Executor:
                 return found
         return await self._post(rp, step, body, answers, last)
 
-    async def _post(self, rp: RowPlan, step: Step, body: dict[str, Any],
-                    answers: dict[str, dict[str, Any]], last: _Last) -> dict[str, Any]:
+    async def _post(
+        self, rp: RowPlan, step: Step, body: dict[str, Any], answers: dict[str, dict[str, Any]], last: _Last
+    ) -> dict[str, Any]:
         url = self._url(step)
         for attempt in range(1, AMBIGUOUS_ATTEMPTS + 1):
             self.journal.sent(rp.row, step.key)
@@ -156,8 +160,9 @@ class Executor:
             return dict(reply.body or {})
         raise AssertionError("unreachable")  # the loop returns or raises
 
-    async def _lookup(self, rp: RowPlan, body: dict[str, Any],
-                      answers: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    async def _lookup(
+        self, rp: RowPlan, body: dict[str, Any], answers: dict[str, dict[str, Any]]
+    ) -> dict[str, Any] | None:
         """The referral a lost POST may have created, if Partner Center has it."""
         ext = body.get("externalReferenceId")
         if ext and not is_microsoft(body):
@@ -194,8 +199,9 @@ class Executor:
             headers = {"If-Match": etag} if etag else {}
             self.journal.sent(rp.row, step.key)
             try:
-                reply = await self.client.request("PATCH", self._url(step), json=ops, headers=headers,
-                                                  retryable=retry_read)
+                reply = await self.client.request(
+                    "PATCH", self._url(step), json=ops, headers=headers, retryable=retry_read
+                )
             except PreconditionFailed:
                 doc = await self.client.get(rp.referral_id)
                 ops = _rediff(doc, ops, step.expect)
@@ -211,15 +217,26 @@ class Executor:
         # Plan paths are relative to the API root (/referrals/...); the client knows the collection.
         return self.client.base_url + step.path.removeprefix("/referrals")
 
-    def _result(self, rp: RowPlan, outcome: Outcome, answers: dict[str, dict[str, Any]] | None = None,
-                last: _Last | None = None, *, error_code: str | None = None,
-                error_message: str | None = None) -> RowResult:
+    def _result(
+        self,
+        rp: RowPlan,
+        outcome: Outcome,
+        answers: dict[str, dict[str, Any]] | None = None,
+        last: _Last | None = None,
+        *,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> RowResult:
         answers = answers or {}
         first = answers.get("referral") or answers.get("update") or {}
         linked = answers.get("connected") or {}
         error = last.error if last else None
         return RowResult(
-            sheet=rp.sheet, row=rp.row, external_id=rp.external_id, action=str(rp.action), outcome=outcome,
+            sheet=rp.sheet,
+            row=rp.row,
+            external_id=rp.external_id,
+            action=str(rp.action),
+            outcome=outcome,
             referral_id=first.get("id") or rp.referral_id,
             engagement_id=first.get("engagementId") or linked.get("engagementId") or rp.engagement_id,
             linked_referral_id=linked.get("id"),
@@ -257,7 +274,9 @@ def _rediff(doc: dict[str, Any], ops: list[dict[str, Any]], expect: dict[str, An
         if now == op["value"]:
             continue
         if op["path"] in expect and now != expect[op["path"]]:
-            raise ConflictError(f"{op['path']} changed in Partner Center since the plan was made "
-                                f"(it was {expect[op['path']]!r}, it is {now!r}): plan again.")
+            raise ConflictError(
+                f"{op['path']} changed in Partner Center since the plan was made "
+                f"(it was {expect[op['path']]!r}, it is {now!r}): plan again."
+            )
         left.append({**op, "op": "replace" if exists else "add"})
     return left

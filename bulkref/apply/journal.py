@@ -56,10 +56,13 @@ class Journal:
         except sqlite3.OperationalError as e:
             self._db.close()
             if "locked" in str(e):
-                raise BulkrefError(f"Another bulkref apply is using the journal {path}: wait for it to "
-                                   "finish (or stop it) before running this one.") from None
-            raise BulkrefError(f"The journal {path} cannot be used ({e}): remove it, or give another "
-                               "with --state.") from None
+                raise BulkrefError(
+                    f"Another bulkref apply is using the journal {path}: wait for it to "
+                    "finish (or stop it) before running this one."
+                ) from None
+            raise BulkrefError(
+                f"The journal {path} cannot be used ({e}): remove it, or give another with --state."
+            ) from None
 
     def close(self) -> None:
         self._db.close()
@@ -86,8 +89,10 @@ class Journal:
 
     # -- steps -------------------------------------------------------------------------------
     def steps(self) -> dict[tuple[int, str], tuple[str, dict[str, Any] | None]]:
-        return {(r, k): (state, json.loads(a) if a else None)
-                for r, k, state, a in self._db.execute("SELECT row, key, state, answer FROM step")}
+        return {
+            (r, k): (state, json.loads(a) if a else None)
+            for r, k, state, a in self._db.execute("SELECT row, key, state, answer FROM step")
+        }
 
     def sent(self, row: int, key: str) -> None:
         self._set(row, key, "sent", None)
@@ -100,8 +105,10 @@ class Journal:
         self._set(row, key, "failed", None)
 
     def _set(self, row: int, key: str, state: str, answer: dict[str, Any] | None) -> None:
-        self._db.execute("INSERT OR REPLACE INTO step VALUES (?, ?, ?, ?)",
-                         (row, key, state, json.dumps(answer) if answer is not None else None))
+        self._db.execute(
+            "INSERT OR REPLACE INTO step VALUES (?, ?, ?, ?)",
+            (row, key, state, json.dumps(answer) if answer is not None else None),
+        )
 
     # -- results -----------------------------------------------------------------------------
     def record(self, result: RowResult) -> None:

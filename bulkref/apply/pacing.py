@@ -37,8 +37,11 @@ FLOOR = 0.5  # calls per second: never slower than this
 
 
 class Pacer:
-    def __init__(self, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self._clock = clock
         self._sleep = sleep
         self.rate: float | None = None  # calls per second; None: unpaced

@@ -123,8 +123,13 @@ def refuse_input(out: Path, input_path: Path) -> None:
         )
 
 
-def write_results(results: Sequence[RowResult], out: Path, *, source: str | None = None,
-                  summary: Mapping[str, int] | None = None) -> Path:
+def write_results(
+    results: Sequence[RowResult],
+    out: Path,
+    *,
+    source: str | None = None,
+    summary: Mapping[str, int] | None = None,
+) -> Path:
     """Write ``results`` (one per input row, in any order: written in row order)
     to ``out``, a .xlsx or .csv file by its suffix, replacing any previous
     results file atomically. Returns ``out``.
@@ -139,14 +144,16 @@ def write_results(results: Sequence[RowResult], out: Path, *, source: str | None
     if suffix == ".csv":
         sheetxml.atomic_write(out, "w", lambda f: _write_csv(results, f), what="results file")
     elif suffix == ".xlsx":
-        sheetxml.atomic_write(out, "wb", lambda f: _write_xlsx(results, f, source, summary),
-                              what="results file")
+        sheetxml.atomic_write(
+            out, "wb", lambda f: _write_xlsx(results, f, source, summary), what="results file"
+        )
     else:
         raise BulkrefError(f"The results file must end in .xlsx or .csv, not {out.name}.")
     return out
 
 
 # --- CSV ----------------------------------------------------------------------------------------
+
 
 def _write_csv(results: Sequence[RowResult], f: IO[str]) -> None:
     # utf-8-sig (set by the caller) puts the BOM Excel needs to read UTF-8 rather than the ANSI code page.
@@ -174,8 +181,10 @@ def _csv_value(value: object) -> object:
 # after Ctrl+C, and take ~2 s so, in constant memory, as numbers and inline
 # strings only (quote-prefixed when they look like formulas).
 
-def _write_xlsx(results: Sequence[RowResult], f: IO[bytes], source: str | None,
-                summary: Mapping[str, int] | None) -> None:
+
+def _write_xlsx(
+    results: Sequence[RowResult], f: IO[bytes], source: str | None, summary: Mapping[str, int] | None
+) -> None:
     wb = openpyxl.Workbook(write_only=True)
     wb.properties.creator = "bulkref"
     ws = wb.create_sheet(RESULTS_SHEET)
@@ -262,8 +271,13 @@ def _text_cell(ws: Any, value: str) -> WriteOnlyCell:
     return cell
 
 
-def _summary_sheet(ws: Any, styles: _Styles, results: Sequence[RowResult], source: str | None,
-                   summary: Mapping[str, int] | None) -> None:
+def _summary_sheet(
+    ws: Any,
+    styles: _Styles,
+    results: Sequence[RowResult],
+    source: str | None,
+    summary: Mapping[str, int] | None,
+) -> None:
     """Source, when, and how many rows ended how: what someone opening the file asks first."""
     ws.column_dimensions["A"].width = 22
     ws.column_dimensions["B"].width = 60

@@ -51,12 +51,19 @@ def journal_path(source: Path, api: str, data_dir: Path) -> Path:
     return data_dir / "journals" / f"{source.stem}-{key}.sqlite"
 
 
-def apply_input(path: Path | str, *, api_url: str | None = None, sandbox: bool = False,
-                concurrency: int = 8, results: Path | None = None, state: Path | None = None,
-                confirm: Callable[[Plan, bool], bool] = lambda plan, resumed: True,
-                on_result: Callable[[RowResult], None] = lambda r: None,
-                on_note: Callable[[str], None] = lambda text: None,
-                mapping: Path | str | None = None) -> ApplyRun:
+def apply_input(
+    path: Path | str,
+    *,
+    api_url: str | None = None,
+    sandbox: bool = False,
+    concurrency: int = 8,
+    results: Path | None = None,
+    state: Path | None = None,
+    confirm: Callable[[Plan, bool], bool] = lambda plan, resumed: True,
+    on_result: Callable[[RowResult], None] = lambda r: None,
+    on_note: Callable[[str], None] = lambda text: None,
+    mapping: Path | str | None = None,
+) -> ApplyRun:
     """Apply ``path``: a spreadsheet (read through the ``mapping`` file, if
     any), planned now, or a PLAN.json from ``plan --out``, executed as saved."""
     from bulkref.api import target
@@ -72,18 +79,26 @@ def apply_input(path: Path | str, *, api_url: str | None = None, sandbox: bool =
         out = results or default_path(path)
         refuse_input(out, path)
         with Journal(state) as journal:
-            outcome = asyncio.run(_apply(path, mapping, where, label, journal, concurrency, confirm,
-                                         on_result, on_note))
+            outcome = asyncio.run(
+                _apply(path, mapping, where, label, journal, concurrency, confirm, on_result, on_note)
+            )
         run = ApplyRun(*outcome, results_path=out, journal_path=state)
         if not run.declined:
             write_results(run.results, out, source=str(path), summary=run.summary)
         return run
 
 
-async def _apply(path: Path, mapping: Path | None, where: Any, label: str, journal: Journal,
-                 concurrency: int, confirm: Callable[[Plan, bool], bool],
-                 on_result: Callable[[RowResult], None],
-                 on_note: Callable[[str], None]) -> tuple[Plan, list[RowResult], bool, bool, bool]:
+async def _apply(
+    path: Path,
+    mapping: Path | None,
+    where: Any,
+    label: str,
+    journal: Journal,
+    concurrency: int,
+    confirm: Callable[[Plan, bool], bool],
+    on_result: Callable[[RowResult], None],
+    on_note: Callable[[str], None],
+) -> tuple[Plan, list[RowResult], bool, bool, bool]:
     """(plan, results, resumed, interrupted, declined)."""
     pacer = Pacer()
     async with where.client(max_connections=max(concurrency, 4), pacer=pacer) as client:
@@ -101,13 +116,15 @@ async def _apply(path: Path, mapping: Path | None, where: Any, label: str, journ
         loop = asyncio.get_running_loop()
         with _stop_on_ctrl_c(loop, executor.stop, on_note):
             done = await executor.run()
-    rows = [done.get(rp.row) or _not_reached(rp.sheet, rp.row, rp.external_id, str(rp.action))
-            for rp in plan.rows]
+    rows = [
+        done.get(rp.row) or _not_reached(rp.sheet, rp.row, rp.external_id, str(rp.action)) for rp in plan.rows
+    ]
     return plan, rows, resumed, executor.stop.is_set(), False
 
 
-async def _plan(path: Path, mapping: Path | None, client: Any, label: str,
-                journal: Journal) -> tuple[Plan, bool]:
+async def _plan(
+    path: Path, mapping: Path | None, client: Any, label: str, journal: Journal
+) -> tuple[Plan, bool]:
     if path.suffix.lower() == ".json":
         plan = _saved_plan(path, label, mapping)
         previous = journal.plan()
@@ -116,8 +133,13 @@ async def _plan(path: Path, mapping: Path | None, client: Any, label: str,
         journal.start(plan)
         return plan, False
     previous = journal.plan()
-    if (previous is not None and previous.fingerprint == fingerprint(path) and previous.api_url == label
-            and previous.mapping_fingerprint == _mapping_print(mapping) and _unfinished(previous, journal)):
+    if (
+        previous is not None
+        and previous.fingerprint == fingerprint(path)
+        and previous.api_url == label
+        and previous.mapping_fingerprint == _mapping_print(mapping)
+        and _unfinished(previous, journal)
+    ):
         return previous, True
     plan = await plan_file(path, client, api_url=label, mapping=mapping)
     journal.start(plan)
@@ -136,44 +158,67 @@ def _saved_plan(path: Path, label: str, mapping: Path | None = None) -> Plan:
     try:
         plan = Plan.from_json(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise BulkrefError(f"'{path}' is not a plan bulkref can read ({e}): make it with "
-                           "`bulkref plan FILE --out PLAN.json`.") from None
+        raise BulkrefError(
+            f"'{path}' is not a plan bulkref can read ({e}): make it with "
+            "`bulkref plan FILE --out PLAN.json`."
+        ) from None
     source = Path(plan.source)
     if not source.exists() or fingerprint(source) != plan.fingerprint:
-        raise BulkrefError(f"The input '{plan.source}' changed since the plan was made (or is gone): "
-                           "run `bulkref plan` again and review the new plan.")
+        raise BulkrefError(
+            f"The input '{plan.source}' changed since the plan was made (or is gone): "
+            "run `bulkref plan` again and review the new plan."
+        )
     if mapping is not None and (plan.mapping is None or Path(plan.mapping).resolve() != mapping.resolve()):
         made = f"with the mapping '{plan.mapping}'" if plan.mapping else "without a mapping"
-        raise BulkrefError(f"This plan was made {made}, not with '{mapping}': a saved plan is applied as "
-                           "it was made, so leave --mapping out (or plan again with this mapping).")
+        raise BulkrefError(
+            f"This plan was made {made}, not with '{mapping}': a saved plan is applied as "
+            "it was made, so leave --mapping out (or plan again with this mapping)."
+        )
     if plan.mapping is not None:
         used = Path(plan.mapping)
         if not used.is_file() or fingerprint(used) != plan.mapping_fingerprint:
-            raise BulkrefError(f"The mapping '{plan.mapping}' changed since the plan was made (or is gone): "
-                               "run `bulkref plan` again and review the new plan.")
+            raise BulkrefError(
+                f"The mapping '{plan.mapping}' changed since the plan was made (or is gone): "
+                "run `bulkref plan` again and review the new plan."
+            )
     if plan.api_url is None:
-        raise BulkrefError("This plan was made --offline, without reading Partner Center: plan again "
-                           "against the API you apply to.")
+        raise BulkrefError(
+            "This plan was made --offline, without reading Partner Center: plan again "
+            "against the API you apply to."
+        )
     if plan.api_url != label:
-        raise BulkrefError(f"This plan was made against {plan.api_url}, not {label}: plan again "
-                           "against the API you apply to.")
+        raise BulkrefError(
+            f"This plan was made against {plan.api_url}, not {label}: plan again "
+            "against the API you apply to."
+        )
     return plan
 
 
 def _unfinished(plan: Plan, journal: Journal) -> bool:
     done = journal.results()
-    return any(rp.action in (Action.CREATE, Action.UPDATE)
-               and (rp.row not in done or done[rp.row].outcome not in FINAL) for rp in plan.rows)
+    return any(
+        rp.action in (Action.CREATE, Action.UPDATE)
+        and (rp.row not in done or done[rp.row].outcome not in FINAL)
+        for rp in plan.rows
+    )
 
 
 def _not_reached(sheet: str, row: int, external_id: str | None, action: str) -> RowResult:
-    return RowResult(sheet=sheet, row=row, external_id=external_id, action=action,
-                     outcome=Outcome.SKIPPED, error_code="notReached", error_message=NOT_REACHED)
+    return RowResult(
+        sheet=sheet,
+        row=row,
+        external_id=external_id,
+        action=action,
+        outcome=Outcome.SKIPPED,
+        error_code="notReached",
+        error_message=NOT_REACHED,
+    )
 
 
 @contextlib.contextmanager
-def _stop_on_ctrl_c(loop: asyncio.AbstractEventLoop, stop: asyncio.Event,
-                    on_note: Callable[[str], None]) -> Any:
+def _stop_on_ctrl_c(
+    loop: asyncio.AbstractEventLoop, stop: asyncio.Event, on_note: Callable[[str], None]
+) -> Any:
     """The first Ctrl-C lets the calls in flight finish, then the run stops with
     its journal and results written; a second one stops at once (the journal
     still knows which calls were cut off)."""

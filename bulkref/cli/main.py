@@ -50,8 +50,11 @@ class _Group(click.Group):
         except Exception as e:
             if ctx.meta.get("debug"):
                 raise
-            click.echo(f"bulkref: unexpected error ({type(e).__name__}: {e}). "
-                       "Run again with --debug for details and report it.", err=True)
+            click.echo(
+                f"bulkref: unexpected error ({type(e).__name__}: {e}). "
+                "Run again with --debug for details and report it.",
+                err=True,
+            )
             sys.exit(2)
 
 
@@ -67,10 +70,18 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 @cli.command()
 @click.argument("out", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["xlsx", "csv"]), default=None,
-              help="xlsx (guided workbook, the default) or csv (header row only).")
-@click.option("--examples", is_flag=True, help="Fill a few example rows (Private, Partner-led, "
-              "Co-sell, Services co-sell, shared with a partner).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["xlsx", "csv"]),
+    default=None,
+    help="xlsx (guided workbook, the default) or csv (header row only).",
+)
+@click.option(
+    "--examples",
+    is_flag=True,
+    help="Fill a few example rows (Private, Partner-led, Co-sell, Services co-sell, shared with a partner).",
+)
 @click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
 def template(out: Path | None, fmt: str | None, examples: bool, force: bool) -> None:
     """Write the fill-in template (default ./referrals-template.xlsx)."""
@@ -88,12 +99,26 @@ def template(out: Path | None, fmt: str | None, examples: bool, force: bool) -> 
 
 @cli.command()
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              help="text for people, json for scripts.")
-@click.option("--annotate", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also write a copy of the sheet with bad cells highlighted and commented.")
-@click.option("--mapping", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="M",
-              help="Read FILE, a CRM export, through this mapping file (see bulkref map suggest).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="text for people, json for scripts.",
+)
+@click.option(
+    "--annotate",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write a copy of the sheet with bad cells highlighted and commented.",
+)
+@click.option(
+    "--mapping",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="M",
+    help="Read FILE, a CRM export, through this mapping file (see bulkref map suggest).",
+)
 @click.option("--sheet", default=None, help="The sheet to read (default: Referrals, or the first).")
 def validate(file: Path, fmt: str, annotate: Path | None, sheet: str | None, mapping: Path | None) -> None:
     """Check every row of FILE and report each problem by sheet, row and column.
@@ -123,32 +148,64 @@ def validate(file: Path, fmt: str, annotate: Path | None, sheet: str | None, map
 
 
 def _target_options(f: Callable[..., None]) -> Callable[..., None]:
-    f = click.option("--api-url", envvar="BULKREF_API_URL", default=None, metavar="URL",
-                     help="The Referrals API (default: Partner Center; env BULKREF_API_URL).")(f)
-    return click.option("--sandbox", "use_sandbox", is_flag=True,
-                        help="Use the embedded local sandbox (state kept in your data directory).")(f)
+    f = click.option(
+        "--api-url",
+        envvar="BULKREF_API_URL",
+        default=None,
+        metavar="URL",
+        help="The Referrals API (default: Partner Center; env BULKREF_API_URL).",
+    )(f)
+    return click.option(
+        "--sandbox",
+        "use_sandbox",
+        is_flag=True,
+        help="Use the embedded local sandbox (state kept in your data directory).",
+    )(f)
 
 
 @cli.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @_target_options
 @click.option("--offline", is_flag=True, help="Do not read Partner Center: plan every row as new.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Save the plan (with the eTags read and the input's fingerprint) for apply.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "html"]), default="text",
-              help="text (a review), json (for scripts) or html (one page for a reviewer).")
-@click.option("--mapping", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="M",
-              help="Read FILE, a CRM export, through this mapping file (see bulkref map suggest).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Save the plan (with the eTags read and the input's fingerprint) for apply.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "html"]),
+    default="text",
+    help="text (a review), json (for scripts) or html (one page for a reviewer).",
+)
+@click.option(
+    "--mapping",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="M",
+    help="Read FILE, a CRM export, through this mapping file (see bulkref map suggest).",
+)
 @click.option("--sheet", default=None, help="The sheet to read (default: Referrals, or the first).")
-def plan(file: Path, api_url: str | None, use_sandbox: bool, offline: bool, out: Path | None, fmt: str,
-         sheet: str | None, mapping: Path | None) -> None:
+def plan(
+    file: Path,
+    api_url: str | None,
+    use_sandbox: bool,
+    offline: bool,
+    out: Path | None,
+    fmt: str,
+    sheet: str | None,
+    mapping: Path | None,
+) -> None:
     """Dry run: what apply would do for each row of FILE. Reads Partner Center,
     writes nothing there. Exit 0 when every row can be applied, 1 when some
     rows are invalid or blocked, 2 when the file or the API cannot be used."""
     from bulkref.plan.make import make_plan
 
-    result = make_plan(file, api_url=api_url, sandbox=use_sandbox, offline=offline, sheet=sheet,
-                       mapping=mapping)
+    result = make_plan(
+        file, api_url=api_url, sandbox=use_sandbox, offline=offline, sheet=sheet, mapping=mapping
+    )
     if out is not None:
         result.save(out)
     if fmt == "json":
@@ -170,19 +227,41 @@ def plan(file: Path, api_url: str | None, use_sandbox: bool, offline: bool, out:
 @cli.command(name="apply")
 @click.argument("file", type=click.Path(path_type=Path))
 @_target_options
-@click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True,
-              help="Calls in flight at once.")
-@click.option("--results", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Where to write the results (default: beside the input, <name>.results.xlsx or .csv).")
-@click.option("--state", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="The journal that makes the run resumable (default: in your data directory).")
+@click.option(
+    "--concurrency", type=click.IntRange(1, 64), default=8, show_default=True, help="Calls in flight at once."
+)
+@click.option(
+    "--results",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the results (default: beside the input, <name>.results.xlsx or .csv).",
+)
+@click.option(
+    "--state",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The journal that makes the run resumable (default: in your data directory).",
+)
 @click.option("--yes", is_flag=True, help="Apply without asking.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-@click.option("--mapping", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="M",
-              help="Read FILE, a CRM export, through this mapping file (see bulkref map suggest).")
-def apply_command(file: Path, api_url: str | None, use_sandbox: bool, concurrency: int,
-                  results: Path | None, state: Path | None, yes: bool, fmt: str,
-                  mapping: Path | None) -> None:
+@click.option(
+    "--mapping",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="M",
+    help="Read FILE, a CRM export, through this mapping file (see bulkref map suggest).",
+)
+def apply_command(
+    file: Path,
+    api_url: str | None,
+    use_sandbox: bool,
+    concurrency: int,
+    results: Path | None,
+    state: Path | None,
+    yes: bool,
+    fmt: str,
+    mapping: Path | None,
+) -> None:
     """Execute FILE (a spreadsheet, planned now) or PLAN.json (exactly that plan).
 
     Resumable: the same command again continues where a stopped run ended and
@@ -195,17 +274,22 @@ def apply_command(file: Path, api_url: str | None, use_sandbox: bool, concurrenc
     from bulkref.plan.model import Plan
 
     if not yes and not sys.stdin.isatty():
-        raise BulkrefError("apply writes to Partner Center and there is no terminal to ask: "
-                           "add --yes to apply without a prompt (review it first with bulkref plan).")
+        raise BulkrefError(
+            "apply writes to Partner Center and there is no terminal to ask: "
+            "add --yes to apply without a prompt (review it first with bulkref plan)."
+        )
     progress: Progress | None = None
 
     def confirm(plan: Plan, resumed: bool) -> bool:
         nonlocal progress
         counts = plan.summary
         head = "Resuming the stopped run of" if resumed else "Plan for"
-        click.echo(f"{head} {plan.source}: {counts['create']} to create, {counts['update']} to update, "
-                   f"{counts['unchanged']} unchanged, {counts['blocked']} blocked, "
-                   f"{counts['invalid']} invalid.", err=fmt == "json")
+        click.echo(
+            f"{head} {plan.source}: {counts['create']} to create, {counts['update']} to update, "
+            f"{counts['unchanged']} unchanged, {counts['blocked']} blocked, "
+            f"{counts['invalid']} invalid.",
+            err=fmt == "json",
+        )
         work = counts["create"] + counts["update"]
         if work and not yes and not click.confirm("Apply it to Partner Center?", default=False, err=True):
             return False
@@ -224,9 +308,18 @@ def apply_command(file: Path, api_url: str | None, use_sandbox: bool, concurrenc
 
     interrupted = True  # until the run returns: an error or a second Ctrl-C stops it short
     try:
-        run = apply_input(file, api_url=api_url, sandbox=use_sandbox, concurrency=concurrency,
-                          results=results, state=state, confirm=confirm, on_result=advanced, on_note=note,
-                          mapping=mapping)
+        run = apply_input(
+            file,
+            api_url=api_url,
+            sandbox=use_sandbox,
+            concurrency=concurrency,
+            results=results,
+            state=state,
+            confirm=confirm,
+            on_result=advanced,
+            on_note=note,
+            mapping=mapping,
+        )
         interrupted = run.interrupted
     finally:
         if progress is not None:
@@ -236,13 +329,23 @@ def apply_command(file: Path, api_url: str | None, use_sandbox: bool, concurrenc
         sys.exit(1)
     counts = run.summary
     if fmt == "json":
-        click.echo(json.dumps({"summary": counts, "results": str(run.results_path),
-                               "journal": str(run.journal_path), "interrupted": run.interrupted}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "summary": counts,
+                    "results": str(run.results_path),
+                    "journal": str(run.journal_path),
+                    "interrupted": run.interrupted,
+                },
+                indent=2,
+            )
+        )
     else:
-        click.echo(f"Applied: {counts['created']} created, {counts['updated']} updated, "
-                   f"{counts['unchanged']} unchanged, {counts['failed']} failed, {counts['skipped']} skipped."
-                   + (" Stopped before the end: run the same command again to continue."
-                      if run.interrupted else ""))
+        click.echo(
+            f"Applied: {counts['created']} created, {counts['updated']} updated, "
+            f"{counts['unchanged']} unchanged, {counts['failed']} failed, {counts['skipped']} skipped."
+            + (" Stopped before the end: run the same command again to continue." if run.interrupted else "")
+        )
         click.echo(f"Results: {run.results_path}")
     sys.exit(0 if not counts["failed"] and not counts["skipped"] and not run.interrupted else 1)
 
@@ -280,32 +383,83 @@ class _Listed(click.ParamType):
 
 @cli.command(name="export")
 @_target_options
-@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="The file to write, .xlsx or .csv (default: referrals-export-<date>.xlsx here).")
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The file to write, .xlsx or .csv (default: referrals-export-<date>.xlsx here).",
+)
 @click.option("--force", is_flag=True, help="Replace OUT if it exists (it may be the sheet you are editing).")
-@click.option("--filter", "odata_filter", default=None, metavar="ODATA",
-              help="An OData $filter, e.g. \"status eq 'New' and qualification eq 'SalesQualified'\".")
-@click.option("--orderby", default=None, metavar="F",
-              help="createdDateTime or updatedDateTime, then asc or desc.")
+@click.option(
+    "--filter",
+    "odata_filter",
+    default=None,
+    metavar="ODATA",
+    help="An OData $filter, e.g. \"status eq 'New' and qualification eq 'SalesQualified'\".",
+)
+@click.option(
+    "--orderby", default=None, metavar="F", help="createdDateTime or updatedDateTime, then asc or desc."
+)
 @click.option("--top", type=click.IntRange(min=1), default=None, metavar="N", help="At most N referrals.")
-@click.option("--status", multiple=True, type=_Listed("referral_status", "STATUS"),
-              help="Only this status: New, Active or Closed (repeat for several).")
-@click.option("--substatus", multiple=True, type=_Listed("referral_substatus", "SUBSTATUS"),
-              help="Only this substatus, e.g. Pending (repeat for several).")
-@click.option("--direction", type=_Listed("direction", "Incoming|Outgoing"), default=None,
-              help="Incoming (leads and invitations to you) or Outgoing (yours).")
-@click.option("--type", "referral_type", type=_Listed("referral_type", "Independent|Shared"), default=None,
-              help="Independent (only you see it) or Shared.")
-@click.option("--since", callback=_since, default=None, metavar="DATE",
-              help="Created on or after DATE (YYYY-MM-DD, UTC) or an ISO date and time.")
+@click.option(
+    "--status",
+    multiple=True,
+    type=_Listed("referral_status", "STATUS"),
+    help="Only this status: New, Active or Closed (repeat for several).",
+)
+@click.option(
+    "--substatus",
+    multiple=True,
+    type=_Listed("referral_substatus", "SUBSTATUS"),
+    help="Only this substatus, e.g. Pending (repeat for several).",
+)
+@click.option(
+    "--direction",
+    type=_Listed("direction", "Incoming|Outgoing"),
+    default=None,
+    help="Incoming (leads and invitations to you) or Outgoing (yours).",
+)
+@click.option(
+    "--type",
+    "referral_type",
+    type=_Listed("referral_type", "Independent|Shared"),
+    default=None,
+    help="Independent (only you see it) or Shared.",
+)
+@click.option(
+    "--since",
+    callback=_since,
+    default=None,
+    metavar="DATE",
+    help="Created on or after DATE (YYYY-MM-DD, UTC) or an ISO date and time.",
+)
 @click.option("--team-email", default=None, metavar="EMAIL", help="A team member's email is EMAIL.")
 @click.option("--engagement", default=None, metavar="ID", help="The referrals of one engagement.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              help="How to report what was written: text, or json for scripts.")
-def export_command(api_url: str | None, use_sandbox: bool, out: Path | None, force: bool,
-                   odata_filter: str | None, orderby: str | None, top: int | None, status: tuple[str, ...],
-                   substatus: tuple[str, ...], direction: str | None, referral_type: str | None,
-                   since: str | None, team_email: str | None, engagement: str | None, fmt: str) -> None:
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="How to report what was written: text, or json for scripts.",
+)
+def export_command(
+    api_url: str | None,
+    use_sandbox: bool,
+    out: Path | None,
+    force: bool,
+    odata_filter: str | None,
+    orderby: str | None,
+    top: int | None,
+    status: tuple[str, ...],
+    substatus: tuple[str, ...],
+    direction: str | None,
+    referral_type: str | None,
+    since: str | None,
+    team_email: str | None,
+    engagement: str | None,
+    fmt: str,
+) -> None:
     """Write every referral the query matches (every page) to a sheet in the
     template's shape: edit it, then plan and apply it back as updates.
 
@@ -320,30 +474,59 @@ def export_command(api_url: str | None, use_sandbox: bool, out: Path | None, for
     )
 
     path = check_output(out or default_path(), force)  # before a long read, not after
-    query = compose_filter(status=status, substatus=substatus, direction=direction, type=referral_type,
-                           since=since, team_email=team_email, engagement=engagement, filter=odata_filter)
+    query = compose_filter(
+        status=status,
+        substatus=substatus,
+        direction=direction,
+        type=referral_type,
+        since=since,
+        team_email=team_email,
+        engagement=engagement,
+        filter=odata_filter,
+    )
     display = ExportDisplay(path, "the local sandbox" if use_sandbox else (api_url or "Partner Center"))
     interrupted = True
     try:
-        result = export_referrals(path, api_url=api_url, sandbox=use_sandbox, filter=query, orderby=orderby,
-                                  top=top, force=force, on_progress=display)
+        result = export_referrals(
+            path,
+            api_url=api_url,
+            sandbox=use_sandbox,
+            filter=query,
+            orderby=orderby,
+            top=top,
+            force=force,
+            on_progress=display,
+        )
         interrupted = False
     finally:
         display.close(interrupted=interrupted)
     if fmt == "json":
         click.echo(json.dumps(result.as_json(), ensure_ascii=False, indent=2))
         return
-    folded = (f" ({result.folded:,} Microsoft referral{'s' if result.folded != 1 else ''} of co-sell deals "
-              "in their deal's row)") if result.folded else ""
-    click.echo(f"Exported {result.referrals:,} referral{'s' if result.referrals != 1 else ''} as "
-               f"{result.rows:,} row{'s' if result.rows != 1 else ''}{folded}: {result.path}")
+    folded = (
+        (
+            f" ({result.folded:,} Microsoft referral{'s' if result.folded != 1 else ''} of co-sell deals "
+            "in their deal's row)"
+        )
+        if result.folded
+        else ""
+    )
+    click.echo(
+        f"Exported {result.referrals:,} referral{'s' if result.referrals != 1 else ''} as "
+        f"{result.rows:,} row{'s' if result.rows != 1 else ''}{folded}: {result.path}"
+    )
 
 
 @cli.command(name="get")
 @click.argument("referral_id")
 @_target_options
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              help="text (a summary, with the engagement's other referrals) or json (as returned).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="text (a summary, with the engagement's other referrals) or json (as returned).",
+)
 def get_command(referral_id: str, api_url: str | None, use_sandbox: bool, fmt: str) -> None:
     """Print one referral. Exit 0 when found, 1 when there is no referral with
     that id, 2 when the API cannot be used."""
@@ -355,13 +538,15 @@ def get_command(referral_id: str, api_url: str | None, use_sandbox: bool, fmt: s
 
 # Commands whose modules are loaded only when the command runs: the sandbox's
 # server stack and MSAL took two thirds of every bulkref start-up.
-_Group.lazy.update({
-    "sandbox": "bulkref.sandbox.command:sandbox",
-    "login": "bulkref.cli.signin:login",
-    "logout": "bulkref.cli.signin:logout",
-    "whoami": "bulkref.cli.signin:whoami",
-    "map": "bulkref.cli.mapping:map_group",
-})
+_Group.lazy.update(
+    {
+        "sandbox": "bulkref.sandbox.command:sandbox",
+        "login": "bulkref.cli.signin:login",
+        "logout": "bulkref.cli.signin:logout",
+        "whoami": "bulkref.cli.signin:whoami",
+        "map": "bulkref.cli.mapping:map_group",
+    }
+)
 
 
 def main() -> None:

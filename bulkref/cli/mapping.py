@@ -18,8 +18,13 @@ def map_group() -> None:
 
 @map_group.command()
 @click.argument("export", type=click.Path(path_type=Path))
-@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the mapping here (default: print it).")
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the mapping here (default: print it).",
+)
 @click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
 @click.option("--sheet", default=None, help="The sheet to read (default: the first).")
 def suggest(export: Path, out: Path | None, force: bool, sheet: str | None) -> None:
@@ -39,5 +44,7 @@ def suggest(export: Path, out: Path | None, force: bool, sheet: str | None) -> N
         out.write_text(text, encoding="utf-8")
     except OSError as e:
         raise BulkrefError(f"Cannot write {out} ({e.strerror or e}): choose another place.") from None
-    click.echo(f"Wrote {out}: {len(found.mapped)} fields mapped, {len(found.unmapped)} columns of the "
-               f"export left as comments. Review it, then: bulkref validate {export} --mapping {out}")
+    click.echo(
+        f"Wrote {out}: {len(found.mapped)} fields mapped, {len(found.unmapped)} columns of the "
+        f"export left as comments. Review it, then: bulkref validate {export} --mapping {out}"
+    )

@@ -44,8 +44,14 @@ class Progress:
     for tests.
     """
 
-    def __init__(self, total: int, stream: TextIO | None = None, interactive: bool | None = None, *,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        total: int,
+        stream: TextIO | None = None,
+        interactive: bool | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.total = max(0, total)
         self.stream = stream if stream is not None else sys.stderr
         self.interactive = _isatty(self.stream) if interactive is None else interactive
@@ -122,8 +128,9 @@ class Progress:
     def __enter__(self) -> Progress:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close(interrupted=exc_type is not None)
 
     # --- drawing -------------------------------------------------------------------------------
@@ -172,15 +179,18 @@ class Progress:
         self._next_draw = now + LOG_EVERY
         rate = self._rate(now)
         pct = f" ({self.done / self.total:.0%})" if self.total else ""
-        self._write(f"{self.done:,}/{self.total:,} rows{pct}: {self._counts_text()}; "
-                    f"{_rate_text(rate)}, ETA {_eta(self.total - self.done, rate)}\n")
+        self._write(
+            f"{self.done:,}/{self.total:,} rows{pct}: {self._counts_text()}; "
+            f"{_rate_text(rate)}, ETA {_eta(self.total - self.done, rate)}\n"
+        )
 
     def _final_line(self, now: float, interrupted: bool) -> str:
         elapsed = now - self._start
         word = "done" if self.done >= self.total and not interrupted else "stopped"
         pace = f" ({_rate_text(self.done / elapsed)})" if elapsed > 0 and self.done else ""
-        return (f"{word}: {self.done:,}/{self.total:,} rows in {_duration(elapsed)}{pace}: "
-                f"{self._counts_text()}")
+        return (
+            f"{word}: {self.done:,}/{self.total:,} rows in {_duration(elapsed)}{pace}: {self._counts_text()}"
+        )
 
     def _write(self, text: str) -> None:
         if self._quiet:

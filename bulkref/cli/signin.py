@@ -16,9 +16,11 @@ import click
 from bulkref.api import signin as auth
 from bulkref.api.target import ENV_ACCESS_TOKEN
 
-APP_ONLY_WARNING = ("app-only (client credentials) tokens carry no user, and Partner Center's Referrals API "
-                    "supports user access only: it may refuse them. Sign in as a user with --username or "
-                    "--device-code if it does.")
+APP_ONLY_WARNING = (
+    "app-only (client credentials) tokens carry no user, and Partner Center's Referrals API "
+    "supports user access only: it may refuse them. Sign in as a user with --username or "
+    "--device-code if it does."
+)
 
 
 def _warn(message: str) -> None:
@@ -38,44 +40,69 @@ def _password(credentials: auth.Credentials) -> str | None:
     try:
         return str(click.prompt(f"Password for {credentials.username}", hide_input=True, err=True))
     except click.Abort:  # no terminal to ask on (end of input): say what to do instead
-        raise auth.BadSettings(f"No password for {credentials.username}: set {auth.ENV_PASSWORD}, run "
-                               "`bulkref login` in a terminal, or use --device-code.") from None
+        raise auth.BadSettings(
+            f"No password for {credentials.username}: set {auth.ENV_PASSWORD}, run "
+            "`bulkref login` in a terminal, or use --device-code."
+        ) from None
 
 
 @click.command("login")
-@click.option("--device-code", is_flag=True,
-              help="Sign in in a browser, on any device, with a code (works with MFA). The default "
-                   "without a user name or client secret.")
-@click.option("--username", "-u", metavar="USER",
-              help=f"Sign in with this user name and a password ({auth.ENV_PASSWORD}, else a prompt); "
-                   f"no MFA. Default: {auth.ENV_USERNAME}.")
-@click.option("--tenant", metavar="TENANT",
-              help=f"Tenant id or domain (default: {auth.ENV_TENANT_ID}, else {auth.DEFAULT_TENANT}).")
-@click.option("--client-id", metavar="ID",
-              help="Application id of the app registered for Partner Center "
-                   f"(default: {auth.ENV_CLIENT_ID}).")
-@click.option("--authority", metavar="URL",
-              help=f"The sign-in service, https://HOST[:PORT]/TENANT (default: {auth.ENV_AUTHORITY}, else "
-                   f"{auth.DEFAULT_AUTHORITY_HOST}/TENANT). To rehearse: a sandbox started with --tls, "
-                   "e.g. https://127.0.0.1:8765/common.")
-def login(device_code: bool, username: str | None, tenant: str | None, client_id: str | None,
-          authority: str | None) -> None:
+@click.option(
+    "--device-code",
+    is_flag=True,
+    help="Sign in in a browser, on any device, with a code (works with MFA). The default "
+    "without a user name or client secret.",
+)
+@click.option(
+    "--username",
+    "-u",
+    metavar="USER",
+    help=f"Sign in with this user name and a password ({auth.ENV_PASSWORD}, else a prompt); "
+    f"no MFA. Default: {auth.ENV_USERNAME}.",
+)
+@click.option(
+    "--tenant",
+    metavar="TENANT",
+    help=f"Tenant id or domain (default: {auth.ENV_TENANT_ID}, else {auth.DEFAULT_TENANT}).",
+)
+@click.option(
+    "--client-id",
+    metavar="ID",
+    help=f"Application id of the app registered for Partner Center (default: {auth.ENV_CLIENT_ID}).",
+)
+@click.option(
+    "--authority",
+    metavar="URL",
+    help=f"The sign-in service, https://HOST[:PORT]/TENANT (default: {auth.ENV_AUTHORITY}, else "
+    f"{auth.DEFAULT_AUTHORITY_HOST}/TENANT). To rehearse: a sandbox started with --tls, "
+    "e.g. https://127.0.0.1:8765/common.",
+)
+def login(
+    device_code: bool, username: str | None, tenant: str | None, client_id: str | None, authority: str | None
+) -> None:
     """Sign in to Partner Center; later commands use the token and refresh it.
 
     With BULKREF_CLIENT_SECRET set the app signs in with its secret too, and
     without a user name it signs in alone (client credentials, app-only).
     Secrets are read from the environment or a hidden prompt, never stored."""
     env = os.environ
-    credentials = auth.login_credentials(env, authority=authority, tenant=tenant, client_id=client_id,
-                                         username=username, device_code=device_code)
+    credentials = auth.login_credentials(
+        env,
+        authority=authority,
+        tenant=tenant,
+        client_id=client_id,
+        username=username,
+        device_code=device_code,
+    )
     secret = env.get(auth.ENV_CLIENT_SECRET) if credentials.confidential else None
     secrets = auth.Secrets(password=_password(credentials), client_secret=secret)
     if credentials.app_only:
         _warn(APP_ONLY_WARNING)
     signed_in = auth.login(credentials, secrets, env=env, show=_tell, warn=_warn)
     who = f"the app {credentials.client_id}" if credentials.app_only else signed_in.username
-    click.echo(f"Signed in as {who} (tenant {signed_in.tenant_id or credentials.tenant}) at "
-               f"{credentials.authority}.")
+    click.echo(
+        f"Signed in as {who} (tenant {signed_in.tenant_id or credentials.tenant}) at {credentials.authority}."
+    )
 
 
 @click.command("logout")
@@ -89,8 +116,13 @@ def logout() -> None:
 
 
 @click.command("whoami")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              help="text for people, json for scripts.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="text for people, json for scripts.",
+)
 def whoami(fmt: str) -> None:
     """Show the signed-in account: user, tenant, authority, token expiry (never the token)."""
     overridden = bool(os.environ.get(ENV_ACCESS_TOKEN, "").strip())

@@ -106,16 +106,29 @@ class ExportResult:
     seconds: float
 
     def as_json(self) -> dict[str, Any]:
-        return {"path": str(self.path), "rows": self.rows, "referrals": self.referrals,
-                "folded": self.folded, "filter": self.filter}
+        return {
+            "path": str(self.path),
+            "rows": self.rows,
+            "referrals": self.referrals,
+            "folded": self.folded,
+            "filter": self.filter,
+        }
 
 
 # --- the query ------------------------------------------------------------------------------------
 
-def compose_filter(*, status: str | Sequence[str] | None = None, substatus: str | Sequence[str] | None = None,
-                   direction: str | None = None, type: str | None = None,
-                   since: dt.date | dt.datetime | str | None = None, team_email: str | None = None,
-                   engagement: str | None = None, filter: str | None = None) -> str | None:
+
+def compose_filter(
+    *,
+    status: str | Sequence[str] | None = None,
+    substatus: str | Sequence[str] | None = None,
+    direction: str | None = None,
+    type: str | None = None,
+    since: dt.date | dt.datetime | str | None = None,
+    team_email: str | None = None,
+    engagement: str | None = None,
+    filter: str | None = None,
+) -> str | None:
     """One OData ``$filter`` for the export's convenience flags, joined with ``and``;
     None when nothing narrows the listing.
 
@@ -166,6 +179,7 @@ def odata_datetime(value: dt.date | dt.datetime | str) -> str:
 
 # --- the export -----------------------------------------------------------------------------------
 
+
 def default_path(today: dt.date | None = None) -> Path:
     """``referrals-export-<date>.xlsx`` in the current folder."""
     return Path(f"referrals-export-{(today or dt.date.today()).isoformat()}.xlsx")
@@ -178,22 +192,33 @@ def check_output(out: Path, force: bool = False) -> Path:
     would lose their edits, so an existing file needs ``force``.
     """
     if out.suffix.lower() not in FORMATS:
-        raise BulkrefError(f"The export is written as .xlsx or .csv, by the name's suffix: {out.name} has "
-                           "neither (e.g. -o referrals.xlsx).")
+        raise BulkrefError(
+            f"The export is written as .xlsx or .csv, by the name's suffix: {out.name} has "
+            "neither (e.g. -o referrals.xlsx)."
+        )
     if out.is_dir():
         raise BulkrefError(f"{out} is a folder: give a file name, e.g. -o {out / default_path().name}.")
     if out.exists() and not force:
-        raise BulkrefError(f"{out} already exists: choose another name with -o, or add --force to "
-                           "replace it.")
+        raise BulkrefError(
+            f"{out} already exists: choose another name with -o, or add --force to replace it."
+        )
     if not out.parent.is_dir():
         raise BulkrefError(f"Cannot write {out}: the folder {out.parent} does not exist.")
     return out
 
 
-def export_referrals(out: Path | str | None = None, *, api_url: str | None = None, sandbox: bool = False,
-                     filter: str | None = None, orderby: str | None = None, top: int | None = None,
-                     force: bool = False, on_progress: ProgressCallback | None = None,
-                     retry: RetryPolicy | None = None) -> ExportResult:
+def export_referrals(
+    out: Path | str | None = None,
+    *,
+    api_url: str | None = None,
+    sandbox: bool = False,
+    filter: str | None = None,
+    orderby: str | None = None,
+    top: int | None = None,
+    force: bool = False,
+    on_progress: ProgressCallback | None = None,
+    retry: RetryPolicy | None = None,
+) -> ExportResult:
     """Export every referral the query matches to ``out`` (.xlsx or .csv; default
     ``default_path()``), from ``--sandbox`` or ``--api-url`` as ``target.resolve``
     reads them. Refuses an existing ``out`` unless ``force``."""
@@ -204,15 +229,29 @@ def export_referrals(out: Path | str | None = None, *, api_url: str | None = Non
 
         async def run() -> ExportResult:
             async with where.client(**({"retry": retry} if retry is not None else {})) as client:
-                return await export_from(client, path, filter=filter, orderby=orderby, top=top,
-                                         force=force, on_progress=on_progress)
+                return await export_from(
+                    client,
+                    path,
+                    filter=filter,
+                    orderby=orderby,
+                    top=top,
+                    force=force,
+                    on_progress=on_progress,
+                )
 
         return asyncio.run(run())
 
 
-async def export_from(client: ReferralsClient, out: Path | str, *, filter: str | None = None,
-                      orderby: str | None = None, top: int | None = None, force: bool = False,
-                      on_progress: ProgressCallback | None = None) -> ExportResult:
+async def export_from(
+    client: ReferralsClient,
+    out: Path | str,
+    *,
+    filter: str | None = None,
+    orderby: str | None = None,
+    top: int | None = None,
+    force: bool = False,
+    on_progress: ProgressCallback | None = None,
+) -> ExportResult:
     """``export_referrals`` with a client of your own. The file is written at the end
     on the caller's event loop (CPU work, no awaits)."""
     started = time.monotonic()
@@ -234,16 +273,19 @@ async def export_from(client: ReferralsClient, out: Path | str, *, filter: str |
         report("write", 0, rows)
         written = write_export(path, _reported(spool.rows(), rows, report), spool.counts, rows)
     assert written == rows, (written, rows)
-    return ExportResult(path, rows, spool.exported, spool.exported - rows, total, filter,
-                        time.monotonic() - started)
+    return ExportResult(
+        path, rows, spool.exported, spool.exported - rows, total, filter, time.monotonic() - started
+    )
 
 
 async def _count(client: ReferralsClient, filter: str | None) -> int | None:
     """``@odata.count`` of the query, for the progress line; None when the service
     gives none. One referral rides along (``$top=1``): a service may refuse ``$top=0``."""
     try:
-        reply = await client.request("GET", with_query(client.base_url, {
-            "$filter": filter, "$count": "true", "$top": 1, "$select": "id"}))
+        reply = await client.request(
+            "GET",
+            with_query(client.base_url, {"$filter": filter, "$count": "true", "$top": 1, "$select": "id"}),
+        )
     except InvalidRequest as e:
         if "filter" in (e.target or "").lower():
             raise  # the query itself is wrong: say so now, before the reading starts
@@ -257,21 +299,23 @@ async def _count(client: ReferralsClient, filter: str | None) -> int | None:
 async def _add_microsoft_referrals(client: ReferralsClient, spool: Spool) -> None:
     engagements = spool.engagements()
     for start in range(0, len(engagements), _ENGAGEMENT_BATCH):
-        found = await client.by_engagement_ids(engagements[start:start + _ENGAGEMENT_BATCH])
+        found = await client.by_engagement_ids(engagements[start : start + _ENGAGEMENT_BATCH])
         for docs in found.values():
             for doc in docs:
                 if is_microsoft(doc):
                     spool.add(doc, exported=False)
 
 
-def _reported(rows: Iterable[dict[str, Any]], total: int,
-              report: ProgressCallback) -> Iterator[dict[str, Any]]:
+def _reported(
+    rows: Iterable[dict[str, Any]], total: int, report: ProgressCallback
+) -> Iterator[dict[str, Any]]:
     for done, row in enumerate(rows, start=1):
         yield row
         report("write", done, total)
 
 
 # --- pass 1: the spool ----------------------------------------------------------------------------
+
 
 class Spool:
     """The referrals read, in a temporary SQLite file, in the order the API gave them.
@@ -317,8 +361,15 @@ class Spool:
         cursor = self.db.execute(
             "INSERT OR IGNORE INTO referral (id, engagement, microsoft, exported, created, doc) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (doc.get("id"), engagement, microsoft, exported, str(doc.get("createdDateTime") or ""),
-             json.dumps(doc, ensure_ascii=False, separators=(",", ":"))))
+            (
+                doc.get("id"),
+                engagement,
+                microsoft,
+                exported,
+                str(doc.get("createdDateTime") or ""),
+                json.dumps(doc, ensure_ascii=False, separators=(",", ":")),
+            ),
+        )
         if cursor.rowcount == 0:
             return False
         if microsoft and engagement:
@@ -333,8 +384,10 @@ class Spool:
 
     def engagements(self) -> list[str]:
         """The engagements of the exported partner referrals not yet known to be co-sells."""
-        found = self.db.execute("SELECT DISTINCT engagement FROM referral "
-                                "WHERE exported = 1 AND microsoft = 0 AND engagement IS NOT NULL")
+        found = self.db.execute(
+            "SELECT DISTINCT engagement FROM referral "
+            "WHERE exported = 1 AND microsoft = 0 AND engagement IS NOT NULL"
+        )
         return sorted(e for (e,) in found if e not in self._microsoft_engagements)
 
     def finish(self) -> None:
@@ -366,8 +419,10 @@ class Spool:
     def _microsoft_of(self, engagement: str) -> list[dict[str, Any]]:
         # Oldest first, as Partner Center lists an engagement's referrals (and so the
         # planner reads them): with two Microsoft referrals, the same one speaks.
-        found = self.db.execute("SELECT doc FROM referral WHERE engagement = ? AND microsoft = 1 "
-                                "ORDER BY created, seq", (engagement,))
+        found = self.db.execute(
+            "SELECT doc FROM referral WHERE engagement = ? AND microsoft = 1 ORDER BY created, seq",
+            (engagement,),
+        )
         return [json.loads(text) for (text,) in found]
 
 
@@ -407,6 +462,7 @@ def fit_deal_type(row: dict[str, Any]) -> dict[str, Any]:
 
 # --- pass 2: the file -----------------------------------------------------------------------------
 
+
 def write_export(out: Path, rows: Iterable[Mapping[str, Any]], counts: dict[str, int], row_count: int) -> int:
     """Write ``rows`` (``row_count`` of them, keyed by column key) to ``out`` in the
     template's shape, .xlsx or .csv by its suffix, atomically; returns the rows written."""
@@ -427,8 +483,9 @@ def write_export(out: Path, rows: Iterable[Mapping[str, Any]], counts: dict[str,
     return written
 
 
-def _write_xlsx(f: IO[bytes], rows: Iterable[Mapping[str, Any]], counts: dict[str, int],
-                row_count: int) -> int:
+def _write_xlsx(
+    f: IO[bytes], rows: Iterable[Mapping[str, Any]], counts: dict[str, int], row_count: int
+) -> int:
     columns = SPEC.columns(counts)
     # The drop-downs and input messages reach every exported row (and the
     # template's usual 5,000 rows below a small export, for rows people add).
@@ -460,8 +517,10 @@ class _CellWriters:
     it starts like a formula."""
 
     def __init__(self, ws: Worksheet, columns: list[Column]) -> None:
-        self.columns = [(c.key, letter, self._writer(ws, c))
-                        for c, letter in zip(columns, sheetxml.column_letters(len(columns)), strict=True)]
+        self.columns = [
+            (c.key, letter, self._writer(ws, c))
+            for c, letter in zip(columns, sheetxml.column_letters(len(columns)), strict=True)
+        ]
 
     def row(self, n: int, row: Mapping[str, Any]) -> Iterator[str]:
         for key, letter, write in self.columns:
@@ -480,35 +539,45 @@ class _CellWriters:
             return sheetxml.text_cell(ref, value if isinstance(value, str) else str(value), style, quoted)
 
         if c.kind is Kind.DATE:
+
             def date(ref: str, value: Any) -> str:
                 if isinstance(value, dt.date):
                     return sheetxml.number_cell(ref, sheetxml.excel_serial(value), style)
                 return text(ref, value)
+
             return date
         if c.kind is Kind.TIMESTAMP:
+
             def timestamp(ref: str, value: Any) -> str:
                 moment = _instant(value) if isinstance(value, str) else value
                 if isinstance(moment, dt.datetime):
                     return sheetxml.number_cell(ref, sheetxml.excel_serial(moment), style)
                 return text(ref, value)
+
             return timestamp
         if c.kind is Kind.DECIMAL:
+
             def number(ref: str, value: Any) -> str:
                 if isinstance(value, int | float) and not isinstance(value, bool):
                     return sheetxml.number_cell(ref, value, style)
                 return text(ref, value)
+
             return number
         if c.kind is Kind.BOOL:
+
             def yes_no(ref: str, value: Any) -> str:
                 if isinstance(value, bool):
                     value = template.YES_NO[0] if value else template.YES_NO[1]
                 return text(ref, value)
+
             return yes_no
         if c.kind is Kind.LIST:
+
             def listed(ref: str, value: Any) -> str:
                 if isinstance(value, tuple | list):
                     value = template.LIST_SEPARATOR.join(map(str, value))
                 return text(ref, value)
+
             return listed
         return text
 
@@ -536,12 +605,14 @@ def _instant(text: str) -> dt.datetime | None:
 
 # --- the progress display -------------------------------------------------------------------------
 
+
 class ExportDisplay:
     """What ``bulkref export`` shows on stderr while it runs: a heading and a
     progress line for reading, then for writing. Pass it as ``on_progress``."""
 
-    def __init__(self, out: Path, source: str, stream: TextIO | None = None,
-                 interactive: bool | None = None) -> None:
+    def __init__(
+        self, out: Path, source: str, stream: TextIO | None = None, interactive: bool | None = None
+    ) -> None:
         self.out, self.source = out, source
         self.stream = stream if stream is not None else sys.stderr
         self.interactive = interactive
@@ -554,7 +625,8 @@ class ExportDisplay:
             self.phase = phase
             if phase == "read":
                 heading = f"Reading referrals from {self.source}" + (
-                    f" ({total:,} to read)" if total is not None else "")
+                    f" ({total:,} to read)" if total is not None else ""
+                )
             else:
                 heading = f"Writing {total:,} row{'' if total == 1 else 's'} to {self.out}"
             _write(self.stream, heading + "\n")
@@ -573,8 +645,9 @@ class _PhaseProgress(Progress):
     """``Progress``'s line for a count of rows with no outcomes to tell apart,
     and a total that may be unknown (a service that gives no ``@odata.count``)."""
 
-    def __init__(self, total: int | None, stream: TextIO, interactive: bool | None,
-                 unit: str = "rows") -> None:
+    def __init__(
+        self, total: int | None, stream: TextIO, interactive: bool | None, unit: str = "rows"
+    ) -> None:
         self.known = total is not None
         self.unit = unit
         super().__init__(total or 0, stream, interactive)
@@ -599,8 +672,11 @@ class _PhaseProgress(Progress):
             super()._draw(now, final, interrupted)
             return
         self._next_draw = now + 0.1
-        timing = (f"{'stopped after' if interrupted else 'in'} {_duration(now - self._start)}" if final
-                  else _rate_text(self._rate(now)))
+        timing = (
+            f"{'stopped after' if interrupted else 'in'} {_duration(now - self._start)}"
+            if final
+            else _rate_text(self._rate(now))
+        )
         line = f"{self.done:,} {self.unit}  {timing}"
         self._write("\r" + line + " " * max(0, self._width - len(line)))
         self._width = len(line)
@@ -633,6 +709,7 @@ def _write(stream: TextIO, text: str) -> None:
 
 # --- one referral ---------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class ReferralView:
     """One referral as read, and the referrals of its engagement (itself included)."""
@@ -641,8 +718,9 @@ class ReferralView:
     engagement: list[dict[str, Any]]
 
 
-def get_referral(referral_id: str, *, api_url: str | None = None, sandbox: bool = False,
-                 retry: RetryPolicy | None = None) -> ReferralView:
+def get_referral(
+    referral_id: str, *, api_url: str | None = None, sandbox: bool = False, retry: RetryPolicy | None = None
+) -> ReferralView:
     """The referral ``referral_id`` and its engagement's referrals; ``ReferralNotFound`` (exit 1)
     when Partner Center has none with that id."""
     from bulkref.api import target
@@ -660,8 +738,10 @@ async def read_referral(client: ReferralsClient, referral_id: str, source: str |
     try:
         doc = await client.get(referral_id)
     except NotFound:
-        raise ReferralNotFound(f"No referral has the id {referral_id} in {source or client.base_url}: check "
-                               "the id (bulkref export lists every referral with its id).") from None
+        raise ReferralNotFound(
+            f"No referral has the id {referral_id} in {source or client.base_url}: check "
+            "the id (bulkref export lists every referral with its id)."
+        ) from None
     engagement_id = doc.get("engagementId")
     engagement: list[dict[str, Any]] = [doc]
     if engagement_id:
@@ -689,9 +769,11 @@ def referral_text(view: ReferralView) -> str:
     value = at("details/dealValue")
     amount = f"{value:,.2f}" if isinstance(value, int | float) and not isinstance(value, bool) else value
     closing = (at("details/closingDateTime") or "")[:10]
+
     def person(p: Mapping[str, Any]) -> str:
-        return joined(joined(p.get("firstName"), p.get("lastName"), sep=" "), p.get("email"),
-                      p.get("phoneNumber"))
+        return joined(
+            joined(p.get("firstName"), p.get("lastName"), sep=" "), p.get("email"), p.get("phoneNumber")
+        )
 
     contacts = [person(p) for p in (at("customerProfile/team") or []) if isinstance(p, dict)]
     team = [person(p) for p in (doc.get("team") or []) if isinstance(p, dict)]
@@ -699,18 +781,35 @@ def referral_text(view: ReferralView) -> str:
         ("Referral ID", doc.get("id")),
         ("Engagement ID", doc.get("engagementId")),
         ("External ID", doc.get("externalReferenceId")),
-        ("Organization", joined(doc.get("organizationName"), doc.get("organizationId") and
-                                f"({doc.get('organizationId')})", sep=" ")),
+        (
+            "Organization",
+            joined(
+                doc.get("organizationName"),
+                doc.get("organizationId") and f"({doc.get('organizationId')})",
+                sep=" ",
+            ),
+        ),
         ("Direction", doc.get("direction")),
-        ("Status", joined(doc.get("status"), doc.get("substatus"), sep=" / ")
-         + (f" ({doc['statusReason']})" if doc.get("statusReason") else "")),
+        (
+            "Status",
+            joined(doc.get("status"), doc.get("substatus"), sep=" / ")
+            + (f" ({doc['statusReason']})" if doc.get("statusReason") else ""),
+        ),
         ("Deal type", deal),
         ("Type", joined(doc.get("type"), doc.get("qualification"))),
-        ("Customer", joined(at("customerProfile/name"), at("customerProfile/address/city"),
-                            at("customerProfile/address/country"))),
+        (
+            "Customer",
+            joined(
+                at("customerProfile/name"),
+                at("customerProfile/address/city"),
+                at("customerProfile/address/country"),
+            ),
+        ),
         ("Contacts", "; ".join(contacts)),
-        ("Deal value", joined(joined(amount, at("details/currency"), sep=" "),
-                              closing and f"closing {closing}")),
+        (
+            "Deal value",
+            joined(joined(amount, at("details/currency"), sep=" "), closing and f"closing {closing}"),
+        ),
         ("Team", "; ".join(team)),
         ("Invite notes", at("inviteContext/notes")),
         ("Notes", at("details/notes")),
@@ -725,8 +824,10 @@ def referral_text(view: ReferralView) -> str:
         out.append(f"  {'Engagement':<{width}}  {len(view.engagement)} referrals:")
         for d in others:
             who = "Microsoft" if is_microsoft(d) else (d.get("organizationName") or d.get("organizationId"))
-            out.append(f"    {d.get('id')}  {who}  {joined(d.get('status'), d.get('substatus'), sep=' / ')}"
-                       f"  {d.get('direction') or ''}".rstrip())
+            out.append(
+                f"    {d.get('id')}  {who}  {joined(d.get('status'), d.get('substatus'), sep=' / ')}"
+                f"  {d.get('direction') or ''}".rstrip()
+            )
     return "\n".join(out)
 
 
@@ -736,7 +837,21 @@ def referral_json(view: ReferralView) -> str:
 
 
 __all__ = [
-    "ExportDisplay", "ExportResult", "ReferralNotFound", "ReferralView", "Spool", "check_output",
-    "compose_filter", "default_path", "export_from", "export_referrals", "fit_deal_type", "get_referral",
-    "odata_datetime", "read_referral", "referral_json", "referral_text", "write_export",
+    "ExportDisplay",
+    "ExportResult",
+    "ReferralNotFound",
+    "ReferralView",
+    "Spool",
+    "check_output",
+    "compose_filter",
+    "default_path",
+    "export_from",
+    "export_referrals",
+    "fit_deal_type",
+    "get_referral",
+    "odata_datetime",
+    "read_referral",
+    "referral_json",
+    "referral_text",
+    "write_export",
 ]

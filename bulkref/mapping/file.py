@@ -28,8 +28,16 @@ from bulkref.spec.columns import SPEC, Column, Kind
 from bulkref.spec.enums import fold
 from bulkref.spec.enums import load as load_enums
 
-__all__ = ["FieldMap", "Mapping", "MappingError", "NumberFormat", "describe_problems", "key_lines",
-           "load_mapping", "parse_mapping"]
+__all__ = [
+    "FieldMap",
+    "Mapping",
+    "MappingError",
+    "NumberFormat",
+    "describe_problems",
+    "key_lines",
+    "load_mapping",
+    "parse_mapping",
+]
 
 Scalar = str | int | float | bool | dt.date
 Other = Literal["error", "keep", "blank"]
@@ -40,8 +48,21 @@ PARTS = ("first", "last", "rest", "but_last")
 DECIMALS = (".", ",")
 THOUSANDS = (",", ".", " ", "'", "")
 SOURCE_OPTIONS = ("sheet", "date_format", "decimal", "thousands")
-FIELD_OPTIONS = ("column", "columns", "value", "default", "values", "other", "split", "part", "join",
-                 "delimiter", "date_format", "decimal", "thousands")
+FIELD_OPTIONS = (
+    "column",
+    "columns",
+    "value",
+    "default",
+    "values",
+    "other",
+    "split",
+    "part",
+    "join",
+    "delimiter",
+    "date_format",
+    "decimal",
+    "thousands",
+)
 # A date every format must read back, so a format without year, month or day is caught.
 _PROBE = dt.datetime(2026, 12, 31)
 
@@ -124,8 +145,10 @@ def load_mapping(path: Path | str) -> Mapping:
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except FileNotFoundError:
-        raise MappingError(f"The mapping file '{path}' does not exist: check the path, or start one "
-                           "with `bulkref map suggest EXPORT -o mapping.toml`.") from None
+        raise MappingError(
+            f"The mapping file '{path}' does not exist: check the path, or start one "
+            "with `bulkref map suggest EXPORT -o mapping.toml`."
+        ) from None
     except IsADirectoryError:
         raise MappingError(f"The mapping '{path}' is a folder: give the path of a .toml file.") from None
     except OSError as e:
@@ -169,8 +192,11 @@ class _Checker:
     def mapping(self) -> Mapping:
         for key in self.doc:
             if key not in ("source", "fields"):
-                self.problem(self.line(key), f"[{key}] is not a section of a mapping file: use [source] "
-                             "(the export's sheet and formats) and [fields] (one entry per template field).")
+                self.problem(
+                    self.line(key),
+                    f"[{key}] is not a section of a mapping file: use [source] "
+                    "(the export's sheet and formats) and [fields] (one entry per template field).",
+                )
         source = self.doc.get("source", {})
         if not isinstance(source, dict):
             self.problem(self.line("source"), "source must be a table: write [source] on a line of its own.")
@@ -179,8 +205,11 @@ class _Checker:
         fields = self.doc.get("fields")
         out: list[FieldMap] = []
         if not isinstance(fields, dict) or not fields:
-            self.problem(self.line("fields"), "the mapping has no [fields]: add a [fields] section with "
-                         'one line per template field, like "Referral Name" = "Opportunity Name".')
+            self.problem(
+                self.line("fields"),
+                "the mapping has no [fields]: add a [fields] section with "
+                'one line per template field, like "Referral Name" = "Opportunity Name".',
+            )
         else:
             for name, entry in fields.items():
                 fm = self._field(name, entry, date_format, number)
@@ -196,9 +225,12 @@ class _Checker:
     def _source(self, source: dict[str, Any]) -> tuple[str | None, str | None, NumberFormat]:
         for key in source:
             if key not in SOURCE_OPTIONS:
-                self.problem(self.line("source", key), f"[source] has no option '{key}'"
-                             f"{_did_you_mean(key, SOURCE_OPTIONS)}: its options are "
-                             f"{', '.join(SOURCE_OPTIONS)}.")
+                self.problem(
+                    self.line("source", key),
+                    f"[source] has no option '{key}'"
+                    f"{_did_you_mean(key, SOURCE_OPTIONS)}: its options are "
+                    f"{', '.join(SOURCE_OPTIONS)}.",
+                )
         sheet = source.get("sheet")
         if sheet is not None and not isinstance(sheet, str):
             self.problem(self.line("source", "sheet"), "[source] sheet must be the sheet's name in quotes.")
@@ -211,21 +243,28 @@ class _Checker:
         if value is None:
             return None
         if not isinstance(value, str) or "%" not in value:
-            self.problem(self.line(*keys), f"{where} date_format must be a strftime pattern like "
-                         f'"%d/%m/%Y" (31/12/2026) or "%m/%d/%Y", not {_show(value)}.')
+            self.problem(
+                self.line(*keys),
+                f"{where} date_format must be a strftime pattern like "
+                f'"%d/%m/%Y" (31/12/2026) or "%m/%d/%Y", not {_show(value)}.',
+            )
             return None
         try:
             back = dt.datetime.strptime(_PROBE.strftime(value), value)
         except ValueError:
             back = None
         if back is None or back.date() != _PROBE.date():
-            self.problem(self.line(*keys), f"{where} date_format {_show(value)} does not read a whole date: "
-                         "it needs the year (%Y), month (%m or %b) and day (%d), e.g. \"%d/%m/%Y\".")
+            self.problem(
+                self.line(*keys),
+                f"{where} date_format {_show(value)} does not read a whole date: "
+                'it needs the year (%Y), month (%m or %b) and day (%d), e.g. "%d/%m/%Y".',
+            )
             return None
         return value
 
-    def _number(self, table: dict[str, Any], keys: tuple[str, ...], where: str,
-                inherited: NumberFormat) -> NumberFormat:
+    def _number(
+        self, table: dict[str, Any], keys: tuple[str, ...], where: str, inherited: NumberFormat
+    ) -> NumberFormat:
         if "decimal" not in table and "thousands" not in table:
             return inherited
         decimal, thousands = table.get("decimal"), table.get("thousands")
@@ -233,61 +272,76 @@ class _Checker:
             clash = inherited.decimal == thousands
             decimal = ("," if thousands == "." else ".") if clash else inherited.decimal
         if decimal not in DECIMALS:
-            self.problem(self.line(*keys, "decimal"), f"{where} decimal must be \".\" or \",\", not "
-                         f"{_show(decimal)}.")
+            self.problem(
+                self.line(*keys, "decimal"), f'{where} decimal must be "." or ",", not {_show(decimal)}.'
+            )
             return inherited
         if thousands is None:  # only the decimal mark given: the usual grouping that goes with it
             thousands = "." if decimal == "," else ","
         if thousands not in THOUSANDS or thousands == decimal:
-            self.problem(self.line(*keys, "thousands"), f"{where} thousands must be one of "
-                         f"{', '.join(_show(t) for t in THOUSANDS if t != decimal)} (\"\" for none), not "
-                         f"{_show(thousands)}.")
+            self.problem(
+                self.line(*keys, "thousands"),
+                f"{where} thousands must be one of "
+                f'{", ".join(_show(t) for t in THOUSANDS if t != decimal)} ("" for none), not '
+                f"{_show(thousands)}.",
+            )
             return inherited
         return NumberFormat(decimal, thousands)
 
     # ------------------------------------------------------------------ [fields]
 
-    def _field(self, name: str, entry: Any, date_format: str | None,
-               number: NumberFormat) -> FieldMap | None:
+    def _field(self, name: str, entry: Any, date_format: str | None, number: NumberFormat) -> FieldMap | None:
         line = self.line("fields", name)
         where = f'[fields] "{name}"'
         if isinstance(entry, str):
             entry = {"column": entry}
         if not isinstance(entry, dict):
-            self.problem(line, f'{where} must be a column name in quotes ("{name}" = "Column") or a '
-                         f'table ({{ column = "Column", ... }}), not {_show(entry)}.')
+            self.problem(
+                line,
+                f'{where} must be a column name in quotes ("{name}" = "Column") or a '
+                f'table ({{ column = "Column", ... }}), not {_show(entry)}.',
+            )
             return None
         before = len(self.problems)
         reads = entry.get("column", entry.get("columns"))
-        column, numbered = self._column(name, line, where if reads is None else
-                                        f"{where} (reading column {_show(reads)})")
+        column, numbered = self._column(
+            name, line, where if reads is None else f"{where} (reading column {_show(reads)})"
+        )
         for key in entry:
             if key not in FIELD_OPTIONS:
-                self.problem(self.line("fields", name, key), f"{where} has no option '{key}'"
-                             f"{_did_you_mean(key, FIELD_OPTIONS)}: the options are "
-                             f"{', '.join(FIELD_OPTIONS)}.")
+                self.problem(
+                    self.line("fields", name, key),
+                    f"{where} has no option '{key}'"
+                    f"{_did_you_mean(key, FIELD_OPTIONS)}: the options are "
+                    f"{', '.join(FIELD_OPTIONS)}.",
+                )
         sources = self._sources(entry, line, where)
         value = entry.get("value")
         default = entry.get("default")
         for opt, v in (("value", value), ("default", default)):
             if v is not None and not isinstance(v, Scalar):
-                self.problem(line, f"{where} {opt} must be text, a number, true/false or a date, "
-                             f"not {_show(v)}.")
+                self.problem(
+                    line, f"{where} {opt} must be text, a number, true/false or a date, not {_show(v)}."
+                )
         if value is not None and sources:
             self.problem(line, f"{where} has both value (a constant) and column(s): keep one.")
         misspelt = len(self.problems) > before  # an unknown option, likely the source's: say that only
         if value is None and not sources and not misspelt:
-            hint = ("default only fills blanks of a column: use value = ... for a constant"
-                    if default is not None else 'say where it comes from: column = "...", '
-                    'columns = ["...", "..."] or value = ... (a constant)')
+            hint = (
+                "default only fills blanks of a column: use value = ... for a constant"
+                if default is not None
+                else 'say where it comes from: column = "...", '
+                'columns = ["...", "..."] or value = ... (a constant)'
+            )
             self.problem(line, f"{where} has no source: {hint}.")
         values, other = self._values(entry, name, line, where)
         split, part = self._split(entry, line, where)
         join = self._text_option(entry, "join", line, where)
         delimiter = self._text_option(entry, "delimiter", line, where)
         if join is not None and len(sources) < 2:
-            self.problem(line, f"{where} join combines several columns: list them in "
-                         'columns = ["...", "..."].')
+            self.problem(
+                line, f'{where} join combines several columns: list them in columns = ["...", "..."].'
+            )
         if column is None:
             return None
         kind = column.kind
@@ -297,29 +351,47 @@ class _Checker:
         else:
             fm_date = self._date_format(entry.get("date_format"), ("fields", name, "date_format"), where)
         if ("decimal" in entry or "thousands" in entry) and kind is not Kind.DECIMAL:
-            self.problem(line, f"{where} decimal and thousands are for number fields; {column.header} "
-                         f"is {kind}.")
+            self.problem(
+                line, f"{where} decimal and thousands are for number fields; {column.header} is {kind}."
+            )
         else:
             fm_number = self._number(entry, ("fields", name), where, number)
         many = delimiter is not None or (len(sources) > 1 and join is None)
         if many and not numbered and kind is not Kind.LIST:
-            self.problem(line, f"{where} gives several values per row but {column.header} holds one: "
-                         'add join = ", " to combine the columns, or map them to a numbered field '
-                         f'("{column.header.replace(" 1 ", " {n} ")}" for contacts and team members).'
-                         if column.group else
-                         f"{where} gives several values per row but {column.header} holds one: "
-                         'add join = ", " to combine the columns into one.')
+            self.problem(
+                line,
+                f"{where} gives several values per row but {column.header} holds one: "
+                'add join = ", " to combine the columns, or map them to a numbered field '
+                f'("{column.header.replace(" 1 ", " {n} ")}" for contacts and team members).'
+                if column.group
+                else f"{where} gives several values per row but {column.header} holds one: "
+                'add join = ", " to combine the columns into one.',
+            )
         if kind is Kind.CHOICE:
             self._choices(column, name, line, where, values, value, default)
         if numbered and value is not None:
-            self.problem(line, f"{where} is numbered ({NUMBERED}) and takes columns, not a constant: "
-                         "name item 1 for a constant (Customer Contact 1 ...).")
+            self.problem(
+                line,
+                f"{where} is numbered ({NUMBERED}) and takes columns, not a constant: "
+                "name item 1 for a constant (Customer Contact 1 ...).",
+            )
         if len(self.problems) > before:
             return None
         return FieldMap(
-            name=name, column=column, line=line, sources=sources, numbered=numbered, value=value,
-            default=default, values=values, other=other, split=split, part=part, join=join,
-            delimiter=delimiter, date_format=fm_date or (date_format if kind is Kind.DATE else None),
+            name=name,
+            column=column,
+            line=line,
+            sources=sources,
+            numbered=numbered,
+            value=value,
+            default=default,
+            values=values,
+            other=other,
+            split=split,
+            part=part,
+            join=join,
+            delimiter=delimiter,
+            date_format=fm_date or (date_format if kind is Kind.DATE else None),
             number=fm_number,
         )
 
@@ -327,19 +399,29 @@ class _Checker:
         numbered = NUMBERED in name
         # "City {n}" means City: resolved without the {n}, to say {n} does not belong there.
         column = SPEC.resolve(name.replace(NUMBERED, "1")) or (
-            SPEC.resolve(name.replace(NUMBERED, "")) if numbered else None)
+            SPEC.resolve(name.replace(NUMBERED, "")) if numbered else None
+        )
         if column is None:
-            self.problem(line, f"{where}: no template field is called that{_field_hint(name)}. Name a "
-                         "template header (as in `bulkref template`), its key or its JSON name.")
+            self.problem(
+                line,
+                f"{where}: no template field is called that{_field_hint(name)}. Name a "
+                "template header (as in `bulkref template`), its key or its JSON name.",
+            )
             return None, numbered
         if numbered and column.group is None:
             groups = ", ".join(g.label for g in SPEC.groups)
-            self.problem(line, f"{where}: {NUMBERED} is for numbered groups ({groups}); "
-                         f"{column.header} is a single field, write it without {NUMBERED}.")
+            self.problem(
+                line,
+                f"{where}: {NUMBERED} is for numbered groups ({groups}); "
+                f"{column.header} is a single field, write it without {NUMBERED}.",
+            )
             return None, numbered
         if column.read_only:
-            self.problem(line, f"{where}: {column.header} is filled by Partner Center and ignored on "
-                         "input: remove this entry.")
+            self.problem(
+                line,
+                f"{where}: {column.header} is filled by Partner Center and ignored on "
+                "input: remove this entry.",
+            )
             return None, numbered
         return column, numbered
 
@@ -350,41 +432,60 @@ class _Checker:
             return ()
         if one is not None:
             if not isinstance(one, str) or not one.strip():
-                self.problem(line, f"{where} column must be the export's column header in quotes, not "
-                             f"{_show(one)}.")
+                self.problem(
+                    line, f"{where} column must be the export's column header in quotes, not {_show(one)}."
+                )
                 return ()
             return (one,)
         if many is not None:
-            if (not isinstance(many, list) or not many
-                    or not all(isinstance(c, str) and c.strip() for c in many)):
-                self.problem(line, f'{where} columns must be a list of column headers, like '
-                             f'["Street 1", "Street 2"], not {_show(many)}.')
+            if (
+                not isinstance(many, list)
+                or not many
+                or not all(isinstance(c, str) and c.strip() for c in many)
+            ):
+                self.problem(
+                    line,
+                    f"{where} columns must be a list of column headers, like "
+                    f'["Street 1", "Street 2"], not {_show(many)}.',
+                )
                 return ()
             return tuple(many)
         return ()
 
-    def _values(self, entry: dict[str, Any], name: str, line: int,
-                where: str) -> tuple[dict[str, Scalar] | None, Other]:
+    def _values(
+        self, entry: dict[str, Any], name: str, line: int, where: str
+    ) -> tuple[dict[str, Scalar] | None, Other]:
         values = entry.get("values")
         other = entry.get("other", "error")
         if other not in OTHERS:
-            self.problem(self.line("fields", name, "other"), f"{where} other must be \"error\" (the "
-                         "default: a value the map does not list is an error), \"keep\" (pass it "
-                         f"through) or \"blank\" (leave the field blank), not {_show(other)}.")
+            self.problem(
+                self.line("fields", name, "other"),
+                f'{where} other must be "error" (the '
+                'default: a value the map does not list is an error), "keep" (pass it '
+                f'through) or "blank" (leave the field blank), not {_show(other)}.',
+            )
             other = "error"
         if values is None:
             if "other" in entry:
-                self.problem(line, f"{where} other says what to do with values the value map does not "
-                             "list: add values = { ... } too, or remove other.")
+                self.problem(
+                    line,
+                    f"{where} other says what to do with values the value map does not "
+                    "list: add values = { ... } too, or remove other.",
+                )
             return None, other
         if not isinstance(values, dict) or not values:
-            self.problem(self.line("fields", name, "values"), f'{where} values must be a table like '
-                         f'{{ "Closed Won" = "Closed" }}, not {_show(values)}.')
+            self.problem(
+                self.line("fields", name, "values"),
+                f'{where} values must be a table like {{ "Closed Won" = "Closed" }}, not {_show(values)}.',
+            )
             return None, other
         for k, v in values.items():
             if not isinstance(v, Scalar):
-                self.problem(self.line("fields", name, "values", k), f'{where} values: "{k}" maps to '
-                             f"{_show(v)}; map each value to text, a number, true/false or a date.")
+                self.problem(
+                    self.line("fields", name, "values", k),
+                    f'{where} values: "{k}" maps to '
+                    f"{_show(v)}; map each value to text, a number, true/false or a date.",
+                )
         return dict(values), other
 
     def _split(self, entry: dict[str, Any], line: int, where: str) -> tuple[str | None, str | int | None]:
@@ -392,16 +493,23 @@ class _Checker:
         if split is None and part is None:
             return None, None
         if split is None or part is None:
-            self.problem(line, f'{where} split and part go together: split = " " cuts the value, part '
-                         f"says which piece ({', '.join(PARTS)}, or a number).")
+            self.problem(
+                line,
+                f'{where} split and part go together: split = " " cuts the value, part '
+                f"says which piece ({', '.join(PARTS)}, or a number).",
+            )
             return None, None
         if not isinstance(split, str) or not split:
-            self.problem(line, f'{where} split must be the text to cut at, like " " or ",", not '
-                         f"{_show(split)}.")
+            self.problem(
+                line, f'{where} split must be the text to cut at, like " " or ",", not {_show(split)}.'
+            )
         ok_part = (part in PARTS) or (isinstance(part, int) and not isinstance(part, bool) and part != 0)
         if not ok_part:
-            self.problem(line, f"{where} part must be one of {', '.join(PARTS)}, or a piece number "
-                         f"(1 is the first, -1 the last), not {_show(part)}.")
+            self.problem(
+                line,
+                f"{where} part must be one of {', '.join(PARTS)}, or a piece number "
+                f"(1 is the first, -1 the last), not {_show(part)}.",
+            )
         return split, part
 
     def _text_option(self, entry: dict[str, Any], option: str, line: int, where: str) -> str | None:
@@ -411,22 +519,34 @@ class _Checker:
             return None
         return value
 
-    def _choices(self, column: Column, name: str, line: int, where: str, values: dict[str, Scalar] | None,
-                 value: Any, default: Any) -> None:
+    def _choices(
+        self,
+        column: Column,
+        name: str,
+        line: int,
+        where: str,
+        values: dict[str, Scalar] | None,
+        value: Any,
+        default: Any,
+    ) -> None:
         """Values the mapping itself writes into a list field must be on its list:
         said once here, with the line, instead of once per row by the validator."""
         assert column.choices is not None
         enums = load_enums()
         allowed = enums.values(column.choices)
         listed = ", ".join(allowed) if len(allowed) <= 12 else "see the Lists sheet of the template"
-        written = [(self.line("fields", name, "values", k), f'values: "{k}" maps to', v)
-                   for k, v in (values or {}).items()]
-        written += [(line, f"{opt} is", v) for opt, v in (("value", value), ("default", default))
-                    if v is not None]
+        written = [
+            (self.line("fields", name, "values", k), f'values: "{k}" maps to', v)
+            for k, v in (values or {}).items()
+        ]
+        written += [
+            (line, f"{opt} is", v) for opt, v in (("value", value), ("default", default)) if v is not None
+        ]
         for at, what, v in written:
             if v != "" and (not isinstance(v, str) or enums.canonical(column.choices, v) is None):
-                self.problem(at, f"{where} {what} {_show(v)}, which is not a {column.header}: use one "
-                             f"of {listed}.")
+                self.problem(
+                    at, f"{where} {what} {_show(v)}, which is not a {column.header}: use one of {listed}."
+                )
 
     def _conflicts(self, fields: list[FieldMap]) -> None:
         """Two entries may not fill the same field: which would win is not obvious to a reviewer."""
@@ -448,8 +568,11 @@ class _Checker:
                 self._twice(fm, numbered[(fm.column.group, fm.column.field or "")])
 
     def _twice(self, fm: FieldMap, first: FieldMap) -> None:
-        self.problem(fm.line, f'[fields] "{fm.name}" fills {fm.column.header}, which "{first.name}" '
-                     f"(line {first.line}) fills already: keep one of the two entries.")
+        self.problem(
+            fm.line,
+            f'[fields] "{fm.name}" fills {fm.column.header}, which "{first.name}" '
+            f"(line {first.line}) fills already: keep one of the two entries.",
+        )
 
 
 def describe_problems(path: Path, problems: list[tuple[int, str]]) -> str:
@@ -580,7 +703,7 @@ def _scan(line: str, pos: int, depth: int) -> tuple[int, str | None]:
         if ch == "#":
             break
         if line.startswith(('"""', "'''"), i):
-            delimiter = line[i:i + 3]
+            delimiter = line[i : i + 3]
             end = line.find(delimiter, i + 3)
             if end < 0:
                 return depth, delimiter

@@ -83,8 +83,10 @@ def read_mapped(path: Path | str, mapping: Mapping | Path | str, sheet: str | No
         raw = read_sheet(path, sheet or mapping.sheet)
     except UnusableFile as e:
         if sheet is None and mapping.sheet is not None and "no sheet named" in str(e):
-            raise MappingError(f"{mapping.name} line {mapping.sheet_line}: [source] sheet = "
-                               f'"{mapping.sheet}" names no sheet of the export. {e}') from None
+            raise MappingError(
+                f"{mapping.name} line {mapping.sheet_line}: [source] sheet = "
+                f'"{mapping.sheet}" names no sheet of the export. {e}'
+            ) from None
         raise
     return map_sheet(raw, mapping)
 
@@ -96,8 +98,7 @@ def check_mapped(path: Path | str, mapping: Mapping | Path | str, sheet: str | N
     from bulkref.validation.schema import validate
 
     validated = validate(mapped.table)
-    validated.report = Report(rows=validated.report.rows,
-                              problems=locate(validated.report.problems, mapped))
+    validated.report = Report(rows=validated.report.rows, problems=locate(validated.report.problems, mapped))
     return validated
 
 
@@ -114,15 +115,19 @@ def locate(problems: Sequence[Problem], mapped: Mapped) -> list[Problem]:
         if p.file is not None:  # a conversion problem: located when it was made
             out.append(p)
             continue
-        if p.row is not None and ((p.row, key) in mapped.failed
-                                  or (p.row, _FOLLOWS.get(p.code)) in mapped.failed):
+        if p.row is not None and (
+            (p.row, key) in mapped.failed or (p.row, _FOLLOWS.get(p.code)) in mapped.failed
+        ):
             continue
         origin = mapped.origins.get(key) if key is not None else None
         if origin is None:
             out.append(dataclasses.replace(p, file=file))
         else:
-            out.append(dataclasses.replace(p, file=file, field=origin.field, source_column=origin.source,
-                                           mapping_line=origin.line))
+            out.append(
+                dataclasses.replace(
+                    p, file=file, field=origin.field, source_column=origin.source, mapping_line=origin.line
+                )
+            )
     # Conversion problems were found before the validator's: put each in its row, in column order.
     order = {label: i for i, label in enumerate(table.headers.values())}
     out.sort(key=lambda p: (p.row or 0, order.get(p.column or "", -1)))
@@ -178,8 +183,9 @@ def map_sheet(sheet: Sheet, mapping: Mapping) -> Mapped:
     keys = _in_template_order(out)
     import pandas as pd  # after the read, as read_table does (see bulkref/check.py)
 
-    frame = pd.DataFrame({k: out[k] for k in keys}, index=pd.Index(rows, name="row", dtype="int64"),
-                         dtype=object)
+    frame = pd.DataFrame(
+        {k: out[k] for k in keys}, index=pd.Index(rows, name="row", dtype="int64"), dtype=object
+    )
     table = Table(
         source=sheet.source,
         sheet=sheet.name,
@@ -188,8 +194,12 @@ def map_sheet(sheet: Sheet, mapping: Mapping) -> Mapped:
         headers={k: labels[k] for k in keys},
         letters={k: letters[k] for k in keys if k in letters},
         header_row=sheet.header_row,
-        problems=[*sheet.problems, *_missing_fields(sheet, mapping, frame), *sheet.hidden_problems(),
-                  *problems],
+        problems=[
+            *sheet.problems,
+            *_missing_fields(sheet, mapping, frame),
+            *sheet.hidden_problems(),
+            *problems,
+        ],
     )
     return Mapped(table, mapping, {k: origins[k] for k in keys}, failed)
 
@@ -229,11 +239,19 @@ def _positions(sheet: Sheet, mapping: Mapping) -> dict[str, int]:
                 found[name] = pos
                 continue
             close = difflib.get_close_matches(name, [h for h in sheet.headers if h], n=1, cutoff=0.6)
-            hint = (f" Did you mean '{close[0]}'?" if close
-                    else f" Its columns are: {', '.join(repr(h) for h in sheet.headers if h)[:300]}.")
-            problems.append((fm.line, f'[fields] "{fm.name}" reads column \'{name}\', which is not in '
-                             f"{where}.{hint} Fix the column name in the mapping (or the export's header "
-                             f"in row {sheet.header_row})."))
+            hint = (
+                f" Did you mean '{close[0]}'?"
+                if close
+                else f" Its columns are: {', '.join(repr(h) for h in sheet.headers if h)[:300]}."
+            )
+            problems.append(
+                (
+                    fm.line,
+                    f"[fields] \"{fm.name}\" reads column '{name}', which is not in "
+                    f"{where}.{hint} Fix the column name in the mapping (or the export's header "
+                    f"in row {sheet.header_row}).",
+                )
+            )
     if problems:
         raise MappingError(describe_problems(mapping.path, problems))
     return found
@@ -246,9 +264,11 @@ def _missing_fields(sheet: Sheet, mapping: Mapping, frame: Any) -> list[Problem]
     if not missing:
         return []
     plural = len(missing) > 1
-    message = (f"The mapping {mapping.name} fills no {', '.join(missing)}, required for new referrals: "
-               f"add {'entries' if plural else 'an entry'} under [fields], from a column of the export "
-               'or as a constant (value = "...").')
+    message = (
+        f"The mapping {mapping.name} fills no {', '.join(missing)}, required for new referrals: "
+        f"add {'entries' if plural else 'an entry'} under [fields], from a column of the export "
+        'or as a constant (value = "...").'
+    )
     return [Problem(sheet.name, sheet.header_row, None, "missing_columns", message, file=str(sheet.source))]
 
 
@@ -277,8 +297,12 @@ class _Conversion:
         else:
             items = list(cells)
         if fm.delimiter is not None:
-            items = [piece.strip() or None for c in items if c is not None
-                     for piece in as_text(c).split(fm.delimiter)]
+            items = [
+                piece.strip() or None
+                for c in items
+                if c is not None
+                for piece in as_text(c).split(fm.delimiter)
+            ]
         if fm.split is not None:
             items = [None if c is None else _part(as_text(c), fm.split, fm.part) for c in items]
         out = []
@@ -317,10 +341,16 @@ class _Conversion:
             return dt.datetime.strptime(item.strip(), fmt).date()
         except ValueError:
             example = dt.date(2026, 12, 31).strftime(fmt)
-            return self._fail(problems, row, n, "bad_source_date", item,
-                              f"'{item}' is not a date in the format {fmt} that {self._where} declares "
-                              f"(31 December 2026 is written {example}): fix the cell, or the "
-                              "mapping's date_format.")
+            return self._fail(
+                problems,
+                row,
+                n,
+                "bad_source_date",
+                item,
+                f"'{item}' is not a date in the format {fmt} that {self._where} declares "
+                f"(31 December 2026 is written {example}): fix the cell, or the "
+                "mapping's date_format.",
+            )
 
     def _number(self, item: Any, n: int, row: int, problems: list[Problem]) -> Any:
         if isinstance(item, (int, float)) and not isinstance(item, bool):
@@ -328,11 +358,17 @@ class _Conversion:
         number = parse_number(as_text(item), self.fm.number)
         if number is None:
             fmt = self.fm.number
-            return self._fail(problems, row, n, "bad_source_number", as_text(item),
-                              f"'{as_text(item)}' is not a number as {self._where} declares numbers "
-                              f"(decimal mark '{fmt.decimal}', thousands "
-                              f"{repr(fmt.thousands) if fmt.thousands else 'not grouped'}, like "
-                              f"{fmt.example}): fix the cell, or the mapping's decimal and thousands.")
+            return self._fail(
+                problems,
+                row,
+                n,
+                "bad_source_number",
+                as_text(item),
+                f"'{as_text(item)}' is not a number as {self._where} declares numbers "
+                f"(decimal mark '{fmt.decimal}', thousands "
+                f"{repr(fmt.thousands) if fmt.thousands else 'not grouped'}, like "
+                f"{fmt.example}): fix the cell, or the mapping's decimal and thousands.",
+            )
         return number
 
     @property
@@ -341,20 +377,30 @@ class _Conversion:
 
     def _unmapped(self, text: str) -> str:
         listed = ", ".join(f'"{k}"' for k in list(self.fm.values or {})[:8])
-        return (f"'{text}' is not in the value map of {self._where} ({listed}"
-                f"{', ...' if len(self.fm.values or {}) > 8 else ''}): add \"{text}\" = \"...\" to it, or "
-                'other = "keep" to pass unlisted values through.')
+        return (
+            f"'{text}' is not in the value map of {self._where} ({listed}"
+            f'{", ..." if len(self.fm.values or {}) > 8 else ""}): add "{text}" = "..." to it, or '
+            'other = "keep" to pass unlisted values through.'
+        )
 
-    def _fail(self, problems: list[Problem], row: int, n: int, code: str, value: str,
-              message: str) -> None:
+    def _fail(self, problems: list[Problem], row: int, n: int, code: str, value: str, message: str) -> None:
         fm = self.fm
         sources = _item_sources(fm, n)
         header = fm.item_column(n).header
-        problems.append(Problem(
-            sheet=self.sheet.name, row=row, column=f"{' + '.join(sources)} -> {header}", code=code,
-            message=message, value=value, file=str(self.sheet.source), field=header,
-            source_column=", ".join(sources), mapping_line=fm.line,
-        ))
+        problems.append(
+            Problem(
+                sheet=self.sheet.name,
+                row=row,
+                column=f"{' + '.join(sources)} -> {header}",
+                code=code,
+                message=message,
+                value=value,
+                file=str(self.sheet.source),
+                field=header,
+                source_column=", ".join(sources),
+                mapping_line=fm.line,
+            )
+        )
         self.failed.append(n)
         return None
 

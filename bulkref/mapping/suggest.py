@@ -38,53 +38,179 @@ FUZZY_CUTOFF = 0.86
 
 # What CRMs call a template field, as _norm() writes it (letters and digits only).
 SYNONYMS: dict[str, str] = {
-    **dict.fromkeys(["donotmodifyopportunity", "opportunityid", "recordid", "dealid", "opportunityguid",
-                     "crmid", "opportunitynumber", "id"], "external_id"),
+    **dict.fromkeys(
+        [
+            "donotmodifyopportunity",
+            "opportunityid",
+            "recordid",
+            "dealid",
+            "opportunityguid",
+            "crmid",
+            "opportunitynumber",
+            "id",
+        ],
+        "external_id",
+    ),
     **dict.fromkeys(["topic", "opportunityname", "dealname", "opportunity", "deal", "subject"], "name"),
-    **dict.fromkeys(["account", "accountname", "company", "companyname", "potentialcustomer",
-                     "associatedcompany", "customer", "organization", "organisation"], "customer_name"),
-    **dict.fromkeys(["accountnumber", "accountid", "companyid", "associatedcompanyid"],
-                    "customer_external_id"),
-    **dict.fromkeys(["estrevenue", "estimatedrevenue", "amount", "dealamount", "value", "revenue",
-                     "estimatedvalue", "opportunityamount", "dealvalue"], "deal_value"),
-    **dict.fromkeys(["estclosedate", "estimatedclosedate", "closedate", "expectedclosedate",
-                     "closingdate", "dealclosedate"], "closing_date"),
-    **dict.fromkeys(["currency", "currencycode", "opportunitycurrency", "currencyisocode",
-                     "dealcurrencycode", "transactioncurrency"], "currency"),
-    **dict.fromkeys(["billingcountry", "country", "countryregion", "address1countryregion",
-                     "billingcountrycode", "companycountry", "companycountryregion", "mailingcountry"],
-                    "country"),
+    **dict.fromkeys(
+        [
+            "account",
+            "accountname",
+            "company",
+            "companyname",
+            "potentialcustomer",
+            "associatedcompany",
+            "customer",
+            "organization",
+            "organisation",
+        ],
+        "customer_name",
+    ),
+    **dict.fromkeys(
+        ["accountnumber", "accountid", "companyid", "associatedcompanyid"], "customer_external_id"
+    ),
+    **dict.fromkeys(
+        [
+            "estrevenue",
+            "estimatedrevenue",
+            "amount",
+            "dealamount",
+            "value",
+            "revenue",
+            "estimatedvalue",
+            "opportunityamount",
+            "dealvalue",
+        ],
+        "deal_value",
+    ),
+    **dict.fromkeys(
+        [
+            "estclosedate",
+            "estimatedclosedate",
+            "closedate",
+            "expectedclosedate",
+            "closingdate",
+            "dealclosedate",
+        ],
+        "closing_date",
+    ),
+    **dict.fromkeys(
+        [
+            "currency",
+            "currencycode",
+            "opportunitycurrency",
+            "currencyisocode",
+            "dealcurrencycode",
+            "transactioncurrency",
+        ],
+        "currency",
+    ),
+    **dict.fromkeys(
+        [
+            "billingcountry",
+            "country",
+            "countryregion",
+            "address1countryregion",
+            "billingcountrycode",
+            "companycountry",
+            "companycountryregion",
+            "mailingcountry",
+        ],
+        "country",
+    ),
     **dict.fromkeys(["billingcity", "address1city", "companycity", "mailingcity"], "city"),
-    **dict.fromkeys(["billingstate", "billingstateprovince", "stateprovince", "address1stateprovince",
-                     "companystate", "companystateregion", "mailingstate"], "state"),
-    **dict.fromkeys(["billingzip", "billingpostalcode", "billingzippostalcode", "zippostalcode",
-                     "address1zippostalcode", "companypostalcode", "companyzip", "mailingzip"],
-                    "postal_code"),
-    **dict.fromkeys(["billingstreet", "street", "street1", "address1street1", "address",
-                     "companystreetaddress", "streetaddress", "mailingstreet"], "address_line1"),
+    **dict.fromkeys(
+        [
+            "billingstate",
+            "billingstateprovince",
+            "stateprovince",
+            "address1stateprovince",
+            "companystate",
+            "companystateregion",
+            "mailingstate",
+        ],
+        "state",
+    ),
+    **dict.fromkeys(
+        [
+            "billingzip",
+            "billingpostalcode",
+            "billingzippostalcode",
+            "zippostalcode",
+            "address1zippostalcode",
+            "companypostalcode",
+            "companyzip",
+            "mailingzip",
+        ],
+        "postal_code",
+    ),
+    **dict.fromkeys(
+        [
+            "billingstreet",
+            "street",
+            "street1",
+            "address1street1",
+            "address",
+            "companystreetaddress",
+            "streetaddress",
+            "mailingstreet",
+        ],
+        "address_line1",
+    ),
     **dict.fromkeys(["street2", "address1street2", "companystreetaddress2"], "address_line2"),
     **dict.fromkeys(["description", "dealdescription", "opportunitydescription", "details"], "notes"),
-    **dict.fromkeys(["stage", "dealstage", "salesstage", "opportunitystage", "pipelinestage",
-                     "stagename"], "status"),
+    **dict.fromkeys(
+        ["stage", "dealstage", "salesstage", "opportunitystage", "pipelinestage", "stagename"], "status"
+    ),
     **dict.fromkeys(["industry", "industries", "vertical"], "industries"),
     **dict.fromkeys(["product", "products", "productinterest", "productname"], "products"),
     **dict.fromkeys(["campaign", "primarycampaignsource", "sourcecampaign", "campaignname"], "campaign_id"),
     **dict.fromkeys(["contactfullname", "contactname", "primarycontact", "contact", "fullname"], FULL_NAME),
-    **dict.fromkeys(["contactemail", "email", "primarycontactemail", "associatedcontact",
-                     "associatedcontactemail", "contactemails"], "contact.1.email"),
-    **dict.fromkeys(["contactphone", "phone", "businessphone", "primarycontactphone", "mobilephone"],
-                    "contact.1.phone"),
+    **dict.fromkeys(
+        [
+            "contactemail",
+            "email",
+            "primarycontactemail",
+            "associatedcontact",
+            "associatedcontactemail",
+            "contactemails",
+        ],
+        "contact.1.email",
+    ),
+    **dict.fromkeys(
+        ["contactphone", "phone", "businessphone", "primarycontactphone", "mobilephone"], "contact.1.phone"
+    ),
     **dict.fromkeys(["contactfirstname", "firstname"], "contact.1.first_name"),
     **dict.fromkeys(["contactlastname", "lastname"], "contact.1.last_name"),
     **dict.fromkeys(["contacttitle", "jobtitle", "title"], "contact.1.title"),
 }
 
-DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y", "%Y/%m/%d",
-                "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%SZ",
-                "%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%S%z", "%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M",
-                "%m/%d/%Y %I:%M %p", "%d.%m.%Y %H:%M")
-NUMBER_FORMATS = (NumberFormat(".", ","), NumberFormat(",", "."), NumberFormat(",", " "),
-                  NumberFormat(".", "'"), NumberFormat(".", ""), NumberFormat(",", ""))
+DATE_FORMATS = (
+    "%Y-%m-%d",
+    "%d/%m/%Y",
+    "%m/%d/%Y",
+    "%d.%m.%Y",
+    "%d-%m-%Y",
+    "%Y/%m/%d",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%dT%H:%M:%SZ",
+    "%Y-%m-%dT%H:%M:%S.%fZ",
+    "%Y-%m-%dT%H:%M:%S%z",
+    "%d/%m/%Y %H:%M",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y %I:%M %p",
+    "%d.%m.%Y %H:%M",
+)
+NUMBER_FORMATS = (
+    NumberFormat(".", ","),
+    NumberFormat(",", "."),
+    NumberFormat(",", " "),
+    NumberFormat(".", "'"),
+    NumberFormat(".", ""),
+    NumberFormat(",", ""),
+)
 
 
 @dataclass
@@ -115,15 +241,20 @@ class Suggestion:
         return [SPEC.column(e.key).header for e in self.entries if not e.commented]
 
     def toml(self) -> str:
-        lines = [f"# Starter mapping for {self.source.name}, suggested by `bulkref map suggest`.",
-                 "# Review every entry: the value maps above all. Check it with",
-                 f"#   bulkref validate {self.source.name} --mapping THIS_FILE",
-                 "", "[source]"]
+        lines = [
+            f"# Starter mapping for {self.source.name}, suggested by `bulkref map suggest`.",
+            "# Review every entry: the value maps above all. Check it with",
+            f"#   bulkref validate {self.source.name} --mapping THIS_FILE",
+            "",
+            "[source]",
+        ]
         if self.workbook:
             lines.append(f"sheet = {_q(self.sheet)}")
         if self.date_format:
-            lines.append(f"date_format = {_q(self.date_format)}   # the export's dates, e.g. "
-                         f"{dt.date(2026, 12, 31).strftime(self.date_format)}")
+            lines.append(
+                f"date_format = {_q(self.date_format)}   # the export's dates, e.g. "
+                f"{dt.date(2026, 12, 31).strftime(self.date_format)}"
+            )
         if self.number and self.number != NumberFormat():
             lines.append(f"decimal = {_q(self.number.decimal)}   # numbers like {self.number.example}")
             lines.append(f"thousands = {_q(self.number.thousands)}")
@@ -134,8 +265,10 @@ class Suggestion:
             lines.append(f"# {e.text}" if e.commented else e.text)
         missing = _missing_required(self.entries)
         if missing:
-            lines += ["", "# Required for new referrals, not found in the export: fill from a column or a "
-                      "constant."]
+            lines += [
+                "",
+                "# Required for new referrals, not found in the export: fill from a column or a constant.",
+            ]
             lines += [f"# {line}" for line in missing]
         if self.unmapped:
             lines += ["", "# Columns of the export not mapped (map them above, or leave them out):"]
@@ -170,9 +303,15 @@ def suggest_mapping(path: Path | str, sheet: str | None = None) -> Suggestion:
     # A full name fills two fields: its entry claims both keys.
     used = {e.position for e in entries}
     unmapped = [(h, _samples(raw, i)) for i, h in columns if i not in used]
-    return Suggestion(raw.source, raw.name, workbook, entries, unmapped,
-                      date_format if _any_kind(entries, Kind.DATE) else None,
-                      number if _any_kind(entries, Kind.DECIMAL) else None)
+    return Suggestion(
+        raw.source,
+        raw.name,
+        workbook,
+        entries,
+        unmapped,
+        date_format if _any_kind(entries, Kind.DATE) else None,
+        number if _any_kind(entries, Kind.DECIMAL) else None,
+    )
 
 
 # --------------------------------------------------------------------------- matching
@@ -224,8 +363,9 @@ def _fuzzy_names() -> dict[str, str]:
     return names
 
 
-def _entry(raw: Sheet, position: int, header: str, date_format: str | None,
-           number: NumberFormat | None) -> _Entry | None:
+def _entry(
+    raw: Sheet, position: int, header: str, date_format: str | None, number: NumberFormat | None
+) -> _Entry | None:
     found = _match(header)
     if found is None:
         return None
@@ -250,7 +390,7 @@ def _entry(raw: Sheet, position: int, header: str, date_format: str | None,
     if column.kind is Kind.DATE:
         entry.comments.append(f"{header}: {', '.join(samples)}")
         if not all(isinstance(c, dt.date) for c in cells) and date_format is None:
-            entry.comments.append("no date format reads all of these: add date_format = \"...\" (strftime)")
+            entry.comments.append('no date format reads all of these: add date_format = "..." (strftime)')
     if column.kind is Kind.DECIMAL and number is None and cells:
         entry.comments.append(f"{header}: {', '.join(samples)}: add decimal and thousands for this format")
     return entry
@@ -258,10 +398,17 @@ def _entry(raw: Sheet, position: int, header: str, date_format: str | None,
 
 def _full_name(position: int, header: str, score: int) -> _Entry:
     q = _q(header)
-    text = (f'"Customer Contact 1 First Name" = {{ column = {q}, split = " ", part = "first" }}\n'
-            f'"Customer Contact 1 Last Name" = {{ column = {q}, split = " ", part = "rest" }}')
-    return _Entry(position, "contact.1.first_name", score, text,
-                  comments=[f"{header} is a whole name: first word -> first name, the rest -> last name"])
+    text = (
+        f'"Customer Contact 1 First Name" = {{ column = {q}, split = " ", part = "first" }}\n'
+        f'"Customer Contact 1 Last Name" = {{ column = {q}, split = " ", part = "rest" }}'
+    )
+    return _Entry(
+        position,
+        "contact.1.first_name",
+        score,
+        text,
+        comments=[f"{header} is a whole name: first word -> first name, the rest -> last name"],
+    )
 
 
 def _group_entry(entry: _Entry, column: Column, header: str, cells: list[Any]) -> _Entry:
@@ -271,8 +418,9 @@ def _group_entry(entry: _Entry, column: Column, header: str, cells: list[Any]) -
     if delimiter is not None and column.kind in (Kind.EMAIL, Kind.PHONE):
         numbered = column.header.replace(" 1 ", " {n} ")
         entry.text = f"{_q(numbered)} = {{ column = {_q(header)}, delimiter = {_q(delimiter)} }}"
-        entry.comments.append(f"{header} holds several, separated by {delimiter!r}: "
-                              "one Customer Contact each")
+        entry.comments.append(
+            f"{header} holds several, separated by {delimiter!r}: one Customer Contact each"
+        )
     if column.kind is Kind.EMAIL and texts:
         pieces = [p.strip() for t in texts for p in (t.split(delimiter) if delimiter else [t]) if p.strip()]
         if not all(EMAIL.match(p) for p in pieces):
@@ -281,8 +429,7 @@ def _group_entry(entry: _Entry, column: Column, header: str, cells: list[Any]) -
     return entry
 
 
-def _choice_entry(entry: _Entry, column: Column, header: str, cells: list[Any],
-                  samples: list[str]) -> _Entry:
+def _choice_entry(entry: _Entry, column: Column, header: str, cells: list[Any], samples: list[str]) -> _Entry:
     assert column.choices is not None
     enums = load_enums()
     values = list(dict.fromkeys(as_text(c) for c in cells))
@@ -293,15 +440,19 @@ def _choice_entry(entry: _Entry, column: Column, header: str, cells: list[Any],
     listed = ", ".join(allowed) if len(allowed) <= 8 else "see the Lists sheet of the template"
     entry.commented = True
     shown = unknown[:12]
-    pairs = ", ".join(f"{_q(v)} = \"?\"" for v in shown)
-    entry.comments.append(f"{header} holds {', '.join(_q(v) for v in shown)}"
-                          f"{' ...' if len(unknown) > 12 else ''}; {column.header} takes {listed}.")
+    pairs = ", ".join(f'{_q(v)} = "?"' for v in shown)
+    entry.comments.append(
+        f"{header} holds {', '.join(_q(v) for v in shown)}"
+        f"{' ...' if len(unknown) > 12 else ''}; {column.header} takes {listed}."
+    )
     entry.comments.append("Map each value (replace every ?), then remove the # to use it:")
     entry.text = f"{_q(column.header)} = {{ column = {_q(header)}, values = {{ {pairs} }} }}"
     if column.key == "status":
-        sub = ", ".join(f"{_q(v)} = \"?\"" for v in shown)
-        entry.text += (f"\n# \"Substatus\" = {{ column = {_q(header)}, values = {{ {sub} }} }}"
-                       "   # New: Pending/Received; Active: Accepted; Closed: Won/Lost/Declined/Expired")
+        sub = ", ".join(f'{_q(v)} = "?"' for v in shown)
+        entry.text += (
+            f'\n# "Substatus" = {{ column = {_q(header)}, values = {{ {sub} }} }}'
+            "   # New: Pending/Received; Active: Accepted; Closed: Won/Lost/Declined/Expired"
+        )
     return entry
 
 
@@ -322,12 +473,12 @@ def _currency_entry(entry: _Entry, column: Column, header: str, cells: list[Any]
         return entry
     names = _currency_names()
     # By name ("Euro"), else a code inside the text ("EUR €").
-    guessed = {v: names.get(_norm(v)) or next((t for t in re.findall(r"[A-Z]{3}", v.upper()) if t in codes),
-                                               None)
-               for v in unknown}
+    guessed = {
+        v: names.get(_norm(v)) or next((t for t in re.findall(r"[A-Z]{3}", v.upper()) if t in codes), None)
+        for v in unknown
+    }
     pairs = ", ".join(f"{_q(v)} = {_q(code or '?')}" for v, code in guessed.items())
-    entry.text = (f"{_q(column.header)} = {{ column = {_q(header)}, values = {{ {pairs} }}, "
-                  'other = "keep" }')
+    entry.text = f'{_q(column.header)} = {{ column = {_q(header)}, values = {{ {pairs} }}, other = "keep" }}'
     if any(code is None for code in guessed.values()):
         entry.commented = True
         entry.comments.append("Replace each ? with the ISO code, then remove the # to use it:")
@@ -346,8 +497,10 @@ def _country_entry(entry: _Entry, column: Column, header: str, cells: list[Any])
     unknown = [v for v, b in zip(values, bad, strict=True) if b]
     if unknown:
         pairs = ", ".join(f'{_q(v)} = "?"' for v in unknown[:12])
-        entry.comments.append(f"not country names bulkref knows: {', '.join(_q(v) for v in unknown[:12])}; "
-                              f"map them, e.g. values = {{ {pairs} }}, other = \"keep\"")
+        entry.comments.append(
+            f"not country names bulkref knows: {', '.join(_q(v) for v in unknown[:12])}; "
+            f'map them, e.g. values = {{ {pairs} }}, other = "keep"'
+        )
     return entry
 
 
@@ -364,7 +517,7 @@ def _missing_required(entries: list[_Entry]) -> list[str]:
                 example = allowed[min(1, len(allowed) - 1)]  # Partner-led, the usual deal type
                 out.append(f"{_q(column.header)} = {{ value = {_q(example)} }}")
             else:
-                out.append(f"{_q(column.header)} = \"<column of the export>\"")
+                out.append(f'{_q(column.header)} = "<column of the export>"')
     if not any(k.startswith("contact.") and k.endswith((".email", ".phone")) for k in have):
         out.append('"Customer Contact 1 Email" = "<column of the export>"   # or a Phone: one is needed')
     return out

@@ -41,8 +41,14 @@ def mapping_fingerprint(mapping: Path | None) -> str | None:
     return None if mapping is None else fingerprint(mapping)
 
 
-async def plan_file(path: Path, client: ReferralsClient | None, *, api_url: str | None,
-                    sheet: str | None = None, mapping: Path | str | None = None) -> Plan:
+async def plan_file(
+    path: Path,
+    client: ReferralsClient | None,
+    *,
+    api_url: str | None,
+    sheet: str | None = None,
+    mapping: Path | str | None = None,
+) -> Plan:
     """The plan of ``path`` (read through the ``mapping`` file, if any) against
     what ``client`` reads (None: offline, every row new)."""
     from bulkref.plan.remote import fetch
@@ -50,15 +56,28 @@ async def plan_file(path: Path, client: ReferralsClient | None, *, api_url: str 
     mapping = None if mapping is None else Path(mapping)
     validated = check_file(path, sheet=sheet, mapping=mapping)
     remote = Remote(offline=True) if client is None else await fetch(client, validated)
-    made = plan(validated, remote, source=str(path), fingerprint=fingerprint(path),
-                api_url=api_url if client is not None else None, created=_now())
+    made = plan(
+        validated,
+        remote,
+        source=str(path),
+        fingerprint=fingerprint(path),
+        api_url=api_url if client is not None else None,
+        created=_now(),
+    )
     if mapping is None:
         return made
     return dataclasses.replace(made, mapping=str(mapping), mapping_fingerprint=mapping_fingerprint(mapping))
 
 
-def make_plan(path: Path | str, *, api_url: str | None = None, sandbox: bool = False,
-              offline: bool = False, sheet: str | None = None, mapping: Path | str | None = None) -> Plan:
+def make_plan(
+    path: Path | str,
+    *,
+    api_url: str | None = None,
+    sandbox: bool = False,
+    offline: bool = False,
+    sheet: str | None = None,
+    mapping: Path | str | None = None,
+) -> Plan:
     path = Path(path)
     if offline:
         return asyncio.run(plan_file(path, None, api_url=None, sheet=sheet, mapping=mapping))

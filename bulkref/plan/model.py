@@ -50,8 +50,7 @@ class Step:
     expect: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"key": self.key, "method": self.method, "path": self.path,
-                             "body": self.body}
+        d: dict[str, Any] = {"key": self.key, "method": self.method, "path": self.path, "body": self.body}
         if self.depends_on:
             d["dependsOn"] = self.depends_on
         if self.fill:
@@ -66,9 +65,17 @@ class Step:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Step:
-        return cls(key=d["key"], method=d["method"], path=d["path"], body=d["body"],
-                   depends_on=d.get("dependsOn"), fill=d.get("fill", {}),
-                   if_match=d.get("ifMatch"), what=d.get("what", ""), expect=d.get("expect", {}))
+        return cls(
+            key=d["key"],
+            method=d["method"],
+            path=d["path"],
+            body=d["body"],
+            depends_on=d.get("dependsOn"),
+            fill=d.get("fill", {}),
+            if_match=d.get("ifMatch"),
+            what=d.get("what", ""),
+            expect=d.get("expect", {}),
+        )
 
 
 @dataclass(frozen=True)
@@ -126,12 +133,17 @@ class RowPlan:
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> RowPlan:
         return cls(
-            sheet=d["sheet"], row=d["row"], external_id=d.get("externalReferenceId"),
+            sheet=d["sheet"],
+            row=d["row"],
+            external_id=d.get("externalReferenceId"),
             action=Action(d["action"]),
             steps=tuple(Step.from_json(s) for s in d.get("steps", [])),
             changes=tuple(Change(**c) for c in d.get("changes", [])),
-            reason=d.get("reason"), deal_type=d.get("dealType"), name=d.get("name"),
-            referral_id=d.get("referralId"), engagement_id=d.get("engagementId"),
+            reason=d.get("reason"),
+            deal_type=d.get("dealType"),
+            name=d.get("name"),
+            referral_id=d.get("referralId"),
+            engagement_id=d.get("engagementId"),
         )
 
 
@@ -163,20 +175,29 @@ class Plan:
             "created": self.created,
             "format": PLAN_FORMAT,
             # Only for mapped input, so that other plans read exactly as before.
-            **({"mapping": self.mapping, "mappingFingerprint": self.mapping_fingerprint}
-               if self.mapping is not None else {}),
+            **(
+                {"mapping": self.mapping, "mappingFingerprint": self.mapping_fingerprint}
+                if self.mapping is not None
+                else {}
+            ),
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Plan:
         if d.get("format", PLAN_FORMAT) != PLAN_FORMAT:
-            raise ValueError(f"plan format {d.get('format')} is not {PLAN_FORMAT}: "
-                             "plan again with this version of bulkref")
-        return cls(source=d["source"], fingerprint=d["fingerprint"], api_url=d.get("apiUrl"),
-                   rows=tuple(RowPlan.from_json(r) for r in d["rows"]), created=d.get("created", ""),
-                   mapping=d.get("mapping"), mapping_fingerprint=d.get("mappingFingerprint"))
+            raise ValueError(
+                f"plan format {d.get('format')} is not {PLAN_FORMAT}: plan again with this version of bulkref"
+            )
+        return cls(
+            source=d["source"],
+            fingerprint=d["fingerprint"],
+            api_url=d.get("apiUrl"),
+            rows=tuple(RowPlan.from_json(r) for r in d["rows"]),
+            created=d.get("created", ""),
+            mapping=d.get("mapping"),
+            mapping_fingerprint=d.get("mappingFingerprint"),
+        )
 
     def save(self, path: Path) -> Path:
-        path.write_text(json.dumps(self.as_json(), ensure_ascii=False, indent=2),
-                        encoding="utf-8")
+        path.write_text(json.dumps(self.as_json(), ensure_ascii=False, indent=2), encoding="utf-8")
         return path

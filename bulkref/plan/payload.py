@@ -53,9 +53,9 @@ def deal_defaults(row: Row) -> dict[str, Any]:
         return {}
     return {
         "referral_type": row.get("referral_type") or DEFAULT_TYPE[deal],
-        "share_with_microsoft": (row["share_with_microsoft"]
-                                 if row.get("share_with_microsoft") is not None
-                                 else deal != "Private"),
+        "share_with_microsoft": (
+            row["share_with_microsoft"] if row.get("share_with_microsoft") is not None else deal != "Private"
+        ),
     }
 
 
@@ -91,13 +91,22 @@ def microsoft_referral(row: Row, partner: Mapping[str, Any]) -> dict[str, Any]:
         "team": [],
         "inviteContext": {
             "notes": row.get("invite_notes"),
-            "invitedBy": {"organizationId": partner.get("organizationId"),
-                          "organizationName": partner.get("organizationName")},
+            "invitedBy": {
+                "organizationId": partner.get("organizationId"),
+                "organizationName": partner.get("organizationName"),
+            },
             "assistanceRequestCode": row.get("help_needed"),
         },
     }
-    for key in ("name", "customerProfile", "consent", "qualification", "partnerRole", "solutionArea",
-                "solutionPlay"):
+    for key in (
+        "name",
+        "customerProfile",
+        "consent",
+        "qualification",
+        "partnerRole",
+        "solutionArea",
+        "solutionPlay",
+    ):
         if partner.get(key) is not None:
             doc[key] = partner[key]
     # As seed 000's step 2: the deal's size and date, the note to Microsoft as
@@ -122,8 +131,19 @@ MICROSOFT_FILL = {
 def connected_referral(partner: Mapping[str, Any]) -> dict[str, Any]:
     """Step 2 of a deal shared with another partner: the connected referral for
     the other party, in the same engagement, with the same target."""
-    doc = {key: partner[key] for key in ("name", "customerProfile", "consent", "details", "qualification",
-                                         "target", "dealSensitivity") if partner.get(key) is not None}
+    doc = {
+        key: partner[key]
+        for key in (
+            "name",
+            "customerProfile",
+            "consent",
+            "details",
+            "qualification",
+            "target",
+            "dealSensitivity",
+        )
+        if partner.get(key) is not None
+    }
     doc["type"] = "Shared"
     doc["engagementId"] = partner.get("engagementId")
     return Referral.model_validate(doc).to_json()
@@ -160,8 +180,11 @@ def deal_type_of(doc: Mapping[str, Any], engagement: Iterable[Mapping[str, Any]]
     return "Private"
 
 
-def row_of(doc: Mapping[str, Any], engagement: Iterable[Mapping[str, Any]] = (),
-           counts: Mapping[str, int] | None = None) -> dict[str, Any]:
+def row_of(
+    doc: Mapping[str, Any],
+    engagement: Iterable[Mapping[str, Any]] = (),
+    counts: Mapping[str, int] | None = None,
+) -> dict[str, Any]:
     """The row that describes ``doc`` (the partner's referral), typed as the
     validator types cells; ``engagement`` holds the referrals of its engagement,
     whose Microsoft referral carries Help Needed and Invite Notes."""

@@ -54,8 +54,15 @@ class Remote:
     offline: bool = False
 
 
-def plan(validated: Validated, remote: Remote, *, source: str, fingerprint: str,
-         api_url: str | None, created: str = "") -> Plan:
+def plan(
+    validated: Validated,
+    remote: Remote,
+    *,
+    source: str,
+    fingerprint: str,
+    api_url: str | None,
+    created: str = "",
+) -> Plan:
     rows = _rows(validated)
     errors = _errors_by_row(validated)
     found = {r: _find(row, remote) for r, row in rows.items() if r not in errors}
@@ -64,8 +71,17 @@ def plan(validated: Validated, remote: Remote, *, source: str, fingerprint: str,
     for r, row in rows.items():
         ext = row.get("external_id")
         if r in errors:
-            out.append(RowPlan(validated.table.sheet, r, ext, Action.INVALID, reason=errors[r],
-                               deal_type=row.get("deal_type"), name=row.get("name")))
+            out.append(
+                RowPlan(
+                    validated.table.sheet,
+                    r,
+                    ext,
+                    Action.INVALID,
+                    reason=errors[r],
+                    deal_type=row.get("deal_type"),
+                    name=row.get("name"),
+                )
+            )
             continue
         existing, problem = found[r]
         if problem is None and existing is not None and len(claimed[existing["id"]]) > 1:
@@ -78,8 +94,10 @@ def plan(validated: Validated, remote: Remote, *, source: str, fingerprint: str,
 
 def _rows(validated: Validated) -> dict[int, dict[str, Any]]:
     frame = validated.values
-    return {int(r): {k: v for k, v in zip(frame.columns, values, strict=True)}
-            for r, values in zip(frame.index, frame.itertuples(index=False, name=None), strict=True)}
+    return {
+        int(r): {k: v for k, v in zip(frame.columns, values, strict=True)}
+        for r, values in zip(frame.index, frame.itertuples(index=False, name=None), strict=True)
+    }
 
 
 def _errors_by_row(validated: Validated) -> dict[int, str]:
@@ -107,14 +125,18 @@ def _find(row: Row, remote: Remote) -> tuple[dict[str, Any] | None, str | None]:
         if doc is None:
             return None, f"Referral ID {rid} was not found in Partner Center."
         if doc.get("externalReferenceId") not in (None, "", ext):
-            return None, (f"Referral {rid} has External Reference ID '{doc['externalReferenceId']}', "
-                          f"not '{ext}': fix one of them.")
+            return None, (
+                f"Referral {rid} has External Reference ID '{doc['externalReferenceId']}', "
+                f"not '{ext}': fix one of them."
+            )
         return doc, None
     own = [d for d in remote.by_external_id.get(ext, []) if not is_microsoft(d)]
     if len(own) > 1:
         ids = ", ".join(d["id"] for d in own)
-        return None, (f"{len(own)} referrals in Partner Center have External Reference ID '{ext}' "
-                      f"({ids}): add the Referral ID column to say which one this row is.")
+        return None, (
+            f"{len(own)} referrals in Partner Center have External Reference ID '{ext}' "
+            f"({ids}): add the Referral ID column to say which one this row is."
+        )
     return (own[0] if own else None), None
 
 
@@ -126,56 +148,114 @@ def _claims(found: Mapping[int, tuple[dict[str, Any] | None, str | None]]) -> di
     return claimed
 
 
-def _plan_row(sheet: str, r: int, row: Row, existing: dict[str, Any] | None, remote: Remote,
-              problem: str | None) -> RowPlan:
+def _plan_row(
+    sheet: str, r: int, row: Row, existing: dict[str, Any] | None, remote: Remote, problem: str | None
+) -> RowPlan:
     ext, deal = row.get("external_id"), row.get("deal_type")
     if problem is not None:
-        return RowPlan(sheet, r, ext, Action.BLOCKED, reason=problem, deal_type=deal, name=row.get("name"),
-                       referral_id=existing["id"] if existing else row.get("referral_id"))
+        return RowPlan(
+            sheet,
+            r,
+            ext,
+            Action.BLOCKED,
+            reason=problem,
+            deal_type=deal,
+            name=row.get("name"),
+            referral_id=existing["id"] if existing else row.get("referral_id"),
+        )
     if existing is None:
         if row.get("referral_id") is not None:  # offline: cannot compare, send what the row says
             return _offline_update(sheet, r, row)
-        return RowPlan(sheet, r, ext, Action.CREATE, steps=_create_steps(row), deal_type=deal,
-                       name=row.get("name"), engagement_id=row.get("engagement_id"))
+        return RowPlan(
+            sheet,
+            r,
+            ext,
+            Action.CREATE,
+            steps=_create_steps(row),
+            deal_type=deal,
+            name=row.get("name"),
+            engagement_id=row.get("engagement_id"),
+        )
     return _update(sheet, r, row, existing, remote)
 
 
 def _create_steps(row: Row) -> tuple[Step, ...]:
     doc = referral_doc(row)
     if row.get("engagement_id") is not None:
-        return (Step("referral", "POST", "/referrals", doc,
-                     what=f"a referral joining engagement {row['engagement_id']}"),)
+        return (
+            Step(
+                "referral",
+                "POST",
+                "/referrals",
+                doc,
+                what=f"a referral joining engagement {row['engagement_id']}",
+            ),
+        )
     first = Step("referral", "POST", "/referrals", doc, what=_what(row))
     if row.get("deal_type") == "Co-sell":
-        return (first, Step("connected", "POST", "/referrals", microsoft_referral(row, doc),
-                            depends_on="referral", fill=dict(MICROSOFT_FILL),
-                            what="the Microsoft referral, carrying step 1's engagementId"))
+        return (
+            first,
+            Step(
+                "connected",
+                "POST",
+                "/referrals",
+                microsoft_referral(row, doc),
+                depends_on="referral",
+                fill=dict(MICROSOFT_FILL),
+                what="the Microsoft referral, carrying step 1's engagementId",
+            ),
+        )
     if doc.get("type") == "Shared" and row.get("deal_type") == "Private":
-        return (first, Step("connected", "POST", "/referrals", connected_referral(doc),
-                            depends_on="referral", fill=dict(CONNECTED_FILL),
-                            what="the connected referral for the other party, in step 1's engagement"))
+        return (
+            first,
+            Step(
+                "connected",
+                "POST",
+                "/referrals",
+                connected_referral(doc),
+                depends_on="referral",
+                fill=dict(CONNECTED_FILL),
+                what="the connected referral for the other party, in step 1's engagement",
+            ),
+        )
     return (first,)
 
 
 def _what(row: Row) -> str:
     deal = row.get("deal_type")
-    return {"Private": "the private referral", "Partner-led": "the partner-led referral, shared with "
-            "Microsoft sellers", "Co-sell": "the partner-led referral"}.get(deal or "", "the referral")
+    return {
+        "Private": "the private referral",
+        "Partner-led": "the partner-led referral, shared with Microsoft sellers",
+        "Co-sell": "the partner-led referral",
+    }.get(deal or "", "the referral")
 
 
 def _offline_update(sheet: str, r: int, row: Row) -> RowPlan:
     rid = row["referral_id"]
     skip = ("external_id", "referral_id", "deal_type", *INVITE_KEYS)
-    keys = [k for k, v in row.items() if v is not None and k not in skip
-            and SPEC.column(k).path and not SPEC.column(k).read_only]
+    keys = [
+        k
+        for k, v in row.items()
+        if v is not None and k not in skip and SPEC.column(k).path and not SPEC.column(k).read_only
+    ]
     doc = referral_doc(row)
-    ops = [{"op": "add", "path": ptr, "value": at_pointer(doc, ptr)[1]}
-           for ptr in dict.fromkeys(_pointer(k) for k in keys)]
+    ops = [
+        {"op": "add", "path": ptr, "value": at_pointer(doc, ptr)[1]}
+        for ptr in dict.fromkeys(_pointer(k) for k in keys)
+    ]
     changes = tuple(Change.of(SPEC.column(k).header, None, row[k]) for k in keys)
-    return RowPlan(sheet, r, row.get("external_id"), Action.UPDATE,
-                   steps=(Step("update", "PATCH", f"/referrals/{rid}", ops, what="offline: not compared"),),
-                   changes=changes, referral_id=rid, name=row.get("name"), deal_type=row.get("deal_type"),
-                   reason="Planned offline: not compared with Partner Center.")
+    return RowPlan(
+        sheet,
+        r,
+        row.get("external_id"),
+        Action.UPDATE,
+        steps=(Step("update", "PATCH", f"/referrals/{rid}", ops, what="offline: not compared"),),
+        changes=changes,
+        referral_id=rid,
+        name=row.get("name"),
+        deal_type=row.get("deal_type"),
+        reason="Planned offline: not compared with Partner Center.",
+    )
 
 
 def _update(sheet: str, r: int, row: Row, existing: dict[str, Any], remote: Remote) -> RowPlan:
@@ -184,10 +264,15 @@ def _update(sheet: str, r: int, row: Row, existing: dict[str, Any], remote: Remo
     old = row_of(existing, engagement)
     new = {**{k: v for k, v in row.items() if v is not None}, **deal_defaults(row)}
     changes = _changes(old, new)
-    base = {"sheet": sheet, "row": r, "external_id": ext,
-            "deal_type": row.get("deal_type") or old["deal_type"],
-            "name": row.get("name") or existing.get("name"), "referral_id": rid,
-            "engagement_id": existing.get("engagementId")}
+    base = {
+        "sheet": sheet,
+        "row": r,
+        "external_id": ext,
+        "deal_type": row.get("deal_type") or old["deal_type"],
+        "name": row.get("name") or existing.get("name"),
+        "referral_id": rid,
+        "engagement_id": existing.get("engagementId"),
+    }
     blocked = _why_blocked(existing, old, new, changes)
     if blocked:
         return RowPlan(**base, action=Action.BLOCKED, changes=tuple(changes.values()), reason=blocked)
@@ -196,18 +281,32 @@ def _update(sheet: str, r: int, row: Row, existing: dict[str, Any], remote: Remo
     if fields:
         ops = _patch(existing, new, fields)
         expect = {op["path"]: at_pointer(existing, op["path"])[1] for op in ops}
-        steps.append(Step("update", "PATCH", f"/referrals/{rid}", ops, if_match=existing.get("eTag"),
-                          what=f"change {len(fields)} field{'s' if len(fields) != 1 else ''}",
-                          expect=expect))
+        steps.append(
+            Step(
+                "update",
+                "PATCH",
+                f"/referrals/{rid}",
+                ops,
+                if_match=existing.get("eTag"),
+                what=f"change {len(fields)} field{'s' if len(fields) != 1 else ''}",
+                expect=expect,
+            )
+        )
     if old["deal_type"] != "Co-sell" and new.get("deal_type") == "Co-sell":
         # Upgrading to co-sell is adding step 2 to the existing deal (seed 000):
         # the engagement and the inviting organisation are known already.
         partner = {**existing, **referral_doc(row)}
         partner.update({k: existing.get(k) for k in ("engagementId", "organizationId", "organizationName")})
-        steps.append(Step("connected", "POST", "/referrals", microsoft_referral(row, partner),
-                          depends_on="update" if steps else None,
-                          what="the Microsoft referral, joining the existing engagement "
-                          "(upgrade to Co-sell)"))
+        steps.append(
+            Step(
+                "connected",
+                "POST",
+                "/referrals",
+                microsoft_referral(row, partner),
+                depends_on="update" if steps else None,
+                what="the Microsoft referral, joining the existing engagement (upgrade to Co-sell)",
+            )
+        )
     if not steps:
         return RowPlan(**base, action=Action.UNCHANGED)
     return RowPlan(**base, action=Action.UPDATE, steps=tuple(steps), changes=tuple(changes.values()))
@@ -244,8 +343,9 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _why_blocked(existing: Mapping[str, Any], old: Row, new: Row,
-                 changes: Mapping[str, Change]) -> str | None:
+def _why_blocked(
+    existing: Mapping[str, Any], old: Row, new: Row, changes: Mapping[str, Change]
+) -> str | None:
     rid = existing["id"]
     enums = load()
     status_before = existing.get("status")
@@ -258,18 +358,24 @@ def _why_blocked(existing: Mapping[str, Any], old: Row, new: Row,
     sub_after = new.get("substatus", existing.get("substatus"))
     if status_after and sub_after and sub_after not in enums.status_substatus.get(status_after, (sub_after,)):
         fits = " or ".join(enums.status_substatus[status_after])
-        return (f"Status {status_after} needs substatus {fits}, but the referral would keep "
-                f"{sub_after}: fill Substatus.")
+        return (
+            f"Status {status_after} needs substatus {fits}, but the referral would keep "
+            f"{sub_after}: fill Substatus."
+        )
     if new.get("engagement_id") and new["engagement_id"] != existing.get("engagementId"):
-        return (f"Referral {rid} belongs to engagement {existing.get('engagementId')}: a referral cannot "
-                "move to another engagement.")
+        return (
+            f"Referral {rid} belongs to engagement {existing.get('engagementId')}: a referral cannot "
+            "move to another engagement."
+        )
     if existing.get("type") == "Shared" and new.get("referral_type") == "Independent":
         return f"Referral {rid} is Shared: a shared referral cannot become Independent again."
     if old["deal_type"] == "Co-sell" and new.get("deal_type") not in (None, "Co-sell"):
         return f"Referral {rid} is a Co-sell deal: Microsoft's referral cannot be withdrawn from a sheet."
     if old["deal_type"] == "Co-sell" and any(k in changes for k in INVITE_KEYS):
-        return (f"Referral {rid} is a Co-sell deal already: Help Needed and Invite Notes went to Microsoft "
-                "with the invitation and cannot change.")
+        return (
+            f"Referral {rid} is a Co-sell deal already: Help Needed and Invite Notes went to Microsoft "
+            "with the invitation and cannot change."
+        )
     return None
 
 
@@ -283,8 +389,10 @@ def _patch(existing: Mapping[str, Any], new: Row, keys: Sequence[str]) -> list[d
         if isinstance(value, list) and isinstance(current, list) and ptr in _GROUP_POINTERS:
             # Keep what the service holds on each contact/solution beyond the
             # sheet's columns (contactPreference, validation statuses).
-            value = [{**(current[i] if i < len(current) and isinstance(current[i], dict) else {}), **item}
-                     for i, item in enumerate(value)]
+            value = [
+                {**(current[i] if i < len(current) and isinstance(current[i], dict) else {}), **item}
+                for i, item in enumerate(value)
+            ]
         parent = ptr.rsplit("/", 1)[0] or "/"
         if exists or parent == "/" or at_pointer(existing, parent)[0]:
             ops.append({"op": "replace" if exists else "add", "path": ptr, "value": value})

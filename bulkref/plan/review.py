@@ -115,8 +115,10 @@ def _after(step: Step, numbers: dict[str, int]) -> str:
 
 def _counts_line(plan: Plan) -> str:
     n = plan.summary
-    return (f"Plan: {n['create']} to create, {n['update']} to update, {n['unchanged']} unchanged, "
-            f"{n['blocked']} blocked, {n['invalid']} invalid.")
+    return (
+        f"Plan: {n['create']} to create, {n['update']} to update, {n['unchanged']} unchanged, "
+        f"{n['blocked']} blocked, {n['invalid']} invalid."
+    )
 
 
 def _multi_sheet(plan: Plan) -> bool:
@@ -221,7 +223,7 @@ def _call(step: Step, after: str) -> str:
     text = f"{step.method} {_clean(step.path)}"
     if step.if_match:
         # An eTag is a quoted string already ("\"0000...\""): shown as the header carries it.
-        text += f' (If-Match {_clean(step.if_match)})'
+        text += f" (If-Match {_clean(step.if_match)})"
     if after:
         text += f"  (after {_clean(after)})"
     return text
@@ -249,30 +251,34 @@ def plan_html(plan: Plan) -> str:
     or the address (``#filter=blocked``, ``?action=blocked``, ``&q=text``).
     """
     css, js = _asset("review.css"), _asset("review.js")
-    csp = (f"default-src 'none'; img-src data:; style-src '{_sha256(css)}'; script-src '{_sha256(js)}'; "
-           "base-uri 'none'; form-action 'none'")
+    csp = (
+        f"default-src 'none'; img-src data:; style-src '{_sha256(css)}'; script-src '{_sha256(js)}'; "
+        "base-uri 'none'; form-action 'none'"
+    )
     title = f"bulkref plan: {plan.source}"
-    return "\n".join([
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8">',
-        f'<meta http-equiv="Content-Security-Policy" content="{csp}">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{escape(title)}</title>",
-        f"<style>{css}</style>",
-        "</head>",
-        "<body>",
-        _html_header(plan),
-        "<main>",
-        _html_toolbar(plan),
-        _html_table(plan),
-        "</main>",
-        f"<script>{js}</script>",
-        "</body>",
-        "</html>",
-        "",
-    ])
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en">',
+            "<head>",
+            '<meta charset="utf-8">',
+            f'<meta http-equiv="Content-Security-Policy" content="{csp}">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>{escape(title)}</title>",
+            f"<style>{css}</style>",
+            "</head>",
+            "<body>",
+            _html_header(plan),
+            "<main>",
+            _html_toolbar(plan),
+            _html_table(plan),
+            "</main>",
+            f"<script>{js}</script>",
+            "</body>",
+            "</html>",
+            "",
+        ]
+    )
 
 
 @cache
@@ -297,8 +303,10 @@ def _html_header(plan: Plan) -> str:
         ("Created", _e(plan.created) if plan.created else '<span class="muted">unknown</span>'),
     ]
     meta = "".join(f"<div><dt>{k}</dt><dd>{v}</dd></div>" for k, v in fields)
-    return (f'<header><div class="wrap"><h1>bulkref plan <span class="note">Nothing has been sent.</span>'
-            f'</h1><dl class="meta">{meta}</dl></div></header>')
+    return (
+        f'<header><div class="wrap"><h1>bulkref plan <span class="note">Nothing has been sent.</span>'
+        f'</h1><dl class="meta">{meta}</dl></div></header>'
+    )
 
 
 _CHIP_LABEL = {
@@ -312,32 +320,41 @@ _CHIP_LABEL = {
 
 def _html_toolbar(plan: Plan) -> str:
     counts, total = plan.summary, len(plan.rows)
-    chips = [f'<a class="chip all" href="#filter=all" data-filter="all">'
-             f'<b id="count-all">{total}</b> all</a>']
+    chips = [
+        f'<a class="chip all" href="#filter=all" data-filter="all"><b id="count-all">{total}</b> all</a>'
+    ]
     for action in Action:
-        chips.append(f'<a class="chip {action}" href="#filter={action}" data-filter="{action}">'
-                     f'<span class="sym">{_e(SYMBOL[action])}</span><b id="count-{action}">'
-                     f'{counts[str(action)]}</b> {_CHIP_LABEL[action]}</a>')
+        chips.append(
+            f'<a class="chip {action}" href="#filter={action}" data-filter="{action}">'
+            f'<span class="sym">{_e(SYMBOL[action])}</span><b id="count-{action}">'
+            f"{counts[str(action)]}</b> {_CHIP_LABEL[action]}</a>"
+        )
     rows_word = "row" if total == 1 else "rows"
-    return (f'<section class="toolbar" aria-label="Summary and filters">'
-            f'<nav class="chips" aria-label="Filter by action">{"".join(chips)}</nav>'
-            # Controls that need the script stay hidden until it runs, so no dead buttons.
-            f'<div class="controls" id="controls" hidden>'
-            f'<input type="search" id="q" placeholder="Filter by id, name, reason, field…" '
-            f'aria-label="Filter rows by text" autocomplete="off">'
-            f'<button type="button" id="expand">Expand all</button>'
-            f'<button type="button" id="collapse">Collapse all</button></div>'
-            f'<p class="shown" id="shown" aria-live="polite">Showing all {total} {rows_word}</p>'
-            f"</section>")
+    return (
+        f'<section class="toolbar" aria-label="Summary and filters">'
+        f'<nav class="chips" aria-label="Filter by action">{"".join(chips)}</nav>'
+        # Controls that need the script stay hidden until it runs, so no dead buttons.
+        f'<div class="controls" id="controls" hidden>'
+        f'<input type="search" id="q" placeholder="Filter by id, name, reason, field…" '
+        f'aria-label="Filter rows by text" autocomplete="off">'
+        f'<button type="button" id="expand">Expand all</button>'
+        f'<button type="button" id="collapse">Collapse all</button></div>'
+        f'<p class="shown" id="shown" aria-live="polite">Showing all {total} {rows_word}</p>'
+        f"</section>"
+    )
 
 
 def _html_table(plan: Plan) -> str:
     with_sheet = _multi_sheet(plan)
-    head = ("<thead><tr><th class=\"c-act\">Action</th><th class=\"c-row\">Row</th>"
-            "<th>External ID</th><th>Deal</th><th>Detail</th></tr></thead>")
+    head = (
+        '<thead><tr><th class="c-act">Action</th><th class="c-row">Row</th>'
+        "<th>External ID</th><th>Deal</th><th>Detail</th></tr></thead>"
+    )
     body = "".join(_html_row(r, with_sheet) for r in plan.rows)
-    empty = ('<tbody id="none" hidden><tr><td colspan="5" class="empty">No rows match the filter.</td>'
-             "</tr></tbody>")
+    empty = (
+        '<tbody id="none" hidden><tr><td colspan="5" class="empty">No rows match the filter.</td>'
+        "</tr></tbody>"
+    )
     if not plan.rows:
         empty = '<tbody id="none"><tr><td colspan="5" class="empty">The plan has no rows.</td></tr></tbody>'
     return f'<table class="plan">{head}{body}{empty}</table>'
@@ -345,27 +362,44 @@ def _html_table(plan: Plan) -> str:
 
 def _search_text(row: RowPlan) -> str:
     """What the text box matches: ids, name, reason, field names (lower-cased once, here)."""
-    parts: Iterable[Any] = (row.external_id, referral_name(row), row.reason, row.referral_id,
-                            row.deal_type, row.sheet, f"row {row.row}", *(c.field for c in row.changes))
+    parts: Iterable[Any] = (
+        row.external_id,
+        referral_name(row),
+        row.reason,
+        row.referral_id,
+        row.deal_type,
+        row.sheet,
+        f"row {row.row}",
+        *(c.field for c in row.changes),
+    )
     return " ".join(str(p) for p in parts if p).casefold()
 
 
 def _html_row(row: RowPlan, with_sheet: bool) -> str:
     action = str(row.action)
     name = referral_name(row)
-    deal = " ".join(filter(None, [
-        f'<span class="type">{_e(row.deal_type)}</span>' if row.deal_type else "",
-        f'<span class="name">{_e(name)}</span>' if name else "",
-        f'<code class="rid">{_e(row.referral_id)}</code>' if row.referral_id and not name else "",
-    ]))
-    main = (f'<tr class="main"><td class="c-act"><span class="badge {action}">'
-            f'<span class="sym">{_e(SYMBOL[row.action])}</span> {action}</span></td>'
-            f'<td class="c-row">{_e(f"{row.sheet} {row.row}" if with_sheet else row.row)}</td>'
-            f"<td><code>{_e(row.external_id or '(no id)')}</code></td>"
-            f"<td>{deal}</td><td>{_html_gist(row)}</td></tr>")
+    deal = " ".join(
+        filter(
+            None,
+            [
+                f'<span class="type">{_e(row.deal_type)}</span>' if row.deal_type else "",
+                f'<span class="name">{_e(name)}</span>' if name else "",
+                f'<code class="rid">{_e(row.referral_id)}</code>' if row.referral_id and not name else "",
+            ],
+        )
+    )
+    main = (
+        f'<tr class="main"><td class="c-act"><span class="badge {action}">'
+        f'<span class="sym">{_e(SYMBOL[row.action])}</span> {action}</span></td>'
+        f'<td class="c-row">{_e(f"{row.sheet} {row.row}" if with_sheet else row.row)}</td>'
+        f"<td><code>{_e(row.external_id or '(no id)')}</code></td>"
+        f"<td>{deal}</td><td>{_html_gist(row)}</td></tr>"
+    )
     detail = _html_detail(row)
-    return (f'<tbody class="r {action}" data-action="{action}" data-search="{_e(_search_text(row))}">'
-            f"{main}{detail}</tbody>")
+    return (
+        f'<tbody class="r {action}" data-action="{action}" data-search="{_e(_search_text(row))}">'
+        f"{main}{detail}</tbody>"
+    )
 
 
 def _html_gist(row: RowPlan) -> str:
@@ -396,13 +430,20 @@ def _html_detail(row: RowPlan) -> str:
         return ""
     # Updates open by default: their field diff is the heart of the review.
     is_open = " open" if row.action is Action.UPDATE else ""
-    summary = " · ".join(filter(None, [
-        _plural(len(row.changes), "change") if row.changes else "",
-        _plural(len(row.steps), "call") if row.steps else "",
-    ]))
+    summary = " · ".join(
+        filter(
+            None,
+            [
+                _plural(len(row.changes), "change") if row.changes else "",
+                _plural(len(row.steps), "call") if row.steps else "",
+            ],
+        )
+    )
     parts = [_html_diff(row.changes) if row.changes else "", _html_steps(row.steps) if row.steps else ""]
-    return (f'<tr class="detail"><td colspan="5"><details{is_open}><summary>Show {_e(summary)}</summary>'
-            f'<div class="body">{"".join(parts)}</div></details></td></tr>')
+    return (
+        f'<tr class="detail"><td colspan="5"><details{is_open}><summary>Show {_e(summary)}</summary>'
+        f'<div class="body">{"".join(parts)}</div></details></td></tr>'
+    )
 
 
 def _html_value(value: Any) -> str:
@@ -414,11 +455,15 @@ def _html_diff(changes: Sequence[Change]) -> str:
     rows = []
     for c in changes:
         kind = {"+": "add", "-": "del", "~": "mod"}[_change_symbol(c)]
-        rows.append(f'<tr class="{kind}"><th scope="row">{_e(c.field)}</th>'
-                    f'<td class="old">{_html_value(c.old)}</td><td class="arrow">→</td>'
-                    f'<td class="new">{_html_value(c.new)}</td></tr>')
-    return ('<table class="diff"><thead><tr><th>Field</th><th>Partner Center now</th><th></th>'
-            f'<th>After apply</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
+        rows.append(
+            f'<tr class="{kind}"><th scope="row">{_e(c.field)}</th>'
+            f'<td class="old">{_html_value(c.old)}</td><td class="arrow">→</td>'
+            f'<td class="new">{_html_value(c.new)}</td></tr>'
+        )
+    return (
+        '<table class="diff"><thead><tr><th>Field</th><th>Partner Center now</th><th></th>'
+        f"<th>After apply</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
 
 
 def _html_steps(steps: Sequence[Step]) -> str:
@@ -433,11 +478,15 @@ def _html_step(step: Step, after: str) -> str:
         meta.append(f'<span class="dep">after step {_e(after)}</span>')
     if step.if_match:
         meta.append(f'<span class="etag">If-Match <code>{_e(step.if_match)}</code></span>')
-    fill = "".join(f"<li><code>{_e(ptr)}</code> ← step {_e(after)}’s <code>{_e(src)}</code></li>"
-                   for ptr, src in step.fill.items())
+    fill = "".join(
+        f"<li><code>{_e(ptr)}</code> ← step {_e(after)}’s <code>{_e(src)}</code></li>"
+        for ptr, src in step.fill.items()
+    )
     body = json.dumps(step.body, ensure_ascii=False, indent=2, default=str)
-    return (f'<li class="step"><div class="call">{_html_method(step)} <code>{_e(step.path)}</code>'
-            f'{" ".join(meta)}</div>'
-            + (f'<p class="what">{_e(step.what)}</p>' if step.what else "")
-            + (f'<ul class="fill">{fill}</ul>' if fill else "")
-            + f"<pre>{_e(body)}</pre></li>")
+    return (
+        f'<li class="step"><div class="call">{_html_method(step)} <code>{_e(step.path)}</code>'
+        f"{' '.join(meta)}</div>"
+        + (f'<p class="what">{_e(step.what)}</p>' if step.what else "")
+        + (f'<ul class="fill">{fill}</ul>' if fill else "")
+        + f"<pre>{_e(body)}</pre></li>"
+    )

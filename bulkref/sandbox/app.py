@@ -108,6 +108,7 @@ class Sandbox:
 
 # -- answers -----------------------------------------------------------------------
 
+
 def _json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     body = dumps(payload).encode()
     return Response(body, status_code=status, headers=headers, media_type="application/json")
@@ -128,9 +129,12 @@ def _referral_response(request: Request, record: Record, status: int = 200) -> R
 async def _body(request: Request, media_types: tuple[str, ...]) -> Any:
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in media_types:
-        raise ApiError(415, "invalidRequest",
-                       f"Content-Type must be {' or '.join(media_types)}, not '{media_type or 'none'}'.",
-                       "Content-Type")
+        raise ApiError(
+            415,
+            "invalidRequest",
+            f"Content-Type must be {' or '.join(media_types)}, not '{media_type or 'none'}'.",
+            "Content-Type",
+        )
     raw = await request.body()
     if len(raw) > MAX_BODY:
         raise ApiError(413, "invalidRequest", f"The body is larger than {MAX_BODY} bytes.")
@@ -141,6 +145,7 @@ async def _body(request: Request, media_types: tuple[str, ...]) -> Any:
 
 
 # -- the emulated API --------------------------------------------------------------
+
 
 def _api_routes(sandbox: Sandbox) -> list[Route]:
     referrals = sandbox.referrals
@@ -153,8 +158,9 @@ def _api_routes(sandbox: Sandbox) -> list[Route]:
         query = odata.parse_query(request.query_params)
         page = referrals.list(query, sandbox.options.page_size)
         collection = _collection_url(request)
-        head: dict[str, Any] = {"@odata.context": f"{request.url.scheme}://{request.url.netloc}"
-                                                  "/v1.0/$metadata#Referrals"}
+        head: dict[str, Any] = {
+            "@odata.context": f"{request.url.scheme}://{request.url.netloc}/v1.0/$metadata#Referrals"
+        }
         if page.count is not None:
             head["@odata.count"] = page.count
         if query.select is None:
@@ -195,6 +201,7 @@ def _api_routes(sandbox: Sandbox) -> list[Route]:
 
 
 # -- admin: not part of the emulated API -----------------------------------------------
+
 
 def _admin_routes(sandbox: Sandbox) -> list[Route]:
     async def reset(request: Request) -> Response:
@@ -257,11 +264,15 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error in %s %s", request.method, request.url.path)
-    return Response(error_body("generalException", "The sandbox failed unexpectedly; see its log.", None),
-                    status_code=500, media_type="application/json")
+    return Response(
+        error_body("generalException", "The sandbox failed unexpectedly; see its log.", None),
+        status_code=500,
+        media_type="application/json",
+    )
 
 
 # -- the gateway ---------------------------------------------------------------------
+
 
 class Gateway:
     """Pure ASGI in front of the routes (Starlette's BaseHTTPMiddleware would cost
@@ -311,30 +322,47 @@ class Gateway:
                 self.sandbox.stats.last = stamp
             _log_request(scope, status, request_id, started, outcome["fault"])
 
-    async def _api(self, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, bytes],
-                   outcome: dict[str, Any]) -> None:
+    async def _api(
+        self, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, bytes], outcome: dict[str, Any]
+    ) -> None:
         sandbox = self.sandbox
         spec = sandbox.dice.spec
         if spec.latency:
             await asyncio.sleep(spec.latency)
         authorization = headers.get(b"authorization")
         issued_only = sandbox.options.require_issued_tokens
-        caller = authenticate(authorization.decode("latin-1") if authorization else None,
-                              sandbox.identity.verify if issued_only else None)
+        caller = authenticate(
+            authorization.decode("latin-1") if authorization else None,
+            sandbox.identity.verify if issued_only else None,
+        )
         if caller is None:
             hint = "a token this sandbox issued, not expired" if issued_only else "<token>"
-            await _send_error(send, ApiError(401, "unauthenticated",
-                                             f"Send Authorization: Bearer {hint}.", "Authorization",
-                                             {"WWW-Authenticate": 'Bearer realm="bulkref-sandbox"'}))
+            await _send_error(
+                send,
+                ApiError(
+                    401,
+                    "unauthenticated",
+                    f"Send Authorization: Bearer {hint}.",
+                    "Authorization",
+                    {"WWW-Authenticate": 'Bearer realm="bulkref-sandbox"'},
+                ),
+            )
             return
         fault, commit_fault = sandbox.dice.draw()
         if sandbox.limiter is not None:
             wait = sandbox.limiter.take(caller.tenant)
             if wait:
                 sandbox.stats.rate_limited += 1
-                await _send_error(send, ApiError(429, "tooManyRequests",
-                                                 "Too many requests for this tenant; wait for Retry-After.",
-                                                 None, retry_after_headers(wait)))
+                await _send_error(
+                    send,
+                    ApiError(
+                        429,
+                        "tooManyRequests",
+                        "Too many requests for this tenant; wait for Retry-After.",
+                        None,
+                        retry_after_headers(wait),
+                    ),
+                )
                 return
         stats = sandbox.stats
         for kind in ANSWER_KINDS:
@@ -389,12 +417,21 @@ class Gateway:
 
 def _fault_error(kind: str, spec: FaultSpec) -> ApiError:
     if kind == "429":
-        return ApiError(429, "tooManyRequests", "Too many requests (injected fault); wait for Retry-After.",
-                        None, {"Retry-After": str(spec.retry_after)})
+        return ApiError(
+            429,
+            "tooManyRequests",
+            "Too many requests (injected fault); wait for Retry-After.",
+            None,
+            {"Retry-After": str(spec.retry_after)},
+        )
     if kind == "503":
-        return ApiError(503, "serviceNotAvailable",
-                        "The service is not available (injected fault); retry later.", None,
-                        {"Retry-After": str(spec.retry_after)})
+        return ApiError(
+            503,
+            "serviceNotAvailable",
+            "The service is not available (injected fault); retry later.",
+            None,
+            {"Retry-After": str(spec.retry_after)},
+        )
     return ApiError(500, "generalException", "The service failed (injected fault).")
 
 
@@ -421,8 +458,9 @@ def _log_request(scope: Scope, status: object, request_id: str, started: float, 
     target = scope["path"] + ("?..." if scope.get("query_string") else "")
     elapsed = (time.perf_counter() - started) * 1000
     suffix = f" fault={fault}" if fault else ""
-    log.info("%s %s %s request-id=%s %.1fms%s",
-             scope["method"], target, status or "-", request_id, elapsed, suffix)
+    log.info(
+        "%s %s %s request-id=%s %.1fms%s", scope["method"], target, status or "-", request_id, elapsed, suffix
+    )
 
 
 def create_app(options: SandboxOptions | None = None) -> Gateway:

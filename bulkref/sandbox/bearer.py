@@ -23,8 +23,9 @@ class Caller:
     tenant: str
 
 
-def authenticate(authorization: str | None,
-                 verify: Callable[[str], str | None] | None = None) -> Caller | None:
+def authenticate(
+    authorization: str | None, verify: Callable[[str], str | None] | None = None
+) -> Caller | None:
     """The caller of a request with this ``Authorization`` header, or None (answer 401).
 
     ``verify`` maps a token to its tenant, or to None when it is not acceptable;

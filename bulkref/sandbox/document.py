@@ -18,21 +18,50 @@ Doc = dict[str, Any]
 #: Fields only the service sets. A client may send some of them back (a PUT of
 #: what it read), see ``rules``.
 READ_ONLY = (
-    "id", "engagementId", "organizationId", "organizationName", "createdDateTime", "updatedDateTime",
-    "expirationDateTime", "acceptedDateTime", "eTag", "direction", "links",
+    "id",
+    "engagementId",
+    "organizationId",
+    "organizationName",
+    "createdDateTime",
+    "updatedDateTime",
+    "expirationDateTime",
+    "acceptedDateTime",
+    "eTag",
+    "direction",
+    "links",
 )
 
 #: The order of the documented example response; the other fields follow in
 #: the order the client sent them.
 LEADING_KEYS = (
-    "id", "engagementId", "organizationId", "organizationName", "name", "externalReferenceId",
-    "createdDateTime", "updatedDateTime", "expirationDateTime", "acceptedDateTime", "status", "substatus",
-    "statusReason", "qualification", "type", "direction", "eTag",
+    "id",
+    "engagementId",
+    "organizationId",
+    "organizationName",
+    "name",
+    "externalReferenceId",
+    "createdDateTime",
+    "updatedDateTime",
+    "expirationDateTime",
+    "acceptedDateTime",
+    "status",
+    "substatus",
+    "statusReason",
+    "qualification",
+    "type",
+    "direction",
+    "eTag",
 )
 
 #: Present in every answer, null when unknown, as in the documented example.
-NULL_DEFAULTS = ("name", "externalReferenceId", "expirationDateTime", "acceptedDateTime", "statusReason",
-                 "qualification")
+NULL_DEFAULTS = (
+    "name",
+    "externalReferenceId",
+    "expirationDateTime",
+    "acceptedDateTime",
+    "statusReason",
+    "qualification",
+)
 
 _TICKS = 10_000_000  # the service writes 7 fractional digits: 100 ns ticks
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -177,4 +206,3 @@ def linked_text(text: str, doc: Doc, collection_url: str) -> str:
     if not body.endswith("}") or body == "{}":
         return dumps(with_links(doc, collection_url))
     return f'{body[:-1]},"links":{dumps(links(doc, collection_url))}}}'
-

@@ -14,8 +14,14 @@ class ApiError(Exception):
     option (``$filter``), so that a client can point at the bad cell.
     """
 
-    def __init__(self, status: int, code: str, message: str, target: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        target: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code

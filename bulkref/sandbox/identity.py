@@ -76,15 +76,20 @@ DEVICE_CODE_INTERVAL = 1
 ADMIN_ROOT = "/_sandbox/"
 
 _OIDC_SCOPES = frozenset({"openid", "profile", "offline_access", "email"})
-_GRANT_NAMES = {"password": "password", "client_credentials": "client_credentials",
-                "refresh_token": "refresh_token", DEVICE_CODE_GRANT: "device_code"}
+_GRANT_NAMES = {
+    "password": "password",
+    "client_credentials": "client_credentials",
+    "refresh_token": "refresh_token",
+    DEVICE_CODE_GRANT: "device_code",
+}
 _USER_CODE_LETTERS = "BCDFGHJKLMNPQRSTVWXZ"  # no vowels: no words, no 0/O or 1/I mix-ups
 # The namespace of the users' and apps' object ids: stable across runs for the same name.
 _OID_NAMESPACE = uuid.UUID("0b5e7a9c-4f3d-4c2a-9a61-7d2e8f1c3b40")
 
 _IDENTITY_PATH = re.compile(
     r"^/[^/]+/(?:v2\.0/\.well-known/openid-configuration|oauth2/v2\.0/(?:token|devicecode))$"
-    r"|^/common/userrealm/[^/]+$")
+    r"|^/common/userrealm/[^/]+$"
+)
 
 
 def is_identity_path(path: str) -> bool:
@@ -137,7 +142,8 @@ class Identity:
         self._users = {name.lower(): (name, password) for name, password in options.users.items()}
         self._clients: Mapping[str, str] = dict(options.clients)
         self._tenants = {self.tenant_id.lower(), "common", "organizations"} | {
-            name.partition("@")[2].lower() for name in options.users}
+            name.partition("@")[2].lower() for name in options.users
+        }
         self.reset()
 
     def reset(self) -> None:
@@ -151,8 +157,13 @@ class Identity:
     def verify(self, token: str) -> str | None:
         """The tenant of an unexpired Partner Center token this sandbox issued, else None."""
         try:
-            claims = jwt.decode(token, self._key, algorithms=["HS256"], audience=PARTNER_CENTER_RESOURCE,
-                                options={"require": ["exp", "iat", "tid"]})
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=["HS256"],
+                audience=PARTNER_CENTER_RESOURCE,
+                options={"require": ["exp", "iat", "tid"]},
+            )
         except jwt.PyJWTError:
             return None
         tenant = claims.get("tid")
@@ -180,8 +191,12 @@ class Identity:
 
     def user_realm(self, username: str) -> dict[str, Any]:
         known = username.lower() in self._users
-        return {"ver": "1.0", "account_type": "Managed" if known else "Unknown",
-                "domain_name": username.partition("@")[2], "cloud_instance_name": "sandbox"}
+        return {
+            "ver": "1.0",
+            "account_type": "Managed" if known else "Unknown",
+            "domain_name": username.partition("@")[2],
+            "cloud_instance_name": "sandbox",
+        }
 
     # -- the token endpoint ------------------------------------------------------------------
     def token(self, root: str, tenant: str, form: Mapping[str, str]) -> dict[str, Any]:
@@ -190,8 +205,12 @@ class Identity:
         try:
             self._check_tenant(tenant)
             if grant is None:
-                raise OAuthError(400, "unsupported_grant_type", 70003,
-                                 f"The app requested an unsupported grant type '{grant_type}'.")
+                raise OAuthError(
+                    400,
+                    "unsupported_grant_type",
+                    70003,
+                    f"The app requested an unsupported grant type '{grant_type}'.",
+                )
             answer = self._grant(grant, root, form, tenant)
         except OAuthError as exc:
             if exc.error != "authorization_pending":
@@ -204,13 +223,22 @@ class Identity:
         client_id = self._client(form, secret_required=grant == "client_credentials")
         if grant == "client_credentials":
             if tenant.lower() in ("common", "organizations"):  # an app has no home tenant to fall back on
-                raise OAuthError(400, "invalid_request", 50059, "No tenant-identifying information found "
-                                 "in either the request or implied by any provided credentials.")
+                raise OAuthError(
+                    400,
+                    "invalid_request",
+                    50059,
+                    "No tenant-identifying information found "
+                    "in either the request or implied by any provided credentials.",
+                )
             scopes = _parse_scopes(form.get("scope", ""))
             if scopes.names != [f"{scopes.resource}/.default"]:
-                raise OAuthError(400, "invalid_scope", 1002012,
-                                 "The provided value for scope is not valid. Client credential flows must "
-                                 "have a scope value with /.default suffixed to the resource identifier.")
+                raise OAuthError(
+                    400,
+                    "invalid_scope",
+                    1002012,
+                    "The provided value for scope is not valid. Client credential flows must "
+                    "have a scope value with /.default suffixed to the resource identifier.",
+                )
             return self._app_tokens(root, client_id, scopes)
         if grant == "password":
             username = self._password_user(form.get("username", ""), form.get("password", ""))
@@ -225,35 +253,52 @@ class Identity:
     def _client(self, form: Mapping[str, str], *, secret_required: bool) -> str:
         client_id = form.get("client_id", "")
         if client_id not in self._clients:
-            raise OAuthError(400, "unauthorized_client", 700016,
-                             f"Application with identifier '{client_id}' was not found in the directory "
-                             f"'{self.tenant_id}'.")
+            raise OAuthError(
+                400,
+                "unauthorized_client",
+                700016,
+                f"Application with identifier '{client_id}' was not found in the directory "
+                f"'{self.tenant_id}'.",
+            )
         secret = form.get("client_secret")
         if secret is None:
             if secret_required:
-                raise OAuthError(401, "invalid_client", 7000218, "The request body must contain the "
-                                 "following parameter: 'client_assertion' or 'client_secret'.")
+                raise OAuthError(
+                    401,
+                    "invalid_client",
+                    7000218,
+                    "The request body must contain the "
+                    "following parameter: 'client_assertion' or 'client_secret'.",
+                )
         elif not hmac.compare_digest(secret.encode(), self._clients[client_id].encode()):
-            raise OAuthError(401, "invalid_client", 7000215,
-                             f"Invalid client secret provided for app '{client_id}'.")
+            raise OAuthError(
+                401, "invalid_client", 7000215, f"Invalid client secret provided for app '{client_id}'."
+            )
         return client_id
 
     def _password_user(self, username: str, password: str) -> str:
         known = self._users.get(username.lower())
         if known is None or not hmac.compare_digest(password.encode(), known[1].encode()):
-            raise OAuthError(400, "invalid_grant", 50126,
-                             "Error validating credentials due to invalid username or password.")
+            raise OAuthError(
+                400,
+                "invalid_grant",
+                50126,
+                "Error validating credentials due to invalid username or password.",
+            )
         return known[0]
 
     def _refresh_user(self, token: str, client_id: str) -> str:
         held = self._refresh.get(token)
         if held is None or held.client_id != client_id:
-            raise OAuthError(400, "invalid_grant", 9002313,
-                             "Invalid request. The refresh token is malformed, unknown or was revoked.")
+            raise OAuthError(
+                400,
+                "invalid_grant",
+                9002313,
+                "Invalid request. The refresh token is malformed, unknown or was revoked.",
+            )
         if held.expires <= time.time():
             del self._refresh[token]
-            raise OAuthError(400, "invalid_grant", 700082,
-                             "The refresh token has expired due to inactivity.")
+            raise OAuthError(400, "invalid_grant", 700082, "The refresh token has expired due to inactivity.")
         return held.username or ""
 
     # -- device code ------------------------------------------------------------------------------
@@ -270,10 +315,13 @@ class Identity:
         self._devices[device_code] = device
         page = f"{root}{ADMIN_ROOT}device"
         return {
-            "user_code": user_code, "device_code": device_code, "verification_uri": page,
-            "expires_in": DEVICE_CODE_LIFETIME, "interval": DEVICE_CODE_INTERVAL,
+            "user_code": user_code,
+            "device_code": device_code,
+            "verification_uri": page,
+            "expires_in": DEVICE_CODE_LIFETIME,
+            "interval": DEVICE_CODE_INTERVAL,
             "message": f"To sign in, use a web browser to open the page {page} and enter the code "
-                       f"{user_code} to authenticate.",
+            f"{user_code} to authenticate.",
         }
 
     def decide_device_code(self, user_code: str, username: str | None, approve: bool) -> str:
@@ -293,8 +341,9 @@ class Identity:
     def _approved_device(self, device_code: str, client_id: str) -> _DeviceCode:
         device = self._devices.get(device_code)
         if device is None or device.client_id != client_id:
-            raise OAuthError(400, "invalid_grant", 70000,
-                             "The provided value for 'device_code' is not valid.")
+            raise OAuthError(
+                400, "invalid_grant", 70000, "The provided value for 'device_code' is not valid."
+            )
         if device.expires <= time.time():
             del self._devices[device_code]
             raise OAuthError(400, "expired_token", 70019, "Verification code expired.")
@@ -302,8 +351,12 @@ class Identity:
             del self._devices[device_code]
             raise OAuthError(400, "authorization_declined", 70000, "The user declined the sign-in.")
         if device.username is None:
-            raise OAuthError(400, "authorization_pending", 70016,
-                             "OAuth 2.0 device flow error. Authorization is pending. Continue polling.")
+            raise OAuthError(
+                400,
+                "authorization_pending",
+                70016,
+                "OAuth 2.0 device flow error. Authorization is pending. Continue polling.",
+            )
         del self._devices[device_code]  # a device code signs in once
         return device
 
@@ -325,8 +378,9 @@ class Identity:
             "grants": dict(self.grants),
             "refused": dict(self.refused),
             "refreshTokens": len(self._refresh),
-            "pendingDeviceCodes": sorted(d.user_code for d in self._devices.values()
-                                         if d.username is None and not d.declined),
+            "pendingDeviceCodes": sorted(
+                d.user_code for d in self._devices.values() if d.username is None and not d.declined
+            ),
         }
 
     # -- issuing ---------------------------------------------------------------------------------
@@ -335,24 +389,50 @@ class Identity:
         issued, expires = int(now), _expiry(now, self.options.token_lifetime)
         oid = str(uuid.uuid5(_OID_NAMESPACE, username.lower()))
         name = username.partition("@")[0].replace(".", " ").title()
-        access = self._sign({
-            "aud": scopes.resource, "iss": self._issuer(root), "iat": issued, "nbf": issued, "exp": expires,
-            "tid": self.tenant_id, "oid": oid, "sub": oid, "upn": username, "unique_name": username,
-            "name": name, "appid": client_id, "scp": " ".join(s.rsplit("/", 1)[-1] for s in scopes.names),
-            "idtyp": "user", "ver": "1.0", "uti": secrets.token_urlsafe(12),
-        })
+        access = self._sign(
+            {
+                "aud": scopes.resource,
+                "iss": self._issuer(root),
+                "iat": issued,
+                "nbf": issued,
+                "exp": expires,
+                "tid": self.tenant_id,
+                "oid": oid,
+                "sub": oid,
+                "upn": username,
+                "unique_name": username,
+                "name": name,
+                "appid": client_id,
+                "scp": " ".join(s.rsplit("/", 1)[-1] for s in scopes.names),
+                "idtyp": "user",
+                "ver": "1.0",
+                "uti": secrets.token_urlsafe(12),
+            }
+        )
         answer = self._answer(access, scopes, expires, now)
         if scopes.openid:
-            answer["id_token"] = self._sign({
-                "aud": client_id, "iss": self._issuer(root), "iat": issued, "nbf": issued, "exp": expires,
-                "tid": self.tenant_id, "oid": oid, "sub": oid, "preferred_username": username, "name": name,
-                "ver": "2.0", "uti": secrets.token_urlsafe(12),
-            })
+            answer["id_token"] = self._sign(
+                {
+                    "aud": client_id,
+                    "iss": self._issuer(root),
+                    "iat": issued,
+                    "nbf": issued,
+                    "exp": expires,
+                    "tid": self.tenant_id,
+                    "oid": oid,
+                    "sub": oid,
+                    "preferred_username": username,
+                    "name": name,
+                    "ver": "2.0",
+                    "uti": secrets.token_urlsafe(12),
+                }
+            )
             answer["client_info"] = _b64url(json.dumps({"uid": oid, "utid": self.tenant_id}).encode())
         if scopes.offline:
             refresh = secrets.token_urlsafe(48)
-            self._refresh[refresh] = _RefreshToken(username, client_id,
-                                                   now + self.options.refresh_token_lifetime)
+            self._refresh[refresh] = _RefreshToken(
+                username, client_id, now + self.options.refresh_token_lifetime
+            )
             answer["refresh_token"] = refresh
         return answer
 
@@ -360,11 +440,23 @@ class Identity:
         now = time.time()
         issued, expires = int(now), _expiry(now, self.options.token_lifetime)
         oid = str(uuid.uuid5(_OID_NAMESPACE, "app:" + client_id))
-        access = self._sign({
-            "aud": scopes.resource, "iss": self._issuer(root), "iat": issued, "nbf": issued, "exp": expires,
-            "tid": self.tenant_id, "oid": oid, "sub": oid, "appid": client_id, "roles": [],
-            "idtyp": "app", "ver": "1.0", "uti": secrets.token_urlsafe(12),
-        })
+        access = self._sign(
+            {
+                "aud": scopes.resource,
+                "iss": self._issuer(root),
+                "iat": issued,
+                "nbf": issued,
+                "exp": expires,
+                "tid": self.tenant_id,
+                "oid": oid,
+                "sub": oid,
+                "appid": client_id,
+                "roles": [],
+                "idtyp": "app",
+                "ver": "1.0",
+                "uti": secrets.token_urlsafe(12),
+            }
+        )
         return self._answer(access, scopes, expires, now)
 
     @staticmethod
@@ -372,8 +464,13 @@ class Identity:
         # expires_in rounded down, so that a client's "valid until now + expires_in" never
         # outlives the token's exp claim.
         lifetime = int(expires - now)
-        return {"token_type": "Bearer", "scope": " ".join(scopes.names), "expires_in": lifetime,
-                "ext_expires_in": lifetime, "access_token": access}
+        return {
+            "token_type": "Bearer",
+            "scope": " ".join(scopes.names),
+            "expires_in": lifetime,
+            "ext_expires_in": lifetime,
+            "access_token": access,
+        }
 
     def _sign(self, claims: dict[str, Any]) -> str:
         return jwt.encode(claims, self._key, algorithm="HS256", headers={"kid": "sandbox"})
@@ -383,9 +480,13 @@ class Identity:
 
     def _check_tenant(self, tenant: str) -> None:
         if tenant.lower() not in self._tenants:
-            raise OAuthError(400, "invalid_tenant", 90002,
-                             f"Tenant '{tenant}' not found. Check to make sure you have the correct tenant "
-                             "ID and are signing into the correct cloud.")
+            raise OAuthError(
+                400,
+                "invalid_tenant",
+                90002,
+                f"Tenant '{tenant}' not found. Check to make sure you have the correct tenant "
+                "ID and are signing into the correct cloud.",
+            )
 
 
 def _expiry(now: float, lifetime: int) -> int:
@@ -399,9 +500,13 @@ def _parse_scopes(text: str) -> _Scopes:
     # One resource per token, named by URI ("https://api.partner.microsoft.com/.default").
     resources = {s.rsplit("/", 1)[0] if "/" in s else "" for s in names}
     if len(resources) != 1 or "" in resources:
-        raise OAuthError(400, "invalid_scope", 70011,
-                         f"The provided value for the input parameter 'scope' is not valid ({text!r}): name "
-                         f"one resource, e.g. {PARTNER_CENTER_RESOURCE}/.default.")
+        raise OAuthError(
+            400,
+            "invalid_scope",
+            70011,
+            f"The provided value for the input parameter 'scope' is not valid ({text!r}): name "
+            f"one resource, e.g. {PARTNER_CENTER_RESOURCE}/.default.",
+        )
     return _Scopes(resources.pop(), names, "openid" in asked, "offline_access" in asked)
 
 
@@ -416,18 +521,33 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 def _json(payload: Any, status: int = 200) -> Response:
     # no-store: what Entra ID sends with tokens, and right for any answer that holds one.
-    return Response(json.dumps(payload), status_code=status, media_type="application/json",
-                    headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+    return Response(
+        json.dumps(payload),
+        status_code=status,
+        media_type="application/json",
+        headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+    )
 
 
 def _oauth_error(request: Request, exc: OAuthError) -> Response:
     trace = str(uuid.uuid4())
     correlation = request.headers.get("client-request-id") or str(uuid.uuid4())
     stamp = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime())
-    description = (f"AADSTS{exc.code}: {exc.description}\r\nTrace ID: {trace}\r\n"
-                   f"Correlation ID: {correlation}\r\nTimestamp: {stamp}")
-    return _json({"error": exc.error, "error_description": description, "error_codes": [exc.code],
-                  "timestamp": stamp, "trace_id": trace, "correlation_id": correlation}, exc.status)
+    description = (
+        f"AADSTS{exc.code}: {exc.description}\r\nTrace ID: {trace}\r\n"
+        f"Correlation ID: {correlation}\r\nTimestamp: {stamp}"
+    )
+    return _json(
+        {
+            "error": exc.error,
+            "error_description": description,
+            "error_codes": [exc.code],
+            "timestamp": stamp,
+            "trace_id": trace,
+            "correlation_id": correlation,
+        },
+        exc.status,
+    )
 
 
 def _root(request: Request) -> str:
@@ -438,8 +558,9 @@ async def _form(request: Request) -> dict[str, str]:
     """The urlencoded body (parsed here: Starlette's form parser needs python-multipart)."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/x-www-form-urlencoded":
-        raise OAuthError(400, "invalid_request", 900144,
-                         "The request body must be application/x-www-form-urlencoded.")
+        raise OAuthError(
+            400, "invalid_request", 900144, "The request body must be application/x-www-form-urlencoded."
+        )
     raw = await request.body()
     try:
         return dict(parse_qsl(raw.decode(), keep_blank_values=True))
@@ -464,6 +585,7 @@ def identity_routes(identity: Identity) -> list[Route]:
                 return _json(await handler(request))
             except OAuthError as exc:
                 return _oauth_error(request, exc)
+
         return answer
 
     async def discovery(request: Request) -> dict[str, Any]:
@@ -484,8 +606,9 @@ def identity_routes(identity: Identity) -> list[Route]:
     async def device(request: Request) -> Response:
         body = await _admin_json(request)
         try:
-            status = identity.decide_device_code(str(body.get("user_code", "")), body.get("username"),
-                                                 body.get("approve", True) is not False)
+            status = identity.decide_device_code(
+                str(body.get("user_code", "")), body.get("username"), body.get("approve", True) is not False
+            )
         except KeyError:
             return _json({"error": "No pending device code has this user_code."}, 404)
         except ValueError as exc:

@@ -90,6 +90,7 @@ class Page:
 
 # -- query options -----------------------------------------------------------------
 
+
 def parse_query(params: Mapping[str, str]) -> Query:
     """The query of a ``GET /referrals``; raises ApiError(400) on anything malformed."""
     unknown = sorted(k for k in params if k.startswith("$") and k not in OPTIONS)
@@ -133,10 +134,16 @@ def _orderby(text: str | None) -> tuple[tuple[str, bool], ...]:
     out: list[tuple[str, bool]] = []
     for item in text.split(","):
         words = item.split()
-        if not words or len(words) > 2 or words[0] not in SORTABLE or (
-                len(words) == 2 and words[1].lower() not in ("asc", "desc")):
-            raise invalid(f"$orderby '{item.strip()}' is not one of {' or '.join(SORTABLE)} "
-                          "followed by asc or desc.", "$orderby")
+        if (
+            not words
+            or len(words) > 2
+            or words[0] not in SORTABLE
+            or (len(words) == 2 and words[1].lower() not in ("asc", "desc"))
+        ):
+            raise invalid(
+                f"$orderby '{item.strip()}' is not one of {' or '.join(SORTABLE)} followed by asc or desc.",
+                "$orderby",
+            )
         out.append((words[0], len(words) == 2 and words[1].lower() == "desc"))
     return tuple(out)
 
@@ -148,17 +155,27 @@ def _select(text: str | None) -> tuple[str, ...] | None:
     known = referral_shape().fields
     for name in fields:
         if name not in known:
-            raise invalid(f"$select: '{name}' is not a property of a referral "
-                          "(only top-level properties can be selected).", "$select")
+            raise invalid(
+                f"$select: '{name}' is not a property of a referral "
+                "(only top-level properties can be selected).",
+                "$select",
+            )
     return fields
 
 
 # -- paging tokens -------------------------------------------------------------------
 
+
 def encode_token(query: Query) -> str:
-    state = [_TOKEN_VERSION, query.filter, [[f, d] for f, d in query.orderby], query.top,
-             list(query.select) if query.select is not None else None, query.count,
-             list(query.after) if query.after is not None else None]
+    state = [
+        _TOKEN_VERSION,
+        query.filter,
+        [[f, d] for f, d in query.orderby],
+        query.top,
+        list(query.select) if query.select is not None else None,
+        query.count,
+        list(query.after) if query.after is not None else None,
+    ]
     raw = json.dumps(state, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
@@ -169,9 +186,14 @@ def decode_token(token: str) -> Query:
         version, text, orderby, top, select, count, after = json.loads(raw)
         if version != _TOKEN_VERSION:
             raise ValueError(version)
-        query = Query(filter=text, orderby=tuple((str(f), bool(d)) for f, d in orderby), top=top,
-                      select=tuple(select) if select is not None else None, count=bool(count),
-                      after=tuple(int(k) for k in after) if after is not None else None)
+        query = Query(
+            filter=text,
+            orderby=tuple((str(f), bool(d)) for f, d in orderby),
+            top=top,
+            select=tuple(select) if select is not None else None,
+            count=bool(count),
+            after=tuple(int(k) for k in after) if after is not None else None,
+        )
         if text:
             compile_filter(text)
     except (binascii.Error, ValueError, TypeError):
@@ -180,6 +202,7 @@ def decode_token(token: str) -> Query:
 
 
 # -- pages -------------------------------------------------------------------------
+
 
 def sort_key(row: Row, orderby: tuple[tuple[str, bool], ...]) -> tuple[int, ...]:
     key: list[int] = []
@@ -231,6 +254,7 @@ def project(doc: Doc, select: tuple[str, ...] | None) -> Doc:
 
 # -- $filter -----------------------------------------------------------------------
 
+
 @lru_cache(maxsize=256)
 def compile_filter(text: str) -> Predicate:
     """A predicate for ``text``; raises ApiError(400) when it is malformed or
@@ -239,15 +263,20 @@ def compile_filter(text: str) -> Predicate:
     try:
         tree = ODataParser().parse(ODataLexer().tokenize(text))
     except TokenizingException as exc:
-        raise invalid(f"$filter cannot be read at position {exc.token.index}: "
-                      f"unexpected '{text[exc.token.index:exc.token.index + 10]}'.", "$filter") from None
+        raise invalid(
+            f"$filter cannot be read at position {exc.token.index}: "
+            f"unexpected '{text[exc.token.index : exc.token.index + 10]}'.",
+            "$filter",
+        ) from None
     except ParsingException as exc:
         if exc.eof or exc.token is None:
-            raise invalid("$filter ends too early (an unfinished comparison or a missing ')').",
-                          "$filter") from None
+            raise invalid(
+                "$filter ends too early (an unfinished comparison or a missing ')').", "$filter"
+            ) from None
         index = exc.token.index
-        raise invalid(f"$filter cannot be read at position {index}: "
-                      f"unexpected '{text[index:index + 10]}'.", "$filter") from None
+        raise invalid(
+            f"$filter cannot be read at position {index}: unexpected '{text[index : index + 10]}'.", "$filter"
+        ) from None
     except ODataException as exc:
         raise invalid(f"$filter is not valid: {exc}.", "$filter") from None
     if tree is None:
@@ -276,8 +305,9 @@ class _Compiler:
         if isinstance(node, ast.Identifier | ast.Attribute):
             getter, shape = self.path(node, scope)
             if shape.kind != "bool":
-                raise invalid(f"$filter: {_path_text(node)} is not true/false; compare it with eq or ne.",
-                              "$filter")
+                raise invalid(
+                    f"$filter: {_path_text(node)} is not true/false; compare it with eq or ne.", "$filter"
+                )
             return lambda doc, env: getter(doc, env) is True
         raise _unsupported(node)
 
@@ -285,9 +315,12 @@ class _Compiler:
         if isinstance(node.comparator, tuple(_ORDERING)):
             return self.ordering(node, scope)
         if not isinstance(node.comparator, ast.Eq | ast.NotEq):
-            raise invalid(f"$filter: operator '{type(node.comparator).__name__.lower()}' is not supported "
-                          "(the sandbox implements eq and ne, and ge, gt, le, lt on date-time "
-                          "properties).", "$filter")
+            raise invalid(
+                f"$filter: operator '{type(node.comparator).__name__.lower()}' is not supported "
+                "(the sandbox implements eq and ne, and ge, gt, le, lt on date-time "
+                "properties).",
+                "$filter",
+            )
         left, right = self.operand(node.left, scope), self.operand(node.right, scope)
         if isinstance(node.comparator, ast.Eq):
             return lambda doc, env: _equal(left(doc, env), right(doc, env))
@@ -303,12 +336,17 @@ class _Compiler:
         name = _OPERATOR_NAMES[type(node.comparator)]
         literal = isinstance(right, ast.DateTime | ast.Date)
         if not isinstance(left, ast.Identifier | ast.Attribute) or not literal:
-            raise invalid(f"$filter: {name} compares a date-time property with a date-time literal "
-                          "(createdDateTime ge 2026-01-01T00:00:00Z).", "$filter")
+            raise invalid(
+                f"$filter: {name} compares a date-time property with a date-time literal "
+                "(createdDateTime ge 2026-01-01T00:00:00Z).",
+                "$filter",
+            )
         getter, shape = self.path(left, scope)
         if shape.kind != "time":
-            raise invalid(f"$filter: {name} is supported on date-time properties only "
-                          f"({_path_text(left)} is not one).", "$filter")
+            raise invalid(
+                f"$filter: {name} is supported on date-time properties only ({_path_text(left)} is not one).",
+                "$filter",
+            )
         assert isinstance(right, ast.DateTime | ast.Date)
         bound = _instant(right.val)
         if bound is None:
@@ -391,12 +429,16 @@ def _literal(node: ast._Node) -> Any:
 
 _Order = Callable[[dt.datetime, dt.datetime], bool]
 _ORDERING: dict[type, _Order] = {
-    ast.Gt: lambda a, b: a > b, ast.GtE: lambda a, b: a >= b,
-    ast.Lt: lambda a, b: a < b, ast.LtE: lambda a, b: a <= b,
+    ast.Gt: lambda a, b: a > b,
+    ast.GtE: lambda a, b: a >= b,
+    ast.Lt: lambda a, b: a < b,
+    ast.LtE: lambda a, b: a <= b,
 }
 _FLIPPED: dict[_Order, _Order] = {
-    _ORDERING[ast.Gt]: _ORDERING[ast.Lt], _ORDERING[ast.Lt]: _ORDERING[ast.Gt],
-    _ORDERING[ast.GtE]: _ORDERING[ast.LtE], _ORDERING[ast.LtE]: _ORDERING[ast.GtE],
+    _ORDERING[ast.Gt]: _ORDERING[ast.Lt],
+    _ORDERING[ast.Lt]: _ORDERING[ast.Gt],
+    _ORDERING[ast.GtE]: _ORDERING[ast.LtE],
+    _ORDERING[ast.LtE]: _ORDERING[ast.GtE],
 }
 _OPERATOR_NAMES = {ast.Gt: "gt", ast.GtE: "ge", ast.Lt: "lt", ast.LtE: "le"}
 
@@ -430,5 +472,8 @@ def _path_text(node: ast._Node) -> str:
 
 def _unsupported(node: ast._Node) -> Exception:
     what = node.func.name + "()" if isinstance(node, ast.Call) else type(node).__name__
-    return invalid(f"$filter: {what} is not supported (the sandbox implements eq, ne, and, or, not, "
-                   "any() and all() over properties and literals).", "$filter")
+    return invalid(
+        f"$filter: {what} is not supported (the sandbox implements eq, ne, and, or, not, "
+        "any() and all() over properties and literals).",
+        "$filter",
+    )

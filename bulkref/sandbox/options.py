@@ -65,9 +65,12 @@ class SandboxOptions:
         if self.token_lifetime < 1 or self.refresh_token_lifetime < 1:
             raise ValueError("token lifetimes must be at least one second")
         if self.device_code_user is not None and self.device_code_user.lower() not in {
-                name.lower() for name in self.users}:
-            raise ValueError(f"device_code_user {self.device_code_user} is not one of the users: name one "
-                             "of them, or None to approve device codes through POST /_sandbox/device")
+            name.lower() for name in self.users
+        }:
+            raise ValueError(
+                f"device_code_user {self.device_code_user} is not one of the users: name one "
+                "of them, or None to approve device codes through POST /_sandbox/device"
+            )
         if self.page_size < 1:
             raise ValueError("page size must be at least 1")
         if self.rate_limit is not None and self.rate_limit <= 0:

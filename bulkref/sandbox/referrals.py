@@ -66,8 +66,11 @@ class Referrals:
 
         def engagement_exists() -> None:
             if joining and not self.store.engagement_exists(str(engagement_id)):
-                raise invalid(f"Engagement {engagement_id} does not exist; to join an engagement, "
-                              "use the engagementId of a referral already in it.", "engagementId")
+                raise invalid(
+                    f"Engagement {engagement_id} does not exist; to join an engagement, "
+                    "use the engagementId of a referral already in it.",
+                    "engagementId",
+                )
 
         now = self.clock.now()
         server: Doc = {
@@ -91,8 +94,9 @@ class Referrals:
 
         def change(current: Doc) -> Doc:
             if if_match is None:
-                raise invalid("If-Match is required on PUT: send the eTag of the referral you read.",
-                              "If-Match")
+                raise invalid(
+                    "If-Match is required on PUT: send the eTag of the referral you read.", "If-Match"
+                )
             _check_etag(current, if_match)
             return self._revise(current, self.rules.replaced_content(current, body))
 
@@ -116,8 +120,10 @@ class Referrals:
         doc.setdefault("id", new_id())
         doc.setdefault("engagementId", new_id())
         doc.setdefault("organizationId", self.organization_id)
-        doc.setdefault("organizationName",
-                       self.organization_name if doc["organizationId"] == self.organization_id else None)
+        doc.setdefault(
+            "organizationName",
+            self.organization_name if doc["organizationId"] == self.organization_id else None,
+        )
         doc.setdefault("createdDateTime", now)
         doc.setdefault("updatedDateTime", doc["createdDateTime"])
         doc.setdefault("direction", "Incoming")
@@ -128,8 +134,9 @@ class Referrals:
         try:
             return self.store.insert(ordered({**dict.fromkeys(NULL_DEFAULTS), **doc}))
         except DuplicateId:
-            raise ApiError(409, "invalidRequest", f"A referral with id {doc['id']} exists already.",
-                           "id") from None
+            raise ApiError(
+                409, "invalidRequest", f"A referral with id {doc['id']} exists already.", "id"
+            ) from None
 
     # -- helpers --------------------------------------------------------------------
     def _update(self, referral_id: str, change: Any) -> Record:
@@ -171,9 +178,13 @@ def _assemble(server: Doc, content: Doc) -> Doc:
 
 def _check_etag(current: Doc, if_match: str) -> None:
     if not etag_matches(if_match, str(current.get("eTag"))):
-        raise ApiError(412, "preconditionFailed",
-                       "The referral has changed since it was read (If-Match does not match its eTag); "
-                       "read it again and reapply the change.", "If-Match")
+        raise ApiError(
+            412,
+            "preconditionFailed",
+            "The referral has changed since it was read (If-Match does not match its eTag); "
+            "read it again and reapply the change.",
+            "If-Match",
+        )
 
 
 def _expire(doc: Doc) -> None:

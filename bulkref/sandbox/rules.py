@@ -121,6 +121,7 @@ def _checker(shape: Shape) -> Checker:
 
         return check_array
     if kind == "bool":
+
         def check_bool(value: Any, path: Path) -> Any:
             if value is None or isinstance(value, bool):
                 return value
@@ -128,6 +129,7 @@ def _checker(shape: Shape) -> Checker:
 
         return check_bool
     if kind == "number":
+
         def check_number(value: Any, path: Path) -> Any:
             if value is None:
                 return None
@@ -224,42 +226,96 @@ def referral_shape() -> Shape:
     """The Referral resource as documented, read-only fields included (the
     filter checks paths against it)."""
     e = enum_tables.load()
-    member = _obj(firstName=STR, lastName=STR, email=STR, phoneNumber=STR, title=STR,
-                  contactPreference=_obj(locale=STR, disableNotifications=BOOL))
-    address = _obj(("country",), addressLine1=STR, addressLine2=STR, city=STR, state=STR, postalCode=STR,
-                   country=Shape("country"), region=STR)
-    customer = _obj(("name", "address"), name=STR, address=address, size=_enum(e.values("customer_size")),
-                    team=_arr(member), ids=_arr(_obj(profileType=_enum(e.values("profile_type")), id=STR)),
-                    isMatchingComplete=BOOL)
-    consent = _obj(consentToToShareInfoWithOthers=BOOL, consentToContact=BOOL,
-                   consentToMicrosoftToContactSpecificPartners=BOOL,
-                   consentToShareReferralWithMicrosoftSellers=BOOL)
+    member = _obj(
+        firstName=STR,
+        lastName=STR,
+        email=STR,
+        phoneNumber=STR,
+        title=STR,
+        contactPreference=_obj(locale=STR, disableNotifications=BOOL),
+    )
+    address = _obj(
+        ("country",),
+        addressLine1=STR,
+        addressLine2=STR,
+        city=STR,
+        state=STR,
+        postalCode=STR,
+        country=Shape("country"),
+        region=STR,
+    )
+    customer = _obj(
+        ("name", "address"),
+        name=STR,
+        address=address,
+        size=_enum(e.values("customer_size")),
+        team=_arr(member),
+        ids=_arr(_obj(profileType=_enum(e.values("profile_type")), id=STR)),
+        isMatchingComplete=BOOL,
+    )
+    consent = _obj(
+        consentToToShareInfoWithOthers=BOOL,
+        consentToContact=BOOL,
+        consentToMicrosoftToContactSpecificPartners=BOOL,
+        consentToShareReferralWithMicrosoftSellers=BOOL,
+    )
     tag = _obj(id=STR)
-    solution = _obj(id=STR, name=STR, type=_enum(e.values("solution_type")), publisherName=STR,
-                    solutionType=STR)
-    requirements = _obj(industries=_arr(tag), products=_arr(tag), services=_arr(tag),
-                        solutions=_arr(solution),
-                        additionalRequirements=_obj(attributes=_arr(_obj(type=STR, id=STR))))
-    details = _obj(("dealValue", "currency", "closingDateTime"), notes=STR, dealValue=NUMBER,
-                   currency=Shape("currency"), closingDateTime=TIME, requirements=requirements)
-    invite = _obj(notes=STR, invitedBy=_obj(organizationId=STR, organizationName=STR),
-                  assistanceRequestCode=_enum(e.values("assistance_request_code")))
+    solution = _obj(
+        id=STR, name=STR, type=_enum(e.values("solution_type")), publisherName=STR, solutionType=STR
+    )
+    requirements = _obj(
+        industries=_arr(tag),
+        products=_arr(tag),
+        services=_arr(tag),
+        solutions=_arr(solution),
+        additionalRequirements=_obj(attributes=_arr(_obj(type=STR, id=STR))),
+    )
+    details = _obj(
+        ("dealValue", "currency", "closingDateTime"),
+        notes=STR,
+        dealValue=NUMBER,
+        currency=Shape("currency"),
+        closingDateTime=TIME,
+        requirements=requirements,
+    )
+    invite = _obj(
+        notes=STR,
+        invitedBy=_obj(organizationId=STR, organizationName=STR),
+        assistanceRequestCode=_enum(e.values("assistance_request_code")),
+    )
     link = _obj(uri=STR, method=STR)
     return _obj(
         ("type", "customerProfile", "consent", "details"),
-        id=STR, engagementId=STR, organizationId=STR, organizationName=STR,
-        createdDateTime=TIME, updatedDateTime=TIME, expirationDateTime=TIME, acceptedDateTime=TIME,
-        eTag=STR, direction=_enum(e.values("direction")),
+        id=STR,
+        engagementId=STR,
+        organizationId=STR,
+        organizationName=STR,
+        createdDateTime=TIME,
+        updatedDateTime=TIME,
+        expirationDateTime=TIME,
+        acceptedDateTime=TIME,
+        eTag=STR,
+        direction=_enum(e.values("direction")),
         links=_obj(self=link, relatedReferrals=link),
-        name=STR, externalReferenceId=STR,
-        status=_enum(e.values("referral_status")), substatus=_enum(e.values("referral_substatus")),
-        statusReason=STR, type=_enum(e.values("referral_type")),
+        name=STR,
+        externalReferenceId=STR,
+        status=_enum(e.values("referral_status")),
+        substatus=_enum(e.values("referral_substatus")),
+        statusReason=STR,
+        type=_enum(e.values("referral_type")),
         qualification=_enum(e.values("qualification")),
-        customerProfile=customer, consent=consent, details=details, team=_arr(member), inviteContext=invite,
+        customerProfile=customer,
+        consent=consent,
+        details=details,
+        team=_arr(member),
+        inviteContext=invite,
         target=_arr(_obj(type=_enum(e.values("target_type")), id=STR)),
-        dealSensitivity=STR, campaignId=STR, mpnId=STR,
+        dealSensitivity=STR,
+        campaignId=STR,
+        mpnId=STR,
         # Services co-sell only; JSON names as bulkref's column spec sends them.
-        partnerRole=_enum(e.values("partner_role")), solutionArea=_enum(e.values("solution_area")),
+        partnerRole=_enum(e.values("partner_role")),
+        solutionArea=_enum(e.values("solution_area")),
         solutionPlay=_enum(e.values("solution_play")),
     )
 
@@ -340,13 +396,18 @@ class Rules:
         if current.get("status") == "Closed":
             raise invalid(
                 f"Referral {current.get('id')} is Closed ({current.get('substatus')}); "
-                "nothing can be changed on a closed referral.", "status")
+                "nothing can be changed on a closed referral.",
+                "status",
+            )
 
     def check_pair(self, status: str, substatus: str) -> None:
         allowed = self.enums.status_substatus.get(status, ())
         if substatus not in allowed:
-            raise invalid(f"substatus '{substatus}' does not go with status '{status}' "
-                          f"(allowed: {', '.join(allowed)}).", "substatus")
+            raise invalid(
+                f"substatus '{substatus}' does not go with status '{status}' "
+                f"(allowed: {', '.join(allowed)}).",
+                "substatus",
+            )
 
     def check_move(self, current: Doc, new: Doc) -> None:
         before, after = current.get("status"), new.get("status")
@@ -354,8 +415,11 @@ class Rules:
             raise invalid("status is required.", "status")
         allowed = self.enums.status_transitions.get(str(before), (after,))
         if after not in allowed:
-            raise invalid(f"A referral cannot move from status '{before}' to '{after}' "
-                          f"(allowed: {', '.join(allowed)}).", "status")
+            raise invalid(
+                f"A referral cannot move from status '{before}' to '{after}' "
+                f"(allowed: {', '.join(allowed)}).",
+                "status",
+            )
         self.check_pair(after, new.get("substatus") or "")
 
     def _default_substatus(self, status: str) -> str:
@@ -388,10 +452,12 @@ class Rules:
 
 # -- JSON Patch ------------------------------------------------------------------
 
+
 def _pointer(path: object, index: int) -> list[str]:
     if not isinstance(path, str) or not path.startswith("/") or path == "/":
-        raise invalid(f"Operation {index}: path {path!r} is not a JSON pointer to a field.",
-                      f"[{index}].path")
+        raise invalid(
+            f"Operation {index}: path {path!r} is not a JSON pointer to a field.", f"[{index}].path"
+        )
     return [part.replace("~1", "/").replace("~0", "~") for part in path[1:].split("/")]
 
 
@@ -400,8 +466,9 @@ def _apply(doc: Doc, operation: object, index: int) -> Doc:
         raise invalid(f"Operation {index} is not a JSON object.", f"[{index}]")
     op = operation.get("op")
     if op not in ("replace", "add"):
-        raise invalid(f"Operation {index}: op {op!r} is not supported; only replace and add are.",
-                      f"[{index}].op")
+        raise invalid(
+            f"Operation {index}: op {op!r} is not supported; only replace and add are.", f"[{index}].op"
+        )
     if "value" not in operation:
         raise invalid(f"Operation {index} has no value.", f"[{index}].value")
     path = operation.get("path")

@@ -40,8 +40,9 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _tracking(base: type[asyncio.Protocol], transports: dict[tuple[str, int], asyncio.Transport]
-              ) -> type[asyncio.Protocol]:
+def _tracking(
+    base: type[asyncio.Protocol], transports: dict[tuple[str, int], asyncio.Transport]
+) -> type[asyncio.Protocol]:
     """uvicorn's HTTP protocol, also filing each connection's transport under the
     client address that the ASGI scope carries: ASGI has no way to close a
     connection without answering, which is what a "reset" fault must do."""
@@ -191,8 +192,11 @@ def log_to_stderr() -> None:
     log.propagate = False
 
 
-def serve(options: SandboxOptions, ready: Callable[[str, str], None] | None = None,
-          certificate: LoopbackCertificate | None = None) -> None:
+def serve(
+    options: SandboxOptions,
+    ready: Callable[[str, str], None] | None = None,
+    certificate: LoopbackCertificate | None = None,
+) -> None:
     """Serve in the foreground until interrupted (Ctrl-C, SIGTERM).
 
     Raises OSError when the address cannot be bound. ``ready(url, state)`` is

@@ -42,8 +42,13 @@ class Record:
 
     @classmethod
     def of(cls, seq: int, doc: Doc, text: str | None = None) -> Record:
-        return cls(seq, doc, to_ticks(doc.get("createdDateTime")), to_ticks(doc.get("updatedDateTime")),
-                   text if text is not None else dumps(doc))
+        return cls(
+            seq,
+            doc,
+            to_ticks(doc.get("createdDateTime")),
+            to_ticks(doc.get("updatedDateTime")),
+            text if text is not None else dumps(doc),
+        )
 
 
 class DuplicateId(Exception):
@@ -167,7 +172,8 @@ class SqliteStore(MemoryStore):
             "CREATE TABLE IF NOT EXISTS referrals ("
             " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
             " id TEXT NOT NULL UNIQUE,"
-            " doc TEXT NOT NULL)")
+            " doc TEXT NOT NULL)"
+        )
         self._version = -1
         self._wrote = False
         with self._lock:

@@ -90,8 +90,7 @@ def _head(source: Path) -> bytes:
             raise UnusableFile(f"'{source}' does not exist: check the path and the file name.")
         if source.is_dir():
             raise UnusableFile(
-                f"'{source}' is a folder, not a file: give the path of an .xlsx, .xlsm "
-                "or .csv file."
+                f"'{source}' is a folder, not a file: give the path of an .xlsx, .xlsm or .csv file."
             )
         with source.open("rb") as f:
             head = f.read(8)
@@ -221,18 +220,14 @@ def _read_workbook(source: Path, wanted: str | None) -> Sheet:
         # Calamine parses without the GIL, so the hidden-row scan of the same
         # XML runs alongside it and costs (almost) no wall time.
         with ThreadPoolExecutor(max_workers=1) as pool:
-            hidden: Future[list[int]] | None = (
-                pool.submit(_hidden_rows, source, part) if part else None
-            )
+            hidden: Future[list[int]] | None = pool.submit(_hidden_rows, source, part) if part else None
             with _calamine_errors(source):
                 sheet = book.get_sheet_by_name(name)
                 # iter_rows() starts at row 1 but at the range's first column.
                 first_col = (sheet.start or (0, 0))[1]
                 # Rows come from row 1, so the range's end bounds their number.
                 height = (sheet.end or (-1, 0))[0] + 1
-                values, numbers = _cells(
-                    sheet.iter_rows(), height, first_col + sheet.width, 1, first_col
-                )
+                values, numbers = _cells(sheet.iter_rows(), height, first_col + sheet.width, 1, first_col)
                 # Calamine's own copy of the cells is as large as ours: let it
                 # go before the table is built and validated.
                 del sheet
@@ -309,11 +304,7 @@ def _sheet_part(source: Path, name: str) -> str | None:
         None,
     )
     target = next(
-        (
-            e.get("Target")
-            for e in rels.iter()
-            if _local(e.tag) == "Relationship" and e.get("Id") == rid
-        ),
+        (e.get("Target") for e in rels.iter() if _local(e.tag) == "Relationship" and e.get("Id") == rid),
         None,
     )
     if not rid or not target:
@@ -394,8 +385,7 @@ def _read_csv(source: Path) -> Sheet:
         rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     except csv.Error as e:
         raise UnusableFile(
-            f"'{source}' could not be read as CSV ({e}): open it in Excel and save it "
-            "again as CSV UTF-8."
+            f"'{source}' could not be read as CSV ({e}): open it in Excel and save it again as CSV UTF-8."
         ) from None
     del text
     width = max(map(len, rows), default=0)
@@ -759,9 +749,7 @@ def missing_required(present: set[str], frame: pd.DataFrame) -> list[str]:
     return [c.header for c in SPEC.singles if c.need in needed and c.key not in present]
 
 
-def _missing_columns(
-    sheet: str, header_row: int, found: list[_Found], frame: pd.DataFrame
-) -> list[Problem]:
+def _missing_columns(sheet: str, header_row: int, found: list[_Found], frame: pd.DataFrame) -> list[Problem]:
     missing = missing_required({f.column.key for f in found}, frame)
     if not missing:
         return []
@@ -779,9 +767,7 @@ def _hidden_problem(sheet: str, hidden: list[int], row_numbers: np.ndarray) -> l
     rows = [int(n) for n in row_numbers[np.isin(row_numbers, hidden)]]
     if not rows:
         return []
-    listed = ", ".join(map(str, rows[:HIDDEN_LISTED])) + (
-        ", ..." if len(rows) > HIDDEN_LISTED else ""
-    )
+    listed = ", ".join(map(str, rows[:HIDDEN_LISTED])) + (", ..." if len(rows) > HIDDEN_LISTED else "")
     count = f"{len(rows)} rows are" if len(rows) > 1 else "1 row is"
     message = (
         f"{count} hidden in Excel (row{'s' if len(rows) > 1 else ''} {listed}); bulkref "

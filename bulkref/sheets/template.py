@@ -244,9 +244,7 @@ def build_workbook(
     return wb
 
 
-def _checked(
-    rows: Iterable[Mapping[str, object]], columns: list[Column]
-) -> Iterator[Mapping[str, object]]:
+def _checked(rows: Iterable[Mapping[str, object]], columns: list[Column]) -> Iterator[Mapping[str, object]]:
     """``rows``, one at a time (an export streams them), each checked for keys
     that are not columns."""
     known = {c.key for c in columns}
@@ -278,8 +276,7 @@ def _instruction_lines(columns: list[Column], data_rows: int = DATA_ROWS) -> lis
         f"Keep {ext} unique in the file, and do not change it once the deal is in Partner Center.",
         f"Updating an existing referral: keep its {ext} (and {rid}, if you have it) and fill "
         'only what should change. A blank cell means "leave as it is".',
-        f"Numbered groups ({groups}): one person or item per number, "
-        f'e.g. "{numbered[0]}", "{numbered[1]}".',
+        f'Numbered groups ({groups}): one person or item per number, e.g. "{numbered[0]}", "{numbered[1]}".',
         f'Need more? Insert columns with the next number, e.g. "{numbered[-1]}". '
         "Unused numbers may stay blank.",
         f"Lists ({lists}): several values separated by ; (semicolon).",
@@ -311,8 +308,9 @@ def _instruction_lines(columns: list[Column], data_rows: int = DATA_ROWS) -> lis
     ]
 
 
-def _fill_instructions(ws: Worksheet, columns: list[Column], lists: dict[str, ListRange],
-                       data_rows: int = DATA_ROWS) -> None:
+def _fill_instructions(
+    ws: Worksheet, columns: list[Column], lists: dict[str, ListRange], data_rows: int = DATA_ROWS
+) -> None:
     heads = ("Column", "Required", "Type", "Allowed values", "Help", "Example")
     for i, width in enumerate((34, 24, 14, 44, 90, 30), start=1):
         ws.column_dimensions[get_column_letter(i)].width = width
@@ -355,9 +353,7 @@ def _allowed(c: Column, lists: dict[str, ListRange]) -> str:
     inline = ", ".join(found.values)
     if len(inline) <= _INLINE_MAX:
         return inline
-    return (
-        f"{len(found.values)} values: see the {SHEET_LISTS} sheet, column {found.letter} ({name})"
-    )
+    return f"{len(found.values)} values: see the {SHEET_LISTS} sheet, column {found.letter} ({name})"
 
 
 def _table(

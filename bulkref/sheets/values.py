@@ -173,9 +173,11 @@ def _currencies() -> frozenset[str]:
 
 def parse_currency(s: pd.Series) -> Parsed:
     codes = _currencies()
-    typed = _texts(s).map(
-        lambda v: v.strip().upper() if v.strip().upper() in codes else None, na_action="ignore"
-    ).astype(object)
+    typed = (
+        _texts(s)
+        .map(lambda v: v.strip().upper() if v.strip().upper() in codes else None, na_action="ignore")
+        .astype(object)
+    )
     return typed, typed.isna() & ~_blank(s)
 
 
@@ -200,9 +202,7 @@ def split_list(text: str) -> tuple[str, ...]:
 def parse_list(s: pd.Series) -> Parsed:
     typed = _texts(s).map(split_list, na_action="ignore").astype(object)
     # A cell of only separators (";;") holds no ids: treat it as blank.
-    return typed.where(typed.map(bool, na_action="ignore").eq(True), None), pd.Series(
-        False, index=s.index
-    )
+    return typed.where(typed.map(bool, na_action="ignore").eq(True), None), pd.Series(False, index=s.index)
 
 
 def parser(column: Column) -> Callable[[pd.Series], Parsed]:

@@ -48,6 +48,7 @@ _EXCEL_EPOCH = dt.datetime(1899, 12, 30)
 
 # --- cells ----------------------------------------------------------------------------------------
 
+
 def clean(text: str) -> str:
     """``text`` as a cell can hold it: XML-illegal characters replaced, cut to Excel's limit."""
     if ILLEGAL_XML.search(text):
@@ -124,8 +125,14 @@ def chunks(rows: Iterable[str], size: int = 2000) -> Iterator[bytes]:
 _DIMENSION = re.compile(rb'<dimension ref="[^"]*"\s*/>')
 
 
-def insert_rows(skeleton: IO[bytes], sheet_part: str, rows: Iterable[bytes], out: IO[bytes], *,
-                dimension: str | None = None) -> None:
+def insert_rows(
+    skeleton: IO[bytes],
+    sheet_part: str,
+    rows: Iterable[bytes],
+    out: IO[bytes],
+    *,
+    dimension: str | None = None,
+) -> None:
     """Copy the zip ``skeleton`` to ``out`` with ``rows`` (``<row>`` XML) added at the end
     of ``sheet_part``'s sheetData, streamed so the rows are never all in memory.
 
@@ -154,6 +161,7 @@ def insert_rows(skeleton: IO[bytes], sheet_part: str, rows: Iterable[bytes], out
 
 # --- replacing a file atomically ------------------------------------------------------------------
 
+
 def atomic_write(out: Path, mode: str, write: Callable[[IO[Any]], None], what: str = "file") -> None:
     """Write ``out`` through ``write(f)`` via ``.<name>.<random>.tmp`` in the same folder
     (a rename is only atomic within one file system), flushed to disk before it
@@ -170,8 +178,9 @@ def atomic_write(out: Path, mode: str, write: Callable[[IO[Any]], None], what: s
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
         text = "b" not in mode
         # errors="replace": a lone surrogate in an API message must not cost the whole file.
-        with (open(fd, mode, encoding="utf-8-sig", errors="replace", newline="") if text
-              else open(fd, mode)) as f:
+        with (
+            open(fd, mode, encoding="utf-8-sig", errors="replace", newline="") if text else open(fd, mode)
+        ) as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())

@@ -41,9 +41,7 @@ def _folded(enums: Enums, name: str) -> dict[str, str]:
 
 @cache
 def load() -> Enums:
-    raw = tomllib.loads(
-        resources.files("bulkref").joinpath("data/enums.toml").read_text(encoding="utf-8")
-    )
+    raw = tomllib.loads(resources.files("bulkref").joinpath("data/enums.toml").read_text(encoding="utf-8"))
     lists = {k: tuple(v) for k, v in raw["lists"].items()}
     plays = {k: tuple(v) for k, v in raw["solution_plays"].items()}
     # The areas and the plays are lists in their own right (drop-downs, checks);

@@ -34,11 +34,17 @@ def get_path(doc: Any, path: str) -> Any:
         if not isinstance(items, list):
             return None
         if key is None:  # name[]/field: every item's field
-            rest = "/".join(parts[i + 1:])
+            rest = "/".join(parts[i + 1 :])
             found = tuple(v for item in items if (v := get_path(item, rest)) not in (None, ""))
             return found or None
-        node = next((it for it in items if isinstance(it, dict)
-                     and str(it.get(key, "")).casefold() == value.casefold()), None)
+        node = next(
+            (
+                it
+                for it in items
+                if isinstance(it, dict) and str(it.get(key, "")).casefold() == value.casefold()
+            ),
+            None,
+        )
     return node
 
 
@@ -57,7 +63,7 @@ def set_path(doc: dict[str, Any], path: str, value: Any) -> None:
             continue
         name, key, selector = m.groups()
         items = node.setdefault(name, [])
-        rest = "/".join(parts[i + 1:])
+        rest = "/".join(parts[i + 1 :])
         if key is None:  # one item per value of the cell's list
             items[:] = []
             for v in value:

@@ -76,16 +76,16 @@ def _copy_of_input(validated: Validated) -> tuple[Workbook, Worksheet]:
     return wb, ws
 
 
-def _errors_sheet(wb: Workbook, sheet: str, problems: list[Problem], letters: dict[str, str],
-                  headers: dict[str, str]) -> None:
+def _errors_sheet(
+    wb: Workbook, sheet: str, problems: list[Problem], letters: dict[str, str], headers: dict[str, str]
+) -> None:
     ws = wb.create_sheet(ERRORS_SHEET, 0)
     titles = ("Severity", "Sheet", "Row", "Column", "Code", "Message", "Value")
     for i, title in enumerate(titles, 1):
         ws.cell(1, i, title).font = Font(bold=True)
     letter_of = {headers[k]: letters[k] for k in letters if k in headers}
     for r, p in enumerate(problems, 2):
-        for i, value in enumerate((str(p.severity), p.sheet, p.row, p.column, p.code, p.message,
-                                   p.value), 1):
+        for i, value in enumerate((str(p.severity), p.sheet, p.row, p.column, p.code, p.message, p.value), 1):
             put(ws.cell(r, i), value)
         if p.row is not None and p.column in letter_of:
             link = ws.cell(r, 3)

@@ -10,8 +10,9 @@ if TYPE_CHECKING:
     from bulkref.validation.schema import Validated
 
 
-def check_file(path: Path | str, sheet: str | None = None,
-               mapping: Mapping | Path | str | None = None) -> Validated:
+def check_file(
+    path: Path | str, sheet: str | None = None, mapping: Mapping | Path | str | None = None
+) -> Validated:
     """Every problem of the sheet at ``path``, and its typed values.
 
     With ``mapping`` (a mapping file, or one loaded), ``path`` is a legacy

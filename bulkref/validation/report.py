@@ -24,10 +24,14 @@ def validation_text(report: Report, source: str, sheet: str | None = None) -> st
     errors, warnings = len(report.errors), len(report.warnings)
     bad_rows = len({p.row for p in report.errors if p.row is not None})
     if errors:
-        lines.append(f"INVALID: {errors} error{'s' if errors != 1 else ''} in {bad_rows} of "
-                     f"{report.rows} rows, {warnings} warning{'s' if warnings != 1 else ''}. "
-                     "Nothing was sent; fix the cells above and validate again.")
+        lines.append(
+            f"INVALID: {errors} error{'s' if errors != 1 else ''} in {bad_rows} of "
+            f"{report.rows} rows, {warnings} warning{'s' if warnings != 1 else ''}. "
+            "Nothing was sent; fix the cells above and validate again."
+        )
     else:
-        lines.append(f"VALID: {report.rows} row{'s' if report.rows != 1 else ''} ready, "
-                     f"{warnings} warning{'s' if warnings != 1 else ''}.")
+        lines.append(
+            f"VALID: {report.rows} row{'s' if report.rows != 1 else ''} ready, "
+            f"{warnings} warning{'s' if warnings != 1 else ''}."
+        )
     return "\n".join(lines)

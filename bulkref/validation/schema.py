@@ -76,8 +76,17 @@ def validate(table: Table) -> Validated:
     rules += _required_rules(ctx) + _uniqueness_rules(ctx) + _cross_field_rules(ctx)
     problems = list(table.problems) + _run(table, rules)
     if table.rows == 0:
-        problems.append(Problem(table.sheet, None, None, "no_rows",
-                                "The sheet has a header but no data rows.", None, Severity.WARNING))
+        problems.append(
+            Problem(
+                table.sheet,
+                None,
+                None,
+                "no_rows",
+                "The sheet has a header but no data rows.",
+                None,
+                Severity.WARNING,
+            )
+        )
     invalid = frozenset(p.row for p in problems if p.severity is Severity.ERROR and p.row is not None)
     return Validated(table, Report(rows=table.rows, problems=problems), typed, invalid)
 
@@ -125,8 +134,11 @@ def _choices_hint(column: Column, value: str | None) -> str:
     allowed = load().values(column.choices)
     close = difflib.get_close_matches(fold(value or ""), [fold(a) for a in allowed], n=1, cutoff=0.6)
     guess = next((a for a in allowed if close and fold(a) == close[0]), None)
-    listed = (f"Choose one of: {', '.join(allowed)}." if len(allowed) <= 8
-              else "Pick a value from the drop-down (the Lists sheet of the template has them all).")
+    listed = (
+        f"Choose one of: {', '.join(allowed)}."
+        if len(allowed) <= 8
+        else "Pick a value from the drop-down (the Lists sheet of the template has them all)."
+    )
     return f"Did you mean '{guess}'? {listed}" if guess else listed
 
 
@@ -156,8 +168,10 @@ def _unreadable_message(column: Column) -> Callable[[int, str | None], str]:
             case Kind.PHONE:
                 return f"'{v}' is not a phone number: use digits, with an optional leading +."
             case Kind.COUNTRY:
-                return (f"'{v}' is not a country: use the two-letter ISO code, like US, DE or GB."
-                        + _country_hint(v))
+                return (
+                    f"'{v}' is not a country: use the two-letter ISO code, like US, DE or GB."
+                    + _country_hint(v)
+                )
             case Kind.CURRENCY:
                 return f"'{v}' is not a currency: use the three-letter ISO code, like USD or EUR."
             case Kind.DUNS:
@@ -177,20 +191,32 @@ def _required_rules(ctx: _Context) -> list[_Rule]:
         if column.need is Need.ALWAYS:
             # A row with a Referral ID is found by it: a referral made in Partner
             # Center (an incoming lead, one typed in the UI) may have no External Reference ID.
-            rules.append(_Rule(key, "required", ctx.filled(key) | ~ctx.is_new,
-                               lambda _r, _v, h=h: f"{h} is required on every row without a "
-                               "Referral ID."))
+            rules.append(
+                _Rule(
+                    key,
+                    "required",
+                    ctx.filled(key) | ~ctx.is_new,
+                    lambda _r, _v, h=h: f"{h} is required on every row without a Referral ID.",
+                )
+            )
         else:
-            rules.append(_Rule(key, "required", ctx.filled(key) | ~ctx.is_new,
-                               lambda _r, _v, h=h: f"{h} is required for a new referral "
-                               "(a row without a Referral ID)."))
+            rules.append(
+                _Rule(
+                    key,
+                    "required",
+                    ctx.filled(key) | ~ctx.is_new,
+                    lambda _r, _v, h=h: f"{h} is required for a new referral (a row without a Referral ID).",
+                )
+            )
     return rules
 
 
 def _uniqueness_rules(ctx: _Context) -> list[_Rule]:
     rules = []
-    for key, code, what in (("external_id", "duplicate_external_id", "deal"),
-                            ("referral_id", "duplicate_referral_id", "referral")):
+    for key, code, what in (
+        ("external_id", "duplicate_external_id", "deal"),
+        ("referral_id", "duplicate_referral_id", "referral"),
+    ):
         if not ctx.has(key):
             continue
         ids = ctx.get(key)
@@ -198,19 +224,22 @@ def _uniqueness_rules(ctx: _Context) -> list[_Rule]:
         rows_of = ids[dup].groupby(ids[dup]).groups if dup.any() else {}
         h = ctx.header(key)
 
-        def message(row: int, v: str | None, rows_of: dict = rows_of, h: str = h,
-                    what: str = what) -> str:
+        def message(row: int, v: str | None, rows_of: dict = rows_of, h: str = h, what: str = what) -> str:
             others = [str(r) for r in rows_of.get(v, []) if r != row]
-            return (f"{h} '{v}' is also on row {', '.join(others)}: "
-                    f"each {what} needs one row of its own.")
+            return f"{h} '{v}' is also on row {', '.join(others)}: each {what} needs one row of its own."
 
         rules.append(_Rule(key, code, ~dup, message))
     return rules
 
 
 def _cross_field_rules(ctx: _Context) -> list[_Rule]:
-    return (_status_rules(ctx) + _deal_type_rules(ctx) + _services_rules(ctx)
-            + _group_rules(ctx) + _value_rules(ctx))
+    return (
+        _status_rules(ctx)
+        + _deal_type_rules(ctx)
+        + _services_rules(ctx)
+        + _group_rules(ctx)
+        + _value_rules(ctx)
+    )
 
 
 def _status_rules(ctx: _Context) -> list[_Rule]:
@@ -218,13 +247,14 @@ def _status_rules(ctx: _Context) -> list[_Rule]:
     # A new referral with no status is created New.
     status = ctx.get("status").where(ctx.get("status").notna() | ~ctx.is_new, "New")
     sub = ctx.get("substatus")
-    fits = pd.Series([s is None or u is None or u in pairs.get(s, ()) for s, u
-                      in zip(status, sub, strict=True)], index=ctx.index)
+    fits = pd.Series(
+        [s is None or u is None or u in pairs.get(s, ()) for s, u in zip(status, sub, strict=True)],
+        index=ctx.index,
+    )
 
     def message(row: int, v: str | None) -> str:
         s = status.loc[row]
-        return (f"Substatus '{v}' does not go with status '{s}': "
-                f"{s} allows {' or '.join(pairs[s])}.")
+        return f"Substatus '{v}' does not go with status '{s}': {s} allows {' or '.join(pairs[s])}."
 
     return [_Rule("substatus", "substatus_mismatch", fits, message)]
 
@@ -241,25 +271,60 @@ def _deal_type_rules(ctx: _Context) -> list[_Rule]:
         has_target |= ctx.filled(f"target.{n}.id")
     sh = ctx.header("share_with_microsoft")
     return [
-        _Rule("share_with_microsoft", "private_shared_with_microsoft", ~(private & share.eq(True)),
-              lambda r, v: f"A Private deal is not shared with Microsoft sellers: set {sh} to No, "
-              "or choose Deal Type Partner-led or Co-sell."),
-        _Rule("share_with_microsoft", "needs_share_with_microsoft", ~(shared_deal & share.eq(False)),
-              lambda r, v: f"A {deal.loc[r]} deal is shared with Microsoft sellers: set {sh} to "
-              "Yes, or choose Deal Type Private."),
-        _Rule("help_needed", "cosell_needs_help", ~(cosell & ~help_set),
-              lambda r, v: "A Co-sell deal asks Microsoft for help: choose what in "
-              f"{ctx.header('help_needed')}."),
-        _Rule("help_needed", "help_without_cosell", ~(help_set & deal.notna() & ~cosell),
-              lambda r, v: f"{ctx.header('help_needed')} is only for Co-sell deals: choose Deal "
-              f"Type Co-sell to ask Microsoft for help, or clear it (this row is {deal.loc[r]})."),
-        _Rule("referral_type", "referral_type_mismatch", ~(shared_deal & (rtype == "Independent")),
-              lambda r, v: f"A {deal.loc[r]} deal is a Shared referral, not Independent: "
-              "set Referral Type to Shared or leave it blank."),
-        _Rule("referral_type", "shared_needs_target", ~(private & (rtype == "Shared") & ~has_target),
-              lambda r, v: "A Private deal of Referral Type Shared is shared with another partner: "
-              "fill Target 1 Type (SolutionProfile) and Target 1 ID (their SOL-... id), "
-              "or set Referral Type to Independent."),
+        _Rule(
+            "share_with_microsoft",
+            "private_shared_with_microsoft",
+            ~(private & share.eq(True)),
+            lambda r, v: (
+                f"A Private deal is not shared with Microsoft sellers: set {sh} to No, "
+                "or choose Deal Type Partner-led or Co-sell."
+            ),
+        ),
+        _Rule(
+            "share_with_microsoft",
+            "needs_share_with_microsoft",
+            ~(shared_deal & share.eq(False)),
+            lambda r, v: (
+                f"A {deal.loc[r]} deal is shared with Microsoft sellers: set {sh} to "
+                "Yes, or choose Deal Type Private."
+            ),
+        ),
+        _Rule(
+            "help_needed",
+            "cosell_needs_help",
+            ~(cosell & ~help_set),
+            lambda r, v: (
+                f"A Co-sell deal asks Microsoft for help: choose what in {ctx.header('help_needed')}."
+            ),
+        ),
+        _Rule(
+            "help_needed",
+            "help_without_cosell",
+            ~(help_set & deal.notna() & ~cosell),
+            lambda r, v: (
+                f"{ctx.header('help_needed')} is only for Co-sell deals: choose Deal "
+                f"Type Co-sell to ask Microsoft for help, or clear it (this row is {deal.loc[r]})."
+            ),
+        ),
+        _Rule(
+            "referral_type",
+            "referral_type_mismatch",
+            ~(shared_deal & (rtype == "Independent")),
+            lambda r, v: (
+                f"A {deal.loc[r]} deal is a Shared referral, not Independent: "
+                "set Referral Type to Shared or leave it blank."
+            ),
+        ),
+        _Rule(
+            "referral_type",
+            "shared_needs_target",
+            ~(private & (rtype == "Shared") & ~has_target),
+            lambda r, v: (
+                "A Private deal of Referral Type Shared is shared with another partner: "
+                "fill Target 1 Type (SolutionProfile) and Target 1 ID (their SOL-... id), "
+                "or set Referral Type to Independent."
+            ),
+        ),
     ]
 
 
@@ -268,23 +333,40 @@ def _services_rules(ctx: _Context) -> list[_Rule]:
     any_set = ctx.filled(keys[0]) | ctx.filled(keys[1]) | ctx.filled(keys[2])
     names = ", ".join(ctx.header(k) for k in keys)
     rules = [
-        _Rule(k, "services_cosell_incomplete", ~(any_set & ctx.blank(k)),
-              lambda r, v, k=k: f"A Services co-sell deal needs {names} all filled: "
-              f"{ctx.header(k)} is blank.")
+        _Rule(
+            k,
+            "services_cosell_incomplete",
+            ~(any_set & ctx.blank(k)),
+            lambda r, v, k=k: f"A Services co-sell deal needs {names} all filled: {ctx.header(k)} is blank.",
+        )
         for k in keys
     ]
     deal = ctx.deal
-    rules.append(_Rule("deal_type", "services_cosell_not_cosell",
-                       ~(any_set & deal.notna() & (deal != "Co-sell")),
-                       lambda r, v: f"{names} are for Services co-sell deals: set Deal Type to "
-                       "Co-sell, or clear them."))
+    rules.append(
+        _Rule(
+            "deal_type",
+            "services_cosell_not_cosell",
+            ~(any_set & deal.notna() & (deal != "Co-sell")),
+            lambda r, v: f"{names} are for Services co-sell deals: set Deal Type to Co-sell, or clear them.",
+        )
+    )
     plays = ctx.enums.solution_plays
     area, play = ctx.get("solution_area"), ctx.get("solution_play")
-    fits = pd.Series([a is None or p is None or p in plays.get(a, ()) for a, p
-                      in zip(area, play, strict=True)], index=ctx.index)
-    rules.append(_Rule("solution_play", "solution_play_mismatch", fits,
-                       lambda r, v: f"'{v}' is not a solution play of '{area.loc[r]}'. Its plays "
-                       f"are: {'; '.join(plays.get(area.loc[r], ()))}."))
+    fits = pd.Series(
+        [a is None or p is None or p in plays.get(a, ()) for a, p in zip(area, play, strict=True)],
+        index=ctx.index,
+    )
+    rules.append(
+        _Rule(
+            "solution_play",
+            "solution_play_mismatch",
+            fits,
+            lambda r, v: (
+                f"'{v}' is not a solution play of '{area.loc[r]}'. Its plays "
+                f"are: {'; '.join(plays.get(area.loc[r], ()))}."
+            ),
+        )
+    )
     return rules
 
 
@@ -303,37 +385,80 @@ def _group_rules(ctx: _Context) -> list[_Rule]:
         used = _any_filled(ctx, "contact", n)
         anyone |= used
         reachable = ctx.filled(f"contact.{n}.email") | ctx.filled(f"contact.{n}.phone")
-        rules.append(_Rule(f"contact.{n}.email", "contact_needs_email_or_phone", ~(used & ~reachable),
-                           lambda r, v, n=n: f"Customer Contact {n} needs an email or a phone "
-                           "number so the customer can be reached."))
+        rules.append(
+            _Rule(
+                f"contact.{n}.email",
+                "contact_needs_email_or_phone",
+                ~(used & ~reachable),
+                lambda r, v, n=n: (
+                    f"Customer Contact {n} needs an email or a phone number so the customer can be reached."
+                ),
+            )
+        )
     first = f"contact.{contact_numbers[0]}.email" if contact_numbers else "contact.1.email"
-    rules.append(_Rule(first, "no_customer_contact", ~(ctx.is_new & ~anyone),
-                       lambda r, v: "A new referral needs at least one customer contact with an "
-                       "email or phone: fill Customer Contact 1 First Name, Last Name and Email."))
+    rules.append(
+        _Rule(
+            first,
+            "no_customer_contact",
+            ~(ctx.is_new & ~anyone),
+            lambda r, v: (
+                "A new referral needs at least one customer contact with an "
+                "email or phone: fill Customer Contact 1 First Name, Last Name and Email."
+            ),
+        )
+    )
     for n in ctx.group_numbers("team"):
         used = _any_filled(ctx, "team", n)
-        rules.append(_Rule(f"team.{n}.email", "team_member_needs_email",
-                           ~(used & ctx.blank(f"team.{n}.email")),
-                           lambda r, v, n=n: f"Team Member {n} needs an email address."))
+        rules.append(
+            _Rule(
+                f"team.{n}.email",
+                "team_member_needs_email",
+                ~(used & ctx.blank(f"team.{n}.email")),
+                lambda r, v, n=n: f"Team Member {n} needs an email address.",
+            )
+        )
     for n in ctx.group_numbers("solution"):
         used = _any_filled(ctx, "solution", n)
-        rules.append(_Rule(f"solution.{n}.id", "solution_needs_id",
-                           ~(used & ctx.blank(f"solution.{n}.id")),
-                           lambda r, v, n=n: f"Solution {n} needs its ID."))
+        rules.append(
+            _Rule(
+                f"solution.{n}.id",
+                "solution_needs_id",
+                ~(used & ctx.blank(f"solution.{n}.id")),
+                lambda r, v, n=n: f"Solution {n} needs its ID.",
+            )
+        )
     for n in ctx.group_numbers("target"):
         t, i = f"target.{n}.type", f"target.{n}.id"
-        rules.append(_Rule(t, "incomplete_target", ~(ctx.filled(i) & ctx.blank(t)),
-                           lambda r, v, n=n: f"Target {n} ID is set: choose Target {n} Type too."))
-        rules.append(_Rule(i, "incomplete_target", ~(ctx.filled(t) & ctx.blank(i)),
-                           lambda r, v, n=n: f"Target {n} Type is set: fill Target {n} ID too."))
+        rules.append(
+            _Rule(
+                t,
+                "incomplete_target",
+                ~(ctx.filled(i) & ctx.blank(t)),
+                lambda r, v, n=n: f"Target {n} ID is set: choose Target {n} Type too.",
+            )
+        )
+        rules.append(
+            _Rule(
+                i,
+                "incomplete_target",
+                ~(ctx.filled(t) & ctx.blank(i)),
+                lambda r, v, n=n: f"Target {n} Type is set: fill Target {n} ID too.",
+            )
+        )
     return rules
 
 
 def _value_rules(ctx: _Context) -> list[_Rule]:
     value = ctx.get("deal_value")
     negative = value.map(lambda x: x < 0, na_action="ignore").eq(True)
-    return [_Rule("deal_value", "negative_value", ~negative,
-                  lambda r, v: f"{ctx.header('deal_value')} cannot be negative ('{v}').")]
+    return [
+        _Rule(
+            "deal_value",
+            "negative_value",
+            ~negative,
+            lambda r, v: f"{ctx.header('deal_value')} cannot be negative ('{v}').",
+        )
+    ]
 
 
 def _run(table: Table, rules: list[_Rule]) -> list[Problem]:
@@ -355,7 +480,8 @@ def _run(table: Table, rules: list[_Rule]) -> list[Problem]:
     for rule in rules:
         ok = rule.ok.reindex(frame.index, fill_value=True).astype(bool)
         checks.setdefault(rule.key, []).append(
-            pa.Check(lambda _s, ok=ok: ok, name=rule.code, ignore_na=False))
+            pa.Check(lambda _s, ok=ok: ok, name=rule.code, ignore_na=False)
+        )
         messages[(rule.key, rule.code)] = rule.message
     schema = pa.DataFrameSchema(
         {k: pa.Column(None, checks=cs, nullable=True, required=False) for k, cs in checks.items()},
@@ -368,21 +494,28 @@ def _run(table: Table, rules: list[_Rule]) -> list[Problem]:
     return []
 
 
-def _problems(table: Table, cases: pd.DataFrame,
-              messages: dict[tuple[str, str], Callable[[int, str | None], str]]) -> list[Problem]:
+def _problems(
+    table: Table, cases: pd.DataFrame, messages: dict[tuple[str, str], Callable[[int, str | None], str]]
+) -> list[Problem]:
     order = {k: i for i, k in enumerate(table.frame.columns)}
     out = []
     for key, code, row in zip(cases["column"], cases["check"], cases["index"], strict=True):
         row = int(row)
         raw = table.frame.at[row, key] if key in table.frame.columns else None
         text = None if raw is None or (isinstance(raw, float) and pd.isna(raw)) else as_text(raw)
-        out.append((row, order.get(key, len(order)), Problem(
-            sheet=table.sheet,
-            row=row,
-            column=table.headers.get(key),
-            code=code,
-            message=messages[(key, code)](row, text),
-            value=text,
-        )))
+        out.append(
+            (
+                row,
+                order.get(key, len(order)),
+                Problem(
+                    sheet=table.sheet,
+                    row=row,
+                    column=table.headers.get(key),
+                    code=code,
+                    message=messages[(key, code)](row, text),
+                    value=text,
+                ),
+            )
+        )
     out.sort(key=lambda t: (t[0], t[1]))
     return [p for _, _, p in out]
