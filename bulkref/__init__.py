@@ -1,3 +1,104 @@
-"""bulkref: declarative bulk import of Partner Center referrals from spreadsheets."""
+"""bulkref: declarative bulk import of Partner Center referrals from spreadsheets.
+
+The public API: what the command line and the web app call, and what a Python
+user calls directly. Each stage is a subpackage (``bulkref.spec``,
+``bulkref.sheets``, ``bulkref.mapping``, ``bulkref.validation``, ``bulkref.api``,
+``bulkref.plan``, ``bulkref.apply``, ``bulkref.export``); the names below are
+the stable surface over them. They load on first use, so that ``bulkref
+--help`` does not import pandas, pandera and httpx.
+
+::
+
+    import bulkref
+
+    checked = bulkref.check_file("deals.xlsx")            # read + validate
+    plan = bulkref.make_plan("deals.xlsx", sandbox=True)  # dry run against the sandbox
+    run = bulkref.apply_input("deals.xlsx", sandbox=True, confirm=lambda plan: True)
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# name -> module that defines it
+_PUBLIC: dict[str, str] = {
+    # sheets
+    "write_template": "bulkref.sheets.template",
+    # mapping
+    "load_mapping": "bulkref.mapping.file",
+    "suggest_mapping": "bulkref.mapping.suggest",
+    # validation
+    "check_file": "bulkref.validation.check",
+    "annotate": "bulkref.validation.annotate",
+    "validation_text": "bulkref.validation.report",
+    # plan
+    "make_plan": "bulkref.plan.make",
+    "Plan": "bulkref.plan.model",
+    "plan_text": "bulkref.plan.review",
+    "plan_html": "bulkref.plan.review",
+    # apply
+    "apply_input": "bulkref.apply.run",
+    "RowResult": "bulkref.apply.outcome",
+    "Outcome": "bulkref.apply.outcome",
+    # export
+    "export_referrals": "bulkref.export.referrals",
+    "compose_filter": "bulkref.export.referrals",
+    "get_referral": "bulkref.export.referrals",
+    # problems and errors
+    "Problem": "bulkref.problems",
+    "ProblemCode": "bulkref.problems",
+    "Report": "bulkref.problems",
+    "Severity": "bulkref.problems",
+    "BulkrefError": "bulkref.errors",
+    "UnusableFile": "bulkref.errors",
+    "MappingError": "bulkref.errors",
+    "ApiError": "bulkref.errors",
+    "AuthError": "bulkref.errors",
+    "BadTarget": "bulkref.errors",
+    "NoCredentials": "bulkref.errors",
+    "ReferralNotFound": "bulkref.errors",
+}
+
+__all__ = ["__version__", *_PUBLIC]
+
+
+def __getattr__(name: str) -> Any:
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bulkref' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:
+    from bulkref.apply.outcome import Outcome, RowResult
+    from bulkref.apply.run import apply_input
+    from bulkref.errors import (
+        ApiError,
+        AuthError,
+        BadTarget,
+        BulkrefError,
+        MappingError,
+        NoCredentials,
+        ReferralNotFound,
+        UnusableFile,
+    )
+    from bulkref.export.referrals import compose_filter, export_referrals, get_referral
+    from bulkref.mapping.file import load_mapping
+    from bulkref.mapping.suggest import suggest_mapping
+    from bulkref.plan.make import make_plan
+    from bulkref.plan.model import Plan
+    from bulkref.plan.review import plan_html, plan_text
+    from bulkref.problems import Problem, ProblemCode, Report, Severity
+    from bulkref.sheets.template import write_template
+    from bulkref.validation.annotate import annotate
+    from bulkref.validation.check import check_file
+    from bulkref.validation.report import validation_text

@@ -1,6 +1,39 @@
-"""bulkref's exceptions. Each carries the exit code the CLI contract gives it."""
+"""Every error a bulkref user can meet, in one place. Each carries the exit code of
+the command-line contract (docs/cli.md): 2 when a command could not do its job,
+1 when it worked but something it was asked for is not there.
+
+::
+
+    BulkrefError                   exit 2 unless said otherwise
+    ├── UnusableFile               the input is not a readable spreadsheet
+    ├── MappingError               the mapping file cannot be used
+    ├── BadTarget                  the target flags or URL cannot be used
+    ├── NoCredentials              no token for a real service
+    ├── AuthError                  signing in could not be done
+    │   ├── BadSettings            the sign-in settings cannot be used
+    │   ├── SignInRefused          the sign-in service said no
+    │   └── NotSignedIn            no usable sign-in
+    ├── ApiError                   a call the service refused or that could not be made
+    │   ├── Unauthenticated        401
+    │   ├── Forbidden              403
+    │   ├── NotFound               404
+    │   ├── Conflict               409
+    │   │   └── PreconditionFailed 412: the If-Match eTag is stale
+    │   ├── InvalidRequest         400, 413, 415, 422
+    │   ├── Throttled              429
+    │   ├── ServerError            5xx
+    │   │   └── ServiceUnavailable 503
+    │   └── Unreachable            no answer at all
+    ├── ConflictError              the referral changed in a way the plan did not expect
+    └── ReferralNotFound           ``bulkref get`` of an unknown id (exit 1)
+
+The modules that raise them import them from here; the public API re-exports
+them (``bulkref.ApiError`` and so on).
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class BulkrefError(Exception):
@@ -11,3 +44,128 @@ class BulkrefError(Exception):
 
 class UnusableFile(BulkrefError):
     """The input cannot be read as a spreadsheet at all (exit 2)."""
+
+
+class MappingError(BulkrefError):
+    """The mapping file cannot be used (exit 2): each problem names its line."""
+
+
+class BadTarget(BulkrefError):
+    """The target flags or URL cannot be used (exit 2)."""
+
+
+class NoCredentials(BulkrefError):
+    """No token for a real service (exit 2)."""
+
+
+class AuthError(BulkrefError):
+    """Signing in could not be done (exit 2)."""
+
+
+class BadSettings(AuthError):
+    """The sign-in settings (flags, environment) cannot be used."""
+
+
+class SignInRefused(AuthError):
+    """The sign-in service refused the credentials."""
+
+
+class NotSignedIn(AuthError):
+    """No usable sign-in: never signed in, signed out, or the refresh was refused."""
+
+
+class ApiError(BulkrefError):
+    """A call the service refused or that could not be made.
+
+    ``code``, ``message`` and ``target`` are the service's ``error`` object
+    (None when the answer was not JSON); decide on ``code`` and ``status``,
+    never on the message. ``retry_after`` is the wait the service asked for, in
+    seconds, when it said one. Exit code 2 when it ends a command (the command
+    could not do its job); the executor records per-row failures instead.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        target: str | None = None,
+        service_message: str | None = None,
+        request_id: str | None = None,
+        client_request_id: str | None = None,
+        method: str | None = None,
+        url: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.target = target
+        self.service_message = service_message
+        self.request_id = request_id
+        self.client_request_id = client_request_id
+        self.method = method
+        self.url = url
+        self.retry_after = retry_after
+
+
+class Unauthenticated(ApiError):
+    """401: the token is missing, invalid or expired (exit 2)."""
+
+
+class Forbidden(ApiError):
+    """403: the user lacks a Referrals role, or conditional access wants more claims."""
+
+
+class NotFound(ApiError):
+    """404 ``itemNotFound``."""
+
+
+class Conflict(ApiError):
+    """409: the referral changed or clashes with another."""
+
+
+class PreconditionFailed(Conflict):
+    """412, or ``preconditionFailed`` / ``resourceModified``: the If-Match eTag is stale."""
+
+
+class InvalidRequest(ApiError):
+    """400, 413, 415, 422: the request itself is wrong; ``target`` names the field."""
+
+
+class Throttled(ApiError):
+    """429: too many requests; ``retry_after`` says how long to wait."""
+
+
+class ServerError(ApiError):
+    """5xx: the service failed."""
+
+
+class ServiceUnavailable(ServerError):
+    """503 ``serviceNotAvailable``: retry later, after ``retry_after`` when given."""
+
+
+class Unreachable(ApiError):
+    """No answer at all: connection refused or reset, DNS, time-out (exit 2).
+
+    ``maybe_delivered`` is False when the request certainly never reached the
+    service (it could not connect) and True when it was sent and the answer
+    was lost: what a write must know before it tries again.
+    """
+
+    def __init__(self, message: str, *, maybe_delivered: bool, attempts: int, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.maybe_delivered = maybe_delivered
+        self.attempts = attempts
+
+
+class ConflictError(BulkrefError):
+    """The referral changed in Partner Center in a way the plan did not expect."""
+
+
+class ReferralNotFound(BulkrefError):
+    """``bulkref get`` of an id Partner Center does not know. Exit 1, as for a
+    call that failed: the command worked, the referral is not there."""
+
+    exit_code = 1

@@ -54,7 +54,20 @@ import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from bulkref import __version__
-from bulkref.errors import BulkrefError
+from bulkref.errors import (  # noqa: F401  (re-exported: raised here)
+    ApiError,
+    BulkrefError,
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    PreconditionFailed,
+    ServerError,
+    ServiceUnavailable,
+    Throttled,
+    Unauthenticated,
+    Unreachable,
+)
 
 log = logging.getLogger("bulkref.api.client")
 
@@ -75,95 +88,6 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Told to the user when the service refuses the credentials. One place, so that
 #: ``bulkref login`` (a later issue) changes the advice here only.
 SIGN_IN_HINT = "run `bulkref login` again (or set BULKREF_ACCESS_TOKEN), or use --sandbox to rehearse locally"
-
-
-# -- errors ------------------------------------------------------------------------------
-
-
-class ApiError(BulkrefError):
-    """A call the service refused or that could not be made.
-
-    ``code``, ``message`` and ``target`` are the service's ``error`` object
-    (None when the answer was not JSON); decide on ``code`` and ``status``,
-    never on the message. ``retry_after`` is the wait the service asked for, in
-    seconds, when it said one. Exit code 2 when it ends a command (the command
-    could not do its job); the executor records per-row failures instead.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        code: str | None = None,
-        target: str | None = None,
-        service_message: str | None = None,
-        request_id: str | None = None,
-        client_request_id: str | None = None,
-        method: str | None = None,
-        url: str | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.target = target
-        self.service_message = service_message
-        self.request_id = request_id
-        self.client_request_id = client_request_id
-        self.method = method
-        self.url = url
-        self.retry_after = retry_after
-
-
-class Unauthenticated(ApiError):
-    """401: the token is missing, invalid or expired (exit 2)."""
-
-
-class Forbidden(ApiError):
-    """403: the user lacks a Referrals role, or conditional access wants more claims."""
-
-
-class NotFound(ApiError):
-    """404 ``itemNotFound``."""
-
-
-class Conflict(ApiError):
-    """409: the referral changed or clashes with another."""
-
-
-class PreconditionFailed(Conflict):
-    """412, or ``preconditionFailed`` / ``resourceModified``: the If-Match eTag is stale."""
-
-
-class InvalidRequest(ApiError):
-    """400, 413, 415, 422: the request itself is wrong; ``target`` names the field."""
-
-
-class Throttled(ApiError):
-    """429: too many requests; ``retry_after`` says how long to wait."""
-
-
-class ServerError(ApiError):
-    """5xx: the service failed."""
-
-
-class ServiceUnavailable(ServerError):
-    """503 ``serviceNotAvailable``: retry later, after ``retry_after`` when given."""
-
-
-class Unreachable(ApiError):
-    """No answer at all: connection refused or reset, DNS, time-out (exit 2).
-
-    ``maybe_delivered`` is False when the request certainly never reached the
-    service (it could not connect) and True when it was sent and the answer
-    was lost: what a write must know before it tries again.
-    """
-
-    def __init__(self, message: str, *, maybe_delivered: bool, attempts: int, **kw: Any) -> None:
-        super().__init__(message, **kw)
-        self.maybe_delivered = maybe_delivered
-        self.attempts = attempts
 
 
 _BY_STATUS: dict[int, type[ApiError]] = {

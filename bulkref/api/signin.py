@@ -90,7 +90,7 @@ from urllib.parse import urlsplit, urlunsplit
 import msal
 import requests
 
-from bulkref.errors import BulkrefError
+from bulkref.errors import AuthError, BadSettings, BulkrefError, NotSignedIn, SignInRefused  # noqa: F401  (re-exported: raised here)
 
 RESOURCE = "https://api.partner.microsoft.com"
 USER_SCOPE = f"{RESOURCE}/user_impersonation"
@@ -117,22 +117,6 @@ def _stderr_warning(message: str) -> None:
 
 
 # -- errors ----------------------------------------------------------------------------------
-
-
-class AuthError(BulkrefError):
-    """Signing in could not be done (exit 2)."""
-
-
-class BadSettings(AuthError):
-    """The sign-in settings (flags, environment) cannot be used."""
-
-
-class SignInRefused(AuthError):
-    """The sign-in service refused the credentials."""
-
-
-class NotSignedIn(AuthError):
-    """No usable sign-in: never signed in, signed out, or the refresh was refused."""
 
 
 # -- settings ------------------------------------------------------------------------------

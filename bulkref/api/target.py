@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from bulkref.api.client import ReferralsClient
-from bulkref.errors import BulkrefError
+from bulkref.errors import BadTarget, BulkrefError, NoCredentials
 
 if TYPE_CHECKING:  # the core never imports the sandbox at run time, except for --sandbox
     from bulkref.sandbox import SandboxServer
@@ -52,14 +52,6 @@ ENV_ACCESS_TOKEN = "BULKREF_ACCESS_TOKEN"
 ENV_HOME = "BULKREF_HOME"
 
 _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
-
-
-class BadTarget(BulkrefError):
-    """The target flags or URL cannot be used (exit 2)."""
-
-
-class NoCredentials(BulkrefError):
-    """No token for a real service (exit 2)."""
 
 
 class Target:

@@ -35,6 +35,7 @@ from bulkref.api.client import (
 )
 from bulkref.apply.journal import Journal
 from bulkref.apply.outcome import Outcome, RowResult
+from bulkref.errors import ConflictError
 from bulkref.plan.model import Action, Plan, RowPlan, Step
 from bulkref.plan.payload import is_microsoft
 from bulkref.spec.jsonpaths import at_pointer
@@ -45,10 +46,6 @@ AMBIGUOUS_ATTEMPTS = 5
 PRECONDITION_ATTEMPTS = 3
 # Outcomes a re-run does not redo; the others (failed, partial, conflict) are tried again.
 FINAL = frozenset({Outcome.CREATED, Outcome.UPDATED, Outcome.UNCHANGED})
-
-
-class ConflictError(Exception):
-    """The referral changed in Partner Center in a way the plan did not expect."""
 
 
 @dataclass

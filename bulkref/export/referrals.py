@@ -66,7 +66,10 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from bulkref.api.client import InvalidRequest, NotFound, ServerError, odata_string, with_query
 from bulkref.cli.progress import LOG_EVERY, Progress, _duration, _rate_text
-from bulkref.errors import BulkrefError
+from bulkref.errors import (
+    BulkrefError,
+    ReferralNotFound,
+)
 from bulkref.plan.payload import deal_defaults, deal_type_of, is_microsoft, row_of
 from bulkref.sheets import template
 from bulkref.sheets import xlsxstream as sheetxml
@@ -86,13 +89,6 @@ ProgressCallback = Callable[[str, int, int | None], None]
 # Engagements looked up per batch of a filtered export's co-sell check: each
 # batch is about ten URLs of ~45 ids (client.filter_batches), read concurrently.
 _ENGAGEMENT_BATCH = 500
-
-
-class ReferralNotFound(BulkrefError):
-    """``bulkref get`` of an id Partner Center does not know. Exit 1, as for a
-    call that failed: the command worked, the referral is not there."""
-
-    exit_code = 1
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from bulkref.errors import BulkrefError
+from bulkref.errors import (
+    MappingError,
+)
 from bulkref.spec.columns import SPEC, Column, Kind
 from bulkref.spec.enums import fold
 from bulkref.spec.enums import load as load_enums
@@ -65,10 +67,6 @@ FIELD_OPTIONS = (
 )
 # A date every format must read back, so a format without year, month or day is caught.
 _PROBE = dt.datetime(2026, 12, 31)
-
-
-class MappingError(BulkrefError):
-    """The mapping file cannot be used (exit 2): each problem names its line."""
 
 
 @dataclass(frozen=True)
