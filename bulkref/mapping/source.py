@@ -36,7 +36,7 @@ from bulkref.mapping.file import (
     describe_problems,
     load_mapping,
 )
-from bulkref.problems import Problem, Report
+from bulkref.problems import Problem, ProblemCode, Report
 from bulkref.sheets.reader import Sheet, missing_required, read_sheet
 from bulkref.sheets.table import Table
 from bulkref.sheets.values import as_text
@@ -50,7 +50,7 @@ __all__ = ["Mapped", "Origin", "check_mapped", "locate", "map_sheet", "parse_num
 
 # Rules that judge a cell against another one: when that other cell's conversion
 # failed (a Stage the value map misses), the rule only repeats the failure.
-_FOLLOWS = {"substatus_mismatch": "status"}
+_FOLLOWS = {ProblemCode.SUBSTATUS_MISMATCH: "status"}
 LIST_SEPARATOR = "; "  # how a list field's items are joined for the validator's list parser
 _CURRENCY_SIGNS = "€$£¥₹"
 
@@ -269,7 +269,11 @@ def _missing_fields(sheet: Sheet, mapping: Mapping, frame: Any) -> list[Problem]
         f"add {'entries' if plural else 'an entry'} under [fields], from a column of the export "
         'or as a constant (value = "...").'
     )
-    return [Problem(sheet.name, sheet.header_row, None, "missing_columns", message, file=str(sheet.source))]
+    return [
+        Problem(
+            sheet.name, sheet.header_row, None, ProblemCode.MISSING_COLUMNS, message, file=str(sheet.source)
+        )
+    ]
 
 
 # --------------------------------------------------------------------------- one entry, one row
@@ -322,7 +326,7 @@ class _Conversion:
             elif fm.other == "blank":
                 return None
             elif fm.other == "error":
-                return self._fail(problems, row, n, "unmapped_value", text, self._unmapped(text))
+                return self._fail(problems, row, n, ProblemCode.UNMAPPED_VALUE, text, self._unmapped(text))
             if item is None:
                 return None
         if self.kind is Kind.DATE:
@@ -345,7 +349,7 @@ class _Conversion:
                 problems,
                 row,
                 n,
-                "bad_source_date",
+                ProblemCode.BAD_SOURCE_DATE,
                 item,
                 f"'{item}' is not a date in the format {fmt} that {self._where} declares "
                 f"(31 December 2026 is written {example}): fix the cell, or the "
@@ -362,7 +366,7 @@ class _Conversion:
                 problems,
                 row,
                 n,
-                "bad_source_number",
+                ProblemCode.BAD_SOURCE_NUMBER,
                 as_text(item),
                 f"'{as_text(item)}' is not a number as {self._where} declares numbers "
                 f"(decimal mark '{fmt.decimal}', thousands "

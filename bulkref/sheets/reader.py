@@ -37,7 +37,7 @@ import numpy as np
 import python_calamine as calamine
 
 from bulkref.errors import UnusableFile
-from bulkref.problems import Problem, Severity
+from bulkref.problems import Problem, ProblemCode, Severity
 from bulkref.sheets.table import Table
 from bulkref.spec.columns import SPEC, Column, Need
 from bulkref.spec.enums import fold
@@ -444,7 +444,7 @@ def _utf8_or_cp1252(data: bytes, sheet: str) -> tuple[str, list[Problem]]:
         sheet=sheet,
         row=None,
         column=None,
-        code="encoding_cp1252",
+        code=ProblemCode.ENCODING_CP1252,
         message=(
             "The file is not UTF-8, so it was read as Windows-1252 (Western European). "
             "Check that accented letters look right, or save it as CSV UTF-8 to be sure."
@@ -705,7 +705,7 @@ def _match_headers(
             if not np.equal(values[:, position], None).all():
                 problem(
                     None,
-                    "unnamed_column",
+                    ProblemCode.UNNAMED_COLUMN,
                     f"Column {_letter(position)} has data but no header, so it is ignored. "
                     "Give it a header from the template or delete it.",
                     Severity.WARNING,
@@ -713,11 +713,11 @@ def _match_headers(
             continue
         column = SPEC.resolve(text)
         if column is None:
-            problem(text, "unknown_column", _unknown_message(text), Severity.WARNING)
+            problem(text, ProblemCode.UNKNOWN_COLUMN, _unknown_message(text), Severity.WARNING)
         elif (first := found.get(column.key)) is not None:
             problem(
                 text,
-                "duplicate_column",
+                ProblemCode.DUPLICATE_COLUMN,
                 f"Columns '{first.text}' ({_letter(first.position)}) and '{text}' "
                 f"({_letter(position)}) are both {column.header}; only the first is read. "
                 "Delete or rename the other.",
@@ -758,7 +758,7 @@ def _missing_columns(sheet: str, header_row: int, found: list[_Found], frame: pd
         f"Missing required column{'s' if plural else ''}: {', '.join(missing)}. "
         f"Add {'them' if plural else 'it'} to the header row (see the template)."
     )
-    return [Problem(sheet, header_row, None, "missing_columns", message)]
+    return [Problem(sheet, header_row, None, ProblemCode.MISSING_COLUMNS, message)]
 
 
 def _hidden_problem(sheet: str, hidden: list[int], row_numbers: np.ndarray) -> list[Problem]:
@@ -774,7 +774,7 @@ def _hidden_problem(sheet: str, hidden: list[int], row_numbers: np.ndarray) -> l
         "reads hidden rows like any other. Unhide them to check them, or delete the rows "
         "you do not want imported."
     )
-    return [Problem(sheet, rows[0], None, "hidden_rows", message, severity=Severity.WARNING)]
+    return [Problem(sheet, rows[0], None, ProblemCode.HIDDEN_ROWS, message, severity=Severity.WARNING)]
 
 
 def _letter(position: int) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from bulkref.problems import Problem, Report, Severity
+from bulkref.problems import Problem, ProblemCode, Report, Severity
 from bulkref.sheets.table import Table
 from bulkref.sheets.values import as_text, parser
 from bulkref.spec.columns import SPEC, Column, Kind, Need
@@ -22,15 +22,15 @@ from bulkref.spec.enums import fold, load
 
 # What a cell that cannot be read as its column's kind is called.
 _UNREADABLE = {
-    Kind.CHOICE: "invalid_choice",
-    Kind.BOOL: "not_yes_no",
-    Kind.DECIMAL: "not_a_number",
-    Kind.DATE: "not_a_date",
-    Kind.EMAIL: "invalid_email",
-    Kind.PHONE: "invalid_phone",
-    Kind.COUNTRY: "invalid_country",
-    Kind.CURRENCY: "invalid_currency",
-    Kind.DUNS: "invalid_duns",
+    Kind.CHOICE: ProblemCode.INVALID_CHOICE,
+    Kind.BOOL: ProblemCode.NOT_YES_NO,
+    Kind.DECIMAL: ProblemCode.NOT_A_NUMBER,
+    Kind.DATE: ProblemCode.NOT_A_DATE,
+    Kind.EMAIL: ProblemCode.INVALID_EMAIL,
+    Kind.PHONE: ProblemCode.INVALID_PHONE,
+    Kind.COUNTRY: ProblemCode.INVALID_COUNTRY,
+    Kind.CURRENCY: ProblemCode.INVALID_CURRENCY,
+    Kind.DUNS: ProblemCode.INVALID_DUNS,
 }
 
 Message = Callable[[str | None], str]  # the cell's text -> the sentence shown
@@ -81,7 +81,7 @@ def validate(table: Table) -> Validated:
                 table.sheet,
                 None,
                 None,
-                "no_rows",
+                ProblemCode.NO_ROWS,
                 "The sheet has a header but no data rows.",
                 None,
                 Severity.WARNING,
@@ -194,7 +194,7 @@ def _required_rules(ctx: _Context) -> list[_Rule]:
             rules.append(
                 _Rule(
                     key,
-                    "required",
+                    ProblemCode.REQUIRED,
                     ctx.filled(key) | ~ctx.is_new,
                     lambda _r, _v, h=h: f"{h} is required on every row without a Referral ID.",
                 )
@@ -203,7 +203,7 @@ def _required_rules(ctx: _Context) -> list[_Rule]:
             rules.append(
                 _Rule(
                     key,
-                    "required",
+                    ProblemCode.REQUIRED,
                     ctx.filled(key) | ~ctx.is_new,
                     lambda _r, _v, h=h: f"{h} is required for a new referral (a row without a Referral ID).",
                 )
@@ -214,8 +214,8 @@ def _required_rules(ctx: _Context) -> list[_Rule]:
 def _uniqueness_rules(ctx: _Context) -> list[_Rule]:
     rules = []
     for key, code, what in (
-        ("external_id", "duplicate_external_id", "deal"),
-        ("referral_id", "duplicate_referral_id", "referral"),
+        ("external_id", ProblemCode.DUPLICATE_EXTERNAL_ID, "deal"),
+        ("referral_id", ProblemCode.DUPLICATE_REFERRAL_ID, "referral"),
     ):
         if not ctx.has(key):
             continue
@@ -256,7 +256,7 @@ def _status_rules(ctx: _Context) -> list[_Rule]:
         s = status.loc[row]
         return f"Substatus '{v}' does not go with status '{s}': {s} allows {' or '.join(pairs[s])}."
 
-    return [_Rule("substatus", "substatus_mismatch", fits, message)]
+    return [_Rule("substatus", ProblemCode.SUBSTATUS_MISMATCH, fits, message)]
 
 
 def _deal_type_rules(ctx: _Context) -> list[_Rule]:
@@ -273,7 +273,7 @@ def _deal_type_rules(ctx: _Context) -> list[_Rule]:
     return [
         _Rule(
             "share_with_microsoft",
-            "private_shared_with_microsoft",
+            ProblemCode.PRIVATE_SHARED_WITH_MICROSOFT,
             ~(private & share.eq(True)),
             lambda r, v: (
                 f"A Private deal is not shared with Microsoft sellers: set {sh} to No, "
@@ -282,7 +282,7 @@ def _deal_type_rules(ctx: _Context) -> list[_Rule]:
         ),
         _Rule(
             "share_with_microsoft",
-            "needs_share_with_microsoft",
+            ProblemCode.NEEDS_SHARE_WITH_MICROSOFT,
             ~(shared_deal & share.eq(False)),
             lambda r, v: (
                 f"A {deal.loc[r]} deal is shared with Microsoft sellers: set {sh} to "
@@ -291,7 +291,7 @@ def _deal_type_rules(ctx: _Context) -> list[_Rule]:
         ),
         _Rule(
             "help_needed",
-            "cosell_needs_help",
+            ProblemCode.COSELL_NEEDS_HELP,
             ~(cosell & ~help_set),
             lambda r, v: (
                 f"A Co-sell deal asks Microsoft for help: choose what in {ctx.header('help_needed')}."
@@ -299,7 +299,7 @@ def _deal_type_rules(ctx: _Context) -> list[_Rule]:
         ),
         _Rule(
             "help_needed",
-            "help_without_cosell",
+            ProblemCode.HELP_WITHOUT_COSELL,
             ~(help_set & deal.notna() & ~cosell),
             lambda r, v: (
                 f"{ctx.header('help_needed')} is only for Co-sell deals: choose Deal "
@@ -308,7 +308,7 @@ def _deal_type_rules(ctx: _Context) -> list[_Rule]:
         ),
         _Rule(
             "referral_type",
-            "referral_type_mismatch",
+            ProblemCode.REFERRAL_TYPE_MISMATCH,
             ~(shared_deal & (rtype == "Independent")),
             lambda r, v: (
                 f"A {deal.loc[r]} deal is a Shared referral, not Independent: "
@@ -317,7 +317,7 @@ def _deal_type_rules(ctx: _Context) -> list[_Rule]:
         ),
         _Rule(
             "referral_type",
-            "shared_needs_target",
+            ProblemCode.SHARED_NEEDS_TARGET,
             ~(private & (rtype == "Shared") & ~has_target),
             lambda r, v: (
                 "A Private deal of Referral Type Shared is shared with another partner: "
@@ -335,7 +335,7 @@ def _services_rules(ctx: _Context) -> list[_Rule]:
     rules = [
         _Rule(
             k,
-            "services_cosell_incomplete",
+            ProblemCode.SERVICES_COSELL_INCOMPLETE,
             ~(any_set & ctx.blank(k)),
             lambda r, v, k=k: f"A Services co-sell deal needs {names} all filled: {ctx.header(k)} is blank.",
         )
@@ -345,7 +345,7 @@ def _services_rules(ctx: _Context) -> list[_Rule]:
     rules.append(
         _Rule(
             "deal_type",
-            "services_cosell_not_cosell",
+            ProblemCode.SERVICES_COSELL_NOT_COSELL,
             ~(any_set & deal.notna() & (deal != "Co-sell")),
             lambda r, v: f"{names} are for Services co-sell deals: set Deal Type to Co-sell, or clear them.",
         )
@@ -359,7 +359,7 @@ def _services_rules(ctx: _Context) -> list[_Rule]:
     rules.append(
         _Rule(
             "solution_play",
-            "solution_play_mismatch",
+            ProblemCode.SOLUTION_PLAY_MISMATCH,
             fits,
             lambda r, v: (
                 f"'{v}' is not a solution play of '{area.loc[r]}'. Its plays "
@@ -388,7 +388,7 @@ def _group_rules(ctx: _Context) -> list[_Rule]:
         rules.append(
             _Rule(
                 f"contact.{n}.email",
-                "contact_needs_email_or_phone",
+                ProblemCode.CONTACT_NEEDS_EMAIL_OR_PHONE,
                 ~(used & ~reachable),
                 lambda r, v, n=n: (
                     f"Customer Contact {n} needs an email or a phone number so the customer can be reached."
@@ -399,7 +399,7 @@ def _group_rules(ctx: _Context) -> list[_Rule]:
     rules.append(
         _Rule(
             first,
-            "no_customer_contact",
+            ProblemCode.NO_CUSTOMER_CONTACT,
             ~(ctx.is_new & ~anyone),
             lambda r, v: (
                 "A new referral needs at least one customer contact with an "
@@ -412,7 +412,7 @@ def _group_rules(ctx: _Context) -> list[_Rule]:
         rules.append(
             _Rule(
                 f"team.{n}.email",
-                "team_member_needs_email",
+                ProblemCode.TEAM_MEMBER_NEEDS_EMAIL,
                 ~(used & ctx.blank(f"team.{n}.email")),
                 lambda r, v, n=n: f"Team Member {n} needs an email address.",
             )
@@ -422,7 +422,7 @@ def _group_rules(ctx: _Context) -> list[_Rule]:
         rules.append(
             _Rule(
                 f"solution.{n}.id",
-                "solution_needs_id",
+                ProblemCode.SOLUTION_NEEDS_ID,
                 ~(used & ctx.blank(f"solution.{n}.id")),
                 lambda r, v, n=n: f"Solution {n} needs its ID.",
             )
@@ -432,7 +432,7 @@ def _group_rules(ctx: _Context) -> list[_Rule]:
         rules.append(
             _Rule(
                 t,
-                "incomplete_target",
+                ProblemCode.INCOMPLETE_TARGET,
                 ~(ctx.filled(i) & ctx.blank(t)),
                 lambda r, v, n=n: f"Target {n} ID is set: choose Target {n} Type too.",
             )
@@ -440,7 +440,7 @@ def _group_rules(ctx: _Context) -> list[_Rule]:
         rules.append(
             _Rule(
                 i,
-                "incomplete_target",
+                ProblemCode.INCOMPLETE_TARGET,
                 ~(ctx.filled(t) & ctx.blank(i)),
                 lambda r, v, n=n: f"Target {n} Type is set: fill Target {n} ID too.",
             )
@@ -454,7 +454,7 @@ def _value_rules(ctx: _Context) -> list[_Rule]:
     return [
         _Rule(
             "deal_value",
-            "negative_value",
+            ProblemCode.NEGATIVE_VALUE,
             ~negative,
             lambda r, v: f"{ctx.header('deal_value')} cannot be negative ('{v}').",
         )
