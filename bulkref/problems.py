@@ -23,7 +23,7 @@ class ProblemCode(StrEnum):
 
     REQUIRED = (
         "required",
-        "a required cell is blank (External Reference ID on rows without a Referral ID; new rows: `*` columns)",
+        "a required cell is blank (External Reference ID without a Referral ID; new rows: `*` columns)",
     )
     MISSING_COLUMNS = ("missing_columns", "required columns are not in the header row (one error naming all)")
     INVALID_CHOICE = ("invalid_choice", "the cell is not one of its column's allowed values")
