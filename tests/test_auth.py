@@ -159,11 +159,10 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-@pytest.fixture(params=["msal-extensions", "plain-file"])
-def cache_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    if request.param == "plain-file":
-        monkeypatch.setitem(sys.modules, "msal_extensions", None)  # import fails: the fallback cache
-    return str(request.param)
+@pytest.fixture
+def cache_kind() -> str:
+    # msal-extensions is a required dependency: its cache is the only one.
+    return "msal-extensions"
 
 
 # -- the path a person takes ------------------------------------------------------------------

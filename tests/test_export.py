@@ -27,8 +27,8 @@ from sandbox_fixture import RunningSandbox, referral_body
 
 from bulkref.api.client import RetryPolicy
 from bulkref.cli.main import cli
+from bulkref.cli.progress import ExportDisplay
 from bulkref.export.referrals import (
-    ExportDisplay,
     ExportResult,
     compose_filter,
     export_referrals,

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from bulkref.mapping.file import parse_mapping
-from bulkref.mapping.source import check_mapped
 from bulkref.mapping.suggest import suggest_mapping
+from bulkref.validation.check import check_mapped
 
 LEGACY = Path(__file__).resolve().parents[1] / "examples" / "legacy"
 EXAMPLES = ["dynamics365-opportunities.csv", "salesforce-opportunities.xlsx", "hubspot-deals.csv"]

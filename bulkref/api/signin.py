@@ -25,7 +25,7 @@ User tokens are asked for ``https://api.partner.microsoft.com/user_impersonation
 (the scope Entra ID echoes back, so MSAL finds the cached token again); app
 tokens for ``.../.default`` (the only form client credentials accept).
 
-Where things are kept (the data directory, ``bulkref.api.target.data_dir``):
+Where things are kept (the data directory, ``bulkref.files.data_dir``):
 
 - ``token_cache.bin``: MSAL's token cache (access, refresh and ID tokens, the
   account), through msal-extensions' ``PersistedTokenCache``, which locks the
@@ -91,6 +91,7 @@ import msal
 import requests
 
 from bulkref.errors import AuthError, BadSettings, BulkrefError, NotSignedIn, SignInRefused  # noqa: F401  (re-exported: raised here)
+from bulkref.files import atomic_write, data_dir
 
 RESOURCE = "https://api.partner.microsoft.com"
 USER_SCOPE = f"{RESOURCE}/user_impersonation"
@@ -231,8 +232,6 @@ def _env(env: Mapping[str, str], name: str) -> str | None:
 
 
 def _data_dir(env: Mapping[str, str], create: bool = True) -> Path:
-    from bulkref.api.target import data_dir
-
     folder = data_dir(env)
     if create:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -272,44 +271,16 @@ def ensure_private(path: Path, warn: Warn = _stderr_warning) -> None:
 
 def write_private(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` atomically, the new file 0600 from its creation."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        if os.name == "posix":
-            os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    os.replace(temporary, path)
+    atomic_write(path, "w", lambda f: f.write(text), what="sign-in file", private=True)
 
 
 # -- the token cache ---------------------------------------------------------------------------
 
 
-class FileTokenCache(msal.SerializableTokenCache):
-    """Without msal-extensions: MSAL's cache in one private file, written when it changed."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__()
-        self.path = path
-        text = path.read_text(encoding="utf-8") if path.exists() else ""
-        if text.strip():
-            self.deserialize(text)
-
-    def save_if_changed(self) -> None:
-        if self.has_state_changed:
-            write_private(self.path, self.serialize())
-
-
 def open_cache(path: Path, warn: Warn = _stderr_warning) -> msal.SerializableTokenCache:
     """MSAL's token cache kept in ``path`` (see the module's docstring)."""
-    try:
-        import msal_extensions
-    except ImportError:
-        ensure_private(path, warn)
-        return FileTokenCache(path)
+    import msal_extensions  # a required dependency; loaded only when a cache is opened
+
     persistence = _persistence(msal_extensions, path, warn)
     if not persistence.is_encrypted:
         ensure_private(path, warn)
@@ -331,12 +302,6 @@ def _persistence(extensions: Any, path: Path, warn: Warn) -> Any:
     return extensions.FilePersistence(str(path))
 
 
-def _saved(cache: msal.SerializableTokenCache) -> None:
-    # PersistedTokenCache writes on every change itself; the fallback writes here.
-    if isinstance(cache, FileTokenCache):
-        cache.save_if_changed()
-
-
 def _wipe(
     cache: msal.SerializableTokenCache, keep: Callable[[dict[str, Any]], bool] = lambda entry: False
 ) -> None:
@@ -346,7 +311,6 @@ def _wipe(
         for entry in list(cache.search(kind)):
             if not keep(entry):
                 cache.modify(kind, entry)
-    _saved(cache)
 
 
 # -- the sign-in's record (auth.json) --------------------------------------------------------
@@ -586,10 +550,7 @@ def login(
     folder = _data_dir(env)
     cache = open_cache(folder / CACHE_FILE, warn)
     app = _application(credentials, cache, secrets.client_secret, env)
-    try:
-        result = _sign_in(app, credentials, secrets, show)
-    finally:
-        _saved(cache)
+    result = _sign_in(app, credentials, secrets, show)
     if "access_token" not in result:
         raise SignInRefused(
             f"The sign-in of {credentials.who()} at {credentials.authority} was refused "
@@ -734,16 +695,12 @@ class MsalTokenSource:
         if self._app is None:  # built on first use: MSAL fetches the OpenID configuration then
             self._cache = open_cache(_data_dir(self._env) / CACHE_FILE, self._warn)
             self._app = _application(credentials, self._cache, self._client_secret, self._env)
-        assert self._cache is not None
-        try:
-            with _reaching(credentials.authority):
-                if credentials.app_only:
-                    assert isinstance(self._app, msal.ConfidentialClientApplication)
-                    result = self._app.acquire_token_for_client(_scopes(credentials))
-                else:
-                    result = self._app.acquire_token_silent_with_error(_scopes(credentials), self._account())
-        finally:
-            _saved(self._cache)
+        with _reaching(credentials.authority):
+            if credentials.app_only:
+                assert isinstance(self._app, msal.ConfidentialClientApplication)
+                result = self._app.acquire_token_for_client(_scopes(credentials))
+            else:
+                result = self._app.acquire_token_silent_with_error(_scopes(credentials), self._account())
         if result and "access_token" in result:
             return result  # type: ignore[no-any-return]
         if not result:

@@ -39,6 +39,7 @@ import httpx
 
 from bulkref.api.client import ReferralsClient
 from bulkref.errors import BadTarget, BulkrefError, NoCredentials
+from bulkref.files import ENV_HOME, data_dir
 
 if TYPE_CHECKING:  # the core never imports the sandbox at run time, except for --sandbox
     from bulkref.sandbox import SandboxServer
@@ -49,7 +50,6 @@ SANDBOX_TOKEN = "sandbox"  # not a secret: the sandbox accepts any bearer token
 
 ENV_API_URL = "BULKREF_API_URL"
 ENV_ACCESS_TOKEN = "BULKREF_ACCESS_TOKEN"
-ENV_HOME = "BULKREF_HOME"
 
 _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 
@@ -144,17 +144,6 @@ def resolve(api_url: str | None, sandbox: bool, env: Mapping[str, str] = os.envi
     if from_env:
         return Target(checked_url(from_env, ENV_API_URL), env=env)
     return Target(PARTNER_CENTER_URL, env=env)
-
-
-def data_dir(env: Mapping[str, str] = os.environ) -> Path:
-    """Where bulkref keeps its state: ``BULKREF_HOME``, else the user data directory."""
-    home = env.get(ENV_HOME, "").strip()
-    if home:
-        return Path(home).expanduser()
-    import platformdirs  # only commands that keep state need it
-
-    # appauthor=False: no "bulkref\bulkref" nesting on Windows.
-    return Path(platformdirs.user_data_dir("bulkref", appauthor=False))
 
 
 def checked_url(text: str, source: str) -> str:

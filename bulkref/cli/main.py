@@ -465,8 +465,8 @@ def export_command(
 
     The flags narrow the listing and combine with --filter into one $filter.
     Exit 0 when written, 2 when the API or the file cannot be used."""
+    from bulkref.cli.progress import ExportDisplay
     from bulkref.export.referrals import (
-        ExportDisplay,
         check_output,
         compose_filter,
         default_path,

@@ -47,25 +47,22 @@ someone edits it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import io
 import json
 import sqlite3
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, TextIO
+from typing import IO, TYPE_CHECKING, Any
 
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from bulkref.api.client import InvalidRequest, NotFound, ServerError, odata_string, with_query
-from bulkref.cli.progress import LOG_EVERY, Progress, _duration, _rate_text
 from bulkref.errors import (
     BulkrefError,
     ReferralNotFound,
@@ -602,107 +599,6 @@ def _instant(text: str) -> dt.datetime | None:
 # --- the progress display -------------------------------------------------------------------------
 
 
-class ExportDisplay:
-    """What ``bulkref export`` shows on stderr while it runs: a heading and a
-    progress line for reading, then for writing. Pass it as ``on_progress``."""
-
-    def __init__(
-        self, out: Path, source: str, stream: TextIO | None = None, interactive: bool | None = None
-    ) -> None:
-        self.out, self.source = out, source
-        self.stream = stream if stream is not None else sys.stderr
-        self.interactive = interactive
-        self.phase: str | None = None
-        self.line: _PhaseProgress | None = None
-
-    def __call__(self, phase: str, done: int, total: int | None) -> None:
-        if phase != self.phase:
-            self.close()
-            self.phase = phase
-            if phase == "read":
-                heading = f"Reading referrals from {self.source}" + (
-                    f" ({total:,} to read)" if total is not None else ""
-                )
-            else:
-                heading = f"Writing {total:,} row{'' if total == 1 else 's'} to {self.out}"
-            _write(self.stream, heading + "\n")
-            unit = "referrals" if phase == "read" else "rows"
-            self.line = _PhaseProgress(total, self.stream, self.interactive, unit)
-        if self.line is not None:
-            self.line.update(done)
-
-    def close(self, interrupted: bool = False) -> None:
-        if self.line is not None:
-            self.line.close(interrupted=interrupted)
-            self.line = None
-
-
-class _PhaseProgress(Progress):
-    """``Progress``'s line for a count of rows with no outcomes to tell apart,
-    and a total that may be unknown (a service that gives no ``@odata.count``)."""
-
-    def __init__(
-        self, total: int | None, stream: TextIO, interactive: bool | None, unit: str = "rows"
-    ) -> None:
-        self.known = total is not None
-        self.unit = unit
-        super().__init__(total or 0, stream, interactive)
-        self.counts = {}  # nothing to count by outcome: the line shows rows only
-
-    def update(self, done: int) -> None:
-        with self._lock:
-            if self._closed or done == self.done:
-                return
-            self.done = done
-            if self.known and done > self.total:  # created since the count was taken
-                self.total = done
-            now = self._clock()
-            if self.interactive:
-                if now >= self._next_draw:
-                    self._draw(now)
-            elif (self._crossed_decile() and now - self._start >= LOG_EVERY) or now >= self._next_draw:
-                self._log(now)
-
-    def _draw(self, now: float, final: bool = False, interrupted: bool = False) -> None:
-        if self.known:
-            super()._draw(now, final, interrupted)
-            return
-        self._next_draw = now + 0.1
-        timing = (
-            f"{'stopped after' if interrupted else 'in'} {_duration(now - self._start)}"
-            if final
-            else _rate_text(self._rate(now))
-        )
-        line = f"{self.done:,} {self.unit}  {timing}"
-        self._write("\r" + line + " " * max(0, self._width - len(line)))
-        self._width = len(line)
-
-    def _log(self, now: float) -> None:
-        self._next_draw = now + LOG_EVERY
-        rate = self._rate(now)
-        if not self.known:
-            self._write(f"{self.done:,} {self.unit}; {_rate_text(rate)}\n")
-            return
-        pct = f" ({self.done / self.total:.0%})" if self.total else ""
-        left = self.total - self.done
-        eta = _duration(left / rate) if rate > 0 and left > 0 else ("0s" if left <= 0 else "?")
-        self._write(f"{self.done:,}/{self.total:,} {self.unit}{pct}; {_rate_text(rate)}, ETA {eta}\n")
-
-    def _final_line(self, now: float, interrupted: bool) -> str:
-        elapsed = now - self._start
-        word = "stopped" if interrupted else "done"
-        # Under a second, a pace says more about start-up than about the work.
-        pace = f" ({_rate_text(self.done / elapsed)})" if elapsed >= 1 and self.done else ""
-        of = f"/{self.total:,}" if self.known else ""
-        return f"{word}: {self.done:,}{of} {self.unit} in {_duration(elapsed)}{pace}"
-
-
-def _write(stream: TextIO, text: str) -> None:
-    with contextlib.suppress(OSError, ValueError):  # a closed pipe: the export goes on
-        stream.write(text)
-        stream.flush()
-
-
 # --- one referral ---------------------------------------------------------------------------------
 
 
@@ -833,7 +729,6 @@ def referral_json(view: ReferralView) -> str:
 
 
 __all__ = [
-    "ExportDisplay",
     "ExportResult",
     "ReferralNotFound",
     "ReferralView",

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bulkref.errors import UnusableFile
 from bulkref.mapping.file import (
@@ -36,17 +36,14 @@ from bulkref.mapping.file import (
     describe_problems,
     load_mapping,
 )
-from bulkref.problems import Problem, ProblemCode, Report
+from bulkref.problems import Problem, ProblemCode
 from bulkref.sheets.reader import Sheet, missing_required, read_sheet
 from bulkref.sheets.table import Table
 from bulkref.sheets.values import as_text
 from bulkref.spec.columns import SPEC, Kind
 from bulkref.spec.enums import fold
 
-if TYPE_CHECKING:
-    from bulkref.validation.schema import Validated
-
-__all__ = ["Mapped", "Origin", "check_mapped", "locate", "map_sheet", "parse_number", "read_mapped"]
+__all__ = ["Mapped", "Origin", "locate", "map_sheet", "parse_number", "read_mapped"]
 
 # Rules that judge a cell against another one: when that other cell's conversion
 # failed (a Stage the value map misses), the rule only repeats the failure.
@@ -89,17 +86,6 @@ def read_mapped(path: Path | str, mapping: Mapping | Path | str, sheet: str | No
             ) from None
         raise
     return map_sheet(raw, mapping)
-
-
-def check_mapped(path: Path | str, mapping: Mapping | Path | str, sheet: str | None = None) -> Validated:
-    """Read and validate the export at ``path`` through ``mapping``: every problem
-    names the export's row and column, the template field and the mapping line."""
-    mapped = read_mapped(path, mapping, sheet)
-    from bulkref.validation.schema import validate
-
-    validated = validate(mapped.table)
-    validated.report = Report(rows=validated.report.rows, problems=locate(validated.report.problems, mapped))
-    return validated
 
 
 def locate(problems: Sequence[Problem], mapped: Mapped) -> list[Problem]:

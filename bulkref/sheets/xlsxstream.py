@@ -17,21 +17,16 @@ Used by ``bulkref.apply.results`` (the results file of apply) and ``bulkref.expo
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import math
-import os
 import re
-import secrets
-import shutil
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
-from typing import IO, Any
+from collections.abc import Iterable, Iterator
+from typing import IO
 
 from openpyxl.utils import get_column_letter
 
-from bulkref.errors import BulkrefError
+from bulkref.files import atomic_write  # noqa: F401  (re-exported for writers of sheets)
 from bulkref.sheets.cells import FORMULA_START
 
 MAX_CELL_TEXT = 32_767  # Excel's limit; longer text makes Excel "repair" the file
@@ -157,45 +152,3 @@ def insert_rows(
                 for chunk in rows:
                     part.write(chunk)
                 part.write(data[end:])
-
-
-# --- replacing a file atomically ------------------------------------------------------------------
-
-
-def atomic_write(out: Path, mode: str, write: Callable[[IO[Any]], None], what: str = "file") -> None:
-    """Write ``out`` through ``write(f)`` via ``.<name>.<random>.tmp`` in the same folder
-    (a rename is only atomic within one file system), flushed to disk before it
-    replaces ``out``: whoever opens ``out`` sees the previous complete file or the
-    new complete one, never half of one. Text modes write UTF-8 with a BOM, which
-    Excel needs to read a CSV as UTF-8. ``what`` names the file in error messages.
-    """
-    if not out.parent.is_dir():
-        raise BulkrefError(f"Cannot write {out}: the folder {out.parent} does not exist.")
-    tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        # os.open with 0o666 lets the umask decide the permissions, as for any new
-        # file (tempfile.mkstemp would force 0600).
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-        text = "b" not in mode
-        # errors="replace": a lone surrogate in an API message must not cost the whole file.
-        with (
-            open(fd, mode, encoding="utf-8-sig", errors="replace", newline="") if text else open(fd, mode)
-        ) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        if out.exists():
-            # A user who made the file private (or shared) keeps that.
-            with contextlib.suppress(OSError):
-                shutil.copymode(out, tmp)
-        os.replace(tmp, out)
-    except OSError as e:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        hint = " (is it open in Excel? close it and run again)" if isinstance(e, PermissionError) else ""
-        raise BulkrefError(f"Cannot write the {what} {out}: {e.strerror or e}{hint}.") from e
-    except BaseException:
-        # Interrupted (Ctrl+C) or failed while writing: leave the old file, and no debris.
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise

@@ -26,8 +26,6 @@ def check_file(
     600 MB (benchmarks/validate.py).
     """
     if mapping is not None:
-        from bulkref.mapping.source import check_mapped
-
         return check_mapped(path, mapping, sheet=sheet)
     from bulkref.sheets.reader import read_table
 
@@ -35,3 +33,17 @@ def check_file(
     from bulkref.validation.schema import validate
 
     return validate(table)
+
+
+def check_mapped(path: Path | str, mapping: Mapping | Path | str, sheet: str | None = None) -> Validated:
+    """Read and validate the export at ``path`` through ``mapping``: every problem
+    names the export's row and column, the template field and the mapping line."""
+    from bulkref.mapping.source import locate, read_mapped
+
+    mapped = read_mapped(path, mapping, sheet)
+    from bulkref.problems import Report
+    from bulkref.validation.schema import validate
+
+    validated = validate(mapped.table)
+    validated.report = Report(rows=validated.report.rows, problems=locate(validated.report.problems, mapped))
+    return validated
