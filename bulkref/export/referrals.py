@@ -71,6 +71,7 @@ from bulkref.plan.payload import deal_defaults, deal_type_of, is_microsoft, row_
 from bulkref.sheets import template
 from bulkref.sheets import xlsxstream as sheetxml
 from bulkref.spec.columns import SPEC, Column, Kind
+from bulkref.spec.deals import broken_rules
 from bulkref.spec.jsonpaths import get_path
 
 if TYPE_CHECKING:
@@ -423,9 +424,7 @@ def fit_deal_type(row: dict[str, Any]) -> dict[str, Any]:
     """``row`` with Deal Type blank where Partner Center's data does not fit it:
 
     - where the validator's deal-type rules would refuse the row
-      (bulkref.validation.schema: private_shared_with_microsoft, needs_share_with_microsoft,
-      cosell_needs_help, help_without_cosell, referral_type_mismatch,
-      shared_needs_target, services_cosell_not_cosell), e.g. an incoming
+      (``bulkref.spec.deals``, the same rules the validator runs), e.g. an incoming
       invitation, Shared and carrying Help Needed;
     - where the referral leaves blank what the deal type implies
       (``payload.deal_defaults``: an incoming lead has no consent to share with
@@ -439,16 +438,7 @@ def fit_deal_type(row: dict[str, Any]) -> dict[str, Any]:
     if any(row.get(key) != value for key, value in deal_defaults(row).items()):
         row["deal_type"] = None
         return row
-    share, rtype = row.get("share_with_microsoft"), row.get("referral_type")
-    helps = row.get("help_needed") is not None
-    services = any(row.get(k) is not None for k in ("partner_role", "solution_area", "solution_play"))
-    targeted = any(v is not None for k, v in row.items() if k.startswith("target.") and k.endswith(".id"))
-    if deal == "Private":
-        fits = share is not True and not helps and not services and (rtype != "Shared" or targeted)
-    else:  # Partner-led or Co-sell: shared with Microsoft sellers
-        cosell = deal == "Co-sell"
-        fits = share is not False and rtype != "Independent" and helps == cosell and (cosell or not services)
-    if not fits:
+    if broken_rules(row):
         row["deal_type"] = None
     return row
 

@@ -18,6 +18,7 @@ from bulkref.problems import Problem, ProblemCode, Report, Severity
 from bulkref.sheets.table import Table
 from bulkref.sheets.values import as_text, parser
 from bulkref.spec.columns import SPEC, Column, Kind, Need
+from bulkref.spec.deals import DEAL_TYPE_RULES, SERVICES_KEYS, DealFacts
 from bulkref.spec.enums import fold, load
 
 # What a cell that cannot be read as its column's kind is called.
@@ -102,6 +103,7 @@ class _Context:
         self.is_new = self.blank("referral_id")
         self.deal = self.get("deal_type")
         self.share = self.get("share_with_microsoft")
+        self.deal_facts = _deal_facts(self)
 
     def has(self, key: str) -> bool:
         return key in self.typed.columns
@@ -259,22 +261,42 @@ def _status_rules(ctx: _Context) -> list[_Rule]:
     return [_Rule("substatus", ProblemCode.SUBSTATUS_MISMATCH, fits, message)]
 
 
-def _deal_type_rules(ctx: _Context) -> list[_Rule]:
-    deal, share = ctx.deal, ctx.share
-    private = deal == "Private"
-    shared_deal = deal.isin(["Partner-led", "Co-sell"])
-    cosell = deal == "Co-sell"
-    rtype = ctx.get("referral_type")
-    help_set = ctx.filled("help_needed")
+def _deal_facts(ctx: _Context) -> DealFacts:
+    deal, share, rtype = ctx.deal, ctx.share, ctx.get("referral_type")
     has_target = pd.Series(False, index=ctx.index)
     for n in ctx.group_numbers("target"):
         has_target |= ctx.filled(f"target.{n}.id")
+    services = pd.Series(False, index=ctx.index)
+    for key in SERVICES_KEYS:
+        services |= ctx.filled(key)
+    return DealFacts(
+        private=deal == "Private",
+        shared_deal=deal.isin(["Partner-led", "Co-sell"]),
+        cosell=deal == "Co-sell",
+        deal_known=deal.notna(),
+        share_yes=share.eq(True),
+        share_no=share.eq(False),
+        help=ctx.filled("help_needed"),
+        independent=rtype == "Independent",
+        shared_type=rtype == "Shared",
+        targeted=has_target,
+        services=services,
+    )
+
+
+def _deal_type_rules(ctx: _Context) -> list[_Rule]:
+    deal = ctx.deal
+    facts = ctx.deal_facts
+
+    def kept(code: ProblemCode) -> pd.Series:  # where the row keeps the rule
+        return ~DEAL_TYPE_RULES[code](facts)
+
     sh = ctx.header("share_with_microsoft")
     return [
         _Rule(
             "share_with_microsoft",
             ProblemCode.PRIVATE_SHARED_WITH_MICROSOFT,
-            ~(private & share.eq(True)),
+            kept(ProblemCode.PRIVATE_SHARED_WITH_MICROSOFT),
             lambda r, v: (
                 f"A Private deal is not shared with Microsoft sellers: set {sh} to No, "
                 "or choose Deal Type Partner-led or Co-sell."
@@ -283,7 +305,7 @@ def _deal_type_rules(ctx: _Context) -> list[_Rule]:
         _Rule(
             "share_with_microsoft",
             ProblemCode.NEEDS_SHARE_WITH_MICROSOFT,
-            ~(shared_deal & share.eq(False)),
+            kept(ProblemCode.NEEDS_SHARE_WITH_MICROSOFT),
             lambda r, v: (
                 f"A {deal.loc[r]} deal is shared with Microsoft sellers: set {sh} to "
                 "Yes, or choose Deal Type Private."
@@ -292,7 +314,7 @@ def _deal_type_rules(ctx: _Context) -> list[_Rule]:
         _Rule(
             "help_needed",
             ProblemCode.COSELL_NEEDS_HELP,
-            ~(cosell & ~help_set),
+            kept(ProblemCode.COSELL_NEEDS_HELP),
             lambda r, v: (
                 f"A Co-sell deal asks Microsoft for help: choose what in {ctx.header('help_needed')}."
             ),
@@ -300,7 +322,7 @@ def _deal_type_rules(ctx: _Context) -> list[_Rule]:
         _Rule(
             "help_needed",
             ProblemCode.HELP_WITHOUT_COSELL,
-            ~(help_set & deal.notna() & ~cosell),
+            kept(ProblemCode.HELP_WITHOUT_COSELL),
             lambda r, v: (
                 f"{ctx.header('help_needed')} is only for Co-sell deals: choose Deal "
                 f"Type Co-sell to ask Microsoft for help, or clear it (this row is {deal.loc[r]})."
@@ -309,7 +331,7 @@ def _deal_type_rules(ctx: _Context) -> list[_Rule]:
         _Rule(
             "referral_type",
             ProblemCode.REFERRAL_TYPE_MISMATCH,
-            ~(shared_deal & (rtype == "Independent")),
+            kept(ProblemCode.REFERRAL_TYPE_MISMATCH),
             lambda r, v: (
                 f"A {deal.loc[r]} deal is a Shared referral, not Independent: "
                 "set Referral Type to Shared or leave it blank."
@@ -318,7 +340,7 @@ def _deal_type_rules(ctx: _Context) -> list[_Rule]:
         _Rule(
             "referral_type",
             ProblemCode.SHARED_NEEDS_TARGET,
-            ~(private & (rtype == "Shared") & ~has_target),
+            kept(ProblemCode.SHARED_NEEDS_TARGET),
             lambda r, v: (
                 "A Private deal of Referral Type Shared is shared with another partner: "
                 "fill Target 1 Type (SolutionProfile) and Target 1 ID (their SOL-... id), "
@@ -329,7 +351,7 @@ def _deal_type_rules(ctx: _Context) -> list[_Rule]:
 
 
 def _services_rules(ctx: _Context) -> list[_Rule]:
-    keys = ("partner_role", "solution_area", "solution_play")
+    keys = SERVICES_KEYS
     any_set = ctx.filled(keys[0]) | ctx.filled(keys[1]) | ctx.filled(keys[2])
     names = ", ".join(ctx.header(k) for k in keys)
     rules = [
@@ -341,12 +363,11 @@ def _services_rules(ctx: _Context) -> list[_Rule]:
         )
         for k in keys
     ]
-    deal = ctx.deal
     rules.append(
         _Rule(
             "deal_type",
             ProblemCode.SERVICES_COSELL_NOT_COSELL,
-            ~(any_set & deal.notna() & (deal != "Co-sell")),
+            ~DEAL_TYPE_RULES[ProblemCode.SERVICES_COSELL_NOT_COSELL](ctx.deal_facts),
             lambda r, v: f"{names} are for Services co-sell deals: set Deal Type to Co-sell, or clear them.",
         )
     )
