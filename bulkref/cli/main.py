@@ -19,6 +19,23 @@ from bulkref import __version__
 from bulkref.errors import BulkrefError
 
 
+# What `bulkref --help` lists, one line each, in one place: click would cut each
+# command's first sentence at 45 characters.
+SUMMARIES: dict[str, str] = {
+    "template": "Write the fill-in template.",
+    "validate": "Check every row of a sheet; send nothing.",
+    "plan": "Dry run: what apply would do, row by row.",
+    "apply": "Apply a sheet or a saved plan, resumably.",
+    "export": "Write Partner Center's referrals to a sheet.",
+    "get": "Print one referral.",
+    "map": "Mapping files for CRM exports.",
+    "login": "Sign in to Partner Center.",
+    "logout": "Forget the sign-in.",
+    "whoami": "Show the signed-in account.",
+    "sandbox": "Run a local Partner Center Referrals API.",
+}
+
+
 class _Group(click.Group):
     """Turns bulkref's errors into one sentence on stderr and the contract's exit code,
     and loads the ``lazy`` commands (name -> "module:attribute") when they are asked for."""
@@ -32,7 +49,10 @@ class _Group(click.Group):
         if cmd_name in self.lazy and cmd_name not in self.commands:
             module, attribute = self.lazy[cmd_name].split(":")
             self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
-        return super().get_command(ctx, cmd_name)
+        command = super().get_command(ctx, cmd_name)
+        if command is not None and cmd_name in SUMMARIES:
+            command.short_help = SUMMARIES[cmd_name]
+        return command
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -243,7 +263,13 @@ def plan(
     help="The journal that makes the run resumable (default: in your data directory).",
 )
 @click.option("--yes", is_flag=True, help="Apply without asking.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="text for people, json for scripts (the summary and the results path).",
+)
 @click.option(
     "--mapping",
     type=click.Path(dir_okay=False, path_type=Path),

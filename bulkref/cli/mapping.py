@@ -16,7 +16,7 @@ def map_group() -> None:
     (--mapping FILE). See the README, "Migrating from a CRM export"."""
 
 
-@map_group.command()
+@map_group.command(short_help="A starter mapping file for a CRM export.")
 @click.argument("export", type=click.Path(path_type=Path))
 @click.option(
     "-o",
