@@ -55,7 +55,7 @@ def test_every_command_and_option_is_in_docs_cli_md(name: str, command: click.Co
 @pytest.mark.parametrize(("name", "command"), list(_commands()), ids=[n for n, _ in _commands()])
 def test_every_command_has_a_summary_and_every_option_a_help_text(name: str, command: click.Command) -> None:
     summary = command.get_short_help_str(limit=80)
-    assert name == "bulkref" or summary and not summary.endswith("..."), (
+    assert name == "bulkref" or (summary and not summary.endswith("...")), (
         f"{name}: the one-line summary is cut: {summary!r}"
     )
     undocumented = [

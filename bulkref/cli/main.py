@@ -18,7 +18,6 @@ import click
 from bulkref import __version__
 from bulkref.errors import BulkrefError
 
-
 # What `bulkref --help` lists, one line each, in one place: click would cut each
 # command's first sentence at 45 characters.
 SUMMARIES: dict[str, str] = {
