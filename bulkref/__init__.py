@@ -13,7 +13,7 @@ the stable surface over them. They load on first use, so that ``bulkref
 
     checked = bulkref.check_file("deals.xlsx")            # read + validate
     plan = bulkref.make_plan("deals.xlsx", sandbox=True)  # dry run against the sandbox
-    run = bulkref.apply_input("deals.xlsx", sandbox=True, confirm=lambda plan: True)
+    run = bulkref.apply_input("deals.xlsx", sandbox=True, confirm=lambda plan, resumed: True)
 """
 
 from __future__ import annotations

@@ -1,0 +1,51 @@
+"""The public API: what __all__ names exists, and the README's "From Python" example runs."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import bulkref
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_public_name_resolves() -> None:
+    for name in bulkref.__all__:
+        assert getattr(bulkref, name) is not None, name
+    assert set(dir(bulkref)) == set(bulkref.__all__)
+
+
+def test_every_error_is_a_bulkref_error_with_an_exit_code() -> None:
+    from bulkref import errors
+
+    classes = [v for v in vars(errors).values() if isinstance(v, type) and issubclass(v, Exception)]
+    assert len(classes) > 10
+    for cls in classes:
+        assert issubclass(cls, errors.BulkrefError), cls
+        assert cls.exit_code in (1, 2), cls
+
+
+def test_the_readme_python_example_runs(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### From Python", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    assert code is not None
+    (tmp_path / "examples").mkdir()
+    shutil.copy(ROOT / "examples" / "referrals.xlsx", tmp_path / "examples")
+    env = {"BULKREF_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [sys.executable, "-c", code.group(1)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "'created': 5" in done.stdout
+    assert (tmp_path / "examples" / "referrals.results.xlsx").is_file()
+    assert "-> exit 2" in done.stdout
