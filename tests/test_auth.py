@@ -286,7 +286,9 @@ def test_a_wrong_password_ends_login_with_exit_2_and_one_sentence(idp: Idp) -> N
     refused = password_login(wrong)
     assert refused.exit_code == 2
     assert refused.stdout == ""
-    assert refused.stderr == (
+    warning, _, refusal = refused.stderr.partition("\n")
+    assert warning.startswith("bulkref: warning: the password grant cannot answer MFA")
+    assert refusal == (
         f"bulkref: The sign-in of {SANDBOX_USER} at {idp.authority} was refused "
         "(invalid_grant: AADSTS50126: Error validating credentials due to invalid "
         "username or password).\n"
@@ -496,7 +498,9 @@ def test_the_cli_in_a_subprocess(idp: Idp, tmp_path: Path) -> None:
     assert shown.returncode == 0 and SANDBOX_USER in shown.stdout
     env["BULKREF_PASSWORD"] = "Wrong-Passw0rd!"
     refused = bulkref("login", "--username", SANDBOX_USER)
-    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+    assert (
+        refused.returncode == 2 and refused.stderr.count("\n") == 2
+    )  # the MFA warning, then one sentence and "Traceback" not in refused.stderr
     for out in (signed_in, shown, refused):
         assert SANDBOX_PASSWORD not in out.stdout + out.stderr and "Wrong-Passw0rd!" not in out.stderr
 
@@ -605,3 +609,10 @@ def test_the_identity_provider_discovery_and_its_refusals(idp: Idp) -> None:
     assert (unknown.status_code, unknown.json()["error"]) == (400, "unauthorized_client")
     assert idp.http.post(token, data={"grant_type": "implicit"}).json()["error"] == "unsupported_grant_type"
     assert idp.http.post(token, json={"grant_type": "password"}).json()["error"] == "invalid_request"
+
+
+def test_the_password_grant_warns_that_mfa_makes_it_fail(idp: Idp) -> None:
+    signed_in = password_login()
+    assert signed_in.exit_code == 0
+    assert "cannot answer MFA" in signed_in.stderr and "device code" in signed_in.stderr
+    assert "MFA" not in signed_in.stdout

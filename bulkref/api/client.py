@@ -87,7 +87,10 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 #: Told to the user when the service refuses the credentials. One place, so that
 #: ``bulkref login`` (a later issue) changes the advice here only.
-SIGN_IN_HINT = "run `bulkref login` again (or set BULKREF_ACCESS_TOKEN), or use --sandbox to rehearse locally"
+SIGN_IN_HINT = (
+    "run `bulkref login` again (device code, which works with MFA), or set BULKREF_ACCESS_TOKEN, "
+    "or use --sandbox to rehearse locally"
+)
 
 
 _BY_STATUS: dict[int, type[ApiError]] = {

@@ -22,6 +22,14 @@ APP_ONLY_WARNING = (
     "--device-code if it does."
 )
 
+# Partner Center enforces MFA on every App+User call from 1 April 2026: a
+# password alone can no longer get a token for most accounts.
+PASSWORD_WARNING = (
+    "the password grant cannot answer MFA, which Partner Center enforces for App+User sign-in "
+    "since 1 April 2026: it fails for most accounts. Use `bulkref login` (device code) instead; "
+    "keep --username for accounts your administrator exempted."
+)
+
 
 def _warn(message: str) -> None:
     click.echo(f"bulkref: warning: {message}", err=True)
@@ -58,7 +66,8 @@ def _password(credentials: auth.Credentials) -> str | None:
     "-u",
     metavar="USER",
     help=f"Sign in with this user name and a password ({auth.ENV_PASSWORD}, else a prompt); "
-    f"no MFA. Default: {auth.ENV_USERNAME}.",
+    f"no MFA, so it fails where MFA is enforced (most tenants since April 2026). "
+    f"Default: {auth.ENV_USERNAME}.",
 )
 @click.option(
     "--tenant",
@@ -98,6 +107,8 @@ def login(
     secrets = auth.Secrets(password=_password(credentials), client_secret=secret)
     if credentials.app_only:
         _warn(APP_ONLY_WARNING)
+    elif credentials.grant is auth.Grant.PASSWORD:
+        _warn(PASSWORD_WARNING)
     signed_in = auth.login(credentials, secrets, env=env, show=_tell, warn=_warn)
     who = f"the app {credentials.client_id}" if credentials.app_only else signed_in.username
     click.echo(
