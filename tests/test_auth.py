@@ -498,9 +498,8 @@ def test_the_cli_in_a_subprocess(idp: Idp, tmp_path: Path) -> None:
     assert shown.returncode == 0 and SANDBOX_USER in shown.stdout
     env["BULKREF_PASSWORD"] = "Wrong-Passw0rd!"
     refused = bulkref("login", "--username", SANDBOX_USER)
-    assert (
-        refused.returncode == 2 and refused.stderr.count("\n") == 2
-    )  # the MFA warning, then one sentence and "Traceback" not in refused.stderr
+    # The MFA warning, then one sentence.
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 2 and "Traceback" not in refused.stderr
     for out in (signed_in, shown, refused):
         assert SANDBOX_PASSWORD not in out.stdout + out.stderr and "Wrong-Passw0rd!" not in out.stderr
 
