@@ -15,7 +15,6 @@ again in the raw text (:func:`key_lines`).
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import re
 import tomllib
 from collections.abc import Mapping as MappingType
@@ -27,7 +26,7 @@ from bulkref.errors import (
     MappingError,
 )
 from bulkref.spec.columns import SPEC, Column, Kind
-from bulkref.spec.enums import fold
+from bulkref.spec.enums import closest
 from bulkref.spec.enums import load as load_enums
 
 __all__ = [
@@ -588,14 +587,13 @@ def _show(value: Any) -> str:
 
 
 def _did_you_mean(text: str, options: tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(text, options, n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    close = closest(text, options)
+    return f" (did you mean '{close}'?)" if close else ""
 
 
 def _field_hint(name: str) -> str:
-    headers = {fold(c.header): c.header for c in SPEC.columns()}
-    close = difflib.get_close_matches(fold(name.replace(NUMBERED, "1")), list(headers), n=1, cutoff=0.7)
-    return f' (did you mean "{headers[close[0]]}"?)' if close else ""
+    close = closest(name.replace(NUMBERED, "1"), (c.header for c in SPEC.columns()))
+    return f' (did you mean "{close}"?)' if close else ""
 
 
 # --------------------------------------------------------------------------- lines

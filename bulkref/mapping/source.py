@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import difflib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,7 +40,7 @@ from bulkref.sheets.reader import Sheet, missing_required, read_sheet
 from bulkref.sheets.table import Table
 from bulkref.sheets.values import as_text
 from bulkref.spec.columns import SPEC, Kind
-from bulkref.spec.enums import fold
+from bulkref.spec.enums import closest, fold
 
 __all__ = ["Mapped", "Origin", "locate", "map_sheet", "parse_number", "read_mapped"]
 
@@ -224,9 +223,9 @@ def _positions(sheet: Sheet, mapping: Mapping) -> dict[str, int]:
             if pos is not None:
                 found[name] = pos
                 continue
-            close = difflib.get_close_matches(name, [h for h in sheet.headers if h], n=1, cutoff=0.6)
+            close = closest(name, [h for h in sheet.headers if h])
             hint = (
-                f" Did you mean '{close[0]}'?"
+                f" Did you mean '{close}'?"
                 if close
                 else f" Its columns are: {', '.join(repr(h) for h in sheet.headers if h)[:300]}."
             )

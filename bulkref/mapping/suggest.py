@@ -14,7 +14,6 @@ so the reviewer sees what is not imported.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import json
 import re
 from collections.abc import Iterable
@@ -28,6 +27,7 @@ from bulkref.mapping.source import parse_number
 from bulkref.sheets.reader import Sheet, read_sheet
 from bulkref.sheets.values import EMAIL, as_text
 from bulkref.spec.columns import SPEC, Column, Kind, Need
+from bulkref.spec.enums import closest
 from bulkref.spec.enums import load as load_enums
 
 __all__ = ["Suggestion", "suggest_mapping"]
@@ -348,8 +348,9 @@ def _match(header: str) -> tuple[str, int] | None:
         if _norm(variant) in SYNONYMS and _norm(header) not in _CAUTIOUS:
             return SYNONYMS[_norm(variant)], 2
     names = _fuzzy_names()
-    close = difflib.get_close_matches(whole, list(names), n=1, cutoff=FUZZY_CUTOFF)
-    return (names[close[0]], 1) if close else None
+    # A stricter cut-off than a "did you mean": here nobody confirms the match.
+    close = closest(whole, names, cutoff=FUZZY_CUTOFF)
+    return (names[close], 1) if close else None
 
 
 # "(Do Not Modify) Modified On" is not a date to import, whatever its last word says.

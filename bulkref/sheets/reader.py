@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import difflib
 import io
 import posixpath
 import re
@@ -28,7 +27,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from xml.etree import ElementTree
@@ -40,7 +38,7 @@ from bulkref.errors import UnusableFile
 from bulkref.problems import Problem, ProblemCode, Severity
 from bulkref.sheets.table import Table
 from bulkref.spec.columns import SPEC, Column, Need
-from bulkref.spec.enums import fold
+from bulkref.spec.enums import closest
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -730,15 +728,8 @@ def _match_headers(
 
 def _unknown_message(text: str) -> str:
     message = f"Column '{text}' is not a bulkref column and is ignored."
-    candidates = _suggestions()
-    close = difflib.get_close_matches(fold(text.rstrip("* ")), list(candidates), n=1, cutoff=0.8)
-    return f"{message} Did you mean '{candidates[close[0]]}'?" if close else message
-
-
-@cache
-def _suggestions() -> dict[str, str]:
-    """Folded spelling -> header to suggest, for every template header."""
-    return {fold(c.header): c.header for c in SPEC.columns()}
+    close = closest(text.rstrip("* "), (c.header for c in SPEC.columns()))
+    return f"{message} Did you mean '{close}'?" if close else message
 
 
 def missing_required(present: set[str], frame: pd.DataFrame) -> list[str]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -16,6 +18,21 @@ def fold(text: str) -> str:
     hyphens and underscores do not count, so ``have not decided`` matches
     ``HaveNotDecided`` and ``partner led`` matches ``Partner-led``."""
     return _FOLD.sub("", text).casefold()
+
+
+#: How alike two texts must be for "did you mean" (difflib's ratio, after folding).
+CLOSE_ENOUGH = 0.7
+
+
+def closest(text: str, options: Iterable[str], cutoff: float = CLOSE_ENOUGH) -> str | None:
+    """The option a person most likely meant by ``text`` (compared folded, returned
+    as written), or None when none is close enough: every "did you mean" of
+    bulkref's messages comes from here."""
+    by_fold: dict[str, str] = {}
+    for option in options:
+        by_fold.setdefault(fold(option), option)
+    close = difflib.get_close_matches(fold(text), list(by_fold), n=1, cutoff=cutoff)
+    return by_fold[close[0]] if close else None
 
 
 # eq=False: identity hashing, so the loaded tables can key a cache.

@@ -8,7 +8,6 @@ one pass instead of stopping at the first.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -19,7 +18,7 @@ from bulkref.sheets.table import Table
 from bulkref.sheets.values import as_text, parser
 from bulkref.spec.columns import SPEC, Column, Kind, Need
 from bulkref.spec.deals import DEAL_TYPE_RULES, SERVICES_KEYS, DealFacts
-from bulkref.spec.enums import fold, load
+from bulkref.spec.enums import closest, load
 
 # What a cell that cannot be read as its column's kind is called.
 _UNREADABLE = {
@@ -134,8 +133,7 @@ class _Context:
 def _choices_hint(column: Column, value: str | None) -> str:
     assert column.choices is not None
     allowed = load().values(column.choices)
-    close = difflib.get_close_matches(fold(value or ""), [fold(a) for a in allowed], n=1, cutoff=0.6)
-    guess = next((a for a in allowed if close and fold(a) == close[0]), None)
+    guess = closest(value or "", allowed)
     listed = (
         f"Choose one of: {', '.join(allowed)}."
         if len(allowed) <= 8
@@ -148,8 +146,8 @@ def _country_hint(value: str | None) -> str:
     import pycountry
 
     names = {c.name: c.alpha_2 for c in pycountry.countries}
-    close = difflib.get_close_matches(value or "", list(names), n=1, cutoff=0.75)
-    return f" Did you mean {names[close[0]]} ({close[0]})?" if close else ""
+    close = closest(value or "", names)
+    return f" Did you mean {names[close]} ({close})?" if close else ""
 
 
 def _unreadable_message(column: Column) -> Callable[[int, str | None], str]:
