@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,9 +64,14 @@ def apply_input(
     on_result: Callable[[RowResult], None] = lambda r: None,
     on_note: Callable[[str], None] = lambda text: None,
     mapping: Path | str | None = None,
+    stop: threading.Event | None = None,
 ) -> ApplyRun:
     """Apply ``path``: a spreadsheet (read through the ``mapping`` file, if
-    any), planned now, or a PLAN.json from ``plan --out``, executed as saved."""
+    any), planned now, or a PLAN.json from ``plan --out``, executed as saved.
+
+    ``stop``, set from another thread, acts as a first Ctrl-C does: the calls
+    in flight finish, then the run ends with its journal and results written
+    (``bulkref serve``'s Stop button)."""
     from bulkref.api import target
     from bulkref.apply.results import default_path, refuse_input, write_results
 
@@ -80,7 +86,7 @@ def apply_input(
         refuse_input(out, path)
         with Journal(state) as journal:
             outcome = asyncio.run(
-                _apply(path, mapping, where, label, journal, concurrency, confirm, on_result, on_note)
+                _apply(path, mapping, where, label, journal, concurrency, confirm, on_result, on_note, stop)
             )
         run = ApplyRun(*outcome, results_path=out, journal_path=state)
         if not run.declined:
@@ -98,6 +104,7 @@ async def _apply(
     confirm: Callable[[Plan, bool], bool],
     on_result: Callable[[RowResult], None],
     on_note: Callable[[str], None],
+    stop: threading.Event | None = None,
 ) -> tuple[Plan, list[RowResult], bool, bool, bool]:
     """(plan, results, resumed, interrupted, declined)."""
     pacer = Pacer()
@@ -114,8 +121,11 @@ async def _apply(
 
         executor.on_result = finished
         loop = asyncio.get_running_loop()
+        watch = asyncio.create_task(_stop_when(stop, executor.stop)) if stop is not None else None
         with _stop_on_ctrl_c(loop, executor.stop, on_note):
             done = await executor.run()
+        if watch is not None:
+            watch.cancel()
     rows = [
         done.get(rp.row) or _not_reached(rp.sheet, rp.row, rp.external_id, str(rp.action)) for rp in plan.rows
     ]
@@ -213,6 +223,14 @@ def _not_reached(sheet: str, row: int, external_id: str | None, action: str) -> 
         error_code="notReached",
         error_message=NOT_REACHED,
     )
+
+
+async def _stop_when(flag: threading.Event, stop: asyncio.Event) -> None:
+    """Carries a thread's stop request into the run's loop (polled: an asyncio
+    Event cannot be set safely from another thread without its loop)."""
+    while not flag.is_set():
+        await asyncio.sleep(0.05)
+    stop.set()
 
 
 @contextlib.contextmanager

@@ -545,6 +545,7 @@ _Group.lazy.update(
         "logout": "bulkref.cli.signin:logout",
         "whoami": "bulkref.cli.signin:whoami",
         "map": "bulkref.cli.mapping:map_group",
+        "serve": "bulkref.cli.serve:serve",
     }
 )
 
