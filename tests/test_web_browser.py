@@ -101,6 +101,7 @@ def shot(driver: Any, name: str) -> None:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
         height = driver.execute_script("return document.documentElement.scrollHeight")
         driver.set_window_size(1360, min(max(900, height + 20), 1500))
+        driver.execute_script("window.scrollTo(0, 0)")
         driver.save_screenshot(str(Path(SHOTS) / f"{name}.png"))
         driver.set_window_size(1360, 900)
 
@@ -178,7 +179,9 @@ def test_whole_flow_from_upload_to_downloaded_results(browser: Any, app: WebServ
     results = downloaded(downloads, ".xlsx", before)
     ws = openpyxl.load_workbook(results)["Results"]
     header = [c.value for c in ws[1]]
-    ids = [r[header.index("Referral ID")] for r in ws.iter_rows(min_row=2, values_only=True) if r[0] is not None]
+    ids = [
+        r[header.index("Referral ID")] for r in ws.iter_rows(min_row=2, values_only=True) if r[0] is not None
+    ]
     assert sorted(ids) == sorted(shown_ids)
     for referral_id in ids:  # each id is a referral the sandbox holds, under the sheet's name
         assert bulkref.get_referral(referral_id, sandbox=True).doc["id"] == referral_id
@@ -210,15 +213,29 @@ def test_broken_sheet_shows_its_bad_cells_and_takes_a_corrected_one(
     assert [c.text for c in bad] == ["Atlantis", "not an email"]
     bad_rows = browser.find_elements(By.CSS_SELECTOR, "#grid tbody tr.error")
     assert [r.get_attribute("data-row") for r in bad_rows] == ["3", "5"]
-    messages = bad_rows[0].find_element(By.CSS_SELECTOR, "td.msgs").text
+    messages = bad_rows[0].find_element(By.CSS_SELECTOR, "td.msgs").text  # beside the row's cells
     assert "Referrals, row 3, Country:" in messages
     assert "row 5, Customer Contact 1 Email:" in bad_rows[1].text
     assert "2\nerrors in 2 rows" in browser.find_element(By.ID, "counts").text
-    shot(browser, "2b-check-errors")
 
     browser.find_element(By.ID, "only-problems").click()
     shown = [r.get_attribute("data-row") for r in browser.find_elements(By.CSS_SELECTOR, "#grid tbody tr")]
     assert shown == ["3", "5"]
+    browser.find_element(By.ID, "only-problem-columns").click()
+    headers = [h.text.split("\n")[-1] for h in browser.find_elements(By.CSS_SELECTOR, "#grid thead th")]
+    assert headers == [
+        "Row",
+        "Problems",
+        "External Reference ID",
+        "Referral Name",
+        "Country",
+        "Customer Contact 1 Email",
+    ]
+    assert [c.text for c in browser.find_elements(By.CSS_SELECTOR, "#grid td.bad.error")] == [
+        "Atlantis",
+        "not an email",
+    ]
+    shot(browser, "2b-check-errors")
 
     fixed = write_xlsx(tmp_path / "fixed.xlsx", [row(External_Reference_ID=f"BRK-{i}") for i in range(1, 5)])
     url = browser.current_url.split("?")[0]
@@ -231,7 +248,9 @@ def test_broken_sheet_shows_its_bad_cells_and_takes_a_corrected_one(
 
 
 def test_hostile_referral_name_is_text(browser: Any, app: WebServer, tmp_path: Path) -> None:
-    sheet = write_xlsx(tmp_path / "hostile.xlsx", [row(External_Reference_ID="EVIL-1", Referral_Name=HOSTILE)])
+    sheet = write_xlsx(
+        tmp_path / "hostile.xlsx", [row(External_Reference_ID="EVIL-1", Referral_Name=HOSTILE)]
+    )
     upload(browser, app, sheet)
     cells = [c.text for c in browser.find_elements(By.CSS_SELECTOR, "#grid td")]
     assert HOSTILE in cells
@@ -274,7 +293,9 @@ def test_stop_midway_then_resume(
             concurrency.clear()
             concurrency.send_keys("2")
             browser.find_element(By.ID, "start-apply").click()
-            wait(browser, lambda d: int(d.find_element(By.CSS_SELECTOR, '[data-field="done"]').text or 0) >= 4)
+            wait(
+                browser, lambda d: int(d.find_element(By.CSS_SELECTOR, '[data-field="done"]').text or 0) >= 4
+            )
             shot(browser, "4b-applying")
             browser.find_element(By.ID, "stop").click()
             interrupted = wait(browser, ec.presence_of_element_located((By.ID, "interrupted")), timeout=30)
@@ -282,8 +303,8 @@ def test_stop_midway_then_resume(
             imp = server.app.web.store.recent(1)[0]
             first = [r for r in imp.results() if r["outcome"] == "created"]
             assert 4 <= len(first) < 30
-            assert (
-                len(slow.client().get(slow.url, params={"$top": 100}).json()["value"]) == len(first)
+            assert len(slow.client().get(slow.url, params={"$top": 100}).json()["value"]) == len(
+                first
             )  # nothing sent beyond the rows reported
 
             browser.find_element(By.ID, "resume").click()

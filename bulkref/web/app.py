@@ -170,12 +170,13 @@ class App:
     async def check(self, request: Request) -> Response:
         imp = self._import(request)
         only = request.query_params.get("problems") == "1"
+        columns = request.query_params.get("columns") == "problems"
         page = _int(request.query_params.get("page"), 1)
         try:
             validated = await run_in_threadpool(bulkref.check_file, imp.input, mapping=imp.mapping)
         except bulkref.BulkrefError as e:
             return self.page(request, "check.html", imp, active="check", unusable=str(e), grid=None)
-        grid = views.grid(validated, only, page)
+        grid = views.grid(validated, only, page, columns)
         return self.page(request, "check.html", imp, active="check", grid=grid, unusable=None)
 
     async def replace_input(self, request: Request) -> Response:

@@ -20,6 +20,7 @@ CHANGED = "changed"
 class Cell:
     text: str
     problems: list[Any] = field(default_factory=list)  # bulkref.Problem
+    anchor: str = ""
 
     @property
     def severity(self) -> str | None:
@@ -51,6 +52,8 @@ class Grid:
     page: int
     pages: int
     filtered: bool
+    problem_columns: bool
+    anchors: dict[tuple[int, str], str]  # (row, header) -> the id of the cell it is on
 
 
 def cell_text(value: Any) -> str:
@@ -75,9 +78,14 @@ def _letter_order(letter: str) -> int:
     return n
 
 
-def grid(validated: Any, only_problems: bool = False, page: int = 1) -> Grid:
+# Kept beside the columns with problems when only those are shown: which row is which.
+IDENTITY = ("external_id", "referral_id", "name")
+
+
+def grid(validated: Any, only_problems: bool = False, page: int = 1, problem_columns: bool = False) -> Grid:
     """The sheet's rows with each problem on its cell: columns with no value and
-    no problem are left out (a template has 77), rows paged by ``PAGE_ROWS``."""
+    no problem are left out (a template has 77), rows paged by ``PAGE_ROWS``.
+    ``problem_columns``: only the columns with a problem (and the row's ids)."""
     table, report = validated.table, validated.report
     key_of = {header: key for key, header in table.headers.items()}
     by_cell: dict[tuple[int, str], list[Any]] = defaultdict(list)
@@ -97,13 +105,20 @@ def grid(validated: Any, only_problems: bool = False, page: int = 1) -> Grid:
         key=lambda k: _letter_order(table.letters.get(k, "ZZZ")),
     )
     problem_keys = {k for _, k in by_cell}
-    shown = [k for k in keys if k in problem_keys or frame[k].notna().any()]
+    if problem_columns:
+        shown = [k for k in keys if k in problem_keys or (k in IDENTITY and frame[k].notna().any())]
+    else:
+        shown = [k for k in keys if k in problem_keys or frame[k].notna().any()]
     numbers = [int(n) for n in frame.index if not only_problems or int(n) in by_row]
     pages = max(1, math.ceil(len(numbers) / PAGE_ROWS))
     page = min(max(1, page), pages)
     rows = []
+    ids = [f"cell-{table.letters.get(k, '')}" for k in shown]
     for n in numbers[(page - 1) * PAGE_ROWS : page * PAGE_ROWS]:
-        cells = [Cell(cell_text(frame.at[n, k]), by_cell.get((n, k), [])) for k in shown]
+        cells = [
+            Cell(cell_text(frame.at[n, k]), by_cell.get((n, k), []), f"{anchor}-{n}")
+            for k, anchor in zip(shown, ids, strict=True)
+        ]
         rows.append(GridRow(n, cells, by_row.get(n, [])))
     errors = [p for p in report.problems if p.severity == bulkref.Severity.ERROR]
     bad_rows = {p.row for p in errors if p.row is not None}
@@ -124,6 +139,12 @@ def grid(validated: Any, only_problems: bool = False, page: int = 1) -> Grid:
         page=page,
         pages=pages,
         filtered=only_problems,
+        problem_columns=problem_columns,
+        anchors={
+            (r.number, header): cell.anchor
+            for r in rows
+            for cell, (_, header) in zip(r.cells, [(None, table.headers[k]) for k in shown], strict=True)
+        },
     )
 
 
