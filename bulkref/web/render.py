@@ -30,7 +30,6 @@ class Renderer:
         self.env = jinja2.Environment(
             loader=jinja2.PackageLoader("bulkref.web", "templates"),
             autoescape=True,  # every template, whatever its name
-            undefined=jinja2.StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
         )

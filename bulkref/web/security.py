@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 import secrets
@@ -65,10 +66,8 @@ def csrf_secret(folder: Path) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     token = secrets.token_urlsafe(32)
     path.write_text(token, encoding="ascii")
-    try:
+    with contextlib.suppress(OSError):  # a file system without modes: the folder's permissions apply
         path.chmod(0o600)
-    except OSError:  # a file system without modes: the folder's permissions apply
-        pass
     return token
 
 
