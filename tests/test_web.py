@@ -4,6 +4,7 @@ approval rules, persistence across a restart, and the command itself."""
 from __future__ import annotations
 
 import ast
+import json
 import re
 import subprocess
 import sys
@@ -403,3 +404,27 @@ def test_serve_prints_the_url_and_serves_it(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_a_crm_export_with_its_mapping_file(serve: Callable[..., WebServer]) -> None:
+    legacy = Path(__file__).parent.parent / "examples" / "legacy"
+    server = serve()
+    c = client(server)
+    with (
+        (legacy / "hubspot-deals.csv").open("rb") as sheet,
+        (legacy / "hubspot-deals.mapping.toml").open("rb") as m,
+    ):
+        r = c.post(
+            "/imports",
+            data={"csrf": csrf_of(c)},
+            files={"file": ("hubspot-deals.csv", sheet), "mapping": ("hubspot-deals.mapping.toml", m)},
+        )
+    assert r.status_code == 303
+    base = r.headers["location"].rsplit("/", 1)[0]
+    page = c.get(base + "/check").text
+    assert "through hubspot-deals.mapping.toml" in page
+    assert re.search(r'class="big">8</span> rows', page) and 'id="error-count">0<' in page
+    plan_fingerprint(c, base)
+    imp = server.app.web.store.get(base.rsplit("/", 1)[1])
+    plan = bulkref.Plan.from_json(json.loads(imp.plan_path.read_text()))
+    assert plan.summary["create"] == 8 and plan.mapping_fingerprint == bulkref.fingerprint(imp.mapping)

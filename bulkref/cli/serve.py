@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import errno
+import os
 import secrets
+import sys
 import webbrowser
 
 import click
 
 from bulkref.cli.main import _target_options
+
+
+def _has_display() -> bool:
+    """Whether a graphical browser can open: on Linux and the BSDs without a display,
+    webbrowser would start a text browser in this terminal instead."""
+    if sys.platform in ("win32", "darwin"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 class _CannotServe(click.ClickException):
@@ -46,6 +56,7 @@ def serve(
     apply it and download the results, in a browser. Imports are kept in your
     data directory. Stop with Ctrl-C (running applies stop cleanly, and resume
     from their page)."""
+    import bulkref
     from bulkref.web.app import Settings
     from bulkref.web.security import is_loopback
     from bulkref.web.server import bind, url_of
@@ -66,10 +77,7 @@ def serve(
         api_url=api_url, sandbox=use_sandbox, access_token=token, port=bound, max_upload=max_upload * 2**20
     )
     url = url_of(host, bound, token)
-    try:
-        import bulkref
-        from bulkref.web.app import App  # noqa: F401  (fail here, before printing, when the target is bad)
-
+    try:  # a bad target fails here, before anything is printed
         target = bulkref.describe_target(api_url, use_sandbox)
     except BaseException:
         sock.close()
@@ -80,6 +88,6 @@ def serve(
     if token is not None:
         click.echo("Anyone with this URL can use the app: it carries the access token.", err=True)
     click.echo("Stop with Ctrl-C.", err=True)
-    if not no_browser:
+    if not no_browser and _has_display():
         webbrowser.open(url)
     run(settings, host, sock)
