@@ -150,6 +150,10 @@ class Jobs:
             except bulkref.BulkrefError as e:
                 write_json(imp.run_path, {"state": "failed", "error": str(e), "finished": now()})
                 raise
+            except Exception:  # the journal knows what was sent: the page offers apply again
+                error = "The apply stopped on an unexpected error: see the server's log, then apply again."
+                write_json(imp.run_path, {"state": "failed", "error": error, "finished": now()})
+                raise
             write_json(imp.results_json, [_plain(r) for r in run.results])
             job.counts = {k: run.summary[k] for k in COUNTS}
             job.done = sum(1 for r in run.results if r.error_code != "notReached")
