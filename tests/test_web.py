@@ -428,3 +428,31 @@ def test_a_crm_export_with_its_mapping_file(serve: Callable[..., WebServer]) -> 
     imp = server.app.web.store.get(base.rsplit("/", 1)[1])
     plan = bulkref.Plan.from_json(json.loads(imp.plan_path.read_text()))
     assert plan.summary["create"] == 8 and plan.mapping_fingerprint == bulkref.fingerprint(imp.mapping)
+
+
+def test_an_unreadable_sheet_is_one_sentence_on_the_check_page(serve: Callable[..., WebServer]) -> None:
+    c = client(serve())
+    r = c.post("/imports", data={"csrf": csrf_of(c)}, files={"file": ("deals.xlsx", b"this is no workbook")})
+    page = c.get(r.headers["location"])
+    assert page.status_code == 200
+    found = re.search(r'<div class="alert error" id="unusable">([^<]+)</div>', page.text)
+    assert found is not None and "Traceback" not in page.text
+    assert found.group(1).strip().endswith(".")
+
+
+def test_serve_beyond_loopback_prints_a_url_with_an_access_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bulkref.web.server as server
+
+    served: list[Settings] = []
+    monkeypatch.setattr(server, "bind", lambda host, port: bind("127.0.0.1", 0))  # not another address
+    monkeypatch.setattr(server, "serve", lambda settings, host, sock: (served.append(settings), sock.close()))
+    r = CliRunner().invoke(cli, ["serve", "--sandbox", "--host", "0.0.0.0", "--no-browser"])
+    assert r.exit_code == 0, r.output
+    url = re.search(r"Open (http://\S+:\d+/\?token=(\S+))", r.output)
+    assert url is not None, r.output
+    assert served[0].access_token == url.group(2) and len(url.group(2)) >= 32
+    assert "carries the access token" in r.output
+
+    served.clear()
+    r = CliRunner().invoke(cli, ["serve", "--sandbox", "--no-browser"])
+    assert "token" not in r.output and served[0].access_token is None

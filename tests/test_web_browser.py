@@ -21,7 +21,7 @@ from typing import Any
 
 import openpyxl
 import pytest
-from conftest import row, write_xlsx
+from conftest import row, write_csv, write_xlsx
 
 import bulkref
 from bulkref.web.app import Settings
@@ -134,7 +134,7 @@ def downloaded(folder: Path, suffix: str, before: set[Path], timeout: float = 20
 
 
 def plan_and_approve(driver: Any, name: str = "Ada Reviewer") -> None:
-    driver.find_element(By.ID, "make-plan").click()
+    driver.find_element(By.ID, "to-review").click()
     wait(driver, ec.presence_of_element_located((By.ID, "plan-frame")))
     driver.find_element(By.ID, "approver").send_keys(name)
     driver.find_element(By.ID, "approve").click()
@@ -153,8 +153,7 @@ def test_whole_flow_from_upload_to_downloaded_results(browser: Any, app: WebServ
     assert len(browser.find_elements(By.CSS_SELECTOR, "#grid tbody tr")) == 5
     shot(browser, "2-check")
 
-    browser.find_element(By.ID, "to-review").click()
-    browser.find_element(By.ID, "make-plan").click()
+    browser.find_element(By.ID, "to-review").click()  # plans against the target, then shows the plan
     wait(browser, ec.presence_of_element_located((By.ID, "plan-frame")))
     assert "SANDBOX" in browser.find_element(By.ID, "target").text
     assert "5\nto create" in browser.find_element(By.ID, "plan-counts").text
@@ -270,13 +269,32 @@ def test_hostile_referral_name_is_text(browser: Any, app: WebServer, tmp_path: P
     assert HOSTILE in cells
     assert HOSTILE not in browser.page_source  # escaped in the markup, not interpreted
     browser.find_element(By.ID, "to-review").click()
-    browser.find_element(By.ID, "make-plan").click()
     frame = wait(browser, ec.presence_of_element_located((By.ID, "plan-frame")))
     browser.switch_to.frame(frame)
     assert HOSTILE in browser.find_element(By.TAG_NAME, "body").text
     browser.switch_to.default_content()
     with pytest.raises(NoAlertPresentException):
         browser.switch_to.alert.text  # noqa: B018  (the script never ran)
+
+
+def test_a_file_dropped_on_the_page_is_uploaded(browser: Any, app: WebServer, tmp_path: Path) -> None:
+    sheet = write_csv(tmp_path / "dropped.csv", [row(External_Reference_ID="DROP-1")])
+    browser.get(app.url + "/")
+    browser.execute_script(
+        """
+        const file = new File([arguments[0]], "dropped.csv", {type: "text/csv"});
+        const data = new DataTransfer();
+        data.items.add(file);
+        document.querySelector("[data-drop]").dispatchEvent(
+            new DragEvent("drop", {dataTransfer: data, bubbles: true, cancelable: true}));
+        """,
+        sheet.read_text(encoding="utf-8"),
+    )
+    assert browser.find_element(By.CSS_SELECTOR, "[data-drop-file]").text == "dropped.csv"
+    browser.find_element(By.ID, "upload").click()
+    wait(browser, ec.presence_of_element_located((By.ID, "grid")))
+    assert "dropped.csv" in browser.find_element(By.CLASS_NAME, "import-name").text
+    assert [c.text for c in browser.find_elements(By.CSS_SELECTOR, "#grid tbody td")][1] == "DROP-1"
 
 
 def test_post_without_csrf_token_is_refused(browser: Any, app: WebServer) -> None:
@@ -301,7 +319,6 @@ def test_stop_midway_then_resume(
         with WebServer(Settings(api_url=slow.url, port=0, home=tmp_path / "home")) as server:
             upload(browser, server, sheet)
             assert "LIVE" in browser.find_element(By.ID, "target").text  # not the sandbox: an API URL
-            browser.find_element(By.ID, "to-review").click()
             plan_and_approve(browser)
             concurrency = browser.find_element(By.ID, "concurrency")
             concurrency.clear()
