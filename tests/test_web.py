@@ -456,3 +456,47 @@ def test_serve_beyond_loopback_prints_a_url_with_an_access_token(monkeypatch: py
     served.clear()
     r = CliRunner().invoke(cli, ["serve", "--sandbox", "--no-browser"])
     assert "token" not in r.output and served[0].access_token is None
+
+
+def test_error_pages_carry_the_policy_too(serve: Callable[..., WebServer]) -> None:
+    c = client(serve())
+    for path in ("/nowhere/plan.html", "/imports/20260101-000000-deadbeef/plan.html"):
+        r = c.get(path)
+        assert r.status_code == 404
+        assert r.headers["content-security-policy"].startswith("default-src 'none'; script-src 'self'")
+
+
+def test_describe_target_names_the_service_and_the_account(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("BULKREF_HOME", str(tmp_path))
+    monkeypatch.delenv("BULKREF_ACCESS_TOKEN", raising=False)
+    monkeypatch.delenv("BULKREF_API_URL", raising=False)
+    sandbox = bulkref.describe_target(None, True)
+    assert sandbox.is_sandbox and sandbox.state == str(tmp_path / "sandbox.db")
+    live = bulkref.describe_target(None, False)
+    assert (live.kind, live.name, live.account) == ("service", "Partner Center", None)  # not signed in
+    monkeypatch.setenv("BULKREF_ACCESS_TOKEN", "secret-value")
+    given = bulkref.describe_target("https://api.example.com", False)
+    assert given.url == "https://api.example.com/v1.0/engagements/referrals"
+    assert given.account == "the token in BULKREF_ACCESS_TOKEN" and "secret-value" not in repr(given)
+    with pytest.raises(bulkref.BadTarget):
+        bulkref.describe_target("http://example.com", False)
+
+
+def test_the_live_banner_says_when_nobody_is_signed_in(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("BULKREF_HOME", str(tmp_path))
+    monkeypatch.delenv("BULKREF_ACCESS_TOKEN", raising=False)
+    monkeypatch.delenv("BULKREF_API_URL", raising=False)
+    with WebServer(Settings(port=0, home=tmp_path)) as server:
+        banner = re.search(
+            r'<div class="target target-live" id="target".*?</div>', httpx.get(server.url).text, re.S
+        )
+    assert banner is not None
+    assert (
+        "LIVE" in banner.group(0)
+        and "Partner Center" in banner.group(0)
+        and "not signed in" in banner.group(0)
+    )

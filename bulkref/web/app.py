@@ -14,6 +14,7 @@ import logging
 import re
 import shutil
 import tempfile
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ log = logging.getLogger("bulkref.web")
 
 STATIC = Path(__file__).parent / "static"
 MAX_UPLOAD = 50 * 2**20
+TARGET_TTL = 30.0  # seconds
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -60,9 +62,19 @@ class App:
         self.root = home / "web"
         self.store = Store(self.root)
         self.csrf = security.csrf_secret(self.root)
-        self.target = bulkref.describe_target(settings.api_url, settings.sandbox)
+        self._target = bulkref.describe_target(settings.api_url, settings.sandbox)
+        self._target_read = time.monotonic()
         self.jobs = Jobs(self.store, settings.api_url, settings.sandbox)
-        self.render = Renderer(self.csrf, self.target)
+        self.render = Renderer(self.csrf, lambda: self.target)
+
+    @property
+    def target(self) -> bulkref.TargetInfo:
+        """The banner's target, read again every half minute: ``bulkref login`` in a
+        terminal while the app runs shows on the next pages."""
+        if time.monotonic() - self._target_read > TARGET_TTL:
+            self._target = bulkref.describe_target(self.settings.api_url, self.settings.sandbox)
+            self._target_read = time.monotonic()
+        return self._target
 
     # -- helpers ------------------------------------------------------------------------------
     def _import(self, request: Request) -> Import:

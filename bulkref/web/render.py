@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jinja2
@@ -26,7 +27,8 @@ REACHED = {
 
 
 class Renderer:
-    def __init__(self, csrf: str, target: bulkref.TargetInfo) -> None:
+    def __init__(self, csrf: str, target: Callable[[], bulkref.TargetInfo]) -> None:
+        self.target = target
         self.env = jinja2.Environment(
             loader=jinja2.PackageLoader("bulkref.web", "templates"),
             autoescape=True,  # every template, whatever its name
@@ -35,17 +37,15 @@ class Renderer:
         )
         self.env.globals.update(
             csrf=csrf,
-            target=target,
             steps=STEPS,
             reached=REACHED,
             short=views.short,
             version=bulkref.__version__,
         )
-        self.env.filters["count"] = lambda n, word: f"{n:,} {word}{'' if n == 1 else 's'}"
 
     def page(self, request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
         context.setdefault("imp", None)
         context.setdefault("step", None)
         context.setdefault("active", None)
-        html = self.env.get_template(template).render(request=request, **context)
+        html = self.env.get_template(template).render(request=request, target=self.target(), **context)
         return HTMLResponse(html, status_code=status_code)

@@ -87,20 +87,25 @@ class Guard:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        framed = scope["path"].endswith("/plan.html")
+        quiet = scope["path"].startswith("/static/") or scope["path"].endswith("/progress.json")
 
         async def secured(message: Message) -> None:
             if message["type"] == "http.response.start":
-                # The path only: the query may carry the access token.
-                log.info("%s %s %s", scope["method"], scope["path"], message["status"])
+                status = message["status"]
+                if not quiet or status >= 400:  # the pages poll progress.json several times a second
+                    # The path only: the query may carry the access token.
+                    log.info("%s %s %s", scope["method"], scope["path"], status)
+                headers = list(message.get("headers", []))
                 extra = [
                     (b"x-content-type-options", b"nosniff"),
                     (b"referrer-policy", b"no-referrer"),
                     (b"cache-control", b"no-store"),
                 ]
-                if not framed:  # the plan page sets its own policy (hashes of its inline blocks)
+                # A response with a policy of its own keeps it: the plan page admits its
+                # inline style and script by hash, and may be framed by the review page.
+                if not any(k.lower() == b"content-security-policy" for k, _ in headers):
                     extra += [(b"content-security-policy", CSP.encode()), (b"x-frame-options", b"DENY")]
-                message["headers"] = [*message.get("headers", []), *extra]
+                message["headers"] = [*headers, *extra]
             await send(message)
 
         if self.token is None:

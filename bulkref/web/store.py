@@ -15,7 +15,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -181,9 +180,6 @@ class Store:
             return []
         found = [self.get(p.name) for p in sorted(self.root.iterdir(), reverse=True)[: limit * 2]]
         return [i for i in found if i is not None][:limit]
-
-    def delete(self, imp: Import) -> None:
-        shutil.rmtree(imp.folder, ignore_errors=True)
 
     def export_path(self, export_id: str, suffix: str) -> Path:
         self.exports.mkdir(parents=True, exist_ok=True)

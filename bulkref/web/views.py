@@ -13,7 +13,6 @@ from typing import Any
 import bulkref
 
 PAGE_ROWS = 100
-CHANGED = "changed"
 
 
 @dataclass
