@@ -144,7 +144,6 @@ def plan_and_approve(driver: Any, name: str = "Ada Reviewer") -> None:
 def test_whole_flow_from_upload_to_downloaded_results(browser: Any, app: WebServer, downloads: Path) -> None:
     browser.get(app.url + "/")
     assert "SANDBOX" in browser.find_element(By.ID, "target").text
-    shot(browser, "1-start")
 
     upload(browser, app, EXAMPLES)
     assert "SANDBOX" in browser.find_element(By.ID, "target").text
@@ -207,6 +206,11 @@ def test_whole_flow_from_upload_to_downloaded_results(browser: Any, app: WebServ
     sheet = openpyxl.load_workbook(exported)["Referrals"]
     names = {c.value for c in sheet["D"]} | {c.value for row_ in sheet.iter_rows() for c in row_[:6]}
     assert "Contoso warehouse analytics" in names
+
+    browser.get(app.url + "/")  # the import is listed, applied
+    recent = browser.find_element(By.ID, "recent").text
+    assert "referrals.xlsx" in recent and "applied" in recent
+    shot(browser, "1-start")
 
 
 def test_broken_sheet_shows_its_bad_cells_and_takes_a_corrected_one(

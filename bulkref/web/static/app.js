@@ -81,7 +81,22 @@ function progress() {
   tick();
 }
 
+// A form whose work takes a while (planning reads Partner Center) says so, and
+// cannot be sent twice by an impatient second click.
+function busyForms() {
+  document.querySelectorAll("form[data-busy]").forEach(function (form) {
+    form.addEventListener("submit", function () {
+      var button = form.querySelector("button[type=submit]");
+      if (button) {
+        button.textContent = form.getAttribute("data-busy");
+        setTimeout(function () { button.disabled = true; }, 0);
+      }
+    });
+  });
+}
+
 document.addEventListener("DOMContentLoaded", function () {
   dropZones();
   progress();
+  busyForms();
 });
