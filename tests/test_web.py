@@ -351,6 +351,13 @@ def test_results_and_export_through_the_pages(serve: Callable[..., WebServer], t
     text = c.get(export + "/file").text
     assert "CRM-000101" in text
 
+    # Planning again starts a new round: now every row is unchanged, and the old results are gone.
+    assert ">applied<" in c.get("/").text
+    assert c.post(base + "/plan", data={"csrf": csrf_of(c)}).status_code == 303
+    assert ">planned<" in c.get("/").text
+    assert imp.results() == [] and not imp.results_path.exists()
+    assert "Nothing to apply" in c.get(base + "/review").text
+
 
 # -- the command ------------------------------------------------------------------------------
 

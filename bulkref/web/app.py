@@ -245,6 +245,7 @@ class App:
             )
             plan.save(imp.plan_path)
             imp.approval_path.unlink(missing_ok=True)  # an approval is of one plan
+            self.store.forget_run(imp)
 
         try:
             await run_in_threadpool(make)

@@ -151,8 +151,15 @@ class Store:
         meta.update(input=filename, name=name, updated=now())
         for stale in (imp.plan_path, imp.approval_path, imp.annotated_path):
             stale.unlink(missing_ok=True)
+        self.forget_run(imp)
         write_json(imp.folder / "meta.json", meta)
         return Import(imp.id, imp.folder, meta)
+
+    def forget_run(self, imp: Import) -> None:
+        """A new plan starts a new round: the last run's state and results are of the
+        old one. (The journal stays: apply starts it afresh for a new plan.)"""
+        for stale in (imp.run_path, imp.results_json, imp.results_path):
+            stale.unlink(missing_ok=True)
 
     def set_mapping(self, imp: Import, name: str, data: bytes) -> Import:
         filename = f"mapping-{secrets.token_hex(6)}.toml"
