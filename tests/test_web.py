@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -507,3 +508,14 @@ def test_the_live_banner_says_when_nobody_is_signed_in(
         and "Partner Center" in banner.group(0)
         and "not signed in" in banner.group(0)
     )
+
+
+def test_download_names_come_from_the_upload_made_harmless(serve: Callable[..., WebServer]) -> None:
+    c = client(serve())
+    base = upload(c, EXAMPLES, name='Q3 "deals"; x=1.xlsx')
+    plan_fingerprint(c, base)
+    disposition = c.get(base + "/plan.json").headers["content-disposition"]
+    name = urllib.parse.unquote(re.split(r"filename\*?=(?:utf-8'')?", disposition)[1]).strip('"')
+    assert re.fullmatch(r"Q3 [\w .-]+\.plan\.json", name) and ";" not in name and '"' not in name, disposition
+    annotated = c.get(base + "/annotated.xlsx")
+    assert annotated.status_code == 200 and ".annotated.xlsx" in annotated.headers["content-disposition"]

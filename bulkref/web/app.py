@@ -34,7 +34,16 @@ import bulkref
 from bulkref.web import security, views
 from bulkref.web.jobs import Jobs
 from bulkref.web.render import Renderer
-from bulkref.web.store import INPUT_SUFFIXES, MAPPING_SUFFIXES, Import, Store, display_name, now, write_json
+from bulkref.web.store import (
+    INPUT_SUFFIXES,
+    MAPPING_SUFFIXES,
+    Import,
+    Store,
+    display_name,
+    download_stem,
+    now,
+    write_json,
+)
 
 log = logging.getLogger("bulkref.web")
 
@@ -212,7 +221,7 @@ class App:
             path = await run_in_threadpool(write)
         except bulkref.BulkrefError as e:
             raise HTTPException(422, str(e)) from None
-        stem = Path(imp.name).stem or "referrals"
+        stem = download_stem(imp.name)
         return FileResponse(path, filename=f"{stem}.annotated.xlsx", media_type=XLSX)
 
     # -- review -------------------------------------------------------------------------------
@@ -279,7 +288,7 @@ class App:
         imp = self._import(request)
         if not imp.plan_path.is_file():
             raise HTTPException(404, "This import has no plan yet.")
-        stem = Path(imp.name).stem or "referrals"
+        stem = download_stem(imp.name)
         return FileResponse(imp.plan_path, filename=f"{stem}.plan.json", media_type="application/json")
 
     async def approve(self, request: Request) -> Response:
@@ -382,7 +391,7 @@ class App:
         imp = self._import(request)
         if not imp.results_path.is_file():
             raise HTTPException(404, "This import has no results yet.")
-        stem = Path(imp.name).stem or "referrals"
+        stem = download_stem(imp.name)
         return FileResponse(imp.results_path, filename=f"{stem}.results.xlsx", media_type=XLSX)
 
     # -- export -------------------------------------------------------------------------------

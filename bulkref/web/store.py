@@ -38,6 +38,13 @@ def display_name(name: str | None, fallback: str) -> str:
     return _UNSAFE_NAME.sub("", last)[:120] or fallback
 
 
+def download_stem(name: str) -> str:
+    """The uploaded file's stem for a download's name: letters, digits, spaces, dots,
+    dashes and underscores only, so that it cannot bend the Content-Disposition header."""
+    stem = re.sub(r"[^\w .-]+", "_", Path(name).stem).strip(" ._")
+    return stem[:80] or "referrals"
+
+
 def write_json(path: Path, doc: Any) -> None:
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
