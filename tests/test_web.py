@@ -519,3 +519,24 @@ def test_download_names_come_from_the_upload_made_harmless(serve: Callable[..., 
     assert re.fullmatch(r"Q3 [\w .-]+\.plan\.json", name) and ";" not in name and '"' not in name, disposition
     annotated = c.get(base + "/annotated.xlsx")
     assert annotated.status_code == 200 and ".annotated.xlsx" in annotated.headers["content-disposition"]
+
+
+def test_apply_input_stops_when_its_stop_event_is_set(target: Any, tmp_path: Path) -> None:
+    import threading
+
+    sheet = write_xlsx(tmp_path / "six.xlsx", [row(External_Reference_ID=f"EV-{i}") for i in range(6)])
+    stop = threading.Event()
+    seen: list[Any] = []
+
+    def on_result(result: Any) -> None:
+        seen.append(result)
+        stop.set()  # from the run's own thread here; the web app sets it from a request's
+
+    run = bulkref.apply_input(
+        sheet, api_url=target.url, concurrency=1, state=tmp_path / "j.sqlite", on_result=on_result, stop=stop
+    )
+    assert run.interrupted and len(seen) == 1
+    assert [r.outcome for r in run.results].count(bulkref.Outcome.CREATED) == 1
+    assert sum(r.error_code == "notReached" for r in run.results) == 5
+    again = bulkref.apply_input(sheet, api_url=target.url, concurrency=1, state=tmp_path / "j.sqlite")
+    assert again.resumed and not again.interrupted and again.summary["created"] == 6

@@ -118,14 +118,15 @@ async def _apply(
             while pacer.notes:
                 on_note(pacer.notes.pop(0))
             on_result(result)
+            # Another thread's stop, carried into the loop here: a worker checks after
+            # each row, so the calls in flight finish, as after a first Ctrl-C.
+            if stop is not None and stop.is_set():
+                executor.stop.set()
 
         executor.on_result = finished
         loop = asyncio.get_running_loop()
-        watch = asyncio.create_task(_stop_when(stop, executor.stop)) if stop is not None else None
         with _stop_on_ctrl_c(loop, executor.stop, on_note):
             done = await executor.run()
-        if watch is not None:
-            watch.cancel()
     rows = [
         done.get(rp.row) or _not_reached(rp.sheet, rp.row, rp.external_id, str(rp.action)) for rp in plan.rows
     ]
@@ -223,14 +224,6 @@ def _not_reached(sheet: str, row: int, external_id: str | None, action: str) -> 
         error_code="notReached",
         error_message=NOT_REACHED,
     )
-
-
-async def _stop_when(flag: threading.Event, stop: asyncio.Event) -> None:
-    """Carries a thread's stop request into the run's loop (polled: an asyncio
-    Event cannot be set safely from another thread without its loop)."""
-    while not flag.is_set():
-        await asyncio.sleep(0.05)
-    stop.set()
 
 
 @contextlib.contextmanager
