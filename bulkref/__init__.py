@@ -25,6 +25,8 @@ __version__ = "0.1.0"
 
 # name -> module that defines it
 _PUBLIC: dict[str, str] = {
+    # spec
+    "allowed_values": "bulkref.spec.enums",
     # sheets
     "write_template": "bulkref.sheets.template",
     # mapping
@@ -34,8 +36,13 @@ _PUBLIC: dict[str, str] = {
     "check_file": "bulkref.validation.check",
     "annotate": "bulkref.validation.annotate",
     "validation_text": "bulkref.validation.report",
+    # api
+    "describe_target": "bulkref.api.target",
+    "TargetInfo": "bulkref.api.target",
+    "data_dir": "bulkref.api.target",
     # plan
     "make_plan": "bulkref.plan.make",
+    "fingerprint": "bulkref.plan.make",
     "Plan": "bulkref.plan.model",
     "plan_text": "bulkref.plan.review",
     "plan_html": "bulkref.plan.review",
@@ -79,6 +86,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from bulkref.api.target import TargetInfo, data_dir, describe_target
     from bulkref.apply.outcome import Outcome, RowResult
     from bulkref.apply.run import apply_input
     from bulkref.errors import (
@@ -94,11 +102,12 @@ if TYPE_CHECKING:
     from bulkref.export.referrals import compose_filter, export_referrals, get_referral
     from bulkref.mapping.file import load_mapping
     from bulkref.mapping.suggest import suggest_mapping
-    from bulkref.plan.make import make_plan
+    from bulkref.plan.make import fingerprint, make_plan
     from bulkref.plan.model import Plan
     from bulkref.plan.review import plan_html, plan_text
     from bulkref.problems import Problem, ProblemCode, Report, Severity
     from bulkref.sheets.template import write_template
+    from bulkref.spec.enums import allowed_values
     from bulkref.validation.annotate import annotate
     from bulkref.validation.check import check_file
     from bulkref.validation.report import validation_text

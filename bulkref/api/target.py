@@ -32,6 +32,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -175,3 +176,43 @@ def _start_sandbox(db: Path) -> SandboxServer:
             f"Could not start the local sandbox with its state in {db} ({exc}): check that "
             f"the folder is writable, or set {ENV_HOME} to another one."
         ) from exc
+
+
+@dataclass(frozen=True)
+class TargetInfo:
+    """What a page or a heading says about the target, before anything is sent.
+
+    ``kind`` is ``sandbox`` or ``service``; ``account`` the signed-in user (or
+    how the token is given), None when there are no credentials yet. Never a token."""
+
+    kind: str
+    name: str
+    url: str | None
+    account: str | None
+    state: str | None = None  # the sandbox's state file
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.kind == "sandbox"
+
+
+def describe_target(api_url: str | None, sandbox: bool, env: Mapping[str, str] = os.environ) -> TargetInfo:
+    """The target the flags name, for people: which service and which account.
+
+    Reads files only (the sign-in record), no network; ``BadTarget`` as ``resolve``."""
+    where = resolve(api_url, sandbox, env)
+    if where.sandbox_db is not None:
+        return TargetInfo("sandbox", "Local sandbox", None, "any (sandbox)", str(where.sandbox_db))
+    url = where.url
+    name = "Partner Center" if url == PARTNER_CENTER_URL else "Referrals API"
+    if env.get(ENV_ACCESS_TOKEN, "").strip():
+        return TargetInfo("service", name, url, f"the token in {ENV_ACCESS_TOKEN}")
+    from bulkref.api.signin import whoami  # MSAL: loaded for a real service only
+
+    try:
+        signed_in = whoami(env, warn=lambda message: None)
+    except BulkrefError:
+        return TargetInfo("service", name, url, None)
+    c = signed_in.credentials
+    account = f"app {c.client_id}" if c.app_only else (signed_in.username or "signed in")
+    return TargetInfo("service", name, url, account)

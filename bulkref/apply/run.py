@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,9 +64,14 @@ def apply_input(
     on_result: Callable[[RowResult], None] = lambda r: None,
     on_note: Callable[[str], None] = lambda text: None,
     mapping: Path | str | None = None,
+    stop: threading.Event | None = None,
 ) -> ApplyRun:
     """Apply ``path``: a spreadsheet (read through the ``mapping`` file, if
-    any), planned now, or a PLAN.json from ``plan --out``, executed as saved."""
+    any), planned now, or a PLAN.json from ``plan --out``, executed as saved.
+
+    ``stop``, set from another thread, acts as a first Ctrl-C does: the calls
+    in flight finish, then the run ends with its journal and results written
+    (``bulkref serve``'s Stop button)."""
     from bulkref.api import target
     from bulkref.apply.results import default_path, refuse_input, write_results
 
@@ -80,7 +86,7 @@ def apply_input(
         refuse_input(out, path)
         with Journal(state) as journal:
             outcome = asyncio.run(
-                _apply(path, mapping, where, label, journal, concurrency, confirm, on_result, on_note)
+                _apply(path, mapping, where, label, journal, concurrency, confirm, on_result, on_note, stop)
             )
         run = ApplyRun(*outcome, results_path=out, journal_path=state)
         if not run.declined:
@@ -98,6 +104,7 @@ async def _apply(
     confirm: Callable[[Plan, bool], bool],
     on_result: Callable[[RowResult], None],
     on_note: Callable[[str], None],
+    stop: threading.Event | None = None,
 ) -> tuple[Plan, list[RowResult], bool, bool, bool]:
     """(plan, results, resumed, interrupted, declined)."""
     pacer = Pacer()
@@ -111,6 +118,10 @@ async def _apply(
             while pacer.notes:
                 on_note(pacer.notes.pop(0))
             on_result(result)
+            # Another thread's stop, carried into the loop here: a worker checks after
+            # each row, so the calls in flight finish, as after a first Ctrl-C.
+            if stop is not None and stop.is_set():
+                executor.stop.set()
 
         executor.on_result = finished
         loop = asyncio.get_running_loop()

@@ -32,6 +32,7 @@ SUMMARIES: dict[str, str] = {
     "logout": "Forget the sign-in.",
     "whoami": "Show the signed-in account.",
     "sandbox": "Run a local Partner Center Referrals API.",
+    "serve": "The whole import in a browser.",
 }
 
 
@@ -570,6 +571,7 @@ _Group.lazy.update(
         "logout": "bulkref.cli.signin:logout",
         "whoami": "bulkref.cli.signin:whoami",
         "map": "bulkref.cli.mapping:map_group",
+        "serve": "bulkref.cli.serve:serve",
     }
 )
 

@@ -71,3 +71,9 @@ def load() -> Enums:
         status_transitions={k: tuple(v) for k, v in raw["status_transitions"].items()},
         solution_plays=plays,
     )
+
+
+def allowed_values(name: str) -> tuple[str, ...]:
+    """The allowed values of list ``name`` of data/enums.toml (``referral_status``,
+    ``direction``, ...): what a form offers as choices."""
+    return load().values(name)

@@ -1,0 +1,573 @@
+"""The routes of ``bulkref serve``: one page per step of an import, over the public library API.
+
+Start (``/``) -> Check -> Review -> Approve and apply -> Results, and Export.
+Every page is rendered on the server with autoescaping on, so each value from a
+sheet or from Partner Center is text, never markup. Every POST is a form with
+the CSRF token (``security.check_csrf``). Long calls (apply, export) run in
+background threads (``jobs``) and the pages poll ``progress.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+import bulkref
+from bulkref.web import security, views
+from bulkref.web.jobs import Jobs
+from bulkref.web.render import Renderer
+from bulkref.web.store import (
+    INPUT_SUFFIXES,
+    MAPPING_SUFFIXES,
+    Import,
+    Store,
+    display_name,
+    download_stem,
+    now,
+    write_json,
+)
+
+log = logging.getLogger("bulkref.web")
+
+STATIC = Path(__file__).parent / "static"
+MAX_UPLOAD = 50 * 2**20
+TARGET_TTL = 30.0  # seconds
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@dataclass
+class Settings:
+    api_url: str | None = None
+    sandbox: bool = False
+    home: Path | None = None  # the data directory (default: bulkref's)
+    access_token: str | None = None  # required of every request when set
+    port: int = 8780
+    max_upload: int = MAX_UPLOAD
+    concurrency: int = 8
+
+
+class App:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        home = settings.home if settings.home is not None else bulkref.data_dir()
+        self.root = home / "web"
+        self.store = Store(self.root)
+        self.csrf = security.csrf_secret(self.root)
+        self._target = bulkref.describe_target(settings.api_url, settings.sandbox)
+        self._target_read = time.monotonic()
+        self.jobs = Jobs(self.store, settings.api_url, settings.sandbox)
+        self.render = Renderer(self.csrf, lambda: self.target)
+
+    @property
+    def target(self) -> bulkref.TargetInfo:
+        """The banner's target, read again every half minute: ``bulkref login`` in a
+        terminal while the app runs shows on the next pages."""
+        if time.monotonic() - self._target_read > TARGET_TTL:
+            self._target = bulkref.describe_target(self.settings.api_url, self.settings.sandbox)
+            self._target_read = time.monotonic()
+        return self._target
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _import(self, request: Request) -> Import:
+        imp = self.store.get(request.path_params["id"])
+        if imp is None:
+            raise HTTPException(404, "There is no such import: start one from the first page.")
+        return imp
+
+    async def _form(self, request: Request) -> Any:
+        form = await request.form(max_files=2, max_fields=40)
+        security.check_csrf(form, self.csrf)
+        return form
+
+    def _plan_state(self, imp: Import) -> tuple[bulkref.Plan | None, bool]:
+        """(the saved plan, whether it is of the import's current input and mapping)."""
+        if not imp.plan_path.is_file():
+            return None, False
+        try:
+            plan = bulkref.Plan.from_json(json.loads(imp.plan_path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None, False
+        current = plan.fingerprint == bulkref.fingerprint(imp.input) and plan.mapping_fingerprint == (
+            bulkref.fingerprint(imp.mapping) if imp.mapping is not None else None
+        )
+        return plan, current
+
+    def _approval(self, imp: Import) -> dict[str, Any] | None:
+        """The approval, if it is of the saved plan as it is now."""
+        approval = imp.approval()
+        if approval is None or not imp.plan_path.is_file():
+            return None
+        return approval if approval.get("planFingerprint") == bulkref.fingerprint(imp.plan_path) else None
+
+    def step(self, imp: Import) -> str:
+        """How far the import has come, for the list and the step bar."""
+        if self.jobs.running("apply", imp.id):
+            return "applying"
+        run = imp.run()
+        if run is not None:
+            state = run.get("state")
+            if state == "done":
+                return "applied"
+            if state in ("interrupted", "running"):  # running without a job: the server stopped mid-run
+                return "interrupted"
+            if state == "failed":
+                return "apply failed"
+        if self._approval(imp) is not None:
+            return "approved"
+        plan, current = self._plan_state(imp)
+        return "planned" if plan is not None and current else "uploaded"
+
+    def page(
+        self, request: Request, template: str, imp: Import | None = None, **context: Any
+    ) -> HTMLResponse:
+        if imp is not None:
+            context.setdefault("imp", imp)
+            context.setdefault("step", self.step(imp))
+        return self.render.page(request, template, **context)
+
+    # -- start --------------------------------------------------------------------------------
+    async def start(self, request: Request) -> Response:
+        imports = [(imp, self.step(imp)) for imp in self.store.recent()]
+        return self.page(request, "start.html", imports=imports, active="start")
+
+    async def template_file(self, request: Request) -> Response:
+        fmt = request.path_params["fmt"]
+        examples = request.query_params.get("examples") == "1"
+        folder = Path(tempfile.mkdtemp(prefix="bulkref-template-"))
+        out = folder / f"referrals-template.{fmt}"
+        await run_in_threadpool(bulkref.write_template, out, fmt=fmt, examples=examples)
+        name = f"referrals-template{'-examples' if examples else ''}.{fmt}"
+        return FileResponse(
+            out,
+            filename=name,
+            media_type=XLSX if fmt == "xlsx" else "text/csv",
+            background=BackgroundTask(_remove, folder),
+        )
+
+    async def upload(self, request: Request) -> Response:
+        form = await self._form(request)
+        data, name, suffix = await _upload(form.get("file"), INPUT_SUFFIXES, "sheet")
+        mapping = form.get("mapping")
+        imp = self.store.create(display_name(name, "upload" + suffix), data, suffix)
+        if isinstance(mapping, UploadFile) and mapping.filename:
+            m_data, m_name, _ = await _upload(mapping, MAPPING_SUFFIXES, "mapping file")
+            imp = self.store.set_mapping(imp, display_name(m_name, "mapping.toml"), m_data)
+        log.info("import %s created", imp.id)
+        return _see(f"/imports/{imp.id}/check")
+
+    async def open_import(self, request: Request) -> Response:
+        imp = self._import(request)
+        step = self.step(imp)
+        where = {
+            "uploaded": "check",
+            "planned": "review",
+            "approved": "apply",
+            "applying": "apply",
+            "interrupted": "apply",
+            "apply failed": "apply",
+            "applied": "results",
+        }[step]
+        return _see(f"/imports/{imp.id}/{where}")
+
+    # -- check --------------------------------------------------------------------------------
+    async def check(self, request: Request) -> Response:
+        imp = self._import(request)
+        only = request.query_params.get("problems") == "1"
+        columns = request.query_params.get("columns") == "problems"
+        page = _int(request.query_params.get("page"), 1)
+        try:
+            validated = await run_in_threadpool(bulkref.check_file, imp.input, mapping=imp.mapping)
+        except bulkref.BulkrefError as e:
+            return self.page(request, "check.html", imp, active="check", unusable=str(e), grid=None)
+        grid = views.grid(validated, only, page, columns)
+        return self.page(request, "check.html", imp, active="check", grid=grid, unusable=None)
+
+    async def replace_input(self, request: Request) -> Response:
+        imp = self._import(request)
+        form = await self._form(request)
+        if self.jobs.running("apply", imp.id):
+            raise HTTPException(409, "This import is being applied: stop it before uploading another file.")
+        data, name, suffix = await _upload(form.get("file"), INPUT_SUFFIXES, "sheet")
+        imp = self.store.replace_input(imp, display_name(name, "upload" + suffix), data, suffix)
+        log.info("import %s: input replaced", imp.id)
+        return _see(f"/imports/{imp.id}/check")
+
+    async def annotated(self, request: Request) -> Response:
+        imp = self._import(request)
+
+        def write() -> Path:
+            validated = bulkref.check_file(imp.input, mapping=imp.mapping)
+            return bulkref.annotate(validated, imp.annotated_path)
+
+        try:
+            path = await run_in_threadpool(write)
+        except bulkref.BulkrefError as e:
+            raise HTTPException(422, str(e)) from None
+        stem = download_stem(imp.name)
+        return FileResponse(path, filename=f"{stem}.annotated.xlsx", media_type=XLSX)
+
+    # -- review -------------------------------------------------------------------------------
+    async def review(self, request: Request) -> Response:
+        imp = self._import(request)
+        plan, current = self._plan_state(imp)
+        return self.page(
+            request,
+            "review.html",
+            imp,
+            active="review",
+            plan=plan if current else None,
+            stale=plan is not None and not current,
+            approval=self._approval(imp),
+            plan_fingerprint=bulkref.fingerprint(imp.plan_path) if plan is not None and current else None,
+            error=None,
+        )
+
+    async def make_plan(self, request: Request) -> Response:
+        imp = self._import(request)
+        await self._form(request)
+        if self.jobs.running("apply", imp.id):
+            raise HTTPException(
+                409, "This import is being applied: wait for it, or stop it, before planning."
+            )
+
+        def make() -> None:
+            plan = bulkref.make_plan(
+                imp.input, api_url=self.settings.api_url, sandbox=self.settings.sandbox, mapping=imp.mapping
+            )
+            plan.save(imp.plan_path)
+            imp.approval_path.unlink(missing_ok=True)  # an approval is of one plan
+            self.store.forget_run(imp)
+
+        try:
+            await run_in_threadpool(make)
+        except bulkref.BulkrefError as e:
+            return self.page(
+                request,
+                "review.html",
+                imp,
+                active="review",
+                plan=None,
+                stale=False,
+                approval=None,
+                plan_fingerprint=None,
+                error=str(e),
+            )
+        log.info("import %s planned", imp.id)
+        return _see(f"/imports/{imp.id}/review")
+
+    async def plan_html(self, request: Request) -> Response:
+        imp = self._import(request)
+        plan, _ = self._plan_state(imp)
+        if plan is None:
+            raise HTTPException(404, "This import has no plan yet.")
+        html = bulkref.plan_html(plan)
+        # The page admits only its own inline style and script, by hash (its meta policy):
+        # the same policy as a header, and it may be framed by the review page only.
+        policy = _meta_policy(html) + "; frame-ancestors 'self'"
+        return HTMLResponse(html, headers={"content-security-policy": policy})
+
+    async def plan_json(self, request: Request) -> Response:
+        imp = self._import(request)
+        if not imp.plan_path.is_file():
+            raise HTTPException(404, "This import has no plan yet.")
+        stem = download_stem(imp.name)
+        return FileResponse(imp.plan_path, filename=f"{stem}.plan.json", media_type="application/json")
+
+    async def approve(self, request: Request) -> Response:
+        imp = self._import(request)
+        form = await self._form(request)
+        name = " ".join(str(form.get("name") or "").split())[:100]
+        plan, current = self._plan_state(imp)
+        if plan is None or not current:
+            raise HTTPException(
+                409, "The plan is missing or out of date: make the plan again, then approve it."
+            )
+        if not name:
+            raise HTTPException(422, "Type your name to approve the plan.")
+        if form.get("plan") != bulkref.fingerprint(imp.plan_path):
+            raise HTTPException(409, "The plan changed since this page was shown: review it again.")
+        write_json(
+            imp.approval_path,
+            {
+                "name": name,
+                "at": now(),
+                "planFingerprint": bulkref.fingerprint(imp.plan_path),
+                "inputFingerprint": plan.fingerprint,
+                "target": self.target.name,
+                "summary": plan.summary,
+            },
+        )
+        log.info("import %s approved", imp.id)
+        return _see(f"/imports/{imp.id}/apply")
+
+    # -- apply --------------------------------------------------------------------------------
+    async def apply_page(self, request: Request) -> Response:
+        imp = self._import(request)
+        job = self.jobs.get("apply", imp.id)
+        plan, current = self._plan_state(imp)
+        return self.page(
+            request,
+            "apply.html",
+            imp,
+            active="apply",
+            plan=plan,
+            current=current,
+            approval=self._approval(imp),
+            run=imp.run(),
+            job=job.snapshot() if job is not None else None,
+            concurrency=self.settings.concurrency,
+        )
+
+    async def apply(self, request: Request) -> Response:
+        imp = self._import(request)
+        form = await self._form(request)
+        plan, current = self._plan_state(imp)
+        if self._approval(imp) is None or plan is None:
+            raise HTTPException(409, "Apply needs an approved plan: review and approve it first.")
+        if not current:
+            raise HTTPException(
+                409, "The input changed since the plan was approved: plan and approve it again."
+            )
+        concurrency = min(max(_int(form.get("concurrency"), self.settings.concurrency), 1), 64)
+        if self.jobs.start_apply(imp, concurrency) is None:
+            raise HTTPException(409, "This import is being applied already.")
+        log.info("import %s: apply started", imp.id)
+        return _see(f"/imports/{imp.id}/apply")
+
+    async def stop(self, request: Request) -> Response:
+        imp = self._import(request)
+        await self._form(request)
+        self.jobs.stop("apply", imp.id)
+        return _see(f"/imports/{imp.id}/apply")
+
+    async def progress(self, request: Request) -> Response:
+        imp = self._import(request)
+        job = self.jobs.get("apply", imp.id)
+        if job is not None:
+            return JSONResponse(job.snapshot())
+        run = imp.run() or {}
+        state = run.get("state", "idle")
+        return JSONResponse({"kind": "apply", "state": "interrupted" if state == "running" else state})
+
+    # -- results ------------------------------------------------------------------------------
+    async def results(self, request: Request) -> Response:
+        imp = self._import(request)
+        outcome = request.query_params.get("outcome") or None
+        rows, page, pages = views.results_page(
+            imp.results(), _int(request.query_params.get("page"), 1), outcome
+        )
+        return self.page(
+            request,
+            "results.html",
+            imp,
+            active="results",
+            rows=rows,
+            page=page,
+            pages=pages,
+            outcome=outcome,
+            run=imp.run(),
+            outcomes=[str(o) for o in bulkref.Outcome],
+        )
+
+    async def results_file(self, request: Request) -> Response:
+        imp = self._import(request)
+        if not imp.results_path.is_file():
+            raise HTTPException(404, "This import has no results yet.")
+        stem = download_stem(imp.name)
+        return FileResponse(imp.results_path, filename=f"{stem}.results.xlsx", media_type=XLSX)
+
+    # -- export -------------------------------------------------------------------------------
+    def _export_choices(self) -> dict[str, tuple[str, ...]]:
+        return {
+            "status": bulkref.allowed_values("referral_status"),
+            "substatus": bulkref.allowed_values("referral_substatus"),
+            "direction": bulkref.allowed_values("direction"),
+            "type": bulkref.allowed_values("referral_type"),
+        }
+
+    async def export_page(self, request: Request) -> Response:
+        return self.page(
+            request,
+            "export.html",
+            active="export",
+            choices=self._export_choices(),
+            error=None,
+            values=defaultdict(str),
+        )
+
+    async def export(self, request: Request) -> Response:
+        form = await self._form(request)
+        values = {k: str(v).strip() for k, v in form.items() if isinstance(v, str)}
+        values.pop("csrf", None)
+        try:
+            query = bulkref.compose_filter(
+                status=form.getlist("status"),
+                substatus=form.getlist("substatus"),
+                direction=values.get("direction") or None,
+                type=values.get("type") or None,
+                since=values.get("since") or None,
+                team_email=values.get("team_email") or None,
+                engagement=values.get("engagement") or None,
+                filter=values.get("filter") or None,
+            )
+            top = _int(values.get("top"), 0) if values.get("top") else None
+            if top is not None and top < 1:
+                raise ValueError("'At most' is a number of referrals, 1 or more")
+        except ValueError as e:
+            return self.page(
+                request,
+                "export.html",
+                active="export",
+                choices=self._export_choices(),
+                error=f"{e}.",
+                values=defaultdict(str, values),
+            )
+        suffix = ".csv" if values.get("format") == "csv" else ".xlsx"
+        export_id = self.store.new_export_id()
+        out = self.store.export_path(export_id, suffix)
+        orderby = values.get("orderby") or None
+        self.jobs.start_export(export_id, out, {"filter": query, "orderby": orderby, "top": top})
+        return _see(f"/export/{export_id}")
+
+    def _export_id(self, request: Request) -> str:
+        export_id = request.path_params["eid"]
+        if not self.store.valid_id(export_id):
+            raise HTTPException(404, "There is no such export.")
+        return export_id
+
+    async def export_status(self, request: Request) -> Response:
+        export_id = self._export_id(request)
+        job = self.jobs.get("export", export_id)
+        written = self.store.export_file(export_id)
+        if job is None and written is None:
+            raise HTTPException(404, "There is no such export.")
+        return self.page(
+            request,
+            "export_status.html",
+            active="export",
+            export_id=export_id,
+            job=job.snapshot() if job is not None else {"state": "done"},
+            written=written,
+        )
+
+    async def export_progress(self, request: Request) -> Response:
+        export_id = self._export_id(request)
+        job = self.jobs.get("export", export_id)
+        if job is None:
+            state = "done" if self.store.export_file(export_id) is not None else "failed"
+            return JSONResponse({"kind": "export", "state": state})
+        return JSONResponse(job.snapshot())
+
+    async def export_file(self, request: Request) -> Response:
+        export_id = self._export_id(request)
+        job = self.jobs.get("export", export_id)
+        path = self.store.export_file(export_id)
+        if path is None or (job is not None and job.running):
+            raise HTTPException(404, "The export is not written yet.")
+        media = XLSX if path.suffix == ".xlsx" else "text/csv"
+        return FileResponse(path, filename=f"referrals-export-{export_id[:8]}{path.suffix}", media_type=media)
+
+    # -- errors -------------------------------------------------------------------------------
+    async def error(self, request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        detail = (
+            exc.detail if isinstance(exc, HTTPException) else "Something went wrong: see the server's log."
+        )
+        if status == 404 and not isinstance(exc, HTTPException):
+            detail = "There is no such page."
+        if status >= 500:
+            log.error("%s %s failed: %s", request.method, request.url.path, type(exc).__name__)
+        return self.render.page(request, "error.html", status_code=status, message=detail, status=status)
+
+
+def _meta_policy(html: str) -> str:
+    found = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', html)
+    return found.group(1) if found else "default-src 'none'"
+
+
+async def _upload(value: Any, suffixes: tuple[str, ...], what: str) -> tuple[bytes, str, str]:
+    if not isinstance(value, UploadFile) or not value.filename:
+        raise HTTPException(422, f"Choose a {what} to upload.")
+    suffix = Path(value.filename).suffix.lower()
+    if suffix not in suffixes:
+        raise HTTPException(
+            422,
+            f"{display_name(value.filename, 'The file')} is not a {what}: give a {', '.join(suffixes)} file.",
+        )
+    data = await value.read()
+    if not data:
+        raise HTTPException(422, f"{display_name(value.filename, 'The file')} is empty.")
+    return data, value.filename, suffix
+
+
+def _int(value: Any, default: int) -> int:
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return default
+
+
+def _see(url: str) -> Response:
+    return RedirectResponse(url, status_code=303)
+
+
+def _remove(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def create_app(settings: Settings) -> Any:
+    """The ASGI application: the routes behind the guard (token, host, size, headers)."""
+    app = App(settings)
+    routes = [
+        Route("/", app.start),
+        Route("/template.{fmt:str}", app.template_file),
+        Route("/imports", app.upload, methods=["POST"]),
+        Route("/imports/{id}", app.open_import),
+        Route("/imports/{id}/check", app.check),
+        Route("/imports/{id}/input", app.replace_input, methods=["POST"]),
+        Route("/imports/{id}/annotated.xlsx", app.annotated),
+        Route("/imports/{id}/review", app.review),
+        Route("/imports/{id}/plan", app.make_plan, methods=["POST"]),
+        Route("/imports/{id}/plan.html", app.plan_html),
+        Route("/imports/{id}/plan.json", app.plan_json),
+        Route("/imports/{id}/approve", app.approve, methods=["POST"]),
+        Route("/imports/{id}/apply", app.apply_page, methods=["GET"]),
+        Route("/imports/{id}/apply", app.apply, methods=["POST"]),
+        Route("/imports/{id}/stop", app.stop, methods=["POST"]),
+        Route("/imports/{id}/progress.json", app.progress),
+        Route("/imports/{id}/results", app.results),
+        Route("/imports/{id}/results.xlsx", app.results_file),
+        Route("/export", app.export_page, methods=["GET"]),
+        Route("/export", app.export, methods=["POST"]),
+        Route("/export/{eid}", app.export_status),
+        Route("/export/{eid}/progress.json", app.export_progress),
+        Route("/export/{eid}/file", app.export_file),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    starlette = Starlette(
+        routes=routes, exception_handlers={HTTPException: app.error, Exception: app.error, 404: app.error}
+    )
+    starlette.state.web = app
+    guarded = security.Guard(
+        starlette, access_token=settings.access_token, port=settings.port, max_body=settings.max_upload
+    )
+    guarded.web = app  # type: ignore[attr-defined]  # tests and the server reach the App through it
+    return guarded

@@ -1,0 +1,51 @@
+"""Pages from Jinja2 templates, autoescaped: every value is text unless a template says otherwise."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+import bulkref
+from bulkref.web import views
+
+# The import's steps in order, with the page each is on.
+STEPS = (("check", "Check"), ("review", "Review"), ("apply", "Approve and apply"), ("results", "Results"))
+# How far each state of an import reaches in STEPS (index of the last step open to it).
+REACHED = {
+    "uploaded": 1,
+    "planned": 2,
+    "approved": 2,
+    "applying": 2,
+    "interrupted": 3,
+    "apply failed": 2,
+    "applied": 3,
+}
+
+
+class Renderer:
+    def __init__(self, csrf: str, target: Callable[[], bulkref.TargetInfo]) -> None:
+        self.target = target
+        self.env = jinja2.Environment(
+            loader=jinja2.PackageLoader("bulkref.web", "templates"),
+            autoescape=True,  # every template, whatever its name
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.globals.update(
+            csrf=csrf,
+            steps=STEPS,
+            reached=REACHED,
+            short=views.short,
+            version=bulkref.__version__,
+        )
+
+    def page(self, request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        context.setdefault("imp", None)
+        context.setdefault("step", None)
+        context.setdefault("active", None)
+        html = self.env.get_template(template).render(request=request, target=self.target(), **context)
+        return HTMLResponse(html, status_code=status_code)

@@ -1,0 +1,175 @@
+"""What keeps ``bulkref serve`` safe by default, as one ASGI middleware and a CSRF check.
+
+- The access token (bound beyond loopback): every request presents it, in the
+  ``token`` query parameter of the printed URL (then traded for an HttpOnly
+  cookie and dropped from the address) or in that cookie, as Jupyter does.
+- On loopback without a token, the Host header must name loopback: a page
+  elsewhere cannot reach the app by pointing its own name at 127.0.0.1.
+- Request bodies over the upload limit are refused (413), by Content-Length
+  and by counting what arrives.
+- Every response carries a Content-Security-Policy that admits only the app's
+  own script and style files, and headers that keep pages out of frames and
+  referrers out of requests.
+- ``check_csrf``: every form carries the CSRF token; a POST without it is 403.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, MutableMapping
+from http.cookies import SimpleCookie
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from starlette.exceptions import HTTPException
+
+log = logging.getLogger("bulkref.web")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "frame-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
+def is_loopback(host: str) -> bool:
+    return host in LOOPBACK_HOSTS or host.startswith("127.")
+
+
+def host_of(header: str) -> str:
+    """The host of a Host header: ``127.0.0.1:8780`` -> ``127.0.0.1``, ``[::1]:8780`` -> ``[::1]``."""
+    if header.startswith("["):
+        return header[: header.find("]") + 1] if "]" in header else header
+    return header.rsplit(":", 1)[0]
+
+
+def csrf_secret(folder: Path) -> str:
+    """The CSRF token, kept in the data directory so that a page loaded before a
+    server restart still submits. Random, never derived from anything else."""
+    path = folder / "csrf-token"
+    try:
+        token = path.read_text(encoding="ascii").strip()
+        if len(token) >= 32:
+            return token
+    except OSError:
+        pass
+    folder.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    path.write_text(token, encoding="ascii")
+    with contextlib.suppress(OSError):  # a file system without modes: the folder's permissions apply
+        path.chmod(0o600)
+    return token
+
+
+def check_csrf(form: Any, expected: str) -> None:
+    given = form.get("csrf") if form is not None else None
+    if not isinstance(given, str) or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise HTTPException(403, "This form has expired or did not come from bulkref: reload the page.")
+
+
+class Guard:
+    def __init__(self, app: ASGIApp, *, access_token: str | None, port: int, max_body: int) -> None:
+        self.app, self.token, self.max_body = app, access_token, max_body
+        self.cookie = f"bulkref_access_{port}"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        quiet = scope["path"].startswith("/static/") or scope["path"].endswith("/progress.json")
+
+        async def secured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                if not quiet or status >= 400:  # the pages poll progress.json several times a second
+                    # The path only: the query may carry the access token.
+                    log.info("%s %s %s", scope["method"], scope["path"], status)
+                headers = list(message.get("headers", []))
+                extra = [
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"),
+                    (b"cache-control", b"no-store"),
+                ]
+                # A response with a policy of its own keeps it: the plan page admits its
+                # inline style and script by hash, and may be framed by the review page.
+                if not any(k.lower() == b"content-security-policy" for k, _ in headers):
+                    extra += [(b"content-security-policy", CSP.encode()), (b"x-frame-options", b"DENY")]
+                message["headers"] = [*headers, *extra]
+            await send(message)
+
+        if self.token is None:
+            if not is_loopback(host_of(headers.get("host", ""))):
+                await _plain(
+                    secured, 403, "This address is not served here: open the URL bulkref serve printed."
+                )
+                return
+        else:
+            query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+            given = query.get("token")
+            if given is not None and hmac.compare_digest(given.encode(), self.token.encode()):
+                rest = urlencode({k: v for k, v in query.items() if k != "token"})
+                await _redirect(secured, scope["path"] + (f"?{rest}" if rest else ""), self._cookie_header())
+                return
+            cookie = SimpleCookie(headers.get("cookie", "")).get(self.cookie)
+            if cookie is None or not hmac.compare_digest(cookie.value.encode(), self.token.encode()):
+                await _plain(
+                    secured, 403, "This bulkref serve needs its access token: open the URL it printed."
+                )
+                return
+        length = headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body:
+            await _plain(secured, 413, f"The upload is over {self.max_body // 2**20} MB.")
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise HTTPException(413, f"The upload is over {self.max_body // 2**20} MB.")
+            return message
+
+        await self.app(scope, counted, secured)
+
+    def _cookie_header(self) -> bytes:
+        assert self.token is not None
+        return f"{self.cookie}={self.token}; HttpOnly; SameSite=Strict; Path=/".encode()
+
+
+async def _plain(send: Send, status: int, text: str) -> None:
+    body = text.encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", b"%d" % len(body)),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _redirect(send: Send, location: str, cookie: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 303,
+            "headers": [(b"location", location.encode()), (b"set-cookie", cookie), (b"content-length", b"0")],
+        }
+    )
+    await send({"type": "http.response.body", "body": b""})

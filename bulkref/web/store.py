@@ -1,0 +1,212 @@
+"""Imports on disk: one folder each under ``<data dir>/web/imports/``, so that a
+browser refresh or a server restart loses nothing.
+
+A folder holds the uploaded input and mapping (under generated names: a file
+name from the browser never becomes a path), ``plan.json``, ``approval.json``,
+the apply journal, ``run.json`` (the last run's state) and the results. Every
+JSON file is written to a temporary name and renamed, so a crash mid-write
+leaves the previous version, not half a file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+INPUT_SUFFIXES = (".xlsx", ".xlsm", ".csv")
+MAPPING_SUFFIXES = (".toml",)
+_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{8}$")
+# What a browser-given file name may keep for display: no paths, no controls.
+_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def display_name(name: str | None, fallback: str) -> str:
+    """The browser's file name, for showing only: its last part, without controls, at most 120 characters."""
+    if not name:
+        return fallback
+    last = re.split(r"[/\\]", name)[-1]
+    return _UNSAFE_NAME.sub("", last)[:120] or fallback
+
+
+def download_stem(name: str) -> str:
+    """The uploaded file's stem for a download's name: letters, digits, spaces, dots,
+    dashes and underscores only, so that it cannot bend the Content-Disposition header."""
+    stem = re.sub(r"[^\w .-]+", "_", Path(name).stem).strip(" ._")
+    return stem[:80] or "referrals"
+
+
+def write_json(path: Path, doc: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class Import:
+    """One import's folder and what its meta.json says."""
+
+    id: str
+    folder: Path
+    meta: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.meta.get("name") or self.id)
+
+    @property
+    def created(self) -> str:
+        return str(self.meta.get("created", ""))
+
+    @property
+    def input(self) -> Path:
+        return self.folder / str(self.meta["input"])
+
+    @property
+    def mapping(self) -> Path | None:
+        m = self.meta.get("mapping")
+        return self.folder / str(m) if m else None
+
+    @property
+    def mapping_name(self) -> str | None:
+        return self.meta.get("mapping_name")
+
+    # the files of the later steps
+    @property
+    def plan_path(self) -> Path:
+        return self.folder / "plan.json"
+
+    @property
+    def approval_path(self) -> Path:
+        return self.folder / "approval.json"
+
+    @property
+    def journal_path(self) -> Path:
+        return self.folder / "journal.sqlite"
+
+    @property
+    def run_path(self) -> Path:
+        return self.folder / "run.json"
+
+    @property
+    def results_path(self) -> Path:
+        return self.folder / "results.xlsx"
+
+    @property
+    def results_json(self) -> Path:
+        return self.folder / "results.json"
+
+    @property
+    def annotated_path(self) -> Path:
+        return self.folder / "annotated.xlsx"
+
+    def approval(self) -> dict[str, Any] | None:
+        doc = read_json(self.approval_path)
+        return doc if isinstance(doc, dict) else None
+
+    def run(self) -> dict[str, Any] | None:
+        doc = read_json(self.run_path)
+        return doc if isinstance(doc, dict) else None
+
+    def results(self) -> list[dict[str, Any]]:
+        doc = read_json(self.results_json)
+        return doc if isinstance(doc, list) else []
+
+
+class Store:
+    def __init__(self, root: Path) -> None:
+        self.root = root / "imports"
+        self.exports = root / "exports"
+
+    def _new_id(self) -> str:
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+        return f"{stamp}-{secrets.token_hex(4)}"
+
+    def create(self, name: str, data: bytes, suffix: str) -> Import:
+        imp_id = self._new_id()
+        folder = self.root / imp_id
+        folder.mkdir(parents=True)
+        meta = {"id": imp_id, "name": name, "created": now(), "input": None, "history": []}
+        imp = Import(imp_id, folder, meta)
+        return self.replace_input(imp, name, data, suffix)
+
+    def replace_input(self, imp: Import, name: str, data: bytes, suffix: str) -> Import:
+        """A new input for the import (a corrected sheet): the plan and its
+        approval are of the old one, so both go."""
+        filename = f"input-{secrets.token_hex(6)}{suffix}"
+        (imp.folder / filename).write_bytes(data)
+        meta = dict(imp.meta)
+        if meta.get("input"):
+            meta["history"] = [*meta.get("history", []), {"name": meta.get("name"), "replaced": now()}]
+            (imp.folder / str(meta["input"])).unlink(missing_ok=True)
+        meta.update(input=filename, name=name, updated=now())
+        for stale in (imp.plan_path, imp.approval_path, imp.annotated_path):
+            stale.unlink(missing_ok=True)
+        self.forget_run(imp)
+        write_json(imp.folder / "meta.json", meta)
+        return Import(imp.id, imp.folder, meta)
+
+    def forget_run(self, imp: Import) -> None:
+        """A new plan starts a new round: the last run's state and results are of the
+        old one. (The journal stays: apply starts it afresh for a new plan.)"""
+        for stale in (imp.run_path, imp.results_json, imp.results_path):
+            stale.unlink(missing_ok=True)
+
+    def set_mapping(self, imp: Import, name: str, data: bytes) -> Import:
+        filename = f"mapping-{secrets.token_hex(6)}.toml"
+        (imp.folder / filename).write_bytes(data)
+        meta = dict(imp.meta)
+        if meta.get("mapping"):
+            (imp.folder / str(meta["mapping"])).unlink(missing_ok=True)
+        meta.update(mapping=filename, mapping_name=name)
+        for stale in (imp.plan_path, imp.approval_path, imp.annotated_path):
+            stale.unlink(missing_ok=True)
+        write_json(imp.folder / "meta.json", meta)
+        return Import(imp.id, imp.folder, meta)
+
+    def get(self, imp_id: str) -> Import | None:
+        if not _ID.match(imp_id):
+            return None
+        folder = self.root / imp_id
+        meta = read_json(folder / "meta.json")
+        if not isinstance(meta, dict) or not meta.get("input"):
+            return None
+        return Import(imp_id, folder, meta)
+
+    def recent(self, limit: int = 20) -> list[Import]:
+        if not self.root.is_dir():
+            return []
+        found = [self.get(p.name) for p in sorted(self.root.iterdir(), reverse=True)[: limit * 2]]
+        return [i for i in found if i is not None][:limit]
+
+    def export_path(self, export_id: str, suffix: str) -> Path:
+        self.exports.mkdir(parents=True, exist_ok=True)
+        return self.exports / f"{export_id}{suffix}"
+
+    def new_export_id(self) -> str:
+        return self._new_id()
+
+    def export_file(self, export_id: str) -> Path | None:
+        if not _ID.match(export_id) or not self.exports.is_dir():
+            return None
+        return next((p for p in self.exports.glob(f"{export_id}.*") if p.suffix in (".xlsx", ".csv")), None)
+
+    @staticmethod
+    def valid_id(text: str) -> bool:
+        return bool(_ID.match(text))

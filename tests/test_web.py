@@ -1,0 +1,542 @@
+"""bulkref serve over HTTP (no browser): the layer rule, the safety defaults, the
+approval rules, persistence across a restart, and the command itself."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+import sys
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from conftest import row, write_xlsx
+
+import bulkref
+from bulkref.cli.main import cli
+from bulkref.web.app import Settings
+from bulkref.web.server import WebServer, bind
+from bulkref.web.store import write_json
+
+WEB = Path(bulkref.__file__).parent / "web"
+EXAMPLES = Path(__file__).parent.parent / "examples" / "referrals.xlsx"
+
+
+@pytest.fixture
+def target(sandbox: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+    """The shared test sandbox as the app's target, and a data directory of this test's own."""
+    monkeypatch.setenv("BULKREF_ACCESS_TOKEN", sandbox.token)
+    monkeypatch.setenv("BULKREF_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("BULKREF_API_URL", raising=False)
+    return sandbox
+
+
+@pytest.fixture
+def serve(target: Any, tmp_path: Path) -> Iterator[Callable[..., WebServer]]:
+    started: list[WebServer] = []
+
+    def start(**settings: Any) -> WebServer:
+        settings.setdefault("api_url", target.url)
+        settings.setdefault("home", tmp_path / "home")
+        server = WebServer(Settings(port=0, **settings)).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def client(server: WebServer) -> httpx.Client:
+    return httpx.Client(base_url=server.url, timeout=60)
+
+
+def csrf_of(c: httpx.Client) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', c.get("/").text)
+    assert found is not None
+    return found.group(1)
+
+
+def upload(c: httpx.Client, path: Path, name: str | None = None) -> str:
+    with path.open("rb") as f:
+        r = c.post("/imports", data={"csrf": csrf_of(c)}, files={"file": (name or path.name, f)})
+    assert r.status_code == 303, r.text
+    return r.headers["location"].rsplit("/", 1)[0]  # /imports/<id>
+
+
+def plan_fingerprint(c: httpx.Client, base: str) -> str:
+    assert c.post(base + "/plan", data={"csrf": csrf_of(c)}).status_code == 303
+    found = re.search(r'name="plan" value="([^"]+)"', c.get(base + "/review").text)
+    assert found is not None
+    return found.group(1)
+
+
+def approve(c: httpx.Client, base: str, name: str = "Ada") -> None:
+    fp = plan_fingerprint(c, base)
+    r = c.post(base + "/approve", data={"csrf": csrf_of(c), "name": name, "plan": fp})
+    assert r.status_code == 303, r.text
+
+
+# -- the layer rule ---------------------------------------------------------------------------
+
+
+def layer_offences(name: str, source: str) -> list[str]:
+    """Every use of bulkref in ``source`` other than the public names and bulkref.web."""
+    public = set(bulkref.__all__)
+    offences = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            offences += [
+                f"{name}: import {a.name}"
+                for a in node.names
+                if a.name.startswith("bulkref.") and not a.name.startswith("bulkref.web")
+            ]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module is not None:
+            if node.module == "bulkref":
+                offences += [f"{name}: bulkref.{a.name}" for a in node.names if a.name not in public]
+            elif node.module.startswith("bulkref") and not node.module.startswith("bulkref.web"):
+                offences.append(f"{name}: from {node.module}")
+        elif (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "bulkref"
+            and node.attr not in public
+        ):
+            offences.append(f"{name}: bulkref.{node.attr}")
+    return offences
+
+
+def test_web_modules_use_only_the_public_api() -> None:
+    modules = sorted(WEB.glob("*.py"))
+    assert {p.name for p in modules} >= {"app.py", "jobs.py", "store.py", "security.py", "views.py"}
+    assert [o for p in modules for o in layer_offences(p.name, p.read_text(encoding="utf-8"))] == []
+
+
+def test_the_layer_rule_catches_private_uses() -> None:
+    source = (
+        "import bulkref\nimport bulkref.plan.model\nfrom bulkref.apply.run import journal_path\n"
+        "from bulkref import make_plan, Journal\nfrom bulkref.web import views\nbulkref.errors.X\n"
+    )
+    assert layer_offences("m.py", source) == [
+        "m.py: import bulkref.plan.model",
+        "m.py: from bulkref.apply.run",
+        "m.py: bulkref.Journal",
+        "m.py: bulkref.errors",
+    ]
+
+
+# -- safe by default --------------------------------------------------------------------------
+
+
+def test_every_post_route_refuses_a_form_without_its_csrf_token(serve: Callable[..., WebServer]) -> None:
+    server = serve()
+    c = client(server)
+    base = upload(c, EXAMPLES)
+    imp_id = base.rsplit("/", 1)[1]
+    posts = [r.path for r in server.app.app.routes if "POST" in (getattr(r, "methods", None) or ())]
+    assert set(posts) == {
+        "/imports",
+        "/imports/{id}/input",
+        "/imports/{id}/plan",
+        "/imports/{id}/approve",
+        "/imports/{id}/apply",
+        "/imports/{id}/stop",
+        "/export",
+    }
+    for path in posts:
+        url = path.replace("{id}", imp_id)
+        for data in ({}, {"csrf": "forged"}):
+            r = c.post(url, data={**data, "name": "x"}, files={"file": ("a.xlsx", EXAMPLES.read_bytes())})
+            assert r.status_code == 403, (url, r.status_code)
+            assert "did not come from bulkref" in r.text
+    assert len(server.app.web.store.recent(50)) == 1  # nothing was created
+    assert not (server.app.web.store.get(imp_id).plan_path).exists()
+
+
+def test_pages_carry_a_content_security_policy_and_stay_out_of_frames(
+    serve: Callable[..., WebServer],
+) -> None:
+    c = client(serve())
+    r = c.get("/")
+    policy = r.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert "unsafe-inline" not in policy
+    assert r.headers["x-frame-options"] == "DENY"
+    assert r.headers["referrer-policy"] == "no-referrer"
+    base = upload(c, EXAMPLES)
+    plan_fingerprint(c, base)
+    plan = c.get(base + "/plan.html")
+    assert plan.status_code == 200
+    assert "'sha256-" in plan.headers["content-security-policy"]
+    assert "frame-ancestors 'self'" in plan.headers["content-security-policy"]
+    assert "x-frame-options" not in plan.headers
+
+
+def test_access_token_is_required_when_set_and_never_shown(
+    serve: Callable[..., WebServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    token = "tok-" + "x" * 30
+    server = serve(access_token=token)
+    c = client(server)
+    caplog.set_level("INFO", logger="bulkref.web")
+    assert c.get("/").status_code == 403
+    assert c.get("/static/app.css").status_code == 403
+    assert c.get("/?token=wrong").status_code == 403
+    r = c.get(f"/export?token={token}")
+    assert r.status_code == 303 and r.headers["location"] == "/export"  # the token leaves the address
+    assert "HttpOnly" in r.headers["set-cookie"] and "SameSite=Strict" in r.headers["set-cookie"]
+    page = c.get("/")
+    assert page.status_code == 200
+    assert token not in page.text
+    assert c.get("/static/app.css").status_code == 200
+    base = upload(c, EXAMPLES)
+    assert token not in c.get(base + "/check").text
+    assert all(token not in record.getMessage() for record in caplog.records)
+    assert any("GET /export 303" in record.getMessage() for record in caplog.records)
+
+
+def test_loopback_app_answers_only_to_loopback_host_names(serve: Callable[..., WebServer]) -> None:
+    c = client(serve())
+    assert c.get("/", headers={"host": "evil.example"}).status_code == 403
+    assert c.get("/", headers={"host": "evil.example:8780"}).status_code == 403
+    assert c.get("/", headers={"host": "localhost:8780"}).status_code == 200
+    assert c.get("/", headers={"host": "127.0.0.1"}).status_code == 200
+
+
+def test_uploads_over_the_limit_are_refused(serve: Callable[..., WebServer]) -> None:
+    server = serve(max_upload=20_000)
+    c = client(server)
+    big = b"PK" + b"\0" * 40_000
+    r = c.post("/imports", data={"csrf": csrf_of(c)}, files={"file": ("big.xlsx", big)})
+    assert r.status_code == 413
+    assert server.app.web.store.recent() == []
+
+
+def test_uploads_are_stored_under_generated_names(serve: Callable[..., WebServer], tmp_path: Path) -> None:
+    server = serve()
+    c = client(server)
+    base = upload(c, EXAMPLES, name="../../outside/evil.xlsx")
+    imp = server.app.web.store.get(base.rsplit("/", 1)[1])
+    assert imp.name == "evil.xlsx"
+    assert re.fullmatch(r"input-[0-9a-f]{12}\.xlsx", imp.input.name)
+    assert imp.input.parent == imp.folder
+    assert not (tmp_path / "outside").exists()
+    r = c.post("/imports", data={"csrf": csrf_of(c)}, files={"file": ("notes.txt", b"hello")})
+    assert r.status_code == 422 and "is not a sheet" in r.text
+
+
+def test_unknown_or_malformed_import_ids_are_not_found(serve: Callable[..., WebServer]) -> None:
+    c = client(serve())
+    assert c.get("/imports/20260101-000000-deadbeef/check").status_code == 404
+    assert c.get("/imports/..%2F..%2Fetc/check").status_code == 404
+    assert c.get("/imports/nothing/results.xlsx").status_code == 404
+    assert c.get("/export/../../x/file").status_code == 404
+
+
+def test_a_hostile_referral_name_is_escaped(serve: Callable[..., WebServer], tmp_path: Path) -> None:
+    c = client(serve())
+    hostile = '<script>alert(1)</script><img src=x onerror="alert(2)">'
+    sheet = write_xlsx(tmp_path / "x.xlsx", [row(External_Reference_ID="<b>E1</b>", Referral_Name=hostile)])
+    base = upload(c, sheet, name='<img src=x onerror="alert(3)">.xlsx')
+    page = c.get(base + "/check").text
+    assert "<script>alert(1)" not in page and "<img src=x" not in page and "<b>E1" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    plan_fingerprint(c, base)
+    for html in (c.get(base + "/review").text, c.get(base + "/plan.html").text, c.get("/").text):
+        assert "<script>alert(1)" not in html and "<img src=x" not in html
+
+
+# -- approval and apply -----------------------------------------------------------------------
+
+
+def test_apply_needs_an_approval_of_the_current_plan(serve: Callable[..., WebServer], tmp_path: Path) -> None:
+    server = serve()
+    c = client(server)
+    base = upload(c, EXAMPLES)
+    csrf = csrf_of(c)
+    assert c.post(base + "/apply", data={"csrf": csrf}).status_code == 409  # no plan
+    fp = plan_fingerprint(c, base)
+    assert c.post(base + "/apply", data={"csrf": csrf}).status_code == 409  # not approved
+    assert c.post(base + "/approve", data={"csrf": csrf, "name": " ", "plan": fp}).status_code == 422
+    assert c.post(base + "/approve", data={"csrf": csrf, "name": "Ada", "plan": "0" * 64}).status_code == 409
+    assert c.post(base + "/approve", data={"csrf": csrf, "name": "Ada", "plan": fp}).status_code == 303
+    imp = server.app.web.store.get(base.rsplit("/", 1)[1])
+    approval = imp.approval()
+    assert approval["name"] == "Ada" and approval["planFingerprint"] == bulkref.fingerprint(imp.plan_path)
+    assert approval["inputFingerprint"] == bulkref.fingerprint(imp.input) and approval["at"]
+
+    # A new plan (Partner Center may have changed) needs its own approval.
+    plan_fingerprint(c, base)
+    assert c.post(base + "/apply", data={"csrf": csrf}).status_code == 409
+    approve(c, base)
+    # A corrected sheet makes the approved plan stale.
+    fixed = write_xlsx(tmp_path / "fixed.xlsx", [row(External_Reference_ID="NEW-1")])
+    with fixed.open("rb") as f:
+        assert (
+            c.post(base + "/input", data={"csrf": csrf}, files={"file": ("fixed.xlsx", f)}).status_code == 303
+        )
+    r = c.post(base + "/apply", data={"csrf": csrf})
+    assert r.status_code == 409
+    assert not imp.journal_path.exists()  # nothing ran
+
+
+def test_two_applies_of_one_import_cannot_run_at_once(
+    serve: Callable[..., WebServer], sandbox_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    slow = sandbox_factory(faults="latency=150ms")
+    server = serve(api_url=slow.url)
+    c = client(server)
+    sheet = write_xlsx(tmp_path / "ten.xlsx", [row(External_Reference_ID=f"T-{i}") for i in range(10)])
+    base = upload(c, sheet)
+    approve(c, base)
+    csrf = csrf_of(c)
+    assert c.post(base + "/apply", data={"csrf": csrf, "concurrency": "1"}).status_code == 303
+    second = c.post(base + "/apply", data={"csrf": csrf, "concurrency": "1"})
+    assert second.status_code == 409 and "being applied already" in second.text
+    assert c.post(base + "/stop", data={"csrf": csrf}).status_code == 303
+    server.app.web.jobs.wait(30)
+    progress = c.get(base + "/progress.json").json()
+    assert progress["state"] == "interrupted"
+    assert progress["total"] == 10 and 1 <= progress["done"] < 10
+
+
+def test_a_restart_loses_nothing(serve: Callable[..., WebServer]) -> None:
+    first = serve()
+    c = client(first)
+    base = upload(c, EXAMPLES)
+    approve(c, base, name="Grace")
+    first.stop()
+
+    second = serve()
+    c2 = client(second)
+    start = c2.get("/").text
+    assert "referrals.xlsx" in start and ">approved<" in start
+    assert "Grace" in c2.get(base + "/apply").text
+    imp = second.app.web.store.get(base.rsplit("/", 1)[1])
+    write_json(imp.run_path, {"state": "running", "started": "then"})  # a server killed mid-apply
+    assert c2.get(base + "/progress.json").json()["state"] == "interrupted"
+    assert 'id="resume"' in c2.get(base + "/apply").text
+
+
+def test_results_and_export_through_the_pages(serve: Callable[..., WebServer], target: Any) -> None:
+    server = serve()
+    c = client(server)
+    base = upload(c, EXAMPLES)
+    approve(c, base)
+    assert c.post(base + "/apply", data={"csrf": csrf_of(c)}).status_code == 303
+    server.app.web.jobs.wait(60)
+    assert c.get(base + "/progress.json").json()["counts"]["created"] == 5
+    results = c.get(base + "/results").text
+    stored = {r["id"] for r in target.client().get(target.url).json()["value"]}
+    imp = server.app.web.store.get(base.rsplit("/", 1)[1])
+    ids = [r["referral_id"] for r in imp.results()] + [r["linked_referral_id"] for r in imp.results()]
+    ids = [i for i in ids if i]
+    assert len(ids) >= 5 and set(ids) <= stored
+    assert all(f'<td class="mono">{i}</td>' in results for i in ids)
+    assert c.get(base + "/results.xlsx").headers["content-type"].startswith("application/vnd.openxmlformats")
+
+    r = c.post("/export", data={"csrf": csrf_of(c), "since": "not a date"})
+    assert r.status_code == 200 and "is not a date" in r.text
+    r = c.post("/export", data={"csrf": csrf_of(c), "status": ["New", "Active"], "format": "csv"})
+    assert r.status_code == 303
+    export = r.headers["location"]
+    server.app.web.jobs.wait(60)
+    assert c.get(export + "/progress.json").json()["state"] == "done"
+    text = c.get(export + "/file").text
+    assert "CRM-000101" in text
+
+    # Planning again starts a new round: now every row is unchanged, and the old results are gone.
+    assert ">applied<" in c.get("/").text
+    assert c.post(base + "/plan", data={"csrf": csrf_of(c)}).status_code == 303
+    assert ">planned<" in c.get("/").text
+    assert imp.results() == [] and not imp.results_path.exists()
+    assert "Nothing to apply" in c.get(base + "/review").text
+
+
+# -- the command ------------------------------------------------------------------------------
+
+
+def test_serve_refuses_two_targets_and_a_port_in_use() -> None:
+    runner = CliRunner()
+    r = runner.invoke(cli, ["serve", "--sandbox", "--api-url", "http://127.0.0.1:1", "--no-browser"])
+    assert r.exit_code == 2 and "two different targets" in r.output
+    sock = bind("127.0.0.1", 0)
+    try:
+        port = sock.getsockname()[1]
+        r = runner.invoke(cli, ["serve", "--sandbox", "--port", str(port), "--no-browser"])
+        assert r.exit_code == 2 and f"port {port} on 127.0.0.1 is in use" in r.output
+    finally:
+        sock.close()
+
+
+def test_serve_prints_the_url_and_serves_it(tmp_path: Path) -> None:
+    env = {"BULKREF_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from bulkref.cli import main; main()",
+            "serve",
+            "--sandbox",
+            "--port",
+            "0",
+            "--no-browser",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline(), proc.stdout.readline()]
+        assert lines[0].startswith("bulkref serve: the local sandbox")
+        url = re.fullmatch(r"Open (http://127\.0\.0\.1:\d+/)\n", lines[1])
+        assert url is not None, lines
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                page = httpx.get(url.group(1), timeout=5)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        assert page.status_code == 200 and "SANDBOX" in page.text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_a_crm_export_with_its_mapping_file(serve: Callable[..., WebServer]) -> None:
+    legacy = Path(__file__).parent.parent / "examples" / "legacy"
+    server = serve()
+    c = client(server)
+    with (
+        (legacy / "hubspot-deals.csv").open("rb") as sheet,
+        (legacy / "hubspot-deals.mapping.toml").open("rb") as m,
+    ):
+        r = c.post(
+            "/imports",
+            data={"csrf": csrf_of(c)},
+            files={"file": ("hubspot-deals.csv", sheet), "mapping": ("hubspot-deals.mapping.toml", m)},
+        )
+    assert r.status_code == 303
+    base = r.headers["location"].rsplit("/", 1)[0]
+    page = c.get(base + "/check").text
+    assert "through hubspot-deals.mapping.toml" in page
+    assert re.search(r'class="big">8</span> rows', page) and 'id="error-count">0<' in page
+    plan_fingerprint(c, base)
+    imp = server.app.web.store.get(base.rsplit("/", 1)[1])
+    plan = bulkref.Plan.from_json(json.loads(imp.plan_path.read_text()))
+    assert plan.summary["create"] == 8 and plan.mapping_fingerprint == bulkref.fingerprint(imp.mapping)
+
+
+def test_an_unreadable_sheet_is_one_sentence_on_the_check_page(serve: Callable[..., WebServer]) -> None:
+    c = client(serve())
+    r = c.post("/imports", data={"csrf": csrf_of(c)}, files={"file": ("deals.xlsx", b"this is no workbook")})
+    page = c.get(r.headers["location"])
+    assert page.status_code == 200
+    found = re.search(r'<div class="alert error" id="unusable">([^<]+)</div>', page.text)
+    assert found is not None and "Traceback" not in page.text
+    assert found.group(1).strip().endswith(".")
+
+
+def test_serve_beyond_loopback_prints_a_url_with_an_access_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bulkref.web.server as server
+
+    served: list[Settings] = []
+    monkeypatch.setattr(server, "bind", lambda host, port: bind("127.0.0.1", 0))  # not another address
+    monkeypatch.setattr(server, "serve", lambda settings, host, sock: (served.append(settings), sock.close()))
+    r = CliRunner().invoke(cli, ["serve", "--sandbox", "--host", "0.0.0.0", "--no-browser"])
+    assert r.exit_code == 0, r.output
+    url = re.search(r"Open (http://\S+:\d+/\?token=(\S+))", r.output)
+    assert url is not None, r.output
+    assert served[0].access_token == url.group(2) and len(url.group(2)) >= 32
+    assert "carries the access token" in r.output
+
+    served.clear()
+    r = CliRunner().invoke(cli, ["serve", "--sandbox", "--no-browser"])
+    assert "token" not in r.output and served[0].access_token is None
+
+
+def test_error_pages_carry_the_policy_too(serve: Callable[..., WebServer]) -> None:
+    c = client(serve())
+    for path in ("/nowhere/plan.html", "/imports/20260101-000000-deadbeef/plan.html"):
+        r = c.get(path)
+        assert r.status_code == 404
+        assert r.headers["content-security-policy"].startswith("default-src 'none'; script-src 'self'")
+
+
+def test_describe_target_names_the_service_and_the_account(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("BULKREF_HOME", str(tmp_path))
+    monkeypatch.delenv("BULKREF_ACCESS_TOKEN", raising=False)
+    monkeypatch.delenv("BULKREF_API_URL", raising=False)
+    sandbox = bulkref.describe_target(None, True)
+    assert sandbox.is_sandbox and sandbox.state == str(tmp_path / "sandbox.db")
+    live = bulkref.describe_target(None, False)
+    assert (live.kind, live.name, live.account) == ("service", "Partner Center", None)  # not signed in
+    monkeypatch.setenv("BULKREF_ACCESS_TOKEN", "secret-value")
+    given = bulkref.describe_target("https://api.example.com", False)
+    assert given.url == "https://api.example.com/v1.0/engagements/referrals"
+    assert given.account == "the token in BULKREF_ACCESS_TOKEN" and "secret-value" not in repr(given)
+    with pytest.raises(bulkref.BadTarget):
+        bulkref.describe_target("http://example.com", False)
+
+
+def test_the_live_banner_says_when_nobody_is_signed_in(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("BULKREF_HOME", str(tmp_path))
+    monkeypatch.delenv("BULKREF_ACCESS_TOKEN", raising=False)
+    monkeypatch.delenv("BULKREF_API_URL", raising=False)
+    with WebServer(Settings(port=0, home=tmp_path)) as server:
+        banner = re.search(
+            r'<div class="target target-live" id="target".*?</div>', httpx.get(server.url).text, re.S
+        )
+    assert banner is not None
+    assert (
+        "LIVE" in banner.group(0)
+        and "Partner Center" in banner.group(0)
+        and "not signed in" in banner.group(0)
+    )
+
+
+def test_download_names_come_from_the_upload_made_harmless(serve: Callable[..., WebServer]) -> None:
+    c = client(serve())
+    base = upload(c, EXAMPLES, name='Q3 "deals"; x=1.xlsx')
+    plan_fingerprint(c, base)
+    disposition = c.get(base + "/plan.json").headers["content-disposition"]
+    name = urllib.parse.unquote(re.split(r"filename\*?=(?:utf-8'')?", disposition)[1]).strip('"')
+    assert re.fullmatch(r"Q3 [\w .-]+\.plan\.json", name) and ";" not in name and '"' not in name, disposition
+    annotated = c.get(base + "/annotated.xlsx")
+    assert annotated.status_code == 200 and ".annotated.xlsx" in annotated.headers["content-disposition"]
+
+
+def test_apply_input_stops_when_its_stop_event_is_set(target: Any, tmp_path: Path) -> None:
+    import threading
+
+    sheet = write_xlsx(tmp_path / "six.xlsx", [row(External_Reference_ID=f"EV-{i}") for i in range(6)])
+    stop = threading.Event()
+    seen: list[Any] = []
+
+    def on_result(result: Any) -> None:
+        seen.append(result)
+        stop.set()  # from the run's own thread here; the web app sets it from a request's
+
+    run = bulkref.apply_input(
+        sheet, api_url=target.url, concurrency=1, state=tmp_path / "j.sqlite", on_result=on_result, stop=stop
+    )
+    assert run.interrupted and len(seen) == 1
+    assert [r.outcome for r in run.results].count(bulkref.Outcome.CREATED) == 1
+    assert sum(r.error_code == "notReached" for r in run.results) == 5
+    again = bulkref.apply_input(sheet, api_url=target.url, concurrency=1, state=tmp_path / "j.sqlite")
+    assert again.resumed and not again.interrupted and again.summary["created"] == 6

@@ -1,0 +1,349 @@
+"""bulkref serve in a real browser: Debian's Chromium, driven by Selenium through
+/usr/bin/chromedriver (nothing downloads a browser or a driver), against the sandbox.
+
+The whole flow from upload to downloaded results; a broken sheet's bad cells; a
+hostile referral name shown as text; a POST without its CSRF token refused; an
+apply stopped midway (the sandbox's latency fault slows it) and resumed.
+
+With BULKREF_SCREENSHOTS=DIR the flow saves a PNG of each step there
+(scripts/screenshots.py makes docs/screenshots/ this way).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from conftest import row, write_csv, write_xlsx
+
+import bulkref
+from bulkref.web.app import Settings
+from bulkref.web.server import WebServer
+
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+CHROMIUM = Path("/usr/bin/chromium")
+EXAMPLES = Path(__file__).parent.parent / "examples" / "referrals.xlsx"
+HOSTILE = "<script>alert(1)</script>"
+
+pytestmark = pytest.mark.skipif(
+    not CHROMEDRIVER.exists(), reason="needs Debian's chromium-driver (/usr/bin/chromedriver); CI installs it"
+)
+
+webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+SHOTS = os.environ.get("BULKREF_SCREENSHOTS")
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A data directory of the module's own: the embedded sandbox's state and the imports."""
+    folder = tmp_path_factory.mktemp("home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BULKREF_HOME", str(folder))
+        mp.delenv("BULKREF_API_URL", raising=False)
+        yield folder
+
+
+@pytest.fixture(scope="module")
+def downloads(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("downloads")
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory, downloads: Path) -> Iterator[Any]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1360,900",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
+        options.add_argument(flag)
+    options.add_experimental_option(
+        "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
+    )
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def app(home: Path) -> Iterator[WebServer]:
+    with WebServer(Settings(sandbox=True, port=0)) as server:
+        yield server
+
+
+def wait(driver: Any, condition: Callable[[Any], Any], timeout: float = 30) -> Any:
+    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition)
+
+
+def shot(driver: Any, name: str) -> None:
+    """The whole page (up to 1,600 pixels tall) as a PNG, through the DevTools protocol."""
+    if not SHOTS:
+        return
+    Path(SHOTS).mkdir(parents=True, exist_ok=True)
+    driver.execute_script("window.scrollTo(0, 0)")
+    content = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    height = min(1600, int(content["height"]))
+    size = {"width": 1360, "height": height, "deviceScaleFactor": 1, "mobile": False}
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", size)
+    try:
+        png = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})["data"]
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    (Path(SHOTS) / f"{name}.png").write_bytes(base64.b64decode(png))
+
+
+def upload(driver: Any, server: WebServer, path: Path) -> None:
+    driver.get(server.url + "/")
+    driver.find_element(By.ID, "file").send_keys(str(path))
+    driver.find_element(By.ID, "upload").click()
+    wait(driver, ec.presence_of_element_located((By.ID, "grid")))
+
+
+def downloaded(folder: Path, suffix: str, before: set[Path], timeout: float = 20) -> Path:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        new = [p for p in folder.glob(f"*{suffix}") if p not in before]
+        if new and not list(folder.glob("*.crdownload")):
+            return new[0]
+        time.sleep(0.1)
+    raise AssertionError(f"no {suffix} file was downloaded")
+
+
+def plan_and_approve(driver: Any, name: str = "Ada Reviewer") -> None:
+    driver.find_element(By.ID, "to-review").click()
+    wait(driver, ec.presence_of_element_located((By.ID, "plan-frame")))
+    driver.find_element(By.ID, "approver").send_keys(name)
+    driver.find_element(By.ID, "approve").click()
+    wait(driver, ec.presence_of_element_located((By.ID, "approval")))
+
+
+def test_whole_flow_from_upload_to_downloaded_results(browser: Any, app: WebServer, downloads: Path) -> None:
+    browser.get(app.url + "/")
+    assert "SANDBOX" in browser.find_element(By.ID, "target").text
+
+    upload(browser, app, EXAMPLES)
+    assert "SANDBOX" in browser.find_element(By.ID, "target").text
+    counts = browser.find_element(By.ID, "counts").text
+    assert "5\nrows" in counts and "0\nerrors" in counts
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#grid tbody tr")) == 5
+    shot(browser, "2-check")
+
+    browser.find_element(By.ID, "to-review").click()  # plans against the target, then shows the plan
+    wait(browser, ec.presence_of_element_located((By.ID, "plan-frame")))
+    assert "SANDBOX" in browser.find_element(By.ID, "target").text
+    assert "5\nto create" in browser.find_element(By.ID, "plan-counts").text
+    browser.switch_to.frame(browser.find_element(By.ID, "plan-frame"))
+    assert "Contoso warehouse analytics" in browser.find_element(By.TAG_NAME, "body").text
+    browser.switch_to.default_content()
+    before = set(downloads.iterdir())
+    browser.find_element(By.ID, "plan-json").click()
+    plan_file = downloaded(downloads, ".json", before)
+    assert bulkref.Plan.from_json(json.loads(plan_file.read_text())).summary["create"] == 5
+    browser.find_element(By.ID, "approver").send_keys("Ada Reviewer")
+    shot(browser, "3-review")
+    browser.find_element(By.ID, "approve").click()
+
+    approval = wait(browser, ec.presence_of_element_located((By.ID, "approval"))).text
+    assert "Ada Reviewer" in approval
+    shot(browser, "4-approve")
+    browser.find_element(By.ID, "start-apply").click()
+    wait(browser, ec.presence_of_element_located((By.ID, "applied")), timeout=60)
+    assert "SANDBOX" in browser.find_element(By.ID, "target").text
+    assert browser.find_element(By.ID, "applied").text.startswith("5 created")
+
+    browser.find_element(By.ID, "to-results").click()
+    rows = browser.find_elements(By.CSS_SELECTOR, "#results tbody tr")
+    assert len(rows) == 5
+    shown_ids = [r.find_elements(By.TAG_NAME, "td")[4].text for r in rows]
+    assert all(shown_ids) and len(set(shown_ids)) == 5
+    shot(browser, "5-results")
+
+    before = set(downloads.iterdir())
+    browser.find_element(By.ID, "results-file").click()
+    results = downloaded(downloads, ".xlsx", before)
+    ws = openpyxl.load_workbook(results)["Results"]
+    header = [c.value for c in ws[1]]
+    ids = [
+        r[header.index("Referral ID")] for r in ws.iter_rows(min_row=2, values_only=True) if r[0] is not None
+    ]
+    assert sorted(ids) == sorted(shown_ids)
+    for referral_id in ids:  # each id is a referral the sandbox holds, under the sheet's name
+        assert bulkref.get_referral(referral_id, sandbox=True).doc["id"] == referral_id
+
+    # Nothing on these pages broke the Content-Security-Policy (no inline script or style).
+    refused = [e["message"] for e in browser.get_log("browser") if "Content Security Policy" in e["message"]]
+    assert refused == []
+
+    browser.get(app.url + "/export")
+    shot(browser, "6-export")
+    before = set(downloads.iterdir())
+    browser.find_element(By.ID, "export").click()
+    exported = downloaded(downloads, ".xlsx", before, timeout=40)
+    sheet = openpyxl.load_workbook(exported)["Referrals"]
+    names = {c.value for c in sheet["D"]} | {c.value for row_ in sheet.iter_rows() for c in row_[:6]}
+    assert "Contoso warehouse analytics" in names
+
+    browser.get(app.url + "/")  # the import is listed, applied
+    recent = browser.find_element(By.ID, "recent").text
+    assert "referrals.xlsx" in recent and "applied" in recent
+    shot(browser, "1-start")
+
+
+def test_broken_sheet_shows_its_bad_cells_and_takes_a_corrected_one(
+    browser: Any, app: WebServer, tmp_path: Path
+) -> None:
+    broken = write_xlsx(
+        tmp_path / "broken.xlsx",
+        [
+            row(External_Reference_ID="BRK-1"),
+            row(External_Reference_ID="BRK-2", Country="Atlantis"),
+            row(External_Reference_ID="BRK-3"),
+            row(External_Reference_ID="BRK-4", Customer_Contact_1_Email="not an email"),
+        ],
+    )
+    upload(browser, app, broken)
+    bad = browser.find_elements(By.CSS_SELECTOR, "#grid td.bad.error")
+    assert [c.text for c in bad] == ["Atlantis", "not an email"]
+    bad_rows = browser.find_elements(By.CSS_SELECTOR, "#grid tbody tr.error")
+    assert [r.get_attribute("data-row") for r in bad_rows] == ["3", "5"]
+    messages = bad_rows[0].find_element(By.CSS_SELECTOR, "td.msgs").text  # beside the row's cells
+    assert "Referrals, row 3, Country:" in messages
+    assert "row 5, Customer Contact 1 Email:" in bad_rows[1].text
+    assert "2\nerrors in 2 rows" in browser.find_element(By.ID, "counts").text
+
+    browser.find_element(By.ID, "only-problems").click()
+    shown = [r.get_attribute("data-row") for r in browser.find_elements(By.CSS_SELECTOR, "#grid tbody tr")]
+    assert shown == ["3", "5"]
+    browser.find_element(By.ID, "only-problem-columns").click()
+    headers = [h.text.split("\n")[-1] for h in browser.find_elements(By.CSS_SELECTOR, "#grid thead th")]
+    assert headers == [
+        "Row",
+        "Problems",
+        "External Reference ID",
+        "Referral Name",
+        "Country",
+        "Customer Contact 1 Email",
+    ]
+    assert [c.text for c in browser.find_elements(By.CSS_SELECTOR, "#grid td.bad.error")] == [
+        "Atlantis",
+        "not an email",
+    ]
+    shot(browser, "2b-check-errors")
+
+    fixed = write_xlsx(tmp_path / "fixed.xlsx", [row(External_Reference_ID=f"BRK-{i}") for i in range(1, 5)])
+    url = browser.current_url.split("?")[0]
+    browser.find_element(By.ID, "replace-file").send_keys(str(fixed))
+    browser.find_element(By.ID, "replace").click()
+    wait(browser, ec.presence_of_element_located((By.ID, "to-review")))
+    assert browser.current_url == url  # the same import, checked again
+    assert not browser.find_elements(By.CSS_SELECTOR, "#grid td.bad")
+    assert "fixed.xlsx" in browser.find_element(By.CLASS_NAME, "import-name").text
+
+
+def test_hostile_referral_name_is_text(browser: Any, app: WebServer, tmp_path: Path) -> None:
+    sheet = write_xlsx(
+        tmp_path / "hostile.xlsx", [row(External_Reference_ID="EVIL-1", Referral_Name=HOSTILE)]
+    )
+    upload(browser, app, sheet)
+    cells = [c.text for c in browser.find_elements(By.CSS_SELECTOR, "#grid td")]
+    assert HOSTILE in cells
+    assert HOSTILE not in browser.page_source  # escaped in the markup, not interpreted
+    browser.find_element(By.ID, "to-review").click()
+    frame = wait(browser, ec.presence_of_element_located((By.ID, "plan-frame")))
+    browser.switch_to.frame(frame)
+    assert HOSTILE in browser.find_element(By.TAG_NAME, "body").text
+    browser.switch_to.default_content()
+    with pytest.raises(NoAlertPresentException):
+        browser.switch_to.alert.text  # noqa: B018  (the script never ran)
+
+
+def test_a_file_dropped_on_the_page_is_uploaded(browser: Any, app: WebServer, tmp_path: Path) -> None:
+    sheet = write_csv(tmp_path / "dropped.csv", [row(External_Reference_ID="DROP-1")])
+    browser.get(app.url + "/")
+    browser.execute_script(
+        """
+        const file = new File([arguments[0]], "dropped.csv", {type: "text/csv"});
+        const data = new DataTransfer();
+        data.items.add(file);
+        document.querySelector("[data-drop]").dispatchEvent(
+            new DragEvent("drop", {dataTransfer: data, bubbles: true, cancelable: true}));
+        """,
+        sheet.read_text(encoding="utf-8"),
+    )
+    assert browser.find_element(By.CSS_SELECTOR, "[data-drop-file]").text == "dropped.csv"
+    browser.find_element(By.ID, "upload").click()
+    wait(browser, ec.presence_of_element_located((By.ID, "grid")))
+    assert "dropped.csv" in browser.find_element(By.CLASS_NAME, "import-name").text
+    assert [c.text for c in browser.find_elements(By.CSS_SELECTOR, "#grid tbody td")][1] == "DROP-1"
+
+
+def test_post_without_csrf_token_is_refused(browser: Any, app: WebServer) -> None:
+    browser.get(app.url + "/")
+    browser.execute_script("document.querySelector('#upload-form input[name=csrf]').remove()")
+    browser.find_element(By.ID, "file").send_keys(str(EXAMPLES))
+    before = len(app.app.web.store.recent(100))
+    browser.find_element(By.ID, "upload").click()
+    message = wait(browser, ec.presence_of_element_located((By.ID, "error-message"))).text
+    assert "did not come from bulkref" in message
+    assert len(app.app.web.store.recent(100)) == before  # nothing was stored
+
+
+def test_stop_midway_then_resume(
+    browser: Any, home: Path, tmp_path: Path, sandbox_factory: Callable[..., Any]
+) -> None:
+    slow = sandbox_factory(faults="latency=250ms")
+    rows = [row(External_Reference_ID=f"STOP-{i:03}", Referral_Name=f"Deal {i}") for i in range(1, 31)]
+    sheet = write_xlsx(tmp_path / "thirty.xlsx", rows)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BULKREF_ACCESS_TOKEN", slow.token)
+        with WebServer(Settings(api_url=slow.url, port=0, home=tmp_path / "home")) as server:
+            upload(browser, server, sheet)
+            assert "LIVE" in browser.find_element(By.ID, "target").text  # not the sandbox: an API URL
+            plan_and_approve(browser)
+            concurrency = browser.find_element(By.ID, "concurrency")
+            concurrency.clear()
+            concurrency.send_keys("2")
+            browser.find_element(By.ID, "start-apply").click()
+            wait(
+                browser, lambda d: int(d.find_element(By.CSS_SELECTOR, '[data-field="done"]').text or 0) >= 4
+            )
+            shot(browser, "4b-applying")
+            browser.find_element(By.ID, "stop").click()
+            interrupted = wait(browser, ec.presence_of_element_located((By.ID, "interrupted")), timeout=30)
+            assert "stopped before the end" in interrupted.text
+            imp = server.app.web.store.recent(1)[0]
+            first = [r for r in imp.results() if r["outcome"] == "created"]
+            assert 4 <= len(first) < 30
+            assert len(slow.client().get(slow.url, params={"$top": 100}).json()["value"]) == len(
+                first
+            )  # nothing sent beyond the rows reported
+
+            browser.find_element(By.ID, "resume").click()
+            wait(browser, ec.presence_of_element_located((By.ID, "applied")), timeout=60)
+            assert browser.find_element(By.ID, "applied").text.startswith("30 created")
+    stored = slow.client().get(slow.url, params={"$top": 100}).json()["value"]
+    assert sorted(r["externalReferenceId"] for r in stored) == [f"STOP-{i:03}" for i in range(1, 31)]
