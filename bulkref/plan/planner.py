@@ -359,8 +359,11 @@ def _update(
     return RowPlan(**base, action=Action.UPDATE, steps=tuple(steps), changes=tuple(changes.values()))
 
 
-# A time read back from a workbook keeps milliseconds at best; closer than this is the same moment.
-_SAME_MOMENT = dt.timedelta(seconds=1)
+# An Updated time read back from an exported workbook keeps its milliseconds (an Excel
+# serial number holds microseconds; the export rounds to milliseconds): closer than
+# this is the same moment. An edit is rarely less than a second after the last one,
+# but a colleague's can be, so the margin is no wider than the rounding needs.
+_SAME_MOMENT = dt.timedelta(milliseconds=2)
 
 
 def _changed_since(row: Row, existing: Mapping[str, Any]) -> dict[str, Any] | None:
