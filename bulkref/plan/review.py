@@ -506,8 +506,8 @@ def _html_diff(changes: Sequence[Change], newer: bool = False) -> str:
             f'<td class="new">{_html_value(c.new)}</td></tr>'
         )
     return (
-        '<table class="diff"><thead><tr><th>Field</th><th>Partner Center now</th><th></th>'
-        f"<th>{'In the sheet' if newer else 'After apply'}</th></tr></thead>"
+        f'<table class="diff{" newer" if newer else ""}"><thead><tr><th>Field</th><th>Partner Center now</th>'
+        f"<th></th><th>{'In the sheet' if newer else 'After apply'}</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
     )
 
