@@ -153,7 +153,9 @@ class RowPlan:
             referral_id=d.get("referralId"),
             engagement_id=d.get("engagementId"),
             linked_referral_id=d.get("linkedReferralId"),
-            changed_since=d.get("changedInPartnerCenter"),
+            changed_since=d["changedInPartnerCenter"]
+            if isinstance(d.get("changedInPartnerCenter"), dict)
+            else None,
         )
 
 
@@ -212,7 +214,7 @@ class Plan:
             created=d.get("created", ""),
             mapping=d.get("mapping"),
             mapping_fingerprint=d.get("mappingFingerprint"),
-            target=d.get("target"),
+            target=d["target"] if isinstance(d.get("target"), dict) else None,
             overwrite_newer=bool(d.get("overwriteNewer", False)),
         )
 
