@@ -107,6 +107,7 @@ def _on_a_terminal(args: list[str], env: dict[str, str], answer: str) -> tuple[i
     return process.returncode, out, err
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="a pseudo-terminal (pty) is POSIX's")
 def test_plan_and_apply_name_the_embedded_sandbox_and_its_state(env: dict[str, str], tmp_path: Path) -> None:
     state = str(tmp_path / "home" / "sandbox.db")
     path = sheet(tmp_path / "deals.xlsx", 2)
