@@ -218,6 +218,13 @@ def test_partner_center_is_named_with_the_signed_in_account_before_anything_is_s
         "ann@contoso.example",
         "bulkref login",
     )
+    # The environment's user and tenant sign in over the record's, and so are named.
+    other = {**environ, "BULKREF_USERNAME": "bob@contoso.example", "BULKREF_TENANT_ID": "fabrikam.example"}
+    named = destination(Target(PARTNER_CENTER_URL, env=other), other)
+    assert (named.account, named.tenant) == ("bob@contoso.example", "fabrikam.example")
+    with_token = {**environ, "BULKREF_ACCESS_TOKEN": "t0ken"}
+    named = destination(Target(PARTNER_CENTER_URL, env=with_token), with_token)
+    assert named.credentials == "BULKREF_ACCESS_TOKEN" and "t0ken" not in json.dumps(named.as_json())
 
 
 # --- 2. results that keep the record --------------------------------------------------------------
@@ -334,6 +341,7 @@ def test_an_older_sheet_blocks_the_rows_changed_since_then_with_both_sides(
 
     applied = invoke("apply", older_sheet, "--api-url", sandbox.url, "--yes")
     assert applied.exit_code == 1 and "0 updated" in applied.stdout
+    assert "2 of the blocked rows changed in Partner Center since the sheet was made" in applied.stdout
     docs = {d.get("externalReferenceId"): d for d in everything(sandbox.url) if d["organizationId"] != "msft"}
     assert docs["T-00000"]["details"]["dealValue"] == 55555  # the colleague's edit stands
     assert docs["T-00001"]["customerProfile"]["address"]["city"] == "Seattle"

@@ -114,6 +114,9 @@ def _signed_in(env: Mapping[str, str]) -> tuple[str | None, str | None]:
         return None, None
     if record is None:
         return None, None
+    # As the token source does (signin.stored_token_source): the environment's user name
+    # and tenant, when set, over the recorded ones.
     c = record.credentials
-    account = f"the app {c.client_id}" if c.app_only else c.username
-    return account, record.tenant_id or c.tenant
+    user = env.get(signin.ENV_USERNAME, "").strip() or c.username
+    account = f"the app {env.get(signin.ENV_CLIENT_ID, '').strip() or c.client_id}" if c.app_only else user
+    return account, env.get(signin.ENV_TENANT_ID, "").strip() or record.tenant_id or c.tenant

@@ -312,6 +312,13 @@ def apply_command(
             f"{counts['invalid']} invalid.\nTarget: {where}",
             err=fmt == "json",
         )
+        newer = sum(1 for r in plan.rows if r.action == "blocked" and r.changed_since)
+        if newer:
+            click.echo(
+                f"{newer} of the blocked rows changed in Partner Center since the sheet was made: "
+                "bulkref plan shows both sides; --overwrite-newer lets the sheet win.",
+                err=fmt == "json",
+            )
         work = counts["create"] + counts["update"]
         if work and not yes and not click.confirm(f"Apply it to {where}?", default=False, err=True):
             return False
