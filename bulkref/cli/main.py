@@ -251,7 +251,8 @@ def plan(
     "--results",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Where to write the results (default: beside the input, <name>.results.xlsx or .csv).",
+    help="Where to write the results (default: beside the input, or the sheet of a PLAN.json, "
+    "<name>.results.xlsx or .csv). A results file already there is kept under a dated name.",
 )
 @click.option(
     "--state",
