@@ -197,14 +197,25 @@ class World:
 
     # -- the oracle --------------------------------------------------------------------------------
     def expected_rows(self, matches: Callable[[Doc], bool] = lambda d: True) -> tuple[set[str], set[str]]:
-        """(referral ids that are rows, Microsoft referral ids folded into a row) of an export
-        of the referrals ``matches`` selects."""
+        """(referral ids that are rows, connected referral ids folded into a row) of an export
+        of the referrals ``matches`` selects: Microsoft's beside a partner referral, and a
+        partner referral without an External Reference ID beside one with."""
         chosen = [d for d in self.docs.values() if matches(d)]
         partner_engagements = {d["engagementId"] for d in chosen if d["organizationId"] != "msft"}
+        with_external = {
+            d["engagementId"]
+            for d in chosen
+            if d["organizationId"] != "msft" and d.get("externalReferenceId")
+        }
         folded = {
             d["id"]
             for d in chosen
-            if d["organizationId"] == "msft" and d["engagementId"] in partner_engagements
+            if (d["organizationId"] == "msft" and d["engagementId"] in partner_engagements)
+            or (
+                d["organizationId"] != "msft"
+                and not d.get("externalReferenceId")
+                and d["engagementId"] in with_external
+            )
         }
         return {d["id"] for d in chosen} - folded, folded
 
@@ -250,9 +261,10 @@ def test_every_referral_once_across_pages_and_planned_back_unchanged(
     result = export_referrals(out, api_url=api.url)
     expected, folded = api.expected_rows()
     assert result == ExportResult(
-        out, len(expected), len(api.docs), len(folded), len(api.docs), None, result.seconds
+        out, len(expected), len(api.docs), len(folded), len(api.docs), None, result.seconds, 2
     )
-    assert len(folded) == 3 and len(expected) == len(api.docs) - 3
+    # Three co-sells' Microsoft referrals and two shared deals' connected referrals.
+    assert len(folded) == 5 and len(expected) == len(api.docs) - 5
     # Every page was read: at least len/PAGE listing calls.
     assert api.sandbox.admin.stats()["methods"]["GET"] - before >= len(api.docs) // PAGE
 
@@ -273,6 +285,10 @@ def test_every_referral_once_across_pages_and_planned_back_unchanged(
     assert by_name[FORMULA_NAME]["contact.1.phone"] == "+1 425 555 0100"
     assert by_name[FORMULA_NAME]["notes"] == "@mention and +1 and -2"
     assert by_name["Private 0"]["closing_date"] == dt.date(2027, 3, 31)
+    # A deal shared with another partner is one row: the partner's referral, with its target.
+    shared = [r for r in rows if r["name"] == "Shared with a partner 1"]
+    assert len(shared) == 1 and shared[0]["external_id"] == "SHR-1"
+    assert shared[0]["deal_type"] == "Private" and shared[0]["target.1.id"] == "SOL-1"
     assert by_name["Private 0"]["deal_value"] == 50000.0
 
     plan = make_plan(out, api_url=api.url)

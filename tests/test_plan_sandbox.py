@@ -111,7 +111,7 @@ def test_a_mixed_sheet_plans_the_right_action_for_each_row(api: Any, xlsx: Make)
     }
     (step,) = got["CHANGED"].steps
     assert step.if_match == by_ext["CHANGED"]["eTag"]
-    assert "Status cannot go from Active to New" in (got["ACTIVE"].reason or "")
+    assert "Active can only move to Closed" in (got["ACTIVE"].reason or "")
     assert "Closed" in (got["CLOSED"].reason or "")
     assert [s.key for s in got["UPGRADE"].steps] == ["connected"]
     assert [s.depends_on for s in got["NEW-COSELL"].steps] == [None, "referral"]

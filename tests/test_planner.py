@@ -217,7 +217,7 @@ def test_a_filled_group_replaces_the_list_and_keeps_service_fields(xlsx: Make) -
         (
             {"status": "Active", "substatus": "Accepted"},
             {"Status": "New", "Substatus": "Pending"},
-            "Status cannot go from Active to New",
+            "Active can only move to Closed",
         ),
         (
             {"status": "Closed", "substatus": "Won"},

@@ -165,3 +165,15 @@ def test_many_calls_are_cheap() -> None:
     p.close()
     assert p.counts["unchanged"] == 100_000
     assert out.getvalue().count("\r") < 100  # a real clock: drawn a few times, not per call
+
+
+def test_rows_an_earlier_run_finished_count_as_done_but_not_in_the_pace() -> None:
+    clock, out = Clock(), io.StringIO()
+    p = Progress(total=10, stream=out, interactive=False, clock=clock)
+    for _ in range(6):
+        p.already(Outcome.CREATED)
+    _run(p, clock, 4, 0.5, Outcome.UPDATED)  # 4 rows in 2 s: 2 rows/s, not (6 + 4) / 2
+    p.close()
+    last = out.getvalue().strip().splitlines()[-1]
+    assert last.startswith("done: 10/10 rows in 2s (2.0 rows/s)"), last
+    assert "created 6, updated 4" in last

@@ -105,6 +105,38 @@ def default_path(input_path: Path) -> Path:
     return candidate
 
 
+def keep_previous(out: Path) -> tuple[Path, Path | None]:
+    """Make room for new results at ``out``: a results file already there is moved
+    aside to ``<stem>.<UTC time it was written><suffix>`` beside it
+    (``deals.results.2026-12-01_171553.xlsx``). Returns (where to write, where the
+    previous file now is, None when there was none).
+
+    A results file is the record of which referrals a run created: a re-run
+    (all unchanged, say) must not replace it silently. The newest run's file
+    keeps the plain name, so scripts find it where they always did. Should the
+    previous file not move (open in a spreadsheet program on Windows), it stays,
+    and the new results get the dated name instead: the run is never lost for it.
+    """
+    out = Path(out)
+    if not out.is_file():
+        return out, None
+    kept = _dated(out, dt.datetime.fromtimestamp(out.stat().st_mtime, dt.UTC))
+    try:
+        out.rename(kept)
+    except OSError:
+        return _dated(out, dt.datetime.now(dt.UTC)), out
+    return out, kept
+
+
+def _dated(out: Path, when: dt.datetime) -> Path:
+    stem = f"{out.stem}.{when:%Y-%m-%d_%H%M%S}"
+    dated, n = out.with_name(f"{stem}{out.suffix}"), 1
+    while dated.exists():  # two runs within a second: number them rather than lose one
+        n += 1
+        dated = out.with_name(f"{stem}-{n}{out.suffix}")
+    return dated
+
+
 def _same_file(a: Path, b: Path) -> bool:
     if a.name.casefold() == b.name.casefold() and a.parent == b.parent:
         return True

@@ -6,12 +6,19 @@ API (or ``--state``). Running the same command again continues an unfinished
 run of the same input: finished calls are not repeated, calls cut off mid-way
 are looked up before being sent again. A finished run, or an edited input,
 is planned afresh from what Partner Center holds.
+
+Every row's result carries the ids Partner Center holds for it (from the
+plan when the run itself made no call for the row: unchanged, blocked, not
+reached). A results file already there is kept under a dated name
+(``results.keep_previous``), never replaced; ``apply PLAN.json`` names its
+results after the sheet the plan was made from.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
 import signal
@@ -19,7 +26,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bulkref.apply.executor import FINAL, Executor
 from bulkref.apply.journal import Journal
@@ -27,7 +34,10 @@ from bulkref.apply.outcome import Outcome, RowResult, summary
 from bulkref.apply.pacing import Pacer
 from bulkref.errors import BulkrefError
 from bulkref.plan.make import api_label, fingerprint, mapping_fingerprint, plan_file
-from bulkref.plan.model import Action, Plan
+from bulkref.plan.model import Action, Plan, RowPlan
+
+if TYPE_CHECKING:
+    from bulkref.api.destination import Destination
 
 NOT_REACHED = "Not reached: the run was stopped. Run the same command again to continue."
 
@@ -41,6 +51,8 @@ class ApplyRun:
     declined: bool
     results_path: Path
     journal_path: Path
+    target: Destination | None = None  # where it was written, named
+    previous_results: Path | None = None  # the results file found there, kept under this name
 
     @property
     def summary(self) -> dict[str, int]:
@@ -65,33 +77,66 @@ def apply_input(
     on_note: Callable[[str], None] = lambda text: None,
     mapping: Path | str | None = None,
     stop: threading.Event | None = None,
+    overwrite_newer: bool = False,
+    on_done_before: Callable[[RowResult], None] | None = None,
 ) -> ApplyRun:
     """Apply ``path``: a spreadsheet (read through the ``mapping`` file, if
     any), planned now, or a PLAN.json from ``plan --out``, executed as saved.
 
     ``stop``, set from another thread, acts as a first Ctrl-C does: the calls
     in flight finish, then the run ends with its journal and results written
-    (``bulkref serve``'s Stop button)."""
+    (``bulkref serve``'s Stop button).
+
+    ``confirm`` gets the plan with its ``target`` set to where it will be
+    written now. ``on_done_before`` gets, on a resumed run, each row an earlier
+    run finished (default: ``on_result``), so that progress counts every row.
+    ``overwrite_newer`` lets rows made from an older version of their referral win."""
     from bulkref.api import target
-    from bulkref.apply.results import default_path, refuse_input, write_results
+    from bulkref.api.destination import destination
+    from bulkref.apply.results import default_path, keep_previous, refuse_input, write_results
 
     path = Path(path)
     mapping = None if mapping is None else Path(mapping)
     if not path.exists():
         raise BulkrefError(f"'{path}' does not exist: check the path and the file name.")
+    source = _sheet_of(path)
     with target.resolve(api_url, sandbox) as where:
         label = api_label(where)
+        named = destination(where)
         state = state or journal_path(path, label, target.data_dir())
-        out = results or default_path(path)
+        out = results or default_path(source)
         refuse_input(out, path)
+        refuse_input(out, source)
+        options = _Options(concurrency, overwrite_newer, named, on_done_before or on_result)
         with Journal(state) as journal:
             outcome = asyncio.run(
-                _apply(path, mapping, where, label, journal, concurrency, confirm, on_result, on_note, stop)
+                _apply(path, mapping, where, label, journal, options, confirm, on_result, on_note, stop)
             )
-        run = ApplyRun(*outcome, results_path=out, journal_path=state)
+        run = ApplyRun(*outcome, results_path=out, journal_path=state, target=named)
         if not run.declined:
-            write_results(run.results, out, source=str(path), summary=run.summary)
+            run.results_path, run.previous_results = keep_previous(out)
+            write_results(run.results, run.results_path, source=str(source), summary=run.summary)
         return run
+
+
+@dataclass(frozen=True)
+class _Options:
+    concurrency: int
+    overwrite_newer: bool
+    target: Destination
+    done_before: Callable[[RowResult], None]
+
+
+def _sheet_of(path: Path) -> Path:
+    """The spreadsheet behind ``path``: itself, or the source a PLAN.json was made from
+    (the plan is checked properly later: here only its results' name is at stake)."""
+    if path.suffix.lower() != ".json":
+        return path
+    try:
+        source = json.loads(path.read_text(encoding="utf-8")).get("source")
+    except (OSError, ValueError, AttributeError):
+        return path
+    return Path(source) if isinstance(source, str) and source else path
 
 
 async def _apply(
@@ -100,7 +145,7 @@ async def _apply(
     where: Any,
     label: str,
     journal: Journal,
-    concurrency: int,
+    options: _Options,
     confirm: Callable[[Plan, bool], bool],
     on_result: Callable[[RowResult], None],
     on_note: Callable[[str], None],
@@ -108,10 +153,19 @@ async def _apply(
 ) -> tuple[Plan, list[RowResult], bool, bool, bool]:
     """(plan, results, resumed, interrupted, declined)."""
     pacer = Pacer()
+    concurrency = options.concurrency
     async with where.client(max_connections=max(concurrency, 4), pacer=pacer) as client:
-        plan, resumed = await _plan(path, mapping, client, label, journal)
+        plan, resumed = await _plan(
+            path, mapping, client, label, journal, options.overwrite_newer, options.target
+        )
+        # Whoever says yes is told where it goes now (a saved plan names where it was made).
+        plan = dataclasses.replace(plan, target=options.target.as_json())
         if not confirm(plan, resumed):
             return plan, [], resumed, False, True
+        if resumed:
+            for earlier in journal.results().values():
+                if earlier.outcome in FINAL:
+                    options.done_before(earlier)
         executor = Executor(plan, client, journal, concurrency=concurrency)
 
         def finished(result: RowResult) -> None:
@@ -128,16 +182,35 @@ async def _apply(
         with _stop_on_ctrl_c(loop, executor.stop, on_note):
             done = await executor.run()
     rows = [
-        done.get(rp.row) or _not_reached(rp.sheet, rp.row, rp.external_id, str(rp.action)) for rp in plan.rows
+        _with_ids(done.get(rp.row) or _not_reached(rp.sheet, rp.row, rp.external_id, str(rp.action)), rp)
+        for rp in plan.rows
     ]
     return plan, rows, resumed, executor.stop.is_set(), False
 
 
+def _with_ids(result: RowResult, rp: RowPlan) -> RowResult:
+    """``result`` with the ids the plan read from Partner Center where the run learnt none:
+    an unchanged, blocked or unreached row keeps the record of what Partner Center holds."""
+    known = {
+        "referral_id": rp.referral_id,
+        "engagement_id": rp.engagement_id,
+        "linked_referral_id": rp.linked_referral_id,
+    }
+    missing = {k: v for k, v in known.items() if v is not None and getattr(result, k) is None}
+    return dataclasses.replace(result, **missing) if missing else result
+
+
 async def _plan(
-    path: Path, mapping: Path | None, client: Any, label: str, journal: Journal
+    path: Path,
+    mapping: Path | None,
+    client: Any,
+    label: str,
+    journal: Journal,
+    overwrite_newer: bool = False,
+    target: Destination | None = None,
 ) -> tuple[Plan, bool]:
     if path.suffix.lower() == ".json":
-        plan = _saved_plan(path, label, mapping)
+        plan = _saved_plan(path, label, mapping, overwrite_newer)
         previous = journal.plan()
         if previous is not None and previous.as_json() == plan.as_json():
             return plan, True
@@ -149,10 +222,18 @@ async def _plan(
         and previous.fingerprint == fingerprint(path)
         and previous.api_url == label
         and previous.mapping_fingerprint == _mapping_print(mapping)
+        and previous.overwrite_newer == overwrite_newer
         and _unfinished(previous, journal)
     ):
         return previous, True
-    plan = await plan_file(path, client, api_url=label, mapping=mapping)
+    plan = await plan_file(
+        path,
+        client,
+        api_url=label,
+        mapping=mapping,
+        overwrite_newer=overwrite_newer,
+        target=None if target is None else target.as_json(),
+    )
     journal.start(plan)
     return plan, False
 
@@ -165,7 +246,7 @@ def _mapping_print(mapping: Path | None) -> str | None:
     return mapping_fingerprint(mapping)
 
 
-def _saved_plan(path: Path, label: str, mapping: Path | None = None) -> Plan:
+def _saved_plan(path: Path, label: str, mapping: Path | None = None, overwrite_newer: bool = False) -> Plan:
     try:
         plan = Plan.from_json(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError) as e:
@@ -201,6 +282,13 @@ def _saved_plan(path: Path, label: str, mapping: Path | None = None) -> Plan:
         raise BulkrefError(
             f"This plan was made against {plan.api_url}, not {label}: plan again "
             "against the API you apply to."
+        )
+    newer = sum(1 for r in plan.rows if r.action is Action.BLOCKED and r.changed_since)
+    if overwrite_newer and newer and not plan.overwrite_newer:
+        raise BulkrefError(
+            f"This plan was made without --overwrite-newer and blocks {newer} row"
+            f"{'s' if newer != 1 else ''} changed in Partner Center since the sheet was made: "
+            "a saved plan is applied as it was made, so plan again with --overwrite-newer."
         )
     return plan
 

@@ -183,6 +183,15 @@ def _target_options(f: Callable[..., None]) -> Callable[..., None]:
     )(f)
 
 
+def _overwrite_newer_option(f: Callable[..., None]) -> Callable[..., None]:
+    return click.option(
+        "--overwrite-newer",
+        is_flag=True,
+        help="Apply rows whose referral changed in Partner Center since the sheet was made "
+        "(by its ETag or Updated time): the sheet wins. Without it they are blocked.",
+    )(f)
+
+
 @cli.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @_target_options
@@ -208,6 +217,7 @@ def _target_options(f: Callable[..., None]) -> Callable[..., None]:
     help="Read FILE, a CRM export, through this mapping file (see bulkref map suggest).",
 )
 @click.option("--sheet", default=None, help="The sheet to read (default: Referrals, or the first).")
+@_overwrite_newer_option
 def plan(
     file: Path,
     api_url: str | None,
@@ -217,6 +227,7 @@ def plan(
     fmt: str,
     sheet: str | None,
     mapping: Path | None,
+    overwrite_newer: bool,
 ) -> None:
     """Dry run: what apply would do for each row of FILE. Reads Partner Center,
     writes nothing there. Exit 0 when every row can be applied, 1 when some
@@ -224,7 +235,13 @@ def plan(
     from bulkref.plan.make import make_plan
 
     result = make_plan(
-        file, api_url=api_url, sandbox=use_sandbox, offline=offline, sheet=sheet, mapping=mapping
+        file,
+        api_url=api_url,
+        sandbox=use_sandbox,
+        offline=offline,
+        sheet=sheet,
+        mapping=mapping,
+        overwrite_newer=overwrite_newer,
     )
     if out is not None:
         result.save(out)
@@ -254,7 +271,8 @@ def plan(
     "--results",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Where to write the results (default: beside the input, <name>.results.xlsx or .csv).",
+    help="Where to write the results (default: beside the input, or the sheet of a PLAN.json, "
+    "<name>.results.xlsx or .csv). A results file already there is kept under a dated name.",
 )
 @click.option(
     "--state",
@@ -277,6 +295,7 @@ def plan(
     metavar="M",
     help="Read FILE, a CRM export, through this mapping file (see bulkref map suggest).",
 )
+@_overwrite_newer_option
 def apply_command(
     file: Path,
     api_url: str | None,
@@ -287,6 +306,7 @@ def apply_command(
     yes: bool,
     fmt: str,
     mapping: Path | None,
+    overwrite_newer: bool,
 ) -> None:
     """Execute FILE (a spreadsheet, planned now) or PLAN.json (exactly that plan).
 
@@ -294,6 +314,8 @@ def apply_command(
     never repeats a finished call. Writes one result per input row. Exit 0
     when every row succeeded, 1 when some rows are invalid, blocked or failed
     (or the run was stopped), 2 when the file or the API cannot be used."""
+    from bulkref.api.destination import Destination, destination
+    from bulkref.api.target import resolve
     from bulkref.apply.outcome import RowResult
     from bulkref.apply.run import apply_input
     from bulkref.cli.progress import Progress
@@ -301,8 +323,8 @@ def apply_command(
 
     if not yes and not sys.stdin.isatty():
         raise BulkrefError(
-            "apply writes to Partner Center and there is no terminal to ask: "
-            "add --yes to apply without a prompt (review it first with bulkref plan)."
+            f"apply writes to {destination(resolve(api_url, use_sandbox)).text()} and there is no "
+            "terminal to ask: add --yes to apply without a prompt (review it first with bulkref plan)."
         )
     progress: Progress | None = None
 
@@ -310,17 +332,29 @@ def apply_command(
         nonlocal progress
         counts = plan.summary
         head = "Resuming the stopped run of" if resumed else "Plan for"
+        where = Destination.from_json(plan.target or {}).text()
         click.echo(
             f"{head} {plan.source}: {counts['create']} to create, {counts['update']} to update, "
             f"{counts['unchanged']} unchanged, {counts['blocked']} blocked, "
-            f"{counts['invalid']} invalid.",
+            f"{counts['invalid']} invalid.\nTarget: {where}",
             err=fmt == "json",
         )
+        newer = sum(1 for r in plan.rows if r.action == "blocked" and r.changed_since)
+        if newer:
+            click.echo(
+                f"{newer} of the blocked rows changed in Partner Center since the sheet was made: "
+                "bulkref plan shows both sides; --overwrite-newer lets the sheet win.",
+                err=fmt == "json",
+            )
         work = counts["create"] + counts["update"]
-        if work and not yes and not click.confirm("Apply it to Partner Center?", default=False, err=True):
+        if work and not yes and not click.confirm(f"Apply it to {where}?", default=False, err=True):
             return False
         progress = Progress(total=len(plan.rows))
         return True
+
+    def done_before(result: RowResult) -> None:
+        if progress is not None:
+            progress.already(result.outcome)
 
     def note(text: str) -> None:
         if progress is not None:
@@ -345,6 +379,8 @@ def apply_command(
             on_result=advanced,
             on_note=note,
             mapping=mapping,
+            overwrite_newer=overwrite_newer,
+            on_done_before=done_before,
         )
         interrupted = run.interrupted
     finally:
@@ -362,17 +398,22 @@ def apply_command(
                     "results": str(run.results_path),
                     "journal": str(run.journal_path),
                     "interrupted": run.interrupted,
+                    "target": run.target.as_json() if run.target else None,
+                    "previousResults": str(run.previous_results) if run.previous_results else None,
                 },
                 indent=2,
             )
         )
     else:
+        where = run.target.text() if run.target else "Partner Center"
         click.echo(
-            f"Applied: {counts['created']} created, {counts['updated']} updated, "
+            f"Applied to {where}: {counts['created']} created, {counts['updated']} updated, "
             f"{counts['unchanged']} unchanged, {counts['failed']} failed, {counts['skipped']} skipped."
             + (" Stopped before the end: run the same command again to continue." if run.interrupted else "")
         )
         click.echo(f"Results: {run.results_path}")
+        if run.previous_results is not None:
+            click.echo(f"The previous results file is kept as {run.previous_results}")
     sys.exit(0 if not counts["failed"] and not counts["skipped"] and not run.interrupted else 1)
 
 
@@ -529,14 +570,14 @@ def export_command(
     if fmt == "json":
         click.echo(json.dumps(result.as_json(), ensure_ascii=False, indent=2))
         return
-    folded = (
-        (
-            f" ({result.folded:,} Microsoft referral{'s' if result.folded != 1 else ''} of co-sell deals "
-            "in their deal's row)"
-        )
-        if result.folded
-        else ""
-    )
+    microsoft, connected = result.folded - result.folded_connected, result.folded_connected
+    parts = []
+    if microsoft:
+        parts.append(f"{microsoft:,} Microsoft referral{'s' if microsoft != 1 else ''} of co-sell deals")
+    if connected:
+        whose = "other parties' referrals" if connected != 1 else "other party's referral"
+        parts.append(f"{connected:,} {whose} of shared deals")
+    folded = f" ({' and '.join(parts)} in their deal's row)" if parts else ""
     click.echo(
         f"Exported {result.referrals:,} referral{'s' if result.referrals != 1 else ''} as "
         f"{result.rows:,} row{'s' if result.rows != 1 else ''}{folded}: {result.path}"

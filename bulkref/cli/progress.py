@@ -59,6 +59,7 @@ class Progress:
         self.interactive = _isatty(self.stream) if interactive is None else interactive
         self.counts: dict[str, int] = dict.fromkeys(SHOWN, 0)
         self.done = 0
+        self.before = 0  # rows an earlier run finished (``already``): done, but not at this pace
         self._clock = clock
         self._lock = threading.Lock()
         self._start = clock()
@@ -92,6 +93,19 @@ class Progress:
             # a run shorter than LOG_EVERY gets its final line only, not one per tenth.
             elif (self._crossed_decile() and now - self._start >= LOG_EVERY) or now >= self._next_draw:
                 self._log(now)
+
+    def already(self, outcome: Outcome) -> None:
+        """One row an earlier (stopped) run finished with ``outcome``: counted as done,
+        so that a resumed run ends at N/N, but kept out of the rate (it took no time now)."""
+        with self._lock:
+            if self._closed:
+                return
+            self.done += 1
+            self.before += 1
+            self.counts[SUMMARY_OF[outcome]] += 1
+            self._samples = collections.deque([(self._samples[-1][0], self.done)])
+            if self.total:
+                self._next_decile = self.done * 10 // self.total + 1
 
     def note(self, text: str) -> None:
         """A message worth a line of its own, e.g. ``throttled: slowing to 12 calls/s``.
@@ -189,7 +203,8 @@ class Progress:
     def _final_line(self, now: float, interrupted: bool) -> str:
         elapsed = now - self._start
         word = "done" if self.done >= self.total and not interrupted else "stopped"
-        pace = f" ({_rate_text(self.done / elapsed)})" if elapsed > 0 and self.done else ""
+        now_done = self.done - self.before
+        pace = f" ({_rate_text(now_done / elapsed)})" if elapsed > 0 and now_done else ""
         return (
             f"{word}: {self.done:,}/{self.total:,} rows in {_duration(elapsed)}{pace}: {self._counts_text()}"
         )

@@ -12,11 +12,20 @@ the template's shape, to edit and apply back as updates; one referral to read.
 One row per deal. Every referral of the partner's own becomes a row
 (``payload.row_of``), and so does one without an External Reference ID (an
 incoming lead, one made in Partner Center's UI): its Referral ID finds it
-again. The Microsoft referral of a co-sell (``organizationId`` msft, in the
-engagement of an exported partner referral) is folded into that row: it is
-what makes the deal Co-sell and carries Help Needed and Invite Notes. A
+again. The connected referrals of a deal are folded into its row:
+
+- the Microsoft referral of a co-sell (``organizationId`` msft, in the
+  engagement of an exported partner referral): it is what makes the deal
+  Co-sell and carries Help Needed and Invite Notes;
+- the other party's referral of a deal shared with another partner (step 2 of
+  that chain: the same engagement, no External Reference ID of its own). The
+  deal's row is the engagement's referral with an External Reference ID (the
+  oldest, should there be several without), and planning that row back finds the
+  connected referral again by the engagement.
+
+A referral with an External Reference ID of its own is always a row. A
 Microsoft referral with no partner referral beside it in the export is a row
-of its own.
+of its own, and so is a connected referral whose deal's referral the query left out.
 
 Two passes, so that memory stays flat however many referrals there are. How
 many numbered columns each group needs (a deal with five customer contacts)
@@ -94,10 +103,11 @@ class ExportResult:
     path: Path
     rows: int  # data rows written
     referrals: int  # distinct referrals the query returned
-    folded: int  # Microsoft referrals of co-sells, written into their deal's row
+    folded: int  # connected referrals (Microsoft's of co-sells, the other party's) in their deal's row
     total: int | None  # what the service said the query matches (@odata.count), when it said
     filter: str | None  # the $filter sent
     seconds: float
+    folded_connected: int = 0  # of ``folded``: the other party's referrals of shared deals
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -105,6 +115,7 @@ class ExportResult:
             "rows": self.rows,
             "referrals": self.referrals,
             "folded": self.folded,
+            "foldedConnected": self.folded_connected,
             "filter": self.filter,
         }
 
@@ -264,11 +275,19 @@ async def export_from(
             await _add_microsoft_referrals(client, spool)
         spool.finish()
         rows = spool.row_count()
+        connected = spool.folded_connected()
         report("write", 0, rows)
         written = write_export(path, _reported(spool.rows(), rows, report), spool.counts, rows)
     assert written == rows, (written, rows)
     return ExportResult(
-        path, rows, spool.exported, spool.exported - rows, total, filter, time.monotonic() - started
+        path,
+        rows,
+        spool.exported,
+        spool.exported - rows,
+        total,
+        filter,
+        time.monotonic() - started,
+        folded_connected=connected,
     )
 
 
@@ -333,6 +352,7 @@ class Spool:
                 engagement TEXT,
                 microsoft INTEGER NOT NULL,
                 exported INTEGER NOT NULL,
+                external INTEGER NOT NULL,    -- it has an External Reference ID
                 created TEXT,
                 doc TEXT NOT NULL
             );
@@ -353,13 +373,14 @@ class Spool:
         microsoft = is_microsoft(doc)
         engagement = doc.get("engagementId") or None
         cursor = self.db.execute(
-            "INSERT OR IGNORE INTO referral (id, engagement, microsoft, exported, created, doc) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO referral (id, engagement, microsoft, exported, external, created, doc) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 doc.get("id"),
                 engagement,
                 microsoft,
                 exported,
+                bool(str(doc.get("externalReferenceId") or "").strip()),
                 str(doc.get("createdDateTime") or ""),
                 json.dumps(doc, ensure_ascii=False, separators=(",", ":")),
             ),
@@ -390,16 +411,32 @@ class Spool:
         self.db.commit()
 
     # A Microsoft referral is folded into its deal's row when a partner referral
-    # of its engagement is exported; else it is a row of its own.
+    # of its engagement is exported; else it is a row of its own. A partner referral
+    # without an External Reference ID (the other party's of a shared deal) is folded
+    # into the engagement's deal row: one with an External Reference ID, else an older one.
     _ROWS = """
-        FROM referral r WHERE r.exported = 1 AND NOT (r.microsoft = 1 AND r.engagement IS NOT NULL
-            AND EXISTS (SELECT 1 FROM referral p WHERE p.engagement = r.engagement
-                        AND p.microsoft = 0 AND p.exported = 1))
+        FROM referral r WHERE r.exported = 1 AND NOT (r.engagement IS NOT NULL AND (
+            (r.microsoft = 1
+             AND EXISTS (SELECT 1 FROM referral p WHERE p.engagement = r.engagement
+                         AND p.microsoft = 0 AND p.exported = 1))
+            OR (r.microsoft = 0 AND r.external = 0
+             AND EXISTS (SELECT 1 FROM referral p WHERE p.engagement = r.engagement
+                         AND p.microsoft = 0 AND p.exported = 1 AND p.seq != r.seq
+                         AND (p.external = 1 OR p.created < r.created
+                              OR (p.created = r.created AND p.seq < r.seq))))))
     """
 
     def row_count(self) -> int:
         (n,) = self.db.execute("SELECT COUNT(*)" + self._ROWS).fetchone()
         return int(n)
+
+    def folded_connected(self) -> int:
+        """How many partner referrals (the other party's of shared deals) are folded into a row."""
+        (partner,) = self.db.execute(
+            "SELECT COUNT(*) FROM referral WHERE exported = 1 AND microsoft = 0"
+        ).fetchone()
+        (rows,) = self.db.execute("SELECT COUNT(*)" + self._ROWS + " AND r.microsoft = 0").fetchone()
+        return int(partner) - int(rows)
 
     def rows(self) -> Iterator[dict[str, Any]]:
         """The export's rows, keyed by column key, in the order the API listed them."""

@@ -7,7 +7,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bulkref.plan.model import Plan
 from bulkref.plan.planner import Remote, plan
@@ -48,9 +48,13 @@ async def plan_file(
     api_url: str | None,
     sheet: str | None = None,
     mapping: Path | str | None = None,
+    overwrite_newer: bool = False,
+    target: dict[str, Any] | None = None,
 ) -> Plan:
     """The plan of ``path`` (read through the ``mapping`` file, if any) against
-    what ``client`` reads (None: offline, every row new)."""
+    what ``client`` reads (None: offline, every row new). ``target`` names where
+    (``Destination.as_json()``), for the reviewer; ``overwrite_newer`` lets rows
+    made from an older version of their referral win over Partner Center's."""
     from bulkref.plan.remote import fetch
 
     mapping = None if mapping is None else Path(mapping)
@@ -63,7 +67,10 @@ async def plan_file(
         fingerprint=fingerprint(path),
         api_url=api_url if client is not None else None,
         created=_now(),
+        overwrite_newer=overwrite_newer,
     )
+    if client is not None and target is not None:
+        made = dataclasses.replace(made, target=target)
     if mapping is None:
         return made
     return dataclasses.replace(made, mapping=str(mapping), mapping_fingerprint=mapping_fingerprint(mapping))
@@ -77,16 +84,28 @@ def make_plan(
     offline: bool = False,
     sheet: str | None = None,
     mapping: Path | str | None = None,
+    overwrite_newer: bool = False,
 ) -> Plan:
     path = Path(path)
     if offline:
-        return asyncio.run(plan_file(path, None, api_url=None, sheet=sheet, mapping=mapping))
+        return asyncio.run(
+            plan_file(path, None, api_url=None, sheet=sheet, mapping=mapping, overwrite_newer=overwrite_newer)
+        )
     from bulkref.api import target
+    from bulkref.api.destination import destination
 
     with target.resolve(api_url, sandbox) as where:
 
         async def run() -> Plan:
             async with where.client() as client:
-                return await plan_file(path, client, api_url=api_label(where), sheet=sheet, mapping=mapping)
+                return await plan_file(
+                    path,
+                    client,
+                    api_url=api_label(where),
+                    sheet=sheet,
+                    mapping=mapping,
+                    overwrite_newer=overwrite_newer,
+                    target=destination(where).as_json(),
+                )
 
         return asyncio.run(run())

@@ -114,6 +114,12 @@ class RowPlan:
     name: str | None = None  # the deal's name, for the reviewer
     referral_id: str | None = None  # the existing referral, for updates
     engagement_id: str | None = None  # the existing engagement, where known
+    # The engagement's other referral (Microsoft's of a co-sell, the other party's of a
+    # shared deal), as read: the results keep every id Partner Center holds for the row.
+    linked_referral_id: str | None = None
+    # The sheet was made from an older version of the referral than Partner Center
+    # holds now: {"sheet": {"eTag", "updated"}, "partnerCenter": {"eTag", "updated"}}.
+    changed_since: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -128,6 +134,8 @@ class RowPlan:
             "name": self.name,
             "referralId": self.referral_id,
             "engagementId": self.engagement_id,
+            "linkedReferralId": self.linked_referral_id,
+            "changedInPartnerCenter": self.changed_since,
         }
 
     @classmethod
@@ -144,6 +152,10 @@ class RowPlan:
             name=d.get("name"),
             referral_id=d.get("referralId"),
             engagement_id=d.get("engagementId"),
+            linked_referral_id=d.get("linkedReferralId"),
+            changed_since=d["changedInPartnerCenter"]
+            if isinstance(d.get("changedInPartnerCenter"), dict)
+            else None,
         )
 
 
@@ -157,6 +169,10 @@ class Plan:
     # An export read through a mapping file: apply refuses the plan when either file changed.
     mapping: str | None = None
     mapping_fingerprint: str | None = None
+    # Where it was planned against, named (bulkref.api.destination.Destination.as_json); None offline.
+    target: dict[str, Any] | None = None
+    # Rows changed in Partner Center since the sheet was made were planned as the sheet says.
+    overwrite_newer: bool = False
 
     @property
     def summary(self) -> dict[str, int]:
@@ -174,6 +190,8 @@ class Plan:
             "apiUrl": self.api_url,
             "created": self.created,
             "format": PLAN_FORMAT,
+            "target": self.target,
+            "overwriteNewer": self.overwrite_newer,
             # Only for mapped input, so that other plans read exactly as before.
             **(
                 {"mapping": self.mapping, "mappingFingerprint": self.mapping_fingerprint}
@@ -196,6 +214,8 @@ class Plan:
             created=d.get("created", ""),
             mapping=d.get("mapping"),
             mapping_fingerprint=d.get("mappingFingerprint"),
+            target=d["target"] if isinstance(d.get("target"), dict) else None,
+            overwrite_newer=bool(d.get("overwriteNewer", False)),
         )
 
     def save(self, path: Path) -> Path:

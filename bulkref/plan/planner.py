@@ -14,10 +14,17 @@ decides create / update / unchanged / blocked / invalid:
   table forbids, a status/substatus pair that would not fit, moving a
   referral to another engagement, un-sharing (Shared -> Independent) or
   withdrawing a co-sell, two rows claiming one referral.
+- Newer in Partner Center: a row that carries an ETag (or an Updated time)
+  other than Partner Center's was made from an older version of the
+  referral. Applying its changes would revert what someone did since, so it
+  is blocked, its changes shown, unless ``overwrite_newer`` lets the sheet win.
+  A row without either (a sheet not made by ``bulkref export``) is compared
+  as before.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -62,6 +69,7 @@ def plan(
     fingerprint: str,
     api_url: str | None,
     created: str = "",
+    overwrite_newer: bool = False,
 ) -> Plan:
     rows = _rows(validated)
     errors = _errors_by_row(validated)
@@ -87,9 +95,16 @@ def plan(
         if problem is None and existing is not None and len(claimed[existing["id"]]) > 1:
             others = ", ".join(str(x) for x in claimed[existing["id"]] if x != r)
             problem = f"Row {others} also describes referral {existing['id']}: keep one row per referral."
-        plan_row = _plan_row(validated.table.sheet, r, row, existing, remote, problem)
+        plan_row = _plan_row(validated.table.sheet, r, row, existing, remote, problem, overwrite_newer)
         out.append(plan_row)
-    return Plan(source=source, fingerprint=fingerprint, api_url=api_url, rows=tuple(out), created=created)
+    return Plan(
+        source=source,
+        fingerprint=fingerprint,
+        api_url=api_url,
+        rows=tuple(out),
+        created=created,
+        overwrite_newer=overwrite_newer,
+    )
 
 
 def _rows(validated: Validated) -> dict[int, dict[str, Any]]:
@@ -149,7 +164,13 @@ def _claims(found: Mapping[int, tuple[dict[str, Any] | None, str | None]]) -> di
 
 
 def _plan_row(
-    sheet: str, r: int, row: Row, existing: dict[str, Any] | None, remote: Remote, problem: str | None
+    sheet: str,
+    r: int,
+    row: Row,
+    existing: dict[str, Any] | None,
+    remote: Remote,
+    problem: str | None,
+    overwrite_newer: bool = False,
 ) -> RowPlan:
     ext, deal = row.get("external_id"), row.get("deal_type")
     if problem is not None:
@@ -162,6 +183,8 @@ def _plan_row(
             deal_type=deal,
             name=row.get("name"),
             referral_id=existing["id"] if existing else row.get("referral_id"),
+            engagement_id=existing.get("engagementId") if existing else None,
+            linked_referral_id=_linked_id(existing, remote) if existing else None,
         )
     if existing is None:
         if row.get("referral_id") is not None:  # offline: cannot compare, send what the row says
@@ -176,7 +199,7 @@ def _plan_row(
             name=row.get("name"),
             engagement_id=row.get("engagement_id"),
         )
-    return _update(sheet, r, row, existing, remote)
+    return _update(sheet, r, row, existing, remote, overwrite_newer)
 
 
 def _create_steps(row: Row) -> tuple[Step, ...]:
@@ -258,7 +281,20 @@ def _offline_update(sheet: str, r: int, row: Row) -> RowPlan:
     )
 
 
-def _update(sheet: str, r: int, row: Row, existing: dict[str, Any], remote: Remote) -> RowPlan:
+def _linked_id(existing: Mapping[str, Any], remote: Remote) -> str | None:
+    """The engagement's other referral: Microsoft's (a co-sell) first, else the other party's."""
+    others = [
+        d
+        for d in remote.by_engagement.get(existing.get("engagementId") or "", [])
+        if d.get("id") != existing.get("id")
+    ]
+    linked = next((d for d in others if is_microsoft(d)), None) or next(iter(others), None)
+    return None if linked is None else linked.get("id")
+
+
+def _update(
+    sheet: str, r: int, row: Row, existing: dict[str, Any], remote: Remote, overwrite_newer: bool = False
+) -> RowPlan:
     rid, ext = existing["id"], row.get("external_id")
     engagement = remote.by_engagement.get(existing.get("engagementId") or "", [])
     old = row_of(existing, engagement)
@@ -272,10 +308,21 @@ def _update(sheet: str, r: int, row: Row, existing: dict[str, Any], remote: Remo
         "name": row.get("name") or existing.get("name"),
         "referral_id": rid,
         "engagement_id": existing.get("engagementId"),
+        "linked_referral_id": _linked_id(existing, remote),
     }
     blocked = _why_blocked(existing, old, new, changes)
     if blocked:
         return RowPlan(**base, action=Action.BLOCKED, changes=tuple(changes.values()), reason=blocked)
+    since = _changed_since(row, existing) if changes else None
+    if since is not None:
+        base["changed_since"] = since
+        if not overwrite_newer:
+            return RowPlan(
+                **base, action=Action.BLOCKED, changes=tuple(changes.values()), reason=_newer_reason(changes)
+            )
+        base["reason"] = (
+            "Changed in Partner Center since this sheet was made: --overwrite-newer lets the sheet win."
+        )
     steps: list[Step] = []
     fields = [k for k in changes if k not in (*INVITE_KEYS, "deal_type")]
     if fields:
@@ -308,8 +355,88 @@ def _update(sheet: str, r: int, row: Row, existing: dict[str, Any], remote: Remo
             )
         )
     if not steps:
-        return RowPlan(**base, action=Action.UNCHANGED)
+        return RowPlan(**{**base, "reason": None}, action=Action.UNCHANGED)
     return RowPlan(**base, action=Action.UPDATE, steps=tuple(steps), changes=tuple(changes.values()))
+
+
+# An Updated time read back from an exported workbook keeps its milliseconds (an Excel
+# serial number holds microseconds; the export rounds to milliseconds): closer than
+# this is the same moment. An edit is rarely less than a second after the last one,
+# but a colleague's can be, so the margin is no wider than the rounding needs.
+_SAME_MOMENT = dt.timedelta(milliseconds=2)
+
+
+def _changed_since(row: Row, existing: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Both versions when the row was made from an older one than Partner Center holds, else None.
+
+    The ETag decides when the sheet has one; else the Updated time, when it has that."""
+    sheet_etag, now_etag = _text(row.get("etag")), _text(existing.get("eTag"))
+    sheet_time, now_time = _moment(row.get("updated")), _moment(existing.get("updatedDateTime"))
+    if sheet_etag is not None and now_etag is not None:
+        newer = sheet_etag.strip('"') != now_etag.strip('"')
+    elif sheet_time is not None and now_time is not None:
+        newer = now_time - sheet_time > _SAME_MOMENT
+    else:
+        return None
+    if not newer:
+        return None
+    return {
+        "sheet": {"eTag": sheet_etag, "updated": _iso(sheet_time)},
+        "partnerCenter": {"eTag": now_etag, "updated": _iso(now_time)},
+    }
+
+
+def _text(value: Any) -> str | None:
+    return str(value).strip() or None if value is not None else None
+
+
+def _moment(value: Any) -> dt.datetime | None:
+    """An Updated cell (a datetime from a workbook, ISO text from a CSV) or the service's
+    updatedDateTime, as an aware UTC datetime; None when it is neither."""
+    if isinstance(value, str):
+        text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
+        # The service writes seven decimals; fromisoformat takes at most six.
+        head, dot, rest = text.partition(".")
+        if dot:
+            digits = "".join(c for c in rest if c.isdigit())
+            text = f"{head}.{digits[:6]}{rest[len(digits) :]}"
+        try:
+            value = dt.datetime.fromisoformat(text)
+        except ValueError:
+            return None
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    return None
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+NEWER_FIELDS_SHOWN = 5
+
+
+def _newer_reason(changes: Mapping[str, Change]) -> str:
+    shown = [
+        f"{c.field} is {_said(c.old)} in Partner Center, {_said(c.new)} in the sheet"
+        for c in list(changes.values())[:NEWER_FIELDS_SHOWN]
+    ]
+    more = len(changes) - len(shown)
+    fields = "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
+    return (
+        f"Changed in Partner Center since this sheet was made: {fields}. Export again to start from "
+        "what Partner Center holds, or add --overwrite-newer to let the sheet win."
+    )
+
+
+def _said(value: Any) -> str:
+    if value is None or value == "" or value == []:
+        return "blank"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, list):
+        return "; ".join(map(str, value))
+    return str(value)
 
 
 def _changes(old: Row, new: Row) -> dict[str, Change]:
@@ -354,7 +481,10 @@ def _why_blocked(
     status_after = new.get("status", status_before)
     if status_before and status_after not in enums.status_transitions.get(status_before, (status_after,)):
         allowed = " or ".join(s for s in enums.status_transitions[status_before] if s != status_before)
-        return f"Status cannot go from {status_before} to {status_after} (from {status_before}: {allowed})."
+        return (
+            f"{status_before} can only move to {allowed}: referral {rid} is {status_before} in Partner "
+            f"Center and cannot go back to {status_after}."
+        )
     sub_after = new.get("substatus", existing.get("substatus"))
     if status_after and sub_after and sub_after not in enums.status_substatus.get(status_after, (sub_after,)):
         fits = " or ".join(enums.status_substatus[status_after])

@@ -140,7 +140,10 @@ def plan_text(plan: Plan, color: bool = False, verbose: bool = False) -> str:
     """
     paint = _painter(color)
     with_sheet = _multi_sheet(plan)
-    lines = [_clean(_title(plan)), paint("2", LEGEND), ""]
+    lines = [_clean(_title(plan))]
+    if plan.target is not None:
+        lines.append(paint("1", _clean(f"Target: {target_text(plan)}")))
+    lines += [paint("2", LEGEND), ""]
     for row in plan.rows:
         lines.extend(_row_lines(row, paint, with_sheet, verbose))
     if plan.rows:
@@ -166,11 +169,26 @@ def _title(plan: Plan) -> str:
     return f"bulkref plan for {plan.source} (sha256 {plan.fingerprint[:12]}, {state}{made})"
 
 
+def target_text(plan: Plan) -> str:
+    """Where the plan was read from and will be written to, in words (``Destination.text``)."""
+    from bulkref.api.destination import Destination
+
+    if plan.target is None:
+        return "none (planned offline)"
+    return Destination.from_json(plan.target).text()
+
+
 def _row_lines(row: RowPlan, paint: Paint, with_sheet: bool, verbose: bool) -> list[str]:
     head = paint(_SGR[row.action], _row_head(row, with_sheet))
+    if row.action is Action.BLOCKED and row.changed_since:
+        # Blocked because Partner Center changed since the sheet was made: both sides, field by field.
+        return [head, *(_change_line(c, paint) for c in row.changes)]
     if row.action in (Action.UNCHANGED, Action.BLOCKED, Action.INVALID):
         return [head]  # nothing will be sent for these rows; the reason is on the line
     lines = [head]
+    if row.changed_since:
+        note = "! changed in Partner Center since the sheet was made: the sheet wins"
+        lines.append(INDENT + paint("31", note))
     lines.extend(_change_line(c, paint) for c in row.changes)
     lines.extend(_step_lines(row.steps, verbose))
     return lines
@@ -267,7 +285,7 @@ def plan_html(plan: Plan) -> str:
             f"<title>{escape(title)}</title>",
             f"<style>{css}</style>",
             "</head>",
-            "<body>",
+            f'<body data-unchanged="{"hidden" if hides_unchanged(plan) else "shown"}">',
             _html_header(plan),
             "<main>",
             _html_toolbar(plan),
@@ -297,6 +315,7 @@ def _e(value: Any) -> str:
 def _html_header(plan: Plan) -> str:
     api = _e(plan.api_url) if plan.api_url else '<span class="muted">offline: remote state not read</span>'
     fields = [
+        ("Target", _html_target(plan)),
         ("Source", f"<code>{_e(plan.source)}</code>"),
         ("Fingerprint", f'<code title="sha256 {_e(plan.fingerprint)}">{_e(plan.fingerprint[:12])}</code>'),
         ("API", api),
@@ -307,6 +326,20 @@ def _html_header(plan: Plan) -> str:
         f'<header><div class="wrap"><h1>bulkref plan <span class="note">Nothing has been sent.</span>'
         f'</h1><dl class="meta">{meta}</dl></div></header>'
     )
+
+
+def _html_target(plan: Plan) -> str:
+    if plan.target is None:
+        return '<span class="muted">none: planned offline</span>'
+    kind = str(plan.target.get("kind") or "api-url")
+    # A sandbox and the real service must not look alike: the latter is drawn as a warning.
+    live = "sandbox" if kind in ("sandbox", "sandbox-url") else "live"
+    return f'<span class="target {live}" data-kind="{_e(kind)}">{_e(target_text(plan))}</span>'
+
+
+# A plan longer than this starts with its unchanged rows hidden (one click shows them):
+# in a re-run of a big sheet they are most of the page and none of the decision.
+HIDE_UNCHANGED_OVER = 10
 
 
 _CHIP_LABEL = {
@@ -337,11 +370,18 @@ def _html_toolbar(plan: Plan) -> str:
         f'<div class="controls" id="controls" hidden>'
         f'<input type="search" id="q" placeholder="Filter by id, name, reason, field…" '
         f'aria-label="Filter rows by text" autocomplete="off">'
+        f'<button type="button" id="unchanged" data-count="{counts["unchanged"]}"'
+        f"{'' if counts['unchanged'] else ' hidden'}>Show {counts['unchanged']} unchanged</button>"
         f'<button type="button" id="expand">Expand all</button>'
         f'<button type="button" id="collapse">Collapse all</button></div>'
         f'<p class="shown" id="shown" aria-live="polite">Showing all {total} {rows_word}</p>'
         f"</section>"
     )
+
+
+def hides_unchanged(plan: Plan) -> bool:
+    """Whether the page starts with the unchanged rows hidden (the script does the hiding)."""
+    return len(plan.rows) > HIDE_UNCHANGED_OVER and plan.summary["unchanged"] > 0
 
 
 def _html_table(plan: Plan) -> str:
@@ -429,7 +469,7 @@ def _html_detail(row: RowPlan) -> str:
     if not row.changes and not row.steps:
         return ""
     # Updates open by default: their field diff is the heart of the review.
-    is_open = " open" if row.action is Action.UPDATE else ""
+    is_open = " open" if row.action is Action.UPDATE or row.changed_since else ""
     summary = " · ".join(
         filter(
             None,
@@ -439,7 +479,12 @@ def _html_detail(row: RowPlan) -> str:
             ],
         )
     )
-    parts = [_html_diff(row.changes) if row.changes else "", _html_steps(row.steps) if row.steps else ""]
+    parts = [
+        _html_diff(row.changes, newer=row.action is Action.BLOCKED and bool(row.changed_since))
+        if row.changes
+        else "",
+        _html_steps(row.steps) if row.steps else "",
+    ]
     return (
         f'<tr class="detail"><td colspan="5"><details{is_open}><summary>Show {_e(summary)}</summary>'
         f'<div class="body">{"".join(parts)}</div></details></td></tr>'
@@ -451,7 +496,7 @@ def _html_value(value: Any) -> str:
     return '<span class="blank">(blank)</span>' if text == BLANK else _e(text)
 
 
-def _html_diff(changes: Sequence[Change]) -> str:
+def _html_diff(changes: Sequence[Change], newer: bool = False) -> str:
     rows = []
     for c in changes:
         kind = {"+": "add", "-": "del", "~": "mod"}[_change_symbol(c)]
@@ -461,8 +506,9 @@ def _html_diff(changes: Sequence[Change]) -> str:
             f'<td class="new">{_html_value(c.new)}</td></tr>'
         )
     return (
-        '<table class="diff"><thead><tr><th>Field</th><th>Partner Center now</th><th></th>'
-        f"<th>After apply</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f'<table class="diff{" newer" if newer else ""}"><thead><tr><th>Field</th><th>Partner Center now</th>'
+        f"<th></th><th>{'In the sheet' if newer else 'After apply'}</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
     )
 
 

@@ -146,6 +146,8 @@ class Jobs:
                     on_result=on_result,
                     on_note=job.notes.append,
                     stop=job.stop,
+                    # The page counts the rows an earlier run finished itself (done_before).
+                    on_done_before=lambda result: None,
                 )
             except bulkref.BulkrefError as e:
                 write_json(imp.run_path, {"state": "failed", "error": str(e), "finished": now()})
