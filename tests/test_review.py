@@ -425,6 +425,11 @@ def test_chromium_text_filter_and_no_filter(tmp_path: Path, page_file: Path) -> 
     dom = _chromium(tmp_path, "--dump-dom", page_file.as_uri() + "#q=fabrikam").stdout
     assert _row_visibility(dom)["create"] == [False, True, False]
     dom = _chromium(tmp_path, "--dump-dom", page_file.as_uri()).stdout
+    seen = _row_visibility(dom)
+    assert seen.pop("unchanged") == [False]  # hidden by default, one click away
+    assert all(all(v) for v in seen.values())
+    assert "Showing 6 of 7 rows · 1 unchanged hidden" in dom and ">Show 1 unchanged</button>" in dom
+    dom = _chromium(tmp_path, "--dump-dom", page_file.as_uri() + "#unchanged=shown").stdout
     assert all(all(v) for v in _row_visibility(dom).values())
     assert "Showing all 7 rows" in dom
 

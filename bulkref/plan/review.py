@@ -337,11 +337,6 @@ def _html_target(plan: Plan) -> str:
     return f'<span class="target {live}" data-kind="{_e(kind)}">{_e(target_text(plan))}</span>'
 
 
-# A plan longer than this starts with its unchanged rows hidden (one click shows them):
-# in a re-run of a big sheet they are most of the page and none of the decision.
-HIDE_UNCHANGED_OVER = 10
-
-
 _CHIP_LABEL = {
     Action.CREATE: "to create",
     Action.UPDATE: "to update",
@@ -380,8 +375,10 @@ def _html_toolbar(plan: Plan) -> str:
 
 
 def hides_unchanged(plan: Plan) -> bool:
-    """Whether the page starts with the unchanged rows hidden (the script does the hiding)."""
-    return len(plan.rows) > HIDE_UNCHANGED_OVER and plan.summary["unchanged"] > 0
+    """Whether the page starts with the unchanged rows hidden (the script does the hiding):
+    always when there are some, since in a re-run they are most of the page and none of
+    the decision; one click shows them."""
+    return plan.summary["unchanged"] > 0
 
 
 def _html_table(plan: Plan) -> str:
