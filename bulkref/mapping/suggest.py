@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from bulkref.mapping.file import NumberFormat
-from bulkref.mapping.source import parse_number
 from bulkref.sheets.reader import Sheet, read_sheet
-from bulkref.sheets.values import EMAIL, as_text
+from bulkref.sheets.values import EMAIL, as_text, parse_number
 from bulkref.spec.columns import SPEC, Column, Kind, Need
 from bulkref.spec.enums import load as load_enums
 
@@ -563,7 +562,14 @@ def _common_number_format(raw: Sheet, columns: list[tuple[int, str]]) -> NumberF
     texts = _text_cells(raw, _kind_columns(raw, columns, Kind.DECIMAL))
     if not texts:
         return NumberFormat()
-    return next((f for f in NUMBER_FORMATS if all(parse_number(t, f) is not None for t in texts)), None)
+    return next(
+        (
+            f
+            for f in NUMBER_FORMATS
+            if all(parse_number(t, f.decimal, f.thousands, currency=True) is not None for t in texts)
+        ),
+        None,
+    )
 
 
 def _any_kind(entries: list[_Entry], kind: Kind) -> bool:

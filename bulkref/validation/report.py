@@ -18,6 +18,13 @@ def validation_text(report: Report, source: str, sheet: str | None = None) -> st
     """One block per row, sheet-level problems first, then a summary line."""
     where = f"{source} (sheet {sheet})" if sheet else source
     lines = [f"{where}: {report.rows} row{'s' if report.rows != 1 else ''}"]
+    if report.groups:
+        read = report.rows + sum(len(rows) - 1 for rows in report.groups.values())
+        lines[0] += f" (referrals, from {read} rows of the export: group_by)"
+    if report.skipped:
+        n = len(report.skipped)
+        lines.append(f"  skipped {n} row{'s' if n != 1 else ''} ([[skip]] in the mapping):")
+        lines.extend(f"    row {s.row}: {s.reason} (line {s.mapping_line})" for s in report.skipped)
     ordered = sorted(report.problems, key=lambda p: (p.row is not None, p.row or 0))
     for _row, problems in groupby(ordered, key=lambda p: p.row):
         lines.extend(_line(p) for p in problems)
