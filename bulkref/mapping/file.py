@@ -17,10 +17,12 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import fnmatch
+import json
 import re
 import tomllib
 from collections.abc import Mapping as MappingType
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -152,11 +154,12 @@ class Rule:
 
     when: tuple[str, ...]
     value: Scalar
+    number: int = 0  # its place in the entry's list, from 1, for messages
 
     def matches(self, texts: list[str]) -> bool:
         return all(fnmatch.fnmatchcase(t, p) for t, p in zip(texts, self.folded, strict=True))
 
-    @property
+    @cached_property
     def folded(self) -> tuple[str, ...]:
         return tuple(fold_pattern(p) for p in self.when)
 
@@ -580,6 +583,16 @@ class _Checker:
                 f"{where} rows says how the rows of one deal give the field: it needs "
                 '[source] group_by = "<the column of the deal\'s id>".',
             )
+        if rows in ("min", "max", "sum") and kind not in (Kind.DECIMAL, Kind.DATE):
+            self.problem(
+                line, f'{where} rows = "{rows}" is for numbers and dates; {column.header} is {kind}.'
+            )
+        if rows is not None and (numbered or kind is Kind.LIST):
+            self.problem(
+                line,
+                f"{where} rows is for single fields: with group_by, the items of numbered and list "
+                "fields come from every row of the deal already.",
+            )
         if kind is Kind.CHOICE:
             self._choices(column, name, line, where, values, value, default, rules)
         if numbered and value is not None:
@@ -649,9 +662,10 @@ class _Checker:
                 or not all(isinstance(p, str) for p in rule[:width])
                 or not isinstance(rule[width], Scalar)
             ):
-                self.problem(line, f"{where} rule {i} is {_show(rule)}; {shape}.")
+                shown = json.dumps(rule, ensure_ascii=False, default=str)
+                self.problem(line, f"{where} rule {i} is {shown}; {shape}.")
                 continue
-            out.append(Rule(tuple(rule[:width]), rule[width]))
+            out.append(Rule(tuple(rule[:width]), rule[width], i))
         return tuple(out)
 
     def _rows_rule(self, entry: dict[str, Any], name: str, line: int, where: str) -> str | None:
@@ -850,7 +864,7 @@ class _Checker:
         written += [
             (line, f"{opt} is", v) for opt, v in (("value", value), ("default", default)) if v is not None
         ]
-        written += [(line, f"rule {i} gives", r.value) for i, r in enumerate(rules or (), 1)]
+        written += [(line, f"rule {r.number} gives", r.value) for r in rules or ()]
         for at, what, v in written:
             if v != "" and (not isinstance(v, str) or enums.canonical(column.choices, v) is None):
                 self.problem(
