@@ -123,7 +123,8 @@ class FieldMap:
     delimiter: str | None = None
     date_format: str | None = None
     number: NumberFormat = field(default_factory=NumberFormat)
-    pattern: re.Pattern[str] | None = None  # with part: a named (or numbered) group of it
+    # With part: a named (or numbered) group of the first of these that matches the cell.
+    patterns: tuple[re.Pattern[str], ...] = ()
     rules: tuple[Rule, ...] | None = None  # over sources, first match wins
     rows: str | None = None  # with group_by: how the deal's rows give this field (ROW_RULES)
     name_part: str | None = None  # name = "first" or "last": that part of a full name
@@ -619,7 +620,7 @@ class _Checker:
             delimiter=delimiter,
             date_format=fm_date or (date_format if kind is Kind.DATE else None),
             number=fm_number,
-            pattern=pattern,
+            patterns=pattern,
             rules=rules,
             rows=rows,
             name_part=name_part,
@@ -629,13 +630,17 @@ class _Checker:
 
     def _field_pattern(
         self, entry: dict[str, Any], name: str, line: int, where: str
-    ) -> re.Pattern[str] | None:
-        text = entry.get("pattern")
-        if text is None:
-            return None
-        if isinstance(text, str) and text in self.patterns:
-            return self.patterns[text]
-        return self._regex(text, ("fields", name, "pattern"), f"{where} pattern")
+    ) -> tuple[re.Pattern[str], ...]:
+        """The entry's pattern, or its list of patterns (tried in order), each a
+        regular expression or the name of one under [patterns]."""
+        given = entry.get("pattern")
+        out = []
+        for text in given if isinstance(given, list) else [] if given is None else [given]:
+            if isinstance(text, str) and text in self.patterns:
+                out.append(self.patterns[text])
+            elif (compiled := self._regex(text, ("fields", name, "pattern"), f"{where} pattern")) is not None:
+                out.append(compiled)
+        return tuple(out)
 
     def _rules(
         self, entry: dict[str, Any], sources: tuple[str, ...], line: int, where: str
@@ -789,7 +794,7 @@ class _Checker:
         return dict(values), other
 
     def _split(
-        self, entry: dict[str, Any], line: int, where: str, pattern: re.Pattern[str] | None = None
+        self, entry: dict[str, Any], line: int, where: str, patterns: tuple[re.Pattern[str], ...] = ()
     ) -> tuple[str | None, str | int | None]:
         split, part = entry.get("split"), entry.get("part")
         if "pattern" in entry:
@@ -797,19 +802,18 @@ class _Checker:
                 self.problem(
                     line, f"{where} has split and pattern: a pattern cuts the cell itself; keep one."
                 )
-            if pattern is None:
-                return None, None
-            names = ", ".join(f'"{g}"' for g in pattern.groupindex) or "none"
-            ok = (isinstance(part, str) and part in pattern.groupindex) or (
-                isinstance(part, int) and not isinstance(part, bool) and 0 <= part <= pattern.groups
-            )
-            if not ok:
-                self.problem(
-                    line,
-                    f"{where} part must name a group of the pattern (its named groups: {names}; "
-                    f"0 is the whole match), not {_show(part)}.",
+            for pattern in patterns:
+                names = ", ".join(f'"{g}"' for g in pattern.groupindex) or "none"
+                ok = (isinstance(part, str) and part in pattern.groupindex) or (
+                    isinstance(part, int) and not isinstance(part, bool) and 0 <= part <= pattern.groups
                 )
-                return None, None
+                if not ok:
+                    self.problem(
+                        line,
+                        f"{where} part must name a group of the pattern '{pattern.pattern}' (its named "
+                        f"groups: {names}; 0 is the whole match), not {_show(part)}.",
+                    )
+                    return None, None
             return None, part
         if split is None and part is None:
             return None, None

@@ -526,18 +526,19 @@ class _Conversion:
 
     def _one(self, item: Any, n: int, row: int, problems: list[Problem]) -> Any:
         fm = self.fm
-        if fm.pattern is not None:
+        if fm.patterns:
             text = as_text(item).strip()
-            m = fm.pattern.fullmatch(text)
+            m = next((m for p in fm.patterns if (m := p.fullmatch(text)) is not None), None)
             if m is None:
+                shown = " or ".join(f"'{p.pattern}'" for p in fm.patterns)
                 return self._fail(
                     problems,
                     row,
                     n,
                     ProblemCode.PATTERN_MISMATCH,
                     text,
-                    f"'{text}' does not match the pattern of {self._where} ('{fm.pattern.pattern}', "
-                    "which must match the whole cell): fix the cell, or widen the pattern.",
+                    f"'{text}' does not match the pattern of {self._where} ({shown}, which must match "
+                    "the whole cell): fix the cell, or widen the pattern.",
                 )
             assert fm.part is not None
             piece = m.group(fm.part)
@@ -713,9 +714,9 @@ def _part(text: str, split: str, part: str | int | None) -> str | None:
 def _name_piece(text: str, part: str, order: str) -> str | None:
     """The given (``part`` "first") or family ("last") name of a full name written in
     ``order``. "Lopez, Maria" is family-first whatever the order; a single word is
-    the family name, except a Chinese, Japanese or Korean name written without a
-    space in family-given order (王伟), whose family name is its first character
-    (two for the compound family names)."""
+    the family name, except a Chinese, Japanese or Korean name written in its own
+    script without a space (王伟), which is family-first in any order: its family
+    name is its first character (two for the compound family names)."""
     text = " ".join(text.split())
     if not text:
         return None
@@ -729,7 +730,7 @@ def _name_piece(text: str, part: str, order: str) -> str | None:
             given, family = words[0], " ".join(words[1:])
         else:
             family, given = words[0], " ".join(words[1:])
-    elif order == "family_given" and len(text) > 1 and all(_cjk(ch) for ch in text):
+    elif len(text) > 1 and all(_cjk(ch) for ch in text):  # written in its own script: family first
         cut = 2 if text[:2] in _COMPOUND_SURNAMES and len(text) > 2 else 1
         family, given = text[:cut], text[cut:]
     else:
