@@ -259,9 +259,11 @@ def _first(items: list[Any]) -> Any:
 def _aligned(entries: list[_PerRow], members: list[int]) -> list[tuple[tuple[Any, bool], ...]]:
     """The numbered items of one deal's rows: each row gives as many items as its
     longest entry (a contact's name, email and phone side by side), rows in order;
-    items that are blank or repeat an earlier one (the same contact on two rows) go."""
+    items that are blank or repeat an earlier one go. A person is known by the email
+    when there is one: the same contact in two roles is one contact, as the first row says."""
     out: list[tuple[tuple[Any, bool], ...]] = []
     seen: set[tuple[str | None, ...]] = set()
+    email = next((k for k, e in enumerate(entries) if e.fm.column.field == "email"), None)
     for i in members:
         width = max(len(e.items[i]) for e in entries)
         for k in range(width):
@@ -273,6 +275,8 @@ def _aligned(entries: list[_PerRow], members: list[int]) -> list[tuple[tuple[Any
                 for e in entries
             )
             texts = tuple(None if v is None else fold_pattern(as_text(v)) for v, _ in item)
+            if email is not None and texts[email] is not None:
+                texts = (texts[email],)
             if (all(t is None for t in texts) and not any(bad for _, bad in item)) or texts in seen:
                 continue
             seen.add(texts)
