@@ -160,7 +160,7 @@ other = "keep" }
     assert {p.code for p in v.report.errors} == {"pattern_mismatch"}
     problem = next(p for p in v.report.errors if p.field == "City")
     assert (problem.row, problem.column, problem.source_column) == (2, "Address -> City", "Address")
-    assert "'somewhere in Bavaria' does not match the pattern of m.toml line" in problem.message
+    assert "'somewhere in Bavaria' does not match the pattern europe of m.toml line 19" in problem.message
 
 
 def test_a_part_that_is_no_group_of_the_pattern_is_a_mapping_error() -> None:

@@ -125,6 +125,7 @@ class FieldMap:
     number: NumberFormat = field(default_factory=NumberFormat)
     # With part: a named (or numbered) group of the first of these that matches the cell.
     patterns: tuple[re.Pattern[str], ...] = ()
+    pattern_names: tuple[str, ...] = ()  # as the entry names them: a [patterns] name, or the expression
     rules: tuple[Rule, ...] | None = None  # over sources, first match wins
     rows: str | None = None  # with group_by: how the deal's rows give this field (ROW_RULES)
     name_part: str | None = None  # name = "first" or "last": that part of a full name
@@ -621,12 +622,18 @@ class _Checker:
             date_format=fm_date or (date_format if kind is Kind.DATE else None),
             number=fm_number,
             patterns=pattern,
+            pattern_names=self._pattern_names(entry) if pattern else (),
             rules=rules,
             rows=rows,
             name_part=name_part,
             name_order=name_order,
             from_amount=from_amount,
         )
+
+    def _pattern_names(self, entry: dict[str, Any]) -> tuple[str, ...]:
+        given = entry.get("pattern")
+        listed = given if isinstance(given, list) else [given]
+        return tuple(f"'{t}'" if t not in self.patterns else str(t) for t in listed)
 
     def _field_pattern(
         self, entry: dict[str, Any], name: str, line: int, where: str

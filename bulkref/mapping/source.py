@@ -534,15 +534,15 @@ class _Conversion:
             text = as_text(item).strip()
             m = next((m for p in fm.patterns if (m := p.fullmatch(text)) is not None), None)
             if m is None:
-                shown = " or ".join(f"'{p.pattern}'" for p in fm.patterns)
+                shown = " or ".join(fm.pattern_names)
                 return self._fail(
                     problems,
                     row,
                     n,
                     ProblemCode.PATTERN_MISMATCH,
                     text,
-                    f"'{text}' does not match the pattern of {self._where} ({shown}, which must match "
-                    "the whole cell): fix the cell, or widen the pattern.",
+                    f"'{text}' does not match the pattern {shown} of {self._where} (a pattern must "
+                    "match the whole cell): fix the cell, or widen the pattern.",
                 )
             assert fm.part is not None
             piece = m.group(fm.part)
