@@ -1055,19 +1055,22 @@ def _skips(raw: Sheet, columns: list[tuple[int, str]]) -> tuple[list[str], list[
     """[[skip]] rules for the rows that are not deals: totals, the report's footer
     (rows below the data with a single cell), rows without the id; and the rows kept."""
     n = len(raw.rows)
-    filled = [sum(raw.cells(i)[r] is not None for i, _ in columns) for r in range(n)]
     if not n:
         return [], []
+    cells = {i: raw.cells(i) for i, _ in columns}  # each column once: cells() copies it
+    filled = [sum(cells[i][r] is not None for i, _ in columns) for r in range(n)]
     typical = sorted(filled)[len(filled) // 2]
     rules: list[str] = []
     skipped: set[int] = set()
-    # The footer: from the first total or single-cell row after which no row looks like data.
+    # The footer: the last rows, from a total row or a row of a single cell (when a
+    # deal's row has several), with no row that looks like a deal below.
     start = n
-    while start > 0 and (filled[start - 1] <= max(1, typical // 3) or _total_at(raw, columns, start - 1)):
+    while start > 1 and (
+        (typical >= 3 and filled[start - 1] <= 1) or _total_at(cells, columns, start - 1) is not None
+    ):
         start -= 1
     if start < n:
-        first = next((c, i) for i, _h in columns if (c := raw.cells(i)[start]) is not None)
-        cell, position = first
+        cell, position = next((c, i) for i, _h in columns if (c := cells[i][start]) is not None)
         text = as_text(cell).strip()
         m = TOTAL_ROW.match(text)
         lead = m.group(0).strip() if m else text.split("  ")[0][:30]
@@ -1077,9 +1080,9 @@ def _skips(raw: Sheet, columns: list[tuple[int, str]]) -> tuple[list[str], list[
             f"pattern = '^{_literal(lead)}'\nand_below = true"
         )
         skipped.update(range(start, n))
-    totals = [r for r in range(start) if _total_at(raw, columns, r) is not None]
+    totals = [r for r in range(start) if _total_at(cells, columns, r) is not None]
     if totals:
-        position = _total_at(raw, columns, totals[0])
+        position = _total_at(cells, columns, totals[0])
         assert position is not None
         rules.append(
             f"# Total rows: not deals.\n[[skip]]\ncolumn = {_q(raw.headers[position])}\n"
@@ -1090,7 +1093,7 @@ def _skips(raw: Sheet, columns: list[tuple[int, str]]) -> tuple[list[str], list[
         (i for i, h in columns if (m2 := _match(h)) is not None and m2[0] == "external_id"), None
     )
     if id_column is not None:
-        blank = [r for r in range(n) if r not in skipped and raw.cells(id_column)[r] is None]
+        blank = [r for r in range(n) if r not in skipped and cells[id_column][r] is None]
         if blank:
             rows = ", ".join(str(int(raw.rows[r])) for r in blank[:5])
             rules.append(
@@ -1101,10 +1104,10 @@ def _skips(raw: Sheet, columns: list[tuple[int, str]]) -> tuple[list[str], list[
     return rules, [r for r in range(n) if r not in skipped]
 
 
-def _total_at(raw: Sheet, columns: list[tuple[int, str]], row: int) -> int | None:
+def _total_at(cells: dict[int, Any], columns: list[tuple[int, str]], row: int) -> int | None:
     """The position of the cell that makes ``row`` a total row ("Grand Totals (34 records)"), if any."""
     for i, _h in columns[:3]:
-        c = raw.cells(i)[row]
+        c = cells[i][row]
         if isinstance(c, str) and TOTAL_ROW.match(c):
             return i
     return None
