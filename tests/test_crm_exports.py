@@ -118,3 +118,32 @@ def test_the_contact_roles_report_applies_as_one_referral_per_deal(env: Any, tmp
     assert sorted(r.row for r in run.results) == [2, 4, 7, 8, 10]  # each deal by its first row
     again = make_plan(export, api_url=env.url, mapping=mapping)
     assert again.summary["unchanged"] == 5, [r.reason for r in again.rows]
+
+
+def test_every_problem_in_a_grouped_export_names_row_column_field_and_mapping_line(tmp_path: Path) -> None:
+    import openpyxl
+
+    name = "salesforce-contact-roles.xlsx"
+    wb = openpyxl.load_workbook(LEGACY / name)
+    ws = wb.active
+    assert ws is not None
+    ws["E3"] = 99000.0  # a second row of the first deal with another amount
+    ws["D5"] = "On Hold"  # a stage the value map does not list
+    ws["P6"] = "not an email"  # the third contact of the second deal
+    ws["G7"] = "31.04.2027"  # no date in mm/dd/yyyy
+    export = tmp_path / name
+    wb.save(export)
+    v = check_file(export, mapping=mapping_of(name))
+    got = {(p.row, p.code, p.column) for p in v.report.errors}
+    assert got == {
+        (2, "group_conflict", "Amount -> Deal Value"),
+        (5, "unmapped_value", "Stage -> Status"),
+        (5, "unmapped_value", "Stage -> Substatus"),
+        (4, "invalid_email", "Contact: Email -> Customer Contact 3 Email"),
+        (7, "bad_source_date", "Close Date -> Closing Date"),
+    }
+    for p in v.report.errors:
+        assert p.file == str(export) and p.field and p.source_column and p.mapping_line, p
+    conflict = next(p for p in v.report.errors if p.code == "group_conflict")
+    assert "'38000' (row 2); '99000' (row 3)" in conflict.message
+    assert conflict.mapping_line == 26

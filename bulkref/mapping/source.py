@@ -312,6 +312,11 @@ def _of_rows(
             for rs in distinct.values()
         )
         header = fm.column.header
+        fix = (
+            f'number the entry, "{fm.field.replace(" 1 ", " {n} ")}", to take one per row'
+            if fm.column.group is not None
+            else 'say which wins in the entry (rows = "first", "last", "min", "max" or "sum")'
+        )
         problems.append(
             Problem(
                 sheet=sheet.name,
@@ -320,8 +325,8 @@ def _of_rows(
                 code=ProblemCode.GROUP_CONFLICT,
                 message=(
                     f"the rows of this deal ({mapping.group_by} '{_group_key(sheet, mapping, first)}') "
-                    f"give different {header}: {shown}. Make them agree in the export, or say which "
-                    f'wins in {mapping.name} line {fm.line} (rows = "first", "last", "min", "max" or "sum").'
+                    f"give different {header}: {shown}. Make them agree in the export, or {fix} "
+                    f"({mapping.name} line {fm.line})."
                 ),
                 value=as_text(values[0]),
                 file=str(sheet.source),
