@@ -139,7 +139,7 @@ def test_every_problem_in_a_grouped_export_names_row_column_field_and_mapping_li
         (2, "group_conflict", "Amount -> Deal Value"),
         (5, "unmapped_value", "Stage -> Status"),
         (5, "unmapped_value", "Stage -> Substatus"),
-        (4, "invalid_email", "Contact: Email -> Customer Contact 3 Email"),
+        (6, "invalid_email", "Contact: Email -> Customer Contact 3 Email"),  # the row of the cell
         (7, "bad_source_date", "Close Date -> Closing Date"),
     }
     for p in v.report.errors:

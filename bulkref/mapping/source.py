@@ -75,6 +75,8 @@ class Mapped:
     failed: set[tuple[int, str]] = field(default_factory=set)  # (row, spec key)
     skipped: list[Skipped] = field(default_factory=list)  # rows [[skip]] left out
     groups: dict[int, list[int]] = field(default_factory=dict)  # with group_by: first row -> its rows
+    # With group_by: a cell of a referral that a later row of the deal gave -> that row.
+    source_rows: dict[tuple[int, str], int] = field(default_factory=dict)
 
 
 def read_mapped(path: Path | str, mapping: Mapping | Path | str, sheet: str | None = None) -> Mapped:
@@ -132,6 +134,8 @@ def locate(problems: Sequence[Problem], mapped: Mapped) -> list[Problem]:
         ):
             continue
         origin = mapped.origins.get(key) if key is not None else None
+        if p.row is not None and key is not None and (p.row, key) in mapped.source_rows:
+            p = dataclasses.replace(p, row=mapped.source_rows[(p.row, key)])  # the export's row of the cell
         if origin is None:
             out.append(dataclasses.replace(p, file=file))
         else:
@@ -161,6 +165,7 @@ def map_sheet(sheet: Sheet, mapping: Mapping) -> Mapped:
     letters: dict[str, str] = {}
     origins: dict[str, Origin] = {}
     failed: set[tuple[int, str]] = set()
+    source_rows: dict[tuple[int, str], int] = {}  # grouped: (referral row, key) -> the row giving it
     problems: list[Problem] = []
 
     def column(key: str, sources: Sequence[str], fm: FieldMap) -> list[Any]:
@@ -206,17 +211,21 @@ def map_sheet(sheet: Sheet, mapping: Mapping) -> Mapped:
                 column(fm.column.key, fm.sources, fm)[g] = LIST_SEPARATOR.join(texts) if texts else None
             else:
                 given = [(numbers[i], v) for i in members if (v := _first(per_row.items[i])) is not None]
-                value = _of_rows(fm, given, sheet, mapping, problems)
+                value, came = _of_rows(fm, given, sheet, mapping, problems)
                 column(fm.column.key, fm.sources, fm)[g] = value
+                if came is not None and came != rows[g]:
+                    source_rows[(rows[g], fm.column.key)] = came
     for entries in numbered.values():
         for g, members in enumerate(groups):
-            for n, item in enumerate(_aligned(entries, members), 1):
+            for n, (i, item) in enumerate(_aligned(entries, members), 1):
                 for per_row, (value, bad) in zip(entries, item, strict=True):
                     fm = per_row.fm
                     key = fm.item_column(n).key
                     column(key, fm.sources, fm)[g] = value
                     if bad:
                         failed.add((rows[g], key))
+                    if numbers[i] != rows[g]:
+                        source_rows[(rows[g], key)] = numbers[i]
 
     keys = _in_template_order(out)
     import pandas as pd  # after the read, as read_table does (see bulkref/check.py)
@@ -240,7 +249,7 @@ def map_sheet(sheet: Sheet, mapping: Mapping) -> Mapped:
         ],
     )
     grouping = {numbers[g[0]]: [numbers[i] for i in g] for g in groups}
-    return Mapped(table, mapping, {k: origins[k] for k in keys}, failed, skipped, grouping)
+    return Mapped(table, mapping, {k: origins[k] for k in keys}, failed, skipped, grouping, source_rows)
 
 
 @dataclass
@@ -256,12 +265,13 @@ def _first(items: list[Any]) -> Any:
     return next((x for x in items if x is not None), None)
 
 
-def _aligned(entries: list[_PerRow], members: list[int]) -> list[tuple[tuple[Any, bool], ...]]:
+def _aligned(entries: list[_PerRow], members: list[int]) -> list[tuple[int, tuple[tuple[Any, bool], ...]]]:
     """The numbered items of one deal's rows: each row gives as many items as its
     longest entry (a contact's name, email and phone side by side), rows in order;
     items that are blank or repeat an earlier one go. A person is known by the email
-    when there is one: the same contact in two roles is one contact, as the first row says."""
-    out: list[tuple[tuple[Any, bool], ...]] = []
+    when there is one: the same contact in two roles is one contact, as the first row says.
+    Each item comes with the position of the row that gave it."""
+    out: list[tuple[int, tuple[tuple[Any, bool], ...]]] = []
     seen: set[tuple[str | None, ...]] = set()
     email = next((k for k, e in enumerate(entries) if e.fm.column.field == "email"), None)
     for i in members:
@@ -280,25 +290,29 @@ def _aligned(entries: list[_PerRow], members: list[int]) -> list[tuple[tuple[Any
             if (all(t is None for t in texts) and not any(bad for _, bad in item)) or texts in seen:
                 continue
             seen.add(texts)
-            out.append(item)
+            out.append((i, item))
     return out
 
 
 def _of_rows(
     fm: FieldMap, given: list[tuple[int, Any]], sheet: Sheet, mapping: Mapping, problems: list[Problem]
-) -> Any:
-    """A single field's value from the rows of one deal that give one (row, value)."""
+) -> tuple[Any, int | None]:
+    """A single field's value from the rows of one deal that give one (row, value),
+    and the row it came from (the first, for a sum)."""
     if not given:
-        return None
+        return None, None
     rule = fm.rows or "same"
     values = [v for _, v in given]
     if rule == "first":
-        return values[0]
+        return given[0][1], given[0][0]
     if rule == "last":
-        return values[-1]
+        return given[-1][1], given[-1][0]
     if rule in ("min", "max", "sum"):
         try:
-            return {"min": min, "max": max, "sum": sum}[rule](values)
+            if rule == "sum":
+                return sum(values), given[0][0]
+            chosen = (min if rule == "min" else max)(given, key=lambda rv: rv[1])
+            return chosen[1], chosen[0]
         except TypeError:
             pass  # mixed kinds: the rows disagree, said below as for "same"
     distinct: dict[str, list[int]] = {}
@@ -335,7 +349,7 @@ def _of_rows(
                 mapping_line=fm.line,
             )
         )
-    return values[0]
+    return given[0][1], given[0][0]
 
 
 def _group_key(sheet: Sheet, mapping: Mapping, row: int) -> str:
