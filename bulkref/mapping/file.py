@@ -1,8 +1,11 @@
 """Mapping files: how a legacy CRM export maps onto referrals, said once in TOML.
 
 A mapping names, for each template field, where its value comes from: a
-column of the export (renamed, value-mapped, split, joined, parsed in a
-declared date or number format), several columns, or a constant. It is
+column of the export (renamed, value-mapped, split, cut by a pattern, joined,
+parsed in a declared date or number format), several columns (joined, or
+decided by rules over them), or a constant; and, for the export as a whole,
+the rows to skip (``[[skip]]``) and the column whose rows make one referral
+(``group_by``). It is
 loaded and checked here into a :class:`Mapping`; ``bulkref.mapping.source`` applies
 it to an export.
 

@@ -9,10 +9,16 @@ each column's header a label naming both sides (``Est. Close Date -> Closing
 Date``), so that every problem the validator finds names the export's column
 and the template field.
 
+Before that, ``[[skip]]`` rules leave out the rows that are not deals (each
+one kept in ``Mapped.skipped`` with why), and ``[source] group_by`` makes the
+rows that share an id one referral: single fields from its rows by the
+entry's ``rows`` rule, numbered fields one item per row.
+
 Conversions that fail (a value the value map does not list, a date or a
-number not in the declared format) are problems of their own with stable
-codes, naming the mapping line; the validator's own complaint about the cell
-left blank is then dropped, so a bad cell is reported once.
+number not in the declared format, a cell no pattern or rule matches) are
+problems of their own with stable codes, naming the mapping line; the
+validator's own complaint about the cell left blank is then dropped, so a bad
+cell is reported once.
 """
 
 from __future__ import annotations

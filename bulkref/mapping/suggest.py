@@ -2,13 +2,20 @@
 
 Each header is matched to a template field: the spec's own tolerant matching
 first (``SPEC.resolve``), then a table of what common CRMs (Dynamics 365,
-Salesforce, HubSpot) call the same thing, then a close spelling. The export's
-cells decide the details: a date format or number format that reads every
-sample, a currency value map from currency names, a delimited column of
-emails as numbered contacts. A list field whose values are not on its list
-(a CRM's stages for Status) is written as a commented entry with a value map
-to fill in; every column left unmapped is listed as a comment, with samples,
-so the reviewer sees what is not imported.
+Salesforce, HubSpot, Pipedrive, Zoho) call the same thing, read with an
+entity prefix where there is one ("Person - Email"), then a close spelling.
+The export's cells decide the details: a date format or number format that
+reads every sample, a currency value map from currency names, a delimited
+column of emails as numbered contacts, street lines and whole addresses cut
+into fields, the currency of amounts written with one. Then the sheet as a
+whole: the status from a stage and an open/won/lost state (``_status``), the
+deal type (``_deal_type``), grouping for repeated ids, ``[[skip]]`` rules for
+totals and footers (``_skips``).
+
+What it cannot decide (a CRM's stages for Status) is a commented entry with
+``"?"`` to replace, marked TODO and listed at the top of the file; every
+column left unmapped is listed as a comment, with samples, so the reviewer
+sees what is not imported.
 """
 
 from __future__ import annotations
