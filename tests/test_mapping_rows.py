@@ -411,3 +411,26 @@ def test_the_readme_s_grouping_example_reads_its_own_rows(tmp_path: Path) -> Non
         "tom@fourthcoffee.example",
     ]
     assert frame.loc[2, "products"] == "Microsoft 365 Copilot; Microsoft 365 E5"
+
+
+@pytest.mark.parametrize(
+    ("text", "split", "number"),
+    [
+        ("USD 310,000.00", ("USD", "310,000.00"), 310000.0),
+        ("310 000,00 EUR", ("EUR", "310 000,00"), None),  # "," is no decimal mark by default
+        ("€1.234,50", ("€", "1.234,50"), None),
+        ("US$ 5", ("US$", "5"), 5.0),
+        ("1,234.5", (None, "1,234.5"), 1234.5),
+        ("EUR 5 USD", None, None),  # a currency on both sides is no amount
+        ("12 Main St", None, None),
+    ],
+)
+def test_amounts_split_into_currency_and_number(
+    text: str, split: tuple[str | None, str] | None, number: float | None
+) -> None:
+    from bulkref.sheets.values import parse_number, split_amount
+
+    assert split_amount(text) == split
+    assert parse_number(text, currency=True) == number
+    # Without currency=True (the validator's numbers), a currency is no number.
+    assert parse_number(text) == (number if split is not None and split[0] is None else None)
