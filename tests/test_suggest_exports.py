@@ -179,6 +179,17 @@ def test_zoho_amounts_with_currency_codes_and_type_not_as_referral_type() -> Non
     assert "decimal and thousands" not in found.toml()  # KRW 120,000,000 reads as it is
     assert found.open_questions[0].startswith("Deal Type: no column says which deals are co-sell")
     assert doc["fields"]["Deal Type"] == {"value": "Partner-led"}
+    # Kim Min-jun, Lee Seo-yeon, ...: Korean names, family name first.
+    assert doc["fields"]["Customer Contact 1 Last Name"] == {
+        "column": "Contact Name",
+        "name": "last",
+        "name_order": "family_given",
+    }
+    checked = check_mapped(LEGACY / "zoho-deals.csv", parse_mapping(answer(found.toml()), "answered.toml"))
+    assert checked.values.loc[2, ["contact.1.first_name", "contact.1.last_name"]].tolist() == [
+        "Min-jun",
+        "Kim",
+    ]
 
 
 def test_a_contact_roles_report_is_grouped_and_its_footer_skipped() -> None:

@@ -578,12 +578,30 @@ def _entry(
     return entry
 
 
+# Korean names in Latin letters, family name first: "Kim Min-jun".
+_KOREAN_NAME = re.compile(
+    r"^(Kim|Lee|Yi|Park|Pak|Choi|Jung|Jeong|Kang|Cho|Jo|Yoon|Yun|Jang|Lim|Han|Oh|Seo|Shin|Kwon|Hwang|Ahn|"
+    r"Song|Yoo|Hong|Jeon|Ko|Moon|Yang|Son|Bae|Baek|Heo|Nam)\s+[A-Z][a-z]+-[a-z]+$"
+)
+
+
 def _full_name(position: int, header: str, score: int, cells: list[Any]) -> _Entry:
     q = _q(header)
+    names = [as_text(c).strip() for c in cells if as_text(c).strip()]
+    korean = sum(bool(_KOREAN_NAME.match(n)) for n in names)
+    order = ', name_order = "family_given"' if names and korean * 2 >= len(names) else ""
     text = (
-        f'"Customer Contact 1 First Name" = {{ column = {q}, name = "first" }}\n'
-        f'"Customer Contact 1 Last Name" = {{ column = {q}, name = "last" }}'
+        f'"Customer Contact 1 First Name" = {{ column = {q}, name = "first"{order} }}\n'
+        f'"Customer Contact 1 Last Name" = {{ column = {q}, name = "last"{order} }}'
     )
+    if order:
+        return _Entry(
+            position,
+            "contact.1.first_name",
+            score,
+            text,
+            comments=[f"{header} holds names family name first (like {names[0]}): check the order"],
+        )
     entry = _Entry(
         position,
         "contact.1.first_name",
