@@ -229,7 +229,7 @@ and_below = true
 
 
 def test_a_skip_rule_needs_one_condition_and_a_known_column(export: Export) -> None:
-    with pytest.raises(MappingError, match=r"line 1: \[\[skip\]\] \(line 1\) needs one condition"):
+    with pytest.raises(MappingError, match=r"line 1: \[\[skip\]\] needs one condition"):
         parse_mapping('[[skip]]\ncolumn = "Deal"\n\n' + BASE, "m.toml")
     with pytest.raises(
         BulkrefErrorLike, match=r"line 1: \[\[skip\]\] reads column 'Dael'.*Did you mean 'Deal'"
@@ -277,6 +277,13 @@ def test_rules_over_several_columns_first_match_wins_with_wildcards_and_a_fallba
         ["Closed", "Declined"],
         ["Closed", "Won"],
     ]
+    # other = "blank" leaves a row no rule matches blank.
+    blank = BASE + STATUS.replace(
+        '["*", "Open", "Active"],\n] }', '["*", "Open", "Active"],\n], other = "blank" }'
+    )
+    v = export.check([row(Stage="Develop", State="Suspended", Reason="On Hold")], blank)
+    assert v.values.loc[2, "status"] is None
+    assert "no_rule_matched" not in [p.code for p in v.report.errors]
     # No rule matches and there is no fallback: an error on the row, naming both cells.
     v = export.check([row(Stage="Develop", State="Suspended", Reason=None)], BASE + STATUS)
     [problem] = [p for p in v.report.errors if p.field == "Status"]

@@ -357,7 +357,7 @@ class _Checker:
         out = []
         for i, table in enumerate(skips):
             line = starts[i] if i < len(starts) else self.line("skip")
-            where = f"[[skip]] (line {line})"
+            where = "[[skip]]" if i < len(starts) else f"skip rule {i + 1}"
             before = len(self.problems)
             for key in table:
                 if key not in SKIP_OPTIONS:
@@ -781,7 +781,7 @@ class _Checker:
             )
             other = "error"
         if values is None:
-            if "other" in entry:
+            if "other" in entry and "rules" not in entry:
                 self.problem(
                     line,
                     f"{where} other says what to do with values the value map does not "
@@ -821,7 +821,8 @@ class _Checker:
                     self.problem(
                         line,
                         f"{where} part must name a group of the pattern '{pattern.pattern}' (its named "
-                        f"groups: {names}; 0 is the whole match), not {_show(part)}.",
+                        f"groups: {names}; 0 is the whole match), "
+                        + ("and is missing." if part is None else f"not {_show(part)}."),
                     )
                     return None, None
             return None, part
