@@ -5,6 +5,7 @@ validate, and plan and apply as many referrals as the export has deals."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ import pytest
 
 from bulkref.apply.run import apply_input
 from bulkref.plan.make import make_plan
+from bulkref.plan.model import Plan
+from bulkref.plan.review import plan_text
 from bulkref.validation.check import check_file
 
 LEGACY = Path(__file__).resolve().parents[1] / "examples" / "legacy"
@@ -113,6 +116,16 @@ def test_the_contact_roles_report_applies_as_one_referral_per_deal(env: Any, tmp
     mapping.write_text(mapping_of(name).read_text(encoding="utf-8"), encoding="utf-8")
     planned = make_plan(export, api_url=env.url, mapping=mapping)
     assert planned.summary["create"] == 5, [r.reason for r in planned.rows]
+    # The footer's rows are in no plan row, and the plan says so, saved or shown.
+    assert [s.row for s in planned.skipped] == [14, 16, 17, 18, 19]
+    doc = json.loads(json.dumps(planned.as_json()))
+    assert doc["skipped"][0] == {
+        "row": 14,
+        "reason": "Opportunity Owner 'Grand Totals (11 records)' matches '^Grand Totals'",
+        "mappingLine": 12,
+    }
+    assert Plan.from_json(doc) == planned
+    assert "skipped 5 rows of the export ([[skip]] in the mapping): 14, 16, 17, 18, 19" in plan_text(planned)
     run = apply_input(export, api_url=env.url, mapping=mapping, results=tmp_path / "results.xlsx")
     assert run.summary["created"] == 5 and run.summary["failed"] == 0, run.results
     assert sorted(r.row for r in run.results) == [2, 4, 7, 8, 10]  # each deal by its first row
@@ -147,3 +160,36 @@ def test_every_problem_in_a_grouped_export_names_row_column_field_and_mapping_li
     conflict = next(p for p in v.report.errors if p.code == "group_conflict")
     assert "'38000' (row 2); '99000' (row 3)" in conflict.message
     assert conflict.mapping_line == 26
+
+
+def test_cli_apply_says_how_many_rows_the_mapping_skipped(tmp_path: Path, sandbox: Any) -> None:
+    import os
+    import subprocess
+
+    name = "salesforce-contact-roles.xlsx"
+    (tmp_path / name).write_bytes((LEGACY / name).read_bytes())
+    (tmp_path / "m.toml").write_bytes(mapping_of(name).read_bytes())
+    env = {**os.environ, "BULKREF_HOME": str(tmp_path / "home"), "BULKREF_ACCESS_TOKEN": sandbox.token}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bulkref",
+            "apply",
+            name,
+            "--mapping",
+            "m.toml",
+            "--api-url",
+            sandbox.url,
+            "--yes",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "5 to create, 0 to update, 0 unchanged, 0 blocked, 0 invalid, 5 rows skipped by the mapping." in (
+        done.stdout + done.stderr
+    )

@@ -287,7 +287,9 @@ def apply_command(
         click.echo(
             f"{head} {plan.source}: {counts['create']} to create, {counts['update']} to update, "
             f"{counts['unchanged']} unchanged, {counts['blocked']} blocked, "
-            f"{counts['invalid']} invalid.",
+            f"{counts['invalid']} invalid"
+            + (f", {len(plan.skipped)} rows skipped by the mapping" if plan.skipped else "")
+            + ".",
             err=fmt == "json",
         )
         work = counts["create"] + counts["update"]

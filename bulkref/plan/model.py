@@ -16,6 +16,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from bulkref.problems import Skipped
+
 PLAN_FORMAT = 1
 
 
@@ -157,6 +159,7 @@ class Plan:
     # An export read through a mapping file: apply refuses the plan when either file changed.
     mapping: str | None = None
     mapping_fingerprint: str | None = None
+    skipped: tuple[Skipped, ...] = ()  # export rows the mapping's [[skip]] rules left out
 
     @property
     def summary(self) -> dict[str, int]:
@@ -176,7 +179,11 @@ class Plan:
             "format": PLAN_FORMAT,
             # Only for mapped input, so that other plans read exactly as before.
             **(
-                {"mapping": self.mapping, "mappingFingerprint": self.mapping_fingerprint}
+                {
+                    "mapping": self.mapping,
+                    "mappingFingerprint": self.mapping_fingerprint,
+                    "skipped": [s.as_json() for s in self.skipped],
+                }
                 if self.mapping is not None
                 else {}
             ),
@@ -196,6 +203,7 @@ class Plan:
             created=d.get("created", ""),
             mapping=d.get("mapping"),
             mapping_fingerprint=d.get("mappingFingerprint"),
+            skipped=tuple(Skipped(s["row"], s["reason"], s.get("mappingLine")) for s in d.get("skipped", [])),
         )
 
     def save(self, path: Path) -> Path:

@@ -141,6 +141,11 @@ def plan_text(plan: Plan, color: bool = False, verbose: bool = False) -> str:
     paint = _painter(color)
     with_sheet = _multi_sheet(plan)
     lines = [_clean(_title(plan)), paint("2", LEGEND), ""]
+    if plan.skipped:  # never silently: rows of the export that are in no plan row
+        rows = ", ".join(str(s.row) for s in plan.skipped[:10]) + (", ..." if len(plan.skipped) > 10 else "")
+        lines[1:1] = [
+            _clean(f"skipped {len(plan.skipped)} rows of the export ([[skip]] in the mapping): {rows}")
+        ]
     for row in plan.rows:
         lines.extend(_row_lines(row, paint, with_sheet, verbose))
     if plan.rows:
