@@ -118,6 +118,21 @@ def test_deal_fields_that_differ_within_a_deal_are_an_error_naming_the_rows(expo
         assert v.valid and v.values.loc[2, "deal_value"] == expected, rule
 
 
+def test_a_row_s_item_that_fails_is_reported_as_the_numbered_field_it_became(export: Export) -> None:
+    rows = [row(Role="Buyer"), row(Email="raj@contoso.example", Role="Sponsor")]
+    text = (
+        source('group_by = "Deal"')
+        + '"Customer Contact {n} Title" = { column = "Role", values = { "Buyer" = "CFO" } }\n'
+    )
+    [problem] = export.check(rows, text).report.errors
+    assert (problem.row, problem.code, problem.column) == (
+        3,
+        "unmapped_value",
+        "Role -> Customer Contact 2 Title",
+    )
+    assert problem.field == "Customer Contact 2 Title" and problem.mapping_line == 16
+
+
 def test_products_of_a_deal_s_rows_are_one_list(export: Export) -> None:
     rows = [row(Product="Azure Migrate"), row(Product="Azure Arc"), row(Product="Azure Migrate")]
     v = export.check(rows, source('group_by = "Deal"') + '"Products" = "Product"\n')

@@ -194,6 +194,7 @@ def map_sheet(sheet: Sheet, mapping: Mapping) -> Mapped:
         for i in kept:
             per_row.items[i] = convert.items([c[i] for c in source_cells], numbers[i], problems)
             per_row.failed[i] = list(convert.failed)
+            per_row.reported[i] = list(convert.reported)
         if fm.numbered and grouped:
             assert fm.column.group is not None
             numbered.setdefault(fm.column.group, []).append(per_row)
@@ -230,6 +231,7 @@ def map_sheet(sheet: Sheet, mapping: Mapping) -> Mapped:
                     column(key, fm.sources, fm)[g] = value
                     if bad:
                         failed.add((rows[g], key))
+                        _renumber(problems, per_row, i, bad, fm.item_column(n).header)
                     if numbers[i] != rows[g]:
                         source_rows[(rows[g], key)] = numbers[i]
 
@@ -265,19 +267,30 @@ class _PerRow:
     fm: FieldMap
     items: dict[int, list[Any]] = field(default_factory=dict)
     failed: dict[int, list[int]] = field(default_factory=dict)
+    reported: dict[int, list[int]] = field(default_factory=dict)  # each failed item's problem, by index
+
+
+def _renumber(problems: list[Problem], per_row: _PerRow, i: int, n: int, header: str) -> None:
+    """A failed item of a grouped deal is reported as the numbered field it became
+    (the third contact of the deal, not the first of its row)."""
+    index = per_row.reported[i][per_row.failed[i].index(n)]
+    p = problems[index]
+    problems[index] = dataclasses.replace(
+        p, column=f"{p.source_column.replace(', ', ' + ')} -> {header}", field=header
+    )
 
 
 def _first(items: list[Any]) -> Any:
     return next((x for x in items if x is not None), None)
 
 
-def _aligned(entries: list[_PerRow], members: list[int]) -> list[tuple[int, tuple[tuple[Any, bool], ...]]]:
+def _aligned(entries: list[_PerRow], members: list[int]) -> list[tuple[int, tuple[tuple[Any, int], ...]]]:
     """The numbered items of one deal's rows: each row gives as many items as its
     longest entry (a contact's name, email and phone side by side), rows in order;
     items that are blank or repeat an earlier one go. A person is known by the email
     when there is one: the same contact in two roles is one contact, as the first row says.
     Each item comes with the position of the row that gave it."""
-    out: list[tuple[int, tuple[tuple[Any, bool], ...]]] = []
+    out: list[tuple[int, tuple[tuple[Any, int], ...]]] = []
     seen: set[tuple[str | None, ...]] = set()
     email = next((k for k, e in enumerate(entries) if e.fm.column.field == "email"), None)
     for i in members:
@@ -286,7 +299,7 @@ def _aligned(entries: list[_PerRow], members: list[int]) -> list[tuple[int, tupl
             item = tuple(
                 (
                     e.items[i][k] if k < len(e.items[i]) else None,
-                    k + 1 in e.failed[i],
+                    k + 1 if k + 1 in e.failed[i] else 0,  # the failed item's number in its row
                 )
                 for e in entries
             )
@@ -495,12 +508,13 @@ class _Conversion:
         self.kind = fm.column.kind
         self.values = _value_map(fm)
         self.failed: list[int] = []  # the items of the current row that could not be converted
+        self.reported: list[int] = []  # and where in ``problems`` each was reported
 
     def items(self, cells: list[Any], row: int, problems: list[Problem]) -> list[Any]:
         """The row's value(s) for the entry: one for a single field, the items of
         a list or numbered field in order (None where a piece is blank)."""
         fm = self.fm
-        self.failed = []
+        self.failed, self.reported = [], []
         if not fm.sources:
             return [_blank_to_none(fm.value)]
         if fm.rules is not None:
@@ -695,6 +709,7 @@ class _Conversion:
             )
         )
         self.failed.append(n)
+        self.reported.append(len(problems) - 1)
         return None
 
 
