@@ -237,3 +237,13 @@ def test_decimal_and_thousands_are_asked_for_only_where_the_numbers_need_them(tm
     mixed = write(tmp_path / "mixed.csv", [["Deal ID", "Amount"], ["1", "1.234,50"], ["2", "1,234.50"]])
     found = suggest_mapping(mixed)
     assert any("add decimal and thousands for this format" in q for q in found.open_questions)
+
+
+def test_an_export_in_the_template_s_own_shape_is_mapped_one_to_one() -> None:
+    template = LEGACY.parent / "referrals.csv"
+    found = suggest_mapping(template)
+    doc = tomllib.loads(found.toml())
+    assert doc["fields"]["Status"] == "Status" and doc["fields"]["Substatus"] == "Substatus"
+    assert found.open_questions == [] and "skip" not in doc and "group_by" not in doc["source"]
+    checked = check_mapped(template, parse_mapping(found.toml(), "suggested.toml"))
+    assert checked.report.errors == [], [(p.row, p.column, p.message) for p in checked.report.errors]

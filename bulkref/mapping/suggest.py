@@ -827,10 +827,13 @@ def _status(raw: _View, columns: list[tuple[int, str]], found: Suggestion) -> No
         ),
         None,
     )
+    # A Substatus column of the export that holds substatuses already is kept as it is.
+    own = next((e for e in found.entries if e.key == "substatus" and not e.commented), None)
     found.entries = [
         e
         for e in found.entries
-        if e.key not in ("status", "substatus")
+        if e.key != "status"
+        and (e.key != "substatus" or e is own)
         and not (reason is not None and e.position == reason and e.key == "status_reason")
     ]
     if state is None and stage is None:
@@ -845,7 +848,8 @@ def _status(raw: _View, columns: list[tuple[int, str]], found: Suggestion) -> No
             return
         status = {v: _closed(v, "Closed", "?") for v in values}
         sub = {v: _closed(v, None, "?") for v in values}
-        for key, name, table in (("status", "Status", status), ("substatus", "Substatus", sub)):
+        tables = [("status", "Status", status)] + ([] if own else [("substatus", "Substatus", sub)])
+        for key, name, table in tables:
             pairs = ", ".join(f"{_q(v)} = {_q(x)}" for v, x in table.items())
             found.entries.append(
                 _todo_entry(
@@ -874,7 +878,11 @@ def _status(raw: _View, columns: list[tuple[int, str]], found: Suggestion) -> No
     sub_rules = _rules(sub_of, {"won": "Won", "lost": "Lost"}, None)
     for key, name, cols, rules in (
         *([("status", "Status", (state, stage), status_rules)] if stage is not None else []),
-        ("substatus", "Substatus", (state, reason if reason is not None else stage), sub_rules),
+        *(
+            []
+            if own
+            else [("substatus", "Substatus", (state, reason if reason is not None else stage), sub_rules)]
+        ),
     ):
         used = [c for c in cols if c is not None]
         names = ", ".join(_q(header[c]) for c in used)
