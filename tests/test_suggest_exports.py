@@ -247,3 +247,19 @@ def test_an_export_in_the_template_s_own_shape_is_mapped_one_to_one() -> None:
     assert found.open_questions == [] and "skip" not in doc and "group_by" not in doc["source"]
     checked = check_mapped(template, parse_mapping(found.toml(), "suggested.toml"))
     assert checked.report.errors == [], [(p.row, p.column, p.message) for p in checked.report.errors]
+
+
+def test_a_whole_address_fills_only_the_parts_no_column_of_their_own_fills(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "deals.csv",
+        [
+            ["Deal ID", "Deal Name", "Address", "City"],
+            ["1", "A", "Leopoldstraße 12, 80802 München, Germany", "Munich"],
+            ["2", "B", "Calle de Alcalá 48, 28014 Madrid, Spain", "Madrid"],
+        ],
+    )
+    found = suggest_mapping(path)
+    fields = tomllib.loads(found.toml())["fields"]
+    assert fields["City"] == "City"
+    assert fields["Postal Code"]["part"] == "postal" and fields["Country"]["part"] == "country"
+    parse_mapping(found.toml(), "suggested.toml")  # no field filled twice

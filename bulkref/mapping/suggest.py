@@ -320,6 +320,7 @@ class _Entry:
     reads: tuple[int, ...] = ()  # further export columns the entry reads (beyond ``position``)
     claims: tuple[str, ...] = ()  # further fields the entry fills (an address cut into its parts)
     patterns: dict[str, str] = field(default_factory=dict)  # the [patterns] it uses
+    header: str = ""  # the export column's header, where the entry needs it again
 
 
 @dataclass
@@ -435,6 +436,7 @@ def suggest_mapping(path: Path | str, sheet: str | None = None) -> Suggestion:
             claims[entry.key] = entry
     entries = list(claims.values())
     found = Suggestion(raw.source, raw.name, workbook, entries, [], skips=skips)
+    _address_parts(found)
     _status(view, columns, found)
     _deal_type(view, columns, found)
     _streets(view, found)
@@ -667,12 +669,31 @@ def _address_entry(entry: _Entry, header: str, cells: list[Any]) -> _Entry:
     entry.comments.append(f"{header} holds the whole address: cut by the pattern(s) under [patterns]")
     entry.key = "address_line1"
     entry.reads = ()
-    entry.patterns = {n: ADDRESS_PATTERNS[n] for n in chosen}  # type: ignore[attr-defined]
+    entry.patterns = {n: ADDRESS_PATTERNS[n] for n in chosen}
+    entry.header = header  # type: ignore[attr-defined]
     entry.claims = tuple(  # type: ignore[attr-defined]
         SPEC.resolve(_ADDRESS_PARTS[p]).key
         for p in parts  # type: ignore[union-attr]
     )
     return entry
+
+
+def _address_parts(found: Suggestion) -> None:
+    """An address cut by patterns fills only the parts no column of their own fills
+    (a City column beside a whole address wins), or nothing if only the street is left."""
+    for e in found.entries:
+        if not e.patterns:
+            continue
+        others = {x.key for x in found.entries if x is not e}
+        keep = [
+            (line, key) for line, key in zip(e.text.split("\n"), e.claims, strict=True) if key not in others
+        ]
+        if [k for _, k in keep] == ["address_line1"] or not keep:
+            e.text, e.claims, e.patterns = f'"Address Line 1" = {_q(e.header)}', (), {}
+            e.comments = []
+            continue
+        e.text = "\n".join(line for line, _ in keep)
+        e.claims = tuple(k for _, k in keep)
 
 
 def _pieces(names: list[str], text: str, group: str) -> list[str]:
