@@ -995,12 +995,14 @@ def _deal_type(raw: _View, columns: list[tuple[int, str]], found: Suggestion) ->
             continue
         deal = ", ".join([*(f'{_q(v)} = "Co-sell"' for v in yes), *(f'{_q(v)} = "Partner-led"' for v in no)])
         help_ = ", ".join([*(f'{_q(v)} = "GeneralOrOther"' for v in yes), *(f'{_q(v)} = ""' for v in no)])
+        # A co-sell deal must ask Microsoft for help: unless a column says what, "GeneralOrOther".
+        own_help = any(e.key == "help_needed" for e in found.entries)
         entry = _Entry(
             i,
             "deal_type",
             2,
-            f'"Deal Type" = {{ column = {_q(h)}, values = {{ {deal} }} }}\n'
-            f'"Help Needed" = {{ column = {_q(h)}, values = {{ {help_} }} }}',
+            f'"Deal Type" = {{ column = {_q(h)}, values = {{ {deal} }} }}'
+            + ("" if own_help else f'\n"Help Needed" = {{ column = {_q(h)}, values = {{ {help_} }} }}'),
             comments=[
                 f"{h} says which deals are co-sell; a co-sell deal asks Microsoft for help: check which"
             ],
@@ -1100,7 +1102,13 @@ def _grouping(raw: _View, found: Suggestion) -> None:
         f"{len(ids)} rows, {len(set(ids))} deals (up to {most} rows each): one referral per deal"
     )
     for e in found.entries:
-        if e.key.startswith("contact.1.") or e.key.startswith("team.1."):
+        group = e.key.split(".")[0]
+        later = any(
+            x.key.startswith(f"{group}.") and not x.key.startswith(f"{group}.1.") for x in found.entries
+        )
+        if (
+            e.key.startswith(("contact.1.", "team.1.")) and not later
+        ):  # item 2 from a column of its own: as is
             e.text = re.sub(r'^"(Customer Contact|Team Member) 1 ', r'"\1 {n} ', e.text, flags=re.MULTILINE)
             e.comments.append("one per row of the deal ({n}): the same person twice is one contact")
 
