@@ -263,3 +263,18 @@ def test_a_whole_address_fills_only_the_parts_no_column_of_their_own_fills(tmp_p
     assert fields["City"] == "City"
     assert fields["Postal Code"]["part"] == "postal" and fields["Country"]["part"] == "country"
     parse_mapping(found.toml(), "suggested.toml")  # no field filled twice
+
+
+def test_a_footer_line_with_a_line_break_still_gives_a_loadable_skip_rule(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "report.csv",
+        [
+            ["Deal ID", "Deal Name", "Amount", "Account"],
+            ["1", "A", "100", "X"],
+            ["2", "B", "50", "Y"],
+            ["Confidential 'internal'\nDo not distribute", "", "", ""],
+        ],
+    )
+    found = suggest_mapping(path)
+    mapping = parse_mapping(found.toml(), "suggested.toml")
+    assert [r.pattern.pattern for r in mapping.skips if r.pattern] == ["^Confidential .internal."]

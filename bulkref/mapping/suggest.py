@@ -1135,7 +1135,7 @@ def _skips(raw: Sheet, columns: list[tuple[int, str]]) -> tuple[list[str], list[
         cell, position = next((c, i) for i, _h in columns if (c := cells[i][start]) is not None)
         text = as_text(cell).strip()
         m = TOTAL_ROW.match(text)
-        lead = m.group(0).strip() if m else text.split("  ")[0][:30]
+        lead = m.group(0).strip() if m else text.splitlines()[0].split("  ")[0][:30]
         rules.append(
             f"# The report's footer (row {int(raw.rows[start])} on): not deals.\n[[skip]]\n"
             f"column = {_q(raw.headers[position])}\n"
@@ -1177,7 +1177,8 @@ def _total_at(cells: dict[int, Any], columns: list[tuple[int, str]], row: int) -
 
 def _literal(text: str) -> str:
     """``text`` as a regular expression in a TOML literal string (no single quotes inside)."""
-    return re.sub(r"([.^$*+?{}\[\]\\|()])", r"\\\1", text).replace("'", ".")
+    escaped = re.sub(r"([.^$*+?{}\[\]\\|()])", r"\\\1", text)
+    return re.sub(r"['\x00-\x1f\x7f]", ".", escaped)  # TOML literal strings hold neither
 
 
 # --------------------------------------------------------------------------- formats
