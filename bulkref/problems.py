@@ -95,6 +95,22 @@ class ProblemCode(StrEnum):
         "bad_source_number",
         "with --mapping: the cell is not a number in the declared `decimal` / `thousands`",
     )
+    PATTERN_MISMATCH = (
+        "pattern_mismatch",
+        "with --mapping: the cell does not match the entry's `pattern`",
+    )
+    NO_RULE_MATCHED = (
+        "no_rule_matched",
+        "with --mapping: the row's cells match none of the entry's `rules` (and there is no fallback)",
+    )
+    NO_AMOUNT_CURRENCY = (
+        "no_amount_currency",
+        "with --mapping: `from_amount` finds no currency code, or a sign (`$`) the entry does not map",
+    )
+    GROUP_CONFLICT = (
+        "group_conflict",
+        "with --mapping and `group_by`: the rows of one deal give a field different values",
+    )
 
 
 class Severity(StrEnum):
@@ -146,10 +162,25 @@ class Problem:
         return d
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A row of an export that a mapping's ``[[skip]]`` rule left out, and why."""
+
+    row: int
+    reason: str
+    mapping_line: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"row": self.row, "reason": self.reason, "mappingLine": self.mapping_line}
+
+
 @dataclass
 class Report:
     rows: int = 0
     problems: list[Problem] = field(default_factory=list)
+    # Only for input read through a mapping file (None otherwise, and not in the JSON):
+    skipped: list[Skipped] | None = None  # rows left out by [[skip]] rules
+    groups: dict[int, list[int]] | None = None  # with group_by: a referral's first row -> its rows
 
     @property
     def errors(self) -> list[Problem]:
@@ -164,9 +195,14 @@ class Report:
         return not self.errors
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "valid": self.valid,
             "rows": self.rows,
             "errors": [p.as_json() for p in self.errors],
             "warnings": [p.as_json() for p in self.warnings],
         }
+        if self.skipped is not None:
+            d["skipped"] = [s.as_json() for s in self.skipped]
+        if self.groups is not None:
+            d["groups"] = [{"row": row, "rows": rows} for row, rows in self.groups.items()]
+        return d

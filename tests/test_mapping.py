@@ -18,9 +18,10 @@ import pytest
 from bulkref.apply.run import apply_input
 from bulkref.errors import BulkrefError
 from bulkref.mapping.file import MappingError, NumberFormat, key_lines, load_mapping, parse_mapping
-from bulkref.mapping.source import parse_number, read_mapped
+from bulkref.mapping.source import read_mapped
 from bulkref.plan.make import make_plan
 from bulkref.plan.model import Plan
+from bulkref.sheets.values import parse_number
 from bulkref.validation.check import check_file
 from bulkref.validation.schema import Validated
 
@@ -285,7 +286,7 @@ def test_without_a_declared_date_format_the_validator_reads_iso_dates(legacy: Le
     ],
 )
 def test_numbers_are_read_in_their_format_only(text: str, fmt: NumberFormat, expected: float | None) -> None:
-    assert parse_number(text, fmt) == expected
+    assert parse_number(text, fmt.decimal, fmt.thousands, currency=True) == expected
 
 
 def test_repeated_and_delimited_columns_fill_lists_and_numbered_groups(legacy: Legacy) -> None:

@@ -38,12 +38,12 @@ def export(tmp_path: Path, rows: list[list[str]], delimiter: str = ",") -> Path:
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_each_example_s_obvious_columns_are_mapped_by_themselves(name: str) -> None:
     found = suggest_mapping(LEGACY / name)
-    assert set(found.mapped) >= OBVIOUS
+    assert set(found.mapped) >= OBVIOUS | {"Deal Type"}  # Deal Type is always there, from a column or not
     mapping = parse_mapping(found.toml(), "suggested.toml")  # loads as it is, no edits
     checked = check_mapped(LEGACY / name, mapping)
-    # What is left to the reviewer: the deal type, and local country names.
-    assert {p.code for p in checked.report.errors} <= {"missing_columns", "invalid_country"}
-    assert "Deal Type" in next(p.message for p in checked.report.errors if p.code == "missing_columns")
+    # What is left to the reviewer is listed at the top: the stages' statuses above all.
+    assert checked.report.errors == []
+    assert [q.split(":")[0] for q in found.open_questions][-2:] == ["Status", "Substatus"]
 
 
 def test_the_dynamics_export_gets_its_formats_currency_codes_and_a_stage_value_map_to_fill() -> None:
@@ -60,11 +60,23 @@ def test_the_dynamics_export_gets_its_formats_currency_codes_and_a_stage_value_m
         "Pound Sterling": "GBP",
         "US Dollar": "USD",
     }
-    assert fields["Customer Contact 1 First Name"] == {"column": "Contact", "split": " ", "part": "first"}
-    # Status values are D365's own: a commented entry with a value map to fill in.
-    assert "Status" not in fields
-    assert '# "Status" = { column = "Status", values = { "Open" = "?", "Won" = "?", "Lost" = "?" } }' in text
-    assert '# "Deal Type" = { value = "Partner-led" }' in text
+    assert fields["Customer Contact 1 First Name"] == {"column": "Contact", "name": "first"}
+    # The Yes/No co-sell column gives the deal type, and the help a co-sell deal asks for.
+    assert fields["Deal Type"] == {
+        "column": "Co-sell Requested",
+        "values": {"Yes": "Co-sell", "No": "Partner-led"},
+    }
+    assert fields["Help Needed"]["values"] == {"Yes": "GeneralOrOther", "No": ""}
+    # The state and the stage decide the status, the state and its reason the substatus:
+    # commented rules, the won and lost ones decided, the open ones to fill in.
+    assert "Status" not in fields and "Substatus" not in fields
+    assert (
+        '# "Status" = { columns = ["Status", "Sales Stage"], rules = [["Won", "*", "Closed"], '
+        '["Lost", "*", "Closed"], ["Open", "Develop", "?"]'
+    ) in text
+    assert '# "Substatus" = { columns = ["Status", "Status Reason"], rules = [["Won", "*", "Won"]' in text
+    # Local country names are looked up.
+    assert fields["Country"]["values"] == {"Österreich": "AT", "Deutschland": "DE"}
     # Every column left out is listed, with samples.
     assert '#   "Owner"                         e.g. "Jonas Weber", "Lea Brunner"' in text
     assert '"(Do Not Modify) Modified On"' in text.split("not mapped")[1]
@@ -74,13 +86,25 @@ def test_salesforce_and_hubspot_specifics() -> None:
     sf = tomllib.loads(suggest_mapping(LEGACY / "salesforce-opportunities.xlsx").toml())
     assert sf["source"] == {"sheet": "Report", "date_format": "%m/%d/%Y"}
     assert sf["fields"]["Customer Contact 1 Email"] == "Contact: Email"
-    assert sf["fields"]["Country"] == "Billing Country"
+    assert sf["fields"]["Country"] == {
+        "column": "Billing Country",
+        "values": {"Brasil": "BR"},
+        "other": "keep",
+    }
+    assert sf["fields"]["Address Line 2"] == {"column": "Billing Street", "split": "\n", "part": "rest"}
+    assert "Referral Type" not in sf["fields"]  # Type is New Customer / Existing Customer: not that
     hs_text = suggest_mapping(LEGACY / "hubspot-deals.csv").toml()
     hs = tomllib.loads(hs_text)
     assert hs["source"] == {"date_format": "%Y-%m-%d %H:%M"}
     assert hs["fields"]["Customer Contact {n} Email"] == {"column": "Associated Contact", "delimiter": ";"}
     assert hs["fields"]["External Reference ID"] == "Record ID"
     assert '# "Status" = { column = "Deal Stage", values = { "appointmentscheduled" = "?"' in hs_text
+    assert '"closedwon" = "Closed"' in hs_text  # what the stage's name says is decided
+    # HubSpot's "Deal Type" is new or existing business; its co-sell pipeline is the deal type.
+    assert hs["fields"]["Deal Type"] == {
+        "column": "Pipeline",
+        "values": {"Sales Pipeline": "Partner-led", "Microsoft Co-sell": "Co-sell"},
+    }
 
 
 def test_ambiguous_dates_and_plain_numbers(tmp_path: Path) -> None:
@@ -129,7 +153,7 @@ def test_cli_map_suggest_prints_writes_and_refuses_to_overwrite(tmp_path: Path) 
     assert printed.returncode == 0, printed.stderr
     assert printed.stdout == suggest_mapping(source).toml()
     written = run(source, "-o", "mapping.toml")
-    assert written.returncode == 0 and written.stdout.startswith("Wrote mapping.toml: 13 fields mapped")
+    assert written.returncode == 0 and written.stdout.startswith("Wrote mapping.toml: 14 fields mapped")
     assert (tmp_path / "mapping.toml").read_text(encoding="utf-8") == printed.stdout
     again = run(source, "-o", "mapping.toml")
     assert again.returncode == 2 and "already exists" in again.stderr and "--force" in again.stderr

@@ -336,7 +336,9 @@ def apply_command(
         click.echo(
             f"{head} {plan.source}: {counts['create']} to create, {counts['update']} to update, "
             f"{counts['unchanged']} unchanged, {counts['blocked']} blocked, "
-            f"{counts['invalid']} invalid.\nTarget: {where}",
+            f"{counts['invalid']} invalid"
+            + (f", {len(plan.skipped)} rows skipped by the mapping" if plan.skipped else "")
+            + f".\nTarget: {where}",
             err=fmt == "json",
         )
         newer = sum(1 for r in plan.rows if r.action == "blocked" and r.changed_since)

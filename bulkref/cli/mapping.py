@@ -44,7 +44,10 @@ def suggest(export: Path, out: Path | None, force: bool, sheet: str | None) -> N
         out.write_text(text, encoding="utf-8")
     except OSError as e:
         raise BulkrefError(f"Cannot write {out} ({e.strerror or e}): choose another place.") from None
+    todos = len(found.open_questions)
     click.echo(
         f"Wrote {out}: {len(found.mapped)} fields mapped, {len(found.unmapped)} columns of the "
-        f"export left as comments. Review it, then: bulkref validate {export} --mapping {out}"
+        f"export left as comments"
+        + (f", {todos} TODO{'s' if todos != 1 else ''} listed at its top" if todos else "")
+        + f". Review it, then: bulkref validate {export} --mapping {out}"
     )

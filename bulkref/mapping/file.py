@@ -1,8 +1,11 @@
 """Mapping files: how a legacy CRM export maps onto referrals, said once in TOML.
 
 A mapping names, for each template field, where its value comes from: a
-column of the export (renamed, value-mapped, split, joined, parsed in a
-declared date or number format), several columns, or a constant. It is
+column of the export (renamed, value-mapped, split, cut by a pattern, joined,
+parsed in a declared date or number format), several columns (joined, or
+decided by rules over them), or a constant; and, for the export as a whole,
+the rows to skip (``[[skip]]``) and the column whose rows make one referral
+(``group_by``). It is
 loaded and checked here into a :class:`Mapping`; ``bulkref.mapping.source`` applies
 it to an export.
 
@@ -15,10 +18,13 @@ again in the raw text (:func:`key_lines`).
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
+import json
 import re
 import tomllib
 from collections.abc import Mapping as MappingType
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,6 +40,8 @@ __all__ = [
     "Mapping",
     "MappingError",
     "NumberFormat",
+    "Rule",
+    "SkipRule",
     "describe_problems",
     "key_lines",
     "load_mapping",
@@ -48,7 +56,14 @@ OTHERS: tuple[Other, ...] = ("error", "keep", "blank")
 PARTS = ("first", "last", "rest", "but_last")
 DECIMALS = (".", ",")
 THOUSANDS = (",", ".", " ", "'", "")
-SOURCE_OPTIONS = ("sheet", "date_format", "decimal", "thousands")
+SOURCE_OPTIONS = ("sheet", "date_format", "decimal", "thousands", "group_by", "name_order")
+SECTIONS = ("source", "fields", "skip", "patterns")
+SKIP_OPTIONS = ("column", "blank", "pattern", "and_below", "reason")
+# How the rows of one deal (group_by) give a single field: "same" rows must agree.
+ROW_RULES = ("same", "first", "last", "min", "max", "sum")
+NAME_PARTS = ("first", "last")
+NAME_ORDERS = ("given_family", "family_given", "whole")
+WILDCARD = "*"
 FIELD_OPTIONS = (
     "column",
     "columns",
@@ -63,6 +78,12 @@ FIELD_OPTIONS = (
     "date_format",
     "decimal",
     "thousands",
+    "pattern",
+    "rules",
+    "rows",
+    "name",
+    "name_order",
+    "from_amount",
 )
 # A date every format must read back, so a format without year, month or day is caught.
 _PROBE = dt.datetime(2026, 12, 31)
@@ -104,6 +125,14 @@ class FieldMap:
     delimiter: str | None = None
     date_format: str | None = None
     number: NumberFormat = field(default_factory=NumberFormat)
+    # With part: a named (or numbered) group of the first of these that matches the cell.
+    patterns: tuple[re.Pattern[str], ...] = ()
+    pattern_names: tuple[str, ...] = ()  # as the entry names them: a [patterns] name, or the expression
+    rules: tuple[Rule, ...] | None = None  # over sources, first match wins
+    rows: str | None = None  # with group_by: how the deal's rows give this field (ROW_RULES)
+    name_part: str | None = None  # name = "first" or "last": that part of a full name
+    name_order: str = "given_family"
+    from_amount: bool = False  # the currency code or sign written with an amount
 
     @property
     def field(self) -> str:
@@ -123,11 +152,57 @@ class FieldMap:
 
 
 @dataclass(frozen=True)
+class Rule:
+    """One ``rules`` row: a pattern per source column (``*`` and ``?`` wildcards,
+    case and spacing ignored), and the value it gives."""
+
+    when: tuple[str, ...]
+    value: Scalar
+    number: int = 0  # its place in the entry's list, from 1, for messages
+
+    def matches(self, texts: list[str]) -> bool:
+        return all(fnmatch.fnmatchcase(t, p) for t, p in zip(texts, self.folded, strict=True))
+
+    @cached_property
+    def folded(self) -> tuple[str, ...]:
+        return tuple(fold_pattern(p) for p in self.when)
+
+
+def fold_pattern(text: str) -> str:
+    """Cells and rule patterns compare casefolded, runs of blanks as one space."""
+    return " ".join(text.split()).casefold()
+
+
+@dataclass(frozen=True)
+class SkipRule:
+    """One ``[[skip]]`` table: rows where ``column`` is blank, or matches ``pattern``,
+    are not read (with ``and_below``: that row and every row under it)."""
+
+    column: str
+    line: int
+    blank: bool = False
+    pattern: re.Pattern[str] | None = None
+    and_below: bool = False
+    reason: str | None = None
+
+    def describe(self, value: str | None) -> str:
+        if self.reason:
+            return self.reason
+        if self.blank:
+            return f"{self.column} is blank"
+        assert self.pattern is not None
+        return f"{self.column} '{value}' matches '{self.pattern.pattern}'"
+
+
+@dataclass(frozen=True)
 class Mapping:
     path: Path
     fields: tuple[FieldMap, ...]
     sheet: str | None = None
     sheet_line: int = 1  # where [source] names the sheet, for a sheet the export does not have
+    group_by: str | None = None  # the column whose rows make one referral
+    group_line: int = 1
+    skips: tuple[SkipRule, ...] = ()
 
     @property
     def name(self) -> str:
@@ -170,15 +245,20 @@ def parse_mapping(text: str, path: Path | str = "mapping.toml") -> Mapping:
             f"{col}): check the quotes, commas, braces and '=' on that line (strings need double "
             'quotes: "Closing Date" = "Close Date").'
         ) from None
-    return _Checker(path, doc, key_lines(text)).mapping()
+    return _Checker(path, doc, key_lines(text), text).mapping()
 
 
 class _Checker:
     """Builds the Mapping, collecting every problem before raising once."""
 
-    def __init__(self, path: Path, doc: dict[str, Any], lines: dict[tuple[str, ...], int]) -> None:
-        self.path, self.doc, self.lines = path, doc, lines
+    def __init__(
+        self, path: Path, doc: dict[str, Any], lines: dict[tuple[str, ...], int], text: str = ""
+    ) -> None:
+        self.path, self.doc, self.lines, self.raw_lines = path, doc, lines, text
         self.problems: list[tuple[int, str]] = []
+        self.patterns: dict[str, re.Pattern[str]] = {}
+        self.name_order = "given_family"
+        self.group_by: str | None = None
 
     def line(self, *keys: str) -> int:
         return line_of(self.lines, keys)
@@ -188,17 +268,23 @@ class _Checker:
 
     def mapping(self) -> Mapping:
         for key in self.doc:
-            if key not in ("source", "fields"):
+            if key not in SECTIONS:
                 self.problem(
                     self.line(key),
                     f"[{key}] is not a section of a mapping file: use [source] "
-                    "(the export's sheet and formats) and [fields] (one entry per template field).",
+                    "(the export's sheet and formats), [fields] (one entry per template field), "
+                    "[[skip]] (rows that are not deals) and [patterns] (named regular expressions).",
                 )
+        self.patterns = self._patterns(self.doc.get("patterns", {}))
         source = self.doc.get("source", {})
         if not isinstance(source, dict):
             self.problem(self.line("source"), "source must be a table: write [source] on a line of its own.")
             source = {}
         sheet, date_format, number = self._source(source)
+        group_by = self._text_setting(source, "group_by", "the export's column that holds the deal's id")
+        self.name_order = self._name_order(source.get("name_order"), ("source", "name_order"), "[source]")
+        skips = self._skips(self.doc.get("skip", []))
+        self.group_by = group_by
         fields = self.doc.get("fields")
         out: list[FieldMap] = []
         if not isinstance(fields, dict) or not fields:
@@ -215,7 +301,114 @@ class _Checker:
             self._conflicts(out)
         if self.problems:
             raise MappingError(describe_problems(self.path, self.problems))
-        return Mapping(self.path, tuple(out), sheet, self.line("source", "sheet"))
+        return Mapping(
+            self.path,
+            tuple(out),
+            sheet,
+            self.line("source", "sheet"),
+            group_by,
+            self.line("source", "group_by"),
+            skips,
+        )
+
+    # ------------------------------------------------------------------ [patterns], [[skip]]
+
+    def _patterns(self, table: Any) -> dict[str, re.Pattern[str]]:
+        if not isinstance(table, dict):
+            self.problem(self.line("patterns"), "[patterns] must be a table of name = 'regular expression'.")
+            return {}
+        out = {}
+        for name, text in table.items():
+            compiled = self._regex(text, ("patterns", name), f"[patterns] {name}")
+            if compiled is not None:
+                out[name] = compiled
+        return out
+
+    def _regex(self, text: Any, keys: tuple[str, ...], where: str) -> re.Pattern[str] | None:
+        if not isinstance(text, str) or not text:
+            self.problem(
+                self.line(*keys),
+                f"{where} must be a regular expression in single quotes, like '^Total', not {_show(text)}.",
+            )
+            return None
+        try:
+            return re.compile(text)
+        except re.error as e:
+            self.problem(
+                self.line(*keys),
+                f"{where} is not a regular expression Python reads ({e}): check its brackets and "
+                "escapes (single-quoted TOML strings keep backslashes as they are).",
+            )
+            return None
+
+    def _skips(self, skips: Any) -> tuple[SkipRule, ...]:
+        if isinstance(skips, dict):
+            skips = [skips]
+        if not isinstance(skips, list) or not all(isinstance(s, dict) for s in skips):
+            self.problem(
+                self.line("skip"),
+                "skip must be tables, one per rule: [[skip]] on a line of its own, then "
+                "column = \"...\" and blank = true or pattern = '...'.",
+            )
+            return ()
+        # [[skip]] tables share their header's key: their lines are the headers', in order.
+        starts = _array_lines(self.raw_lines, "skip")
+        out = []
+        for i, table in enumerate(skips):
+            line = starts[i] if i < len(starts) else self.line("skip")
+            where = "[[skip]]" if i < len(starts) else f"skip rule {i + 1}"
+            before = len(self.problems)
+            for key in table:
+                if key not in SKIP_OPTIONS:
+                    self.problem(
+                        line,
+                        f"{where} has no option '{key}'{_did_you_mean(key, SKIP_OPTIONS)}: its options "
+                        f"are {', '.join(SKIP_OPTIONS)}.",
+                    )
+            column = table.get("column")
+            if not isinstance(column, str) or not column.strip():
+                self.problem(line, f'{where} needs column = "...": the export\'s column the rule looks at.')
+            blank, pattern = table.get("blank", False), table.get("pattern")
+            if not isinstance(blank, bool):
+                self.problem(line, f"{where} blank must be true or false, not {_show(blank)}.")
+            if (blank is True) == (pattern is not None):
+                self.problem(
+                    line,
+                    f"{where} needs one condition: blank = true (the cell is empty) or "
+                    "pattern = '...' (the cell matches a regular expression, like '^Total').",
+                )
+            compiled = None if pattern is None else self._regex(pattern, ("skip",), f"{where} pattern")
+            and_below = table.get("and_below", False)
+            if not isinstance(and_below, bool):
+                self.problem(line, f"{where} and_below must be true or false, not {_show(and_below)}.")
+            reason = table.get("reason")
+            if reason is not None and not isinstance(reason, str):
+                self.problem(line, f"{where} reason must be text, not {_show(reason)}.")
+            if len(self.problems) == before:
+                assert isinstance(column, str)
+                out.append(SkipRule(column, line, blank is True, compiled, and_below is True, reason))
+        return tuple(out)
+
+    def _text_setting(self, source: dict[str, Any], key: str, what: str) -> str | None:
+        value = source.get(key)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            self.problem(self.line("source", key), f"[source] {key} must be {what}, in quotes.")
+            return None
+        return value
+
+    def _name_order(
+        self, value: Any, keys: tuple[str, ...], where: str, inherited: str = "given_family"
+    ) -> str:
+        if value is None:
+            return inherited
+        if value not in NAME_ORDERS:
+            self.problem(
+                self.line(*keys),
+                f'{where} name_order must be "given_family" (Anna Schäfer), "family_given" '
+                f'(Kim Min-jun, 王伟) or "whole" (the full name is the last name), not {_show(value)}.',
+            )
+            return inherited
+        return value
 
     # ------------------------------------------------------------------ [source]
 
@@ -332,7 +525,21 @@ class _Checker:
             )
             self.problem(line, f"{where} has no source: {hint}.")
         values, other = self._values(entry, name, line, where)
-        split, part = self._split(entry, line, where)
+        pattern = self._field_pattern(entry, name, line, where)
+        split, part = self._split(entry, line, where, pattern)
+        rules = self._rules(entry, sources, line, where)
+        if rules is not None and other == "keep":
+            self.problem(
+                line,
+                f'{where} rules give one value from several columns: other = "keep" has no one value to '
+                'keep; end the rules with a row of "*" (the fallback), or use other = "blank".',
+            )
+        rows = self._rows_rule(entry, name, line, where)
+        name_part, name_order = self._name(entry, name, line, where)
+        from_amount = entry.get("from_amount", False)
+        if not isinstance(from_amount, bool):
+            self.problem(line, f"{where} from_amount must be true or false, not {_show(from_amount)}.")
+            from_amount = False
         join = self._text_option(entry, "join", line, where)
         delimiter = self._text_option(entry, "delimiter", line, where)
         if join is not None and len(sources) < 2:
@@ -353,7 +560,7 @@ class _Checker:
             )
         else:
             fm_number = self._number(entry, ("fields", name), where, number)
-        many = delimiter is not None or (len(sources) > 1 and join is None)
+        many = delimiter is not None or (len(sources) > 1 and join is None and "rules" not in entry)
         if many and not numbered and kind is not Kind.LIST:
             self.problem(
                 line,
@@ -364,8 +571,34 @@ class _Checker:
                 else f"{where} gives several values per row but {column.header} holds one: "
                 'add join = ", " to combine the columns into one.',
             )
+        if from_amount and kind is not Kind.CURRENCY:
+            self.problem(
+                line,
+                f"{where} from_amount takes the currency written with an amount (USD 310,000.00): it is "
+                f"for the Currency field; {column.header} reads the amount itself without it.",
+            )
+        if name_part is not None and column.field not in ("first_name", "last_name"):
+            self.problem(
+                line, f"{where} name is for First Name and Last Name fields; {column.header} is not one."
+            )
+        if rows is not None and self.group_by is None:
+            self.problem(
+                line,
+                f"{where} rows says how the rows of one deal give the field: it needs "
+                '[source] group_by = "<the column of the deal\'s id>".',
+            )
+        if rows in ("min", "max", "sum") and kind not in (Kind.DECIMAL, Kind.DATE):
+            self.problem(
+                line, f'{where} rows = "{rows}" is for numbers and dates; {column.header} is {kind}.'
+            )
+        if rows is not None and (numbered or kind is Kind.LIST):
+            self.problem(
+                line,
+                f"{where} rows is for single fields: with group_by, the items of numbered and list "
+                "fields come from every row of the deal already.",
+            )
         if kind is Kind.CHOICE:
-            self._choices(column, name, line, where, values, value, default)
+            self._choices(column, name, line, where, values, value, default, rules)
         if numbered and value is not None:
             self.problem(
                 line,
@@ -390,7 +623,91 @@ class _Checker:
             delimiter=delimiter,
             date_format=fm_date or (date_format if kind is Kind.DATE else None),
             number=fm_number,
+            patterns=pattern,
+            pattern_names=self._pattern_names(entry) if pattern else (),
+            rules=rules,
+            rows=rows,
+            name_part=name_part,
+            name_order=name_order,
+            from_amount=from_amount,
         )
+
+    def _pattern_names(self, entry: dict[str, Any]) -> tuple[str, ...]:
+        given = entry.get("pattern")
+        listed = given if isinstance(given, list) else [given]
+        return tuple(f"'{t}'" if t not in self.patterns else str(t) for t in listed)
+
+    def _field_pattern(
+        self, entry: dict[str, Any], name: str, line: int, where: str
+    ) -> tuple[re.Pattern[str], ...]:
+        """The entry's pattern, or its list of patterns (tried in order), each a
+        regular expression or the name of one under [patterns]."""
+        given = entry.get("pattern")
+        out = []
+        for text in given if isinstance(given, list) else [] if given is None else [given]:
+            if isinstance(text, str) and text in self.patterns:
+                out.append(self.patterns[text])
+            elif (compiled := self._regex(text, ("fields", name, "pattern"), f"{where} pattern")) is not None:
+                out.append(compiled)
+        return tuple(out)
+
+    def _rules(
+        self, entry: dict[str, Any], sources: tuple[str, ...], line: int, where: str
+    ) -> tuple[Rule, ...] | None:
+        rules = entry.get("rules")
+        if rules is None:
+            return None
+        width = len(sources)
+        shape = (
+            f'each rule is [{", ".join(_show(s) for s in sources)}, "value"]: a pattern per column '
+            f'("*" for any value), then the value'
+        )
+        if not sources or not isinstance(rules, list) or not rules:
+            self.problem(line, f'{where} rules need columns = ["...", "..."] and a list of rules: {shape}.')
+            return None
+        for other in ("values", "join", "delimiter", "split", "pattern"):
+            if other in entry:
+                self.problem(line, f"{where} has rules and {other}: rules decide the value alone; keep one.")
+        out = []
+        for i, rule in enumerate(rules, 1):
+            if (
+                not isinstance(rule, list)
+                or len(rule) != width + 1
+                or not all(isinstance(p, str) for p in rule[:width])
+                or not isinstance(rule[width], Scalar)
+            ):
+                shown = json.dumps(rule, ensure_ascii=False, default=str)
+                self.problem(line, f"{where} rule {i} is {shown}; {shape}.")
+                continue
+            out.append(Rule(tuple(rule[:width]), rule[width], i))
+        return tuple(out)
+
+    def _rows_rule(self, entry: dict[str, Any], name: str, line: int, where: str) -> str | None:
+        rows = entry.get("rows")
+        if rows is not None and rows not in ROW_RULES:
+            self.problem(
+                self.line("fields", name, "rows"),
+                f'{where} rows must be "same" (the deal\'s rows must agree: the default), "first", "last" '
+                f'(the first or last row that has a value), "min", "max" or "sum", not {_show(rows)}.',
+            )
+            return None
+        return rows
+
+    def _name(self, entry: dict[str, Any], name: str, line: int, where: str) -> tuple[str | None, str]:
+        part = entry.get("name")
+        order = self._name_order(
+            entry.get("name_order"), ("fields", name, "name_order"), where, self.name_order
+        )
+        if part is not None and part not in NAME_PARTS:
+            self.problem(
+                line,
+                f'{where} name must be "first" (the given name) or "last" (the family name), '
+                f"not {_show(part)}.",
+            )
+            part = None
+        if "name_order" in entry and part is None:
+            self.problem(line, f'{where} name_order goes with name = "first" or name = "last".')
+        return part, order
 
     def _column(self, name: str, line: int, where: str) -> tuple[Column | None, bool]:
         numbered = NUMBERED in name
@@ -463,7 +780,7 @@ class _Checker:
             )
             other = "error"
         if values is None:
-            if "other" in entry:
+            if "other" in entry and "rules" not in entry:
                 self.problem(
                     line,
                     f"{where} other says what to do with values the value map does not "
@@ -485,8 +802,29 @@ class _Checker:
                 )
         return dict(values), other
 
-    def _split(self, entry: dict[str, Any], line: int, where: str) -> tuple[str | None, str | int | None]:
+    def _split(
+        self, entry: dict[str, Any], line: int, where: str, patterns: tuple[re.Pattern[str], ...] = ()
+    ) -> tuple[str | None, str | int | None]:
         split, part = entry.get("split"), entry.get("part")
+        if "pattern" in entry:
+            if split is not None:
+                self.problem(
+                    line, f"{where} has split and pattern: a pattern cuts the cell itself; keep one."
+                )
+            for pattern in patterns:
+                names = ", ".join(f'"{g}"' for g in pattern.groupindex) or "none"
+                ok = (isinstance(part, str) and part in pattern.groupindex) or (
+                    isinstance(part, int) and not isinstance(part, bool) and 0 <= part <= pattern.groups
+                )
+                if not ok:
+                    self.problem(
+                        line,
+                        f"{where} part must name a group of the pattern '{pattern.pattern}' (its named "
+                        f"groups: {names}; 0 is the whole match), "
+                        + ("and is missing." if part is None else f"not {_show(part)}."),
+                    )
+                    return None, None
+            return None, part
         if split is None and part is None:
             return None, None
         if split is None or part is None:
@@ -525,6 +863,7 @@ class _Checker:
         values: dict[str, Scalar] | None,
         value: Any,
         default: Any,
+        rules: tuple[Rule, ...] | None = None,
     ) -> None:
         """Values the mapping itself writes into a list field must be on its list:
         said once here, with the line, instead of once per row by the validator."""
@@ -539,6 +878,7 @@ class _Checker:
         written += [
             (line, f"{opt} is", v) for opt, v in (("value", value), ("default", default)) if v is not None
         ]
+        written += [(line, f"rule {r.number} gives", r.value) for r in rules or ()]
         for at, what, v in written:
             if v != "" and (not isinstance(v, str) or enums.canonical(column.choices, v) is None):
                 self.problem(
@@ -597,6 +937,12 @@ def _field_hint(name: str) -> str:
 
 
 # --------------------------------------------------------------------------- lines
+
+
+def _array_lines(text: str, name: str) -> list[int]:
+    """The lines of the ``[[name]]`` headers in ``text``, in order."""
+    header = re.compile(rf"^\s*\[\[\s*{re.escape(name)}\s*\]\]")
+    return [n for n, line in enumerate(text.splitlines(), 1) if header.match(line)]
 
 
 def line_of(lines: dict[tuple[str, ...], int], keys: tuple[str, ...]) -> int:

@@ -9,20 +9,24 @@ each column's header a label naming both sides (``Est. Close Date -> Closing
 Date``), so that every problem the validator finds names the export's column
 and the template field.
 
+Before that, ``[[skip]]`` rules leave out the rows that are not deals (each
+one kept in ``Mapped.skipped`` with why), and ``[source] group_by`` makes the
+rows that share an id one referral: single fields from its rows by the
+entry's ``rows`` rule, numbered fields one item per row.
+
 Conversions that fail (a value the value map does not list, a date or a
-number not in the declared format) are problems of their own with stable
-codes, naming the mapping line; the validator's own complaint about the cell
-left blank is then dropped, so a bad cell is reported once.
+number not in the declared format, a cell no pattern or rule matches) are
+problems of their own with stable codes, naming the mapping line; the
+validator's own complaint about the cell left blank is then dropped, so a bad
+cell is reported once.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -31,24 +35,27 @@ from bulkref.mapping.file import (
     FieldMap,
     Mapping,
     MappingError,
-    NumberFormat,
     describe_problems,
+    fold_pattern,
     load_mapping,
 )
-from bulkref.problems import Problem, ProblemCode
+from bulkref.problems import Problem, ProblemCode, Skipped
 from bulkref.sheets.reader import Sheet, missing_required, read_sheet
 from bulkref.sheets.table import Table
-from bulkref.sheets.values import as_text
+from bulkref.sheets.values import CURRENCY_SIGNS, as_text, parse_number, split_amount
 from bulkref.spec.columns import SPEC, Kind
 from bulkref.spec.enums import closest, fold
 
-__all__ = ["Mapped", "Origin", "locate", "map_sheet", "parse_number", "read_mapped"]
+__all__ = ["Mapped", "Origin", "locate", "map_sheet", "read_mapped"]
 
 # Rules that judge a cell against another one: when that other cell's conversion
 # failed (a Stage the value map misses), the rule only repeats the failure.
 _FOLLOWS = {ProblemCode.SUBSTATUS_MISMATCH: "status"}
 LIST_SEPARATOR = "; "  # how a list field's items are joined for the validator's list parser
-_CURRENCY_SIGNS = "€$£¥₹"
+# Family names of two characters: 欧阳娜娜 is 欧阳 + 娜娜, where 王伟 is 王 + 伟.
+_COMPOUND_SURNAMES = frozenset(
+    "欧阳 司马 诸葛 上官 东方 皇甫 令狐 公孙 慕容 尉迟 长孙 宇文 司徒 夏侯 轩辕 端木 独孤 南宫 西门".split()  # noqa: SIM905
+)
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,10 @@ class Mapped:
     mapping: Mapping
     origins: dict[str, Origin]  # spec key -> origin
     failed: set[tuple[int, str]] = field(default_factory=set)  # (row, spec key)
+    skipped: list[Skipped] = field(default_factory=list)  # rows [[skip]] left out
+    groups: dict[int, list[int]] = field(default_factory=dict)  # with group_by: first row -> its rows
+    # With group_by: a cell of a referral that a later row of the deal gave -> that row.
+    source_rows: dict[tuple[int, str], int] = field(default_factory=dict)
 
 
 def read_mapped(path: Path | str, mapping: Mapping | Path | str, sheet: str | None = None) -> Mapped:
@@ -105,6 +116,8 @@ def locate(problems: Sequence[Problem], mapped: Mapped) -> list[Problem]:
         ):
             continue
         origin = mapped.origins.get(key) if key is not None else None
+        if p.row is not None and key is not None and (p.row, key) in mapped.source_rows:
+            p = dataclasses.replace(p, row=mapped.source_rows[(p.row, key)])  # the export's row of the cell
         if origin is None:
             out.append(dataclasses.replace(p, file=file))
         else:
@@ -124,13 +137,17 @@ def locate(problems: Sequence[Problem], mapped: Mapped) -> list[Problem]:
 
 def map_sheet(sheet: Sheet, mapping: Mapping) -> Mapped:
     positions = _positions(sheet, mapping)
-    rows = [int(n) for n in sheet.rows]
+    numbers = [int(n) for n in sheet.rows]
     cells = {name: sheet.cells(pos) for name, pos in positions.items()}
+    kept, skipped = _kept_rows(mapping, numbers, cells)
+    groups = _group_rows(mapping, kept, cells)
+    rows = [numbers[g[0]] for g in groups]  # a referral is known by its first row
     out: dict[str, list[Any]] = {}
     labels: dict[str, str] = {}
     letters: dict[str, str] = {}
     origins: dict[str, Origin] = {}
     failed: set[tuple[int, str]] = set()
+    source_rows: dict[tuple[int, str], int] = {}  # grouped: (referral row, key) -> the row giving it
     problems: list[Problem] = []
 
     def column(key: str, sources: Sequence[str], fm: FieldMap) -> list[Any]:
@@ -144,26 +161,55 @@ def map_sheet(sheet: Sheet, mapping: Mapping) -> Mapped:
                 letters[key] = sheet.letter(positions[sources[0]])
         return out[key]
 
+    grouped = mapping.group_by is not None
+    numbered: dict[str, list[_PerRow]] = {}  # grouped numbered entries, by spec group
     for fm in mapping.fields:
         convert = _Conversion(fm, mapping, sheet)
         source_cells = [cells[s] for s in fm.sources]
+        per_row = _PerRow(fm)
+        for i in kept:
+            per_row.items[i] = convert.items([c[i] for c in source_cells], numbers[i], problems)
+            per_row.failed[i] = list(convert.failed)
+            per_row.reported[i] = list(convert.reported)
+        if fm.numbered and grouped:
+            assert fm.column.group is not None
+            numbered.setdefault(fm.column.group, []).append(per_row)
+            continue
         if not fm.numbered:
             column(fm.column.key, fm.sources, fm)
-        for i, row in enumerate(rows):
-            items = convert.items([c[i] for c in source_cells], row, problems)
-            for n in convert.failed:
-                key = fm.item_column(n).key
-                column(key, _item_sources(fm, n), fm)
-                failed.add((row, key))
+        for g, members in enumerate(groups):
+            for i in members:
+                for n in per_row.failed[i]:
+                    key = fm.item_column(n).key
+                    column(key, _item_sources(fm, n), fm)
+                    failed.add((rows[g], key))
             if fm.numbered:
                 # Every position gets its column, blank ones too: item numbers stay as in the export.
-                for n, item in enumerate(items, 1):
-                    column(fm.item_column(n).key, _item_sources(fm, n), fm)[i] = item
+                for n, item in enumerate(per_row.items[members[0]], 1):
+                    column(fm.item_column(n).key, _item_sources(fm, n), fm)[g] = item
             elif fm.column.kind is Kind.LIST:
-                texts = [as_text(x) for x in items if x is not None]
-                column(fm.column.key, fm.sources, fm)[i] = LIST_SEPARATOR.join(texts) if texts else None
+                texts = list(
+                    dict.fromkeys(as_text(x) for i in members for x in per_row.items[i] if x is not None)
+                )
+                column(fm.column.key, fm.sources, fm)[g] = LIST_SEPARATOR.join(texts) if texts else None
             else:
-                column(fm.column.key, fm.sources, fm)[i] = next((x for x in items if x is not None), None)
+                given = [(numbers[i], v) for i in members if (v := _first(per_row.items[i])) is not None]
+                value, came = _of_rows(fm, given, sheet, mapping, problems)
+                column(fm.column.key, fm.sources, fm)[g] = value
+                if came is not None and came != rows[g]:
+                    source_rows[(rows[g], fm.column.key)] = came
+    for entries in numbered.values():
+        for g, members in enumerate(groups):
+            for n, (i, item) in enumerate(_aligned(entries, members), 1):
+                for per_row, (value, bad) in zip(entries, item, strict=True):
+                    fm = per_row.fm
+                    key = fm.item_column(n).key
+                    column(key, fm.sources, fm)[g] = value
+                    if bad:
+                        failed.add((rows[g], key))
+                        _renumber(problems, per_row, i, bad, fm.item_column(n).header)
+                    if numbers[i] != rows[g]:
+                        source_rows[(rows[g], key)] = numbers[i]
 
     keys = _in_template_order(out)
     import pandas as pd  # after the read, as read_table does (see bulkref/check.py)
@@ -186,7 +232,169 @@ def map_sheet(sheet: Sheet, mapping: Mapping) -> Mapped:
             *problems,
         ],
     )
-    return Mapped(table, mapping, {k: origins[k] for k in keys}, failed)
+    grouping = {numbers[g[0]]: [numbers[i] for i in g] for g in groups}
+    return Mapped(table, mapping, {k: origins[k] for k in keys}, failed, skipped, grouping, source_rows)
+
+
+@dataclass
+class _PerRow:
+    """One entry's items on each row read (by position), and the items that failed."""
+
+    fm: FieldMap
+    items: dict[int, list[Any]] = field(default_factory=dict)
+    failed: dict[int, list[int]] = field(default_factory=dict)
+    reported: dict[int, list[int]] = field(default_factory=dict)  # each failed item's problem, by index
+
+
+def _renumber(problems: list[Problem], per_row: _PerRow, i: int, n: int, header: str) -> None:
+    """A failed item of a grouped deal is reported as the numbered field it became
+    (the third contact of the deal, not the first of its row)."""
+    index = per_row.reported[i][per_row.failed[i].index(n)]
+    p = problems[index]
+    problems[index] = dataclasses.replace(
+        p, column=f"{p.source_column.replace(', ', ' + ')} -> {header}", field=header
+    )
+
+
+def _first(items: list[Any]) -> Any:
+    return next((x for x in items if x is not None), None)
+
+
+def _aligned(entries: list[_PerRow], members: list[int]) -> list[tuple[int, tuple[tuple[Any, int], ...]]]:
+    """The numbered items of one deal's rows: each row gives as many items as its
+    longest entry (a contact's name, email and phone side by side), rows in order;
+    items that are blank or repeat an earlier one go. A person is known by the email
+    when there is one: the same contact in two roles is one contact, as the first row says.
+    Each item comes with the position of the row that gave it."""
+    out: list[tuple[int, tuple[tuple[Any, int], ...]]] = []
+    seen: set[tuple[str | None, ...]] = set()
+    email = next((k for k, e in enumerate(entries) if e.fm.column.field == "email"), None)
+    for i in members:
+        width = max(len(e.items[i]) for e in entries)
+        for k in range(width):
+            item = tuple(
+                (
+                    e.items[i][k] if k < len(e.items[i]) else None,
+                    k + 1 if k + 1 in e.failed[i] else 0,  # the failed item's number in its row
+                )
+                for e in entries
+            )
+            texts = tuple(None if v is None else fold_pattern(as_text(v)) for v, _ in item)
+            if email is not None and texts[email] is not None:
+                texts = (texts[email],)
+            if (all(t is None for t in texts) and not any(bad for _, bad in item)) or texts in seen:
+                continue
+            seen.add(texts)
+            out.append((i, item))
+    return out
+
+
+def _of_rows(
+    fm: FieldMap, given: list[tuple[int, Any]], sheet: Sheet, mapping: Mapping, problems: list[Problem]
+) -> tuple[Any, int | None]:
+    """A single field's value from the rows of one deal that give one (row, value),
+    and the row it came from (the first, for a sum)."""
+    if not given:
+        return None, None
+    rule = fm.rows or "same"
+    values = [v for _, v in given]
+    if rule == "first":
+        return given[0][1], given[0][0]
+    if rule == "last":
+        return given[-1][1], given[-1][0]
+    if rule in ("min", "max", "sum"):
+        try:
+            if rule == "sum":
+                return sum(values), given[0][0]
+            chosen = (min if rule == "min" else max)(given, key=lambda rv: rv[1])
+            return chosen[1], chosen[0]
+        except TypeError:
+            pass  # mixed kinds: the rows disagree, said below as for "same"
+    distinct: dict[str, list[int]] = {}
+    for row, v in given:
+        distinct.setdefault(fold_pattern(as_text(v)), []).append(row)
+    if len(distinct) > 1:
+        first = given[0][0]
+        shown = "; ".join(
+            f"'{as_text(next(v for r, v in given if r == rs[0]))}' (row{'s' if len(rs) > 1 else ''} "
+            f"{', '.join(map(str, rs))})"
+            for rs in distinct.values()
+        )
+        header = fm.column.header
+        fix = (
+            f'number the entry, "{fm.field.replace(" 1 ", " {n} ")}", to take one per row'
+            if fm.column.group is not None
+            else 'say which wins in the entry (rows = "first", "last", "min", "max" or "sum")'
+        )
+        problems.append(
+            Problem(
+                sheet=sheet.name,
+                row=first,
+                column=f"{' + '.join(fm.sources)} -> {header}",
+                code=ProblemCode.GROUP_CONFLICT,
+                message=(
+                    f"the rows of this deal ({mapping.group_by} '{_group_key(sheet, mapping, first)}') "
+                    f"give different {header}: {shown}. Make them agree in the export, or {fix} "
+                    f"({mapping.name} line {fm.line})."
+                ),
+                value=as_text(values[0]),
+                file=str(sheet.source),
+                field=header,
+                source_column=", ".join(fm.sources),
+                mapping_line=fm.line,
+            )
+        )
+    return given[0][1], given[0][0]
+
+
+def _group_key(sheet: Sheet, mapping: Mapping, row: int) -> str:
+    assert mapping.group_by is not None
+    position = _positions(sheet, mapping)[mapping.group_by]
+    at = list(map(int, sheet.rows)).index(row)
+    return as_text(sheet.cells(position)[at])
+
+
+def _kept_rows(
+    mapping: Mapping, numbers: list[int], cells: dict[str, Any]
+) -> tuple[list[int], list[Skipped]]:
+    """The positions of the rows read, and the rows [[skip]] rules leave out (each with why)."""
+    kept: list[int] = []
+    skipped: list[Skipped] = []
+    below: Skipped | None = None  # the footer's first row, once an and_below rule held
+    for i, number in enumerate(numbers):
+        if below is not None:
+            skipped.append(Skipped(number, f"below row {below.row}: {below.reason}", below.mapping_line))
+            continue
+        for rule in mapping.skips:
+            cell = cells[rule.column][i]
+            text = None if cell is None else as_text(cell)
+            if rule.blank:
+                hit = text is None or not text.strip()
+            else:
+                assert rule.pattern is not None
+                hit = text is not None and rule.pattern.search(text) is not None
+            if hit:
+                skipped.append(Skipped(number, rule.describe(text), rule.line))
+                if rule.and_below:
+                    below = skipped[-1]
+                break
+        else:
+            kept.append(i)
+    return kept, skipped
+
+
+def _group_rows(mapping: Mapping, kept: list[int], cells: dict[str, Any]) -> list[list[int]]:
+    """The kept rows, by deal: rows with the same group_by value (spaces around it
+    ignored) make one referral, in the order their first rows come."""
+    if mapping.group_by is None:
+        return [[i] for i in kept]
+    ids = cells[mapping.group_by]
+    groups: dict[object, list[int]] = {}
+    for i in kept:
+        # A row without an id is a referral of its own: the validator says its id is missing.
+        key: object = object() if ids[i] is None else as_text(ids[i]).strip()
+        groups.setdefault(key, []).append(i)
+    return list(groups.values())
 
 
 def _item_sources(fm: FieldMap, n: int) -> tuple[str, ...]:
@@ -217,26 +425,30 @@ def _positions(sheet: Sheet, mapping: Mapping) -> dict[str, int]:
     found: dict[str, int] = {}
     problems: list[tuple[int, str]] = []
     where = f"'{sheet.source.name}'" + (f" (sheet {sheet.name})" if sheet.name != sheet.source.name else "")
-    for fm in mapping.fields:
-        for name in fm.sources:
-            pos = exact.get(name.strip(), folded.get(fold(name)))
-            if pos is not None:
-                found[name] = pos
-                continue
-            close = closest(name, [h for h in sheet.headers if h])
-            hint = (
-                f" Did you mean '{close}'?"
-                if close
-                else f" Its columns are: {', '.join(repr(h) for h in sheet.headers if h)[:300]}."
+    # (who reads it, the mapping line, the column): entries, then group_by and [[skip]] rules.
+    reads = [(f'[fields] "{fm.name}"', fm.line, name) for fm in mapping.fields for name in fm.sources]
+    if mapping.group_by is not None:
+        reads.append(("[source] group_by", mapping.group_line, mapping.group_by))
+    reads += [("[[skip]]", rule.line, rule.column) for rule in mapping.skips]
+    for who, line, name in reads:
+        pos = exact.get(name.strip(), folded.get(fold(name)))
+        if pos is not None:
+            found[name] = pos
+            continue
+        close = closest(name, [h for h in sheet.headers if h])
+        hint = (
+            f" Did you mean '{close}'?"
+            if close
+            else f" Its columns are: {', '.join(repr(h) for h in sheet.headers if h)[:300]}."
+        )
+        problems.append(
+            (
+                line,
+                f"{who} reads column '{name}', which is not in "
+                f"{where}.{hint} Fix the column name in the mapping (or the export's header "
+                f"in row {sheet.header_row}).",
             )
-            problems.append(
-                (
-                    fm.line,
-                    f"[fields] \"{fm.name}\" reads column '{name}', which is not in "
-                    f"{where}.{hint} Fix the column name in the mapping (or the export's header "
-                    f"in row {sheet.header_row}).",
-                )
-            )
+        )
     if problems:
         raise MappingError(describe_problems(mapping.path, problems))
     return found
@@ -272,14 +484,17 @@ class _Conversion:
         self.kind = fm.column.kind
         self.values = _value_map(fm)
         self.failed: list[int] = []  # the items of the current row that could not be converted
+        self.reported: list[int] = []  # and where in ``problems`` each was reported
 
     def items(self, cells: list[Any], row: int, problems: list[Problem]) -> list[Any]:
         """The row's value(s) for the entry: one for a single field, the items of
         a list or numbered field in order (None where a piece is blank)."""
         fm = self.fm
-        self.failed = []
+        self.failed, self.reported = [], []
         if not fm.sources:
             return [_blank_to_none(fm.value)]
+        if fm.rules is not None:
+            return [self._rule(cells, row, problems)]
         if fm.join is not None:
             texts = [as_text(c) for c in cells if c is not None]
             items: list[Any] = [fm.join.join(texts)] if texts else []
@@ -301,8 +516,60 @@ class _Conversion:
             return [_blank_to_none(fm.default)]
         return out
 
+    def _rule(self, cells: list[Any], row: int, problems: list[Problem]) -> Any:
+        """The value of the first rule every cell of the row matches."""
+        fm = self.fm
+        assert fm.rules is not None
+        texts = [fold_pattern(as_text(c)) if c is not None else "" for c in cells]
+        for rule in fm.rules:
+            if rule.matches(texts):
+                value = _blank_to_none(rule.value)
+                return None if value is None else self._typed(value, 1, row, problems)
+        if all(c is None for c in cells) and fm.default is not None:
+            return _blank_to_none(fm.default)
+        if fm.other == "blank":
+            return None
+        shown = ", ".join(
+            f"{source} '{'' if c is None else as_text(c)}'"
+            for source, c in zip(fm.sources, cells, strict=True)
+        )
+        return self._fail(
+            problems,
+            row,
+            1,
+            ProblemCode.NO_RULE_MATCHED,
+            " / ".join("" if c is None else as_text(c) for c in cells),
+            f"{shown} matches none of the rules of {self._where}: add a rule for it, or end the "
+            f'rules with a fallback of "*" in every column.',
+        )
+
     def _one(self, item: Any, n: int, row: int, problems: list[Problem]) -> Any:
         fm = self.fm
+        if fm.patterns:
+            text = as_text(item).strip()
+            m = next((m for p in fm.patterns if (m := p.fullmatch(text)) is not None), None)
+            if m is None:
+                shown = " or ".join(fm.pattern_names)
+                return self._fail(
+                    problems,
+                    row,
+                    n,
+                    ProblemCode.PATTERN_MISMATCH,
+                    text,
+                    f"'{text}' does not match the pattern {shown} of {self._where} (a pattern must "
+                    "match the whole cell): fix the cell, or widen the pattern.",
+                )
+            assert fm.part is not None
+            piece = m.group(fm.part)
+            item = piece.strip() if piece is not None and piece.strip() else None
+            if item is None:
+                return None
+        if fm.name_part is not None:
+            item = _name_piece(as_text(item), fm.name_part, fm.name_order)
+            if item is None:
+                return None
+        if fm.from_amount:
+            return self._currency_of(as_text(item), n, row, problems)
         if self.values is not None:
             text = as_text(item)
             hit = self.values.get(text.strip(), self.values.get(fold(text), _MISSING))
@@ -314,11 +581,38 @@ class _Conversion:
                 return self._fail(problems, row, n, ProblemCode.UNMAPPED_VALUE, text, self._unmapped(text))
             if item is None:
                 return None
+        return self._typed(item, n, row, problems)
+
+    def _typed(self, item: Any, n: int, row: int, problems: list[Problem]) -> Any:
         if self.kind is Kind.DATE:
             return self._date(item, n, row, problems)
         if self.kind is Kind.DECIMAL:
             return self._number(item, n, row, problems)
         return item
+
+    def _currency_of(self, text: str, n: int, row: int, problems: list[Problem]) -> Any:
+        """The currency an amount is written with: its ISO code, a sign that names one
+        currency (€, £), or what the entry's value map says a sign is ("$" = "USD")."""
+        split = split_amount(text)
+        token = split[0] if split is not None else None
+        if token is None and self.fm.default is not None:
+            return _blank_to_none(self.fm.default)
+        if token is not None and self.values is not None:
+            hit = self.values.get(token, self.values.get(fold(token), _MISSING))
+            if hit is not _MISSING:
+                return _blank_to_none(hit)
+        if token is not None and token in CURRENCY_SIGNS:
+            return CURRENCY_SIGNS[token]
+        if token is not None and len(token) == 3 and token.isalpha():
+            return token
+        why = (
+            f"'{text}' is written with '{token}', which stands for several currencies: add "
+            f'values = {{ "{token}" = "USD" }} (the ISO code it means) to {self._where}'
+            if token is not None
+            else f"'{text}' names no currency (no ISO code like USD before or after the number, "
+            f'and no sign like €): fix the cell, or add default = "EUR" to {self._where}'
+        )
+        return self._fail(problems, row, n, ProblemCode.NO_AMOUNT_CURRENCY, text, why + ".")
 
     def _date(self, item: Any, n: int, row: int, problems: list[Problem]) -> Any:
         fmt = self.fm.date_format
@@ -344,9 +638,9 @@ class _Conversion:
     def _number(self, item: Any, n: int, row: int, problems: list[Problem]) -> Any:
         if isinstance(item, (int, float)) and not isinstance(item, bool):
             return float(item)
-        number = parse_number(as_text(item), self.fm.number)
+        fmt = self.fm.number
+        number = parse_number(as_text(item), fmt.decimal, fmt.thousands, currency=True)
         if number is None:
-            fmt = self.fm.number
             return self._fail(
                 problems,
                 row,
@@ -391,6 +685,7 @@ class _Conversion:
             )
         )
         self.failed.append(n)
+        self.reported.append(len(problems) - 1)
         return None
 
 
@@ -436,28 +731,33 @@ def _part(text: str, split: str, part: str | int | None) -> str | None:
     return joiner.join(chosen).strip() or None
 
 
-@cache
-def _number_pattern(fmt: NumberFormat) -> re.Pattern[str]:
-    d = re.escape(fmt.decimal)
-    if fmt.thousands:
-        t = re.escape(fmt.thousands)
-        whole = rf"(?:\d{{1,3}}(?:{t}\d{{3}})+|\d+)"
-    else:
-        whole = r"\d+"
-    return re.compile(rf"^[+-]?(?:{whole}(?:{d}\d+)?|{d}\d+)$")
-
-
-def parse_number(text: str, fmt: NumberFormat) -> float | None:
-    """``text`` as a number written in ``fmt`` ("1.234,56" with decimal ","), or
-    None. Thousands must group by three, so "1.5" is not read as 15 when "." groups
-    thousands. Currency signs and spaces around the number are ignored."""
-    cleaned = text.strip().strip(_CURRENCY_SIGNS).strip()
-    if fmt.thousands == " ":
-        cleaned = re.sub(r"[\s\u00a0\u202f]", " ", cleaned)
-    else:
-        cleaned = re.sub(r"[\s\u00a0\u202f]", "", cleaned)
-    if not _number_pattern(fmt).match(cleaned):
+def _name_piece(text: str, part: str, order: str) -> str | None:
+    """The given (``part`` "first") or family ("last") name of a full name written in
+    ``order``. "Lopez, Maria" is family-first whatever the order; a single word is
+    the family name, except a Chinese, Japanese or Korean name written in its own
+    script without a space (王伟), which is family-first in any order: its family
+    name is its first character (two for the compound family names)."""
+    text = " ".join(text.split())
+    if not text:
         return None
-    if fmt.thousands:
-        cleaned = cleaned.replace(fmt.thousands, "")
-    return float(cleaned.replace(fmt.decimal, "."))
+    if order == "whole":
+        return text if part == "last" else None
+    if "," in text:
+        family, _, given = (x.strip() for x in text.partition(","))
+    elif " " in text:
+        words = text.split(" ")
+        if order == "given_family":
+            given, family = words[0], " ".join(words[1:])
+        else:
+            family, given = words[0], " ".join(words[1:])
+    elif len(text) > 1 and all(_cjk(ch) for ch in text):  # written in its own script: family first
+        cut = 2 if text[:2] in _COMPOUND_SURNAMES and len(text) > 2 else 1
+        family, given = text[:cut], text[cut:]
+    else:
+        family, given = text, ""
+    return (given if part == "first" else family) or None
+
+
+def _cjk(ch: str) -> bool:
+    code = ord(ch)
+    return 0x3040 <= code <= 0x30FF or 0x3400 <= code <= 0x9FFF or 0xAC00 <= code <= 0xD7AF

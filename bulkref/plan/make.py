@@ -73,7 +73,12 @@ async def plan_file(
         made = dataclasses.replace(made, target=target)
     if mapping is None:
         return made
-    return dataclasses.replace(made, mapping=str(mapping), mapping_fingerprint=mapping_fingerprint(mapping))
+    return dataclasses.replace(
+        made,
+        mapping=str(mapping),
+        mapping_fingerprint=mapping_fingerprint(mapping),
+        skipped=tuple(validated.report.skipped or ()),
+    )
 
 
 def make_plan(

@@ -16,6 +16,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from bulkref.problems import Skipped
+
 PLAN_FORMAT = 1
 
 
@@ -173,6 +175,7 @@ class Plan:
     target: dict[str, Any] | None = None
     # Rows changed in Partner Center since the sheet was made were planned as the sheet says.
     overwrite_newer: bool = False
+    skipped: tuple[Skipped, ...] = ()  # export rows the mapping's [[skip]] rules left out
 
     @property
     def summary(self) -> dict[str, int]:
@@ -194,7 +197,11 @@ class Plan:
             "overwriteNewer": self.overwrite_newer,
             # Only for mapped input, so that other plans read exactly as before.
             **(
-                {"mapping": self.mapping, "mappingFingerprint": self.mapping_fingerprint}
+                {
+                    "mapping": self.mapping,
+                    "mappingFingerprint": self.mapping_fingerprint,
+                    "skipped": [s.as_json() for s in self.skipped],
+                }
                 if self.mapping is not None
                 else {}
             ),
@@ -216,6 +223,7 @@ class Plan:
             mapping_fingerprint=d.get("mappingFingerprint"),
             target=d["target"] if isinstance(d.get("target"), dict) else None,
             overwrite_newer=bool(d.get("overwriteNewer", False)),
+            skipped=tuple(Skipped(s["row"], s["reason"], s.get("mappingLine")) for s in d.get("skipped", [])),
         )
 
     def save(self, path: Path) -> Path:

@@ -143,6 +143,11 @@ def plan_text(plan: Plan, color: bool = False, verbose: bool = False) -> str:
     lines = [_clean(_title(plan))]
     if plan.target is not None:
         lines.append(paint("1", _clean(f"Target: {target_text(plan)}")))
+    if plan.skipped:  # never silently: rows of the export that are in no plan row
+        rows = ", ".join(str(s.row) for s in plan.skipped[:10]) + (", ..." if len(plan.skipped) > 10 else "")
+        lines.append(
+            _clean(f"skipped {len(plan.skipped)} rows of the export ([[skip]] in the mapping): {rows}")
+        )
     lines += [paint("2", LEGEND), ""]
     for row in plan.rows:
         lines.extend(_row_lines(row, paint, with_sheet, verbose))

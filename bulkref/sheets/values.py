@@ -27,7 +27,6 @@ _FALSE = {"no", "n", "false", "0", "nein", "non"}
 EMAIL = re.compile(r"^[^@\s<>(),;:\"]+@[^@\s<>(),;:\"]+\.[A-Za-z]{2,}$")
 PHONE = re.compile(r"^\+?[0-9 ()./\-]{4,30}$")
 _DIGITS = re.compile(r"\d")
-_NUMBER = re.compile(r"^[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$")
 
 
 def as_text(value: object) -> str:
@@ -93,12 +92,79 @@ def _number(value: object) -> float | None:
         return None
     if isinstance(value, (int, float)):
         return None if math.isnan(value) or math.isinf(value) else float(value)
-    text = str(value).strip().replace("\u00a0", "").replace(" ", "")
     # Thousands separators are commas only when they group by three ("1,234.5");
     # "1,5" or "1.234,56" are locale forms a mapping file has to declare.
-    if not _NUMBER.match(text):
+    return parse_number(str(value))
+
+
+# A currency sign that names one currency; "$", "¥" and "kr" name several, so a mapping says which.
+CURRENCY_SIGNS = {
+    "€": "EUR",
+    "£": "GBP",
+    "₹": "INR",
+    "₩": "KRW",
+    "₽": "RUB",
+    "₺": "TRY",
+    "₪": "ILS",
+    "₫": "VND",
+    "฿": "THB",
+    "₱": "PHP",
+    "R$": "BRL",
+    "US$": "USD",
+    "C$": "CAD",
+    "CA$": "CAD",
+    "A$": "AUD",
+    "AU$": "AUD",
+    "NZ$": "NZD",
+    "HK$": "HKD",
+    "S$": "SGD",
+    "zł": "PLN",
+    "Kč": "CZK",
+}
+_CURRENCY_TOKEN = r"[A-Z]{3}|[A-Z]{1,3}\$|[€£¥₹₩₽₺₪₫฿₱$]|zł|Kč|kr"
+_AMOUNT = re.compile(
+    rf"^\s*(?P<before>{_CURRENCY_TOKEN})?\s*(?P<number>[-+]?\s*[\d.,'\s\u00a0\u202f]*\d[\d.,'\s\u00a0\u202f]*?)"
+    rf"\s*(?P<after>{_CURRENCY_TOKEN})?\s*$"
+)
+
+
+def split_amount(text: str) -> tuple[str | None, str] | None:
+    """An amount as written (``USD 310,000.00``, ``€1.234,50``, ``310,000.00 USD``)
+    as its currency code or sign (None when it has none) and its number's text;
+    None when it is not an amount, or has a currency on both sides."""
+    m = _AMOUNT.match(text)
+    if m is None or (m.group("before") and m.group("after")):
         return None
-    return float(text.replace(",", ""))
+    return m.group("before") or m.group("after"), m.group("number")
+
+
+def parse_number(text: str, decimal: str = ".", thousands: str = ",", currency: bool = False) -> float | None:
+    """``text`` as a number written with ``decimal`` and ``thousands`` ("1.234,56"
+    with decimal ","), or None. Thousands must group by three, so "1.5" is not read
+    as 15 when "." groups thousands. With ``currency``, a currency code or sign
+    before or after the number is allowed (and ignored: see ``split_amount``)."""
+    if currency:
+        split = split_amount(text)
+        if split is None:
+            return None
+        text = split[1]
+    cleaned = text.strip()
+    if thousands == " ":
+        cleaned = re.sub(r"[\s\u00a0\u202f]", " ", cleaned)
+    else:
+        cleaned = re.sub(r"[\s\u00a0\u202f]", "", cleaned)
+    if not _number_pattern(decimal, thousands).match(cleaned):
+        return None
+    if thousands:
+        cleaned = cleaned.replace(thousands, "")
+    return float(cleaned.replace(decimal, "."))
+
+
+@cache
+def _number_pattern(decimal: str, thousands: str) -> re.Pattern[str]:
+    d = re.escape(decimal)
+    whole = rf"(?:\d{{1,3}}(?:{re.escape(thousands)}\d{{3}})+|\d+)" if thousands else r"\d+"
+    return re.compile(rf"^[+-]?(?:{whole}(?:{d}\d+)?|{d}\d+)$")
 
 
 def parse_decimal(s: pd.Series) -> Parsed:

@@ -45,5 +45,14 @@ def check_mapped(path: Path | str, mapping: Mapping | Path | str, sheet: str | N
     from bulkref.validation.schema import validate
 
     validated = validate(mapped.table)
-    validated.report = Report(rows=validated.report.rows, problems=locate(validated.report.problems, mapped))
+    validated.report = Report(
+        rows=validated.report.rows,
+        problems=locate(validated.report.problems, mapped),
+        skipped=mapped.skipped,
+        groups=(
+            {row: rows for row, rows in mapped.groups.items() if len(rows) > 1}
+            if mapped.mapping.group_by is not None
+            else None
+        ),
+    )
     return validated

@@ -18,6 +18,17 @@ def validation_text(report: Report, source: str, sheet: str | None = None) -> st
     """One block per row, sheet-level problems first, then a summary line."""
     where = f"{source} (sheet {sheet})" if sheet else source
     lines = [f"{where}: {report.rows} row{'s' if report.rows != 1 else ''}"]
+    if report.groups:
+        read = report.rows + sum(len(rows) - 1 for rows in report.groups.values())
+        lines[0] += f" (referrals, from {read} rows of the export: group_by)"
+    if report.skipped:
+        n = len(report.skipped)
+        lines.append(f"  skipped {n} row{'s' if n != 1 else ''} ([[skip]] in the mapping):")
+        # A footer's rows share one reason: said once, for the run of rows.
+        for _reason, run in groupby(report.skipped, key=lambda s: (s.reason, s.mapping_line)):
+            rows = [s.row for s in run]
+            where = f"row {rows[0]}" if len(rows) == 1 else f"rows {rows[0]}-{rows[-1]}"
+            lines.append(f"    {where}: {_reason[0]} (line {_reason[1]})")
     ordered = sorted(report.problems, key=lambda p: (p.row is not None, p.row or 0))
     for _row, problems in groupby(ordered, key=lambda p: p.row):
         lines.extend(_line(p) for p in problems)
