@@ -6,6 +6,12 @@ API (or ``--state``). Running the same command again continues an unfinished
 run of the same input: finished calls are not repeated, calls cut off mid-way
 are looked up before being sent again. A finished run, or an edited input,
 is planned afresh from what Partner Center holds.
+
+Safety around it: one apply per target at a time on this machine
+(bulkref.apply.lock); the results path is checked before the first call
+(bulkref.apply.record); a plan made before this run (a saved PLAN.json, a
+resumed run) or a journal in doubt has every create looked up in Partner
+Center first (bulkref.apply.reconcile); Ctrl-C and SIGTERM stop gracefully.
 """
 
 from __future__ import annotations
@@ -20,15 +26,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bulkref.apply.executor import FINAL, Executor
+from bulkref.apply.executor import CONSISTENCY_WINDOW, FINAL, Executor
 from bulkref.apply.journal import Journal
-from bulkref.apply.outcome import Outcome, RowResult, summary
+from bulkref.apply.lock import target_lock
+from bulkref.apply.outcome import RowResult, summary
 from bulkref.apply.pacing import Pacer
+from bulkref.apply.reconcile import adopt_existing
+from bulkref.apply.record import check_results_path, not_reached
 from bulkref.errors import BulkrefError
 from bulkref.plan.make import api_label, fingerprint, mapping_fingerprint, plan_file
 from bulkref.plan.model import Action, Plan
-
-NOT_REACHED = "Not reached: the run was stopped. Run the same command again to continue."
 
 
 @dataclass
@@ -63,9 +70,13 @@ def apply_input(
     on_result: Callable[[RowResult], None] = lambda r: None,
     on_note: Callable[[str], None] = lambda text: None,
     mapping: Path | str | None = None,
+    consistency_window: float = CONSISTENCY_WINDOW,
 ) -> ApplyRun:
     """Apply ``path``: a spreadsheet (read through the ``mapping`` file, if
-    any), planned now, or a PLAN.json from ``plan --out``, executed as saved."""
+    any), planned now, or a PLAN.json from ``plan --out``, executed as saved.
+
+    ``consistency_window``: seconds a create whose answer was lost is looked for
+    again in Partner Center before it is sent again (``--consistency-window``)."""
     from bulkref.api import target
     from bulkref.apply.results import default_path, refuse_input, write_results
 
@@ -78,9 +89,24 @@ def apply_input(
         state = state or journal_path(path, label, target.data_dir())
         out = results or default_path(path)
         refuse_input(out, path)
-        with Journal(state) as journal:
+        check_results_path(out)  # before the first call: a run must be able to say what it did
+        with target_lock(label, target.data_dir(), on_note), Journal(state) as journal:
+            if journal.in_doubt:
+                on_note(f"Note: {journal.in_doubt}. Every create is looked up in Partner Center first.")
             outcome = asyncio.run(
-                _apply(path, mapping, where, label, journal, concurrency, confirm, on_result, on_note)
+                _apply(
+                    path,
+                    mapping,
+                    where,
+                    label,
+                    journal,
+                    concurrency,
+                    confirm,
+                    on_result,
+                    on_note,
+                    lambda rows: check_results_path(out, rows),
+                    consistency_window,
+                )
             )
         run = ApplyRun(*outcome, results_path=out, journal_path=state)
         if not run.declined:
@@ -98,14 +124,23 @@ async def _apply(
     confirm: Callable[[Plan, bool], bool],
     on_result: Callable[[RowResult], None],
     on_note: Callable[[str], None],
+    check_room: Callable[[int], None],
+    consistency_window: float,
 ) -> tuple[Plan, list[RowResult], bool, bool, bool]:
     """(plan, results, resumed, interrupted, declined)."""
     pacer = Pacer()
     async with where.client(max_connections=max(concurrency, 4), pacer=pacer) as client:
-        plan, resumed = await _plan(path, mapping, client, label, journal)
+        plan, resumed, fresh = await _plan(path, mapping, client, label, journal)
+        check_room(len(plan.rows))
         if not confirm(plan, resumed):
             return plan, [], resumed, False, True
-        executor = Executor(plan, client, journal, concurrency=concurrency)
+        # The remote is the truth: a plan made before this run, or a journal in doubt,
+        # has every create the journal does not know as done looked up first.
+        adopted = set() if fresh and not journal.in_doubt else await adopt_existing(plan, client, journal)
+        executor = Executor(
+            plan, client, journal, concurrency=concurrency, consistency_window=consistency_window
+        )
+        executor.adopted = adopted
 
         def finished(result: RowResult) -> None:
             while pacer.notes:
@@ -117,21 +152,22 @@ async def _apply(
         with _stop_on_ctrl_c(loop, executor.stop, on_note):
             done = await executor.run()
     rows = [
-        done.get(rp.row) or _not_reached(rp.sheet, rp.row, rp.external_id, str(rp.action)) for rp in plan.rows
+        done.get(rp.row) or not_reached(rp.sheet, rp.row, rp.external_id, str(rp.action)) for rp in plan.rows
     ]
     return plan, rows, resumed, executor.stop.is_set(), False
 
 
 async def _plan(
     path: Path, mapping: Path | None, client: Any, label: str, journal: Journal
-) -> tuple[Plan, bool]:
+) -> tuple[Plan, bool, bool]:
+    """(plan, resumed, fresh): ``fresh`` when the plan was made now, from what Partner Center holds."""
     if path.suffix.lower() == ".json":
         plan = _saved_plan(path, label, mapping)
         previous = journal.plan()
         if previous is not None and previous.as_json() == plan.as_json():
-            return plan, True
+            return plan, True, False
         journal.start(plan)
-        return plan, False
+        return plan, False, False
     previous = journal.plan()
     if (
         previous is not None
@@ -140,10 +176,10 @@ async def _plan(
         and previous.mapping_fingerprint == _mapping_print(mapping)
         and _unfinished(previous, journal)
     ):
-        return previous, True
+        return previous, True, False
     plan = await plan_file(path, client, api_url=label, mapping=mapping)
     journal.start(plan)
-    return plan, False
+    return plan, False, True
 
 
 def _mapping_print(mapping: Path | None) -> str | None:
@@ -203,38 +239,49 @@ def _unfinished(plan: Plan, journal: Journal) -> bool:
     )
 
 
-def _not_reached(sheet: str, row: int, external_id: str | None, action: str) -> RowResult:
-    return RowResult(
-        sheet=sheet,
-        row=row,
-        external_id=external_id,
-        action=action,
-        outcome=Outcome.SKIPPED,
-        error_code="notReached",
-        error_message=NOT_REACHED,
-    )
-
-
 @contextlib.contextmanager
 def _stop_on_ctrl_c(
     loop: asyncio.AbstractEventLoop, stop: asyncio.Event, on_note: Callable[[str], None]
 ) -> Any:
-    """The first Ctrl-C lets the calls in flight finish, then the run stops with
-    its journal and results written; a second one stops at once (the journal
-    still knows which calls were cut off)."""
+    """The first Ctrl-C (or SIGTERM: ``timeout``, CI, ``docker stop``) lets the calls
+    in flight finish, then the run stops with its journal and results written; a
+    second one stops at once (the journal still knows which calls were cut off).
+
+    Where the event loop cannot watch signals (Windows), ``signal.signal`` handlers
+    hand the stop to the loop instead; the signals a platform lacks are left alone."""
+    wanted = [signal.SIGINT, *(getattr(signal, n) for n in ("SIGTERM", "SIGBREAK") if hasattr(signal, n))]
+    before = {sig: signal.getsignal(sig) for sig in wanted}
+    watched: list[signal.Signals] = []
+    by_loop = True
+
+    def restore() -> None:
+        for sig in watched:
+            with contextlib.suppress(Exception):
+                if by_loop:
+                    loop.remove_signal_handler(sig)
+                signal.signal(sig, before[sig])  # the command's own (SIGTERM ends it like Ctrl-C)
+        watched.clear()
 
     def first() -> None:
         on_note("Stopping: finishing the calls in flight (Ctrl-C again to stop at once).")
         stop.set()
-        loop.remove_signal_handler(signal.SIGINT)
+        restore()
 
-    try:
-        loop.add_signal_handler(signal.SIGINT, first)
-    except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
-        yield
-        return
+    for sig in wanted:
+        try:
+            if by_loop:
+                loop.add_signal_handler(sig, first)
+            else:
+                signal.signal(sig, lambda signum, frame: loop.call_soon_threadsafe(first))
+            watched.append(sig)
+        except NotImplementedError:  # Windows' event loops: fall back to signal.signal
+            by_loop = False
+            with contextlib.suppress(ValueError, OSError, RuntimeError):
+                signal.signal(sig, lambda signum, frame: loop.call_soon_threadsafe(first))
+                watched.append(sig)
+        except (ValueError, OSError, RuntimeError):  # not the main thread, or not this signal here
+            continue
     try:
         yield
     finally:
-        with contextlib.suppress(Exception):
-            loop.remove_signal_handler(signal.SIGINT)
+        restore()

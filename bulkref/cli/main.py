@@ -6,6 +6,7 @@ rows are invalid or some calls failed; 2 the command could not do its job.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import sys
@@ -35,12 +36,15 @@ class _Group(click.Group):
         return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> object:
+        from bulkref.redact import redact
+
+        _terminate_as_interrupt()
         try:
             return super().invoke(ctx)
         except BulkrefError as e:
-            if ctx.meta.get("debug"):
-                raise
-            click.echo(f"bulkref: {e}", err=True)
+            # --debug adds the traceback; the exit code stays the contract's.
+            _traceback(ctx)
+            click.echo(f"bulkref: {redact(e)}", err=True)
             sys.exit(e.exit_code)
         except KeyboardInterrupt:
             click.echo("bulkref: interrupted.", err=True)
@@ -48,14 +52,36 @@ class _Group(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
         except Exception as e:
-            if ctx.meta.get("debug"):
-                raise
+            _traceback(ctx)
             click.echo(
-                f"bulkref: unexpected error ({type(e).__name__}: {e}). "
+                f"bulkref: unexpected error ({type(e).__name__}: {redact(e)}). "
                 "Run again with --debug for details and report it.",
                 err=True,
             )
             sys.exit(2)
+
+
+def _traceback(ctx: click.Context) -> None:
+    """With --debug, the traceback of the error being handled, scrubbed of secrets, on stderr."""
+    if ctx.meta.get("debug"):
+        import traceback
+
+        from bulkref.redact import redact
+
+        click.echo(redact(traceback.format_exc()).rstrip(), err=True)
+
+
+def _terminate_as_interrupt() -> None:
+    """SIGTERM (``timeout``, CI, ``docker stop``) ends a command like Ctrl-C: its
+    ``finally`` blocks run, temporary files go, and apply stops gracefully (it
+    installs its own handler while it runs). Where SIGTERM cannot be caught, nothing changes."""
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    with contextlib.suppress(ValueError, OSError, AttributeError):  # not the main thread; no SIGTERM
+        signal.signal(signal.SIGTERM, interrupt)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
