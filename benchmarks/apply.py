@@ -18,6 +18,11 @@ throttling at 20 calls/s: the calls/s achieved (goal: >= 90% of the limit)
 and the share of calls answered 429 (goal: < 5%). ``--faults`` adds a run
 with injected 429, 503, 500, resets and commit-then-fail, then counts the
 referrals per External Reference ID (goal: zero duplicates).
+
+``--random-429`` adds runs of ``--random-rows`` rows (default 1,000) with 1%
+and 5% of the calls answered 429 at random (Retry-After 1 s): the time of
+each against a fault-free run of the same rows measured in the same command
+(goal: <= 2.5x), with the duplicates counted.
 """
 
 from __future__ import annotations
@@ -227,6 +232,34 @@ def faulty(work: Path, rows: int, concurrency: int) -> None:
     )
 
 
+def random_429(work: Path, rows: int, concurrency: int) -> None:
+    """Occasional 429s (what a service without a published limit may answer) must not
+    slow a run to a crawl: each costs its own call a Retry-After, not the whole run."""
+    sheet = work / f"random-{rows}.xlsx"
+    make_sheet(sheet, rows)
+    times: dict[str, float] = {}
+    for label, faults in (("none", ""), ("1%", "429=0.01,retry-after=1"), ("5%", "429=0.05,retry-after=1")):
+        extra = ("--faults", faults, "--seed", "3") if faults else ()
+        process, url, root = start_sandbox(*extra)
+        try:
+            seconds, _, out, _ = run_child(
+                apply_cmd(sheet, url, concurrency), environ(work / f"q{label}"), ok=(0, 1)
+            )
+            s = stats(root)
+            httpx.post(f"{root}/_sandbox/faults", json={"faults": ""})
+            counted, dups = duplicates(url)
+        finally:
+            process.terminate()
+        summary = json.loads(out)["summary"]
+        times[label] = seconds
+        ratio = "" if label == "none" else f"  ratio {seconds / times['none']:.2f} (goal: <= 2.5)"
+        print(
+            f"random 429s {label:>4}: {rows} rows in {seconds:6.2f} s, {s['faults'].get('429', 0)} 429s; "
+            f"created {summary['created']}, failed {summary['failed']}; "
+            f"{counted} referrals, {dups} duplicates{ratio}"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=5000)
@@ -236,6 +269,8 @@ def main() -> None:
     ap.add_argument("--faults", action="store_true", help="also run with injected faults")
     ap.add_argument("--skip-throughput", action="store_true", help="only the --rate-limit/--faults runs")
     ap.add_argument("--fault-rows", type=int, default=2000)
+    ap.add_argument("--random-429", action="store_true", help="also run with 1%% and 5%% random 429s")
+    ap.add_argument("--random-rows", type=int, default=1000)
     ap.add_argument("--child-post", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child_post:
@@ -250,6 +285,8 @@ def main() -> None:
             rate_limited(work, args.limited_rows, args.rate_limit, args.concurrency)
         if args.faults:
             faulty(work, args.fault_rows, args.concurrency)
+        if args.random_429:
+            random_429(work, args.random_rows, args.concurrency)
 
 
 if __name__ == "__main__":

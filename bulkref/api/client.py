@@ -235,7 +235,7 @@ class RetryPolicy:
     Without a hint from the service, attempt n waits a random time up to
     ``min(cap, base * 2**(n-1))`` ("full jitter", so that concurrent callers
     spread out). With ``Retry-After`` / ``x-ms-retry-after-ms`` it waits that
-    long plus up to ``base`` of jitter; a hint over ``max_retry_after`` is not
+    long plus up to a tenth of it (at most ``base``) of jitter; a hint over ``max_retry_after`` is not
     waited for: the error goes to the caller, who can tell the user when to
     come back. ``sleep`` is injectable so that tests run fast.
     """
@@ -254,7 +254,9 @@ class RetryPolicy:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
         hint = getattr(error, "retry_after", None)
         if hint is not None:
-            return float(hint) + random.uniform(0, self.base)
+            # A tenth of the hint at most: enough to spread calls told the same time,
+            # not so much that an occasional 429 costs its call half a second more.
+            return float(hint) + random.uniform(0, min(self.base, 0.1 * float(hint)))
         return random.uniform(0, min(self.cap, self.base * 2 ** (attempt - 1)))
 
     def allows(self, error: BaseException, retryable: Callable[[BaseException], bool]) -> bool:

@@ -277,6 +277,14 @@ def plan(
     metavar="M",
     help="Read FILE, a CRM export, through this mapping file (see bulkref map suggest).",
 )
+@click.option(
+    "--consistency-window",
+    type=click.FloatRange(0, 600),
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long a create whose answer was lost is looked for in Partner Center before it is sent again.",
+)
 def apply_command(
     file: Path,
     api_url: str | None,
@@ -287,6 +295,7 @@ def apply_command(
     yes: bool,
     fmt: str,
     mapping: Path | None,
+    consistency_window: float,
 ) -> None:
     """Execute FILE (a spreadsheet, planned now) or PLAN.json (exactly that plan).
 
@@ -345,6 +354,7 @@ def apply_command(
             on_result=advanced,
             on_note=note,
             mapping=mapping,
+            consistency_window=consistency_window,
         )
         interrupted = run.interrupted
     finally:
@@ -370,10 +380,46 @@ def apply_command(
         click.echo(
             f"Applied: {counts['created']} created, {counts['updated']} updated, "
             f"{counts['unchanged']} unchanged, {counts['failed']} failed, {counts['skipped']} skipped."
+            + (
+                f" {counts['adopted']} of the unchanged were in Partner Center already (adopted)."
+                if counts.get("adopted")
+                else ""
+            )
             + (" Stopped before the end: run the same command again to continue." if run.interrupted else "")
         )
         click.echo(f"Results: {run.results_path}")
     sys.exit(0 if not counts["failed"] and not counts["skipped"] and not run.interrupted else 1)
+
+
+@cli.command(name="results")
+@click.option(
+    "--state",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The journal of the run (apply --format json names it as 'journal').",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the results (default: where apply writes them, beside the input).",
+)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def results_command(state: Path, out: Path | None, fmt: str) -> None:
+    """Write the results file of an apply run again, from its journal: what was
+    created, with every id, even when the run stopped before writing it. Exit 0
+    when written, 2 when the journal or the file cannot be used."""
+    from bulkref.apply.record import rebuild_results
+
+    path, counts = rebuild_results(state, out)
+    if fmt == "json":
+        click.echo(json.dumps({"summary": counts, "results": str(path), "journal": str(state)}, indent=2))
+    else:
+        click.echo(
+            f"Rebuilt from {state}: {counts['created']} created, {counts['updated']} updated, "
+            f"{counts['unchanged']} unchanged, {counts['failed']} failed, {counts['skipped']} skipped."
+        )
+        click.echo(f"Results: {path}")
 
 
 def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
