@@ -98,8 +98,10 @@ class Journal:
 
     def _set_aside(self, why: str) -> None:
         """Keep the doubtful journal for a post-mortem under another name; start a new one."""
-        with contextlib.suppress(sqlite3.Error):
-            self._db.close()
+        db: sqlite3.Connection | None = getattr(self, "_db", None)  # None: it did not even open
+        if db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                db.close()
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
         kept = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
         try:
