@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import datetime as dt
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -137,8 +138,9 @@ class Executor:
                 answers[step.key] = answer or {}
                 continue
             sent = True
+            sent_at = (answer or {}).get("sentAt") if state == "sent" else None
             try:
-                answers[step.key] = await self._step(rp, step, answers, last, was_sent=state == "sent")
+                answers[step.key] = await self._step(rp, step, answers, last, state == "sent", sent_at)
             except IncompleteAnswer as e:
                 # A success without the id: it may be stored, so it stays "maybe sent" (looked up next time).
                 last.failed(e)
@@ -162,13 +164,20 @@ class Executor:
         )
 
     async def _step(
-        self, rp: RowPlan, step: Step, answers: dict[str, dict[str, Any]], last: _Last, was_sent: bool
+        self,
+        rp: RowPlan,
+        step: Step,
+        answers: dict[str, dict[str, Any]],
+        last: _Last,
+        was_sent: bool,
+        sent_at: float | None = None,
     ) -> dict[str, Any]:
         if step.method == "PATCH":
             return await self._patch(rp, step, last)
         body = _filled(step, answers)
-        if was_sent:  # cut off mid-call in an earlier run
-            found = await self._settled_lookup(rp, body, answers)
+        if was_sent:  # cut off mid-call in an earlier run: only what is left of the window is waited
+            since = time.time() - sent_at if isinstance(sent_at, int | float) else 0.0
+            found = await self._settled_lookup(rp, body, answers, waited=max(0.0, since))
             if found is not None:
                 return found
         return await self._post(rp, step, body, answers, last)
@@ -200,11 +209,12 @@ class Executor:
         raise AssertionError("unreachable")  # the loop returns or raises
 
     async def _settled_lookup(
-        self, rp: RowPlan, body: dict[str, Any], answers: dict[str, dict[str, Any]]
+        self, rp: RowPlan, body: dict[str, Any], answers: dict[str, dict[str, Any]], waited: float = 0.0
     ) -> dict[str, Any] | None:
         """``_lookup``, made again while nothing is found until the consistency window has
-        passed: a listing that lags its writes must not make a lost create look unsent."""
-        waited, n = 0.0, 0
+        passed (``waited``: seconds of it gone already): a listing that lags its writes
+        must not make a lost create look unsent."""
+        n = 0
         while True:
             found = await self._lookup(rp, body, answers)
             if found is not None or waited >= self.consistency_window:

@@ -30,6 +30,7 @@ import json
 import os
 import sqlite3
 import struct
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import fields
@@ -156,7 +157,8 @@ class Journal:
         }
 
     def sent(self, row: int, key: str) -> None:
-        self._set(row, key, "sent", None)
+        # When: a later run looks a cut-off call up for only what is left of the consistency window.
+        self._set(row, key, "sent", {"sentAt": round(time.time(), 3)})
 
     def done(self, row: int, key: str, answer: dict[str, Any] | None) -> None:
         kept = {f: answer[f] for f in ANSWER_FIELDS if answer and answer.get(f) is not None}
