@@ -137,7 +137,8 @@ class Journal:
 
     # -- the run -----------------------------------------------------------------------------
     def plan(self) -> Plan | None:
-        row = self._db.execute("SELECT value FROM run WHERE key = 'plan'").fetchone()
+        with self._writing("read"):
+            row = self._db.execute("SELECT value FROM run WHERE key = 'plan'").fetchone()
         return Plan.from_json(json.loads(row[0])) if row else None
 
     def start(self, plan: Plan) -> None:
@@ -151,10 +152,11 @@ class Journal:
 
     # -- steps -------------------------------------------------------------------------------
     def steps(self) -> dict[tuple[int, str], tuple[str, dict[str, Any] | None]]:
-        return {
-            (r, k): (state, json.loads(a) if a else None)
-            for r, k, state, a in self._db.execute("SELECT row, key, state, answer FROM step")
-        }
+        with self._writing("read"):
+            return {
+                (r, k): (state, json.loads(a) if a else None)
+                for r, k, state, a in self._db.execute("SELECT row, key, state, answer FROM step")
+            }
 
     def sent(self, row: int, key: str) -> None:
         # When: a later run looks a cut-off call up for only what is left of the consistency window.
@@ -184,7 +186,9 @@ class Journal:
 
     def results(self) -> dict[int, RowResult]:
         out = {}
-        for row, value in self._db.execute("SELECT row, value FROM result"):
+        with self._writing("read"):
+            stored = self._db.execute("SELECT row, value FROM result").fetchall()
+        for row, value in stored:
             d = json.loads(value)
             d["outcome"] = Outcome(d["outcome"])
             out[row] = RowResult(**d)

@@ -110,7 +110,13 @@ def apply_input(
             )
         run = ApplyRun(*outcome, results_path=out, journal_path=state)
         if not run.declined:
-            write_results(run.results, out, source=str(path), summary=run.summary)
+            try:
+                write_results(run.results, out, source=str(path), summary=run.summary)
+            except BulkrefError as e:
+                raise BulkrefError(
+                    f"{e} Every result, with its ids, is in the journal: `bulkref results --state "
+                    f"{state}` (or --out OTHER) writes the file once it can be written."
+                ) from None
         return run
 
 
