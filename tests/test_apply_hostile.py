@@ -83,6 +83,14 @@ def hostile() -> Iterator[Hostile]:
                 error = {"code": "unauthorized", "message": f"Token {auth} refused", "target": auth}
                 self._send(state.get_status, {"error": error})
                 return
+            path = urlparse(self.path).path
+            if path != PATH:  # by id: consistent at once, whatever the listings' lag
+                doc = next((d for _, d in state.referrals if path == f"{PATH}/{d['id']}"), None)
+                if doc is None:
+                    self._send(404, {"error": {"code": "notFound", "message": "No such referral."}})
+                else:
+                    self._send(200, doc)
+                return
             query = parse_qs(urlparse(self.path).query)
             self._send(200, {"value": state.listing(query.get("$filter", [""])[0])})
 
@@ -246,3 +254,21 @@ def test_without_a_window_long_enough_the_resend_carries_the_same_ms_request_id(
     assert len(hostile.referrals) == 1
     correlation = {h["ms-correlationid"] for h in hostile.posts}
     assert len(correlation) == 1
+
+
+def test_a_rerun_right_after_a_run_reads_what_it_created_by_id(hostile: Hostile, env: Path) -> None:
+    """Listings lag 30 s: the re-run's plan cannot see what the run just created, so it
+    plans every row as new; the journal knows their ids, and a read by id is consistent."""
+    hostile.lag = 30
+    path = sheet(env / "deals.xlsx", 5)  # three of the five are two-step chains
+    first = apply_input(path, api_url=hostile.url, consistency_window=0)
+    assert [r.outcome for r in first.results] == [Outcome.CREATED] * 5, [
+        r.error_message for r in first.results
+    ]
+    made = len(hostile.posts)
+    again = apply_input(path, api_url=hostile.url, consistency_window=0)
+    assert [r.outcome for r in again.results] == [Outcome.ADOPTED] * 5
+    assert len(hostile.posts) == made == 8  # nothing sent again
+    assert [(r.referral_id, r.linked_referral_id) for r in again.results] == [
+        (r.referral_id, r.linked_referral_id) for r in first.results
+    ]

@@ -66,6 +66,8 @@ FINAL = frozenset({Outcome.CREATED, Outcome.UPDATED, Outcome.UNCHANGED, Outcome.
 #: Seconds a create whose answer was lost is looked for again before it is sent again
 #: (``apply --consistency-window``): how long Partner Center's listings may lag its writes.
 CONSISTENCY_WINDOW = 10.0
+# The fields of step 1's answer without which step 2 is not sent.
+REQUIRED_FILL = frozenset({"engagementId"})
 # The pauses between those look-ups: soon at first (most lags are short), then every 2 s.
 _LOOKUP_PAUSES = (0.5, 1.0, 2.0)
 
@@ -313,7 +315,8 @@ def _filled(step: Step, answers: dict[str, dict[str, Any]]) -> dict[str, Any]:
         return dict(step.body)  # nothing to fill in: the plan's body is sent as it is
     body = copy.deepcopy(step.body)
     source = answers.get(step.depends_on or "", {})
-    missing = [name for name in step.fill.values() if not source.get(name)]
+    # The engagement is what links step 2 to step 1: without it step 2 would start a deal of its own.
+    missing = [name for name in step.fill.values() if name in REQUIRED_FILL and not source.get(name)]
     if missing:
         raise IncompleteAnswer(
             f"Step {step.key} was not sent: the answer of step {step.depends_on} has no "

@@ -12,14 +12,21 @@ there (step 2 only, or nothing) and the row is reported ``adopted``.
 
 A plan made by this very run has just read Partner Center, so only plans made
 earlier (a saved PLAN.json, a resumed run) and journals in doubt are checked.
+But a listing may lag its writes: a run right after another one of the same
+input can plan as new what that run has just created. So the creates of a
+fresh plan that the previous run of the same journal made are read by id
+(``adopt_known``): a read by id is consistent, a listing may not be.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from bulkref.plan.model import Plan, RowPlan, Step
+from bulkref.apply.outcome import RowResult
+from bulkref.errors import NotFound
+from bulkref.plan.model import Action, Plan, RowPlan, Step
 from bulkref.plan.payload import is_microsoft
 from bulkref.plan.remote import find_existing
 
@@ -100,6 +107,48 @@ async def adopt_existing(plan: Plan, client: ReferralsClient, journal: Journal) 
         for row in adopted
         if all(journal_now.get((row, s.key), ("",))[0] == "done" for s in todo[row][0].steps)
     }
+
+
+async def adopt_known(
+    plan: Plan, client: ReferralsClient, journal: Journal, known: Mapping[str, RowResult]
+) -> set[int]:
+    """Creates of ``plan`` that an earlier run of this journal made (``known``, by External
+    Reference ID: its results), read by id and journaled done when Partner Center has them.
+    Returns the rows whose every step is now known done this way."""
+    todo = [
+        (rp, known[rp.external_id])
+        for rp in plan.rows
+        if rp.action is Action.CREATE and rp.external_id in known and known[rp.external_id].referral_id
+    ]
+    if not todo:
+        return set()
+
+    async def read(referral_id: str | None) -> Referral | None:
+        if not referral_id:
+            return None
+        try:
+            return await client.get(referral_id)
+        except NotFound:
+            return None
+
+    firsts = await asyncio.gather(*(read(r.referral_id) for _, r in todo))
+    seconds = await asyncio.gather(*(read(r.linked_referral_id) for _, r in todo))
+    adopted: set[int] = set()
+    for (rp, _), first, second in zip(todo, firsts, seconds, strict=True):
+        if first is None or is_microsoft(first) or first.get("externalReferenceId") != rp.external_id:
+            continue
+        journal.done(rp.row, rp.steps[0].key, first)
+        done = 1
+        if (
+            len(rp.steps) > 1
+            and second is not None
+            and second.get("engagementId") == first.get("engagementId")
+        ):
+            journal.done(rp.row, rp.steps[1].key, second)
+            done = 2
+        if done == len(rp.steps):
+            adopted.add(rp.row)
+    return adopted
 
 
 def _ext(step: Step) -> str | None:

@@ -31,7 +31,7 @@ from bulkref.apply.journal import Journal
 from bulkref.apply.lock import target_lock
 from bulkref.apply.outcome import RowResult, summary
 from bulkref.apply.pacing import Pacer
-from bulkref.apply.reconcile import adopt_existing
+from bulkref.apply.reconcile import adopt_existing, adopt_known
 from bulkref.apply.record import check_results_path, not_reached
 from bulkref.errors import BulkrefError
 from bulkref.plan.make import api_label, fingerprint, mapping_fingerprint, plan_file
@@ -136,6 +136,7 @@ async def _apply(
     """(plan, results, resumed, interrupted, declined)."""
     pacer = Pacer()
     async with where.client(max_connections=max(concurrency, 4), pacer=pacer) as client:
+        known = _created_by_last_run(journal)
         plan, resumed, fresh = await _plan(path, mapping, client, label, journal)
         check_room(len(plan.rows))
         if not confirm(plan, resumed):
@@ -143,6 +144,8 @@ async def _apply(
         # The remote is the truth: a plan made before this run, or a journal in doubt,
         # has every create the journal does not know as done looked up first.
         adopted = set() if fresh and not journal.in_doubt else await adopt_existing(plan, client, journal)
+        if fresh and known:  # what the last run created, read by id: a listing may not show it yet
+            adopted |= await adopt_known(plan, client, journal, known)
         executor = Executor(
             plan, client, journal, concurrency=concurrency, consistency_window=consistency_window
         )
@@ -186,6 +189,16 @@ async def _plan(
     plan = await plan_file(path, client, api_url=label, mapping=mapping)
     journal.start(plan)
     return plan, False, True
+
+
+def _created_by_last_run(journal: Journal) -> dict[str, RowResult]:
+    """The creates the journal's last run made, by External Reference ID (before a new plan
+    replaces them)."""
+    return {
+        r.external_id: r
+        for r in journal.results().values()
+        if r.external_id and r.referral_id and r.action == "create" and r.outcome in FINAL
+    }
 
 
 def _mapping_print(mapping: Path | None) -> str | None:
