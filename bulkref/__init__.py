@@ -48,6 +48,7 @@ _PUBLIC: dict[str, str] = {
     "plan_html": "bulkref.plan.review",
     # apply
     "apply_input": "bulkref.apply.run",
+    "rebuild_results": "bulkref.apply.record",
     "RowResult": "bulkref.apply.outcome",
     "Outcome": "bulkref.apply.outcome",
     # export
@@ -88,6 +89,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     from bulkref.api.target import TargetInfo, data_dir, describe_target
     from bulkref.apply.outcome import Outcome, RowResult
+    from bulkref.apply.record import rebuild_results
     from bulkref.apply.run import apply_input
     from bulkref.errors import (
         ApiError,

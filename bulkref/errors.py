@@ -23,7 +23,9 @@ the command-line contract (docs/cli.md): 2 when a command could not do its job,
     │   ├── Throttled              429
     │   ├── ServerError            5xx
     │   │   └── ServiceUnavailable 503
-    │   └── Unreachable            no answer at all
+    │   ├── Unreachable            no answer at all
+    │   └── IncompleteAnswer       a success that lacks what it must carry (a create's id)
+    ├── JournalError               the apply journal cannot be read or written
     ├── ConflictError              the referral changed in a way the plan did not expect
     └── ReferralNotFound           ``bulkref get`` of an unknown id (exit 1)
 
@@ -158,6 +160,16 @@ class Unreachable(ApiError):
         super().__init__(message, **kw)
         self.maybe_delivered = maybe_delivered
         self.attempts = attempts
+
+
+class IncompleteAnswer(ApiError):
+    """A 2xx that lacks what the call must return (a create without the id of what it
+    made), or a step whose earlier step's answer lacked what it carries over."""
+
+
+class JournalError(BulkrefError):
+    """The apply journal cannot be read or written (corrupt, disk full): exit 2,
+    in one sentence naming the journal and what to do."""
 
 
 class ConflictError(BulkrefError):

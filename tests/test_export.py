@@ -682,3 +682,30 @@ def test_libreoffice_reads_the_export(api: World, tmp_path: Path) -> None:
     old = next(line for line in lines if line[at["Referral Name *"]] == "Old deal")
     assert old[at["Created"]] == "2024-03-01 10:00:00" and old[at["Closing Date *"]] == "2027-03-31"
     assert any(line[at["Referral Name *"]] == FORMULA_NAME for line in lines)
+
+
+def test_spool_folders_of_killed_exports_are_swept_and_live_ones_kept(tmp_path: Path) -> None:
+    import os
+    import time
+
+    import filelock
+
+    from bulkref.export.referrals import SPOOL_LOCK, SPOOL_PREFIX, sweep_spools
+
+    dead = tmp_path / f"{SPOOL_PREFIX}dead"
+    dead.mkdir()
+    (dead / "spool.sqlite").write_bytes(b"full referral records")
+    live = tmp_path / f"{SPOOL_PREFIX}live"
+    live.mkdir()
+    young = tmp_path / f"{SPOOL_PREFIX}young"  # may not have taken its lock yet
+    young.mkdir()
+    old = time.time() - 3600
+    for folder in (dead, live):
+        os.utime(folder, (old, old))
+    held = filelock.FileLock(live / SPOOL_LOCK)
+    held.acquire()
+    try:
+        assert sweep_spools(tmp_path) == 1
+    finally:
+        held.release()
+    assert not dead.exists() and live.exists() and young.exists()

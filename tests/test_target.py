@@ -63,6 +63,35 @@ def test_unusable_urls_are_refused_with_the_flag_named(url: str) -> None:
     assert caught.value.exit_code == 2 and "BULKREF_API_URL" in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1.evil.example/v1.0/engagements/referrals",
+        "http://localhost.evil.example:8765",
+        "http://127.example",
+        "http://10.0.0.1:8765",
+        "http://[::ffff:8.8.8.8]:8765",
+    ],
+)
+def test_plain_http_is_only_for_real_loopback_addresses(url: str) -> None:
+    with pytest.raises(BadTarget, match="plain http"):
+        resolve(url, False, {})
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:1",
+        "http://127.9.8.7:1",
+        "http://localhost:1",
+        "http://[::1]:1",
+        "http://LOCALHOST:1",
+    ],
+)
+def test_plain_http_to_loopback_is_allowed(url: str) -> None:
+    assert resolve(url, False, {}).url.startswith("http://")
+
+
 def test_no_token_for_a_real_service_is_an_exit_2_error(tmp_path: Path) -> None:
     env: dict[str, str] = home(tmp_path)  # no bulkref login there
     target = resolve(None, False, env)

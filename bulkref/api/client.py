@@ -15,8 +15,10 @@ Headers. Every call sends ``Authorization: Bearer <token>`` (the token source
 is called per attempt, so a refreshed token is picked up, and never logged),
 ``Accept: application/json``, ``MS-CorrelationId`` (one GUID per client, i.e.
 per bulkref run, so the service can group the run's calls) and
-``client-request-id``: a new GUID per logical call, kept the same across the
-retries of that call. The API documentation asks a retried call after a
+``client-request-id`` and ``MS-RequestId``: a new GUID per logical call, kept
+the same across the retries of that call (a caller that retries a call itself,
+as the executor does a create whose answer was lost, passes ``request_id=``
+to keep it). The API documentation asks a retried call after a
 time-out to carry the same id, so that the service (and its support) can tell
 one call tried several times from several calls. The answer's ``request-id``
 is kept on ``Reply``, on every ``ApiError`` and as ``last_request_id``.
@@ -59,6 +61,7 @@ from bulkref.errors import (  # noqa: F401  (re-exported: raised here)
     BulkrefError,
     Conflict,
     Forbidden,
+    IncompleteAnswer,
     InvalidRequest,
     NotFound,
     PreconditionFailed,
@@ -68,8 +71,10 @@ from bulkref.errors import (  # noqa: F401  (re-exported: raised here)
     Unauthenticated,
     Unreachable,
 )
+from bulkref.redact import RedactingFilter, redact, redact_optional, remember
 
 log = logging.getLogger("bulkref.api.client")
+log.addFilter(RedactingFilter())
 
 Referral = dict[str, Any]
 Groups = dict[str, builtins.list[Referral]]
@@ -119,7 +124,8 @@ def error_from(response: httpx.Response, client_request_id: str | None = None) -
     """The ApiError for an unsuccessful answer, whatever its body (JSON or not)."""
     status = response.status_code
     error = _error_object(response)
-    code, target, said = (_text((error or {}).get(k)) for k in ("code", "target", "message"))
+    # A gateway may echo the Authorization header in any of them: scrubbed before anyone sees them.
+    code, target, said = (redact_optional(_text((error or {}).get(k))) for k in ("code", "target", "message"))
     kind = _BY_CODE.get(code or "") or _BY_STATUS.get(status) or (ServerError if status >= 500 else ApiError)
     call = _call_name(response.request.method, response.request.url)
     return kind(
@@ -232,7 +238,7 @@ class RetryPolicy:
     Without a hint from the service, attempt n waits a random time up to
     ``min(cap, base * 2**(n-1))`` ("full jitter", so that concurrent callers
     spread out). With ``Retry-After`` / ``x-ms-retry-after-ms`` it waits that
-    long plus up to ``base`` of jitter; a hint over ``max_retry_after`` is not
+    long plus up to a tenth of it (at most ``base``) of jitter; a hint over ``max_retry_after`` is not
     waited for: the error goes to the caller, who can tell the user when to
     come back. ``sleep`` is injectable so that tests run fast.
     """
@@ -251,7 +257,9 @@ class RetryPolicy:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
         hint = getattr(error, "retry_after", None)
         if hint is not None:
-            return float(hint) + random.uniform(0, self.base)
+            # A tenth of the hint at most: enough to spread calls told the same time,
+            # not so much that an occasional 429 costs its call half a second more.
+            return float(hint) + random.uniform(0, min(self.base, 0.1 * float(hint)))
         return random.uniform(0, min(self.cap, self.base * 2 ** (attempt - 1)))
 
     def allows(self, error: BaseException, retryable: Callable[[BaseException], bool]) -> bool:
@@ -511,12 +519,15 @@ class ReferralsClient:
         json: Any = None,
         headers: Mapping[str, str] | None = None,
         retryable: Callable[[BaseException], bool] | None = None,
+        request_id: str | None = None,
     ) -> Reply:
         """One logical call, retried per ``retryable`` (default: ``retry_read`` for
-        idempotent methods, ``retry_unsent`` for the rest); raises an ``ApiError``."""
+        idempotent methods, ``retry_unsent`` for the rest); raises an ``ApiError``.
+        ``request_id`` (default: a new GUID) is sent as ``client-request-id`` and
+        ``MS-RequestId`` on every attempt: give the same one to send a call again."""
         method = method.upper()
         rule = retryable or (retry_read if method in IDEMPOTENT_METHODS else retry_unsent)
-        call_id = str(uuid.uuid4())
+        call_id = request_id or str(uuid.uuid4())
         attempts = 0
 
         async def attempt() -> Reply:
@@ -533,9 +544,10 @@ class ReferralsClient:
     async def _attempt(
         self, method: str, url: str, call_id: str, body: Any, headers: Mapping[str, str] | None
     ) -> Reply:
-        sent = {"client-request-id": call_id, **(headers or {})}
+        sent = {"client-request-id": call_id, "MS-RequestId": call_id, **(headers or {})}
         token = self._token() if callable(self._token) else self._token
         if token:
+            remember(token)  # whatever echoes it later (an error body, an exception) is scrubbed
             sent["Authorization"] = f"Bearer {token}"
         if self.pacer is not None:
             await self.pacer.wait()
@@ -659,6 +671,6 @@ def _transport_reason(exc: httpx.TransportError) -> str:
     if isinstance(exc, httpx.TimeoutException):
         return "no answer in time"
     if isinstance(exc, httpx.ConnectError):
-        detail = str(exc).strip()
+        detail = redact(str(exc).strip())
         return f"could not connect: {detail}" if detail else "could not connect"
     return "the connection was closed without an answer"

@@ -165,6 +165,12 @@ class Secrets:
     password: str | None = field(default=None, repr=False)
     client_secret: str | None = field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        from bulkref.redact import remember
+
+        for secret in self.values():  # scrubbed from any text shown or written from now on
+            remember(secret)
+
     def values(self) -> list[str]:
         return [s for s in (self.password, self.client_secret) if s]
 

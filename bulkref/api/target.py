@@ -29,6 +29,7 @@ what ``bulkref sandbox`` listens on) means the referrals collection on that host
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sqlite3
 from collections.abc import Callable, Mapping
@@ -51,8 +52,6 @@ SANDBOX_TOKEN = "sandbox"  # not a secret: the sandbox accepts any bearer token
 
 ENV_API_URL = "BULKREF_API_URL"
 ENV_ACCESS_TOKEN = "BULKREF_ACCESS_TOKEN"
-
-_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 class Target:
@@ -155,7 +154,7 @@ def checked_url(text: str, source: str) -> str:
         url = None
     if url is None or url.scheme not in ("http", "https") or not url.host:
         raise BadTarget(f"{source} {text!r} is not an http or https URL such as {PARTNER_CENTER_URL}.")
-    if url.scheme == "http" and url.host not in _LOOPBACK and not url.host.startswith("127."):
+    if url.scheme == "http" and not is_loopback(url.host):
         raise BadTarget(
             f"{source} {text} is plain http, which would send the access token in clear text: "
             "use https (plain http is only for a local sandbox)."
@@ -163,6 +162,18 @@ def checked_url(text: str, source: str) -> str:
     if url.path in ("", "/"):
         url = url.copy_with(path=API_PATH)
     return str(url.copy_with(fragment=None)).rstrip("/")
+
+
+def is_loopback(host: str) -> bool:
+    """Only ``localhost`` and real loopback addresses (127.0.0.0/8, ::1): a name such
+    as ``127.0.0.1.evil.example`` is a host on the network like any other."""
+    host = host.strip("[]").rstrip(".").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _start_sandbox(db: Path) -> SandboxServer:

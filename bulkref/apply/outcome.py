@@ -10,6 +10,7 @@ class Outcome(StrEnum):
     CREATED = "created"
     UPDATED = "updated"
     UNCHANGED = "unchanged"
+    ADOPTED = "adopted"  # a create Partner Center already held (another journal's run): its ids are kept
     PARTIAL = "partial"  # step 1 of a chain done, step 2 failed: a re-run performs only step 2
     CONFLICT = "conflict"  # the referral changed in Partner Center since the plan was made
     FAILED = "failed"
@@ -21,6 +22,7 @@ SUMMARY_OF = {
     Outcome.CREATED: "created",
     Outcome.UPDATED: "updated",
     Outcome.UNCHANGED: "unchanged",
+    Outcome.ADOPTED: "unchanged",
     Outcome.PARTIAL: "failed",
     Outcome.CONFLICT: "failed",
     Outcome.FAILED: "failed",
@@ -58,4 +60,5 @@ def summary(results: list[RowResult]) -> dict[str, int]:
         counts[SUMMARY_OF[r.outcome]] += 1
     counts["partial"] = sum(1 for r in results if r.outcome is Outcome.PARTIAL)
     counts["conflict"] = sum(1 for r in results if r.outcome is Outcome.CONFLICT)
+    counts["adopted"] = sum(1 for r in results if r.outcome is Outcome.ADOPTED)
     return counts

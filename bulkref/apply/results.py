@@ -78,6 +78,7 @@ OUTCOME_STYLE: dict[Outcome, tuple[PatternFill, Font] | None] = {
     Outcome.CREATED: _GREEN,
     Outcome.UPDATED: _GREEN,
     Outcome.UNCHANGED: _GREY,
+    Outcome.ADOPTED: _GREY,
     Outcome.PARTIAL: _ORANGE,
     Outcome.CONFLICT: _ORANGE,
     Outcome.FAILED: _RED,

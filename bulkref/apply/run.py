@@ -12,6 +12,12 @@ plan when the run itself made no call for the row: unchanged, blocked, not
 reached). A results file already there is kept under a dated name
 (``results.keep_previous``), never replaced; ``apply PLAN.json`` names its
 results after the sheet the plan was made from.
+
+Safety around it: one apply per target at a time on this machine
+(bulkref.apply.lock); the results path is checked before the first call
+(bulkref.apply.record); a plan made before this run (a saved PLAN.json, a
+resumed run) or a journal in doubt has every create looked up in Partner
+Center first (bulkref.apply.reconcile); Ctrl-C and SIGTERM stop gracefully.
 """
 
 from __future__ import annotations
@@ -28,18 +34,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bulkref.apply.executor import FINAL, Executor
+from bulkref.apply.executor import CONSISTENCY_WINDOW, FINAL, Executor
 from bulkref.apply.journal import Journal
-from bulkref.apply.outcome import Outcome, RowResult, summary
+from bulkref.apply.lock import target_lock
+from bulkref.apply.outcome import RowResult, summary
 from bulkref.apply.pacing import Pacer
+from bulkref.apply.reconcile import adopt_existing, adopt_known
+from bulkref.apply.record import check_results_path, not_reached
 from bulkref.errors import BulkrefError
 from bulkref.plan.make import api_label, fingerprint, mapping_fingerprint, plan_file
 from bulkref.plan.model import Action, Plan, RowPlan
 
 if TYPE_CHECKING:
     from bulkref.api.destination import Destination
-
-NOT_REACHED = "Not reached: the run was stopped. Run the same command again to continue."
 
 
 @dataclass
@@ -79,18 +86,22 @@ def apply_input(
     stop: threading.Event | None = None,
     overwrite_newer: bool = False,
     on_done_before: Callable[[RowResult], None] | None = None,
+    consistency_window: float = CONSISTENCY_WINDOW,
 ) -> ApplyRun:
     """Apply ``path``: a spreadsheet (read through the ``mapping`` file, if
-    any), planned now, or a PLAN.json from ``plan --out``, executed as saved.
+        any), planned now, or a PLAN.json from ``plan --out``, executed as saved.
 
-    ``stop``, set from another thread, acts as a first Ctrl-C does: the calls
-    in flight finish, then the run ends with its journal and results written
-    (``bulkref serve``'s Stop button).
+        ``stop``, set from another thread, acts as a first Ctrl-C does: the calls
+        in flight finish, then the run ends with its journal and results written
+        (``bulkref serve``'s Stop button).
 
-    ``confirm`` gets the plan with its ``target`` set to where it will be
-    written now. ``on_done_before`` gets, on a resumed run, each row an earlier
-    run finished (default: ``on_result``), so that progress counts every row.
-    ``overwrite_newer`` lets rows made from an older version of their referral win."""
+        ``confirm`` gets the plan with its ``target`` set to where it will be
+        written now. ``on_done_before`` gets, on a resumed run, each row an earlier
+        run finished (default: ``on_result``), so that progress counts every row.
+        ``overwrite_newer`` lets rows made from an older version of their referral win.
+
+    ``consistency_window``: seconds a create whose answer was lost is looked for
+        again in Partner Center before it is sent again (``--consistency-window``)."""
     from bulkref.api import target
     from bulkref.api.destination import destination
     from bulkref.apply.results import default_path, keep_previous, refuse_input, write_results
@@ -107,15 +118,38 @@ def apply_input(
         out = results or default_path(source)
         refuse_input(out, path)
         refuse_input(out, source)
-        options = _Options(concurrency, overwrite_newer, named, on_done_before or on_result)
-        with Journal(state) as journal:
+        check_results_path(out)  # before the first call: a run must be able to say what it did
+        options = _Options(
+            concurrency, overwrite_newer, named, on_done_before or on_result, consistency_window
+        )
+        with target_lock(label, target.data_dir(), on_note), Journal(state) as journal:
+            if journal.in_doubt:
+                on_note(f"Note: {journal.in_doubt}. Every create is looked up in Partner Center first.")
             outcome = asyncio.run(
-                _apply(path, mapping, where, label, journal, options, confirm, on_result, on_note, stop)
+                _apply(
+                    path,
+                    mapping,
+                    where,
+                    label,
+                    journal,
+                    options,
+                    confirm,
+                    on_result,
+                    on_note,
+                    stop,
+                    lambda rows: check_results_path(out, rows),
+                )
             )
         run = ApplyRun(*outcome, results_path=out, journal_path=state, target=named)
         if not run.declined:
             run.results_path, run.previous_results = keep_previous(out)
-            write_results(run.results, run.results_path, source=str(source), summary=run.summary)
+            try:
+                write_results(run.results, run.results_path, source=str(source), summary=run.summary)
+            except BulkrefError as e:
+                raise BulkrefError(
+                    f"{e} Every result, with its ids, is in the journal: `bulkref results --state "
+                    f"{state}` (or --out OTHER) writes the file once it can be written."
+                ) from None
         return run
 
 
@@ -125,6 +159,7 @@ class _Options:
     overwrite_newer: bool
     target: Destination
     done_before: Callable[[RowResult], None]
+    consistency_window: float
 
 
 def _sheet_of(path: Path) -> Path:
@@ -149,15 +184,18 @@ async def _apply(
     confirm: Callable[[Plan, bool], bool],
     on_result: Callable[[RowResult], None],
     on_note: Callable[[str], None],
-    stop: threading.Event | None = None,
+    stop: threading.Event | None,
+    check_room: Callable[[int], None],
 ) -> tuple[Plan, list[RowResult], bool, bool, bool]:
     """(plan, results, resumed, interrupted, declined)."""
     pacer = Pacer()
     concurrency = options.concurrency
     async with where.client(max_connections=max(concurrency, 4), pacer=pacer) as client:
-        plan, resumed = await _plan(
+        known = _created_by_last_run(journal)
+        plan, resumed, fresh = await _plan(
             path, mapping, client, label, journal, options.overwrite_newer, options.target
         )
+        check_room(len(plan.rows))
         # Whoever says yes is told where it goes now (a saved plan names where it was made).
         plan = dataclasses.replace(plan, target=options.target.as_json())
         if not confirm(plan, resumed):
@@ -166,7 +204,15 @@ async def _apply(
             for earlier in journal.results().values():
                 if earlier.outcome in FINAL:
                     options.done_before(earlier)
-        executor = Executor(plan, client, journal, concurrency=concurrency)
+        # The remote is the truth: a plan made before this run, or a journal in doubt,
+        # has every create the journal does not know as done looked up first.
+        adopted = set() if fresh and not journal.in_doubt else await adopt_existing(plan, client, journal)
+        if fresh and known:  # what the last run created, read by id: a listing may not show it yet
+            adopted |= await adopt_known(plan, client, journal, known)
+        executor = Executor(
+            plan, client, journal, concurrency=concurrency, consistency_window=options.consistency_window
+        )
+        executor.adopted = adopted
 
         def finished(result: RowResult) -> None:
             while pacer.notes:
@@ -182,7 +228,7 @@ async def _apply(
         with _stop_on_ctrl_c(loop, executor.stop, on_note):
             done = await executor.run()
     rows = [
-        _with_ids(done.get(rp.row) or _not_reached(rp.sheet, rp.row, rp.external_id, str(rp.action)), rp)
+        _with_ids(done.get(rp.row) or not_reached(rp.sheet, rp.row, rp.external_id, str(rp.action)), rp)
         for rp in plan.rows
     ]
     return plan, rows, resumed, executor.stop.is_set(), False
@@ -208,14 +254,15 @@ async def _plan(
     journal: Journal,
     overwrite_newer: bool = False,
     target: Destination | None = None,
-) -> tuple[Plan, bool]:
+) -> tuple[Plan, bool, bool]:
+    """(plan, resumed, fresh): ``fresh`` when the plan was made now, from what Partner Center holds."""
     if path.suffix.lower() == ".json":
         plan = _saved_plan(path, label, mapping, overwrite_newer)
         previous = journal.plan()
         if previous is not None and previous.as_json() == plan.as_json():
-            return plan, True
+            return plan, True, False
         journal.start(plan)
-        return plan, False
+        return plan, False, False
     previous = journal.plan()
     if (
         previous is not None
@@ -225,7 +272,7 @@ async def _plan(
         and previous.overwrite_newer == overwrite_newer
         and _unfinished(previous, journal)
     ):
-        return previous, True
+        return previous, True, False
     plan = await plan_file(
         path,
         client,
@@ -235,7 +282,17 @@ async def _plan(
         target=None if target is None else target.as_json(),
     )
     journal.start(plan)
-    return plan, False
+    return plan, False, True
+
+
+def _created_by_last_run(journal: Journal) -> dict[str, RowResult]:
+    """The creates the journal's last run made, by External Reference ID (before a new plan
+    replaces them)."""
+    return {
+        r.external_id: r
+        for r in journal.results().values()
+        if r.external_id and r.referral_id and r.action == "create" and r.outcome in FINAL
+    }
 
 
 def _mapping_print(mapping: Path | None) -> str | None:
@@ -302,38 +359,49 @@ def _unfinished(plan: Plan, journal: Journal) -> bool:
     )
 
 
-def _not_reached(sheet: str, row: int, external_id: str | None, action: str) -> RowResult:
-    return RowResult(
-        sheet=sheet,
-        row=row,
-        external_id=external_id,
-        action=action,
-        outcome=Outcome.SKIPPED,
-        error_code="notReached",
-        error_message=NOT_REACHED,
-    )
-
-
 @contextlib.contextmanager
 def _stop_on_ctrl_c(
     loop: asyncio.AbstractEventLoop, stop: asyncio.Event, on_note: Callable[[str], None]
 ) -> Any:
-    """The first Ctrl-C lets the calls in flight finish, then the run stops with
-    its journal and results written; a second one stops at once (the journal
-    still knows which calls were cut off)."""
+    """The first Ctrl-C (or SIGTERM: ``timeout``, CI, ``docker stop``) lets the calls
+    in flight finish, then the run stops with its journal and results written; a
+    second one stops at once (the journal still knows which calls were cut off).
+
+    Where the event loop cannot watch signals (Windows), ``signal.signal`` handlers
+    hand the stop to the loop instead; the signals a platform lacks are left alone."""
+    wanted = [signal.SIGINT, *(getattr(signal, n) for n in ("SIGTERM", "SIGBREAK") if hasattr(signal, n))]
+    before = {sig: signal.getsignal(sig) for sig in wanted}
+    watched: list[signal.Signals] = []
+    by_loop = True
+
+    def restore() -> None:
+        for sig in watched:
+            with contextlib.suppress(Exception):
+                if by_loop:
+                    loop.remove_signal_handler(sig)
+                signal.signal(sig, before[sig])  # the command's own (SIGTERM ends it like Ctrl-C)
+        watched.clear()
 
     def first() -> None:
         on_note("Stopping: finishing the calls in flight (Ctrl-C again to stop at once).")
         stop.set()
-        loop.remove_signal_handler(signal.SIGINT)
+        restore()
 
-    try:
-        loop.add_signal_handler(signal.SIGINT, first)
-    except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
-        yield
-        return
+    for sig in wanted:
+        try:
+            if by_loop:
+                loop.add_signal_handler(sig, first)
+            else:
+                signal.signal(sig, lambda signum, frame: loop.call_soon_threadsafe(first))
+            watched.append(sig)
+        except NotImplementedError:  # Windows' event loops: fall back to signal.signal
+            by_loop = False
+            with contextlib.suppress(ValueError, OSError, RuntimeError):
+                signal.signal(sig, lambda signum, frame: loop.call_soon_threadsafe(first))
+                watched.append(sig)
+        except (ValueError, OSError, RuntimeError):  # not the main thread, or not this signal here
+            continue
     try:
         yield
     finally:
-        with contextlib.suppress(Exception):
-            loop.remove_signal_handler(signal.SIGINT)
+        restore()

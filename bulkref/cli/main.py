@@ -6,6 +6,7 @@ rows are invalid or some calls failed; 2 the command could not do its job.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import sys
@@ -33,6 +34,7 @@ SUMMARIES: dict[str, str] = {
     "whoami": "Show the signed-in account.",
     "sandbox": "Run a local Partner Center Referrals API.",
     "serve": "The whole import in a browser.",
+    "results": "Write an apply's results again from its journal.",
 }
 
 
@@ -55,12 +57,15 @@ class _Group(click.Group):
         return command
 
     def invoke(self, ctx: click.Context) -> object:
+        from bulkref.redact import redact
+
+        _terminate_as_interrupt()
         try:
             return super().invoke(ctx)
         except BulkrefError as e:
-            if ctx.meta.get("debug"):
-                raise
-            click.echo(f"bulkref: {e}", err=True)
+            # --debug adds the traceback; the exit code stays the contract's.
+            _traceback(ctx)
+            click.echo(f"bulkref: {redact(e)}", err=True)
             sys.exit(e.exit_code)
         except KeyboardInterrupt:
             click.echo("bulkref: interrupted.", err=True)
@@ -68,14 +73,36 @@ class _Group(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
         except Exception as e:
-            if ctx.meta.get("debug"):
-                raise
+            _traceback(ctx)
             click.echo(
-                f"bulkref: unexpected error ({type(e).__name__}: {e}). "
+                f"bulkref: unexpected error ({type(e).__name__}: {redact(e)}). "
                 "Run again with --debug for details and report it.",
                 err=True,
             )
             sys.exit(2)
+
+
+def _traceback(ctx: click.Context) -> None:
+    """With --debug, the traceback of the error being handled, scrubbed of secrets, on stderr."""
+    if ctx.meta.get("debug"):
+        import traceback
+
+        from bulkref.redact import redact
+
+        click.echo(redact(traceback.format_exc()).rstrip(), err=True)
+
+
+def _terminate_as_interrupt() -> None:
+    """SIGTERM (``timeout``, CI, ``docker stop``) ends a command like Ctrl-C: its
+    ``finally`` blocks run, temporary files go, and apply stops gracefully (it
+    installs its own handler while it runs). Where SIGTERM cannot be caught, nothing changes."""
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    with contextlib.suppress(ValueError, OSError, AttributeError):  # not the main thread; no SIGTERM
+        signal.signal(signal.SIGTERM, interrupt)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -296,6 +323,14 @@ def plan(
     help="Read FILE, a CRM export, through this mapping file (see bulkref map suggest).",
 )
 @_overwrite_newer_option
+@click.option(
+    "--consistency-window",
+    type=click.FloatRange(0, 600),
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long a create whose answer was lost is looked for in Partner Center before it is sent again.",
+)
 def apply_command(
     file: Path,
     api_url: str | None,
@@ -307,6 +342,7 @@ def apply_command(
     fmt: str,
     mapping: Path | None,
     overwrite_newer: bool,
+    consistency_window: float,
 ) -> None:
     """Execute FILE (a spreadsheet, planned now) or PLAN.json (exactly that plan).
 
@@ -383,6 +419,7 @@ def apply_command(
             mapping=mapping,
             overwrite_newer=overwrite_newer,
             on_done_before=done_before,
+            consistency_window=consistency_window,
         )
         interrupted = run.interrupted
     finally:
@@ -411,12 +448,54 @@ def apply_command(
         click.echo(
             f"Applied to {where}: {counts['created']} created, {counts['updated']} updated, "
             f"{counts['unchanged']} unchanged, {counts['failed']} failed, {counts['skipped']} skipped."
+            + (
+                f" {counts['adopted']} of the unchanged were in Partner Center already (adopted)."
+                if counts.get("adopted")
+                else ""
+            )
             + (" Stopped before the end: run the same command again to continue." if run.interrupted else "")
         )
         click.echo(f"Results: {run.results_path}")
         if run.previous_results is not None:
             click.echo(f"The previous results file is kept as {run.previous_results}")
     sys.exit(0 if not counts["failed"] and not counts["skipped"] and not run.interrupted else 1)
+
+
+@cli.command(name="results")
+@click.option(
+    "--state",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The journal of the run (apply --format json names it as 'journal').",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the results (default: where apply writes them, beside the input).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="text for people, json for scripts (the summary and the paths).",
+)
+def results_command(state: Path, out: Path | None, fmt: str) -> None:
+    """Write the results file of an apply run again, from its journal: what was
+    created, with every id, even when the run stopped before writing it. Exit 0
+    when written, 2 when the journal or the file cannot be used."""
+    from bulkref.apply.record import rebuild_results
+
+    path, counts = rebuild_results(state, out)
+    if fmt == "json":
+        click.echo(json.dumps({"summary": counts, "results": str(path), "journal": str(state)}, indent=2))
+    else:
+        click.echo(
+            f"Rebuilt from {state}: {counts['created']} created, {counts['updated']} updated, "
+            f"{counts['unchanged']} unchanged, {counts['failed']} failed, {counts['skipped']} skipped."
+        )
+        click.echo(f"Results: {path}")
 
 
 def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

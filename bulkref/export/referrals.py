@@ -56,9 +56,11 @@ someone edits it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import io
 import json
+import shutil
 import sqlite3
 import tempfile
 import time
@@ -67,6 +69,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+import filelock
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
@@ -262,7 +265,7 @@ async def export_from(
     started = time.monotonic()
     path = check_output(Path(out), force)
     report = on_progress or (lambda phase, done, total: None)
-    with tempfile.TemporaryDirectory(prefix="bulkref-export-") as folder, Spool(Path(folder)) as spool:
+    with spool_folder() as folder, Spool(folder) as spool:
         total = await _count(client, filter)
         if total is not None and top is not None:
             total = min(total, top)
@@ -328,6 +331,47 @@ def _reported(
 
 
 # --- pass 1: the spool ----------------------------------------------------------------------------
+
+SPOOL_PREFIX = "bulkref-export-"
+SPOOL_LOCK = "in-use.lock"
+# A folder younger than this may belong to an export that has not taken its lock yet.
+_SWEEP_AGE = 60.0
+
+
+@contextlib.contextmanager
+def spool_folder() -> Iterator[Path]:
+    """A private temporary folder for the spool (full referral records), locked while in use.
+
+    It is removed when the export ends, however it ends short of a kill; the folders
+    a killed export left (their lock free: the operating system released it) are
+    removed by the next export, on any platform."""
+    sweep_spools()
+    with tempfile.TemporaryDirectory(prefix=SPOOL_PREFIX) as name:
+        folder = Path(name)
+        lock = filelock.FileLock(folder / SPOOL_LOCK)
+        lock.acquire(timeout=0)
+        try:
+            yield folder
+        finally:
+            lock.release()
+
+
+def sweep_spools(root: Path | None = None) -> int:
+    """Remove the spool folders of exports that are no longer running; how many were removed."""
+    removed = 0
+    now = time.time()
+    for folder in Path(root or tempfile.gettempdir()).glob(f"{SPOOL_PREFIX}*"):
+        try:
+            if not folder.is_dir() or now - folder.stat().st_mtime < _SWEEP_AGE:
+                continue
+            lock = filelock.FileLock(folder / SPOOL_LOCK)
+            lock.acquire(timeout=0)
+        except (OSError, filelock.Timeout):
+            continue  # in use, or not ours to remove
+        lock.release()
+        shutil.rmtree(folder, ignore_errors=True)
+        removed += not folder.exists()
+    return removed
 
 
 class Spool:
