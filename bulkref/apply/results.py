@@ -12,10 +12,12 @@ error messages); all text is neutralised against formula injection
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
 import os
+import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
@@ -107,26 +109,38 @@ def default_path(input_path: Path) -> Path:
 
 
 def keep_previous(out: Path) -> tuple[Path, Path | None]:
-    """Make room for new results at ``out``: a results file already there is moved
-    aside to ``<stem>.<UTC time it was written><suffix>`` beside it
+    """Keep a results file already at ``out`` as a copy named
+    ``<stem>.<UTC time it was written><suffix>`` beside it
     (``deals.results.2026-12-01_171553.xlsx``). Returns (where to write, where the
-    previous file now is, None when there was none).
+    previous file is kept, None when there was none).
 
     A results file is the record of which referrals a run created: a re-run
     (all unchanged, say) must not replace it silently. The newest run's file
-    keeps the plain name, so scripts find it where they always did. Should the
-    previous file not move (open in a spreadsheet program on Windows), it stays,
-    and the new results get the dated name instead: the run is never lost for it.
+    keeps the plain name, so scripts find it where they always did. A copy, not
+    a rename: until the new file replaces it atomically, the plain name still
+    holds the previous record, so a write that fails (a full disk) loses
+    nothing (``drop_kept`` then removes the copy). Should the copy fail, the new
+    results get the dated name instead: the previous file is never lost for it.
     """
     out = Path(out)
     if not out.is_file():
         return out, None
     kept = _dated(out, dt.datetime.fromtimestamp(out.stat().st_mtime, dt.UTC))
     try:
-        out.rename(kept)
+        shutil.copy2(out, kept)
     except OSError:
+        with contextlib.suppress(OSError):
+            kept.unlink()
         return _dated(out, dt.datetime.now(dt.UTC)), out
     return out, kept
+
+
+def drop_kept(out: Path, kept: Path | None) -> None:
+    """After a failed write to ``out``: the plain name still holds the previous
+    results, so their dated copy from ``keep_previous`` is only clutter."""
+    if kept is not None and kept != out and out.is_file():
+        with contextlib.suppress(OSError):
+            kept.unlink()
 
 
 def _dated(out: Path, when: dt.datetime) -> Path:

@@ -104,7 +104,7 @@ def apply_input(
         again in Partner Center before it is sent again (``--consistency-window``)."""
     from bulkref.api import target
     from bulkref.api.destination import destination
-    from bulkref.apply.results import default_path, keep_previous, refuse_input, write_results
+    from bulkref.apply.results import default_path, drop_kept, keep_previous, refuse_input, write_results
 
     path = Path(path)
     mapping = None if mapping is None else Path(mapping)
@@ -146,6 +146,7 @@ def apply_input(
             try:
                 write_results(run.results, run.results_path, source=str(source), summary=run.summary)
             except BulkrefError as e:
+                drop_kept(run.results_path, run.previous_results)
                 raise BulkrefError(
                     f"{e} Every result, with its ids, is in the journal: `bulkref results --state "
                     f"{state}` (or --out OTHER) writes the file once it can be written."
