@@ -70,7 +70,7 @@ a PUT. If-Match is checked when sent. 204 with the new ETag, or 200 with the
 referral under ``Prefer: return=representation``.
 
 Status. The transition table and the status/substatus pairs come from
-``bulkref.spec.enums``. A Closed referral refuses every PUT and PATCH (400,
+``data/service.toml`` (see ``service``). A Closed referral refuses every PUT and PATCH (400,
 target ``status``), even one that would change nothing. ``acceptedDateTime``
 is set when a referral first becomes Active. Every write changes ``eTag`` and
 ``updatedDateTime`` (times are strictly increasing, 7 fractional digits).

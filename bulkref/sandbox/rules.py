@@ -31,7 +31,7 @@ import pycountry
 
 from bulkref.sandbox.document import READ_ONLY, Doc, is_timestamp
 from bulkref.sandbox.errors import invalid
-from bulkref.spec import enums as enum_tables
+from bulkref.sandbox.service import load as load_service
 
 MARKETPLACE_INTENT_TYPE = "CustomerMarketplaceIntent"
 
@@ -49,7 +49,7 @@ Checker = Callable[[Any, Path], Any]
 class Shape:
     """The expected form of one JSON value."""
 
-    kind: str  # str | bool | number | time | enum | country | currency | object | array
+    kind: str  # any | str | bool | number | time | enum | country | currency | object | array
     values: tuple[str, ...] = ()
     fields: Mapping[str, Shape] = field(default_factory=dict)
     required: tuple[str, ...] = ()
@@ -120,6 +120,8 @@ def _checker(shape: Shape) -> Checker:
             return [item_check(v, (*path, i)) for i, v in enumerate(value)]
 
         return check_array
+    if kind == "any":  # known to the service, shape not documented: kept as sent
+        return lambda value, path: value
     if kind == "bool":
 
         def check_bool(value: Any, path: Path) -> Any:
@@ -207,6 +209,7 @@ STR = Shape("str")
 BOOL = Shape("bool")
 NUMBER = Shape("number")
 TIME = Shape("time")
+ANY = Shape("any")
 
 
 def _obj(required: tuple[str, ...] = (), **fields: Shape) -> Shape:
@@ -225,7 +228,7 @@ def _enum(values: tuple[str, ...]) -> Shape:
 def referral_shape() -> Shape:
     """The Referral resource as documented, read-only fields included (the
     filter checks paths against it)."""
-    e = enum_tables.load()
+    e = load_service()
     member = _obj(
         firstName=STR,
         lastName=STR,
@@ -268,6 +271,8 @@ def referral_shape() -> Shape:
         products=_arr(tag),
         services=_arr(tag),
         solutions=_arr(solution),
+        # What the service answers (its shape is not documented); accepted back as it came.
+        salesPlays=ANY,
         additionalRequirements=_obj(attributes=_arr(_obj(type=STR, id=STR))),
     )
     details = _obj(
@@ -299,10 +304,10 @@ def referral_shape() -> Shape:
         links=_obj(self=link, relatedReferrals=link),
         name=STR,
         externalReferenceId=STR,
-        status=_enum(e.values("referral_status")),
-        substatus=_enum(e.values("referral_substatus")),
+        status=_enum(e.values("status")),
+        substatus=_enum(e.values("substatus")),
         statusReason=STR,
-        type=_enum(e.values("referral_type")),
+        type=_enum(e.values("type")),
         qualification=_enum(e.values("qualification")),
         customerProfile=customer,
         consent=consent,
@@ -321,10 +326,10 @@ def referral_shape() -> Shape:
 
 
 class Rules:
-    """The service's rules over referral bodies, with enumerations from ``bulkref.spec.enums``."""
+    """The service's rules over referral bodies, with enumerations from ``data/service.toml``."""
 
     def __init__(self) -> None:
-        self.enums = enum_tables.load()
+        self.service = load_service()
         self.shape = referral_shape()
         # pycountry reads its tables on first use: pay that at start, not in a request.
         _countries()
@@ -401,7 +406,7 @@ class Rules:
             )
 
     def check_pair(self, status: str, substatus: str) -> None:
-        allowed = self.enums.status_substatus.get(status, ())
+        allowed = self.service.substatus_of.get(status, ())
         if substatus not in allowed:
             raise invalid(
                 f"substatus '{substatus}' does not go with status '{status}' "
@@ -413,7 +418,7 @@ class Rules:
         before, after = current.get("status"), new.get("status")
         if not after:
             raise invalid("status is required.", "status")
-        allowed = self.enums.status_transitions.get(str(before), (after,))
+        allowed = self.service.transitions.get(str(before), (after,))
         if after not in allowed:
             raise invalid(
                 f"A referral cannot move from status '{before}' to '{after}' "
@@ -423,7 +428,7 @@ class Rules:
         self.check_pair(after, new.get("substatus") or "")
 
     def _default_substatus(self, status: str) -> str:
-        allowed = self.enums.status_substatus.get(status, ())
+        allowed = self.service.substatus_of.get(status, ())
         # Closed has no natural default: won, lost, declined and expired differ too much.
         if status == "Closed" or not allowed:
             raise invalid(f"substatus is required with status '{status}'.", "substatus")
@@ -441,12 +446,12 @@ class Rules:
                 continue
             attribute["type"] = MARKETPLACE_INTENT_TYPE
             path = ("details", "requirements", "additionalRequirements", "attributes", i, "id")
-            intent = _enum(self.enums.values("marketplace_intent"))
+            intent = _enum(self.service.values("marketplace_intent"))
             attribute["id"] = normalize(attribute.get("id"), intent, path)
 
     def _check_solution_play(self, content: Doc) -> None:
         area, play = content.get("solutionArea"), content.get("solutionPlay")
-        if area and play and play not in self.enums.solution_plays.get(area, ()):
+        if area and play and play not in self.service.solution_plays.get(area, ()):
             raise invalid(f"solutionPlay '{play}' is not a play of solution area '{area}'.", "solutionPlay")
 
 
