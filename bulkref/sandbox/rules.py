@@ -385,16 +385,67 @@ class Rules:
         return checked
 
     def patched_content(self, current: Doc, operations: object) -> Doc:
-        """Content after applying a JSON Patch (only ``replace`` and ``add``) to ``current``."""
+        """Content after applying a JSON Patch (only ``replace`` and ``add``) to ``current``.
+
+        Only what the patch changes is checked (each target path against the
+        resource's shape, the status move when status or substatus changes, the
+        cross-field rules of what it touches): a referral as the service answers
+        it (``Unknown``, ``None``, properties it adds) can be patched as is."""
         self.check_open(current)
         if not isinstance(operations, list) or not operations:
             raise invalid("A PATCH body is a non-empty JSON array of operations.")
         doc = copy.deepcopy(current)
+        touched: list[list[str]] = []
         for index, operation in enumerate(operations):
-            doc = _apply(doc, operation, index)
-        checked = self.content(doc)
-        self.check_move(current, checked)
-        return checked
+            doc, parts = _apply(doc, operation, index)
+            touched.append(parts)
+        for parts in touched:
+            self._check_at(doc, parts)
+        content = {k: v for k, v in doc.items() if k not in READ_ONLY}
+        tops = {parts[0] for parts in touched}
+        if tops & {"status", "substatus"}:
+            self.check_move(current, content)
+        if "details" in tops:
+            self._check_marketplace_intent(content)
+        if tops & {"solutionArea", "solutionPlay"}:
+            self._check_solution_play(content)
+        return content
+
+    def _check_at(self, doc: Doc, parts: list[str]) -> None:
+        """Check (and spell as documented) the value a patch put at ``parts``."""
+        shape: Shape | None = self.shape
+        parent: Any = None
+        node: Any = doc
+        path: list[str | int] = []
+        key: str | int = ""
+        for part in parts:
+            if shape is None:
+                return  # below an undocumented property: kept as sent
+            parent = node
+            if isinstance(node, list):
+                key = len(node) - 1 if part == "-" else int(part)
+                shape = shape.item
+            else:
+                key = part
+                shape = shape.child(part) if shape.kind == "object" else None
+            path.append(key)
+            node = parent[key]
+        if shape is None:
+            return
+        parent[key] = shape.check(node, tuple(path))
+        owner = self._shape_of(parts[:-1])
+        if owner is not None and key in owner.required and parent[key] in (None, ""):
+            raise _refuse(tuple(path), "is required.")
+
+    def _shape_of(self, parts: list[str]) -> Shape | None:
+        shape: Shape | None = self.shape
+        for part in parts:
+            if shape is None:
+                return None
+            shape = (
+                shape.item if shape.kind == "array" else shape.child(part) if shape.kind == "object" else None
+            )
+        return shape
 
     # -- status ----------------------------------------------------------------
     def check_open(self, current: Doc) -> None:
@@ -466,7 +517,8 @@ def _pointer(path: object, index: int) -> list[str]:
     return [part.replace("~1", "/").replace("~0", "~") for part in path[1:].split("/")]
 
 
-def _apply(doc: Doc, operation: object, index: int) -> Doc:
+def _apply(doc: Doc, operation: object, index: int) -> tuple[Doc, list[str]]:
+    """``doc`` with ``operation`` applied, and the pointer's parts."""
     if not isinstance(operation, dict):
         raise invalid(f"Operation {index} is not a JSON object.", f"[{index}]")
     op = operation.get("op")
@@ -492,7 +544,7 @@ def _apply(doc: Doc, operation: object, index: int) -> Doc:
     elif isinstance(parent, list):
         if op == "add" and last == "-":
             parent.append(value)
-            return doc
+            return doc, parts
         position = _index(last, len(parent) + (1 if op == "add" else 0), str(path))
         if op == "add":
             parent.insert(position, value)
@@ -500,7 +552,7 @@ def _apply(doc: Doc, operation: object, index: int) -> Doc:
             parent[position] = value
     else:
         raise invalid(f"Operation {index}: {path} does not point into an object or array.", str(path))
-    return doc
+    return doc, parts
 
 
 def _step(node: Any, part: str, path: str) -> Any:
