@@ -88,7 +88,8 @@ def test_seed_example_request_gives_the_documented_response_shape(
     # The create example posts New/Pending and answers Active/Accepted; an outgoing
     # referral is accepted when created (the resources page).
     assert (sent["status"], sent["substatus"]) == ("New", "Pending")
-    assert (got["status"], got["substatus"]) == (SEEDS[response_key]["status"], SEEDS[response_key]["substatus"])
+    documented = SEEDS[response_key]
+    assert (got["status"], got["substatus"]) == (documented["status"], documented["substatus"])
     assert got["acceptedDateTime"] == got["createdDateTime"]
     # What the client wrote comes back as written.
     for key in (
