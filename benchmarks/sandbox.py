@@ -396,7 +396,8 @@ def main() -> None:
             f"look-ups: {found['lookup_ms_small']:.2f} ms among {found['small_referrals']:,}, "
             f"{found['lookup_ms_large']:.2f} ms among {found['large_referrals']:,}: "
             f"ratio {found['lookup_ratio']:.2f} (goal: about 1; id, engagementId, externalReferenceId eq; "
-            f"{found['large_referrals'] - found['small_referrals']:,} seeded in {found['seed_seconds']:.0f} s)"
+            f"{found['large_referrals'] - found['small_referrals']:,} seeded in "
+            f"{found['seed_seconds']:.0f} s)"
         )
         print(
             f"scans:    {found['scan_ms_small']:.2f} ms among {found['small_referrals']:,}, "
