@@ -4,6 +4,7 @@ in a background thread (tests, the benchmark, an embedded ``--sandbox``)."""
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import logging
 import signal
@@ -163,9 +164,14 @@ class SandboxServer:
                 self.stop()
                 raise RuntimeError("the sandbox did not start in time")
             time.sleep(0.005)
+        # Stopped at exit when nobody calls stop(): a server thread still running
+        # while the interpreter shuts down can crash it, and the store and the TLS
+        # folder would not be closed and removed.
+        atexit.register(self.stop)
         return self
 
     def stop(self) -> None:
+        atexit.unregister(self.stop)
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:
