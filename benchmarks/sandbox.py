@@ -2,6 +2,7 @@
 
     python benchmarks/sandbox.py [--creates 5000] [--concurrency 16] [--page-size 100] [--db PATH]
                                  [--client raw|httpx] [--clients 1] [--json]
+                                 [--lookup-referrals 100000] [--lookups 300]
 
 The sandbox runs in its own process (``python -m bulkref.sandbox --port 0``,
 logging one line per request as it always does) so that the client does not
@@ -19,6 +20,14 @@ Prints creates/s (201s per second over the create phase), then the listing of
 everything created, page by page through @odata.nextLink: referrals listed per
 second and pages per second. The goal: at least 1,000 creates/s, so that the
 sandbox is never what limits the executor's benchmark.
+
+Then filtered look-ups, in a fresh sandbox: ``externalReferenceId eq``,
+``engagementId eq`` and ``id eq`` (what a plan's batched look-ups send, one
+referral each) timed among 1,000 referrals and again among
+``--lookup-referrals`` (seeded through ``/_sandbox/referrals``), printed as the
+ratio large/small. The goal: about 1 (equality filters on those properties are
+index look-ups; a filter on another property scans every referral, and its
+ratio, printed beside for comparison, grows with the count).
 """
 
 from __future__ import annotations
@@ -28,12 +37,14 @@ import asyncio
 import json
 import multiprocessing
 import os
+import random
 import re
 import subprocess
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 from processes import start_sandbox
@@ -237,6 +248,84 @@ def list_all(url: str, client: str) -> tuple[float, int, int]:
     return time.perf_counter() - started, referrals, pages
 
 
+def seed(root: str, first: int, count: int) -> list[dict[str, Any]]:
+    """Store referrals ``first`` .. ``first + count - 1`` through the admin route, in batches."""
+    stored: list[dict[str, Any]] = []
+    with httpx.Client(timeout=120) as session:
+        for start in range(first, first + count, 250):  # 250 bodies stay under the 1 MB body limit
+            batch = [referral(n) for n in range(start, min(first + count, start + 250))]
+            response = session.post(f"{root}/_sandbox/referrals", json=batch)
+            response.raise_for_status()
+            stored += [{"id": d["id"], "engagementId": d["engagementId"]} for d in response.json()["value"]]
+    return stored
+
+
+def time_filters(url: str, filters: list[str]) -> float:
+    """Seconds per filtered listing, one after another on one keep-alive connection."""
+    parts = httpx.URL(url)
+    path = parts.raw_path.decode()
+
+    async def run() -> float:
+        connection = RawConnection(parts.host, parts.port or 80)
+        started = time.perf_counter()
+        for text in filters:
+            status, body = await connection.request("GET", f"{path}?{urlencode({'$filter': text})}")
+            assert status == 200 and b'"value":[{' in body, body[:300]
+        elapsed = time.perf_counter() - started
+        connection.close()
+        return elapsed / len(filters)
+
+    return asyncio.run(run())
+
+
+def lookups(large: int, count: int) -> dict[str, Any]:
+    """Look-up cost among 1,000 referrals and among ``large``: the ratio shows whether a
+    filtered query costs its matches (about 1) or a scan (grows with the count)."""
+    small = 1000
+    process, url, root = start_sandbox("--page-size", "100")
+    try:
+        stored = seed(root, 0, small)
+        pick = random.Random(7)
+
+        def equality_filters(known: list[dict[str, Any]]) -> list[str]:
+            out: list[str] = []
+            for i in range(count):
+                n = pick.randrange(len(known))
+                kind = i % 3
+                if kind == 0:
+                    out.append(f"externalReferenceId eq 'BENCH-{n}'")
+                elif kind == 1:
+                    out.append(f"engagementId eq '{known[n]['engagementId']}'")
+                else:
+                    out.append(f"id eq '{known[n]['id']}'")
+            return out
+
+        scans = [f"name eq 'Benchmark deal {pick.randrange(small)}'" for _ in range(5)]
+        time_filters(url, equality_filters(stored)[:30])  # warm-up
+        small_lookup = time_filters(url, equality_filters(stored))
+        small_scan = time_filters(url, scans)
+        seed_started = time.perf_counter()
+        stored += seed(root, small, large - small)
+        seed_seconds = time.perf_counter() - seed_started
+        large_lookup = time_filters(url, equality_filters(stored))
+        large_scan = time_filters(url, scans)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    return {
+        "small_referrals": small,
+        "large_referrals": large,
+        "lookups": count,
+        "seed_seconds": round(seed_seconds, 1),
+        "lookup_ms_small": round(small_lookup * 1000, 3),
+        "lookup_ms_large": round(large_lookup * 1000, 3),
+        "lookup_ratio": round(large_lookup / small_lookup, 2),
+        "scan_ms_small": round(small_scan * 1000, 3),
+        "scan_ms_large": round(large_scan * 1000, 3),
+        "scan_ratio": round(large_scan / small_scan, 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--creates", type=int, default=5000)
@@ -246,6 +335,13 @@ def main() -> None:
     parser.add_argument("--client", choices=("raw", "httpx"), default="raw")
     parser.add_argument("--clients", type=int, default=1, help="client processes sharing the load")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    parser.add_argument(
+        "--lookup-referrals",
+        type=int,
+        default=100_000,
+        help="referrals among which filtered look-ups are timed against 1,000 (0: skip)",
+    )
+    parser.add_argument("--lookups", type=int, default=300, help="filtered look-ups timed at each size")
     args = parser.parse_args()
     if args.db is not None:
         for suffix in ("", "-wal", "-shm"):
@@ -279,6 +375,8 @@ def main() -> None:
         "referrals_listed_per_second": round(listed / list_seconds, 1),
         "pages_per_second": round(pages / list_seconds, 1),
     }
+    if args.lookup_referrals > 1000:
+        result["filtered_lookups"] = lookups(args.lookup_referrals, args.lookups)
     if args.json:
         print(json.dumps(result))
         return
@@ -292,6 +390,20 @@ def main() -> None:
         f"listing:  {result['referrals_listed_per_second']:>9.1f} referrals/s, "
         f"{result['pages_per_second']:.1f} pages/s ({listed} referrals in {pages} pages)"
     )
+    found = result.get("filtered_lookups")
+    if found:
+        print(
+            f"look-ups: {found['lookup_ms_small']:.2f} ms among {found['small_referrals']:,}, "
+            f"{found['lookup_ms_large']:.2f} ms among {found['large_referrals']:,}: "
+            f"ratio {found['lookup_ratio']:.2f} (goal: about 1; id, engagementId, externalReferenceId eq; "
+            f"{found['large_referrals'] - found['small_referrals']:,} seeded in "
+            f"{found['seed_seconds']:.0f} s)"
+        )
+        print(
+            f"scans:    {found['scan_ms_small']:.2f} ms among {found['small_referrals']:,}, "
+            f"{found['scan_ms_large']:.2f} ms among {found['large_referrals']:,}: "
+            f"ratio {found['scan_ratio']:.1f} (a filter on an unindexed property, for comparison)"
+        )
 
 
 if __name__ == "__main__":

@@ -11,7 +11,13 @@ import openpyxl
 import pytest
 
 # The local Partner Center sandbox, served over loopback HTTP for the client tests.
-from sandbox_fixture import sandbox, sandbox_factory, sandbox_server  # noqa: F401
+from sandbox_fixture import (  # noqa: F401
+    sandbox,
+    sandbox_as_sent,
+    sandbox_as_sent_server,
+    sandbox_factory,
+    sandbox_server,
+)
 
 # One valid new Partner-led referral, by the header a person would type.
 VALID_ROW: dict[str, object] = {

@@ -14,6 +14,10 @@ Import them from ``tests/conftest.py``::
   when the test ends. ``restart()`` on what it returns stops that sandbox and
   starts a new one on the same options (same ``db``), for persistence tests.
 - ``sandbox_server`` (per session): the server behind ``sandbox``.
+- ``sandbox_as_sent`` (per test): like ``sandbox``, but a create keeps the status
+  it was sent with (``create_status="as-sent"``) instead of coming back
+  Active/Accepted as documented: for tests about something else (planning,
+  applying, exporting) that expect a sheet's New/Pending to read back as sent.
 
 Every sandbox binds 127.0.0.1 on a port the OS picks, and the tests talk to it
 over real HTTP, as the product talks to Partner Center.
@@ -46,9 +50,12 @@ class Admin:
     """The sandbox's own routes under /_sandbox/ (not part of the emulated API)."""
 
     root: str
+    #: Sent when the sandbox requires issued tokens (the admin routes then do too).
+    token: str | None = None
 
     def _call(self, method: str, path: str, body: Any = None) -> httpx.Response:
-        response = http.request(method, f"{self.root}/_sandbox/{path}", json=body)
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
+        response = http.request(method, f"{self.root}/_sandbox/{path}", json=body, headers=headers)
         response.raise_for_status()
         return response
 
@@ -74,7 +81,7 @@ class RunningSandbox:
     admin: Admin = field(init=False)
 
     def __post_init__(self) -> None:
-        self.admin = Admin(self.server.root)
+        self.admin = _admin(self.server)
 
     @property
     def url(self) -> str:
@@ -102,8 +109,13 @@ class RunningSandbox:
         self.server.stop()
         options = replace(self.server.options, port=0)
         self.server = SandboxServer(options).start()
-        self.admin = Admin(self.server.root)
+        self.admin = _admin(self.server)
         return self
+
+
+def _admin(server: SandboxServer) -> Admin:
+    token = server.admin_token if server.options.require_issued_tokens else None
+    return Admin(server.root, token)
 
 
 @pytest.fixture(scope="session")
@@ -116,6 +128,20 @@ def sandbox_server() -> Iterator[SandboxServer]:
 @pytest.fixture
 def sandbox(sandbox_server: SandboxServer) -> RunningSandbox:
     running = RunningSandbox(sandbox_server)
+    running.admin.reset()
+    return running
+
+
+@pytest.fixture(scope="session")
+def sandbox_as_sent_server() -> Iterator[SandboxServer]:
+    server = SandboxServer(SandboxOptions(port=0, create_status="as-sent")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sandbox_as_sent(sandbox_as_sent_server: SandboxServer) -> RunningSandbox:
+    running = RunningSandbox(sandbox_as_sent_server)
     running.admin.reset()
     return running
 

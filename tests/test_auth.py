@@ -86,11 +86,18 @@ class Idp:
     def url(self) -> str:
         return self.running.url
 
+    def _admin_headers(self) -> dict[str, str]:
+        # Under require_issued_tokens the admin routes take an issued token too.
+        return {"Authorization": f"Bearer {self.running.server.admin_token}"}
+
     def identity(self) -> dict[str, Any]:
-        return self.http.get(f"{self.running.root}/_sandbox/identity").json()  # type: ignore[no-any-return]
+        answer = self.http.get(f"{self.running.root}/_sandbox/identity", headers=self._admin_headers())
+        return answer.json()  # type: ignore[no-any-return]
 
     def admin(self, path: str, body: Any = None) -> httpx.Response:
-        response = self.http.post(f"{self.running.root}/_sandbox/{path}", json=body)
+        response = self.http.post(
+            f"{self.running.root}/_sandbox/{path}", json=body, headers=self._admin_headers()
+        )
         response.raise_for_status()
         return response
 

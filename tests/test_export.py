@@ -222,7 +222,9 @@ class World:
 
 @pytest.fixture(scope="module")
 def world() -> Iterator[World]:
-    server = SandboxServer(SandboxOptions(port=0, page_size=PAGE)).start()
+    # as-sent: the world's statuses are set on purpose (one Partner-led referral made
+    # Active, the rest New), which the filters' oracles count on.
+    server = SandboxServer(SandboxOptions(port=0, page_size=PAGE, create_status="as-sent")).start()
     try:
         populated = World(server)
         populated.populate()

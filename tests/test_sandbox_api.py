@@ -85,11 +85,15 @@ def test_seed_example_request_gives_the_documented_response_shape(
         "self": {"uri": f"{sandbox.url}/{got['id']}", "method": "GET"},
     }
     assert response.headers["location"] == got["links"]["self"]["uri"]
+    # The create example posts New/Pending and answers Active/Accepted; an outgoing
+    # referral is accepted when created (the resources page).
+    assert (sent["status"], sent["substatus"]) == ("New", "Pending")
+    documented = SEEDS[response_key]
+    assert (got["status"], got["substatus"]) == (documented["status"], documented["substatus"])
+    assert got["acceptedDateTime"] == got["createdDateTime"]
     # What the client wrote comes back as written.
     for key in (
         "name",
-        "status",
-        "substatus",
         "statusReason",
         "qualification",
         "type",
@@ -116,7 +120,8 @@ def test_cosell_two_steps_of_seed_000(sandbox: RunningSandbox) -> None:
         "consentToShareReferralWithMicrosoftSellers": True,
     }
     assert partner["customerProfile"]["ids"] == [{"profileType": "External", "id": "9-XIPFFGUQI"}]
-    assert partner["status"] == "New" and partner["substatus"] == "Pending"  # defaults
+    # No status sent: the partner's own referral comes back accepted, as documented.
+    assert partner["status"] == "Active" and partner["substatus"] == "Accepted"
     assert partner["mpnId"] == "<ENTER PARTNER_MPN_ID>" and partner["trackingInfo"] == {}  # kept as sent
 
     step2 = copy.deepcopy(SEEDS["cosell_step2_000"])
@@ -127,6 +132,8 @@ def test_cosell_two_steps_of_seed_000(sandbox: RunningSandbox) -> None:
     assert (microsoft["organizationId"], microsoft["organizationName"]) == ("msft", "Microsoft")
     assert microsoft["direction"] == "Outgoing"
     assert microsoft["inviteContext"]["assistanceRequestCode"] == "ProofOfConceptOrDemo"
+    # Microsoft's referral is Microsoft's to accept: it keeps the default New/Pending.
+    assert (microsoft["status"], microsoft["substatus"]) == ("New", "Pending")
 
     related = http.get(microsoft["links"]["relatedReferrals"]["uri"], headers=sandbox.headers)
     assert related.status_code == 200

@@ -106,12 +106,20 @@ def test_help_lists_every_option() -> None:
         assert option in result.output
 
 
-def test_a_non_loopback_host_is_warned_about() -> None:
+def test_a_non_loopback_host_needs_allow_remote_and_is_warned_about() -> None:
     from bulkref.sandbox.options import is_loopback
 
     assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
+    assert is_loopback("127.4.5.6") and is_loopback("[::1]")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.0.2.10")
-    # An address this machine does not have fails to bind, after the warning, without a traceback.
-    result = CliRunner().invoke(sandbox_command, ["--host", "192.0.2.10", "--port", "0"], env={**os.environ})
+    assert not is_loopback("127.0.0.1.evil.example") and not is_loopback("localhost.evil.example")
+    # Refused, in one sentence, before anything is bound.
+    refused = CliRunner().invoke(sandbox_command, ["--host", "0.0.0.0", "--port", "0"], env={**os.environ})
+    assert refused.exit_code == 2 and "--allow-remote" in refused.output
+    assert refused.output.count(". ") == 0 and "Traceback" not in refused.output
+    # Allowed: an address this machine does not have fails to bind, after the warning, without a traceback.
+    result = CliRunner().invoke(
+        sandbox_command, ["--host", "192.0.2.10", "--allow-remote", "--port", "0"], env={**os.environ}
+    )
     assert "Warning: listening on 192.0.2.10" in result.output
     assert result.exit_code == 2 and "Cannot listen on 192.0.2.10" in result.output

@@ -15,10 +15,18 @@ Public surface::
     bulkref.sandbox.command.sandbox        # the click command ``bulkref sandbox``
 
 Modules: ``app`` (routes, gateway), ``referrals`` (the collection's
-operations), ``rules`` (validation), ``odata`` (listing), ``store`` (memory /
-SQLite), ``faults``, ``ratelimit``, ``auth``, ``identity`` (the identity
-provider), ``tls`` (https), ``document`` (ids, times, eTags, links),
-``server`` (uvicorn), ``command`` (click).
+operations), ``rules`` (validation), ``service`` (its enumerations and status
+rules, from ``data/service.toml``), ``odata`` (listing), ``store`` (memory /
+SQLite), ``faults``, ``ratelimit``, ``replay`` (MS-RequestId), ``bearer``,
+``identity`` (the identity provider), ``tls`` (https), ``document`` (ids,
+times, eTags, links), ``server`` (uvicorn), ``command`` (click). It imports
+nothing from the rest of bulkref (a test enforces it): its enumerations are
+written from the documentation, so that it checks the client.
+
+Strictness switches (``SandboxOptions`` fields and ``bulkref sandbox`` flags;
+``profile="documented"`` sets the first four): ``filters``, ``create_status``,
+``throttle_shape``, ``next_link``, ``list_lag``, ``replay_request_ids``. Each
+is described where it acts, below.
 
 Choices the documentation leaves open
 -------------------------------------
@@ -56,6 +64,21 @@ case and stored in the documented spelling; undocumented properties are kept
 and returned. See ``rules`` for what is required beyond type, customerProfile,
 consent and details. A new referral without status is New/Pending; with a
 status but no substatus, the status's first substatus (Closed needs one).
+With ``create_status="documented"`` (the default) the partner's own new
+referral then comes back Active/Accepted with ``acceptedDateTime`` =
+``createdDateTime``, as the create example answers a New/Pending POST and as
+the resources page says of outgoing referrals; one created Closed stays
+Closed, and a referral for Microsoft or another organisation keeps its status
+(theirs to accept). ``as-sent`` keeps the status sent. Values the service
+itself answers (status and substatus ``None``, ``assistanceRequestCode``
+``Unknown``, solution ``type`` ``None``, ``details.requirements.salesPlays``)
+are accepted.
+
+MS-RequestId (``replay``). A POST that repeats an ``MS-RequestId`` of the same
+tenant within 15 minutes gets the first successful answer again (status,
+headers, body: the same ids), even when that answer was lost to a
+commit-then fault; a repeat arriving while the first runs waits for it.
+``replay_request_ids=False`` turns it off.
 
 PUT. ``If-Match`` is required: absent is 400 ``invalidRequest`` (target
 ``If-Match``), stale is 412 ``preconditionFailed``; ``*`` matches any.
@@ -65,12 +88,15 @@ current one. Fields left out are removed.
 
 PATCH. Only ``replace`` and ``add`` (others 400, target ``[i].op``); paths
 are JSON pointers; read-only fields cannot be targeted (400, target the
-pointer); ``replace`` of a missing member is 400. The result is validated like
-a PUT. If-Match is checked when sent. 204 with the new ETag, or 200 with the
+pointer); ``replace`` of a missing member is 400. Only what the patch
+changes is checked: each target path against the resource's shape (spelled as
+documented), the status move when status or substatus changes, the cross-field
+rules of what it touches; so a referral as the service answers it can be
+patched. If-Match is checked when sent. 204 with the new ETag, or 200 with the
 referral under ``Prefer: return=representation``.
 
 Status. The transition table and the status/substatus pairs come from
-``bulkref.spec.enums``. A Closed referral refuses every PUT and PATCH (400,
+``data/service.toml`` (see ``service``). A Closed referral refuses every PUT and PATCH (400,
 target ``status``), even one that would change nothing. ``acceptedDateTime``
 is set when a referral first becomes Active. Every write changes ``eTag`` and
 ``updatedDateTime`` (times are strictly increasing, 7 fractional digits).
@@ -82,14 +108,22 @@ code for 429; clients should key on the status), 500 ``generalException``,
 503 ``serviceNotAvailable``. Every answer has ``request-id``, ``timestamp``
 and the echoed ``client-request-id``; referral answers have ``ETag``.
 
-Listing. See ``odata``: eq, ne, and, or, not, parentheses, paths, any()/all();
+Listing. See ``odata``: eq, ne, and, or, not, parentheses, paths, any()/all()
+(``filters="documented"``: only the documented properties with eq, joined by
+and, else 400 ``invalidRequest``);
 order by createdDateTime/updatedDateTime; $top, $skip, $select (top-level
 properties), $count; default order = creation. Pages hold at most
 ``--page-size`` referrals; ``@odata.nextLink`` is an absolute URL on the
 sandbox's own host:port with an opaque ``$skiptoken`` (URL-safe base64 of the
 query and the last sort key, which ends with the insertion sequence number),
-stable under concurrent inserts. Links (``self``, ``relatedReferrals``) are
-built from the Host of the request, so they stay right across restarts.
+stable under concurrent inserts (``next_link="documented"``:
+``http://HOST:PORT/v1.0/referrals?$skiptoken=...``, the documented example's
+scheme and path, which the sandbox serves as well). Links (``self``,
+``relatedReferrals``) are built from the Host of the request, so they stay
+right across restarts. Equality on ``id``, ``engagementId`` and
+``externalReferenceId`` (and ``or`` of them) is an index look-up. With
+``list_lag`` a write shows in listings only after that many seconds (its old
+version until then); a GET by id sees it at once.
 
 Faults (``faults``). One seeded ``random.Random`` decides each request: the
 same seed and the same sequence of requests give the same faults. 429, 503,
@@ -104,15 +138,25 @@ request. Faults and rate limit never touch the admin routes.
 Rate limit (``ratelimit``). A token bucket per tenant: capacity = the rate
 (one second of burst), refilled at the rate. A refused request gets 429 with
 ``Retry-After`` (the wait rounded up to whole seconds) and
-``x-ms-retry-after-ms`` (the exact wait); waiting that long succeeds.
+``x-ms-retry-after-ms`` (the exact wait); waiting that long succeeds. With
+``throttle_shape="documented"`` every 429 (limit or fault) has the throttling
+page's body ``{"statusCode":429,"message":"Rate limit is exceeded. Try again
+in N seconds."}`` and Retry-After only.
 
-Admin routes (not part of the emulated API, no auth, no faults):
+Admin routes (not part of the emulated API, no faults; no auth unless
+``require_issued_tokens``, when all but health take an issued token). They
+refuse (403 ``accessDenied``) an ``Origin`` other than the sandbox's own, a
+cross-site ``Sec-Fetch-Site`` and a ``Host`` that is not loopback, an IP
+address, the bound host or this machine's name: a web page must not reset or
+seed a sandbox (DNS rebinding included). A non-loopback ``host`` needs
+``allow_remote``.
 ``POST /_sandbox/reset`` (no referrals, zeroed counters, fault dice re-seeded),
 ``POST /_sandbox/referrals`` (store a referral or a list as given, filling in
 missing server fields: Incoming, Closed, old ones), ``GET /_sandbox/stats``
 (requests by status, faults injected and requests eligible per kind,
-rate-limited count, referral count), ``GET|POST /_sandbox/faults``
-(``{"faults": spec, "seed": n}``: change faults at runtime), ``GET
+rate-limited count, referral count, filterExamined, replayed), ``GET|POST
+/_sandbox/faults`` (``{"faults": spec, "seed": n}``: change faults at runtime;
+what GET shows, retry-after included, posts back unchanged), ``GET
 /_sandbox/health``.
 
 State. In memory by default; with ``--db`` a SQLite file (WAL) holds every

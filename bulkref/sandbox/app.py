@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
+import math
+import socket
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -26,12 +29,15 @@ from bulkref.sandbox.document import dumps, linked_text, new_id, second_text, wi
 from bulkref.sandbox.errors import ApiError, error_body, invalid
 from bulkref.sandbox.faults import ANSWER_KINDS, COMMIT_KINDS, KINDS, FaultDice, FaultSpec, parse_faults
 from bulkref.sandbox.identity import Identity, identity_routes, is_identity_path
-from bulkref.sandbox.options import SandboxOptions
+from bulkref.sandbox.options import SandboxOptions, is_loopback
 from bulkref.sandbox.ratelimit import RateLimiter, retry_after_headers
 from bulkref.sandbox.referrals import Referrals
+from bulkref.sandbox.replay import Replays
 from bulkref.sandbox.store import MemoryStore, Record, open_store
 
 API_ROOT = "/v1.0/engagements/referrals"
+#: Where the documentation's example ``@odata.nextLink`` points (``--next-link documented``).
+DOCUMENTED_NEXT_ROOT = "/v1.0/referrals"
 ADMIN_ROOT = "/_sandbox/"
 MAX_BODY = 1024 * 1024  # bytes; a referral is a few kB
 
@@ -63,6 +69,8 @@ class Stats:
     faults: Counter[str] = field(default_factory=Counter)
     eligible: Counter[str] = field(default_factory=Counter)
     rate_limited: int = 0
+    examined: int = 0  # referrals that listings' filters were checked against
+    replayed: int = 0  # POSTs answered from an earlier one with the same MS-RequestId
 
     def as_json(self, referrals: int) -> dict[str, Any]:
         return {
@@ -74,6 +82,8 @@ class Stats:
             "faults": {kind: self.faults.get(kind, 0) for kind in KINDS},
             "eligible": {kind: self.eligible.get(kind, 0) for kind in KINDS},
             "rateLimited": self.rate_limited,
+            "filterExamined": self.examined,
+            "replayed": self.replayed,
             "referrals": referrals,
         }
 
@@ -83,8 +93,11 @@ class Sandbox:
 
     def __init__(self, options: SandboxOptions, store: MemoryStore | None = None) -> None:
         self.options = options
-        self.store = store if store is not None else open_store(options.db)
-        self.referrals = Referrals(self.store, options.organization_id, options.organization_name)
+        self.store = store if store is not None else open_store(options.db, options.list_lag)
+        self.referrals = Referrals(
+            self.store, options.organization_id, options.organization_name, options.create_status
+        )
+        self.replays = Replays()  # MS-RequestId -> the first answer (replay.py)
         self.dice = FaultDice(parse_faults(options.faults), options.seed)
         self.limiter = RateLimiter(options.rate_limit) if options.rate_limit else None
         self.stats = Stats()
@@ -100,6 +113,7 @@ class Sandbox:
         """Fresh state: no referrals, zeroed counters, the fault dice rolled from the seed again."""
         self.store.reset()
         self.stats = Stats()
+        self.replays = Replays()
         self.identity.reset()
         self.dice = FaultDice(self.dice.spec, self.dice.seed)
         if self.limiter is not None:
@@ -154,9 +168,13 @@ def _api_routes(sandbox: Sandbox) -> list[Route]:
         record = referrals.create(await _body(request, ("application/json",)))
         return _referral_response(request, record, 201)
 
+    documented_filters = sandbox.options.filters == "documented"
+    documented_links = sandbox.options.next_link == "documented"
+
     async def listing(request: Request) -> Response:
-        query = odata.parse_query(request.query_params)
+        query = odata.parse_query(request.query_params, documented_filters)
         page = referrals.list(query, sandbox.options.page_size)
+        sandbox.stats.examined += page.examined
         collection = _collection_url(request)
         head: dict[str, Any] = {
             "@odata.context": f"{request.url.scheme}://{request.url.netloc}/v1.0/$metadata#Referrals"
@@ -169,7 +187,10 @@ def _api_routes(sandbox: Sandbox) -> list[Route]:
             items = [dumps(odata.project(with_links(r.doc, collection), query.select)) for r in page.rows]
         tail = ""
         if page.next is not None:
-            tail = ',"@odata.nextLink":' + dumps(f"{collection}?$skiptoken={odata.encode_token(page.next)}")
+            # documented: as the listing example shows it, http and another path
+            # (served below), whatever the collection's scheme.
+            base = f"http://{request.url.netloc}{DOCUMENTED_NEXT_ROOT}" if documented_links else collection
+            tail = ',"@odata.nextLink":' + dumps(f"{base}?$skiptoken={odata.encode_token(page.next)}")
         # Assembled from the referrals' stored JSON rather than serialised again.
         body = f'{dumps(head)[:-1]},"value":[{",".join(items)}]{tail}}}'
         return Response(body.encode(), media_type="application/json")
@@ -193,6 +214,7 @@ def _api_routes(sandbox: Sandbox) -> list[Route]:
 
     return [
         Route(API_ROOT, listing, methods=["GET"]),
+        Route(DOCUMENTED_NEXT_ROOT, listing, methods=["GET"]),
         Route(API_ROOT, create, methods=["POST"]),
         Route(API_ROOT + "/{id}", read, methods=["GET"]),
         Route(API_ROOT + "/{id}", replace, methods=["PUT"]),
@@ -307,7 +329,11 @@ class Gateway:
         # Sign-in requests carry no bearer token and escape faults like the admin routes.
         admin = scope["path"].startswith(ADMIN_ROOT) or is_identity_path(scope["path"])
         try:
-            if admin:
+            refusal = self._guard(scope, headers) if scope["path"].startswith(ADMIN_ROOT) else None
+            if refusal is not None:
+                outcome["fault"] = "refused"
+                await _send_error(stamped, refusal)
+            elif admin:
                 await self.routes(scope, receive, stamped)
             else:
                 await self._api(scope, receive, stamped, headers, outcome)
@@ -353,6 +379,9 @@ class Gateway:
             wait = sandbox.limiter.take(caller.tenant)
             if wait:
                 sandbox.stats.rate_limited += 1
+                if sandbox.options.throttle_shape == "documented":
+                    await _send_error(send, DocumentedThrottle(wait))
+                    return
                 await _send_error(
                     send,
                     ApiError(
@@ -372,19 +401,38 @@ class Gateway:
             outcome["fault"] = fault
             if fault == "reset":
                 await self._drop(scope, receive)
+            elif fault == "429" and sandbox.options.throttle_shape == "documented":
+                await _send_error(send, DocumentedThrottle(spec.retry_after))
             else:
                 await _send_error(send, _fault_error(fault, spec))
             return
         if scope["method"] not in _WRITES:
             await self.routes(scope, receive, send)
             return
+        key = self._replay_key(scope, headers, caller.tenant)
+        if key is not None:
+            first = await sandbox.replays.first(key)
+            if first is not None:
+                stats.replayed += 1
+                outcome["fault"] = "replayed"
+                for message in first:
+                    await send(message)
+                return
         held: list[Message] = []
 
         async def hold(message: Message) -> None:
             held.append(message)
 
-        await self.routes(scope, receive, hold if commit_fault else send)
-        status = (held[0]["status"] if held else 500) if commit_fault else (outcome["status"] or 500)
+        capture = commit_fault is not None or key is not None
+        answered: list[Message] | None = None
+        try:
+            await self.routes(scope, receive, hold if capture else send)
+            status = (held[0]["status"] if held else 500) if capture else (outcome["status"] or 500)
+            if key is not None and 200 <= status < 300:
+                answered = held
+        finally:
+            if key is not None:
+                sandbox.replays.done(key, answered)
         if 200 <= status < 300:
             for kind in COMMIT_KINDS:
                 stats.eligible[kind] += 1
@@ -398,6 +446,47 @@ class Gateway:
                 return
         for message in held:
             await send(message)
+
+    def _replay_key(self, scope: Scope, headers: dict[bytes, bytes], tenant: str) -> tuple[str, str] | None:
+        """(tenant, MS-RequestId) of a create that carries one, when replays are on."""
+        if not self.sandbox.options.replay_request_ids or scope["method"] != "POST":
+            return None
+        if scope["path"].rstrip("/") != API_ROOT:
+            return None
+        request_id = headers.get(b"ms-requestid", b"").decode("latin-1").strip()
+        return (tenant, request_id) if request_id else None
+
+    def _guard(self, scope: Scope, headers: dict[bytes, bytes]) -> ApiError | None:
+        """Why an admin request is refused, or None. The admin routes change the
+        whole state without the API's bearer token, so a web page must not reach
+        them: not from another origin (a cross-site POST or fetch), not through a
+        foreign Host name (DNS rebinding); and with --require-issued-tokens they
+        take an issued token too (health excepted: it is a readiness probe)."""
+        options = self.sandbox.options
+        host = headers.get(b"host", b"").decode("latin-1").strip().lower()
+        name = _host_name(host)
+        if host and not _own_host(name, options.host):
+            return ApiError(403, "accessDenied", f"The admin routes do not answer for host {name}.", "Host")
+        origin = headers.get(b"origin")
+        if (
+            origin is not None
+            and origin.decode("latin-1").lower() != f"{scope.get('scheme', 'http')}://{host}"
+        ):
+            return ApiError(403, "accessDenied", "The admin routes refuse cross-origin requests.", "Origin")
+        if headers.get(b"sec-fetch-site", b"").lower() == b"cross-site":
+            return ApiError(403, "accessDenied", "The admin routes refuse cross-site requests.", "Origin")
+        if options.require_issued_tokens and scope["path"] != ADMIN_ROOT + "health":
+            authorization = headers.get(b"authorization")
+            text = authorization.decode("latin-1") if authorization else None
+            if authenticate(text, self.sandbox.identity.verify) is None:
+                return ApiError(
+                    401,
+                    "unauthenticated",
+                    "The admin routes need Authorization: Bearer <a token this sandbox issued, not expired>.",
+                    "Authorization",
+                    {"WWW-Authenticate": 'Bearer realm="bulkref-sandbox"'},
+                )
+        return None
 
     async def _drop(self, scope: Scope, receive: Receive) -> None:
         """Close the connection without an answer, as a network reset would."""
@@ -413,6 +502,40 @@ class Gateway:
             async with asyncio.timeout(2):
                 while (await receive())["type"] != "http.disconnect":
                     pass
+
+
+class DocumentedThrottle(ApiError):
+    """The throttling guidance's 429 (``--throttle-shape documented``): not the error
+    object but ``{"statusCode": 429, "message": ...}``, and Retry-After in whole
+    seconds without the sandbox's x-ms-retry-after-ms."""
+
+    def __init__(self, wait: float) -> None:
+        self.seconds = max(1, math.ceil(wait))
+        message = f"Rate limit is exceeded. Try again in {self.seconds} seconds."
+        super().__init__(429, "tooManyRequests", message, None, {"Retry-After": str(self.seconds)})
+
+    def body(self) -> bytes:
+        return dumps({"statusCode": 429, "message": self.message}).encode()
+
+
+def _own_host(name: str, bound: str) -> bool:
+    """Whether a Host header's name can be this sandbox's own: loopback, an IP
+    address (a rebinding page comes with its own DNS name, never an address),
+    the bound host, or this machine's name (with --allow-remote)."""
+    if is_loopback(name) or name == bound.strip("[]").lower():
+        return True
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return name in {socket.gethostname().lower(), socket.getfqdn().lower()}
+
+
+def _host_name(host: str) -> str:
+    """The name in a Host header, without its port (``[::1]:8765`` -> ``::1``)."""
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
 
 
 def _fault_error(kind: str, spec: FaultSpec) -> ApiError:

@@ -9,7 +9,16 @@ from pathlib import Path
 import click
 
 from bulkref.sandbox.faults import parse_faults
-from bulkref.sandbox.options import SandboxOptions, is_loopback
+from bulkref.sandbox.options import (
+    CREATE_STATUS,
+    DOCUMENTED_PROFILE,
+    FILTERS,
+    NEXT_LINK,
+    PROFILES,
+    THROTTLE_SHAPE,
+    SandboxOptions,
+    is_loopback,
+)
 from bulkref.sandbox.server import serve
 from bulkref.sandbox.tls import LoopbackCertificate
 
@@ -23,7 +32,12 @@ class _CannotServe(click.ClickException):
     "--host",
     default="127.0.0.1",
     show_default=True,
-    help="Address to listen on. Anything but loopback lets other machines use the sandbox.",
+    help="Address to listen on. Anything but loopback needs --allow-remote.",
+)
+@click.option(
+    "--allow-remote",
+    is_flag=True,
+    help="Allow a --host other than loopback: other machines can then read and write the referrals.",
 )
 @click.option(
     "--port",
@@ -81,8 +95,72 @@ class _CannotServe(click.ClickException):
     metavar="SECONDS",
     help="Lifetime of the access tokens the sandbox issues.",
 )
+@click.option(
+    "--profile",
+    type=click.Choice(PROFILES),
+    default="default",
+    show_default=True,
+    help="documented: as strict as the documentation (--filters, --create-status, --throttle-shape "
+    "and --next-link all documented; --list-lag stays separate).",
+)
+@click.option(
+    "--filters",
+    type=click.Choice(FILTERS),
+    default="any",
+    show_default=True,
+    help="documented: $filter takes only the properties, 'and' and 'eq' the listing page shows "
+    "(anything else is 400), as the real service may; any: every filter the sandbox implements.",
+)
+@click.option(
+    "--list-lag",
+    type=click.FloatRange(min=0),
+    default=0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Writes show in listings and filters only after this long (GET by id sees them at once): "
+    "nothing documents how soon a new referral can be found.",
+)
+@click.option(
+    "--create-status",
+    type=click.Choice(CREATE_STATUS),
+    default="documented",
+    show_default=True,
+    help="documented: a new referral of the partner's own comes back Active/Accepted, as the "
+    "documentation's create example does; as-sent: it keeps the status it was sent with.",
+)
+@click.option(
+    "--throttle-shape",
+    type=click.Choice(THROTTLE_SHAPE),
+    default="sandbox",
+    show_default=True,
+    help="documented: 429s carry the throttling page's body ({statusCode, message}) and Retry-After "
+    "only; sandbox: the error object plus x-ms-retry-after-ms.",
+)
+@click.option(
+    "--next-link",
+    type=click.Choice(NEXT_LINK),
+    default="sandbox",
+    show_default=True,
+    help="documented: @odata.nextLink as the listing example shows it, http://HOST/v1.0/referrals"
+    "?$skiptoken=... (another scheme and path); sandbox: the collection's own URL.",
+)
+@click.option(
+    "--replay-request-ids/--no-replay-request-ids",
+    default=True,
+    show_default=True,
+    help="A POST repeating an MS-RequestId within 15 minutes gets the first answer instead of "
+    "creating again (the headers page's retry after a time-out).",
+)
 def sandbox(
     host: str,
+    allow_remote: bool,
+    profile: str,
+    filters: str,
+    list_lag: float,
+    create_status: str,
+    throttle_shape: str,
+    next_link: str,
+    replay_request_ids: bool,
     port: int,
     db: Path | None,
     seed: int | None,
@@ -107,7 +185,23 @@ def sandbox(
         parse_faults(faults)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="'--faults'") from None
+    if profile == "documented":
+        context = click.get_current_context()
+        chosen = {"filters": filters, "create_status": create_status}
+        chosen |= {"throttle_shape": throttle_shape, "next_link": next_link}
+        for name, value in chosen.items():
+            explicit = context.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
+            if explicit and value != DOCUMENTED_PROFILE[name]:
+                flag = "--" + name.replace("_", "-")
+                raise click.UsageError(
+                    f"--profile documented sets {flag} documented; leave out {flag} {value}."
+                )
     if not is_loopback(host):
+        if not allow_remote:
+            raise _CannotServe(
+                f"{host} is not a loopback address, so any machine that can reach this one could read and "
+                "write the sandbox's referrals: add --allow-remote if that is what you want."
+            )
         click.echo(
             f"Warning: listening on {host}, not loopback: anyone who can reach this machine "
             "can read and write the sandbox's referrals.",
@@ -124,6 +218,14 @@ def sandbox(
         tls=tls,
         require_issued_tokens=require_issued_tokens,
         token_lifetime=token_lifetime,
+        allow_remote=allow_remote,
+        profile=profile,
+        filters=filters,
+        list_lag=list_lag,
+        create_status=create_status,
+        throttle_shape=throttle_shape,
+        next_link=next_link,
+        replay_request_ids=replay_request_ids,
     )
     certificate = LoopbackCertificate.create() if tls else None
 

@@ -53,6 +53,9 @@ class FaultSpec:
         parts = [f"{k}={self.rates[k]:g}" for k in KINDS if self.rates.get(k)]
         if self.latency:
             parts.append(f"latency={self.latency * 1000:g}ms")
+        # Always given, so that what GET /_sandbox/faults shows posts back unchanged.
+        if self.retry_after != 1 or parts:
+            parts.append(f"retry-after={self.retry_after}")
         return ",".join(parts) or "none"
 
 
@@ -61,6 +64,8 @@ def parse_faults(text: str | None) -> FaultSpec:
     rates: dict[str, float] = {}
     latency = 0.0
     retry_after = 1
+    if (text or "").strip().lower() == "none":  # what describe() says of no faults
+        return FaultSpec()
     for item in (text or "").split(","):
         item = item.strip()
         if not item:

@@ -436,6 +436,14 @@ class Identity:
             answer["refresh_token"] = refresh
         return answer
 
+    def operator_token(self, root: str) -> str:
+        """An access token for whoever runs this sandbox in-process (tests, the
+        benchmark): what the admin routes take under require_issued_tokens. Issued
+        without a grant, so the grant counters stay what clients did."""
+        client_id = next(iter(self._clients), "sandbox-operator")
+        scopes = _Scopes(PARTNER_CENTER_RESOURCE, [f"{PARTNER_CENTER_RESOURCE}/.default"], False, False)
+        return str(self._app_tokens(root, client_id, scopes)["access_token"])
+
     def _app_tokens(self, root: str, client_id: str, scopes: _Scopes) -> dict[str, Any]:
         now = time.time()
         issued, expires = int(now), _expiry(now, self.options.token_lifetime)

@@ -51,10 +51,13 @@ from odata_query.grammar import ODataLexer, ODataParser
 from bulkref.sandbox.document import Doc
 from bulkref.sandbox.errors import invalid
 from bulkref.sandbox.rules import Shape, referral_shape
+from bulkref.sandbox.service import load as load_service
 
 SORTABLE = ("createdDateTime", "updatedDateTime")
 OPTIONS = frozenset({"$filter", "$orderby", "$top", "$skip", "$select", "$count", "$skiptoken"})
 _TOKEN_VERSION = 1
+#: Top-level properties the store indexes: ``p eq 'v'`` on one of them is a look-up, not a scan.
+LOOKUP_PROPERTIES = ("id", "engagementId", "externalReferenceId")
 
 Predicate = Callable[[Doc], bool]
 _Getter = Callable[[Doc, dict[str, Any]], Any]
@@ -86,13 +89,28 @@ class Page:
     rows: list[Row]
     next: Query | None
     count: int | None
+    examined: int = 0  # referrals the filter was checked against
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A compiled ``$filter``: call it on a document; ``lookups`` are the
+    (property, value) pairs of which a match must have one (an equality on an
+    indexed property, or an ``or`` of them), None when any referral may match."""
+
+    test: Predicate
+    lookups: tuple[tuple[str, str], ...] | None
+
+    def __call__(self, doc: Doc) -> bool:
+        return self.test(doc)
 
 
 # -- query options -----------------------------------------------------------------
 
 
-def parse_query(params: Mapping[str, str]) -> Query:
-    """The query of a ``GET /referrals``; raises ApiError(400) on anything malformed."""
+def parse_query(params: Mapping[str, str], documented: bool = False) -> Query:
+    """The query of a ``GET /referrals``; raises ApiError(400) on anything malformed.
+    ``documented``: a filter may use only what the documentation shows (``--filters documented``)."""
     unknown = sorted(k for k in params if k.startswith("$") and k not in OPTIONS)
     if unknown:
         raise invalid(f"Query option {unknown[0]} is not supported.", unknown[0])
@@ -101,6 +119,8 @@ def parse_query(params: Mapping[str, str]) -> Query:
     text = params.get("$filter")
     if text is not None:
         compile_filter(text)  # refuse a bad filter now, not on some later page
+        if documented:
+            check_documented(text)
     return Query(
         filter=text or None,
         orderby=_orderby(params.get("$orderby")),
@@ -214,8 +234,10 @@ def sort_key(row: Row, orderby: tuple[tuple[str, bool], ...]) -> tuple[int, ...]
 
 
 def page(rows: Sequence[Row], query: Query, page_size: int) -> Page:
-    """One page of ``rows`` (given in insertion order) for ``query``."""
+    """One page of ``rows`` (given in insertion order) for ``query``. ``rows`` may be
+    all referrals or only the candidates of the filter's ``lookups``."""
     predicate = compile_filter(query.filter) if query.filter else None
+    examined = len(rows) if predicate is not None else 0
     limit = page_size if query.top is None else min(page_size, query.top)
     count: int | None = None
     if query.orderby:
@@ -240,10 +262,11 @@ def page(rows: Sequence[Row], query: Query, page_size: int) -> Page:
             remaining = None if query.top is None else query.top - len(taken)
             if remaining != 0 and taken:
                 after = taken[-1][0]
-                return Page([r for _, r in taken], replace(query, top=remaining, skip=0, after=after), count)
+                following = replace(query, top=remaining, skip=0, after=after)
+                return Page([r for _, r in taken], following, count, examined)
             break
         taken.append(item)
-    return Page([r for _, r in taken], None, count)
+    return Page([r for _, r in taken], None, count, examined)
 
 
 def project(doc: Doc, select: tuple[str, ...] | None) -> Doc:
@@ -256,10 +279,16 @@ def project(doc: Doc, select: tuple[str, ...] | None) -> Doc:
 
 
 @lru_cache(maxsize=256)
-def compile_filter(text: str) -> Predicate:
+def compile_filter(text: str) -> Filter:
     """A predicate for ``text``; raises ApiError(400) when it is malformed or
     uses what the sandbox does not implement. Cached: a listing asks again for
     every page."""
+    tree = _parse(text)
+    test = _Compiler().boolean(tree, {})
+    return Filter(lambda doc: test(doc, {}), _lookups(tree))
+
+
+def _parse(text: str) -> ast._Node:
     try:
         tree = ODataParser().parse(ODataLexer().tokenize(text))
     except TokenizingException as exc:
@@ -281,8 +310,97 @@ def compile_filter(text: str) -> Predicate:
         raise invalid(f"$filter is not valid: {exc}.", "$filter") from None
     if tree is None:
         raise invalid("$filter is empty.", "$filter")
-    test = _Compiler().boolean(tree, {})
-    return lambda doc: test(doc, {})
+    return tree
+
+
+def _lookups(node: ast._Node) -> tuple[tuple[str, str], ...] | None:
+    """The index look-ups that find every match of ``node``, or None (scan)."""
+    if isinstance(node, ast.BoolOp):
+        left, right = _lookups(node.left), _lookups(node.right)
+        if isinstance(node.op, ast.And):  # either side narrows: the smaller one
+            sides = [side for side in (left, right) if side is not None]
+            return min(sides, key=len) if sides else None
+        return left + right if left is not None and right is not None else None
+    if isinstance(node, ast.Compare) and isinstance(node.comparator, ast.Eq):
+        for name, literal in ((node.left, node.right), (node.right, node.left)):
+            if (
+                isinstance(name, ast.Identifier)
+                and name.name in LOOKUP_PROPERTIES
+                and isinstance(literal, ast.String | ast.GUID)
+            ):
+                return ((name.name, literal.val),)
+    return None
+
+
+# -- --filters documented ------------------------------------------------------------
+
+
+@lru_cache(maxsize=256)
+def check_documented(text: str) -> None:
+    """Refuse (400 invalidRequest) a filter beyond what the listing page shows:
+    its properties compared with ``eq`` to a literal, ``team/any(t:t/email eq '...')``,
+    joined by ``and``. The real service may refuse the rest, or ignore it."""
+    _documented(_parse(text))
+
+
+def _documented(node: ast._Node) -> None:
+    if isinstance(node, ast.BoolOp):
+        if not isinstance(node.op, ast.And):
+            raise _undocumented("'or'")
+        _documented(node.left)
+        _documented(node.right)
+        return
+    if isinstance(node, ast.Compare):
+        if not isinstance(node.comparator, ast.Eq):
+            raise _undocumented(f"operator '{_OPERATOR_WORDS.get(type(node.comparator), 'that')}'")
+        if not isinstance(node.left, ast.Identifier | ast.Attribute) or _is_path(node.right):
+            raise _undocumented("a comparison that is not 'property eq literal'")
+        name = _path_text(node.left)
+        if name not in load_service().filter_properties:
+            raise _undocumented(f"property '{name}'")
+        return
+    if isinstance(node, ast.CollectionLambda):
+        owner = _path_text(node.owner)
+        member = load_service().filter_collections.get(owner)
+        lambda_ = node.lambda_
+        body = lambda_.expression if lambda_ is not None else None
+        if (
+            member is None
+            or not isinstance(node.operator, ast.Any)
+            or lambda_ is None
+            or not isinstance(body, ast.Compare)
+            or not isinstance(body.comparator, ast.Eq)
+            or _path_text(body.left) != f"{lambda_.identifier.name}/{member}"
+            or _is_path(body.right)
+        ):
+            raise _undocumented(f"'{owner}/{type(node.operator).__name__.lower()}(...)'")
+        return
+    raise _undocumented(f"'{_path_text(node)}'")
+
+
+def _is_path(node: ast._Node) -> bool:
+    return isinstance(node, ast.Identifier | ast.Attribute)
+
+
+_OPERATOR_WORDS = {
+    ast.NotEq: "ne",
+    ast.Gt: "gt",
+    ast.GtE: "ge",
+    ast.Lt: "lt",
+    ast.LtE: "le",
+    ast.In: "in",
+}
+
+
+def _undocumented(what: str) -> Exception:
+    service = load_service()
+    allowed = ", ".join(service.filter_properties)
+    collections = ", ".join(f"{c}/any(x:x/{m} eq '...')" for c, m in service.filter_collections.items())
+    return invalid(
+        f"$filter: {what} is not one the documentation shows; with --filters documented a filter "
+        f"compares {allowed} or {collections} with eq, joined by and.",
+        "$filter",
+    )
 
 
 class _Compiler:
@@ -312,7 +430,10 @@ class _Compiler:
         raise _unsupported(node)
 
     def compare(self, node: ast.Compare, scope: dict[str, Shape]) -> _Test:
-        if isinstance(node.comparator, tuple(_ORDERING)):
+        times = isinstance(node.left, ast.DateTime | ast.Date) or isinstance(
+            node.right, ast.DateTime | ast.Date
+        )
+        if isinstance(node.comparator, _RANGE) or (times and isinstance(node.comparator, ast.Eq | ast.NotEq)):
             return self.ordering(node, scope)
         if not isinstance(node.comparator, ast.Eq | ast.NotEq):
             raise invalid(
@@ -327,7 +448,7 @@ class _Compiler:
         return lambda doc, env: not _equal(left(doc, env), right(doc, env))
 
     def ordering(self, node: ast.Compare, scope: dict[str, Shape]) -> _Test:
-        """``time-property ge|gt|le|lt date-time literal``, either way round."""
+        """``time-property ge|gt|le|lt|eq|ne date-time literal``, either way round (as instants)."""
         op = _ORDERING[type(node.comparator)]
         left, right = node.left, node.right
         if isinstance(left, ast.DateTime | ast.Date):  # 2026-01-01 le createdDateTime
@@ -428,19 +549,24 @@ def _literal(node: ast._Node) -> Any:
 
 
 _Order = Callable[[dt.datetime, dt.datetime], bool]
+_RANGE = (ast.Gt, ast.GtE, ast.Lt, ast.LtE)
 _ORDERING: dict[type, _Order] = {
     ast.Gt: lambda a, b: a > b,
     ast.GtE: lambda a, b: a >= b,
     ast.Lt: lambda a, b: a < b,
     ast.LtE: lambda a, b: a <= b,
+    ast.Eq: lambda a, b: a == b,
+    ast.NotEq: lambda a, b: a != b,
 }
 _FLIPPED: dict[_Order, _Order] = {
+    _ORDERING[ast.Eq]: _ORDERING[ast.Eq],
+    _ORDERING[ast.NotEq]: _ORDERING[ast.NotEq],
     _ORDERING[ast.Gt]: _ORDERING[ast.Lt],
     _ORDERING[ast.Lt]: _ORDERING[ast.Gt],
     _ORDERING[ast.GtE]: _ORDERING[ast.LtE],
     _ORDERING[ast.LtE]: _ORDERING[ast.GtE],
 }
-_OPERATOR_NAMES = {ast.Gt: "gt", ast.GtE: "ge", ast.Lt: "lt", ast.LtE: "le"}
+_OPERATOR_NAMES = {ast.Gt: "gt", ast.GtE: "ge", ast.Lt: "lt", ast.LtE: "le", ast.Eq: "eq", ast.NotEq: "ne"}
 
 
 def _instant(text: str) -> dt.datetime | None:

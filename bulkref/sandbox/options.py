@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,20 @@ SANDBOX_CLIENT_SECRET = "sandbox-client-secret"
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
+#: The strictness switches and their choices; the first is the default.
+FILTERS = ("any", "documented")
+CREATE_STATUS = ("documented", "as-sent")
+THROTTLE_SHAPE = ("sandbox", "documented")
+NEXT_LINK = ("sandbox", "documented")
+PROFILES = ("default", "documented")
+#: What ``profile="documented"`` sets: every switch to what the documentation shows.
+DOCUMENTED_PROFILE = {
+    "filters": "documented",
+    "create_status": "documented",
+    "throttle_shape": "documented",
+    "next_link": "documented",
+}
+
 
 @dataclass(frozen=True)
 class SandboxOptions:
@@ -41,6 +56,21 @@ class SandboxOptions:
     accept only unexpired tokens this sandbox issued (default: any bearer
     token). ``tls`` serves https with a throwaway certificate authority, which
     MSAL needs: it signs in over https only.
+
+    As strict as the documentation (each one a ``bulkref sandbox`` flag):
+    ``filters`` ``any`` (every OData filter the sandbox implements) or
+    ``documented`` (only the properties, ``and`` and ``eq`` the listing page
+    shows); ``list_lag`` seconds before a write shows in listings (GET by id
+    sees it at once); ``create_status`` ``documented`` (the partner's own new
+    referral comes back Active/Accepted, as the create example answers) or
+    ``as-sent``; ``throttle_shape`` and ``next_link`` ``sandbox`` or
+    ``documented`` (the throttling page's 429 body; the listing example's
+    ``http://.../v1.0/referrals?$skiptoken=`` link); ``replay_request_ids``: a
+    POST repeating an ``MS-RequestId`` within 15 minutes gets the first answer.
+    ``profile="documented"`` sets filters, create_status, throttle_shape and
+    next_link to ``documented`` (list_lag stays its own).
+
+    ``allow_remote`` must be set to listen on anything but loopback.
     """
 
     host: str = "127.0.0.1"
@@ -60,8 +90,36 @@ class SandboxOptions:
     users: Mapping[str, str] = field(default_factory=lambda: {SANDBOX_USER: SANDBOX_PASSWORD})
     clients: Mapping[str, str] = field(default_factory=lambda: {SANDBOX_CLIENT_ID: SANDBOX_CLIENT_SECRET})
     device_code_user: str | None = SANDBOX_USER
+    filters: str = "any"
+    list_lag: float = 0.0
+    create_status: str = "documented"
+    throttle_shape: str = "sandbox"
+    next_link: str = "sandbox"
+    replay_request_ids: bool = True
+    profile: str = "default"
+    allow_remote: bool = False
 
     def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise ValueError(f"profile {self.profile!r} is not one of: {', '.join(PROFILES)}")
+        if self.profile == "documented":
+            for name, value in DOCUMENTED_PROFILE.items():
+                object.__setattr__(self, name, value)
+        for name, choices in (
+            ("filters", FILTERS),
+            ("create_status", CREATE_STATUS),
+            ("throttle_shape", THROTTLE_SHAPE),
+            ("next_link", NEXT_LINK),
+        ):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} {getattr(self, name)!r} is not one of: {', '.join(choices)}")
+        if self.list_lag < 0:
+            raise ValueError("list lag must be 0 or more seconds")
+        if not self.allow_remote and not is_loopback(self.host):
+            raise ValueError(
+                f"{self.host} is not a loopback address: set allow_remote to let other machines "
+                "read and write the sandbox's referrals"
+            )
         if self.token_lifetime < 1 or self.refresh_token_lifetime < 1:
             raise ValueError("token lifetimes must be at least one second")
         if self.device_code_user is not None and self.device_code_user.lower() not in {
@@ -80,4 +138,12 @@ class SandboxOptions:
 
 
 def is_loopback(host: str) -> bool:
-    return host in LOOPBACK_HOSTS or host.startswith("127.")
+    """``localhost`` or a loopback IP address (127.0.0.0/8, ::1); never a name that
+    merely starts like one (``127.0.0.1.example``)."""
+    name = host.strip().lower().removeprefix("[").removesuffix("]")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False

@@ -33,10 +33,21 @@ ANSWER_WITHIN_TICKS = 14 * 24 * 3600 * 10_000_000
 
 
 class Referrals:
-    def __init__(self, store: MemoryStore, organization_id: str, organization_name: str) -> None:
+    """``create_status``: ``documented`` (the partner's own new referral comes back
+    Active/Accepted, accepted when created, as the documentation's create example
+    answers) or ``as-sent`` (it keeps the status it was sent with)."""
+
+    def __init__(
+        self,
+        store: MemoryStore,
+        organization_id: str,
+        organization_name: str,
+        create_status: str = "documented",
+    ) -> None:
         self.store = store
         self.organization_id = organization_id
         self.organization_name = organization_name
+        self.create_status = create_status
         self.rules = Rules()
         self.clock = Clock()
         for row in store.rows():
@@ -50,7 +61,9 @@ class Referrals:
         return record
 
     def list(self, query: odata.Query, page_size: int) -> odata.Page:
-        return odata.page(self.store.rows(), query, page_size)
+        lookups = odata.compile_filter(query.filter).lookups if query.filter else None
+        rows = self.store.rows() if lookups is None else self.store.lookup(lookups)
+        return odata.page(self.store.listed(rows), query, page_size)
 
     # -- writes --------------------------------------------------------------------
     def create(self, body: object) -> Record:
@@ -73,6 +86,14 @@ class Referrals:
                 )
 
         now = self.clock.now()
+        accepted = now if content["status"] == "Active" else None
+        if self.create_status == "documented" and organization_id == self.organization_id:
+            # "For outgoing referrals, [acceptedDateTime is the] same date as referral
+            # creation datetime", and the create example posts New/Pending and gets
+            # Active/Accepted back. A Closed one (a deal already lost) stays Closed.
+            accepted = now
+            if content["status"] != "Closed":
+                content["status"], content["substatus"] = "Active", "Accepted"
         server: Doc = {
             "id": new_id(),
             "engagementId": engagement_id if joining else new_id(),
@@ -80,7 +101,7 @@ class Referrals:
             "organizationName": organization_name,
             "createdDateTime": now,
             "updatedDateTime": now,
-            "acceptedDateTime": now if content["status"] == "Active" else None,
+            "acceptedDateTime": accepted,
             # Everything created through the API was created by the sandbox's
             # partner and so goes out from it, including the Microsoft referral
             # of a co-sell; Incoming ones come from /_sandbox/referrals.

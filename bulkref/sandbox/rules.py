@@ -31,7 +31,7 @@ import pycountry
 
 from bulkref.sandbox.document import READ_ONLY, Doc, is_timestamp
 from bulkref.sandbox.errors import invalid
-from bulkref.spec import enums as enum_tables
+from bulkref.sandbox.service import load as load_service
 
 MARKETPLACE_INTENT_TYPE = "CustomerMarketplaceIntent"
 
@@ -49,7 +49,7 @@ Checker = Callable[[Any, Path], Any]
 class Shape:
     """The expected form of one JSON value."""
 
-    kind: str  # str | bool | number | time | enum | country | currency | object | array
+    kind: str  # any | str | bool | number | time | enum | country | currency | object | array
     values: tuple[str, ...] = ()
     fields: Mapping[str, Shape] = field(default_factory=dict)
     required: tuple[str, ...] = ()
@@ -120,6 +120,8 @@ def _checker(shape: Shape) -> Checker:
             return [item_check(v, (*path, i)) for i, v in enumerate(value)]
 
         return check_array
+    if kind == "any":  # known to the service, shape not documented: kept as sent
+        return lambda value, path: value
     if kind == "bool":
 
         def check_bool(value: Any, path: Path) -> Any:
@@ -207,6 +209,7 @@ STR = Shape("str")
 BOOL = Shape("bool")
 NUMBER = Shape("number")
 TIME = Shape("time")
+ANY = Shape("any")
 
 
 def _obj(required: tuple[str, ...] = (), **fields: Shape) -> Shape:
@@ -225,7 +228,7 @@ def _enum(values: tuple[str, ...]) -> Shape:
 def referral_shape() -> Shape:
     """The Referral resource as documented, read-only fields included (the
     filter checks paths against it)."""
-    e = enum_tables.load()
+    e = load_service()
     member = _obj(
         firstName=STR,
         lastName=STR,
@@ -268,6 +271,8 @@ def referral_shape() -> Shape:
         products=_arr(tag),
         services=_arr(tag),
         solutions=_arr(solution),
+        # What the service answers (its shape is not documented); accepted back as it came.
+        salesPlays=ANY,
         additionalRequirements=_obj(attributes=_arr(_obj(type=STR, id=STR))),
     )
     details = _obj(
@@ -299,10 +304,10 @@ def referral_shape() -> Shape:
         links=_obj(self=link, relatedReferrals=link),
         name=STR,
         externalReferenceId=STR,
-        status=_enum(e.values("referral_status")),
-        substatus=_enum(e.values("referral_substatus")),
+        status=_enum(e.values("status")),
+        substatus=_enum(e.values("substatus")),
         statusReason=STR,
-        type=_enum(e.values("referral_type")),
+        type=_enum(e.values("type")),
         qualification=_enum(e.values("qualification")),
         customerProfile=customer,
         consent=consent,
@@ -321,10 +326,10 @@ def referral_shape() -> Shape:
 
 
 class Rules:
-    """The service's rules over referral bodies, with enumerations from ``bulkref.spec.enums``."""
+    """The service's rules over referral bodies, with enumerations from ``data/service.toml``."""
 
     def __init__(self) -> None:
-        self.enums = enum_tables.load()
+        self.service = load_service()
         self.shape = referral_shape()
         # pycountry reads its tables on first use: pay that at start, not in a request.
         _countries()
@@ -380,16 +385,67 @@ class Rules:
         return checked
 
     def patched_content(self, current: Doc, operations: object) -> Doc:
-        """Content after applying a JSON Patch (only ``replace`` and ``add``) to ``current``."""
+        """Content after applying a JSON Patch (only ``replace`` and ``add``) to ``current``.
+
+        Only what the patch changes is checked (each target path against the
+        resource's shape, the status move when status or substatus changes, the
+        cross-field rules of what it touches): a referral as the service answers
+        it (``Unknown``, ``None``, properties it adds) can be patched as is."""
         self.check_open(current)
         if not isinstance(operations, list) or not operations:
             raise invalid("A PATCH body is a non-empty JSON array of operations.")
         doc = copy.deepcopy(current)
+        touched: list[list[str]] = []
         for index, operation in enumerate(operations):
-            doc = _apply(doc, operation, index)
-        checked = self.content(doc)
-        self.check_move(current, checked)
-        return checked
+            doc, parts = _apply(doc, operation, index)
+            touched.append(parts)
+        for parts in touched:
+            self._check_at(doc, parts)
+        content = {k: v for k, v in doc.items() if k not in READ_ONLY}
+        tops = {parts[0] for parts in touched}
+        if tops & {"status", "substatus"}:
+            self.check_move(current, content)
+        if "details" in tops:
+            self._check_marketplace_intent(content)
+        if tops & {"solutionArea", "solutionPlay"}:
+            self._check_solution_play(content)
+        return content
+
+    def _check_at(self, doc: Doc, parts: list[str]) -> None:
+        """Check (and spell as documented) the value a patch put at ``parts``."""
+        shape: Shape | None = self.shape
+        parent: Any = None
+        node: Any = doc
+        path: list[str | int] = []
+        key: str | int = ""
+        for part in parts:
+            if shape is None:
+                return  # below an undocumented property: kept as sent
+            parent = node
+            if isinstance(node, list):
+                key = len(node) - 1 if part == "-" else int(part)
+                shape = shape.item
+            else:
+                key = part
+                shape = shape.child(part) if shape.kind == "object" else None
+            path.append(key)
+            node = parent[key]
+        if shape is None:
+            return
+        parent[key] = shape.check(node, tuple(path))
+        owner = self._shape_of(parts[:-1])
+        if owner is not None and key in owner.required and parent[key] in (None, ""):
+            raise _refuse(tuple(path), "is required.")
+
+    def _shape_of(self, parts: list[str]) -> Shape | None:
+        shape: Shape | None = self.shape
+        for part in parts:
+            if shape is None:
+                return None
+            shape = (
+                shape.item if shape.kind == "array" else shape.child(part) if shape.kind == "object" else None
+            )
+        return shape
 
     # -- status ----------------------------------------------------------------
     def check_open(self, current: Doc) -> None:
@@ -401,7 +457,7 @@ class Rules:
             )
 
     def check_pair(self, status: str, substatus: str) -> None:
-        allowed = self.enums.status_substatus.get(status, ())
+        allowed = self.service.substatus_of.get(status, ())
         if substatus not in allowed:
             raise invalid(
                 f"substatus '{substatus}' does not go with status '{status}' "
@@ -413,7 +469,7 @@ class Rules:
         before, after = current.get("status"), new.get("status")
         if not after:
             raise invalid("status is required.", "status")
-        allowed = self.enums.status_transitions.get(str(before), (after,))
+        allowed = self.service.transitions.get(str(before), (after,))
         if after not in allowed:
             raise invalid(
                 f"A referral cannot move from status '{before}' to '{after}' "
@@ -423,7 +479,7 @@ class Rules:
         self.check_pair(after, new.get("substatus") or "")
 
     def _default_substatus(self, status: str) -> str:
-        allowed = self.enums.status_substatus.get(status, ())
+        allowed = self.service.substatus_of.get(status, ())
         # Closed has no natural default: won, lost, declined and expired differ too much.
         if status == "Closed" or not allowed:
             raise invalid(f"substatus is required with status '{status}'.", "substatus")
@@ -441,12 +497,12 @@ class Rules:
                 continue
             attribute["type"] = MARKETPLACE_INTENT_TYPE
             path = ("details", "requirements", "additionalRequirements", "attributes", i, "id")
-            intent = _enum(self.enums.values("marketplace_intent"))
+            intent = _enum(self.service.values("marketplace_intent"))
             attribute["id"] = normalize(attribute.get("id"), intent, path)
 
     def _check_solution_play(self, content: Doc) -> None:
         area, play = content.get("solutionArea"), content.get("solutionPlay")
-        if area and play and play not in self.enums.solution_plays.get(area, ()):
+        if area and play and play not in self.service.solution_plays.get(area, ()):
             raise invalid(f"solutionPlay '{play}' is not a play of solution area '{area}'.", "solutionPlay")
 
 
@@ -461,7 +517,8 @@ def _pointer(path: object, index: int) -> list[str]:
     return [part.replace("~1", "/").replace("~0", "~") for part in path[1:].split("/")]
 
 
-def _apply(doc: Doc, operation: object, index: int) -> Doc:
+def _apply(doc: Doc, operation: object, index: int) -> tuple[Doc, list[str]]:
+    """``doc`` with ``operation`` applied, and the pointer's parts."""
     if not isinstance(operation, dict):
         raise invalid(f"Operation {index} is not a JSON object.", f"[{index}]")
     op = operation.get("op")
@@ -487,7 +544,7 @@ def _apply(doc: Doc, operation: object, index: int) -> Doc:
     elif isinstance(parent, list):
         if op == "add" and last == "-":
             parent.append(value)
-            return doc
+            return doc, parts
         position = _index(last, len(parent) + (1 if op == "add" else 0), str(path))
         if op == "add":
             parent.insert(position, value)
@@ -495,7 +552,7 @@ def _apply(doc: Doc, operation: object, index: int) -> Doc:
             parent[position] = value
     else:
         raise invalid(f"Operation {index}: {path} does not point into an object or array.", str(path))
-    return doc
+    return doc, parts
 
 
 def _step(node: Any, part: str, path: str) -> Any:

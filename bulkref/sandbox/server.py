@@ -4,12 +4,16 @@ in a background thread (tests, the benchmark, an embedded ``--sandbox``)."""
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import logging
+import signal
 import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -123,6 +127,12 @@ class SandboxServer:
         return str(self.certificate.ca_file) if self.certificate is not None else None
 
     @property
+    def admin_token(self) -> str:
+        """A token the admin routes take under ``require_issued_tokens`` (issued in-process)."""
+        assert self.app is not None, "start() the sandbox first"
+        return self.app.sandbox.identity.operator_token(self.root)
+
+    @property
     def url(self) -> str:
         """The referrals collection, ``http://127.0.0.1:PORT/v1.0/engagements/referrals``."""
         return self.root + API_ROOT
@@ -154,9 +164,14 @@ class SandboxServer:
                 self.stop()
                 raise RuntimeError("the sandbox did not start in time")
             time.sleep(0.005)
+        # Stopped at exit when nobody calls stop(): a server thread still running
+        # while the interpreter shuts down can crash it, and the store and the TLS
+        # folder would not be closed and removed.
+        atexit.register(self.stop)
         return self
 
     def stop(self) -> None:
+        atexit.unregister(self.stop)
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:
@@ -192,6 +207,28 @@ def log_to_stderr() -> None:
     log.propagate = False
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _stop_signals_interrupt() -> Iterator[None]:
+    """SIGTERM (and Ctrl-Break on Windows) stop like Ctrl-C. uvicorn stops
+    gracefully on them, then raises the signal again for the handler that was in
+    place before it ran; the default one would end the process before the
+    ``finally`` clauses that close the store and remove the TLS folder."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    names = [signal.SIGTERM] + ([signal.SIGBREAK] if hasattr(signal, "SIGBREAK") else [])
+    previous = {name: signal.signal(name, _interrupt) for name in names}
+    try:
+        yield
+    finally:
+        for name, handler in previous.items():
+            signal.signal(name, handler)
+
+
 def serve(
     options: SandboxOptions,
     ready: Callable[[str, str], None] | None = None,
@@ -204,6 +241,15 @@ def serve(
     the database path. With ``options.tls``, ``certificate`` is the one to
     serve (the caller tells its CA file to the user); None makes one for this run.
     """
+    with _stop_signals_interrupt():  # from the start: a SIGTERM right after ready() too
+        _serve(options, ready, certificate)
+
+
+def _serve(
+    options: SandboxOptions,
+    ready: Callable[[str, str], None] | None,
+    certificate: LoopbackCertificate | None,
+) -> None:
     made = LoopbackCertificate.create() if options.tls and certificate is None else None
     sock = bind(options.host, options.port)
     try:

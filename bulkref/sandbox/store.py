@@ -2,7 +2,15 @@
 
 Both stores keep every referral in memory, in insertion order, because a
 listing evaluates its filter over the documents; the SQLite store writes
-through to a WAL-mode database and reads it back on start. One lock serialises
+through to a WAL-mode database and reads it back on start. Both index the
+referrals by ``id``, ``engagementId`` and ``externalReferenceId`` in memory
+(rebuilt when the SQLite store reloads), so that an equality filter on one of
+them costs what its matches cost, not a scan of every referral.
+
+With a list lag (``--list-lag``) a write is at once what a read by id sees,
+but listings see it only after the lag: each record keeps the versions
+written within the lag, and ``listed`` hands out, per referral, the newest
+version older than the lag (nothing for a referral created within it). One lock serialises
 all access, so requests served concurrently (or from several threads) see each
 write whole. Each referral has an insertion sequence number, never reused,
 that gives listings a stable order and paging tokens a stable anchor.
@@ -19,7 +27,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +36,9 @@ from pathlib import Path
 from bulkref.sandbox.document import Doc, dumps, to_ticks
 
 Change = Callable[[Doc], Doc]
+
+#: The properties indexed besides ``id``: what look-ups by equality filter on.
+INDEXED = ("engagementId", "externalReferenceId")
 
 
 @dataclass(slots=True)
@@ -39,6 +51,10 @@ class Record:
     created: int  # createdDateTime in 100 ns ticks, for ordering
     updated: int
     text: str
+    #: time.monotonic() of the write, and the version before it while the list lag
+    #: may still show it (None otherwise): what listings see under --list-lag.
+    written: float = 0.0
+    previous: Record | None = None
 
     @classmethod
     def of(cls, seq: int, doc: Doc, text: str | None = None) -> Record:
@@ -60,11 +76,16 @@ class MemoryStore:
 
     description = "memory"
 
-    def __init__(self) -> None:
+    def __init__(self, lag: float = 0.0) -> None:
         self._lock = threading.RLock()
         self._records: dict[str, Record] = {}  # by id, in insertion order
-        self._engagements: dict[str, int] = {}  # engagementId -> referrals in it
+        # property -> value -> ids (an ordered set) of the referrals that had that
+        # value. Entries are never removed on update (a value changed by a PUT
+        # stays listed under the old one): look-ups check each candidate's
+        # document, so a stale entry costs one check and keeps lagged versions findable.
+        self._index: dict[str, dict[str, dict[str, None]]] = {name: {} for name in INDEXED}
         self._seq = 0
+        self.lag = lag
 
     # -- reads ------------------------------------------------------------------------
     def get(self, referral_id: str) -> Record | None:
@@ -76,9 +97,37 @@ class MemoryStore:
         with self._reading():
             return list(self._records.values())
 
+    def lookup(self, pairs: Iterable[tuple[str, str]]) -> list[Record]:
+        """The referrals whose ``property`` had ``value`` for any of ``pairs``
+        (``id`` or an ``INDEXED`` property), once each, in insertion order: a
+        superset of the matches, which the caller checks against the filter."""
+        with self._reading():
+            found: dict[str, Record] = {}
+            for name, value in pairs:
+                ids = (value,) if name == "id" else self._index[name].get(value, {})
+                for referral_id in ids:
+                    record = self._records.get(referral_id)
+                    if record is not None:
+                        found[referral_id] = record
+            return sorted(found.values(), key=lambda r: r.seq)
+
+    def listed(self, records: Sequence[Record]) -> Sequence[Record]:
+        """What a listing sees of ``records``: the versions older than the lag."""
+        if not self.lag:
+            return records
+        cutoff = time.monotonic() - self.lag
+        out: list[Record] = []
+        for record in records:
+            version: Record | None = record
+            while version is not None and version.written > cutoff:
+                version = version.previous
+            if version is not None:
+                out.append(version)
+        return out
+
     def engagement_exists(self, engagement_id: str) -> bool:
         with self._reading():
-            return engagement_id in self._engagements
+            return bool(self._index["engagementId"].get(engagement_id))
 
     def __len__(self) -> int:
         with self._reading():
@@ -95,6 +144,8 @@ class MemoryStore:
                 raise DuplicateId(doc["id"])
             text = dumps(doc)
             record = Record.of(self._next_seq(doc, text), doc, text)
+            if self.lag:
+                record.written = time.monotonic()
             self._remember(record)
             return record
 
@@ -107,15 +158,19 @@ class MemoryStore:
             if current is None:
                 return None
             record = Record.of(current.seq, change(current.doc))
+            if self.lag:
+                record.written = now = time.monotonic()
+                if current.written <= now - self.lag:
+                    current.previous = None  # listings see ``current`` until ``record`` shows
+                record.previous = current
             self._save(record)
-            self._records[referral_id] = record
+            self._remember(record)
             return record
 
     def reset(self) -> None:
         with self._writing():
             self._wipe()
-            self._records.clear()
-            self._engagements.clear()
+            self._forget()
 
     def close(self) -> None:
         pass
@@ -142,17 +197,24 @@ class MemoryStore:
         pass
 
     def _remember(self, record: Record) -> None:
-        self._records[record.doc["id"]] = record
-        engagement = record.doc.get("engagementId")
-        if isinstance(engagement, str):
-            self._engagements[engagement] = self._engagements.get(engagement, 0) + 1
+        referral_id = record.doc["id"]
+        self._records[referral_id] = record
+        for name, index in self._index.items():
+            value = record.doc.get(name)
+            if isinstance(value, str):
+                index.setdefault(value, {})[referral_id] = None
+
+    def _forget(self) -> None:
+        self._records.clear()
+        for index in self._index.values():
+            index.clear()
 
 
 class SqliteStore(MemoryStore):
     """Referrals in a SQLite file, one row per referral holding its JSON document."""
 
-    def __init__(self, path: Path) -> None:
-        super().__init__()
+    def __init__(self, path: Path, lag: float = 0.0) -> None:
+        super().__init__(lag)
         self.path = Path(path)
         self.description = str(self.path)
         if self.path.parent and not self.path.parent.exists():
@@ -166,8 +228,9 @@ class SqliteStore(MemoryStore):
         self._db.execute("PRAGMA busy_timeout=10000")
         # AUTOINCREMENT: a sequence number is never reused, not even after a
         # reset, so an old paging token cannot land in the middle of new data.
-        # No other index: queries are answered from memory, and each index
-        # costs every write.
+        # No other SQLite index: queries are answered from memory, where the
+        # store indexes id, engagementId and externalReferenceId (see _remember);
+        # an index here would cost every write and serve no read.
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS referrals ("
             " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -211,8 +274,7 @@ class SqliteStore(MemoryStore):
         version = self._db.execute("PRAGMA data_version").fetchone()[0]
         if version == self._version:
             return
-        self._records.clear()
-        self._engagements.clear()
+        self._forget()
         for seq, text in self._db.execute("SELECT seq, doc FROM referrals ORDER BY seq"):
             self._remember(Record.of(seq, json.loads(text), text))
         self._version = version
@@ -232,5 +294,5 @@ class SqliteStore(MemoryStore):
         self._db.execute("DELETE FROM referrals")
 
 
-def open_store(db: Path | None) -> MemoryStore:
-    return SqliteStore(db) if db is not None else MemoryStore()
+def open_store(db: Path | None, lag: float = 0.0) -> MemoryStore:
+    return SqliteStore(db, lag) if db is not None else MemoryStore(lag)

@@ -10,6 +10,7 @@ and clients trust ``ca_file`` (requests' ``verify=``, httpx's ``verify=``, or
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import ssl
 import tempfile
@@ -42,6 +43,9 @@ class LoopbackCertificate:
         with made.cert_file.open("wb") as out:
             for blob in leaf.cert_chain_pems:
                 out.write(blob.bytes())
+        # Removed on exit even when nobody calls remove() (an embedded sandbox
+        # left running until the interpreter ends, a test that fails half-way).
+        atexit.register(made.remove)
         return made
 
     def client_context(self) -> ssl.SSLContext:
@@ -50,3 +54,4 @@ class LoopbackCertificate:
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+        atexit.unregister(self.remove)
