@@ -105,6 +105,11 @@ def _terminate_as_interrupt() -> None:
         signal.signal(signal.SIGTERM, interrupt)
 
 
+def _format_option(help: str, *choices: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """``--format`` as every command has it: text by default, json for scripts."""
+    return click.option("--format", "fmt", type=click.Choice(list(choices)), default="text", help=help)
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="bulkref")
 @click.option("--debug", is_flag=True, help="Show Python tracebacks (for bug reports).")
@@ -146,13 +151,7 @@ def template(out: Path | None, fmt: str | None, examples: bool, force: bool) -> 
 
 @cli.command()
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    help="text for people, json for scripts.",
-)
+@_format_option("text for people, json for scripts.", "text", "json")
 @click.option(
     "--annotate",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -229,12 +228,8 @@ def _overwrite_newer_option(f: Callable[..., None]) -> Callable[..., None]:
     default=None,
     help="Save the plan (with the eTags read and the input's fingerprint) for apply.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json", "html"]),
-    default="text",
-    help="text (a review), json (for scripts) or html (one page for a reviewer).",
+@_format_option(
+    "text (a review), json (for scripts) or html (one page for a reviewer).", "text", "json", "html"
 )
 @click.option(
     "--mapping",
@@ -308,13 +303,7 @@ def plan(
     help="The journal that makes the run resumable (default: in your data directory).",
 )
 @click.option("--yes", is_flag=True, help="Apply without asking.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    help="text for people, json for scripts (the summary and the results path).",
-)
+@_format_option("text for people, json for scripts (the summary and the results path).", "text", "json")
 @click.option(
     "--mapping",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -474,13 +463,7 @@ def apply_command(
     default=None,
     help="Where to write the results (default: where apply writes them, beside the input).",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    help="text for people, json for scripts (the summary and the paths).",
-)
+@_format_option("text for people, json for scripts (the summary and the paths).", "text", "json")
 def results_command(state: Path, out: Path | None, fmt: str) -> None:
     """Write the results file of an apply run again, from its journal: what was
     created, with every id, even when the run stopped before writing it. Exit 0
@@ -584,13 +567,7 @@ class _Listed(click.ParamType):
 )
 @click.option("--team-email", default=None, metavar="EMAIL", help="A team member's email is EMAIL.")
 @click.option("--engagement", default=None, metavar="ID", help="The referrals of one engagement.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    help="How to report what was written: text, or json for scripts.",
-)
+@_format_option("How to report what was written: text, or json for scripts.", "text", "json")
 def export_command(
     api_url: str | None,
     use_sandbox: bool,
@@ -668,12 +645,8 @@ def export_command(
 @cli.command(name="get")
 @click.argument("referral_id")
 @_target_options
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    help="text (a summary, with the engagement's other referrals) or json (as returned).",
+@_format_option(
+    "text (a summary, with the engagement's other referrals) or json (as returned).", "text", "json"
 )
 def get_command(referral_id: str, api_url: str | None, use_sandbox: bool, fmt: str) -> None:
     """Print one referral. Exit 0 when found, 1 when there is no referral with
