@@ -478,11 +478,6 @@ class ReferralsClient:
             url = self._next_link(page, seen)
 
     # -- writes ------------------------------------------------------------------------------
-    async def create(self, referral: Mapping[str, Any]) -> Reply:
-        """POST a referral. Not retried once it may have arrived: a lost answer is
-        for the caller to look up (bulkref.apply.executor does), never to send twice."""
-        return await self.request("POST", self.base_url, json=referral)
-
     async def update(
         self, referral_id: str, operations: list[dict[str, Any]], if_match: str | None = None
     ) -> Reply:
@@ -497,20 +492,6 @@ class ReferralsClient:
             retryable=retry_read,
         )
 
-    async def replace(self, referral: Mapping[str, Any], if_match: str) -> Reply:
-        """PUT a whole referral; the service requires the eTag, and refuses ``links``."""
-        if not if_match:
-            raise ValueError("PUT needs the eTag of the referral it replaces")
-        body = {k: v for k, v in referral.items() if k != "links"}
-        return await self.request(
-            "PUT",
-            f"{self.base_url}/{quote(str(referral['id']), safe='')}",
-            json=body,
-            headers={"If-Match": if_match},
-            retryable=retry_read,
-        )
-
-    # -- the one way a call is made ------------------------------------------------------------
     async def request(
         self,
         method: str,
