@@ -518,8 +518,10 @@ class _CellWriters:
         style = _style_id(ws, fmt)
         quoted = _style_id(ws, fmt, quote_prefix=True)
 
+        cell = sheetxml.text_cells(style, quoted)
+
         def text(ref: str, value: Any) -> str:
-            return sheetxml.text_cell(ref, value if isinstance(value, str) else str(value), style, quoted)
+            return cell(ref, value if isinstance(value, str) else str(value))
 
         if c.kind is Kind.DATE:
 

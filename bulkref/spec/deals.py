@@ -54,7 +54,8 @@ DEAL_TYPE_RULES: Mapping[ProblemCode, Rule] = {
 def row_facts(row: Mapping[str, Any]) -> DealFacts:
     """The facts of one row (column key -> typed value, None for blank)."""
     deal, rtype, share = row.get("deal_type"), row.get("referral_type"), row.get("share_with_microsoft")
-    targeted = any(v is not None for k, v in row.items() if k.startswith("target.") and k.endswith(".id"))
+    # The value first: most cells of an exported row are blank, and this runs for every row.
+    targeted = any(v is not None and k.startswith("target.") and k.endswith(".id") for k, v in row.items())
     b = np.bool_
     return DealFacts(
         private=b(deal == "Private"),
