@@ -50,6 +50,7 @@ import asyncio
 import datetime as dt
 import io
 import json
+import marshal
 import sqlite3
 import tempfile
 import time
@@ -63,6 +64,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from bulkref.api.client import InvalidRequest, NotFound, ServerError, odata_string, with_query
+from bulkref.api.readahead import read_ahead
 from bulkref.errors import (
     BulkrefError,
     ReferralNotFound,
@@ -72,7 +74,7 @@ from bulkref.sheets import template
 from bulkref.sheets import xlsxstream as sheetxml
 from bulkref.spec.columns import SPEC, Column, Kind
 from bulkref.spec.deals import broken_rules
-from bulkref.spec.jsonpaths import get_path
+from bulkref.spec.jsonpaths import get_path, getter
 
 if TYPE_CHECKING:
     from bulkref.api.client import ReferralsClient, RetryPolicy
@@ -256,7 +258,8 @@ async def export_from(
         if total is not None and top is not None:
             total = min(total, top)
         report("read", 0, total)
-        async for doc in client.list(filter=filter, orderby=orderby, top=top):
+        # Read ahead: the service makes the next page while this one is spooled.
+        async for doc in read_ahead(client.list(filter=filter, orderby=orderby, top=top)):
             spool.add(doc)
             report("read", spool.exported, total)
         if filter or top is not None:
@@ -334,7 +337,7 @@ class Spool:
                 microsoft INTEGER NOT NULL,
                 exported INTEGER NOT NULL,
                 created TEXT,
-                doc TEXT NOT NULL
+                doc BLOB NOT NULL
             );
         """)
         self.exported = 0
@@ -361,7 +364,7 @@ class Spool:
                 microsoft,
                 exported,
                 str(doc.get("createdDateTime") or ""),
-                json.dumps(doc, ensure_ascii=False, separators=(",", ":")),
+                _packed(doc),
             ),
         )
         if cursor.rowcount == 0:
@@ -370,10 +373,10 @@ class Spool:
             self._microsoft_engagements.add(engagement)
         if exported:
             self.exported += 1
-            for g in SPEC.groups:
-                items = get_path(doc, g.path)
-                if isinstance(items, list) and len(items) > self.counts[g.key]:
-                    self.counts[g.key] = len(items)
+            for key, items_of in _GROUP_ITEMS:
+                items = items_of(doc)
+                if isinstance(items, list) and len(items) > self.counts[key]:
+                    self.counts[key] = len(items)
         return True
 
     def engagements(self) -> list[str]:
@@ -404,8 +407,8 @@ class Spool:
     def rows(self) -> Iterator[dict[str, Any]]:
         """The export's rows, keyed by column key, in the order the API listed them."""
         cursor = self.db.execute("SELECT r.doc, r.engagement" + self._ROWS + " ORDER BY r.seq")
-        for text, engagement in cursor:
-            doc = json.loads(text)
+        for packed, engagement in cursor:
+            doc = _unpacked(packed)
             cosell = engagement in self._microsoft_engagements
             engagement_docs = self._microsoft_of(engagement) if cosell else []
             yield fit_deal_type(row_of(doc, engagement_docs, self.counts))
@@ -417,7 +420,15 @@ class Spool:
             "SELECT doc FROM referral WHERE engagement = ? AND microsoft = 1 ORDER BY created, seq",
             (engagement,),
         )
-        return [json.loads(text) for (text,) in found]
+        return [_unpacked(packed) for (packed,) in found]
+
+
+# The spool holds each referral marshalled, not as JSON: five times cheaper to
+# write, a little cheaper to read, and only this process reads it back.
+_packed = marshal.dumps
+_unpacked = marshal.loads
+
+_GROUP_ITEMS = tuple((g.key, getter(g.path)) for g in SPEC.groups)
 
 
 def fit_deal_type(row: dict[str, Any]) -> dict[str, Any]:

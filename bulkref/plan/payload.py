@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from bulkref.spec.columns import SPEC, Column, Kind
-from bulkref.spec.jsonpaths import get_path, getter, set_path
+from bulkref.spec.jsonpaths import getter, set_path
 from bulkref.spec.referral import Referral
 
 Row = Mapping[str, Any]
@@ -158,16 +159,8 @@ def is_microsoft(doc: Mapping[str, Any]) -> bool:
 
 
 def _from_json(column: Column, value: Any) -> Any:
-    if value is None or value == "":
-        return None
-    if column.kind is Kind.DATE and isinstance(value, str):
-        try:
-            return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(dt.UTC).date()
-        except ValueError:
-            return None
-    if column.kind is Kind.DECIMAL and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    return value
+    """A JSON value as the validator types the column's cells; None for a blank."""
+    return _converted(value, _converter(column))
 
 
 def deal_type_of(doc: Mapping[str, Any], engagement: Iterable[Mapping[str, Any]] = ()) -> str:
@@ -175,8 +168,7 @@ def deal_type_of(doc: Mapping[str, Any], engagement: Iterable[Mapping[str, Any]]
     Microsoft referral, Partner-led when shared with Microsoft sellers, else Private."""
     if any(is_microsoft(d) for d in engagement if d.get("id") != doc.get("id")):
         return "Co-sell"
-    shared = get_path(doc, "consent/consentToShareReferralWithMicrosoftSellers")
-    if doc.get("type") == "Shared" and shared is not False:
+    if doc.get("type") == "Shared" and _SHARED_WITH_SELLERS(doc) is not False:
         return "Partner-led"
     return "Private"
 
@@ -190,9 +182,12 @@ def row_of(
     validator types cells; ``engagement`` holds the referrals of its engagement,
     whose Microsoft referral carries Help Needed and Invite Notes."""
     engagement = list(engagement)
-    own = tuple(len(items) if isinstance(items, list) else 0 for items in (get(doc) for get in _GROUP_LISTS))
-    wanted = tuple(max((counts or {}).get(g.key, 0), n) for g, n in zip(SPEC.groups, own, strict=True))
-    row = row_plan(wanted).row(doc)
+    counts = counts or {}
+    wanted = []
+    for key, items_of in _GROUP_LISTS:
+        items = items_of(doc)
+        wanted.append(max(counts.get(key, 0), len(items) if isinstance(items, list) else 0))
+    row = row_plan(tuple(wanted)).row(doc)
     row["deal_type"] = deal_type_of(doc, engagement)
     msft = next((d for d in engagement if is_microsoft(d) and d.get("id") != doc.get("id")), None)
     if msft is not None:
@@ -241,6 +236,54 @@ def _converted(value: Any, convert: Convert) -> Any:
     return value if convert is None else convert(value)
 
 
+Field = tuple[str, str, Convert]  # column key, JSON name in its parent object, conversion
+
+
+@dataclass(frozen=True)
+class _Readers:
+    """How to read some columns out of one object (a referral, or an item of a group's list).
+
+    Plain paths are grouped by their parent object, which is found once for all
+    its columns (the address's eight, the consent's four); a path that picks a
+    list's item (``ids[profileType=Duns]/id``) has a compiled getter of its own."""
+
+    nested: tuple[tuple[Callable[[Any], Any], tuple[Field, ...]], ...]
+    selected: tuple[tuple[str, Callable[[Any], Any], Convert], ...]
+
+    @classmethod
+    def of(cls, columns: Iterable[Column]) -> _Readers:
+        parents: dict[str, list[Field]] = {}
+        selected: list[tuple[str, Callable[[Any], Any], Convert]] = []
+        for c in columns:
+            path = c.path or ""
+            if "[" in path:
+                selected.append((c.key, getter(path), _converter(c)))
+                continue
+            parent, _, leaf = path.rpartition("/")
+            parents.setdefault(parent, []).append((c.key, leaf, _converter(c)))
+        nested = tuple((getter(parent) if parent else _itself, tuple(f)) for parent, f in parents.items())
+        return cls(nested, tuple(selected))
+
+    def read(self, node: Any, row: dict[str, Any]) -> None:
+        """Set in ``row`` every column that ``node`` holds a value for (``_from_json``'s)."""
+        for parent_of, fields in self.nested:
+            parent = parent_of(node)
+            if not isinstance(parent, dict):
+                continue
+            for key, name, convert in fields:
+                value = parent.get(name)
+                if value is not None and value != "":
+                    row[key] = value if convert is None else convert(value)
+        for key, get, convert in self.selected:
+            value = get(node)
+            if value is not None and value != "":
+                row[key] = value if convert is None else convert(value)
+
+
+def _itself(node: Any) -> Any:
+    return node
+
+
 class RowPlan:
     """How to read every column of a row out of a referral, for one set of group
     counts: each column's compiled path and conversion (``_from_json``), worked
@@ -251,36 +294,22 @@ class RowPlan:
         columns = SPEC.columns(dict(counts))
         # Every key the row holds, in column order, blank until a value is found.
         self.blank = dict.fromkeys(c.key for c in columns if c.group is not None or c.path is not None)
-        self.singles = [
-            (c.key, getter(c.path), _converter(c)) for c in columns if c.group is None and c.path is not None
-        ]
-        self.groups: list[
-            tuple[Callable[[Any], Any], list[list[tuple[str, Callable[[Any], Any], Convert]]]]
-        ] = []
+        self.singles = _Readers.of(c for c in columns if c.group is None and c.path is not None)
+        self.groups: list[tuple[Callable[[Any], Any], list[_Readers]]] = []
         for g in SPEC.groups:
             numbered = [c for c in columns if c.group == g.key]
             items = max((c.index or 0 for c in numbered), default=0)
-            fields = [
-                [(c.key, getter(c.path or ""), _converter(c)) for c in numbered if c.index == n]
-                for n in range(1, items + 1)
-            ]
-            self.groups.append((getter(g.path), fields))
+            each = [_Readers.of(c for c in numbered if c.index == n) for n in range(1, items + 1)]
+            self.groups.append((getter(g.path), each))
 
     def row(self, doc: Mapping[str, Any]) -> dict[str, Any]:
         row = self.blank.copy()
-        for key, get, convert in self.singles:
-            value = get(doc)
-            if value is not None and value != "":
-                row[key] = value if convert is None else convert(value)
-        for get_items, numbered in self.groups:
-            items = get_items(doc)
-            if not isinstance(items, list):
-                continue
-            for item, fields in zip(items, numbered, strict=False):
-                for key, get, convert in fields:
-                    value = get(item)
-                    if value is not None and value != "":
-                        row[key] = value if convert is None else convert(value)
+        self.singles.read(doc, row)
+        for items_of, numbered in self.groups:
+            items = items_of(doc)
+            if isinstance(items, list):
+                for item, readers in zip(items, numbered, strict=False):
+                    readers.read(item, row)
         return row
 
 
@@ -291,7 +320,8 @@ def row_plan(counts: tuple[int, ...]) -> RowPlan:
     return RowPlan({g.key: n for g, n in zip(SPEC.groups, counts, strict=True)})
 
 
-_GROUP_LISTS = tuple(getter(g.path) for g in SPEC.groups)
+_GROUP_LISTS = tuple((g.key, getter(g.path)) for g in SPEC.groups)
+_SHARED_WITH_SELLERS = getter("consent/consentToShareReferralWithMicrosoftSellers")
 _INVITE_READERS = tuple(
     (key, getter(SPEC.single(key).path or ""), _converter(SPEC.single(key))) for key in INVITE_KEYS
 )
