@@ -16,7 +16,6 @@ from typing import Any
 
 from bulkref.spec.columns import SPEC, Column, Kind
 from bulkref.spec.jsonpaths import getter, set_path
-from bulkref.spec.referral import Referral
 
 Row = Mapping[str, Any]
 
@@ -76,7 +75,7 @@ def referral_doc(row: Row) -> dict[str, Any]:
             set_path(doc, column.path or "", _to_json(column, value))
     for key, items in groups.items():
         set_path(doc, SPEC.group(key).path, [items[n] for n in sorted(items)])
-    return Referral.model_validate(doc).to_json()
+    return _validated(doc)
 
 
 def microsoft_referral(row: Row, partner: Mapping[str, Any]) -> dict[str, Any]:
@@ -119,7 +118,7 @@ def microsoft_referral(row: Row, partner: Mapping[str, Any]) -> dict[str, Any]:
         details["notes"] = row["invite_notes"]
     doc["details"] = details
     doc["dealSensitivity"] = partner.get("dealSensitivity") or "None"
-    return Referral.model_validate(doc).to_json()
+    return _validated(doc)
 
 
 # Step 2 takes these from step 1's answer (JSON pointer in step 2 -> field of step 1).
@@ -148,10 +147,19 @@ def connected_referral(partner: Mapping[str, Any]) -> dict[str, Any]:
     }
     doc["type"] = "Shared"
     doc["engagementId"] = partner.get("engagementId")
-    return Referral.model_validate(doc).to_json()
+    return _validated(doc)
 
 
 CONNECTED_FILL = {"/engagementId": "engagementId"}
+
+
+def _validated(doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` as the Referral model reads it and writes it back."""
+    # Imported here: pydantic and the model take a third of a second to load, and
+    # the export, which reads referrals into rows, never builds one.
+    from bulkref.spec.referral import Referral
+
+    return Referral.model_validate(doc).to_json()
 
 
 def is_microsoft(doc: Mapping[str, Any]) -> bool:
