@@ -106,3 +106,38 @@ def test_atomic_write_replaces_whole_or_not_at_all(tmp_path: Path) -> None:
     assert out.read_bytes() == "\ufeffnew,é".encode()
     with pytest.raises(BulkrefError, match="does not exist"):
         sheetxml.atomic_write(tmp_path / "no" / "f.csv", "w", lambda f: None, what="export")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "plain",
+        "Seattle",
+        '=HYPERLINK("x")',
+        "+1 425 555 0100",
+        "a & b <c>",
+        " leading blank",
+        "trailing blank ",
+        "line\r\nbreak",
+        "bell\x07",
+        "x" * (sheetxml.MAX_CELL_TEXT + 5),
+        "",
+    ],
+)
+def test_text_cells_make_the_xml_text_cell_makes(text: str) -> None:
+    # The column writer of a large sheet keeps cells for repeated texts and skips
+    # escaping where nothing needs it: the XML must still be text_cell's, the
+    # first time and from the cache.
+    for style, quoted in ((0, None), (3, 4), (5, None)):
+        cells = sheetxml.TextCells(style, quoted, keep=1)
+        expected = sheetxml.text_cell("B7", text, style, quoted)
+        assert cells("B7", text) == expected
+        assert cells("B7", text) == expected
+        assert cells("C12", text) == sheetxml.text_cell("C12", text, style, quoted)
+
+
+def test_text_cells_keep_only_so_many_texts() -> None:
+    cells = sheetxml.TextCells(keep=3)
+    for n in range(10):
+        assert cells("A1", f"t{n}") == sheetxml.text_cell("A1", f"t{n}")
+    assert len(cells.tails) == 3

@@ -60,6 +60,7 @@ import contextlib
 import datetime as dt
 import io
 import json
+import marshal
 import shutil
 import sqlite3
 import tempfile
@@ -75,6 +76,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from bulkref.api.client import InvalidRequest, NotFound, ServerError, odata_string, with_query
+from bulkref.api.readahead import read_ahead
 from bulkref.errors import (
     BulkrefError,
     ReferralNotFound,
@@ -84,7 +86,7 @@ from bulkref.sheets import template
 from bulkref.sheets import xlsxstream as sheetxml
 from bulkref.spec.columns import SPEC, Column, Kind
 from bulkref.spec.deals import broken_rules
-from bulkref.spec.jsonpaths import get_path
+from bulkref.spec.jsonpaths import get_path, getter
 
 if TYPE_CHECKING:
     from bulkref.api.client import ReferralsClient, RetryPolicy
@@ -270,7 +272,8 @@ async def export_from(
         if total is not None and top is not None:
             total = min(total, top)
         report("read", 0, total)
-        async for doc in client.list(filter=filter, orderby=orderby, top=top):
+        # Read ahead: the service makes the next page while this one is spooled.
+        async for doc in read_ahead(client.list(filter=filter, orderby=orderby, top=top)):
             spool.add(doc)
             report("read", spool.exported, total)
         if filter or top is not None:
@@ -398,7 +401,7 @@ class Spool:
                 exported INTEGER NOT NULL,
                 external INTEGER NOT NULL,    -- it has an External Reference ID
                 created TEXT,
-                doc TEXT NOT NULL
+                doc BLOB NOT NULL
             );
         """)
         self.exported = 0
@@ -426,7 +429,7 @@ class Spool:
                 exported,
                 bool(str(doc.get("externalReferenceId") or "").strip()),
                 str(doc.get("createdDateTime") or ""),
-                json.dumps(doc, ensure_ascii=False, separators=(",", ":")),
+                _packed(doc),
             ),
         )
         if cursor.rowcount == 0:
@@ -435,10 +438,10 @@ class Spool:
             self._microsoft_engagements.add(engagement)
         if exported:
             self.exported += 1
-            for g in SPEC.groups:
-                items = get_path(doc, g.path)
-                if isinstance(items, list) and len(items) > self.counts[g.key]:
-                    self.counts[g.key] = len(items)
+            for key, items_of in _GROUP_ITEMS:
+                items = items_of(doc)
+                if isinstance(items, list) and len(items) > self.counts[key]:
+                    self.counts[key] = len(items)
         return True
 
     def engagements(self) -> list[str]:
@@ -485,8 +488,8 @@ class Spool:
     def rows(self) -> Iterator[dict[str, Any]]:
         """The export's rows, keyed by column key, in the order the API listed them."""
         cursor = self.db.execute("SELECT r.doc, r.engagement" + self._ROWS + " ORDER BY r.seq")
-        for text, engagement in cursor:
-            doc = json.loads(text)
+        for packed, engagement in cursor:
+            doc = _unpacked(packed)
             cosell = engagement in self._microsoft_engagements
             engagement_docs = self._microsoft_of(engagement) if cosell else []
             yield fit_deal_type(row_of(doc, engagement_docs, self.counts))
@@ -498,7 +501,15 @@ class Spool:
             "SELECT doc FROM referral WHERE engagement = ? AND microsoft = 1 ORDER BY created, seq",
             (engagement,),
         )
-        return [json.loads(text) for (text,) in found]
+        return [_unpacked(packed) for (packed,) in found]
+
+
+# The spool holds each referral marshalled, not as JSON: five times cheaper to
+# write, a little cheaper to read, and only this process reads it back.
+_packed = marshal.dumps
+_unpacked = marshal.loads
+
+_GROUP_ITEMS = tuple((g.key, getter(g.path)) for g in SPEC.groups)
 
 
 def fit_deal_type(row: dict[str, Any]) -> dict[str, Any]:
@@ -581,26 +592,34 @@ class _CellWriters:
     it starts like a formula."""
 
     def __init__(self, ws: Worksheet, columns: list[Column]) -> None:
-        self.columns = [
-            (c.key, letter, self._writer(ws, c))
-            for c, letter in zip(columns, sheetxml.column_letters(len(columns)), strict=True)
-        ]
+        self.columns: list[tuple[str, str, Callable[[str, Any], str], Callable[[str], str] | None]] = []
+        for c, letter in zip(columns, sheetxml.column_letters(len(columns)), strict=True):
+            fmt = template.number_format(c)
+            cells = sheetxml.TextCells(_style_id(ws, fmt), _style_id(ws, fmt, quote_prefix=True))
+            # Every writer but the timestamp's writes a str value as text: such a cell is
+            # made straight away (the commonest case of the 100,000 rows x 80 columns
+            # of a large export), without going through the column's writer.
+            text_tail = None if c.kind is Kind.TIMESTAMP else cells.tail
+            self.columns.append((c.key, letter, self._writer(c, cells), text_tail))
 
-    def row(self, n: int, row: Mapping[str, Any]) -> Iterator[str]:
-        for key, letter, write in self.columns:
+    def row(self, n: int, row: Mapping[str, Any]) -> list[str]:
+        out = []
+        for key, letter, write, text_tail in self.columns:
             value = row.get(key)
             if value is None or value == "":
                 continue
-            yield write(f"{letter}{n}", value)
+            if text_tail is not None and value.__class__ is str:
+                out.append(f'<c r="{letter}{n}"{text_tail(value)}')
+            else:
+                out.append(write(f"{letter}{n}", value))
+        return out
 
     @staticmethod
-    def _writer(ws: Worksheet, c: Column) -> Callable[[str, Any], str]:
-        fmt = template.number_format(c)
-        style = _style_id(ws, fmt)
-        quoted = _style_id(ws, fmt, quote_prefix=True)
+    def _writer(c: Column, cells: sheetxml.TextCells) -> Callable[[str, Any], str]:
+        style = cells.style
 
         def text(ref: str, value: Any) -> str:
-            return sheetxml.text_cell(ref, value if isinstance(value, str) else str(value), style, quoted)
+            return cells(ref, value if isinstance(value, str) else str(value))
 
         if c.kind is Kind.DATE:
 

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from functools import cache
 
+import numpy as np
 import pandas as pd
 
 from bulkref.spec.columns import Column, Kind
@@ -54,6 +55,18 @@ def _texts(s: pd.Series) -> pd.Series:
     return s.map(as_text, na_action="ignore").astype(object)
 
 
+def _per_text(texts: pd.Series, parse: Callable[[str], object]) -> pd.Series:
+    """``texts.map(parse, na_action="ignore")`` (None for blank), with ``parse`` called
+    once per distinct text: a column's cells repeat (a status, a country code,
+    a product list), and parsing one is Python work; finding the distinct ones
+    is pandas'."""
+    codes, distinct = pd.factorize(texts)  # a blank is -1: the None at the end below
+    parsed = np.empty(len(distinct) + 1, dtype=object)
+    for i, text in enumerate(distinct):
+        parsed[i] = parse(text)  # one at a time: a tuple must stay one value
+    return pd.Series(parsed[codes], index=texts.index, dtype=object)
+
+
 def parse_text(s: pd.Series) -> Parsed:
     return _texts(s), pd.Series(False, index=s.index)
 
@@ -63,7 +76,7 @@ def parse_choice(name: str) -> Callable[[pd.Series], Parsed]:
 
     def parse(s: pd.Series) -> Parsed:
         texts = _texts(s)
-        typed = texts.map(lambda v: enums.canonical(name, v), na_action="ignore")
+        typed = _per_text(texts, lambda v: enums.canonical(name, v))
         return typed, typed.isna() & ~_blank(s)
 
     return parse
@@ -197,10 +210,7 @@ def parse_date(s: pd.Series) -> Parsed:
 def parse_pattern(pattern: re.Pattern[str], min_digits: int = 0) -> Callable[[pd.Series], Parsed]:
     def parse(s: pd.Series) -> Parsed:
         texts = _texts(s)
-        ok = texts.map(
-            lambda v: bool(pattern.match(v)) and len(_DIGITS.findall(v)) >= min_digits,
-            na_action="ignore",
-        )
+        ok = _per_text(texts, lambda v: bool(pattern.match(v)) and len(_DIGITS.findall(v)) >= min_digits)
         bad = ok.eq(False) & ~_blank(s)
         return texts.where(~bad, None), bad
 
@@ -226,7 +236,7 @@ def _countries() -> dict[str, str]:
 
 def parse_country(s: pd.Series) -> Parsed:
     table = _countries()
-    typed = _texts(s).map(lambda v: table.get(fold(v)), na_action="ignore").astype(object)
+    typed = _per_text(_texts(s), lambda v: table.get(fold(v)))
     return typed, typed.isna() & ~_blank(s)
 
 
@@ -239,11 +249,7 @@ def _currencies() -> frozenset[str]:
 
 def parse_currency(s: pd.Series) -> Parsed:
     codes = _currencies()
-    typed = (
-        _texts(s)
-        .map(lambda v: v.strip().upper() if v.strip().upper() in codes else None, na_action="ignore")
-        .astype(object)
-    )
+    typed = _per_text(_texts(s), lambda v: v.strip().upper() if v.strip().upper() in codes else None)
     return typed, typed.isna() & ~_blank(s)
 
 
@@ -266,7 +272,7 @@ def split_list(text: str) -> tuple[str, ...]:
 
 
 def parse_list(s: pd.Series) -> Parsed:
-    typed = _texts(s).map(split_list, na_action="ignore").astype(object)
+    typed = _per_text(_texts(s), split_list)
     # A cell of only separators (";;") holds no ids: treat it as blank.
     return typed.where(typed.map(bool, na_action="ignore").eq(True), None), pd.Series(False, index=s.index)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -53,25 +54,35 @@ DEAL_TYPE_RULES: Mapping[ProblemCode, Rule] = {
 
 def row_facts(row: Mapping[str, Any]) -> DealFacts:
     """The facts of one row (column key -> typed value, None for blank)."""
+    return DealFacts(*map(np.bool_, _fact_values(row)))
+
+
+def _fact_values(row: Mapping[str, Any]) -> tuple[bool, ...]:
+    """``row_facts`` as plain bools, in ``DealFacts``'s field order."""
     deal, rtype, share = row.get("deal_type"), row.get("referral_type"), row.get("share_with_microsoft")
-    targeted = any(v is not None for k, v in row.items() if k.startswith("target.") and k.endswith(".id"))
-    b = np.bool_
-    return DealFacts(
-        private=b(deal == "Private"),
-        shared_deal=b(deal in ("Partner-led", "Co-sell")),
-        cosell=b(deal == "Co-sell"),
-        deal_known=b(deal is not None),
-        share_yes=b(share is True),
-        share_no=b(share is False),
-        help=b(row.get("help_needed") is not None),
-        independent=b(rtype == "Independent"),
-        shared_type=b(rtype == "Shared"),
-        targeted=b(targeted),
-        services=b(any(row.get(k) is not None for k in SERVICES_KEYS)),
+    # The value first: most cells of an exported row are blank, and this runs for every row.
+    targeted = any(v is not None and k.startswith("target.") and k.endswith(".id") for k, v in row.items())
+    return (
+        deal == "Private",
+        deal in ("Partner-led", "Co-sell"),
+        deal == "Co-sell",
+        deal is not None,
+        share is True,
+        share is False,
+        row.get("help_needed") is not None,
+        rtype == "Independent",
+        rtype == "Shared",
+        targeted,
+        any(row.get(k) is not None for k in SERVICES_KEYS),
     )
 
 
 def broken_rules(row: Mapping[str, Any]) -> list[ProblemCode]:
     """The deal-type rules one row breaks."""
-    facts = row_facts(row)
-    return [code for code, broken in DEAL_TYPE_RULES.items() if bool(broken(facts))]
+    return list(_broken(_fact_values(row)))
+
+
+@cache  # eleven facts: a few dozen combinations occur, and an export asks for every row
+def _broken(values: tuple[bool, ...]) -> tuple[ProblemCode, ...]:
+    facts = DealFacts(*map(np.bool_, values))
+    return tuple(code for code, broken in DEAL_TYPE_RULES.items() if bool(broken(facts)))

@@ -9,6 +9,8 @@ payload builder, the diff and the export agree on what a path means.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
+from functools import cache
 from typing import Any
 
 _SELECT = re.compile(r"^(\w+)\[(?:(\w+)=([^\]]+))?\]$")
@@ -46,6 +48,81 @@ def get_path(doc: Any, path: str) -> Any:
             None,
         )
     return node
+
+
+@cache
+def getter(path: str) -> Callable[[Any], Any]:
+    """``get_path(doc, path)`` as a function of ``doc``, the path parsed once.
+
+    The export reads every column of every referral (100,000 of them in a large
+    one): matching each segment against the selector syntax for every cell was
+    most of its time. Same answers as ``get_path``, for every path."""
+    parts = _segments(path)
+    for i, part in enumerate(parts):
+        m = _SELECT.match(part)
+        if m is not None:
+            name, key, value = m.groups()
+            return _selecting(_walker(tuple(parts[:i])), name, key, value, parts[i + 1 :])
+    return _walker(tuple(parts))
+
+
+def _selecting(
+    head: Callable[[Any], Any], name: str, key: str | None, value: str | None, rest: list[str]
+) -> Callable[[Any], Any]:
+    """The getter of ``<head>/name[key=value]/<rest>`` (or ``name[]/<rest>``)."""
+    if key is None:  # name[]/field: every item's field
+        field = getter("/".join(rest))
+
+        def every(doc: Any) -> Any:
+            node = head(doc)
+            items = node.get(name) if isinstance(node, dict) else None
+            if not isinstance(items, list):
+                return None
+            found = tuple(v for item in items if (v := field(item)) not in (None, ""))
+            return found or None
+
+        return every
+    then = getter("/".join(rest)) if rest else _itself
+    wanted = str(value).casefold()
+
+    def picked(doc: Any) -> Any:
+        node = head(doc)
+        items = node.get(name) if isinstance(node, dict) else None
+        if not isinstance(items, list):
+            return None
+        for it in items:
+            if isinstance(it, dict) and str(it.get(key, "")).casefold() == wanted:
+                return then(it)
+        return then(None)
+
+    return picked
+
+
+def _itself(node: Any) -> Any:
+    return node
+
+
+def _walker(keys: Sequence[str]) -> Callable[[Any], Any]:
+    """The plain ``a/b/c`` part of a path: None as soon as a step is not an object."""
+    if not keys:
+        return _itself
+    if len(keys) == 1:
+        (only,) = keys
+
+        def one(doc: Any) -> Any:
+            return doc.get(only) if isinstance(doc, dict) else None
+
+        return one
+
+    def walk(doc: Any) -> Any:
+        node = doc
+        for k in keys:
+            if not isinstance(node, dict):
+                return None
+            node = node.get(k)
+        return node
+
+    return walk
 
 
 def set_path(doc: dict[str, Any], path: str, value: Any) -> None:
