@@ -32,6 +32,9 @@ class Table:
     header_row: int = 1
     # Found while reading: warnings, missing columns.
     problems: list[Problem] = field(default_factory=list)
+    # (Excel row, column key) of formula cells never calculated (no saved value):
+    # they read as blank, and the validator says why instead of "required".
+    uncalculated: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def rows(self) -> int:

@@ -1,0 +1,240 @@
+"""The native xlsx reader (python-calamine, in Rust), run in a child process.
+
+A hostile or damaged workbook can make calamine abort the process (a Rust
+allocation failure: a cell at XFD1048576 makes it allocate the whole dense
+range, 512 GB) or grow without bound; neither can be caught in-process. So
+the read runs in ``python -m bulkref.sheets.native``: on POSIX with its
+address space limited (``resource.setrlimit``), everywhere with a time
+limit, and whatever kills it (abort, panic, the memory limit) comes back to
+the parent as one sentence and exit 2. Windows and platforms without
+``resource`` get the time limit and the parent's pre-checks of the parts
+(``bulkref.sheets.xlsxcheck``) only.
+
+The child starts in ~0.1 s (python, calamine and the column spec only) and
+hands back the non-blank rows pickled, repeated strings once, so the cost
+is a small part of a large read (see benchmarks/validate.py).
+
+The child also chooses the sheet: without ``--sheet``, the one named
+Referrals, else the first visible worksheet (not Instructions or Lists)
+whose first rows hold a bulkref header; it reads only as far as needed.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["HEADER_ROWS", "NativeRead", "NativeTrouble", "read_native"]
+
+# How many filled rows from the top may hold the header row (title rows above it).
+HEADER_ROWS = 10
+SKIP_SHEETS = frozenset({"instructions", "lists"})
+REFERRALS_SHEET = "referrals"
+# The child's address space: python and calamine, plus a few times the
+# inflated XML (the 50,000-row benchmark's 125 MB sheet peaks at 440 MB).
+MEMORY_BASE = 768 * 1024 * 1024
+MEMORY_PER_INFLATED_BYTE = 4
+TIME_BASE = 60.0
+TIME_PER_MB = 2.0
+
+
+class NativeTrouble(Exception):
+    """The child could not read the workbook: ``kind`` says why (encrypted,
+    damaged, memory, time, no_sheet, not_worksheet, no_worksheet)."""
+
+    def __init__(self, kind: str, sheets: list[SheetInfo] | None = None) -> None:
+        super().__init__(kind)
+        self.kind = kind
+        self.sheets = sheets or []
+
+
+@dataclass(frozen=True)
+class SheetInfo:
+    name: str
+    worksheet: bool
+    visible: bool
+
+
+@dataclass
+class NativeRead:
+    sheets: list[SheetInfo]
+    name: str  # the sheet read
+    rows: list[tuple[int, list[Any]]]  # (Excel row number, cells from column ``first_col``), non-blank only
+    first_col: int
+    passed_over: list[str] = field(default_factory=list)  # sheets looked at for a header row, not chosen
+
+
+def read_native(
+    path: str,
+    wanted: str | None,
+    inflated: int,
+    file_size: int,
+    on_start: Callable[[subprocess.Popen[bytes]], None] | None = None,
+) -> NativeRead:
+    """Read one sheet of the workbook at ``path`` in a child process (see the
+    module); ``on_start`` is given the child, so that others may stop it."""
+    request = json.dumps(
+        {
+            "path": path,
+            "wanted": wanted,
+            "memory": MEMORY_BASE + MEMORY_PER_INFLATED_BYTE * inflated,
+        }
+    ).encode()
+    timeout = TIME_BASE + TIME_PER_MB * file_size / 1024**2
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bulkref.sheets.native"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,  # a Rust panic's note is not for the user
+    )
+    if on_start is not None:
+        on_start(proc)
+    try:
+        out, _ = proc.communicate(request, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise NativeTrouble("time") from None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if proc.returncode != 0 or not out:
+        # Killed (an abort, the memory limit) or died without a word: too
+        # large or too damaged to read, and nothing tells which.
+        raise NativeTrouble("memory")
+    # The child is bulkref's own code: it pickles cell values only.
+    doc = pickle.loads(out)
+    if "error" in doc:
+        raise NativeTrouble(doc["error"], doc.get("sheets"))
+    return NativeRead(**doc)
+
+
+# --------------------------------------------------------------------------- the child
+
+
+def _limit_memory(limit: int) -> None:
+    try:
+        import resource
+    except ImportError:  # Windows: the time limit and the pre-checks only
+        return
+    try:
+        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    except (ValueError, OSError, AttributeError):
+        return  # e.g. macOS refuses RLIMIT_AS: the time limit still holds
+
+
+def _has_header(rows: list[tuple[int, list[Any]]]) -> bool:
+    from bulkref.spec.columns import SPEC
+
+    return any(
+        v.__class__ is str and SPEC.resolve(v) is not None for _, row in rows[:HEADER_ROWS] for v in row
+    )
+
+
+def _rows(book: Any, name: str) -> tuple[list[tuple[int, list[Any]]], int]:
+    sheet = book.get_sheet_by_name(name)
+    # iter_rows() starts at row 1 but at the range's first column.
+    first_col = (sheet.start or (0, 0))[1]
+    share = {}.setdefault
+    rows = []
+    for i, row in enumerate(sheet.iter_rows()):
+        if row.count("") == len(row):
+            continue
+        rows.append(
+            (
+                i + 1,
+                [((share(t, t) if (t := v.strip()) else None) if v.__class__ is str else v) for v in row],
+            )
+        )
+    return rows, first_col
+
+
+def _read(path: str, wanted: str | None) -> dict[str, Any]:
+    import python_calamine as calamine
+
+    book = calamine.CalamineWorkbook.from_path(path)
+    sheets = [
+        SheetInfo(
+            str(m.name),
+            m.typ == calamine.SheetTypeEnum.WorkSheet,
+            m.visible == calamine.SheetVisibleEnum.Visible,
+        )
+        for m in book.sheets_metadata
+    ]
+    if wanted is not None:
+        match = next((s for s in sheets if s.name == wanted), None) or next(
+            (s for s in sheets if s.name.strip().casefold() == wanted.strip().casefold()), None
+        )
+        if match is None:
+            return {"error": "no_sheet", "sheets": sheets}
+        if not match.worksheet:
+            return {"error": "not_worksheet", "sheets": sheets}
+        rows, first_col = _rows(book, match.name)
+        return {"sheets": sheets, "name": match.name, "rows": rows, "first_col": first_col}
+    named = [s for s in sheets if s.worksheet and s.name.strip().casefold() == REFERRALS_SHEET]
+    others = [
+        s
+        for s in sheets
+        if s.worksheet and s.visible and s not in named and s.name.strip().casefold() not in SKIP_SHEETS
+    ]
+    candidates = named + others
+    if not candidates:
+        return {"error": "no_worksheet", "sheets": sheets}
+    first: tuple[list[tuple[int, list[Any]]], int] | None = None
+    passed_over = []
+    for s in candidates:
+        rows, first_col = _rows(book, s.name)
+        if _has_header(rows):
+            return {
+                "sheets": sheets,
+                "name": s.name,
+                "rows": rows,
+                "first_col": first_col,
+                "passed_over": passed_over,
+            }
+        passed_over.append(s.name)
+        if first is None:
+            first = (rows, first_col)
+        del rows
+    # No sheet has a bulkref header: the first is read, and the reader says so.
+    assert first is not None
+    return {"sheets": sheets, "name": candidates[0].name, "rows": first[0], "first_col": first[1]}
+
+
+def _main() -> None:
+    request = json.loads(sys.stdin.buffer.read())
+    _limit_memory(int(request["memory"]))
+    try:
+        import python_calamine as calamine
+
+        try:
+            doc = _read(request["path"], request["wanted"])
+        except calamine.PasswordError:
+            doc = {"error": "encrypted"}
+    except MemoryError:
+        doc = {"error": "memory"}
+    except Exception:
+        doc = {"error": "damaged"}
+    except BaseException as e:  # pyo3's PanicException is a BaseException
+        if type(e).__name__ != "PanicException":
+            raise
+        doc = {"error": "damaged"}
+    sys.stdout.buffer.write(pickle.dumps(doc, protocol=pickle.HIGHEST_PROTOCOL))
+    sys.stdout.buffer.flush()
+
+
+if __name__ == "__main__":
+    # Through the module's real name, so that what is pickled (SheetInfo)
+    # unpickles in the parent as bulkref.sheets.native's, not __main__'s.
+    from bulkref.sheets.native import _main as main
+
+    main()
