@@ -126,8 +126,8 @@ def lock_file_warning(source: Path, sheet: str) -> list[Problem]:
             column=None,
             code=ProblemCode.OPEN_IN_EXCEL,
             message=(
-                f"The workbook is open in Excel ('{lock.name}' is beside it): save and close it "
-                "first, or unsaved edits are missing."
+                "The workbook is open in Excel: save and close it first, or unsaved edits are "
+                f"missing ('{lock.name}', Excel's lock file, is beside it)."
             ),
             severity=Severity.WARNING,
         )
