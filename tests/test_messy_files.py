@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import os
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -287,3 +288,34 @@ def test_cp1252_warning_has_no_sheet_prefix(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     line = next(line for line in result.output.splitlines() if "encoding_cp1252" in line)
     assert line.startswith("  warning: The file is not UTF-8"), line
+
+
+def test_no_rows_names_the_sheets_when_there_are_others(tmp_path: Path) -> None:
+    wb = openpyxl.Workbook()
+    wb.active.title = "Referrals"
+    wb.active.append(headers())
+    wb.create_sheet("Archive")
+    path = tmp_path / "empty.xlsx"
+    wb.save(path)
+    (warning,) = problems_of(path, "no_rows")
+    assert "'Archive'" in warning.message and "--sheet" in warning.message
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_fifo_is_refused_without_opening_it(tmp_path: Path) -> None:
+    pipe = tmp_path / "deals.csv"
+    os.mkfifo(pipe)
+    with pytest.raises(UnusableFile) as caught:
+        read_table(pipe)  # opening it would block until a writer came: this returns at once
+    assert "is a named pipe (FIFO)" in str(caught.value)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_fifo_swapped_in_after_the_check_does_not_block(tmp_path: Path) -> None:
+    from bulkref.sheets.inputs import read_regular
+
+    pipe = tmp_path / "late.csv"
+    os.mkfifo(pipe)
+    with pytest.raises(UnusableFile) as caught:
+        read_regular(pipe, 100)
+    assert "named pipe" in str(caught.value)

@@ -19,7 +19,7 @@ from bulkref.errors import UnusableFile
 from bulkref.problems import Problem, ProblemCode, Severity
 from bulkref.sheets.options import MAX_FILE_SIZE_ENV, current
 
-__all__ = ["LOCK_PREFIX", "checked_head", "lock_file_warning", "named_kind", "unreadable"]
+__all__ = ["LOCK_PREFIX", "checked_head", "lock_file_warning", "named_kind", "read_regular", "unreadable"]
 
 LOCK_PREFIX = "~$"
 HEAD = 16
@@ -97,11 +97,28 @@ def checked_head(source: Path) -> bytes:
             f"'{source}' is {_size(info.st_size)}, more than the {_size(limit)} bulkref reads: "
             f"check it is the right file, or raise the limit with --max-file-size (or {MAX_FILE_SIZE_ENV})."
         )
+    return read_regular(source, HEAD)
+
+
+def read_regular(source: Path, limit: int) -> bytes:
+    """At most ``limit`` bytes of ``source``, opened so that it cannot block:
+    non-blocking where the platform has it (a FIFO swapped in after the stat
+    then opens at once) and checked again to be a regular file once open."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     try:
-        with open(source, "rb") as f:
-            return f.read(HEAD)
+        fd = os.open(source, flags)
     except OSError as e:
         raise unreadable(source, e) from None
+    with os.fdopen(fd, "rb") as f:
+        try:
+            if (kind := _kind_of(os.fstat(fd).st_mode)) is not None:
+                raise UnusableFile(
+                    f"'{source}' is {kind}, not a file bulkref can read: save the sheet to a file "
+                    "(.xlsx, .xlsm or .csv) and give its path."
+                )
+            return f.read(limit)
+        except OSError as e:
+            raise unreadable(source, e) from None
 
 
 def named_kind(head: bytes) -> str | None:

@@ -85,6 +85,10 @@ def read_native(
             "memory": MEMORY_BASE + MEMORY_PER_INFLATED_BYTE * inflated,
         }
     ).encode()
+    if not sys.executable:
+        # Embedded without an interpreter to start: read in this process,
+        # guarded by the pre-checks of the parts alone.
+        return _answer(read_guarded(path, wanted))
     timeout = TIME_BASE + TIME_PER_MB * file_size / 1024**2
     proc = subprocess.Popen(
         [sys.executable, "-m", "bulkref.sheets.native"],
@@ -109,7 +113,10 @@ def read_native(
         # large or too damaged to read, and nothing tells which.
         raise NativeTrouble("memory")
     # The child is bulkref's own code: it pickles cell values only.
-    doc = pickle.loads(out)
+    return _answer(pickle.loads(out))
+
+
+def _answer(doc: dict[str, Any]) -> NativeRead:
     if "error" in doc:
         raise NativeTrouble(doc["error"], doc.get("sheets"))
     return NativeRead(**doc)
@@ -210,24 +217,30 @@ def _read(path: str, wanted: str | None) -> dict[str, Any]:
     return {"sheets": sheets, "name": candidates[0].name, "rows": first[0], "first_col": first[1]}
 
 
+def read_guarded(path: str, wanted: str | None) -> dict[str, Any]:
+    """:func:`_read`, with what calamine raises turned into an ``error`` kind.
+    Not all of it is a CalamineError (a date out of range is a ValueError, a
+    Rust panic is pyo3's PanicException, a BaseException)."""
+    import python_calamine as calamine
+
+    try:
+        return _read(path, wanted)
+    except calamine.PasswordError:
+        return {"error": "encrypted"}
+    except MemoryError:
+        return {"error": "memory"}
+    except Exception:
+        return {"error": "damaged"}
+    except BaseException as e:
+        if type(e).__name__ != "PanicException":
+            raise
+        return {"error": "damaged"}
+
+
 def _main() -> None:
     request = json.loads(sys.stdin.buffer.read())
     _limit_memory(int(request["memory"]))
-    try:
-        import python_calamine as calamine
-
-        try:
-            doc = _read(request["path"], request["wanted"])
-        except calamine.PasswordError:
-            doc = {"error": "encrypted"}
-    except MemoryError:
-        doc = {"error": "memory"}
-    except Exception:
-        doc = {"error": "damaged"}
-    except BaseException as e:  # pyo3's PanicException is a BaseException
-        if type(e).__name__ != "PanicException":
-            raise
-        doc = {"error": "damaged"}
+    doc = read_guarded(request["path"], request["wanted"])
     sys.stdout.buffer.write(pickle.dumps(doc, protocol=pickle.HIGHEST_PROTOCOL))
     sys.stdout.buffer.flush()
 

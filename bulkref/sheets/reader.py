@@ -38,7 +38,7 @@ import numpy as np
 
 from bulkref.errors import UnusableFile
 from bulkref.problems import Problem, ProblemCode, Severity
-from bulkref.sheets.inputs import checked_head, lock_file_warning, named_kind, unreadable
+from bulkref.sheets.inputs import checked_head, lock_file_warning, named_kind, read_regular, unreadable
 from bulkref.sheets.native import HEADER_ROWS, NativeTrouble, read_native
 from bulkref.sheets.options import current
 from bulkref.sheets.table import Table
@@ -367,11 +367,13 @@ def _row_tags(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
 
 
 def _read_csv(source: Path) -> Sheet:
-    try:
-        # Within the size limit: checked_head saw a regular file no larger.
-        data = source.read_bytes()
-    except OSError as e:
-        raise unreadable(source, e) from None
+    limit = current().max_file_size
+    data = read_regular(source, limit + 1)
+    if len(data) > limit:  # it grew since checked_head looked
+        raise UnusableFile(
+            f"'{source}' is larger than the {limit:,} bytes bulkref reads: raise the limit "
+            "with --max-file-size."
+        )
     sheet = source.name
     text, encoding_problems = _decode(source, sheet, data)
     del data
@@ -673,6 +675,7 @@ def _build(raw: Sheet) -> Table:
         header_row=header_row,
         problems=problems,
         uncalculated=uncalculated,
+        available=raw.available,
     )
 
 

@@ -100,7 +100,7 @@ def validate(table: Table) -> Validated:
                 None,
                 None,
                 ProblemCode.NO_ROWS,
-                "The sheet has a header but no data rows.",
+                f"The sheet has a header but no data rows{table.others()}.",
                 None,
                 Severity.WARNING,
             )
