@@ -39,6 +39,10 @@ REFERRALS_SHEET = "referrals"
 # inflated XML (the 50,000-row benchmark's 125 MB sheet peaks at 440 MB).
 MEMORY_BASE = 768 * 1024 * 1024
 MEMORY_PER_INFLATED_BYTE = 4
+# Whatever the parts promise, at most 4 GB (more only where --max-file-size
+# was raised above 256 MB): 100,000 rows of every column need under 1 GB.
+MEMORY_CAP = 4 * 1024**3
+MEMORY_CAP_PER_LIMIT_BYTE = 16
 TIME_BASE = 60.0
 TIME_PER_MB = 2.0
 
@@ -74,6 +78,7 @@ def read_native(
     wanted: str | None,
     inflated: int,
     file_size: int,
+    max_file_size: int,
     on_start: Callable[[subprocess.Popen[bytes]], None] | None = None,
 ) -> NativeRead:
     """Read one sheet of the workbook at ``path`` in a child process (see the
@@ -82,7 +87,10 @@ def read_native(
         {
             "path": path,
             "wanted": wanted,
-            "memory": MEMORY_BASE + MEMORY_PER_INFLATED_BYTE * inflated,
+            "memory": min(
+                MEMORY_BASE + MEMORY_PER_INFLATED_BYTE * inflated,
+                max(MEMORY_CAP, MEMORY_CAP_PER_LIMIT_BYTE * max_file_size),
+            ),
         }
     ).encode()
     if not sys.executable:

@@ -29,7 +29,7 @@ import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from xml.etree import ElementTree
@@ -58,6 +58,8 @@ TEXT_SUFFIXES = frozenset({".csv", ".tsv", ".txt"})
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 CFB_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
 WORKBOOK_PART = "xl/workbook.xml"
+RELS_PART = "xl/_rels/workbook.xml.rels"
+LISTING_MAX = 16 * 1024 * 1024  # the most of workbook.xml and its rels parsed here
 
 SUPPORTED = "bulkref reads .xlsx, .xlsm and .csv files"
 HIDDEN_LISTED = 5  # row numbers named in the hidden-rows warning
@@ -219,7 +221,9 @@ def _read_workbook(source: Path, wanted: str | None) -> Sheet:
     with ThreadPoolExecutor(max_workers=1) as pool:
         scan = pool.submit(_scan, source, worksheets, watch)
         try:
-            read = read_native(str(source), wanted, inflated, size, on_start=watch.started)
+            read = read_native(
+                str(source), wanted, inflated, size, current().max_file_size, on_start=watch.started
+            )
         except NativeTrouble as e:
             watch.done.set()
             if (trouble := _scan_trouble(scan)) is not None:
@@ -329,8 +333,10 @@ def _worksheet_parts(source: Path) -> dict[str, str]:
     that cannot be told (then hidden rows and formulas simply go unreported)."""
     try:
         with zipfile.ZipFile(source) as z:
+            if any(z.getinfo(n).file_size > LISTING_MAX for n in (WORKBOOK_PART, RELS_PART)):
+                return {}  # no workbook lists sheets in megabytes: leave it to calamine
             book_xml = z.read(WORKBOOK_PART)
-            rels_xml = z.read("xl/_rels/workbook.xml.rels")
+            rels_xml = z.read(RELS_PART)
             members = set(z.namelist())
         if b"<!DOCTYPE" in book_xml.upper() or b"<!DOCTYPE" in rels_xml.upper():
             return {}  # the scan refuses the file
@@ -610,12 +616,19 @@ def _sheet(
     )
 
 
+@lru_cache(maxsize=1 << 16)
+def _resolve(text: str) -> Column | None:
+    """SPEC.resolve, once per text: the header row is resolved while looking for
+    it and again when matched, and a sheet may have tens of thousands of columns."""
+    return SPEC.resolve(text)
+
+
 def _header_position(values: np.ndarray, filled: np.ndarray) -> tuple[int, int]:
     """(position in ``values``, position among the filled rows) of the header row."""
     best, best_count = 0, 0
     for k, at in enumerate(filled[:HEADER_ROWS]):
         count = sum(
-            1 for v in values[int(at)] if v.__class__ is str and SPEC.resolve(_header_text(v)) is not None
+            1 for v in values[int(at)] if v.__class__ is str and _resolve(_header_text(v)) is not None
         )
         if count > best_count:
             best, best_count = k, count
@@ -762,7 +775,7 @@ def _match_headers(
                     Severity.WARNING,
                 )
             continue
-        column = SPEC.resolve(text)
+        column = _resolve(text)
         if column is None:
             unknown += 1
             if unknown <= UNKNOWN_LISTED:
