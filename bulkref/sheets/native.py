@@ -10,9 +10,10 @@ the parent as one sentence and exit 2. Windows and platforms without
 ``resource`` get the time limit and the parent's pre-checks of the parts
 (``bulkref.sheets.xlsxcheck``) only.
 
-The child starts in ~0.1 s (python, calamine and the column spec only) and
-hands back the non-blank rows pickled, repeated strings once, so the cost
-is a small part of a large read (see benchmarks/validate.py).
+The child starts in ~0.15 s (python, numpy, calamine and the column spec
+only) and hands back the non-blank rows as one pickled array, repeated
+strings once, so the cost is a small part of a large read (see
+benchmarks/validate.py).
 
 The child also chooses the sheet: without ``--sheet``, the one named
 Referrals, else the first visible worksheet (not Instructions or Lists)
@@ -68,8 +69,8 @@ class SheetInfo:
 class NativeRead:
     sheets: list[SheetInfo]
     name: str  # the sheet read
-    rows: list[tuple[int, list[Any]]]  # (Excel row number, cells from column ``first_col``), non-blank only
-    first_col: int
+    values: Any  # (rows, columns) object array of the non-blank rows; None is blank
+    numbers: Any  # the Excel row number of each row of ``values``
     passed_over: list[str] = field(default_factory=list)  # sheets looked at for a header row, not chosen
 
 
@@ -147,30 +148,39 @@ def _limit_memory(limit: int) -> None:
         return  # e.g. macOS refuses RLIMIT_AS: the time limit still holds
 
 
-def _has_header(rows: list[tuple[int, list[Any]]]) -> bool:
+def _has_header(values: Any) -> bool:
     from bulkref.spec.columns import SPEC
 
-    return any(
-        v.__class__ is str and SPEC.resolve(v) is not None for _, row in rows[:HEADER_ROWS] for v in row
-    )
+    return any(v.__class__ is str and SPEC.resolve(v) is not None for v in values[:HEADER_ROWS].flat)
 
 
-def _rows(book: Any, name: str) -> tuple[list[tuple[int, list[Any]]], int]:
+def _cells(book: Any, name: str) -> tuple[Any, Any]:
+    """The non-blank rows of sheet ``name`` as an (n, width) object array,
+    strings stripped and blank cells None, and their Excel row numbers.
+
+    Filled row by row into one array, so the sheet is held once instead of as
+    a list of lists and then an array; rows of empty cells cost a count, not a
+    copy; repeated strings (countries, currencies, statuses) are shared, not
+    stored once per cell (and so pickled once)."""
+    import numpy as np
+
     sheet = book.get_sheet_by_name(name)
     # iter_rows() starts at row 1 but at the range's first column.
     first_col = (sheet.start or (0, 0))[1]
+    # Rows come from row 1, so the range's end bounds their number.
+    height = (sheet.end or (-1, 0))[0] + 1
+    values = np.empty((height, first_col + sheet.width), dtype=object)  # filled with None
+    numbers: list[int] = []
     share = {}.setdefault
-    rows = []
     for i, row in enumerate(sheet.iter_rows()):
         if row.count("") == len(row):
             continue
-        rows.append(
-            (
-                i + 1,
-                [((share(t, t) if (t := v.strip()) else None) if v.__class__ is str else v) for v in row],
-            )
-        )
-    return rows, first_col
+        values[len(numbers), first_col : first_col + len(row)] = [
+            ((share(t, t) if (t := v.strip()) else None) if v.__class__ is str else v) for v in row
+        ]
+        numbers.append(i + 1)
+    del sheet  # calamine's copy of the cells, as large as ours
+    return values[: len(numbers)], np.asarray(numbers, dtype=np.int64)
 
 
 def _read(path: str, wanted: str | None) -> dict[str, Any]:
@@ -193,8 +203,8 @@ def _read(path: str, wanted: str | None) -> dict[str, Any]:
             return {"error": "no_sheet", "sheets": sheets}
         if not match.worksheet:
             return {"error": "not_worksheet", "sheets": sheets}
-        rows, first_col = _rows(book, match.name)
-        return {"sheets": sheets, "name": match.name, "rows": rows, "first_col": first_col}
+        values, numbers = _cells(book, match.name)
+        return {"sheets": sheets, "name": match.name, "values": values, "numbers": numbers}
     named = [s for s in sheets if s.worksheet and s.name.strip().casefold() == REFERRALS_SHEET]
     others = [
         s
@@ -204,25 +214,25 @@ def _read(path: str, wanted: str | None) -> dict[str, Any]:
     candidates = named + others
     if not candidates:
         return {"error": "no_worksheet", "sheets": sheets}
-    first: tuple[list[tuple[int, list[Any]]], int] | None = None
+    first: tuple[Any, Any] | None = None
     passed_over = []
     for s in candidates:
-        rows, first_col = _rows(book, s.name)
-        if _has_header(rows):
+        values, numbers = _cells(book, s.name)
+        if _has_header(values):
             return {
                 "sheets": sheets,
                 "name": s.name,
-                "rows": rows,
-                "first_col": first_col,
+                "values": values,
+                "numbers": numbers,
                 "passed_over": passed_over,
             }
         passed_over.append(s.name)
         if first is None:
-            first = (rows, first_col)
-        del rows
+            first = (values, numbers)
+        del values, numbers
     # No sheet has a bulkref header: the first is read, and the reader says so.
     assert first is not None
-    return {"sheets": sheets, "name": candidates[0].name, "rows": first[0], "first_col": first[1]}
+    return {"sheets": sheets, "name": candidates[0].name, "values": first[0], "numbers": first[1]}
 
 
 def read_guarded(path: str, wanted: str | None) -> dict[str, Any]:

@@ -233,12 +233,8 @@ def _read_workbook(source: Path, wanted: str | None) -> Sheet:
             raise _unsafe(source, trouble) from None
         facts = scan.result()
     part = facts.get(read.name) or PartFacts()
-    width = read.first_col + max((len(r) for _, r in read.rows), default=0)
-    values = np.empty((len(read.rows), width), dtype=object)  # filled with None
-    for i, (_, row) in enumerate(read.rows):
-        values[i, read.first_col : read.first_col + len(row)] = row
-    numbers = np.asarray([n for n, _ in read.rows], dtype=np.int64)
-    del read.rows
+    values, numbers = read.values, read.numbers
+    del read.values, read.numbers
     raw = _sheet(values, numbers, source, read.name, part.hidden, [], [s.name for s in read.sheets])
     raw.uncalculated = part.uncalculated
     if read.passed_over:
