@@ -319,3 +319,14 @@ def test_a_fifo_swapped_in_after_the_check_does_not_block(tmp_path: Path) -> Non
     with pytest.raises(UnusableFile) as caught:
         read_regular(pipe, 100)
     assert "named pipe" in str(caught.value)
+
+
+def test_locale_and_size_flags_reach_plan(tmp_path: Path) -> None:
+    path = german_csv(tmp_path / "amb.csv", ["01/02/2027", "03/04/2027"], ["100", "200"])
+    assert CliRunner().invoke(cli, ["plan", str(path), "--offline"]).exit_code == 1
+    ok = CliRunner().invoke(cli, ["plan", str(path), "--offline", "--locale", "de-DE", "--format", "json"])
+    assert ok.exit_code == 0, ok.output
+    small = CliRunner().invoke(cli, ["plan", str(path), "--offline", "--max-file-size", "1KB"])
+    assert small.exit_code == 2 and "--max-file-size" in small.output
+    # Nothing carries over to the next command run in the same process.
+    assert CliRunner().invoke(cli, ["plan", str(path), "--offline"]).exit_code == 1

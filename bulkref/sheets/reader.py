@@ -296,7 +296,7 @@ def _native_problem(source: Path, e: NativeTrouble, wanted: str | None) -> Unusa
         case "no_worksheet":
             return UnusableFile(
                 f"'{source}' has no worksheet to read referrals from (its sheets: {listing}): "
-                "add a sheet named Referrals with the template's header row."
+                "add a sheet named Referrals with the template's header row, or pass --sheet a hidden one."
             )
         case "memory" | "time":
             return _unsafe(
