@@ -27,6 +27,7 @@ from typing import IO
 __all__ = ["PartFacts", "ZipTrouble", "check_parts", "formula_cells", "row_tags", "scan_parts"]
 
 CHUNK = 1 << 20
+MAX_CARRY = 4 << 20  # the most of a worksheet part held back for a cell cut by a chunk
 MAX_PARTS = 10_000
 # Worksheet XML compresses 10-20 times (the 50,000-row benchmark: 13.8); a
 # deflate bomb reaches 1,000. Small parts may compress better, they cannot hurt.
@@ -160,12 +161,16 @@ def _sheet_events(chunks: Iterator[bytes]) -> Iterator[tuple[str, int, bytes]]:
         if chunk:
             buf = carry + chunk
             # Keep a possibly incomplete cell for the next round: cut at the last
-            # cell start when it is near the end, else at the last "<" ("<"
-            # never occurs inside a tag, so no tag is ever cut).
+            # cell start. A cell larger than MAX_CARRY (a giant inline string,
+            # never a formula) is cut at its last "<" instead, so that the carry
+            # stays bounded ("<" never occurs inside a tag: no tag is ever cut).
             cut = buf.rfind(cell_start)
-            if cut < len(buf) - CHUNK:
+            if cut <= 0:
+                if len(buf) <= MAX_CARRY:
+                    carry = buf
+                    continue
                 cut = buf.rfind(b"<")
-            done, carry = (buf[:cut], buf[cut:]) if cut >= 0 else (buf, b"")
+            done, carry = (buf[:cut], buf[cut:]) if cut > 0 else (buf, b"")
         else:
             done, carry, pending = carry, b"", False
         rows = [(m.start(), m.group(1)) for m in tag.finditer(done)]
