@@ -181,6 +181,16 @@ def huge_line(tmp: Path) -> Path:
     return path
 
 
+def delimiter_line(tmp: Path) -> Path:
+    """A line of 30 million commas: as many empty fields."""
+    path = tmp / "commas.csv"
+    with path.open("wb") as f:
+        f.write(b"External Reference ID,Name\r\n")
+        for _ in range(30):
+            f.write(b"," * (1 << 20))
+    return path
+
+
 def many_columns_csv(tmp: Path) -> Path:
     path = tmp / "wide.csv"
     names = [c.label for c in SPEC.columns()] + [f"extra {i}" for i in range(50_000)]
@@ -233,6 +243,7 @@ CASES = [
     pytest.param(malformed_sheet, "is damaged", id="malformed-sheet"),
     pytest.param(malformed_workbook_part, "is damaged", id="malformed-workbook-part"),
     pytest.param(huge_line, "could not be read as CSV", id="huge-line"),
+    pytest.param(delimiter_line, "more than any spreadsheet holds", id="delimiter-line"),
     pytest.param(many_columns_csv, None, id="many-columns-csv"),
     pytest.param(many_columns_xlsx, None, id="many-columns-xlsx"),
     pytest.param(encrypted, "password-protected", id="encrypted"),

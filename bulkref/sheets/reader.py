@@ -62,6 +62,8 @@ RELS_PART = "xl/_rels/workbook.xml.rels"
 LISTING_MAX = 16 * 1024 * 1024  # the most of workbook.xml and its rels parsed here
 
 SUPPORTED = "bulkref reads .xlsx, .xlsm and .csv files"
+# Columns a CSV line may have: Excel's 16,384, with room for what other tools write.
+MAX_COLUMNS = 65_536
 HIDDEN_LISTED = 5  # row numbers named in the hidden-rows warning
 # Unknown headers warned of one by one; the rest in one warning (a sheet of
 # tens of thousands of columns would otherwise be as many warnings, each a
@@ -381,8 +383,17 @@ def _read_csv(source: Path) -> Sheet:
     del data
     delimiter, text = _delimiter(text)
     text = _formula_quotes(text, delimiter)
+    d = re.escape(delimiter)
+    # Before parsing: a line of millions of delimiters would be a row of as
+    # many fields, 8 bytes each (a linear scan: the class excludes the delimiter).
+    if re.search(rf"(?m)^(?:[^{d}\n]*{d}){{{MAX_COLUMNS}}}", text):
+        raise _too_wide(source, f"more than {MAX_COLUMNS:,}")
+    rows = []
     try:
-        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+        for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
+            if len(row) > MAX_COLUMNS:  # quoted line breaks can hide a line from the scan
+                raise _too_wide(source, f"{len(row):,}")
+            rows.append(row)
     except csv.Error as e:
         raise UnusableFile(
             f"'{source}' could not be read as CSV ({e}): open it in Excel and save it again as CSV UTF-8."
@@ -392,6 +403,13 @@ def _read_csv(source: Path) -> Sheet:
     values, numbers = _cells(rows, len(rows), width, 1, 0)
     rows.clear()
     return _sheet(values, numbers, source, sheet, [], encoding_problems)
+
+
+def _too_wide(source: Path, fields: str) -> UnusableFile:
+    return UnusableFile(
+        f"'{source}' has a line of {fields} fields, more than any spreadsheet holds (Excel's limit "
+        "is 16,384 columns): check that it is a CSV file, or export it again."
+    )
 
 
 def _formula_quotes(text: str, delimiter: str) -> str:
