@@ -92,7 +92,7 @@ def test_german_excel_csv_validates_with_one_warning_per_assumption(tmp_path: Pa
     assert list(result.values["deal_value"]) == [10000.75, 1234.5]
     assumed = [p for p in result.report.warnings if p.code == "format_assumed"]
     assert len(assumed) == 2
-    assert any("decimal comma" in p.message for p in assumed)
+    assert any("decimal comma" in p.message and "is 10000.75" in p.message for p in assumed)
     assert any("day first" in p.message and "2027-01-15" in p.message for p in assumed)
     assert {p.code for p in result.report.warnings} == {"format_assumed", "encoding_cp1252"}
 

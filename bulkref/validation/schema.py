@@ -132,7 +132,7 @@ def _parse_column(
                 _assumed(
                     table,
                     key,
-                    f"{h} was read with a decimal comma ('{failing[0]}' is {comma[bad].iloc[0]:g})",
+                    f"{h} was read with a decimal comma ('{failing[0]}' is {comma[bad].iloc[0]!r})",
                 )
             )
             return comma, comma_bad, []
