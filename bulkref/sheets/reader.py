@@ -6,7 +6,15 @@ reports what it notices about the sheet as a whole: unknown, duplicate,
 unnamed and missing columns, hidden rows, a guessed encoding.
 
 Anything that is not a readable spreadsheet raises :class:`UnusableFile` with
-one sentence saying what is wrong and what to do.
+one sentence saying what is wrong and what to do. Any input is read boundedly:
+only a regular file within the size limit (``bulkref.sheets.inputs``); a
+workbook's parts checked before and while they are inflated
+(``bulkref.sheets.xlsxcheck``), its cells read by the native reader in a
+child process with a memory and a time limit (``bulkref.sheets.native``).
+
+The header row may sit below title rows (the first rows are searched for the
+one naming the most bulkref columns), and without ``--sheet`` the sheet with
+bulkref headers is chosen; both are said in a warning.
 
 Reading is two steps: :func:`read_sheet` gives the sheet as it is (every
 header, the cells, Excel row numbers, what was noticed while reading), and
