@@ -104,3 +104,29 @@ def test_options_from_the_environment_and_reading(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(BulkrefError) as e:
         current()
     assert "BULKREF_MAX_FILE_SIZE" in str(e.value)
+
+
+def test_the_native_reader_keeps_each_cells_type(tmp_path: Path) -> None:
+    import datetime as dt
+
+    import openpyxl
+
+    from bulkref.sheets.native import read_native
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["External Reference ID", "a", "b", "c", "d", "e", "f"])
+    ws.append([True, 1, 1.0, "1", " 1 ", dt.datetime(2027, 1, 15), None])
+    ws.append([1, True, "x", "x", 2.5, False, 0])
+    path = tmp_path / "types.xlsx"
+    wb.save(path)
+    read = read_native(str(path), None, 10_000, path.stat().st_size, 256 * 1024**2)
+    # The oracle: calamine's own rows, texts stripped and blanks None.
+    import python_calamine
+
+    rows = python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_name("Sheet").to_python()
+    expected = [[(v.strip() or None) if isinstance(v, str) else v for v in row] for row in rows]
+    got = read.values.tolist()
+    assert [[(type(v), v) for v in row] for row in got] == [[(type(v), v) for v in row] for row in expected]
+    assert got[1][0] is True and got[2][1] is True and got[2][5] is False and got[1][3] == got[1][4] == "1"
+    assert list(read.numbers) == [1, 2, 3]
