@@ -31,7 +31,10 @@ class ProblemCode(StrEnum):
     NOT_A_NUMBER = ("not_a_number", "the cell is not a number")
     NOT_A_DATE = ("not_a_date", "the cell is not a date")
     INVALID_EMAIL = ("invalid_email", "the cell is not an email address")
-    INVALID_PHONE = ("invalid_phone", "the cell cannot be a phone number")
+    INVALID_PHONE = (
+        "invalid_phone",
+        "the cell cannot be a phone number: it has no digit (warning: kept as is)",
+    )
     INVALID_COUNTRY = (
         "invalid_country",
         "the cell is not a country (two-letter ISO code, three-letter code or English name)",
@@ -83,6 +86,30 @@ class ProblemCode(StrEnum):
     HIDDEN_ROWS = ("hidden_rows", "the sheet has hidden rows; they are read (warning)")
     ENCODING_CP1252 = ("encoding_cp1252", "the CSV is not UTF-8 and was read as Windows-1252 (warning)")
     NO_ROWS = ("no_rows", "the sheet has a header row but no data rows (warning)")
+    FORMULA_NOT_CALCULATED = (
+        "formula_not_calculated",
+        "a formula cell without a saved value (written by a script, never opened in Excel)",
+    )
+    AMBIGUOUS_DATE = (
+        "ambiguous_date",
+        "a date column of text like 01/02/2027 that reads day-first and month-first alike",
+    )
+    FORMAT_ASSUMED = (
+        "format_assumed",
+        "a text column read as decimal-comma numbers or day-first (month-first) dates (warning)",
+    )
+    HEADER_ROW_BELOW = (
+        "header_row_below",
+        "the header row is not the first row; rows above it are skipped (warning)",
+    )
+    SHEET_CHOSEN = (
+        "sheet_chosen",
+        "the first sheet has no bulkref header row, so a later sheet was read (warning)",
+    )
+    OPEN_IN_EXCEL = (
+        "open_in_excel",
+        "Excel's lock file lies beside the input: the workbook is open (warning)",
+    )
     UNMAPPED_VALUE = (
         "unmapped_value",
         "with --mapping: the cell's value is not in the entry's value map (and `other` is \"error\")",

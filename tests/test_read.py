@@ -17,6 +17,7 @@ import pytest
 from openpyxl import Workbook
 
 import bulkref.sheets.reader as read_module
+import bulkref.sheets.xlsxcheck as xlsxcheck
 from bulkref.errors import UnusableFile
 from bulkref.problems import Problem, Severity
 from bulkref.sheets.reader import read_table
@@ -241,10 +242,10 @@ def test_row_tags_across_chunks_prefixes_and_missing_numbers(
         b'<x:row r="9" spans="1:2" hidden="true"/><x:rowBreaks/>'
         b"</x:sheetData></x:worksheet>"
     )
-    monkeypatch.setattr(read_module, "CHUNK", 7)
+    monkeypatch.setattr(xlsxcheck, "CHUNK", 7)
     tags = list(read_module._row_tags(io.BytesIO(xml)))
     assert [n for n, _ in tags] == [2, 3, 9]
-    assert [n for n, a in tags if read_module._HIDDEN.search(a)] == [3, 9]
+    assert [n for n, a in tags if xlsxcheck._HIDDEN.search(a)] == [3, 9]
 
 
 # --------------------------------------------------------------------------- headers
@@ -560,7 +561,10 @@ PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n"
 def test_unknown_extensions_are_not_spreadsheets(tmp_path: Path, name: str) -> None:
     (tmp_path / name).write_bytes(PDF)
     message = unusable(tmp_path / name)
-    assert message == f"'{tmp_path / name}' is not a spreadsheet: bulkref reads .xlsx, .xlsm and .csv files."
+    assert message == (
+        f"'{tmp_path / name}' is a PDF document, not a spreadsheet: bulkref reads .xlsx, .xlsm "
+        "and .csv files; check that you picked the right file."
+    )
 
 
 def make_docx(path: Path) -> Path:
@@ -571,17 +575,17 @@ def make_docx(path: Path) -> Path:
 
 
 def test_docx_is_not_a_spreadsheet(tmp_path: Path) -> None:
-    assert "is not a spreadsheet" in unusable(make_docx(tmp_path / "letter.docx"))
+    assert "is a Word document, not a spreadsheet" in unusable(make_docx(tmp_path / "letter.docx"))
 
 
 def test_zip_named_xlsx_that_is_not_a_workbook(tmp_path: Path) -> None:
     message = unusable(make_docx(tmp_path / "letter.xlsx"))
-    assert "zip archive but not an Excel workbook" in message
+    assert "is a Word document, not a spreadsheet" in message
     assert "Word document" in message
     plain = tmp_path / "data.xlsx"
     with zipfile.ZipFile(plain, "w") as z:
         z.writestr("data.txt", "hello")
-    assert "an ordinary zip file" in unusable(plain)
+    assert "is a zip archive, not a spreadsheet" in unusable(plain)
 
 
 def test_truncated_workbook(tmp_path: Path) -> None:
@@ -639,7 +643,7 @@ def test_encrypted_package_even_when_named_xls(tmp_path: Path) -> None:
 def test_other_ole_file_is_not_a_spreadsheet(tmp_path: Path) -> None:
     path = tmp_path / "memo.doc"
     path.write_bytes(fake_cfb(["Root Entry", "WordDocument"]))
-    assert "is not a spreadsheet" in unusable(path)
+    assert "is a Word 97-2003 document (.doc), not a spreadsheet" in unusable(path)
 
 
 def test_frame_is_empty_but_typed_without_data_rows(tmp_path: Path) -> None:

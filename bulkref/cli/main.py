@@ -149,6 +149,39 @@ def template(out: Path | None, fmt: str | None, examples: bool, force: bool) -> 
     click.echo(f"Wrote {written}")
 
 
+def _max_file_size(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        from bulkref.sheets.options import parse_size, reading
+
+        ctx.with_resource(reading(max_file_size=parse_size(value)))
+
+
+def _locale(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        from bulkref.sheets.options import parse_locale, reading
+
+        ctx.with_resource(reading(locale=parse_locale(value)))
+
+
+def _reading_options(f: Callable[..., None]) -> Callable[..., None]:
+    """--max-file-size and --locale: how the input is read (bulkref.sheets.options)."""
+    f = click.option(
+        "--locale",
+        callback=_locale,
+        expose_value=False,
+        metavar="TAG",
+        help="How the sheet writes dates and numbers as text, like de-DE (15.01.2027, 1.234,50) "
+        "or en-US (01/15/2027); default: guessed where unambiguous (env BULKREF_LOCALE).",
+    )(f)
+    return click.option(
+        "--max-file-size",
+        callback=_max_file_size,
+        expose_value=False,
+        metavar="SIZE",
+        help="Refuse inputs larger than this, like 500MB or 2GB (default 256MB; env BULKREF_MAX_FILE_SIZE).",
+    )(f)
+
+
 @cli.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @_format_option("text for people, json for scripts.", "text", "json")
@@ -166,6 +199,7 @@ def template(out: Path | None, fmt: str | None, examples: bool, force: bool) -> 
     help="Read FILE, a CRM export, through this mapping file (see bulkref map suggest).",
 )
 @click.option("--sheet", default=None, help="The sheet to read (default: Referrals, or the first).")
+@_reading_options
 def validate(file: Path, fmt: str, annotate: Path | None, sheet: str | None, mapping: Path | None) -> None:
     """Check every row of FILE and report each problem by sheet, row and column.
 
@@ -240,6 +274,7 @@ def _overwrite_newer_option(f: Callable[..., None]) -> Callable[..., None]:
 )
 @click.option("--sheet", default=None, help="The sheet to read (default: Referrals, or the first).")
 @_overwrite_newer_option
+@_reading_options
 def plan(
     file: Path,
     api_url: str | None,
@@ -320,6 +355,7 @@ def plan(
     metavar="SECONDS",
     help="How long a create whose answer was lost is looked for in Partner Center before it is sent again.",
 )
+@_reading_options
 def apply_command(
     file: Path,
     api_url: str | None,

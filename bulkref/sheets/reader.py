@@ -6,7 +6,15 @@ reports what it notices about the sheet as a whole: unknown, duplicate,
 unnamed and missing columns, hidden rows, a guessed encoding.
 
 Anything that is not a readable spreadsheet raises :class:`UnusableFile` with
-one sentence saying what is wrong and what to do.
+one sentence saying what is wrong and what to do. Any input is read boundedly:
+only a regular file within the size limit (``bulkref.sheets.inputs``); a
+workbook's parts checked before and while they are inflated
+(``bulkref.sheets.xlsxcheck``), its cells read by the native reader in a
+child process with a memory and a time limit (``bulkref.sheets.native``).
+
+The header row may sit below title rows (the first rows are searched for the
+one naming the most bulkref columns), and without ``--sheet`` the sheet with
+bulkref headers is chosen; both are said in a warning.
 
 Reading is two steps: :func:`read_sheet` gives the sheet as it is (every
 header, the cells, Excel row numbers, what was noticed while reading), and
@@ -21,22 +29,27 @@ import csv
 import io
 import posixpath
 import re
+import subprocess
+import threading
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from xml.etree import ElementTree
 
 import numpy as np
-import python_calamine as calamine
 
 from bulkref.errors import UnusableFile
 from bulkref.problems import Problem, ProblemCode, Severity
+from bulkref.sheets.inputs import checked_head, lock_file_warning, named_kind, read_regular, unreadable
+from bulkref.sheets.native import HEADER_ROWS, NativeTrouble, read_native
+from bulkref.sheets.options import current
 from bulkref.sheets.table import Table
+from bulkref.sheets.xlsxcheck import PartFacts, ZipTrouble, check_parts, row_tags, scan_parts
 from bulkref.spec.columns import SPEC, Column, Need
 from bulkref.spec.enums import closest
 
@@ -48,17 +61,21 @@ __all__ = ["Sheet", "read_sheet", "read_table"]
 EXCEL_SUFFIXES = frozenset({".xlsx", ".xlsm"})
 # Extensions whose text content is read as CSV; Excel exports .txt and .tsv too.
 TEXT_SUFFIXES = frozenset({".csv", ".tsv", ".txt"})
-# Template sheets that never hold referrals, skipped when choosing a sheet.
-SKIP_SHEETS = frozenset({"instructions", "lists"})
-REFERRALS_SHEET = "referrals"
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 CFB_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
 WORKBOOK_PART = "xl/workbook.xml"
+RELS_PART = "xl/_rels/workbook.xml.rels"
+LISTING_MAX = 16 * 1024 * 1024  # the most of workbook.xml and its rels parsed here
 
 SUPPORTED = "bulkref reads .xlsx, .xlsm and .csv files"
-CHUNK = 1 << 20
+# Columns a CSV line may have: Excel's 16,384, with room for what other tools write.
+MAX_COLUMNS = 65_536
 HIDDEN_LISTED = 5  # row numbers named in the hidden-rows warning
+# Unknown headers warned of one by one; the rest in one warning (a sheet of
+# tens of thousands of columns would otherwise be as many warnings, each a
+# difflib search).
+UNKNOWN_LISTED = 50
 
 
 # --------------------------------------------------------------------------- entry point
@@ -75,35 +92,10 @@ def read_sheet(path: Path | str, sheet: str | None = None) -> Sheet:
     """Read one sheet as it is, headers not yet matched to the spec; the sheet
     is chosen as :func:`read_table` chooses it."""
     source = Path(path)
-    head = _head(source)
-    if _is_workbook(source, head):
-        return _read_workbook(source, sheet)
-    return _read_csv(source)
-
-
-def _head(source: Path) -> bytes:
-    """The first bytes of the file, after checking it is a readable, non-empty file."""
-    try:
-        if not source.exists():
-            raise UnusableFile(f"'{source}' does not exist: check the path and the file name.")
-        if source.is_dir():
-            raise UnusableFile(
-                f"'{source}' is a folder, not a file: give the path of an .xlsx, .xlsm or .csv file."
-            )
-        with source.open("rb") as f:
-            head = f.read(8)
-    except OSError as e:
-        raise _unreadable(source, e) from None
-    if not head:
-        raise UnusableFile(f"'{source}' is empty (0 bytes): save or export the spreadsheet again.")
-    return head
-
-
-def _unreadable(source: Path, e: OSError) -> UnusableFile:
-    return UnusableFile(
-        f"'{source}' could not be read ({e.strerror or e}): close it in other programs "
-        "and check that you may read it."
-    )
+    head = checked_head(source)
+    raw = _read_workbook(source, sheet) if _is_workbook(source, head) else _read_csv(source)
+    raw.problems[:0] = lock_file_warning(source, raw.name)
+    return raw
 
 
 # --------------------------------------------------------------------------- sniffing
@@ -118,6 +110,8 @@ def _is_workbook(source: Path, head: bytes) -> bool:
         return True
     if head.startswith(CFB_MAGIC):
         raise _ole_problem(source)
+    if (kind := named_kind(head)) is not None:
+        raise _named_kind(source, kind)
     if suffix in TEXT_SUFFIXES:
         return False
     if suffix in EXCEL_SUFFIXES or suffix == ".xls":
@@ -133,10 +127,22 @@ def _not_spreadsheet(source: Path) -> UnusableFile:
     return UnusableFile(f"'{source}' is not a spreadsheet: {SUPPORTED}.")
 
 
+def _named_kind(source: Path, kind: str) -> UnusableFile:
+    return UnusableFile(
+        f"'{source}' is {kind}, not a spreadsheet: {SUPPORTED}; check that you picked the right file."
+    )
+
+
 def _damaged(source: Path) -> UnusableFile:
     return UnusableFile(
         f"'{source}' is damaged and cannot be read as an Excel workbook: open it in Excel "
         "(which may repair it) and save it again, or export a fresh copy."
+    )
+
+
+def _unsafe(source: Path, why: str) -> UnusableFile:
+    return UnusableFile(
+        f"'{source}' is not read because {why}: open it in Excel and save it again, or export a fresh copy."
     )
 
 
@@ -152,12 +158,12 @@ def _check_zip(source: Path, suffix: str) -> None:
         with zipfile.ZipFile(source) as z:
             names = set(z.namelist())
             mimetype = z.read("mimetype")[:100] if "mimetype" in names else b""
-    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError):
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError, RuntimeError):
         if suffix in EXCEL_SUFFIXES or suffix in TEXT_SUFFIXES:
             raise _damaged(source) from None
         raise _not_spreadsheet(source) from None
     except OSError as e:
-        raise _unreadable(source, e) from None
+        raise unreadable(source, e) from None
     if WORKBOOK_PART in names:
         return
     if "xl/workbook.bin" in names:
@@ -169,12 +175,9 @@ def _check_zip(source: Path, suffix: str) -> None:
         raise UnusableFile(
             f"'{source}' is an OpenDocument spreadsheet (.ods): save it as .xlsx (Excel Workbook)."
         )
-    if suffix not in EXCEL_SUFFIXES:
-        raise _not_spreadsheet(source)
     raise UnusableFile(
-        f"'{source}' is a zip archive but not an Excel workbook (it has no "
-        f"{WORKBOOK_PART}; it looks like {_zip_kind(names)}): check that you picked the "
-        "right file, or save the workbook from Excel as .xlsx."
+        f"'{source}' is {_zip_kind(names)}, not a spreadsheet (it has no {WORKBOOK_PART}): check "
+        "that you picked the right file, or save the workbook from Excel as .xlsx."
     )
 
 
@@ -183,20 +186,22 @@ def _zip_kind(names: set[str]) -> str:
         return "a Word document"
     if "ppt/presentation.xml" in names:
         return "a PowerPoint presentation"
-    return "an ordinary zip file"
+    return "a zip archive"
 
 
 def _ole_problem(source: Path) -> UnusableFile:
     """An OLE2 compound file: Office wraps password-protected .xlsx files in one
     (with an EncryptionInfo stream), and old .xls workbooks are one too."""
     try:
-        # Only on this failure path: the stream names sit in a directory
-        # sector that may be anywhere in the file.
+        # Only on this failure path, and within the size limit: the stream
+        # names sit in a directory sector that may be anywhere in the file.
         data = source.read_bytes()
     except OSError as e:
-        return _unreadable(source, e)
+        return unreadable(source, e)
     if "EncryptionInfo".encode("utf-16-le") in data:
         return _encrypted(source)
+    if "WordDocument".encode("utf-16-le") in data:
+        return _named_kind(source, "a Word 97-2003 document (.doc)")
     if any(s.encode("utf-16-le") in data for s in ("Workbook", "Book")):
         return UnusableFile(
             f"'{source}' is an old Excel 97-2003 workbook (.xls): open it in Excel and "
@@ -209,106 +214,150 @@ def _ole_problem(source: Path) -> UnusableFile:
 
 
 def _read_workbook(source: Path, wanted: str | None) -> Sheet:
-    with _calamine_errors(source):
-        book = calamine.CalamineWorkbook.from_path(str(source))
-        sheets = book.sheets_metadata
-    with book:
-        name = _choose_sheet(source, sheets, wanted)
-        part = _sheet_part(source, name)
-        # Calamine parses without the GIL, so the hidden-row scan of the same
-        # XML runs alongside it and costs (almost) no wall time.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            hidden: Future[list[int]] | None = pool.submit(_hidden_rows, source, part) if part else None
-            with _calamine_errors(source):
-                sheet = book.get_sheet_by_name(name)
-                # iter_rows() starts at row 1 but at the range's first column.
-                first_col = (sheet.start or (0, 0))[1]
-                # Rows come from row 1, so the range's end bounds their number.
-                height = (sheet.end or (-1, 0))[0] + 1
-                values, numbers = _cells(sheet.iter_rows(), height, first_col + sheet.width, 1, first_col)
-                # Calamine's own copy of the cells is as large as ours: let it
-                # go before the table is built and validated.
-                del sheet
-            hidden_rows = hidden.result() if hidden else []
-    return _sheet(values, numbers, source, name, hidden_rows, [])
-
-
-@contextmanager
-def _calamine_errors(source: Path) -> Iterator[None]:
-    """Turn whatever calamine raises on a malformed file into UnusableFile.
-    Not all of it is a CalamineError (a date out of range is a ValueError, a
-    Rust panic is pyo3's PanicException, a BaseException); wrap calamine calls
-    only, so that bulkref's own bugs still show as bugs."""
-    try:
-        yield
-    except calamine.PasswordError:
-        raise _encrypted(source) from None
-    except MemoryError:
-        raise
-    except Exception:
-        raise _damaged(source) from None
-    except BaseException as e:
-        if type(e).__name__ == "PanicException":
-            raise _damaged(source) from None
-        raise
-
-
-def _choose_sheet(source: Path, sheets: Sequence[Any], wanted: str | None) -> str:
-    def is_worksheet(m: Any) -> bool:
-        return bool(m.typ == calamine.SheetTypeEnum.WorkSheet)
-
-    listing = ", ".join(f"'{m.name}'" for m in sheets) or "none"
-    if wanted is not None:
-        match = next((m for m in sheets if m.name == wanted), None) or next(
-            (m for m in sheets if m.name.strip().casefold() == wanted.strip().casefold()), None
-        )
-        if match is None:
-            raise UnusableFile(
-                f"'{source}' has no sheet named '{wanted}': its sheets are {listing}, "
-                "pass one of these names."
-            )
-        if not is_worksheet(match):
-            raise UnusableFile(
-                f"Sheet '{match.name}' in '{source}' is not a worksheet (it holds a chart "
-                "or macros): pass the name of the sheet with the referrals."
-            )
-        return str(match.name)
-    worksheets = [m for m in sheets if is_worksheet(m)]
-    for m in worksheets:
-        if m.name.strip().casefold() == REFERRALS_SHEET:
-            return str(m.name)
-    for m in worksheets:
-        visible = m.visible == calamine.SheetVisibleEnum.Visible
-        if visible and m.name.strip().casefold() not in SKIP_SHEETS:
-            return str(m.name)
-    raise UnusableFile(
-        f"'{source}' has no worksheet to read referrals from (its sheets: {listing}): "
-        "add a sheet named Referrals with the template's header row."
-    )
-
-
-def _sheet_part(source: Path, name: str) -> str | None:
-    """The zip member holding sheet ``name``'s XML, or None when it cannot be
-    told (then hidden rows simply go unreported)."""
+    """The sheet, read by calamine in a child process (``bulkref.sheets.native``)
+    while this process inflates every part once to check it and to find
+    hidden rows and uncalculated formulas (``bulkref.sheets.xlsxcheck``)."""
+    size = source.stat().st_size
     try:
         with zipfile.ZipFile(source) as z:
-            book = ElementTree.fromstring(z.read(WORKBOOK_PART))
-            rels = ElementTree.fromstring(z.read("xl/_rels/workbook.xml.rels"))
+            inflated = check_parts(z, current().max_file_size)
+    except ZipTrouble as e:
+        raise _unsafe(source, str(e)) from None
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError):
+        raise _damaged(source) from None
+    worksheets = _worksheet_parts(source)
+    watch = _Watch()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        scan = pool.submit(_scan, source, worksheets, watch)
+        try:
+            read = read_native(
+                str(source), wanted, inflated, size, current().max_file_size, on_start=watch.started
+            )
+        except NativeTrouble as e:
+            watch.done.set()
+            if (trouble := _scan_trouble(scan)) is not None:
+                raise _unsafe(source, trouble) from None
+            raise _native_problem(source, e, wanted) from None
+        if (trouble := _scan_trouble(scan)) is not None:
+            raise _unsafe(source, trouble) from None
+        facts = scan.result()
+    part = facts.get(read.name) or PartFacts()
+    values, numbers = read.values, read.numbers
+    del read.values, read.numbers
+    raw = _sheet(values, numbers, source, read.name, part.hidden, [], [s.name for s in read.sheets])
+    raw.uncalculated = part.uncalculated
+    if read.passed_over:
+        raw.problems.append(_chosen_problem(read.name, read.passed_over, raw.available))
+    return raw
+
+
+class _Watch:
+    """Lets the scan of the parts stop the native reader's child the moment it
+    finds the file unsafe, instead of waiting for the child to run out."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self._lock = threading.Lock()
+        self._failed = False
+        self._child: subprocess.Popen[bytes] | None = None
+
+    def started(self, child: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._child = child
+            if self._failed:
+                child.kill()
+
+    def fail(self) -> None:
+        with self._lock:
+            self._failed = True
+            if self._child is not None:
+                self._child.kill()
+
+
+def _scan(source: Path, worksheets: dict[str, str], watch: _Watch) -> dict[str, PartFacts]:
+    try:
+        return scan_parts(source, worksheets, stopped=watch.done.is_set)
+    except ZipTrouble:
+        watch.fail()
+        raise
+
+
+def _scan_trouble(scan: Future[Any]) -> str | None:
+    error = scan.exception()
+    return str(error) if isinstance(error, ZipTrouble) else None
+
+
+def _native_problem(source: Path, e: NativeTrouble, wanted: str | None) -> UnusableFile:
+    listing = ", ".join(f"'{s.name}'" for s in e.sheets) or "none"
+    match e.kind:
+        case "encrypted":
+            return _encrypted(source)
+        case "no_sheet":
+            return UnusableFile(
+                f"'{source}' has no sheet named '{wanted}': its sheets are {listing}, "
+                "pass one of these names to --sheet."
+            )
+        case "not_worksheet":
+            return UnusableFile(
+                f"Sheet '{wanted}' in '{source}' is not a worksheet (it holds a chart "
+                f"or macros): pass --sheet the name of the sheet with the referrals (its sheets: {listing})."
+            )
+        case "no_worksheet":
+            return UnusableFile(
+                f"'{source}' has no worksheet to read referrals from (its sheets: {listing}): "
+                "add a sheet named Referrals with the template's header row, or pass --sheet a hidden one."
+            )
+        case "memory" | "time":
+            return _unsafe(
+                source,
+                "it is damaged or larger than bulkref reads safely (the reader ran out of "
+                + ("time)" if e.kind == "time" else "memory or stopped)"),
+            )
+        case _:
+            return _damaged(source)
+
+
+def _chosen_problem(name: str, passed_over: list[str], available: list[str]) -> Problem:
+    skipped = ", ".join(f"'{s}'" for s in passed_over)
+    listing = ", ".join(f"'{s}'" for s in available)
+    return Problem(
+        sheet=name,
+        row=None,
+        column=None,
+        code=ProblemCode.SHEET_CHOSEN,
+        message=(
+            f"Sheet {skipped} has no bulkref header row, so sheet '{name}' was read (the workbook's "
+            f"sheets: {listing}); pass --sheet to read another."
+        ),
+        severity=Severity.WARNING,
+    )
+
+
+def _worksheet_parts(source: Path) -> dict[str, str]:
+    """Zip member -> sheet name, for every sheet the workbook lists; empty when
+    that cannot be told (then hidden rows and formulas simply go unreported)."""
+    try:
+        with zipfile.ZipFile(source) as z:
+            if any(z.getinfo(n).file_size > LISTING_MAX for n in (WORKBOOK_PART, RELS_PART)):
+                return {}  # no workbook lists sheets in megabytes: leave it to calamine
+            book_xml = z.read(WORKBOOK_PART)
+            rels_xml = z.read(RELS_PART)
             members = set(z.namelist())
+        if b"<!DOCTYPE" in book_xml.upper() or b"<!DOCTYPE" in rels_xml.upper():
+            return {}  # the scan refuses the file
+        book = ElementTree.fromstring(book_xml)
+        rels = ElementTree.fromstring(rels_xml)
     except (KeyError, OSError, ValueError, zipfile.BadZipFile, zlib.error, ElementTree.ParseError):
-        return None
-    rid = next(
-        (_attr(e, "id") for e in book.iter() if _local(e.tag) == "sheet" and e.get("name") == name),
-        None,
-    )
-    target = next(
-        (e.get("Target") for e in rels.iter() if _local(e.tag) == "Relationship" and e.get("Id") == rid),
-        None,
-    )
-    if not rid or not target:
-        return None
-    part = target.lstrip("/") if target.startswith("/") else posixpath.normpath(f"xl/{target}")
-    return part if part in members else None
+        return {}
+    targets = {e.get("Id"): e.get("Target") for e in rels.iter() if _local(e.tag) == "Relationship"}
+    parts = {}
+    for e in book.iter():
+        if _local(e.tag) != "sheet" or not (target := targets.get(_attr(e, "id"))):
+            continue
+        part = target.lstrip("/") if target.startswith("/") else posixpath.normpath(f"xl/{target}")
+        if part in members:
+            parts[part] = str(e.get("name"))
+    return parts
 
 
 def _local(tag: str) -> str:
@@ -320,67 +369,37 @@ def _attr(element: ElementTree.Element, local: str) -> str | None:
     return next((v for k, v in element.attrib.items() if _local(k) == local), None)
 
 
-_ROOT = re.compile(rb"<(?:([A-Za-z_][\w.-]*):)?worksheet\b")
-_ROW_NUMBER = re.compile(rb"""\br=["'](\d+)""")
-_HIDDEN = re.compile(rb"""\bhidden=["'](?:1|true)""")
-
-
-def _hidden_rows(source: Path, part: str) -> list[int]:
-    """Row numbers of ``<row hidden="1">`` in the sheet XML. A streaming
-    regex pass: calamine does not report row visibility, and openpyxl would
-    parse the whole sheet a second time."""
-    try:
-        with zipfile.ZipFile(source) as z, z.open(part) as f:
-            return [n for n, attrs in _row_tags(f) if _HIDDEN.search(attrs)]
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error):
-        return []  # damage is calamine's to report
-
-
 def _row_tags(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
-    """(row number, attributes) of every row tag, in order."""
-    carry = b""
-    root = None
-    while root is None and (chunk := stream.read(CHUNK)):
-        carry += chunk
-        root = _ROOT.search(carry)
-    prefix = root.group(1) + b":" if root and root.group(1) else b""
-    # A literal "<row" prefix lets the regex engine skip ahead quickly.
-    tag = re.compile(rb"<" + re.escape(prefix) + rb"row\b([^>]*)>")
-    number = 0
-    while True:
-        chunk = stream.read(CHUNK)
-        if chunk:
-            buf = carry + chunk
-            # Keep a possibly incomplete tag for the next round ("<" never
-            # occurs inside a tag, so the last one starts it).
-            cut = buf.rfind(b"<")
-            done, carry = (buf[:cut], buf[cut:]) if cut >= 0 else (buf, b"")
-        else:
-            done, carry = carry, b""
-        for m in tag.finditer(done):
-            r = _ROW_NUMBER.search(m.group(1))
-            # r is optional in the file format: a row without it follows the last.
-            number = int(r.group(1)) if r else number + 1
-            yield number, m.group(1)
-        if not chunk:
-            return
+    """(row number, attributes) of every row tag, in order (``xlsxcheck.row_tags``)."""
+    return row_tags(stream)
 
 
 # --------------------------------------------------------------------------- csv
 
 
 def _read_csv(source: Path) -> Sheet:
-    try:
-        data = source.read_bytes()
-    except OSError as e:
-        raise _unreadable(source, e) from None
+    limit = current().max_file_size
+    data = read_regular(source, limit + 1)
+    if len(data) > limit:  # it grew since checked_head looked
+        raise UnusableFile(
+            f"'{source}' is larger than the {limit:,} bytes bulkref reads: raise the limit "
+            "with --max-file-size."
+        )
     sheet = source.name
     text, encoding_problems = _decode(source, sheet, data)
     del data
     delimiter, text = _delimiter(text)
     text = _formula_quotes(text, delimiter)
+    # Before parsing: a line of millions of delimiters would be a row of as
+    # many fields, 8 bytes each.
+    if _has_too_wide_line(text, delimiter):
+        raise _too_wide(source, f"more than {MAX_COLUMNS:,}")
+    rows = []
     try:
-        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+        for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
+            if len(row) > MAX_COLUMNS:  # quoted line breaks can hide a line from the scan
+                raise _too_wide(source, f"{len(row):,}")
+            rows.append(row)
     except csv.Error as e:
         raise UnusableFile(
             f"'{source}' could not be read as CSV ({e}): open it in Excel and save it again as CSV UTF-8."
@@ -390,6 +409,33 @@ def _read_csv(source: Path) -> Sheet:
     values, numbers = _cells(rows, len(rows), width, 1, 0)
     rows.clear()
     return _sheet(values, numbers, source, sheet, [], encoding_problems)
+
+
+def _has_too_wide_line(text: str, delimiter: str) -> bool:
+    """Whether a line has more than MAX_COLUMNS fields. Such a line is
+    longer than MAX_COLUMNS characters, so it covers a whole aligned window of
+    half that with no line break: only lines found so are counted (str.find
+    and str.count, no Python step per line or character)."""
+    window = MAX_COLUMNS // 2
+    at = 0
+    while at + window <= len(text):
+        if text.find("\n", at, at + window) >= 0:
+            at += window
+            continue
+        start = text.rfind("\n", 0, at) + 1
+        end = text.find("\n", at)
+        end = len(text) if end < 0 else end
+        if text.count(delimiter, start, end) >= MAX_COLUMNS:  # fields: one more than delimiters
+            return True
+        at = end + 1
+    return False
+
+
+def _too_wide(source: Path, fields: str) -> UnusableFile:
+    return UnusableFile(
+        f"'{source}' has a line of {fields} fields, more than any spreadsheet holds (Excel's limit "
+        "is 16,384 columns): check that it is a CSV file, or export it again."
+    )
 
 
 def _formula_quotes(text: str, delimiter: str) -> str:
@@ -526,6 +572,9 @@ class Sheet:
     filled: np.ndarray  # positions in ``values`` of the rows that are not blank
     hidden: list[int]  # Excel row numbers of hidden rows
     problems: list[Problem]  # noticed while reading (a guessed encoding)
+    available: list[str] = field(default_factory=list)  # every sheet of the workbook; [] for CSV
+    # (Excel row, 0-based column) of formula cells never calculated: they read as blank.
+    uncalculated: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def rows(self) -> np.ndarray:
@@ -543,6 +592,14 @@ class Sheet:
         """The warning about hidden rows among the rows read, if any."""
         return _hidden_problem(self.name, self.hidden, self.rows)
 
+    def where(self) -> str:
+        """Which sheet was read, for a sheet-level sentence: with the workbook's
+        sheets and --sheet when there are others to choose."""
+        if len(self.available) < 2:
+            return f"sheet '{self.name}'"
+        listing = ", ".join(f"'{s}'" for s in self.available)
+        return f"sheet '{self.name}' (the workbook's sheets: {listing}; pass --sheet to read another)"
+
 
 def _sheet(
     values: np.ndarray,
@@ -551,16 +608,38 @@ def _sheet(
     sheet: str,
     hidden: list[int],
     problems: list[Problem],
+    available: list[str] | None = None,
 ) -> Sheet:
     """The sheet of rows ``values`` (blank ones too), whose Excel row numbers
-    are ``numbers``: the first row with a value is the header."""
+    are ``numbers``. The header is the row among the first filled ones that
+    names the most bulkref columns (title rows may sit above it), else the
+    first filled row (an export read through a mapping has its own headers)."""
     filled = _filled_rows(values)
+    available = available or []
     if not len(filled):
+        where = Sheet(source, sheet, 0, [], values, numbers, filled, [], [], available).where()
         raise UnusableFile(
-            f"Sheet '{sheet}' in '{source}' is empty: it needs a header row (see the "
+            f"The {where} in '{source}' is empty: it needs a header row (see the "
             "template) and one row per referral."
         )
-    at = int(filled[0])
+    at, found_at = _header_position(values, filled)
+    problems = list(problems)
+    if found_at > 0:
+        above = [_header_text(v) for v in values[int(filled[0])] if not _blank(v)]
+        problems.append(
+            Problem(
+                sheet=sheet,
+                row=int(numbers[at]),
+                column=None,
+                code=ProblemCode.HEADER_ROW_BELOW,
+                message=(
+                    f"The header row is row {int(numbers[at])}; the {found_at} filled "
+                    f"row{'s' if found_at > 1 else ''} above it (from '{(above or [''])[0][:40]}') "
+                    "are not read. Delete them if they hold referrals' data."
+                ),
+                severity=Severity.WARNING,
+            )
+        )
     header = [_header_text(v) for v in values[at]]
     body, numbers_below = values[at + 1 :], numbers[at + 1 :]
     return Sheet(
@@ -573,7 +652,27 @@ def _sheet(
         filled=_filled_rows(body),
         hidden=hidden,
         problems=problems,
+        available=available,
     )
+
+
+@lru_cache(maxsize=1 << 16)
+def _resolve(text: str) -> Column | None:
+    """SPEC.resolve, once per text: the header row is resolved while looking for
+    it and again when matched, and a sheet may have tens of thousands of columns."""
+    return SPEC.resolve(text)
+
+
+def _header_position(values: np.ndarray, filled: np.ndarray) -> tuple[int, int]:
+    """(position in ``values``, position among the filled rows) of the header row."""
+    best, best_count = 0, 0
+    for k, at in enumerate(filled[:HEADER_ROWS]):
+        count = sum(
+            1 for v in values[int(at)] if v.__class__ is str and _resolve(_header_text(v)) is not None
+        )
+        if count > best_count:
+            best, best_count = k, count
+    return int(filled[best]), best
 
 
 @dataclass(frozen=True)
@@ -594,8 +693,9 @@ def _build(raw: Sheet) -> Table:
         # file), not a referral sheet with mistakes in it.
         shown = ", ".join(f"'{h}'" for h in header if h)[:120]
         raise UnusableFile(
-            f"'{source}' is not a referral sheet: none of the headers in row {header_row} "
-            f"({shown}) is a bulkref column. Start from `bulkref template`."
+            f"'{source}' is not a referral sheet: in {raw.where()}, none of the first "
+            f"{HEADER_ROWS} rows holds a bulkref column header (row {header_row} has {shown}); "
+            "start from `bulkref template`, or read another file through a mapping (bulkref map suggest)."
         )
     problems = [*raw.problems, *header_problems]
 
@@ -613,8 +713,11 @@ def _build(raw: Sheet) -> Table:
         dtype=object,
         copy=False,
     )
-    problems += _missing_columns(sheet, header_row, found, frame)
+    problems += _missing_columns(sheet, header_row, found, frame, raw)
     problems += raw.hidden_problems()
+    keys = {f.position: f.column.key for f in found}
+    rows_read = set(row_numbers.tolist()) if raw.uncalculated else set()
+    uncalculated = [(row, keys[col]) for row, col in raw.uncalculated if col in keys and row in rows_read]
     return Table(
         source=source,
         sheet=sheet,
@@ -624,6 +727,8 @@ def _build(raw: Sheet) -> Table:
         letters={f.column.key: _letter(f.position) for f in found},
         header_row=header_row,
         problems=problems,
+        uncalculated=uncalculated,
+        available=raw.available,
     )
 
 
@@ -698,6 +803,7 @@ def _match_headers(
     def problem(column: str | None, code: str, message: str, severity: Severity) -> None:
         problems.append(Problem(sheet, header_row, column, code, message, severity=severity))
 
+    unknown = 0
     for position, text in enumerate(header):
         if not text:
             if not np.equal(values[:, position], None).all():
@@ -709,9 +815,11 @@ def _match_headers(
                     Severity.WARNING,
                 )
             continue
-        column = SPEC.resolve(text)
+        column = _resolve(text)
         if column is None:
-            problem(text, ProblemCode.UNKNOWN_COLUMN, _unknown_message(text), Severity.WARNING)
+            unknown += 1
+            if unknown <= UNKNOWN_LISTED:
+                problem(text, ProblemCode.UNKNOWN_COLUMN, _unknown_message(text), Severity.WARNING)
         elif (first := found.get(column.key)) is not None:
             problem(
                 text,
@@ -723,6 +831,13 @@ def _match_headers(
             )
         else:
             found[column.key] = _Found(position, text, column)
+    if unknown > UNKNOWN_LISTED:
+        problem(
+            None,
+            ProblemCode.UNKNOWN_COLUMN,
+            f"{unknown - UNKNOWN_LISTED:,} more columns are not bulkref columns and are ignored.",
+            Severity.WARNING,
+        )
     return list(found.values()), problems
 
 
@@ -740,13 +855,16 @@ def missing_required(present: set[str], frame: pd.DataFrame) -> list[str]:
     return [c.header for c in SPEC.singles if c.need in needed and c.key not in present]
 
 
-def _missing_columns(sheet: str, header_row: int, found: list[_Found], frame: pd.DataFrame) -> list[Problem]:
+def _missing_columns(
+    sheet: str, header_row: int, found: list[_Found], frame: pd.DataFrame, raw: Sheet
+) -> list[Problem]:
     missing = missing_required({f.column.key for f in found}, frame)
     if not missing:
         return []
     plural = len(missing) > 1
     message = (
-        f"Missing required column{'s' if plural else ''}: {', '.join(missing)}. "
+        f"Missing required column{'s' if plural else ''}"
+        f"{f' in {raw.where()}' if len(raw.available) > 1 else ''}: {', '.join(missing)}. "
         f"Add {'them' if plural else 'it'} to the header row (see the template)."
     )
     return [Problem(sheet, header_row, None, ProblemCode.MISSING_COLUMNS, message)]

@@ -32,7 +32,18 @@ class Table:
     header_row: int = 1
     # Found while reading: warnings, missing columns.
     problems: list[Problem] = field(default_factory=list)
+    # (Excel row, column key) of formula cells never calculated (no saved value):
+    # they read as blank, and the validator says why instead of "required".
+    uncalculated: list[tuple[int, str]] = field(default_factory=list)
+    available: list[str] = field(default_factory=list)  # every sheet of the workbook; [] for CSV
 
     @property
     def rows(self) -> int:
         return len(self.frame)
+
+    def others(self) -> str:
+        """For a sheet-level sentence: the workbook's other sheets and --sheet, when it has any."""
+        if len(self.available) < 2:
+            return ""
+        listing = ", ".join(f"'{s}'" for s in self.available)
+        return f" (the workbook's sheets: {listing}; pass --sheet to read another)"

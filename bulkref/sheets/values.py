@@ -26,7 +26,6 @@ Parsed = tuple[pd.Series, pd.Series]  # (typed values, unreadable mask)
 _TRUE = {"yes", "y", "true", "1", "x", "ja", "oui", "si", "sí"}
 _FALSE = {"no", "n", "false", "0", "nein", "non"}
 EMAIL = re.compile(r"^[^@\s<>(),;:\"]+@[^@\s<>(),;:\"]+\.[A-Za-z]{2,}$")
-PHONE = re.compile(r"^\+?[0-9 ()./\-]{4,30}$")
 _DIGITS = re.compile(r"\d")
 
 
@@ -207,6 +206,16 @@ def parse_date(s: pd.Series) -> Parsed:
     return typed, typed.isna() & ~_blank(s)
 
 
+def parse_phone(s: pd.Series) -> Parsed:
+    """Phone numbers are free text in Partner Center (``(425) 555-0100 ext. 12``,
+    ``+49 (0)89 1234-5678``, an extension alone): every value is kept as
+    written; the mask marks only those with no digit at all, which cannot be a
+    phone (the validator warns of them)."""
+    texts = _texts(s)
+    no_digit = texts.map(lambda v: _DIGITS.search(v) is None, na_action="ignore").eq(True)
+    return texts, no_digit
+
+
 def parse_pattern(pattern: re.Pattern[str], min_digits: int = 0) -> Callable[[pd.Series], Parsed]:
     def parse(s: pd.Series) -> Parsed:
         texts = _texts(s)
@@ -304,7 +313,7 @@ def _parser(column: Column) -> Callable[[pd.Series], Parsed]:
         case Kind.EMAIL:
             return parse_pattern(EMAIL)
         case Kind.PHONE:
-            return parse_pattern(PHONE, min_digits=4)
+            return parse_phone
         case Kind.COUNTRY:
             return parse_country
         case Kind.CURRENCY:
@@ -315,3 +324,77 @@ def _parser(column: Column) -> Callable[[pd.Series], Parsed]:
             return parse_list
         case _:
             return parse_text
+
+
+# --------------------------------------------------------------------------- locale forms
+# Numbers and dates written as text in a locale's way (1.234,50; 15.01.2027;
+# 12/31/2027). The parsers above read the ISO / English forms only; the
+# validator reads a column in one of these forms when every value of it reads
+# so unambiguously, or when --locale says so (bulkref.validation.schema).
+
+_COMMA_NUMBER = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?$")
+_NUMERIC_DATE = re.compile(r"^(\d{1,2})([./-])(\d{1,2})\2(\d{4})$")
+
+
+def comma_number(value: object) -> float | None:
+    """A decimal-comma number (``10000,75``, ``1.234,50``), or None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return _number(value)
+    text = str(value).strip().replace("\u00a0", "").replace(" ", "")
+    if not _COMMA_NUMBER.match(text):
+        return None
+    return float(text.replace(".", "").replace(",", "."))
+
+
+def parse_comma_decimal(s: pd.Series) -> Parsed:
+    typed = s.map(comma_number, na_action="ignore").astype(object)
+    return typed, typed.isna() & ~_blank(s)
+
+
+def numeric_date(value: object, day_first: bool) -> dt.date | None:
+    """``15.01.2027``, ``31/12/2027`` (day first) or ``12/31/2027`` (month first); ISO and Excel dates too."""
+    if (iso := _date(value)) is not None or not isinstance(value, str):
+        return iso
+    m = _NUMERIC_DATE.match(value.strip())
+    if m is None:
+        return None
+    first, second, year = int(m.group(1)), int(m.group(3)), int(m.group(4))
+    day, month = (first, second) if day_first else (second, first)
+    try:
+        return dt.date(year, month, day)
+    except ValueError:
+        return None
+
+
+def parse_numeric_date(day_first: bool) -> Callable[[pd.Series], Parsed]:
+    def parse(s: pd.Series) -> Parsed:
+        typed = s.map(lambda v: numeric_date(v, day_first), na_action="ignore").astype(object)
+        return typed, typed.isna() & ~_blank(s)
+
+    return parse
+
+
+def date_order(texts: list[str]) -> str | None:
+    """How numeric dates that are not ISO read: "day" (a dot, or a first part
+    above 12 somewhere), "month" (a second part above 12), "ambiguous" (every
+    part 12 or less), or None (some value is no numeric date, or both orders
+    have evidence)."""
+    day = month = False
+    for text in texts:
+        m = _NUMERIC_DATE.match(text.strip())
+        if m is None:
+            return None
+        first, second = int(m.group(1)), int(m.group(3))
+        day |= m.group(2) == "." or first > 12
+        month |= second > 12
+    if day and month:
+        return None
+    return "day" if day else "month" if month else "ambiguous"
+
+
+def ambiguous_date(value: object) -> bool:
+    """A numeric date whose two first parts could both be the month (01/02/2027)."""
+    m = _NUMERIC_DATE.match(value.strip()) if isinstance(value, str) else None
+    return m is not None and m.group(2) != "." and int(m.group(1)) <= 12 and int(m.group(3)) <= 12

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,15 +21,22 @@ def check_file(
     numbers, and problems name the export's columns, the template fields and
     the mapping lines.
 
-    The validator (pandas, pandera) is imported after the sheet is read, not
-    before: reading a large workbook is the peak of the run's memory, and
-    whatever is loaded by then adds to it. This keeps 100,000 rows well under
-    600 MB (benchmarks/validate.py).
+    The validator (pandas, pandera) is not imported before the sheet is read:
+    reading a large workbook is the peak of the run's memory, and whatever is
+    loaded by then adds to it. A workbook's cells are read in a child process,
+    so the validator is loaded while it works; a CSV's are read here, and the
+    validator after them. This keeps 100,000 rows well under 600 MB
+    (benchmarks/validate.py).
     """
     if mapping is not None:
         return check_mapped(path, mapping, sheet=sheet)
     from bulkref.sheets.reader import read_table
 
+    if Path(path).suffix.lower() in (".xlsx", ".xlsm"):
+        # A workbook is read in a child process (bulkref.sheets.native), so
+        # this one is idle meanwhile and holds none of the cells yet: loading
+        # the validator now costs no memory at the peak and no wall time.
+        threading.Thread(target=_load_validator, name="bulkref-load-validator", daemon=True).start()
     table = read_table(path, sheet=sheet)
     from bulkref.validation.schema import validate
 
@@ -56,3 +64,12 @@ def check_mapped(path: Path | str, mapping: Mapping | Path | str, sheet: str | N
         ),
     )
     return validated
+
+
+def _load_validator() -> None:
+    try:
+        import pandera.pandas  # noqa: F401
+
+        import bulkref.validation.schema  # noqa: F401
+    except Exception:
+        pass  # imported again, and any error shown, where it is used

@@ -8,10 +8,11 @@ from bulkref.problems import Problem, Report, Severity
 
 
 def _line(p: Problem) -> str:
-    where = f"row {p.row}" if p.row is not None else "sheet"
-    column = f", {p.column}" if p.column else ""
+    # A finding about the whole file (its encoding, the sheet chosen) has no
+    # row or column: the message alone says it.
+    where = ", ".join(part for part in (f"row {p.row}" if p.row is not None else "", p.column or "") if part)
     tag = "error" if p.severity is Severity.ERROR else "warning"
-    return f"  {tag}: {where}{column}: {p.message} [{p.code}]"
+    return f"  {tag}: {where + ': ' if where else ''}{p.message} [{p.code}]"
 
 
 def validation_text(report: Report, source: str, sheet: str | None = None) -> str:

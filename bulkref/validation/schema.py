@@ -14,8 +14,16 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from bulkref.problems import Problem, ProblemCode, Report, Severity
+from bulkref.sheets.options import Locale, current
 from bulkref.sheets.table import Table
-from bulkref.sheets.values import as_text, parser
+from bulkref.sheets.values import (
+    ambiguous_date,
+    as_text,
+    date_order,
+    parse_comma_decimal,
+    parse_numeric_date,
+    parser,
+)
 from bulkref.spec.columns import SPEC, Column, Kind, Need
 from bulkref.spec.deals import DEAL_TYPE_RULES, SERVICES_KEYS, DealFacts
 from bulkref.spec.enums import closest, load
@@ -57,24 +65,34 @@ class _Rule:
     code: str
     ok: pd.Series  # True where the row passes
     message: Callable[[int, str | None], str]  # (row, cell text) -> sentence
+    severity: Severity = Severity.ERROR
+
+
+# Kinds whose unreadable cells are kept as written, with a warning: Partner
+# Center holds them as free text and would take them.
+_LENIENT = frozenset({Kind.PHONE})
 
 
 def validate(table: Table) -> Validated:
     raw = table.frame
     values: dict[str, pd.Series] = {}
     rules: list[_Rule] = []
+    notes: list[Problem] = []
+    locale = current().locale
     for key, column in table.columns.items():
         if column.read_only:
             values[key] = raw[key]
             continue
-        typed, bad = parser(column)(raw[key])
+        typed, bad, extra = _parse_column(table, key, column, locale, notes)
         values[key] = typed
+        rules += extra
         if column.kind in _UNREADABLE:
-            rules.append(_Rule(key, _UNREADABLE[column.kind], ~bad, _unreadable_message(column)))
+            severity = Severity.WARNING if column.kind in _LENIENT else Severity.ERROR
+            rules.append(_Rule(key, _UNREADABLE[column.kind], ~bad, _unreadable_message(column), severity))
     typed = pd.DataFrame(values, index=raw.index)
     ctx = _Context(table, typed)
     rules += _required_rules(ctx) + _uniqueness_rules(ctx) + _cross_field_rules(ctx)
-    problems = list(table.problems) + _run(table, rules)
+    problems = list(table.problems) + notes + _formula_problems(table, _run(table, rules))
     if table.rows == 0:
         problems.append(
             Problem(
@@ -82,13 +100,118 @@ def validate(table: Table) -> Validated:
                 None,
                 None,
                 ProblemCode.NO_ROWS,
-                "The sheet has a header but no data rows.",
+                f"The sheet has a header but no data rows{table.others()}.",
                 None,
                 Severity.WARNING,
             )
         )
     invalid = frozenset(p.row for p in problems if p.severity is Severity.ERROR and p.row is not None)
     return Validated(table, Report(rows=table.rows, problems=problems), typed, invalid)
+
+
+def _parse_column(
+    table: Table, key: str, column: Column, locale: Locale | None, notes: list[Problem]
+) -> tuple[pd.Series, pd.Series, list[_Rule]]:
+    """The column parsed; a number or date column of text that the ISO and
+    English forms do not read may be in a locale's form (1.234,50; 15.01.2027):
+    read so when --locale says it, or when every value reads so unambiguously
+    (with a warning in ``notes``). Numeric dates that read either way are
+    reported apart (``ambiguous_date``), saying what to do."""
+    s = table.frame[key]
+    typed, bad = parser(column)(s)
+    if column.kind not in (Kind.DECIMAL, Kind.DATE) or not bad.any():
+        return typed, bad, []
+    failing = [str(v) for v in s[bad]]
+    h = column.header
+    if column.kind is Kind.DECIMAL:
+        comma, comma_bad = parser_none(parse_comma_decimal)(s)
+        if locale is not None and locale.decimal_comma:
+            return comma, comma_bad, []
+        if locale is None and not comma_bad.any():
+            notes.append(
+                _assumed(
+                    table,
+                    key,
+                    f"{h} was read with a decimal comma ('{failing[0]}' is {comma[bad].iloc[0]!r})",
+                )
+            )
+            return comma, comma_bad, []
+        return typed, bad, []
+    order = ("day" if locale.day_first else "month") if locale is not None else date_order(failing)
+    if order in ("day", "month"):
+        dated, dated_bad = parser_none(parse_numeric_date(order == "day"))(s)
+        if locale is not None or not dated_bad.any():
+            if locale is None:
+                first = "day" if order == "day" else "month"
+                notes.append(
+                    _assumed(
+                        table,
+                        key,
+                        f"{h} was read {first} first ('{failing[0]}' is {dated[bad].iloc[0].isoformat()})",
+                    )
+                )
+            return dated, dated_bad, []
+    if order != "ambiguous":
+        return typed, bad, []
+    unclear = bad & s.map(ambiguous_date, na_action="ignore").eq(True)
+    rule = _Rule(
+        key,
+        ProblemCode.AMBIGUOUS_DATE,
+        ~unclear,
+        lambda _r, v: (
+            f"{h} '{v}' reads as day/month and as month/day alike: pass --locale de-DE (day first) or "
+            "--locale en-US (month first), write it as YYYY-MM-DD, or read the file through a "
+            "mapping from `bulkref map suggest`."
+        ),
+    )
+    return typed, bad & ~unclear, [rule]
+
+
+def parser_none(
+    parse: Callable[[pd.Series], tuple[pd.Series, pd.Series]],
+) -> Callable[[pd.Series], tuple[pd.Series, pd.Series]]:
+    """As ``values.parser`` gives them: None, not NaN, for blank or unreadable cells."""
+
+    def parse_none(s: pd.Series) -> tuple[pd.Series, pd.Series]:
+        typed, bad = parse(s)
+        return typed.astype(object).where(typed.notna(), None), bad.astype(bool)
+
+    return parse_none
+
+
+def _assumed(table: Table, key: str, what: str) -> Problem:
+    return Problem(
+        table.sheet,
+        None,
+        table.headers.get(key),
+        ProblemCode.FORMAT_ASSUMED,
+        f"{what}, as every value of the column reads so: check the values, or pass --locale "
+        "(de-DE, en-US, ...) to say how the file writes numbers and dates.",
+        severity=Severity.WARNING,
+    )
+
+
+def _formula_problems(table: Table, problems: list[Problem]) -> list[Problem]:
+    """Formula cells never calculated read as blank: one problem each saying so,
+    instead of what their blankness caused at that cell (``required``)."""
+    if not table.uncalculated:
+        return problems
+    cells = {(row, table.headers[key]) for row, key in table.uncalculated}
+    kept = [p for p in problems if (p.row, p.column) not in cells]
+    for row, key in table.uncalculated:
+        kept.append(
+            Problem(
+                table.sheet,
+                row,
+                table.headers[key],
+                ProblemCode.FORMULA_NOT_CALCULATED,
+                "The cell holds a formula that was never calculated: open and save the file in "
+                "Excel or LibreOffice, so that its value is saved with it.",
+            )
+        )
+    order = {h: i for i, h in enumerate(table.headers.values())}
+    kept.sort(key=lambda p: (p.row is not None, p.row or 0, order.get(p.column or "", -1)))
+    return kept
 
 
 class _Context:
@@ -160,13 +283,19 @@ def _unreadable_message(column: Column) -> Callable[[int, str | None], str]:
             case Kind.BOOL:
                 return f"{h} must be Yes or No, not '{v}'."
             case Kind.DECIMAL:
-                return f"{h} must be a number (like 50000 or 1234.50), not '{v}'."
+                return (
+                    f"{h} must be a number (like 50000 or 1234.50), not '{v}'; for numbers "
+                    "written 1.234,50 pass --locale de-DE (or your locale)."
+                )
             case Kind.DATE:
-                return f"{h} must be a date: an Excel date or text like 2026-12-31, not '{v}'."
+                return (
+                    f"{h} must be a date: an Excel date or text like 2026-12-31, not '{v}'; for "
+                    "dates written 31.12.2026 or 12/31/2026 pass --locale (de-DE, en-US, ...)."
+                )
             case Kind.EMAIL:
                 return f"'{v}' is not an email address (name@example.com)."
             case Kind.PHONE:
-                return f"'{v}' is not a phone number: use digits, with an optional leading +."
+                return f"'{v}' cannot be a phone number (it has no digit); it is sent as written."
             case Kind.COUNTRY:
                 return (
                     f"'{v}' is not a country: use the two-letter ISO code, like US, DE or GB."
@@ -496,12 +625,14 @@ def _run(table: Table, rules: list[_Rule]) -> list[Problem]:
         frame = frame.assign(**{k: pd.Series(None, index=frame.index, dtype=object) for k in extra})
     checks: dict[str, list[pa.Check]] = {}
     messages: dict[tuple[str, str], Callable[[int, str | None], str]] = {}
+    severities: dict[tuple[str, str], Severity] = {}
     for rule in rules:
         ok = rule.ok.reindex(frame.index, fill_value=True).astype(bool)
         checks.setdefault(rule.key, []).append(
             pa.Check(lambda _s, ok=ok: ok, name=rule.code, ignore_na=False)
         )
         messages[(rule.key, rule.code)] = rule.message
+        severities[(rule.key, rule.code)] = rule.severity
     schema = pa.DataFrameSchema(
         {k: pa.Column(None, checks=cs, nullable=True, required=False) for k, cs in checks.items()},
         strict=False,
@@ -509,12 +640,15 @@ def _run(table: Table, rules: list[_Rule]) -> list[Problem]:
     try:
         schema.validate(frame, lazy=True)
     except SchemaErrors as err:
-        return _problems(table, err.failure_cases, messages)
+        return _problems(table, err.failure_cases, messages, severities)
     return []
 
 
 def _problems(
-    table: Table, cases: pd.DataFrame, messages: dict[tuple[str, str], Callable[[int, str | None], str]]
+    table: Table,
+    cases: pd.DataFrame,
+    messages: dict[tuple[str, str], Callable[[int, str | None], str]],
+    severities: dict[tuple[str, str], Severity],
 ) -> list[Problem]:
     order = {k: i for i, k in enumerate(table.frame.columns)}
     out = []
@@ -533,6 +667,7 @@ def _problems(
                     code=code,
                     message=messages[(key, code)](row, text),
                     value=text,
+                    severity=severities[(key, code)],
                 ),
             )
         )
