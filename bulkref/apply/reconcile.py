@@ -81,6 +81,7 @@ async def adopt_existing(plan: Plan, client: ReferralsClient, journal: Journal) 
             journal.done(row, step.key, doc)
             answers[(row, step.key)] = doc
             adopted.add(row)
+    found.close()  # a scan's local index
 
     # Pass 2: the second step of a chain, by the engagement step 1 created (or joined).
     seconds: dict[int, tuple[RowPlan, Step, str, str | None]] = {}
@@ -100,6 +101,7 @@ async def adopt_existing(plan: Plan, client: ReferralsClient, journal: Journal) 
             if doc is not None:
                 journal.done(row, step.key, doc)
                 adopted.add(row)
+        found.close()
 
     journal_now = journal.steps()
     return {

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,12 +53,18 @@ Row = Mapping[str, Any]
 
 @dataclass
 class Remote:
-    """What Partner Center holds, as far as the sheet's rows are concerned."""
+    """What Partner Center holds, as far as the sheet's rows are concerned.
 
-    by_external_id: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    by_id: dict[str, dict[str, Any]] = field(default_factory=dict)
-    by_engagement: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    The mappings may read from a local index (``bulkref.plan.index``); ``release``
+    frees it once planned. ``strategy`` names how they were read (``filtered`` or
+    ``scan``; bulkref.plan.remote)."""
+
+    by_external_id: Mapping[str, list[dict[str, Any]]] = field(default_factory=dict)
+    by_id: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    by_engagement: Mapping[str, list[dict[str, Any]]] = field(default_factory=dict)
     offline: bool = False
+    release: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+    strategy: str | None = None
 
 
 def plan(
