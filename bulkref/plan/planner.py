@@ -305,6 +305,10 @@ def _update(
     engagement = remote.by_engagement.get(existing.get("engagementId") or "", [])
     old = row_of(existing, engagement)
     new = {**{k: v for k, v in row.items() if v is not None}, **deal_defaults(row)}
+    accepted = _accepted_on_creation(existing, new)
+    if accepted is not None:
+        new.pop("status", None)
+        new.pop("substatus", None)
     changes = _changes(old, new)
     base = {
         "sheet": sheet,
@@ -360,9 +364,37 @@ def _update(
                 what="the Microsoft referral, joining the existing engagement (upgrade to Co-sell)",
             )
         )
+    if accepted is not None:
+        base["reason"] = f"{base['reason']} {accepted}" if base.get("reason") else accepted
     if not steps:
-        return RowPlan(**{**base, "reason": None}, action=Action.UNCHANGED)
+        return RowPlan(**{**base, "reason": accepted}, action=Action.UNCHANGED)
     return RowPlan(**base, action=Action.UPDATE, steps=tuple(steps), changes=tuple(changes.values()))
+
+
+#: How long after its creation an outgoing referral's acceptance still counts as the
+#: service's own, on creation (the documentation: the same moment).
+_ON_CREATION = dt.timedelta(minutes=1)
+_STATUS_AS_SENT = {("New", None), ("New", "Pending")}
+
+
+def _accepted_on_creation(existing: Mapping[str, Any], new: Row) -> str | None:
+    """A note when Partner Center moved the partner's own outgoing referral to Active/Accepted
+    by itself on creation (as the create example answers) and the row still says New/Pending:
+    not a conflict, the status is left as it is. None otherwise."""
+    if (existing.get("status"), existing.get("substatus")) != ("Active", "Accepted"):
+        return None
+    if existing.get("direction") != "Outgoing" or is_microsoft(existing):
+        return None
+    if (new.get("status"), new.get("substatus")) not in _STATUS_AS_SENT:
+        return None
+    created, accepted = _moment(existing.get("createdDateTime")), _moment(existing.get("acceptedDateTime"))
+    if created is not None and accepted is not None and abs(accepted - created) > _ON_CREATION:
+        return None  # accepted later, by someone: the sheet's New is a real move back
+    said = "/".join(v for v in (new.get("status"), new.get("substatus")) if v)
+    return (
+        f"Partner Center accepted this outgoing referral when it was created (Active/Accepted): "
+        f"the sheet's {said} is left as it is."
+    )
 
 
 # An Updated time read back from an exported workbook keeps its milliseconds (an Excel
