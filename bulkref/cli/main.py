@@ -35,6 +35,7 @@ SUMMARIES: dict[str, str] = {
     "sandbox": "Run a local Partner Center Referrals API.",
     "serve": "The whole import in a browser.",
     "results": "Write an apply's results again from its journal.",
+    "doctor": "Check the target: token, listing, filters.",
 }
 
 
@@ -712,6 +713,7 @@ _Group.lazy.update(
         "whoami": "bulkref.cli.signin:whoami",
         "map": "bulkref.cli.mapping:map_group",
         "serve": "bulkref.cli.serve:serve",
+        "doctor": "bulkref.cli.doctor:doctor",
     }
 )
 

@@ -94,7 +94,7 @@ class Probe:
         if self.visible is None:
             return "filtered"
         queries = math.ceil(keys / IDS_PER_QUERY)
-        pages = math.ceil(self.visible / max(1, self.page_size or 100))
+        pages = max(1, math.ceil(self.visible / max(1, self.page_size or 100)))
         return "filtered" if queries < pages else "scan"
 
     def largest_filtered(self) -> int | None:
@@ -103,7 +103,7 @@ class Probe:
             return 0
         if self.visible is None:
             return None
-        pages = math.ceil(self.visible / max(1, self.page_size or 100))
+        pages = max(1, math.ceil(self.visible / max(1, self.page_size or 100)))
         return max(0, (pages - 1) * IDS_PER_QUERY)
 
 
