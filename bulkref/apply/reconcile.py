@@ -21,7 +21,7 @@ fresh plan that the previous run of the same journal made are read by id
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from bulkref.apply.outcome import RowResult
@@ -149,6 +149,40 @@ async def adopt_known(
             journal.done(rp.row, rp.steps[1].key, second)
             done = 2
         if done == len(rp.steps):
+            adopted.add(rp.row)
+    return adopted | await _adopt_known_upgrades(plan, journal, known, read)
+
+
+async def _adopt_known_upgrades(
+    plan: Plan,
+    journal: Journal,
+    known: Mapping[str, RowResult],
+    read: Callable[[str | None], Awaitable[Referral | None]],
+) -> set[int]:
+    """Updates of ``plan`` that would add a second referral (an upgrade to Co-sell) to a
+    referral the last run created with its second one: a lagging listing showed the first
+    only. The second is read by id; when it is there, in the same engagement, the step is done."""
+    todo = [
+        (rp, step, known[rp.external_id])
+        for rp in plan.rows
+        for step in rp.steps
+        if rp.action is Action.UPDATE
+        and step.method == "POST"
+        and rp.external_id in known
+        and known[rp.external_id].referral_id == rp.referral_id
+        and known[rp.external_id].linked_referral_id
+    ]
+    if not todo:
+        return set()
+    seconds = await asyncio.gather(*(read(r.linked_referral_id) for _, _, r in todo))
+    adopted: set[int] = set()
+    for (rp, step, _), second in zip(todo, seconds, strict=True):
+        if second is None or not rp.engagement_id or second.get("engagementId") != rp.engagement_id:
+            continue
+        if is_microsoft(step.body) != is_microsoft(second):
+            continue
+        journal.done(rp.row, step.key, second)
+        if len(rp.steps) == 1:
             adopted.add(rp.row)
     return adopted
 

@@ -223,9 +223,6 @@ async def examine(client: Any, *, target: Mapping[str, Any], sandbox: bool, toke
     elif largest is None:
         text = "filtered look-ups (the number of referrals is not told)"
         auto = "filtered"
-    elif largest < 2:
-        text = "scan: one paged listing of every referral (so few that it costs less than look-ups)"
-        auto = "scan"
     else:
         text = f"filtered look-ups for sheets of up to {largest // 2:,} rows, else one paged listing (scan)"
         auto = "filtered"

@@ -374,7 +374,8 @@ def _update(
 #: How long after its creation an outgoing referral's acceptance still counts as the
 #: service's own, on creation (the documentation: the same moment).
 _ON_CREATION = dt.timedelta(minutes=1)
-_STATUS_AS_SENT = {("New", None), ("New", "Pending")}
+#: What a sheet may still say of such a referral: New, with any substatus New allows.
+_STATUS_AS_SENT = {("New", None), ("New", "Pending"), ("New", "Received")}
 
 
 def _accepted_on_creation(existing: Mapping[str, Any], new: Row) -> str | None:

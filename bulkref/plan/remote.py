@@ -17,7 +17,7 @@ question is put to the service is decided here, by a strategy:
 ``auto`` (the default) probes once per run: a filter on a random External
 Reference ID and id joined by ``or``. A 400 (refused), or an answer holding
 any referral (the filter ignored), means ``scan``; else ``filtered`` when its
-queries would be fewer than the scan's pages. A filter refused later (400
+queries would be no more than the scan's pages. A filter refused later (400
 ``invalidRequest`` on the first look-up) switches to ``scan`` by itself, and
 the run is told once (``on_note``).
 
@@ -95,7 +95,7 @@ class Probe:
             return "filtered"
         queries = math.ceil(keys / IDS_PER_QUERY)
         pages = max(1, math.ceil(self.visible / max(1, self.page_size or 100)))
-        return "filtered" if queries < pages else "scan"
+        return "filtered" if queries <= pages else "scan"  # a tie reads less when filtered
 
     def largest_filtered(self) -> int | None:
         """The most ids a look-up may have and still be filtered (None: any number)."""
@@ -104,7 +104,7 @@ class Probe:
         if self.visible is None:
             return None
         pages = max(1, math.ceil(self.visible / max(1, self.page_size or 100)))
-        return max(0, (pages - 1) * IDS_PER_QUERY)
+        return pages * IDS_PER_QUERY
 
 
 #: The probes, by what bulkref's look-ups use. Random values: a service that ignores
