@@ -22,6 +22,8 @@ Referral = dict[str, Any]
 
 # Rows written per transaction while a scan fills the index.
 _BATCH = 2000
+# Look-ups whose answers are kept (see ``ReferralIndex.by``).
+_RECENT = 32
 
 
 class ReferralIndex:
@@ -37,6 +39,7 @@ class ReferralIndex:
         self.db.execute("CREATE TABLE referral (id TEXT PRIMARY KEY, ext TEXT, engagement TEXT, doc TEXT)")
         self.count = 0
         self._pending: list[tuple[str, str | None, str | None, str]] = []
+        self._recent: dict[tuple[str, str], list[Referral]] = {}
 
     def add(self, referral: Referral) -> None:
         rid = referral.get("id")
@@ -72,13 +75,22 @@ class ReferralIndex:
         return self
 
     def by_id(self, rid: str) -> Referral | None:
-        row = self.db.execute("SELECT doc FROM referral WHERE id = ?", (rid,)).fetchone()
-        return None if row is None else json.loads(row[0])
+        found = self.by("id", rid)
+        return found[0] if found else None
 
     def by(self, column: str, key: str) -> list[Referral]:
-        assert column in ("ext", "engagement")
+        # The planner asks about one row's referral several times in a row (by id, by
+        # engagement, for the linked id): the last few answers are kept, not parsed again.
+        assert column in ("id", "ext", "engagement")
+        cached = self._recent.get((column, key))
+        if cached is not None:
+            return [dict(d) for d in cached]
         rows = self.db.execute(f"SELECT doc FROM referral WHERE {column} = ? ORDER BY id", (key,))
-        return [json.loads(doc) for (doc,) in rows]
+        found = [json.loads(doc) for (doc,) in rows]
+        if len(self._recent) >= _RECENT:
+            self._recent.pop(next(iter(self._recent)))
+        self._recent[(column, key)] = found
+        return [dict(d) for d in found]
 
     def has(self, column: str, keys: Iterable[str]) -> set[str]:
         """Which of ``keys`` some referral has in ``column`` (``id``, ``ext`` or ``engagement``)."""

@@ -270,9 +270,9 @@ async def _scanned(
                 index.add(referral)
         index.finish()
         # Ids the listing does not show (yet): read by id, which is consistent.
-        missing = [r for r in rid if r not in index.has("id", rid)] if rid else []
+        present = index.has("id", rid) if rid else set()
+        missing = [r for r in rid if r not in present]
         extra = await read_by_id(client, missing) if missing else {}
-        present = index.has("id", rid)
         extra_ext: dict[str, list[Referral]] = {}
         extra_eng: dict[str, list[Referral]] = {}
         for doc in extra.values():
