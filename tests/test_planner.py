@@ -389,6 +389,13 @@ def test_accepted_on_creation_still_updates_the_other_fields_but_never_the_statu
     assert r.reason and "left as it is" in r.reason
 
 
+def test_accepted_a_moment_after_creation_is_someone_s_move_and_stays_blocked(xlsx: Make) -> None:
+    later = {**ACCEPTED_ON_CREATION, "acceptedDateTime": "2026-03-01T10:00:00.2234567Z"}
+    existing = served(referral_doc(typed(xlsx([VALID_ROW]))), **later)
+    r = only(plan_of(xlsx([VALID_ROW]), remote_of(existing)))
+    assert r.action is Action.BLOCKED and "cannot go back to New" in (r.reason or "")
+
+
 def test_a_sheet_closing_a_referral_accepted_on_creation_still_closes_it(xlsx: Make) -> None:
     existing = served(referral_doc(typed(xlsx([VALID_ROW]))), **ACCEPTED_ON_CREATION)
     r = only(plan_of(xlsx([row(Status="Closed", Substatus="Won")]), remote_of(existing)))

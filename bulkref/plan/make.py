@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -59,13 +60,27 @@ async def plan_file(
     made from an older version of their referral win over Partner Center's.
     ``lookup`` (auto, filtered, scan; None: as configured) says how Partner Center
     is read (bulkref.plan.remote)."""
-    from bulkref.plan.remote import configure, fetch, lookup_of
+    from bulkref.plan.remote import configure, fetch, lookup_of, scan_ahead
 
     mapping = None if mapping is None else Path(mapping)
-    validated = check_file(path, sheet=sheet, mapping=mapping)
     if client is not None and lookup is not None:
         configure(client, lookup, lookup_of(client).on_note)
-    remote = Remote(offline=True) if client is None else await fetch(client, validated)
+    ahead = None if client is None else await scan_ahead(client)
+    if ahead is None:
+        validated = check_file(path, sheet=sheet, mapping=mapping)
+    else:
+        # The scan waits on the service most of the time: the sheet is read meanwhile.
+        try:
+            validated = await asyncio.to_thread(check_file, path, sheet=sheet, mapping=mapping)
+        except BaseException:
+            ahead.cancel()
+            with contextlib.suppress(BaseException):
+                (await ahead).close()
+            raise
+    if client is None:
+        remote = Remote(offline=True)
+    else:
+        remote = await fetch(client, validated, None if ahead is None else await ahead)
     try:
         made = plan(
             validated,

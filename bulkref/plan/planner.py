@@ -371,9 +371,6 @@ def _update(
     return RowPlan(**base, action=Action.UPDATE, steps=tuple(steps), changes=tuple(changes.values()))
 
 
-#: How long after its creation an outgoing referral's acceptance still counts as the
-#: service's own, on creation (the documentation: the same moment).
-_ON_CREATION = dt.timedelta(minutes=1)
 #: What a sheet may still say of such a referral: New, with any substatus New allows.
 _STATUS_AS_SENT = {("New", None), ("New", "Pending"), ("New", "Received")}
 
@@ -388,9 +385,11 @@ def _accepted_on_creation(existing: Mapping[str, Any], new: Row) -> str | None:
         return None
     if (new.get("status"), new.get("substatus")) not in _STATUS_AS_SENT:
         return None
+    # Documented: an outgoing referral's acceptedDateTime is its creation time. Accepted at
+    # any other moment (a PATCH, a person), the sheet's New is a real move back: blocked.
     created, accepted = _moment(existing.get("createdDateTime")), _moment(existing.get("acceptedDateTime"))
-    if created is not None and accepted is not None and abs(accepted - created) > _ON_CREATION:
-        return None  # accepted later, by someone: the sheet's New is a real move back
+    if created is None or accepted is None or accepted != created:
+        return None
     said = "/".join(v for v in (new.get("status"), new.get("substatus")) if v)
     return (
         f"Partner Center accepted this outgoing referral when it was created (Active/Accepted): "
@@ -490,12 +489,13 @@ def _changes(old: Row, new: Row) -> dict[str, Change]:
         if not _same(old.get(key), value):
             changes[key] = Change.of(column.header, old.get(key), value)
     # A group that the row fills replaces the whole list: items beyond the row's go.
-    for g in SPEC.groups:
-        if not any(k.startswith(f"{g.key}.") and v is not None for k, v in new.items()):
-            continue
-        for key in [k for k, v in old.items() if k.startswith(f"{g.key}.") and v is not None]:
-            if new.get(key) is None:
-                changes[key] = Change.of(SPEC.column(key).header, old[key], None)
+    # (Group columns are keyed "group.n.field": the part before the first dot names it.)
+    groups = {g.key for g in SPEC.groups}
+    filled = {k.partition(".")[0] for k, v in new.items() if v is not None and "." in k} & groups
+    if filled:
+        for key, value in old.items():
+            if value is not None and key.partition(".")[0] in filled and new.get(key) is None:
+                changes[key] = Change.of(SPEC.column(key).header, value, None)
     return changes
 
 

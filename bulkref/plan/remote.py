@@ -206,14 +206,18 @@ async def find_existing(
     ids: Iterable[str] = (),
     engagement_ids: Iterable[str] = (),
     since: dt.datetime | None = None,
+    scanned: ReferralIndex | None = None,
 ) -> Existing:
     """The referrals Partner Center holds with these External Reference IDs, ids and
     engagements: the one way bulkref asks which referrals exist already.
 
     ``since``: only referrals created from then on can match (a create whose answer
     was lost): a scan reads the newest referrals only, back to a little before then.
-    Under ``scan`` the answer may hold an index to ``close()``."""
+    Under ``scan`` the answer may hold an index to ``close()``; ``scanned`` is one read
+    already (``scan_ahead``), which the answer then owns."""
     ext, rid, eng = (sorted({v for v in values if v}) for values in (external_ids, ids, engagement_ids))
+    if scanned is not None:
+        return await _scanned(client, ext, rid, eng, None, scanned)
     if not (ext or rid or eng):
         return Existing()
     lookup = lookup_of(client)
@@ -252,12 +256,45 @@ async def read_by_id(client: ReferralsClient, ids: Iterable[str]) -> dict[str, R
     return {r: doc for r, doc in read if doc is not None}
 
 
-async def _scanned(
-    client: ReferralsClient, ext: list[str], rid: list[str], eng: list[str], since: dt.datetime | None
-) -> Existing:
+async def scan_all(client: ReferralsClient) -> ReferralIndex:
+    """Every referral the listing shows, in a local index (the caller closes it)."""
     index = ReferralIndex()
     try:
-        if since is None:
+        async for referral in client.list():
+            index.add(referral)
+        return index.finish()
+    except BaseException:
+        index.close()
+        raise
+
+
+async def scan_ahead(client: ReferralsClient) -> asyncio.Task[ReferralIndex] | None:
+    """The scan, started now, when look-ups will scan whatever the sheet holds (``--lookup
+    scan``, or a service that does not filter): it runs while the sheet is read."""
+    lookup = lookup_of(client)
+    if lookup.mode == "filtered":
+        return None
+    if lookup.mode == "auto":
+        if lookup.probe is None:
+            await lookup.choose(client, 1)
+        if lookup.probe is not None and lookup.probe.filtered_works:
+            return None
+    return asyncio.create_task(scan_all(client))
+
+
+async def _scanned(
+    client: ReferralsClient,
+    ext: list[str],
+    rid: list[str],
+    eng: list[str],
+    since: dt.datetime | None,
+    scanned: ReferralIndex | None = None,
+) -> Existing:
+    index = scanned or ReferralIndex()
+    try:
+        if scanned is not None:
+            pass  # read already, while the sheet was
+        elif since is None:
             async for referral in client.list():
                 index.add(referral)
         else:
@@ -306,13 +343,16 @@ def _moment(value: Any) -> dt.datetime | None:
     return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
 
 
-async def fetch(client: ReferralsClient, validated: Validated) -> Remote:
+async def fetch(
+    client: ReferralsClient, validated: Validated, scanned: ReferralIndex | None = None
+) -> Remote:
     """The planner's remote state for the sheet's valid rows. Under ``scan``, the
-    returned ``Remote`` reads from an index: call its ``release`` when planned."""
+    returned ``Remote`` reads from an index: call its ``release`` when planned.
+    ``scanned``: the scan ``scan_ahead`` made while the sheet was read."""
     values = validated.values
     valid = values.loc[[r for r in values.index if r not in validated.invalid_rows]]
     ext, rid = _distinct(valid, "external_id"), _distinct(valid, "referral_id")
-    first = await find_existing(client, external_ids=ext, ids=rid)
+    first = await find_existing(client, external_ids=ext, ids=rid, scanned=scanned)
     if first.index is not None:
         # A scan answers the engagements too: every referral it saw is in the index.
         return Remote(
