@@ -300,11 +300,18 @@ async def _scanned(
         else:
             # Newest first ($orderby createdDateTime is documented): stop once past ``since``.
             cutoff = since - CLOCK_MARGIN
-            async for referral in client.list(orderby="createdDateTime desc"):
-                created = _moment(referral.get("createdDateTime"))
-                if created is not None and created < cutoff:
-                    break
-                index.add(referral)
+            try:
+                async for referral in client.list(orderby="createdDateTime desc"):
+                    created = _moment(referral.get("createdDateTime"))
+                    if created is not None and created < cutoff:
+                        break
+                    index.add(referral)
+            except InvalidRequest:
+                # A service that refuses the order too: every referral, as a plain scan.
+                index.close()
+                index = ReferralIndex()
+                async for referral in client.list():
+                    index.add(referral)
         index.finish()
         # Ids the listing does not show (yet): read by id, which is consistent.
         present = index.has("id", rid) if rid else set()
