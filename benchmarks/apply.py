@@ -270,7 +270,8 @@ def documented_lag(work: Path, rows: int, concurrency: int, lag: float) -> None:
         f"{sum(s['faults'].values())} faults injected; created {first['created']}, failed "
         f"{first['failed']}; {counted} referrals, {dups} duplicates (goal: 0). Re-run at once: "
         f"{again_s:.1f} s, created {again['created']}, updated {again['updated']}, unchanged "
-        f"{again['unchanged']} + adopted {again['adopted']} of {rows} (goal: every row unchanged)"
+        f"{again['unchanged']} of {rows} ({again['adopted']} of them adopted: read by id, the listing "
+        "lagging) (goal: every row unchanged, nothing created)"
     )
 
 
