@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,12 +77,18 @@ def plan(
     created: str = "",
     overwrite_newer: bool = False,
 ) -> Plan:
-    rows = _rows(validated)
     errors = _errors_by_row(validated)
-    found = {r: _find(row, remote) for r, row in rows.items() if r not in errors}
-    claimed = _claims(found)
+    # Two passes over the rows, neither holding every row or every referral at once (at
+    # 100,000 rows that is gigabytes): the first learns which rows claim which referral,
+    # the second finds each row's referral again and plans it.
+    claimed: dict[str, list[int]] = defaultdict(list)
+    for r, row in _rows(validated):
+        if r not in errors:
+            doc, _ = _find(row, remote)
+            if doc is not None:
+                claimed[doc["id"]].append(r)
     out = []
-    for r, row in rows.items():
+    for r, row in _rows(validated):
         ext = row.get("external_id")
         if r in errors:
             out.append(
@@ -97,7 +103,7 @@ def plan(
                 )
             )
             continue
-        existing, problem = found[r]
+        existing, problem = _find(row, remote)
         if problem is None and existing is not None and len(claimed[existing["id"]]) > 1:
             others = ", ".join(str(x) for x in claimed[existing["id"]] if x != r)
             problem = f"Row {others} also describes referral {existing['id']}: keep one row per referral."
@@ -113,12 +119,11 @@ def plan(
     )
 
 
-def _rows(validated: Validated) -> dict[int, dict[str, Any]]:
+def _rows(validated: Validated) -> Iterator[tuple[int, dict[str, Any]]]:
     frame = validated.values
-    return {
-        int(r): {k: v for k, v in zip(frame.columns, values, strict=True)}
-        for r, values in zip(frame.index, frame.itertuples(index=False, name=None), strict=True)
-    }
+    columns = list(frame.columns)
+    for r, values in zip(frame.index, frame.itertuples(index=False, name=None), strict=True):
+        yield int(r), dict(zip(columns, values, strict=True))
 
 
 def _errors_by_row(validated: Validated) -> dict[int, str]:
@@ -159,14 +164,6 @@ def _find(row: Row, remote: Remote) -> tuple[dict[str, Any] | None, str | None]:
             f"({ids}): add the Referral ID column to say which one this row is."
         )
     return (own[0] if own else None), None
-
-
-def _claims(found: Mapping[int, tuple[dict[str, Any] | None, str | None]]) -> dict[str, list[int]]:
-    claimed: dict[str, list[int]] = defaultdict(list)
-    for r, (doc, _) in found.items():
-        if doc is not None:
-            claimed[doc["id"]].append(r)
-    return claimed
 
 
 def _plan_row(
