@@ -27,6 +27,7 @@ from bulkref.sheets.examples import EXAMPLES
 from bulkref.sheets.template import build_workbook, save_workbook
 
 Factory = Callable[..., RunningSandbox]
+OK = {Outcome.UNCHANGED, Outcome.ADOPTED}
 FAST = RetryPolicy(base=0.01, cap=0.05)
 
 
@@ -157,7 +158,16 @@ def test_documented_service_with_lag_and_faults_creates_each_referral_once(
     again = apply_input(path, api_url=server.url, concurrency=8)  # at once: within the lag
     outcomes = Counter(r.outcome for r in again.results)
     # Nothing sent: what the listing does not show yet is read by id from the last run's results.
-    assert set(outcomes) <= {Outcome.UNCHANGED, Outcome.ADOPTED} and sum(outcomes.values()) == n, outcomes
+    odd = [(r.row, r.action, r.outcome, r.error_message) for r in again.results if r.outcome not in OK]
+    assert set(outcomes) <= OK and sum(outcomes.values()) == n, (
+        outcomes,
+        odd[:3],
+        [
+            (p.row, p.action, p.reason, [c.field for c in p.changes], [st.key for st in p.steps])
+            for p in again.plan.rows
+            if p.action not in (Action.UNCHANGED,)
+        ][:5],
+    )
 
     httpx.post(server.root + "/_sandbox/faults", json={"faults": ""})
     time.sleep(3.2)  # past the lag: count what the listing holds
