@@ -115,15 +115,14 @@ async def adopt_known(
     plan: Plan, client: ReferralsClient, journal: Journal, known: Mapping[str, RowResult]
 ) -> set[int]:
     """Creates of ``plan`` that an earlier run of this journal made (``known``, by External
-    Reference ID: its results), read by id and journaled done when Partner Center has them.
-    Returns the rows whose every step is now known done this way."""
+    Reference ID: its results), read by id and journaled done when Partner Center has them;
+    and upgrades to Co-sell of referrals it created with their second referral (a listing
+    showed the first only). Returns the rows whose every step is now known done this way."""
     todo = [
         (rp, known[rp.external_id])
         for rp in plan.rows
         if rp.action is Action.CREATE and rp.external_id in known and known[rp.external_id].referral_id
     ]
-    if not todo:
-        return set()
 
     async def read(referral_id: str | None) -> Referral | None:
         if not referral_id:
