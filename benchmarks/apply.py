@@ -19,6 +19,11 @@ and the share of calls answered 429 (goal: < 5%). ``--faults`` adds a run
 with injected 429, 503, 500, resets and commit-then-fail, then counts the
 referrals per External Reference ID (goal: zero duplicates).
 
+``--documented-lag 3`` adds a run of ``--lag-rows`` rows (default 300) with those
+faults against ``--profile documented --list-lag 3``: the duplicates counted
+(goal: 0), then the same command again at once (goal: every row unchanged or
+adopted, nothing created).
+
 ``--random-429`` adds runs of ``--random-rows`` rows (default 1,000) with 1%
 and 5% of the calls answered 429 at random (Retry-After 1 s): the time of
 each against a fault-free run of the same rows measured in the same command
@@ -44,6 +49,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -318,6 +324,37 @@ def faulty(work: Path, rows: int, concurrency: int) -> None:
     )
 
 
+def documented_lag(work: Path, rows: int, concurrency: int, lag: float) -> None:
+    """Against a sandbox as strict as the documentation (filters only as documented, so every
+    look-up is a scan; creates answered Active/Accepted) whose listings show a write only
+    ``lag`` seconds later, with the faults: every referral created once, and the same
+    command run again at once creates nothing."""
+    sheet = work / f"lag-{rows}.xlsx"
+    make_sheet(sheet, rows)
+    options = ("--profile", "documented", "--list-lag", str(lag), "--faults", FAULTS, "--seed", "7")
+    process, url, root = start_sandbox(*options)
+    home = work / "lag"
+    try:
+        seconds, _, out, _ = run_child(apply_cmd(sheet, url, concurrency), environ(home), ok=(0, 1))
+        first = json.loads(out)["summary"]
+        again_s, _, out, _ = run_child(apply_cmd(sheet, url, concurrency), environ(home), ok=(0, 1))
+        again = json.loads(out)["summary"]
+        s = stats(root)
+        httpx.post(f"{root}/_sandbox/faults", json={"faults": ""})
+        time.sleep(lag + 0.2)  # past the lag: the listing holds every write
+        counted, dups = duplicates(url)
+    finally:
+        process.terminate()
+    print(
+        f"--profile documented --list-lag {lag:g}, faults: {rows} rows in {seconds:.1f} s, "
+        f"{sum(s['faults'].values())} faults injected; created {first['created']}, failed "
+        f"{first['failed']}; {counted} referrals, {dups} duplicates (goal: 0). Re-run at once: "
+        f"{again_s:.1f} s, created {again['created']}, updated {again['updated']}, unchanged "
+        f"{again['unchanged']} of {rows} ({again['adopted']} of them adopted: read by id, the listing "
+        "lagging) (goal: every row unchanged, nothing created)"
+    )
+
+
 def random_429(work: Path, rows: int, concurrency: int, repeat: int) -> None:
     """Occasional 429s (what a service without a published limit may answer) must not
     slow a run to a crawl: each costs its own call a Retry-After, not the whole run.
@@ -368,6 +405,14 @@ def main() -> None:
     ap.add_argument("--faults", action="store_true", help="also run with injected faults")
     ap.add_argument("--skip-throughput", action="store_true", help="only the --rate-limit/--faults runs")
     ap.add_argument("--fault-rows", type=int, default=2000)
+    ap.add_argument(
+        "--documented-lag",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="also run with faults against --profile documented --list-lag SECONDS",
+    )
+    ap.add_argument("--lag-rows", type=int, default=300)
     ap.add_argument("--random-429", action="store_true", help="also run with 1%% and 5%% random 429s")
     ap.add_argument("--random-rows", type=int, default=1000)
     ap.add_argument("--random-repeat", type=int, default=3, help="rounds of the --random-429 runs")
@@ -387,6 +432,8 @@ def main() -> None:
             rate_limited(work, args.limited_rows, args.rate_limit, args.concurrency)
         if args.faults:
             faulty(work, args.fault_rows, args.concurrency)
+        if args.documented_lag is not None:
+            documented_lag(work, args.lag_rows, args.concurrency, args.documented_lag)
         if args.random_429:
             random_429(work, args.random_rows, args.concurrency, args.random_repeat)
 

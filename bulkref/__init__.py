@@ -46,6 +46,8 @@ _PUBLIC: dict[str, str] = {
     "Plan": "bulkref.plan.model",
     "plan_text": "bulkref.plan.review",
     "plan_html": "bulkref.plan.review",
+    "run_doctor": "bulkref.plan.doctor",
+    "Doctor": "bulkref.plan.doctor",
     # apply
     "apply_input": "bulkref.apply.run",
     "rebuild_results": "bulkref.apply.record",

@@ -215,10 +215,17 @@ def test_a_filled_group_replaces_the_list_and_keeps_service_fields(xlsx: Make) -
     ("remote_fields", "changes", "reason"),
     [
         (
-            {"status": "Active", "substatus": "Accepted"},
+            # Accepted a day after it was made: someone moved it, the sheet's New is a move back.
+            {
+                "status": "Active",
+                "substatus": "Accepted",
+                "createdDateTime": "2026-03-01T10:00:00.1234567Z",
+                "acceptedDateTime": "2026-03-02T10:00:00Z",
+            },
             {"Status": "New", "Substatus": "Pending"},
             "Active can only move to Closed",
         ),
+        ({"status": "Active", "substatus": "Accepted", "direction": "Incoming"}, {}, "cannot go back to New"),
         (
             {"status": "Closed", "substatus": "Won"},
             {"Deal Value": 1, "Status": None, "Substatus": None},
@@ -356,3 +363,41 @@ def test_a_missing_required_column_makes_every_row_invalid(xlsx: Make) -> None:
     p = plan_of(xlsx([without_country, {**without_country, "External Reference ID": "CRM-2"}]), Remote())
     assert [r.action for r in p.rows] == [Action.INVALID, Action.INVALID]
     assert all("Country" in (r.reason or "") for r in p.rows)
+
+
+ACCEPTED_ON_CREATION = {
+    "status": "Active",
+    "substatus": "Accepted",
+    "createdDateTime": "2026-03-01T10:00:00.1234567Z",
+    "acceptedDateTime": "2026-03-01T10:00:00.1234567Z",
+}
+
+
+def test_an_outgoing_referral_accepted_on_creation_plans_unchanged_with_a_note(xlsx: Make) -> None:
+    existing = served(referral_doc(typed(xlsx([VALID_ROW]))), **ACCEPTED_ON_CREATION)
+    r = only(plan_of(xlsx([VALID_ROW]), remote_of(existing)))
+    assert r.action is Action.UNCHANGED and r.steps == ()
+    assert r.reason and "accepted this outgoing referral when it was created" in r.reason
+    assert "New/Pending is left as it is" in r.reason
+
+
+def test_accepted_on_creation_still_updates_the_other_fields_but_never_the_status(xlsx: Make) -> None:
+    existing = served(referral_doc(typed(xlsx([VALID_ROW]))), **ACCEPTED_ON_CREATION)
+    r = only(plan_of(xlsx([row(Deal_Value=75000)]), remote_of(existing)))
+    assert r.action is Action.UPDATE and [c.field for c in r.changes] == ["Deal Value"]
+    assert [op["path"] for op in r.steps[0].body] == ["/details/dealValue"]
+    assert r.reason and "left as it is" in r.reason
+
+
+def test_accepted_a_moment_after_creation_is_someone_s_move_and_stays_blocked(xlsx: Make) -> None:
+    later = {**ACCEPTED_ON_CREATION, "acceptedDateTime": "2026-03-01T10:00:00.2234567Z"}
+    existing = served(referral_doc(typed(xlsx([VALID_ROW]))), **later)
+    r = only(plan_of(xlsx([VALID_ROW]), remote_of(existing)))
+    assert r.action is Action.BLOCKED and "cannot go back to New" in (r.reason or "")
+
+
+def test_a_sheet_closing_a_referral_accepted_on_creation_still_closes_it(xlsx: Make) -> None:
+    existing = served(referral_doc(typed(xlsx([VALID_ROW]))), **ACCEPTED_ON_CREATION)
+    r = only(plan_of(xlsx([row(Status="Closed", Substatus="Won")]), remote_of(existing)))
+    assert r.action is Action.UPDATE and {c.field for c in r.changes} >= {"Status", "Substatus"}
+    assert r.reason is None

@@ -414,8 +414,11 @@ def test_a_deal_shared_with_another_partner_exports_as_one_row_and_plans_back_un
 
 
 def test_a_forbidden_status_move_is_said_in_plain_words(
-    sandbox: Any, env: dict[str, str], tmp_path: Path
+    sandbox_as_sent: Any, env: dict[str, str], tmp_path: Path
 ) -> None:
+    # Created New (as sent), then moved to Active by someone: not the service's own
+    # acceptance on creation, which plans unchanged (tests/test_planner.py).
+    sandbox = sandbox_as_sent
     path = sheet(tmp_path / "deals.xlsx", 1)
     assert invoke("apply", path, "--api-url", sandbox.url, "--yes").exit_code == 0
     doc = next(d for d in everything(sandbox.url) if d.get("externalReferenceId") == "T-00000")

@@ -42,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import email.utils
+import ipaddress
 import logging
 import random
 import ssl
@@ -341,6 +342,41 @@ def filter_batches(url: str, field: str, values: Iterable[str], limit: int = MAX
     return [with_query(url, {"$filter": " or ".join(clauses)}) for clauses in batches]
 
 
+# -- paging ------------------------------------------------------------------------------------
+
+
+def same_origin(collection: str, link: str) -> str:
+    """The next page's URL: ``link``'s query on the configured ``collection``.
+
+    The documented example link (``http://api.partner.microsoft.com/v1.0/referrals?$skiptoken=...``)
+    names another scheme and path than the collection; followed as given, it would send
+    the bearer token over plain http, or to wherever a link points. Only the query (the
+    ``$skiptoken``) is the service's to choose: it is kept, on the collection's own
+    scheme, host and path."""
+    base = httpx.URL(collection)
+    # A relative link is resolved against the collection first; only its query is kept.
+    query = base.join(link).query
+    return str(base.copy_with(query=query or None, fragment=None))
+
+
+def plain_http_to_remote(url: str) -> bool:
+    """Whether ``url`` is http to a host that is not this machine's loopback: no token goes there."""
+    parsed = httpx.URL(url)
+    return parsed.scheme == "http" and not is_loopback(parsed.host)
+
+
+def is_loopback(host: str) -> bool:
+    """Only ``localhost`` and real loopback addresses (127.0.0.0/8, ::1): a name such
+    as ``127.0.0.1.evil.example`` is a host on the network like any other."""
+    host = host.strip("[]").rstrip(".").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 # -- the client -----------------------------------------------------------------------------
 
 
@@ -527,6 +563,12 @@ class ReferralsClient:
     ) -> Reply:
         sent = {"client-request-id": call_id, "MS-RequestId": call_id, **(headers or {})}
         token = self._token() if callable(self._token) else self._token
+        if token and plain_http_to_remote(url):
+            raise ApiError(
+                f"{_call_name(method, httpx.URL(url))} would send the access token over plain http to "
+                "another machine; it was not sent: use an https URL (--api-url or BULKREF_API_URL).",
+                method=method,
+            )
         if token:
             remember(token)  # whatever echoes it later (an error body, an exception) is scrubbed
             sent["Authorization"] = f"Bearer {token}"
@@ -575,8 +617,7 @@ class ReferralsClient:
         link = page.get("@odata.nextLink")
         if not link:
             return None
-        # Absolute per the documentation; a relative one is resolved against the collection.
-        absolute = str(httpx.URL(self.base_url).join(str(link)))
+        absolute = same_origin(self.base_url, str(link))
         if absolute in seen:
             raise ApiError(
                 f"The service at {self.base_url} handed out the same next page twice; "

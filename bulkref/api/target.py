@@ -29,7 +29,6 @@ what ``bulkref sandbox`` listens on) means the referrals collection on that host
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import sqlite3
 from collections.abc import Callable, Mapping
@@ -39,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from bulkref.api.client import ReferralsClient
+from bulkref.api.client import ReferralsClient, is_loopback
 from bulkref.errors import BadTarget, BulkrefError, NoCredentials
 from bulkref.files import ENV_HOME, data_dir
 
@@ -162,18 +161,6 @@ def checked_url(text: str, source: str) -> str:
     if url.path in ("", "/"):
         url = url.copy_with(path=API_PATH)
     return str(url.copy_with(fragment=None)).rstrip("/")
-
-
-def is_loopback(host: str) -> bool:
-    """Only ``localhost`` and real loopback addresses (127.0.0.0/8, ::1): a name such
-    as ``127.0.0.1.evil.example`` is a host on the network like any other."""
-    host = host.strip("[]").rstrip(".").lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _start_sandbox(db: Path) -> SandboxServer:

@@ -179,7 +179,8 @@ class Executor:
         body = _filled(step, answers)
         if was_sent:  # cut off mid-call in an earlier run: only what is left of the window is waited
             since = time.time() - sent_at if isinstance(sent_at, int | float) else 0.0
-            found = await self._settled_lookup(rp, body, answers, waited=max(0.0, since))
+            first = dt.datetime.fromtimestamp(sent_at, dt.UTC) if isinstance(sent_at, int | float) else None
+            found = await self._settled_lookup(rp, body, answers, waited=max(0.0, since), sent=first)
             if found is not None:
                 return found
         return await self._post(rp, step, body, answers, last)
@@ -190,6 +191,7 @@ class Executor:
         url = self._url(step)
         # One logical create: every resend of it carries the same MS-RequestId.
         request_id = str(uuid.uuid4())
+        first_sent = dt.datetime.now(dt.UTC)
         for attempt in range(1, AMBIGUOUS_ATTEMPTS + 1):
             self.journal.sent(rp.row, step.key)
             try:
@@ -199,7 +201,7 @@ class Executor:
                     raise
                 # The request may have been stored: look (and look again) before sending it again.
                 last.failed(e)
-                found = await self._settled_lookup(rp, body, answers)
+                found = await self._settled_lookup(rp, body, answers, sent=first_sent)
                 if found is not None:
                     return found
                 if attempt == AMBIGUOUS_ATTEMPTS:
@@ -211,14 +213,19 @@ class Executor:
         raise AssertionError("unreachable")  # the loop returns or raises
 
     async def _settled_lookup(
-        self, rp: RowPlan, body: dict[str, Any], answers: dict[str, dict[str, Any]], waited: float = 0.0
+        self,
+        rp: RowPlan,
+        body: dict[str, Any],
+        answers: dict[str, dict[str, Any]],
+        waited: float = 0.0,
+        sent: dt.datetime | None = None,
     ) -> dict[str, Any] | None:
         """``_lookup``, made again while nothing is found until the consistency window has
         passed (``waited``: seconds of it gone already): a listing that lags its writes
         must not make a lost create look unsent."""
         n = 0
         while True:
-            found = await self._lookup(rp, body, answers)
+            found = await self._lookup(rp, body, answers, sent)
             if found is not None or waited >= self.consistency_window:
                 return found
             pause = min(_LOOKUP_PAUSES[min(n, len(_LOOKUP_PAUSES) - 1)], self.consistency_window - waited)
@@ -227,19 +234,30 @@ class Executor:
             n += 1
 
     async def _lookup(
-        self, rp: RowPlan, body: dict[str, Any], answers: dict[str, dict[str, Any]]
+        self,
+        rp: RowPlan,
+        body: dict[str, Any],
+        answers: dict[str, dict[str, Any]],
+        sent: dt.datetime | None = None,
     ) -> dict[str, Any] | None:
-        """The referral a lost POST may have created, if Partner Center has it."""
+        """The referral a lost POST (first sent at ``sent``) may have created, if Partner
+        Center has it. ``sent`` lets a scan read only the newest referrals."""
         ext = body.get("externalReferenceId")
         if ext and not is_microsoft(body):
-            found = await self._read(lambda: find_existing(self.client, external_ids=[ext]))
-            return own_referral(found.by_external_id.get(ext, []))
+            found = await self._read(lambda: find_existing(self.client, external_ids=[ext], since=sent))
+            try:
+                return own_referral(list(found.by_external_id.get(ext, [])))
+            finally:
+                found.close()
         engagement = body.get("engagementId")
         if not engagement:
             return None
-        found = await self._read(lambda: find_existing(self.client, engagement_ids=[engagement]))
+        found = await self._read(lambda: find_existing(self.client, engagement_ids=[engagement], since=sent))
         first = answers.get("referral", {}).get("id") or rp.referral_id
-        return second_referral(found.by_engagement.get(engagement, []), body, first)
+        try:
+            return second_referral(list(found.by_engagement.get(engagement, [])), body, first)
+        finally:
+            found.close()
 
     async def _read(self, call: Callable[[], Any]) -> Any:
         # A look-up is a read, retried by the client; throttling is waited out here too.

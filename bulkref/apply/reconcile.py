@@ -21,7 +21,7 @@ fresh plan that the previous run of the same journal made are read by id
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from bulkref.apply.outcome import RowResult
@@ -81,6 +81,7 @@ async def adopt_existing(plan: Plan, client: ReferralsClient, journal: Journal) 
             journal.done(row, step.key, doc)
             answers[(row, step.key)] = doc
             adopted.add(row)
+    found.close()  # a scan's local index
 
     # Pass 2: the second step of a chain, by the engagement step 1 created (or joined).
     seconds: dict[int, tuple[RowPlan, Step, str, str | None]] = {}
@@ -100,6 +101,7 @@ async def adopt_existing(plan: Plan, client: ReferralsClient, journal: Journal) 
             if doc is not None:
                 journal.done(row, step.key, doc)
                 adopted.add(row)
+        found.close()
 
     journal_now = journal.steps()
     return {
@@ -113,15 +115,14 @@ async def adopt_known(
     plan: Plan, client: ReferralsClient, journal: Journal, known: Mapping[str, RowResult]
 ) -> set[int]:
     """Creates of ``plan`` that an earlier run of this journal made (``known``, by External
-    Reference ID: its results), read by id and journaled done when Partner Center has them.
-    Returns the rows whose every step is now known done this way."""
+    Reference ID: its results), read by id and journaled done when Partner Center has them;
+    and upgrades to Co-sell of referrals it created with their second referral (a listing
+    showed the first only). Returns the rows whose every step is now known done this way."""
     todo = [
         (rp, known[rp.external_id])
         for rp in plan.rows
         if rp.action is Action.CREATE and rp.external_id in known and known[rp.external_id].referral_id
     ]
-    if not todo:
-        return set()
 
     async def read(referral_id: str | None) -> Referral | None:
         if not referral_id:
@@ -147,6 +148,40 @@ async def adopt_known(
             journal.done(rp.row, rp.steps[1].key, second)
             done = 2
         if done == len(rp.steps):
+            adopted.add(rp.row)
+    return adopted | await _adopt_known_upgrades(plan, journal, known, read)
+
+
+async def _adopt_known_upgrades(
+    plan: Plan,
+    journal: Journal,
+    known: Mapping[str, RowResult],
+    read: Callable[[str | None], Awaitable[Referral | None]],
+) -> set[int]:
+    """Updates of ``plan`` that would add a second referral (an upgrade to Co-sell) to a
+    referral the last run created with its second one: a lagging listing showed the first
+    only. The second is read by id; when it is there, in the same engagement, the step is done."""
+    todo = [
+        (rp, step, known[rp.external_id])
+        for rp in plan.rows
+        for step in rp.steps
+        if rp.action is Action.UPDATE
+        and step.method == "POST"
+        and rp.external_id in known
+        and known[rp.external_id].referral_id == rp.referral_id
+        and known[rp.external_id].linked_referral_id
+    ]
+    if not todo:
+        return set()
+    seconds = await asyncio.gather(*(read(r.linked_referral_id) for _, _, r in todo))
+    adopted: set[int] = set()
+    for (rp, step, _), second in zip(todo, seconds, strict=True):
+        if second is None or not rp.engagement_id or second.get("engagementId") != rp.engagement_id:
+            continue
+        if is_microsoft(step.body) != is_microsoft(second):
+            continue
+        journal.done(rp.row, step.key, second)
+        if len(rp.steps) == 1:
             adopted.add(rp.row)
     return adopted
 

@@ -87,6 +87,7 @@ def apply_input(
     overwrite_newer: bool = False,
     on_done_before: Callable[[RowResult], None] | None = None,
     consistency_window: float = CONSISTENCY_WINDOW,
+    lookup: str = "auto",
 ) -> ApplyRun:
     """Apply ``path``: a spreadsheet (read through the ``mapping`` file, if
         any), planned now, or a PLAN.json from ``plan --out``, executed as saved.
@@ -101,7 +102,8 @@ def apply_input(
         ``overwrite_newer`` lets rows made from an older version of their referral win.
 
     ``consistency_window``: seconds a create whose answer was lost is looked for
-        again in Partner Center before it is sent again (``--consistency-window``)."""
+        again in Partner Center before it is sent again (``--consistency-window``).
+    ``lookup``: how Partner Center is read, auto, filtered or scan (``--lookup``)."""
     from bulkref.api import target
     from bulkref.api.destination import destination
     from bulkref.apply.results import default_path, drop_kept, keep_previous, refuse_input, write_results
@@ -120,7 +122,7 @@ def apply_input(
         refuse_input(out, source)
         check_results_path(out)  # before the first call: a run must be able to say what it did
         options = _Options(
-            concurrency, overwrite_newer, named, on_done_before or on_result, consistency_window
+            concurrency, overwrite_newer, named, on_done_before or on_result, consistency_window, lookup
         )
         with target_lock(label, target.data_dir(), on_note), Journal(state) as journal:
             if journal.in_doubt:
@@ -161,6 +163,7 @@ class _Options:
     target: Destination
     done_before: Callable[[RowResult], None]
     consistency_window: float
+    lookup: str = "auto"
 
 
 def _sheet_of(path: Path) -> Path:
@@ -192,6 +195,9 @@ async def _apply(
     pacer = Pacer()
     concurrency = options.concurrency
     async with where.client(max_connections=max(concurrency, 4), pacer=pacer) as client:
+        from bulkref.plan.remote import configure
+
+        configure(client, options.lookup, on_note)
         known = _created_by_last_run(journal)
         plan, resumed, fresh = await _plan(
             path, mapping, client, label, journal, options.overwrite_newer, options.target

@@ -35,6 +35,7 @@ SUMMARIES: dict[str, str] = {
     "sandbox": "Run a local Partner Center Referrals API.",
     "serve": "The whole import in a browser.",
     "results": "Write an apply's results again from its journal.",
+    "doctor": "Check the target: token, listing, filters.",
 }
 
 
@@ -243,6 +244,17 @@ def _target_options(f: Callable[..., None]) -> Callable[..., None]:
     )(f)
 
 
+def _lookup_option(f: Callable[..., None]) -> Callable[..., None]:
+    return click.option(
+        "--lookup",
+        type=click.Choice(["auto", "filtered", "scan"]),
+        default="auto",
+        show_default=True,
+        help="How existing referrals are read: filtered look-ups by External Reference ID and id, "
+        "one paged listing of every referral (scan), or auto (probe the service, pick by size).",
+    )(f)
+
+
 def _overwrite_newer_option(f: Callable[..., None]) -> Callable[..., None]:
     return click.option(
         "--overwrite-newer",
@@ -275,6 +287,7 @@ def _overwrite_newer_option(f: Callable[..., None]) -> Callable[..., None]:
 @click.option("--sheet", default=None, help="The sheet to read (default: Referrals, or the first).")
 @_overwrite_newer_option
 @_reading_options
+@_lookup_option
 def plan(
     file: Path,
     api_url: str | None,
@@ -285,6 +298,7 @@ def plan(
     sheet: str | None,
     mapping: Path | None,
     overwrite_newer: bool,
+    lookup: str,
 ) -> None:
     """Dry run: what apply would do for each row of FILE. Reads Partner Center,
     writes nothing there. Exit 0 when every row can be applied, 1 when some
@@ -299,6 +313,8 @@ def plan(
         sheet=sheet,
         mapping=mapping,
         overwrite_newer=overwrite_newer,
+        lookup=lookup,
+        on_note=lambda text: click.echo(text, err=True),
     )
     if out is not None:
         result.save(out)
@@ -347,6 +363,7 @@ def plan(
     help="Read FILE, a CRM export, through this mapping file (see bulkref map suggest).",
 )
 @_overwrite_newer_option
+@_lookup_option
 @click.option(
     "--consistency-window",
     type=click.FloatRange(0, 600),
@@ -368,6 +385,7 @@ def apply_command(
     mapping: Path | None,
     overwrite_newer: bool,
     consistency_window: float,
+    lookup: str,
 ) -> None:
     """Execute FILE (a spreadsheet, planned now) or PLAN.json (exactly that plan).
 
@@ -445,6 +463,7 @@ def apply_command(
             overwrite_newer=overwrite_newer,
             on_done_before=done_before,
             consistency_window=consistency_window,
+            lookup=lookup,
         )
         interrupted = run.interrupted
     finally:
@@ -703,6 +722,7 @@ _Group.lazy.update(
         "whoami": "bulkref.cli.signin:whoami",
         "map": "bulkref.cli.mapping:map_group",
         "serve": "bulkref.cli.serve:serve",
+        "doctor": "bulkref.cli.doctor:doctor",
     }
 )
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,25 +52,50 @@ async def plan_file(
     mapping: Path | str | None = None,
     overwrite_newer: bool = False,
     target: dict[str, Any] | None = None,
+    lookup: str | None = None,
 ) -> Plan:
     """The plan of ``path`` (read through the ``mapping`` file, if any) against
     what ``client`` reads (None: offline, every row new). ``target`` names where
     (``Destination.as_json()``), for the reviewer; ``overwrite_newer`` lets rows
-    made from an older version of their referral win over Partner Center's."""
-    from bulkref.plan.remote import fetch
+    made from an older version of their referral win over Partner Center's.
+    ``lookup`` (auto, filtered, scan; None: as configured) says how Partner Center
+    is read (bulkref.plan.remote)."""
+    from bulkref.plan.remote import configure, fetch, lookup_of, scan_ahead
 
     mapping = None if mapping is None else Path(mapping)
-    validated = check_file(path, sheet=sheet, mapping=mapping)
-    remote = Remote(offline=True) if client is None else await fetch(client, validated)
-    made = plan(
-        validated,
-        remote,
-        source=str(path),
-        fingerprint=fingerprint(path),
-        api_url=api_url if client is not None else None,
-        created=_now(),
-        overwrite_newer=overwrite_newer,
-    )
+    if client is not None and lookup is not None:
+        configure(client, lookup, lookup_of(client).on_note)
+    ahead = None if client is None else await scan_ahead(client)
+    if ahead is None:
+        validated = check_file(path, sheet=sheet, mapping=mapping)
+    else:
+        # The scan waits on the service most of the time: the sheet is read meanwhile.
+        try:
+            validated = await asyncio.to_thread(check_file, path, sheet=sheet, mapping=mapping)
+        except BaseException:
+            ahead.cancel()
+            with contextlib.suppress(BaseException):
+                (await ahead).close()
+            raise
+    if client is None:
+        remote = Remote(offline=True)
+    else:
+        remote = await fetch(client, validated, None if ahead is None else await ahead)
+    try:
+        made = plan(
+            validated,
+            remote,
+            source=str(path),
+            fingerprint=fingerprint(path),
+            api_url=api_url if client is not None else None,
+            created=_now(),
+            overwrite_newer=overwrite_newer,
+        )
+    finally:
+        if remote.release is not None:
+            remote.release()
+    if client is not None:
+        made = dataclasses.replace(made, lookup=remote.strategy)
     if client is not None and target is not None:
         made = dataclasses.replace(made, target=target)
     if mapping is None:
@@ -90,7 +117,11 @@ def make_plan(
     sheet: str | None = None,
     mapping: Path | str | None = None,
     overwrite_newer: bool = False,
+    lookup: str = "auto",
+    on_note: Callable[[str], None] | None = None,
 ) -> Plan:
+    """``bulkref plan`` as a call. ``lookup``: how Partner Center is read (auto, filtered,
+    scan); ``on_note`` hears a switch to a scan when the service refuses a filter."""
     path = Path(path)
     if offline:
         return asyncio.run(
@@ -103,6 +134,9 @@ def make_plan(
 
         async def run() -> Plan:
             async with where.client() as client:
+                from bulkref.plan.remote import configure
+
+                configure(client, lookup, on_note)
                 return await plan_file(
                     path,
                     client,

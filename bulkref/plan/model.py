@@ -176,6 +176,8 @@ class Plan:
     # Rows changed in Partner Center since the sheet was made were planned as the sheet says.
     overwrite_newer: bool = False
     skipped: tuple[Skipped, ...] = ()  # export rows the mapping's [[skip]] rules left out
+    # How Partner Center was read: "filtered" or "scan" (bulkref.plan.remote); None offline.
+    lookup: str | None = None
 
     @property
     def summary(self) -> dict[str, int]:
@@ -195,6 +197,7 @@ class Plan:
             "format": PLAN_FORMAT,
             "target": self.target,
             "overwriteNewer": self.overwrite_newer,
+            "lookup": self.lookup,
             # Only for mapped input, so that other plans read exactly as before.
             **(
                 {
@@ -223,6 +226,7 @@ class Plan:
             mapping_fingerprint=d.get("mappingFingerprint"),
             target=d["target"] if isinstance(d.get("target"), dict) else None,
             overwrite_newer=bool(d.get("overwriteNewer", False)),
+            lookup=d.get("lookup") if isinstance(d.get("lookup"), str) else None,
             skipped=tuple(Skipped(s["row"], s["reason"], s.get("mappingLine")) for s in d.get("skipped", [])),
         )
 

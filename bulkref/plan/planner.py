@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,12 +53,18 @@ Row = Mapping[str, Any]
 
 @dataclass
 class Remote:
-    """What Partner Center holds, as far as the sheet's rows are concerned."""
+    """What Partner Center holds, as far as the sheet's rows are concerned.
 
-    by_external_id: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    by_id: dict[str, dict[str, Any]] = field(default_factory=dict)
-    by_engagement: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    The mappings may read from a local index (``bulkref.plan.index``); ``release``
+    frees it once planned. ``strategy`` names how they were read (``filtered`` or
+    ``scan``; bulkref.plan.remote)."""
+
+    by_external_id: Mapping[str, list[dict[str, Any]]] = field(default_factory=dict)
+    by_id: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    by_engagement: Mapping[str, list[dict[str, Any]]] = field(default_factory=dict)
     offline: bool = False
+    release: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+    strategy: str | None = None
 
 
 def plan(
@@ -71,12 +77,18 @@ def plan(
     created: str = "",
     overwrite_newer: bool = False,
 ) -> Plan:
-    rows = _rows(validated)
     errors = _errors_by_row(validated)
-    found = {r: _find(row, remote) for r, row in rows.items() if r not in errors}
-    claimed = _claims(found)
+    # Two passes over the rows, neither holding every row or every referral at once (at
+    # 100,000 rows that is gigabytes): the first learns which rows claim which referral,
+    # the second finds each row's referral again and plans it.
+    claimed: dict[str, list[int]] = defaultdict(list)
+    for r, row in _rows(validated):
+        if r not in errors:
+            doc, _ = _find(row, remote)
+            if doc is not None:
+                claimed[doc["id"]].append(r)
     out = []
-    for r, row in rows.items():
+    for r, row in _rows(validated):
         ext = row.get("external_id")
         if r in errors:
             out.append(
@@ -91,7 +103,7 @@ def plan(
                 )
             )
             continue
-        existing, problem = found[r]
+        existing, problem = _find(row, remote)
         if problem is None and existing is not None and len(claimed[existing["id"]]) > 1:
             others = ", ".join(str(x) for x in claimed[existing["id"]] if x != r)
             problem = f"Row {others} also describes referral {existing['id']}: keep one row per referral."
@@ -107,12 +119,11 @@ def plan(
     )
 
 
-def _rows(validated: Validated) -> dict[int, dict[str, Any]]:
+def _rows(validated: Validated) -> Iterator[tuple[int, dict[str, Any]]]:
     frame = validated.values
-    return {
-        int(r): {k: v for k, v in zip(frame.columns, values, strict=True)}
-        for r, values in zip(frame.index, frame.itertuples(index=False, name=None), strict=True)
-    }
+    columns = list(frame.columns)
+    for r, values in zip(frame.index, frame.itertuples(index=False, name=None), strict=True):
+        yield int(r), dict(zip(columns, values, strict=True))
 
 
 def _errors_by_row(validated: Validated) -> dict[int, str]:
@@ -153,14 +164,6 @@ def _find(row: Row, remote: Remote) -> tuple[dict[str, Any] | None, str | None]:
             f"({ids}): add the Referral ID column to say which one this row is."
         )
     return (own[0] if own else None), None
-
-
-def _claims(found: Mapping[int, tuple[dict[str, Any] | None, str | None]]) -> dict[str, list[int]]:
-    claimed: dict[str, list[int]] = defaultdict(list)
-    for r, (doc, _) in found.items():
-        if doc is not None:
-            claimed[doc["id"]].append(r)
-    return claimed
 
 
 def _plan_row(
@@ -299,6 +302,10 @@ def _update(
     engagement = remote.by_engagement.get(existing.get("engagementId") or "", [])
     old = row_of(existing, engagement)
     new = {**{k: v for k, v in row.items() if v is not None}, **deal_defaults(row)}
+    accepted = _accepted_on_creation(existing, new)
+    if accepted is not None:
+        new.pop("status", None)
+        new.pop("substatus", None)
     changes = _changes(old, new)
     base = {
         "sheet": sheet,
@@ -354,9 +361,37 @@ def _update(
                 what="the Microsoft referral, joining the existing engagement (upgrade to Co-sell)",
             )
         )
+    if accepted is not None:
+        base["reason"] = f"{base['reason']} {accepted}" if base.get("reason") else accepted
     if not steps:
-        return RowPlan(**{**base, "reason": None}, action=Action.UNCHANGED)
+        return RowPlan(**{**base, "reason": accepted}, action=Action.UNCHANGED)
     return RowPlan(**base, action=Action.UPDATE, steps=tuple(steps), changes=tuple(changes.values()))
+
+
+#: What a sheet may still say of such a referral: New, with any substatus New allows.
+_STATUS_AS_SENT = {("New", None), ("New", "Pending"), ("New", "Received")}
+
+
+def _accepted_on_creation(existing: Mapping[str, Any], new: Row) -> str | None:
+    """A note when Partner Center moved the partner's own outgoing referral to Active/Accepted
+    by itself on creation (as the create example answers) and the row still says New/Pending:
+    not a conflict, the status is left as it is. None otherwise."""
+    if (existing.get("status"), existing.get("substatus")) != ("Active", "Accepted"):
+        return None
+    if existing.get("direction") != "Outgoing" or is_microsoft(existing):
+        return None
+    if (new.get("status"), new.get("substatus")) not in _STATUS_AS_SENT:
+        return None
+    # Documented: an outgoing referral's acceptedDateTime is its creation time. Accepted at
+    # any other moment (a PATCH, a person), the sheet's New is a real move back: blocked.
+    created, accepted = _moment(existing.get("createdDateTime")), _moment(existing.get("acceptedDateTime"))
+    if created is None or accepted is None or accepted != created:
+        return None
+    said = "/".join(v for v in (new.get("status"), new.get("substatus")) if v)
+    return (
+        f"Partner Center accepted this outgoing referral when it was created (Active/Accepted): "
+        f"the sheet's {said} is left as it is."
+    )
 
 
 # An Updated time read back from an exported workbook keeps its milliseconds (an Excel
@@ -451,12 +486,13 @@ def _changes(old: Row, new: Row) -> dict[str, Change]:
         if not _same(old.get(key), value):
             changes[key] = Change.of(column.header, old.get(key), value)
     # A group that the row fills replaces the whole list: items beyond the row's go.
-    for g in SPEC.groups:
-        if not any(k.startswith(f"{g.key}.") and v is not None for k, v in new.items()):
-            continue
-        for key in [k for k, v in old.items() if k.startswith(f"{g.key}.") and v is not None]:
-            if new.get(key) is None:
-                changes[key] = Change.of(SPEC.column(key).header, old[key], None)
+    # (Group columns are keyed "group.n.field": the part before the first dot names it.)
+    groups = {g.key for g in SPEC.groups}
+    filled = {k.partition(".")[0] for k, v in new.items() if v is not None and "." in k} & groups
+    if filled:
+        for key, value in old.items():
+            if value is not None and key.partition(".")[0] in filled and new.get(key) is None:
+                changes[key] = Change.of(SPEC.column(key).header, value, None)
     return changes
 
 

@@ -143,6 +143,8 @@ def plan_text(plan: Plan, color: bool = False, verbose: bool = False) -> str:
     lines = [_clean(_title(plan))]
     if plan.target is not None:
         lines.append(paint("1", _clean(f"Target: {target_text(plan)}")))
+    if plan.lookup is not None:
+        lines.append(_clean(f"Read by: {LOOKUP_TEXT.get(plan.lookup, plan.lookup)}"))
     if plan.skipped:  # never silently: rows of the export that are in no plan row
         rows = ", ".join(str(s.row) for s in plan.skipped[:10]) + (", ..." if len(plan.skipped) > 10 else "")
         lines.append(
@@ -172,6 +174,12 @@ def _title(plan: Plan) -> str:
     state = f"remote state from {plan.api_url}" if plan.api_url else "offline: remote state not read"
     made = f", made {plan.created}" if plan.created else ""
     return f"bulkref plan for {plan.source} (sha256 {plan.fingerprint[:12]}, {state}{made})"
+
+
+LOOKUP_TEXT = {
+    "filtered": "filtered look-ups (by External Reference ID and id)",
+    "scan": "one paged listing of every referral (Partner Center does not filter, or the sheet is large)",
+}
 
 
 def target_text(plan: Plan) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 _SELECT = re.compile(r"^(\w+)\[(?:(\w+)=([^\]]+))?\]$")
@@ -20,31 +20,40 @@ def _segments(path: str) -> list[str]:
     return path.split("/")
 
 
+@lru_cache(maxsize=1024)
+def _compiled(path: str) -> tuple[tuple[str, str | None, str | None, bool], ...]:
+    """``path`` as (name, key, casefolded value, is a selection) steps: parsed once, since
+    planning a sheet reads the same few dozen paths in every row."""
+    steps = []
+    for part in _segments(path):
+        m = _SELECT.match(part)
+        if m is None:
+            steps.append((part, None, None, False))
+        else:
+            name, key, value = m.groups()
+            steps.append((name, key, None if value is None else value.casefold(), True))
+    return tuple(steps)
+
+
 def get_path(doc: Any, path: str) -> Any:
     """The value at ``path``; a tuple of ids for ``name[]/id``; None where absent."""
     node = doc
-    parts = _segments(path)
-    for i, part in enumerate(parts):
+    steps = _compiled(path)
+    for i, (name, key, value, selection) in enumerate(steps):
         if not isinstance(node, dict):
             return None
-        m = _SELECT.match(part)
-        if m is None:
-            node = node.get(part)
+        if not selection:
+            node = node.get(name)
             continue
-        name, key, value = m.groups()
         items = node.get(name)
         if not isinstance(items, list):
             return None
         if key is None:  # name[]/field: every item's field
-            rest = "/".join(parts[i + 1 :])
+            rest = "/".join(_segments(path)[i + 1 :])
             found = tuple(v for item in items if (v := get_path(item, rest)) not in (None, ""))
             return found or None
         node = next(
-            (
-                it
-                for it in items
-                if isinstance(it, dict) and str(it.get(key, "")).casefold() == value.casefold()
-            ),
+            (it for it in items if isinstance(it, dict) and str(it.get(key, "")).casefold() == value),
             None,
         )
     return node

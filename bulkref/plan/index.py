@@ -1,0 +1,176 @@
+"""A local index of the partner's referrals, filled by one paged scan.
+
+Where Partner Center does not filter by External Reference ID or id (its
+documentation shows neither), bulkref reads every referral once and answers
+its questions from here. The referrals are kept as JSON text in a temporary
+SQLite file, indexed by id, External Reference ID and engagement, so that
+memory stays flat at 100,000 referrals: a document is parsed only when the
+planner asks for it (``Groups.get`` / ``ById.get``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+Referral = dict[str, Any]
+
+# Rows written per transaction while a scan fills the index.
+_BATCH = 2000
+# Look-ups whose answers are kept (see ``ReferralIndex.by``).
+_RECENT = 32
+
+
+class ReferralIndex:
+    """Referrals by id, External Reference ID and engagement, on disk."""
+
+    def __init__(self) -> None:
+        handle, name = tempfile.mkstemp(prefix="bulkref-index-", suffix=".sqlite")
+        os.close(handle)
+        self.path = name
+        self.db = sqlite3.connect(name, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=OFF")
+        self.db.execute("PRAGMA synchronous=OFF")
+        self.db.execute("CREATE TABLE referral (id TEXT PRIMARY KEY, ext TEXT, engagement TEXT, doc TEXT)")
+        self.count = 0
+        self._pending: list[tuple[str, str | None, str | None, str]] = []
+        self._recent: dict[tuple[str, str], list[Referral]] = {}
+
+    def add(self, referral: Referral) -> None:
+        rid = referral.get("id")
+        if not isinstance(rid, str) or not rid:
+            return
+        ext, engagement = referral.get("externalReferenceId"), referral.get("engagementId")
+        self._pending.append(
+            (
+                rid,
+                ext if isinstance(ext, str) and ext else None,
+                engagement if isinstance(engagement, str) and engagement else None,
+                json.dumps(referral, separators=(",", ":")),
+            )
+        )
+        if len(self._pending) >= _BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        with self.db:
+            # A referral read twice (a page boundary moved during the scan) is kept once.
+            self.db.executemany("INSERT OR REPLACE INTO referral VALUES (?, ?, ?, ?)", self._pending)
+        self.count += len(self._pending)
+        self._pending.clear()
+
+    def finish(self) -> ReferralIndex:
+        """Flushed and indexed: ready for look-ups."""
+        self.flush()
+        with self.db:
+            self.db.execute("CREATE INDEX IF NOT EXISTS by_ext ON referral (ext)")
+            self.db.execute("CREATE INDEX IF NOT EXISTS by_engagement ON referral (engagement)")
+        return self
+
+    def by_id(self, rid: str) -> Referral | None:
+        found = self.by("id", rid)
+        return found[0] if found else None
+
+    def by(self, column: str, key: str) -> list[Referral]:
+        # The planner asks about one row's referral several times in a row (by id, by
+        # engagement, for the linked id): the last few answers are kept, not parsed again.
+        assert column in ("id", "ext", "engagement")
+        cached = self._recent.get((column, key))
+        if cached is not None:
+            return [dict(d) for d in cached]
+        rows = self.db.execute(f"SELECT doc FROM referral WHERE {column} = ? ORDER BY id", (key,))
+        found = [json.loads(doc) for (doc,) in rows]
+        if len(self._recent) >= _RECENT:
+            self._recent.pop(next(iter(self._recent)))
+        self._recent[(column, key)] = found
+        return [dict(d) for d in found]
+
+    def has(self, column: str, keys: Iterable[str]) -> set[str]:
+        """Which of ``keys`` some referral has in ``column`` (``id``, ``ext`` or ``engagement``)."""
+        assert column in ("id", "ext", "engagement")
+        wanted = list(dict.fromkeys(keys))
+        found: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT DISTINCT {column} FROM referral WHERE {column} IN ({marks})"
+            found.update(k for (k,) in self.db.execute(sql, chunk))
+        return found
+
+    def close(self) -> None:
+        self.db.close()
+        with contextlib.suppress(OSError):  # Windows may hold the file a moment longer
+            os.unlink(self.path)
+
+
+class Groups(Mapping[str, list[Referral]]):
+    """``key -> referrals`` read from the index on demand, plus referrals found elsewhere
+    (``extra``: read by id because the scan did not show them yet)."""
+
+    def __init__(
+        self,
+        index: ReferralIndex,
+        column: str,
+        keys: Iterable[str] | None,
+        extra: Mapping[str, list[Referral]],
+    ) -> None:
+        # keys None: every key the index holds (an engagement never asked about by name).
+        self._index, self._column = index, column
+        self._keys = None if keys is None else set(keys) | set(extra)
+        self._extra = extra
+
+    def __getitem__(self, key: str) -> list[Referral]:
+        if self._keys is not None and key not in self._keys:
+            raise KeyError(key)
+        found = self._index.by(self._column, key)
+        ids = {d.get("id") for d in found}
+        return found + [d for d in self._extra.get(key, []) if d.get("id") not in ids]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        # One query, not a membership test and then a read.
+        return self[key] if self._keys is None or key in self._keys else default
+
+    def _all(self) -> set[str]:
+        if self._keys is not None:
+            return self._keys
+        column = self._column
+        rows = self._index.db.execute(f"SELECT DISTINCT {column} FROM referral WHERE {column} IS NOT NULL")
+        return {k for (k,) in rows} | set(self._extra)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._all()))
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
+class ById(Mapping[str, Referral]):
+    """``id -> referral`` for the ids that were found (in the index, or read by id)."""
+
+    def __init__(self, index: ReferralIndex, present: Iterable[str], extra: Mapping[str, Referral]):
+        self._index = index
+        self._present = set(present)
+        self._extra = extra
+
+    def __getitem__(self, key: str) -> Referral:
+        if key in self._extra:
+            return self._extra[key]
+        if key not in self._present:
+            raise KeyError(key)
+        doc = self._index.by_id(key)
+        if doc is None:
+            raise KeyError(key)
+        return doc
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._present | set(self._extra)))
+
+    def __len__(self) -> int:
+        return len(self._present | set(self._extra))
