@@ -111,6 +111,17 @@ def _format_option(help: str, *choices: str) -> Callable[[Callable[..., None]], 
     return click.option("--format", "fmt", type=click.Choice(list(choices)), default="text", help=help)
 
 
+def _mapping_option(f: Callable[..., None]) -> Callable[..., None]:
+    """``--mapping``, as validate, plan and apply take it."""
+    return click.option(
+        "--mapping",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        metavar="M",
+        help="Read FILE, a CRM export, through this mapping file (see bulkref map suggest).",
+    )(f)
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="bulkref")
 @click.option("--debug", is_flag=True, help="Show Python tracebacks (for bug reports).")
@@ -192,13 +203,7 @@ def _reading_options(f: Callable[..., None]) -> Callable[..., None]:
     default=None,
     help="Also write a copy of the sheet with bad cells highlighted and commented.",
 )
-@click.option(
-    "--mapping",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    metavar="M",
-    help="Read FILE, a CRM export, through this mapping file (see bulkref map suggest).",
-)
+@_mapping_option
 @click.option("--sheet", default=None, help="The sheet to read (default: Referrals, or the first).")
 @_reading_options
 def validate(file: Path, fmt: str, annotate: Path | None, sheet: str | None, mapping: Path | None) -> None:
@@ -277,13 +282,7 @@ def _overwrite_newer_option(f: Callable[..., None]) -> Callable[..., None]:
 @_format_option(
     "text (a review), json (for scripts) or html (one page for a reviewer).", "text", "json", "html"
 )
-@click.option(
-    "--mapping",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    metavar="M",
-    help="Read FILE, a CRM export, through this mapping file (see bulkref map suggest).",
-)
+@_mapping_option
 @click.option("--sheet", default=None, help="The sheet to read (default: Referrals, or the first).")
 @_overwrite_newer_option
 @_reading_options
@@ -355,13 +354,7 @@ def plan(
 )
 @click.option("--yes", is_flag=True, help="Apply without asking.")
 @_format_option("text for people, json for scripts (the summary and the results path).", "text", "json")
-@click.option(
-    "--mapping",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    metavar="M",
-    help="Read FILE, a CRM export, through this mapping file (see bulkref map suggest).",
-)
+@_mapping_option
 @_overwrite_newer_option
 @_lookup_option
 @click.option(
