@@ -33,7 +33,7 @@ import copy
 import datetime as dt
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,17 +100,18 @@ class Executor:
     # Rows whose every step was found in Partner Center before the run (bulkref.apply.reconcile).
     adopted: set[int] = field(default_factory=set)
 
-    async def run(self) -> dict[int, RowResult]:
-        """Every row's result; rows not reached when ``stop`` was set are absent."""
-        previous = self.journal.steps()
-        results = {r: res for r, res in self.journal.results().items() if res.outcome in FINAL}
-        todo = iter([rp for rp in self.plan.rows if rp.row not in results])
+    async def run(self) -> Mapping[int, RowResult]:
+        """Every row's result, read from the journal; rows not reached when ``stop`` was set
+        are absent. The plan's rows are read as they are reached, and let go once done: a
+        run holds about ``concurrency`` rows' payloads, whatever the plan's size."""
+        self.journal.forget_unfinished(FINAL)  # tried again now: until then, not reached
+        finished = self.journal.rows_with(FINAL)
+        todo = (rp for rp in self.plan.rows if rp.row not in finished)
 
         async def worker() -> None:
             for rp in todo:
-                result = await self._row(rp, previous)
+                result = await self._row(rp, self.journal.steps_of(rp.row))
                 self.journal.record(result)
-                results[rp.row] = result
                 self.on_result(result)
                 if self.stop.is_set():
                     return
@@ -123,10 +124,11 @@ class Executor:
                     group.create_task(worker())
         except BaseExceptionGroup as failed:
             raise failed.exceptions[0] from None
-        return results
+        self.journal.flush()
+        return self.journal.result_view()
 
     # -- one row ------------------------------------------------------------------------------
-    async def _row(self, rp: RowPlan, previous: dict[tuple[int, str], tuple[str, Any]]) -> RowResult:
+    async def _row(self, rp: RowPlan, previous: Mapping[str, tuple[str, Any]]) -> RowResult:
         if rp.action in (Action.INVALID, Action.BLOCKED):
             return self._result(rp, Outcome.SKIPPED, error_code=str(rp.action), error_message=rp.reason)
         if rp.action is Action.UNCHANGED:
@@ -135,7 +137,7 @@ class Executor:
         last = _Last()
         sent = False
         for step in rp.steps:
-            state, answer = previous.get((rp.row, step.key), (None, None))
+            state, answer = previous.get(step.key, (None, None))
             if state == "done":
                 answers[step.key] = answer or {}
                 continue

@@ -8,8 +8,16 @@ Partner Center up before sending it again. WAL mode with ``synchronous=NORMAL``:
 a commit survives the process being killed (not a power cut), at the cost of
 microseconds instead of an fsync per step.
 
-Only ids, states, HTTP statuses and error codes/messages are kept: no
-payloads, no tokens.
+The plan is kept a row at a time (``plan_row``, written in batches inside
+transactions) and read back a page at a time, so a run of 100,000 rows never
+holds its plan whole. Beside the plan's payloads, only ids, states, HTTP
+statuses and error codes/messages are kept: no tokens. A step's ``sent`` is
+committed before its call goes out; a ``done`` step and a row's result are
+committed with the next ``sent`` (or within ``COMMIT_EVERY``): lost with the
+process, they only make the next run look the step up in Partner Center.
+
+A journal of the earlier layout (the whole plan as one JSON value) is
+rewritten in this one when opened; one that cannot be read so is in doubt.
 
 A journal is a cache of what Partner Center holds, never the truth. It is
 checked when opened (SQLite's ``quick_check``, and the write-ahead log's
@@ -25,24 +33,34 @@ command with one sentence naming it (``JournalError``, exit 2).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
+import hashlib
 import json
 import os
 import sqlite3
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from bulkref.apply.outcome import Outcome, RowResult
 from bulkref.errors import BulkrefError, JournalError
-from bulkref.plan.model import Plan
+from bulkref.plan.model import Plan, RowPlan
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS run (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS plan_row (
+    pos INTEGER PRIMARY KEY,      -- the row's place in the plan, from 0
+    row INTEGER NOT NULL,
+    action TEXT NOT NULL,
+    -- What the results need of the row, read without its payloads:
+    sheet TEXT, external_id TEXT, referral_id TEXT, engagement_id TEXT, linked_referral_id TEXT,
+    value TEXT NOT NULL           -- JSON: the RowPlan (bulkref.plan.model.RowPlan.as_json)
+);
 CREATE TABLE IF NOT EXISTS step (
     row INTEGER NOT NULL,
     key TEXT NOT NULL,
@@ -50,17 +68,30 @@ CREATE TABLE IF NOT EXISTS step (
     answer TEXT,                  -- JSON: id, engagementId, organizationId, organizationName, eTag
     PRIMARY KEY (row, key)
 );
-CREATE TABLE IF NOT EXISTS result (row INTEGER PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS result (row INTEGER PRIMARY KEY, value TEXT NOT NULL, outcome TEXT);
 """
+#: The journal's layout (``PRAGMA user_version``). 0: before 2: the whole plan as one JSON
+#: value (``run.plan``), read once and rewritten a row at a time when such a journal is opened.
+FORMAT = 2
 
 # What a step's answer keeps: enough to fill step 2 and the results sheet.
 ANSWER_FIELDS = ("id", "engagementId", "organizationId", "organizationName", "eTag")
+# Plan rows written per transaction, and read per query.
+ROWS_AT_ONCE = 500
+# Writes that may be lost with the process (a done step, a row's result: the next run
+# looks the step up instead) wait at most this long for the next commit.
+COMMIT_EVERY = 0.25
 
 
 class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.in_doubt: str | None = None  # why this run must not trust what the journal said
+        self.closed = False
+        self._pending = False  # an open transaction holds writes not committed yet
+        self._since = 0.0
+        self._digest: Any = None
+        self._written = 0
         with self._writing("created"):
             path.parent.mkdir(parents=True, exist_ok=True)
         damage = _wal_damage(path)
@@ -68,6 +99,8 @@ class Journal:
             self._db = self._open()
             if damage is None:
                 damage = _check(self._db)
+            if damage is None:
+                damage = self._upgrade()
         except sqlite3.OperationalError as e:
             if "locked" in str(e):
                 raise BulkrefError(
@@ -91,11 +124,44 @@ class Journal:
             db.execute("PRAGMA locking_mode=EXCLUSIVE")
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > FORMAT:
+                raise JournalError(
+                    f"The journal {self.path} was written by a newer bulkref (format {version}): "
+                    "upgrade bulkref, or give another file with --state."
+                )
+            fresh = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
             db.executescript(SCHEMA)
+            if fresh:
+                db.execute(f"PRAGMA user_version={FORMAT}")
         except BaseException:
             db.close()
             raise
         return db
+
+    def _upgrade(self) -> str | None:
+        """A journal of the earlier layout rewritten in this one (None), or why it cannot be."""
+        if self._db.execute("PRAGMA user_version").fetchone()[0] == FORMAT:
+            return None
+        try:
+            with self._db:
+                self._db.execute("BEGIN")
+                columns = {r[1] for r in self._db.execute("PRAGMA table_info(result)")}
+                if "outcome" not in columns:
+                    self._db.execute("ALTER TABLE result ADD COLUMN outcome TEXT")
+                stored = self._db.execute("SELECT row, value FROM result").fetchall()
+                for row, value in stored:
+                    outcome = json.loads(value).get("outcome")
+                    self._db.execute("UPDATE result SET outcome = ? WHERE row = ?", (outcome, row))
+                old = self._db.execute("SELECT value FROM run WHERE key = 'plan'").fetchone()
+                if old is not None:
+                    plan = Plan.from_json(json.loads(old[0]))
+                    self._db.execute("DELETE FROM run WHERE key = 'plan'")
+                    self._write_plan(plan, plan.rows)
+                self._db.execute(f"PRAGMA user_version={FORMAT}")
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            return f"it was written by an earlier bulkref and could not be read ({e})"
+        return None
 
     def _set_aside(self, why: str) -> None:
         """Keep the doubtful journal for a post-mortem under another name; start a new one."""
@@ -126,8 +192,38 @@ class Journal:
         except (sqlite3.Error, OSError) as e:
             raise _journal_error(self.path, what, e) from None
 
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection to read with: the journal's, or once it is closed (the results of a
+        finished run, read afterwards) one of its own for this read."""
+        with self._writing("read"):
+            if not self.closed:
+                yield self._db
+                return
+            with contextlib.closing(sqlite3.connect(self.path)) as db:
+                yield db
+
+    def flush(self) -> None:
+        """Commit what waits for a commit."""
+        if self._pending and not self.closed:
+            with self._writing():
+                try:
+                    if self._db.in_transaction:
+                        self._db.execute("COMMIT")
+                finally:
+                    self._pending = self._db.in_transaction
+
     def close(self) -> None:
-        self._db.close()
+        if self.closed:
+            return
+        try:
+            # What cannot be committed now (a full disk, after the run said so) is only done
+            # steps and results: the next run looks those steps up in Partner Center.
+            with contextlib.suppress(JournalError):
+                self.flush()
+        finally:
+            self.closed = True
+            self._db.close()
 
     def __enter__(self) -> Journal:
         return self
@@ -137,18 +233,112 @@ class Journal:
 
     # -- the run -----------------------------------------------------------------------------
     def plan(self) -> Plan | None:
+        """The plan of the journal's run, its rows read from the journal as they are used."""
+        self.flush()
         with self._writing("read"):
-            row = self._db.execute("SELECT value FROM run WHERE key = 'plan'").fetchone()
-        return Plan.from_json(json.loads(row[0])) if row else None
+            row = self._db.execute("SELECT value FROM run WHERE key = 'header'").fetchone()
+        if row is None:
+            return None
+        return dataclasses.replace(Plan.from_json({**json.loads(row[0]), "rows": []}), rows=PlanRows(self))
+
+    def digest(self) -> str | None:
+        """A digest of the journal's plan (its header and every row), to tell a saved plan again."""
+        with self._writing("read"):
+            row = self._db.execute("SELECT value FROM run WHERE key = 'digest'").fetchone()
+        return row[0] if row else None
 
     def start(self, plan: Plan) -> None:
         """A new run of ``plan``: what an earlier run journaled is forgotten
         (it is in Partner Center now, and the new plan was made from there)."""
+        self.begin()
+        self.add(plan.rows)
+        self.finish(plan)
+
+    def begin(self) -> None:
+        """A new run whose plan comes in batches (``add``), then ``finish``: until then the
+        journal holds no plan, so a run stopped while planning plans afresh next time."""
+        self.flush()
         with self._writing(), self._db:
             self._db.execute("BEGIN")
-            self._db.execute("DELETE FROM step")
-            self._db.execute("DELETE FROM result")
-            self._db.execute("INSERT OR REPLACE INTO run VALUES ('plan', ?)", (json.dumps(plan.as_json()),))
+            for table in ("step", "result", "plan_row"):
+                self._db.execute(f"DELETE FROM {table}")
+            self._db.execute("DELETE FROM run WHERE key IN ('header', 'digest', 'plan')")
+        self._digest = hashlib.sha256()
+        self._written = 0
+
+    def add(self, rows: Iterable[RowPlan]) -> None:
+        """Plan rows, in order, written ``ROWS_AT_ONCE`` to a transaction."""
+        batch: list[RowPlan] = []
+        for rp in rows:
+            batch.append(rp)
+            if len(batch) >= ROWS_AT_ONCE:
+                self._add(batch)
+                batch = []
+        if batch:
+            self._add(batch)
+
+    def _add(self, rows: list[RowPlan]) -> None:
+        self.flush()
+        with self._writing(), self._db:
+            self._db.execute("BEGIN")
+            self._insert_rows(rows)
+
+    def _insert_rows(self, rows: Iterable[RowPlan]) -> None:
+        values = []
+        for rp in rows:
+            text = json.dumps(rp.as_json(), ensure_ascii=False)
+            self._digest.update(text.encode())
+            values.append(
+                (
+                    self._written,
+                    rp.row,
+                    str(rp.action),
+                    rp.sheet,
+                    rp.external_id,
+                    rp.referral_id,
+                    rp.engagement_id,
+                    rp.linked_referral_id,
+                    text,
+                )
+            )
+            self._written += 1
+        self._db.executemany("INSERT INTO plan_row VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+
+    def finish(self, header: Plan) -> None:
+        """The plan complete: ``header`` is the plan's (its rows are those added)."""
+        self._digest.update(json.dumps(_header(header), sort_keys=True).encode())
+        self.flush()
+        with self._writing(), self._db:
+            self._db.execute("BEGIN")
+            self._db.execute(
+                "INSERT OR REPLACE INTO run VALUES ('header', ?)", (json.dumps(_header(header)),)
+            )
+            self._db.execute("INSERT OR REPLACE INTO run VALUES ('digest', ?)", (self._digest.hexdigest(),))
+
+    def _write_plan(self, plan: Plan, rows: Iterable[RowPlan]) -> None:
+        """Inside an open transaction (the upgrade of an earlier journal)."""
+        self._digest = hashlib.sha256()
+        self._written = 0
+        self._insert_rows(rows)
+        self._digest.update(json.dumps(_header(plan), sort_keys=True).encode())
+        self._db.execute("INSERT OR REPLACE INTO run VALUES ('header', ?)", (json.dumps(_header(plan)),))
+        self._db.execute("INSERT OR REPLACE INTO run VALUES ('digest', ?)", (self._digest.hexdigest(),))
+
+    def rows_from(self, pos: int, limit: int = ROWS_AT_ONCE) -> list[tuple[int, RowPlan]]:
+        """(position, row) of the plan's rows from ``pos`` on, at most ``limit`` of them."""
+        with self._reading() as db:
+            found = db.execute(
+                "SELECT pos, value FROM plan_row WHERE pos >= ? ORDER BY pos LIMIT ?", (pos, limit)
+            ).fetchall()
+        return [(p, RowPlan.from_json(json.loads(v))) for p, v in found]
+
+    def row_count(self) -> int:
+        with self._reading() as db:
+            return int(db.execute("SELECT count(*) FROM plan_row").fetchone()[0])
+
+    def action_counts(self) -> dict[str, int]:
+        with self._reading() as db:
+            return dict(db.execute("SELECT action, count(*) FROM plan_row GROUP BY action").fetchall())
 
     # -- steps -------------------------------------------------------------------------------
     def steps(self) -> dict[tuple[int, str], tuple[str, dict[str, Any] | None]]:
@@ -158,9 +348,16 @@ class Journal:
                 for r, k, state, a in self._db.execute("SELECT row, key, state, answer FROM step")
             }
 
+    def steps_of(self, row: int) -> dict[str, tuple[str, dict[str, Any] | None]]:
+        """One row's steps: key -> (state, answer)."""
+        with self._writing("read"):
+            found = self._db.execute("SELECT key, state, answer FROM step WHERE row = ?", (row,)).fetchall()
+        return {k: (state, json.loads(a) if a else None) for k, state, a in found}
+
     def sent(self, row: int, key: str) -> None:
         # When: a later run looks a cut-off call up for only what is left of the consistency window.
-        self._set(row, key, "sent", {"sentAt": round(time.time(), 3)})
+        # Committed before the call goes out (with whatever waited for a commit).
+        self._set(row, key, "sent", {"sentAt": round(time.time(), 3)}, commit=True)
 
     def done(self, row: int, key: str, answer: dict[str, Any] | None) -> None:
         kept = {f: answer[f] for f in ANSWER_FIELDS if answer and answer.get(f) is not None}
@@ -169,30 +366,202 @@ class Journal:
     def failed(self, row: int, key: str) -> None:
         self._set(row, key, "failed", None)
 
-    def _set(self, row: int, key: str, state: str, answer: dict[str, Any] | None) -> None:
+    def _set(
+        self, row: int, key: str, state: str, answer: dict[str, Any] | None, commit: bool = False
+    ) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO step VALUES (?, ?, ?, ?)",
+            (row, key, state, json.dumps(answer) if answer is not None else None),
+            commit,
+        )
+
+    def _write(self, sql: str, values: tuple[Any, ...], commit: bool = False) -> None:
+        """One write, committed now (``commit``) or with the next commit: a done step or a
+        result lost with the process only makes the next run look the step up first."""
         with self._writing():
-            self._db.execute(
-                "INSERT OR REPLACE INTO step VALUES (?, ?, ?, ?)",
-                (row, key, state, json.dumps(answer) if answer is not None else None),
-            )
+            try:
+                if not self._db.in_transaction:
+                    self._db.execute("BEGIN")
+                    self._since = time.monotonic()
+                self._db.execute(sql, values)
+                if commit or time.monotonic() - self._since > COMMIT_EVERY:
+                    self._db.execute("COMMIT")
+            finally:
+                # SQLite rolls back by itself on some errors (a full disk): nothing is pending then.
+                self._pending = self._db.in_transaction
 
     # -- results -----------------------------------------------------------------------------
     def record(self, result: RowResult) -> None:
         # Field by field, not dataclasses.asdict: that deep-copies every value,
         # and this runs once per row of a 100,000-row run.
         values = {f.name: getattr(result, f.name) for f in fields(result)}
-        with self._writing():
-            self._db.execute("INSERT OR REPLACE INTO result VALUES (?, ?)", (result.row, json.dumps(values)))
+        self._write(
+            "INSERT OR REPLACE INTO result VALUES (?, ?, ?)",
+            (result.row, json.dumps(values), str(result.outcome)),
+        )
 
     def results(self) -> dict[int, RowResult]:
-        out = {}
+        self.flush()
         with self._writing("read"):
             stored = self._db.execute("SELECT row, value FROM result").fetchall()
-        for row, value in stored:
-            d = json.loads(value)
-            d["outcome"] = Outcome(d["outcome"])
-            out[row] = RowResult(**d)
-        return out
+        return {row: _result(value) for row, value in stored}
+
+    def result_of(self, row: int) -> RowResult | None:
+        with self._reading() as db:
+            found = db.execute("SELECT value FROM result WHERE row = ?", (row,)).fetchone()
+        return None if found is None else _result(found[0])
+
+    def rows_with(self, outcomes: Iterable[str]) -> set[int]:
+        """The rows whose recorded result is one of ``outcomes``."""
+        wanted = sorted(set(map(str, outcomes)))
+        marks = ", ".join("?" * len(wanted))
+        with self._writing("read"):
+            found = self._db.execute(
+                f"SELECT row FROM result WHERE outcome IN ({marks})",
+                wanted,
+            ).fetchall()
+        return {r for (r,) in found}
+
+    def outcomes_from(self, pos: int, limit: int = ROWS_AT_ONCE) -> list[tuple[Any, ...]]:
+        """From plan position ``pos`` on, in plan order: (pos, sheet, row, external_id, action,
+        referral_id, engagement_id, linked_referral_id, the recorded result or None, and the
+        row's plan where it has no result)."""
+        with self._reading() as db:
+            return _outcomes_from(db, pos, limit)
+
+    def sheet_names(self) -> set[str]:
+        query = "SELECT DISTINCT sheet FROM plan_row WHERE sheet IS NOT NULL AND sheet != ''"
+        with self._reading() as db:
+            return {s for (s,) in db.execute(query)}
+
+    def unfinished(self, final: Iterable[str]) -> bool:
+        """Whether a create or an update of the plan has no ``final`` result yet."""
+        kept = sorted(set(map(str, final)))
+        marks = ", ".join("?" * len(kept))
+        with self._writing("read"):
+            return (
+                self._db.execute(
+                    "SELECT 1 FROM plan_row WHERE action IN ('create', 'update') AND row NOT IN "
+                    f"(SELECT row FROM result WHERE outcome IN ({marks})) LIMIT 1",
+                    kept,
+                ).fetchone()
+                is not None
+            )
+
+    def forget_unfinished(self, final: Iterable[str]) -> None:
+        """Drop the results that are not ``final``: their rows are about to be tried again."""
+        kept = sorted(set(map(str, final)))
+        marks = ", ".join("?" * len(kept))
+        self.flush()
+        with self._writing():
+            self._db.execute(f"DELETE FROM result WHERE outcome NOT IN ({marks})", kept)
+
+    def result_view(self) -> ResultView:
+        self.flush()
+        return ResultView(self)
+
+    def result_rows(self) -> list[int]:
+        with self._reading() as db:
+            return [r for (r,) in db.execute("SELECT row FROM result ORDER BY row")]
+
+
+class ResultView(Mapping[int, RowResult]):
+    """The journal's recorded results by row, each read when asked for."""
+
+    def __init__(self, journal: Journal) -> None:
+        self._journal = journal
+
+    def __getitem__(self, row: int) -> RowResult:
+        found = self._journal.result_of(row)
+        if found is None:
+            raise KeyError(row)
+        return found
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._journal.result_rows())
+
+    def __len__(self) -> int:
+        return len(self._journal.result_rows())
+
+
+class PlanRows(Sequence[RowPlan]):
+    """A journal's plan rows, read ``ROWS_AT_ONCE`` at a time as they are used: a plan of
+    100,000 rows is never held whole."""
+
+    def __init__(self, journal: Journal) -> None:
+        self._journal = journal
+        self._length: int | None = None
+
+    def __len__(self) -> int:
+        if self._length is None:
+            self._length = self._journal.row_count()
+        return self._length
+
+    def __iter__(self) -> Iterator[RowPlan]:
+        pos = 0
+        while True:
+            page = self._journal.rows_from(pos)
+            if not page:
+                return
+            for pos, rp in page:  # noqa: B007 (the last position read is where the next page starts)
+                yield rp
+            pos += 1
+
+    @overload
+    def __getitem__(self, i: int) -> RowPlan: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[RowPlan]: ...
+    def __getitem__(self, i: int | slice) -> RowPlan | list[RowPlan]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        page = self._journal.rows_from(i, 1) if 0 <= i < len(self) else []
+        if not page:
+            raise IndexError(i)
+        return page[0][1]
+
+    def counts(self) -> dict[str, int]:
+        """Rows per action, counted by the journal."""
+        return self._journal.action_counts()
+
+
+def plan_digest(plan: Plan) -> str:
+    """What ``Journal.digest`` says of a journal holding ``plan``."""
+    digest = hashlib.sha256()
+    for rp in plan.rows:
+        digest.update(json.dumps(rp.as_json(), ensure_ascii=False).encode())
+    digest.update(json.dumps(_header(plan), sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def _header(plan: Plan) -> dict[str, Any]:
+    """The plan without its rows (nor their summary)."""
+    d = dataclasses.replace(plan, rows=()).as_json()
+    d.pop("rows", None)
+    d.pop("summary", None)
+    return d
+
+
+def _outcomes_from(db: sqlite3.Connection, pos: int, limit: int) -> list[tuple[Any, ...]]:
+    return db.execute(
+        "SELECT p.pos, p.sheet, p.row, p.external_id, p.action, p.referral_id, p.engagement_id,"
+        " p.linked_referral_id, r.value, CASE WHEN r.value IS NULL THEN p.value END"
+        " FROM plan_row p LEFT JOIN result r ON r.row = p.row"
+        " WHERE p.pos >= ? ORDER BY p.pos LIMIT ?",
+        (pos, limit),
+    ).fetchall()
+
+
+def result_of_json(value: str) -> RowResult:
+    """A result as ``Journal.record`` stored it."""
+    return _result(value)
+
+
+def _result(value: str) -> RowResult:
+    d = json.loads(value)
+    d["outcome"] = Outcome(d["outcome"])
+    return RowResult(**d)
 
 
 def _check(db: sqlite3.Connection) -> str | None:

@@ -10,16 +10,20 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
 import time
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
-from bulkref.apply.journal import Journal
+from bulkref.apply.journal import Journal, result_of_json
 from bulkref.apply.outcome import Outcome, RowResult, summary
 from bulkref.errors import BulkrefError
-from bulkref.plan.model import Action, Plan
+from bulkref.plan.model import Action, Plan, RowPlan
 
 RESULT_SUFFIXES = (".xlsx", ".csv")
 #: Free space a results file needs, whatever its size: a workbook's skeleton and some rows.
@@ -101,48 +105,87 @@ def not_reached(sheet: str, row: int, external_id: str | None, action: str) -> R
     )
 
 
-def journal_rows(plan: Plan, journal: Journal) -> list[RowResult]:
-    """One result per row of ``plan`` from what ``journal`` holds: the recorded result,
-    else what its steps say (a run killed between a call and its result)."""
-    recorded = journal.results()
-    steps = journal.steps()
-    out: list[RowResult] = []
-    for rp in plan.rows:
-        if rp.row in recorded:
-            out.append(recorded[rp.row])
-            continue
-        states = [steps.get((rp.row, s.key), (None, None)) for s in rp.steps]
-        answers = {s.key: a or {} for s, (state, a) in zip(rp.steps, states, strict=True) if state == "done"}
-        if not answers:
-            base = not_reached(rp.sheet, rp.row, rp.external_id, str(rp.action))
-            if any(state == "sent" for state, _ in states):
-                base = _with(base, "maybeSent", "A call was cut off: the next run looks it up first.")
-            out.append(base)
-            continue
-        first = answers.get("referral") or answers.get("update") or {}
-        linked = answers.get("connected") or {}
-        complete = len(answers) == len(rp.steps)
-        done = Outcome.CREATED if rp.action is Action.CREATE else Outcome.UPDATED
-        out.append(
-            RowResult(
-                sheet=rp.sheet,
-                row=rp.row,
-                external_id=rp.external_id,
-                action=str(rp.action),
-                outcome=done if complete else Outcome.PARTIAL,
-                referral_id=first.get("id") or rp.referral_id,
-                engagement_id=first.get("engagementId") or linked.get("engagementId") or rp.engagement_id,
-                linked_referral_id=linked.get("id"),
-                error_code=None if complete else "notReached",
-                error_message=None if complete else NOT_REACHED,
-            )
-        )
-    return out
+class JournalResults(Sequence[RowResult]):
+    """One result per row of the journal's plan, in the plan's order, read from the journal
+    a page at a time whenever iterated (a run of 100,000 rows holds none of them): the
+    recorded result with the ids the plan read where the run learnt none (an unchanged,
+    blocked or unreached row keeps the record of what Partner Center holds), else what
+    its steps say (``steps``: a run killed between a call and its result), else not reached."""
+
+    def __init__(self, journal: Journal, *, steps: bool = False) -> None:
+        self._journal = journal
+        self._steps = steps
+        self._length: int | None = None
+
+    def __len__(self) -> int:
+        if self._length is None:
+            self._length = sum(1 for _ in self._pages())
+        return self._length
+
+    def __getitem__(self, i: int) -> RowResult:  # type: ignore[override]
+        if i < 0:
+            i += len(self)
+        for k, r in enumerate(self):
+            if k == i:
+                return r
+        raise IndexError(i)
+
+    def sheet_names(self) -> set[str]:
+        return self._journal.sheet_names()
+
+    def _pages(self) -> Iterator[tuple[Any, ...]]:
+        pos = 0
+        while page := self._journal.outcomes_from(pos):
+            yield from page
+            pos = page[-1][0] + 1
+
+    def __iter__(self) -> Iterator[RowResult]:
+        for _, sheet, row, ext, action, rid, eid, linked, recorded, planned in self._pages():
+            known = {"referral_id": rid, "engagement_id": eid, "linked_referral_id": linked}
+            if recorded is not None:
+                result = result_of_json(recorded)
+            elif self._steps:
+                result = _from_steps(RowPlan.from_json(json.loads(planned)), self._journal)
+            else:
+                result = not_reached(sheet, row, ext, action)
+            missing = {k: v for k, v in known.items() if v is not None and getattr(result, k) is None}
+            yield replace(result, **missing) if missing else result
+
+
+def journal_rows(plan: Plan, journal: Journal) -> JournalResults:
+    """One result per row of ``plan`` (the journal's) from what ``journal`` holds: the
+    recorded result, else what its steps say (a run killed between a call and its result)."""
+    return JournalResults(journal, steps=True)
+
+
+def _from_steps(rp: RowPlan, journal: Journal) -> RowResult:
+    steps = journal.steps_of(rp.row)
+    states = [steps.get(s.key, (None, None)) for s in rp.steps]
+    answers = {s.key: a or {} for s, (state, a) in zip(rp.steps, states, strict=True) if state == "done"}
+    if not answers:
+        base = not_reached(rp.sheet, rp.row, rp.external_id, str(rp.action))
+        if any(state == "sent" for state, _ in states):
+            base = _with(base, "maybeSent", "A call was cut off: the next run looks it up first.")
+        return base
+    first = answers.get("referral") or answers.get("update") or {}
+    linked = answers.get("connected") or {}
+    complete = len(answers) == len(rp.steps)
+    done = Outcome.CREATED if rp.action is Action.CREATE else Outcome.UPDATED
+    return RowResult(
+        sheet=rp.sheet,
+        row=rp.row,
+        external_id=rp.external_id,
+        action=str(rp.action),
+        outcome=done if complete else Outcome.PARTIAL,
+        referral_id=first.get("id") or rp.referral_id,
+        engagement_id=first.get("engagementId") or linked.get("engagementId") or rp.engagement_id,
+        linked_referral_id=linked.get("id"),
+        error_code=None if complete else "notReached",
+        error_message=None if complete else NOT_REACHED,
+    )
 
 
 def _with(r: RowResult, code: str, message: str) -> RowResult:
-    from dataclasses import replace
-
     return replace(r, error_code=code, error_message=message)
 
 
@@ -167,9 +210,9 @@ def rebuild_results(state: Path | str, out: Path | str | None = None) -> tuple[P
         if plan is None:
             raise BulkrefError(f"The journal {state} holds no run: there are no results to rebuild.")
         rows = journal_rows(plan, journal)
-    target = Path(out) if out is not None else default_path(Path(plan.source))
-    refuse_input(target, Path(plan.source))
-    check_results_path(target, len(rows))
-    counts = summary(rows)
-    write_results(rows, target, source=plan.source, summary=counts)
+        target = Path(out) if out is not None else default_path(Path(plan.source))
+        refuse_input(target, Path(plan.source))
+        check_results_path(target, len(plan.rows))
+        counts = summary(rows)
+        write_results(rows, target, source=plan.source, summary=counts, in_order=True)
     return target, counts

@@ -176,6 +176,7 @@ def write_results(
     *,
     source: str | None = None,
     summary: Mapping[str, int] | None = None,
+    in_order: bool = False,
 ) -> Path:
     """Write ``results`` (one per input row, in any order: written in row order)
     to ``out``, a .xlsx or .csv file by its suffix, replacing any previous
@@ -183,11 +184,13 @@ def write_results(
 
     ``source`` names the input on the Summary sheet. ``summary`` is the counts to
     show there (e.g. apply's JSON summary); without it, the rows per outcome.
+    ``in_order``: ``results`` are in the input's order already (a journal's, read as
+    they are written: bulkref.apply.record.JournalResults), and are not held whole.
     """
     out = Path(out)
     suffix = out.suffix.lower()
-    # Rows finish out of order under concurrency; the file follows the input.
-    results = sorted(results, key=lambda r: r.row)
+    if not in_order:  # rows finish out of order under concurrency; the file follows the input
+        results = sorted(results, key=lambda r: r.row)
     if suffix == ".csv":
         sheetxml.atomic_write(out, "w", lambda f: _write_csv(results, f), what="results file")
     elif suffix == ".xlsx":
@@ -328,7 +331,8 @@ def _summary_sheet(
     """Source, when, and how many rows ended how: what someone opening the file asks first."""
     ws.column_dimensions["A"].width = 22
     ws.column_dimensions["B"].width = 60
-    sheets = sorted({r.sheet for r in results if r.sheet})
+    named = getattr(results, "sheet_names", None)  # a journal's results name them without a pass
+    sheets = sorted(named() if named is not None else {r.sheet for r in results if r.sheet})
     written = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     facts: list[tuple[str, str | int]] = []
     if source is not None:

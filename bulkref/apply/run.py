@@ -25,25 +25,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bulkref.apply.executor import CONSISTENCY_WINDOW, FINAL, Executor
-from bulkref.apply.journal import Journal
+from bulkref.apply.journal import Journal, plan_digest
+from bulkref.apply.lanes import lanes
 from bulkref.apply.lock import target_lock
 from bulkref.apply.outcome import RowResult, summary
 from bulkref.apply.pacing import Pacer
 from bulkref.apply.reconcile import adopt_existing, adopt_known
-from bulkref.apply.record import check_results_path, not_reached
+from bulkref.apply.record import JournalResults, check_results_path
 from bulkref.errors import BulkrefError
 from bulkref.plan.make import api_label, fingerprint, mapping_fingerprint, plan_file
-from bulkref.plan.model import Action, Plan, RowPlan
+from bulkref.plan.model import Action, Plan
 
 if TYPE_CHECKING:
     from bulkref.api.destination import Destination
@@ -52,7 +54,8 @@ if TYPE_CHECKING:
 @dataclass
 class ApplyRun:
     plan: Plan
-    results: list[RowResult]
+    # In the plan's order; read from the journal whenever iterated (JournalResults).
+    results: Sequence[RowResult]
     resumed: bool
     interrupted: bool
     declined: bool
@@ -61,9 +64,9 @@ class ApplyRun:
     target: Destination | None = None  # where it was written, named
     previous_results: Path | None = None  # the results file found there, kept under this name
 
-    @property
+    @functools.cached_property
     def summary(self) -> dict[str, int]:
-        return summary(self.results)
+        return summary(self.results)  # one pass over the journal's results, once
 
 
 def journal_path(source: Path, api: str, data_dir: Path) -> Path:
@@ -146,7 +149,9 @@ def apply_input(
         if not run.declined:
             run.results_path, run.previous_results = keep_previous(out)
             try:
-                write_results(run.results, run.results_path, source=str(source), summary=run.summary)
+                write_results(
+                    run.results, run.results_path, source=str(source), summary=run.summary, in_order=True
+                )
             except BulkrefError as e:
                 drop_kept(run.results_path, run.previous_results)
                 raise BulkrefError(
@@ -190,11 +195,13 @@ async def _apply(
     on_note: Callable[[str], None],
     stop: threading.Event | None,
     check_room: Callable[[int], None],
-) -> tuple[Plan, list[RowResult], bool, bool, bool]:
+) -> tuple[Plan, Sequence[RowResult], bool, bool, bool]:
     """(plan, results, resumed, interrupted, declined)."""
     pacer = Pacer()
     concurrency = options.concurrency
-    async with where.client(max_connections=max(concurrency, 4), pacer=pacer) as client:
+    slots = max(concurrency, 4)
+    # One connection per lane (bulkref.apply.lanes): httpx's pool costs more per call than the call.
+    async with where.client(max_connections=slots, pacer=pacer, transport=lanes(slots)) as client:
         from bulkref.plan.remote import configure
 
         configure(client, options.lookup, on_note)
@@ -233,24 +240,8 @@ async def _apply(
         executor.on_result = finished
         loop = asyncio.get_running_loop()
         with _stop_on_ctrl_c(loop, executor.stop, on_note):
-            done = await executor.run()
-    rows = [
-        _with_ids(done.get(rp.row) or not_reached(rp.sheet, rp.row, rp.external_id, str(rp.action)), rp)
-        for rp in plan.rows
-    ]
-    return plan, rows, resumed, executor.stop.is_set(), False
-
-
-def _with_ids(result: RowResult, rp: RowPlan) -> RowResult:
-    """``result`` with the ids the plan read from Partner Center where the run learnt none:
-    an unchanged, blocked or unreached row keeps the record of what Partner Center holds."""
-    known = {
-        "referral_id": rp.referral_id,
-        "engagement_id": rp.engagement_id,
-        "linked_referral_id": rp.linked_referral_id,
-    }
-    missing = {k: v for k, v in known.items() if v is not None and getattr(result, k) is None}
-    return dataclasses.replace(result, **missing) if missing else result
+            await executor.run()
+    return plan, JournalResults(journal), resumed, executor.stop.is_set(), False
 
 
 async def _plan(
@@ -266,10 +257,10 @@ async def _plan(
     if path.suffix.lower() == ".json":
         plan = _saved_plan(path, label, mapping, overwrite_newer)
         previous = journal.plan()
-        if previous is not None and previous.as_json() == plan.as_json():
-            return plan, True, False
+        if previous is not None and journal.digest() == plan_digest(plan):
+            return previous, True, False
         journal.start(plan)
-        return plan, False, False
+        return _journaled(journal), False, False
     previous = journal.plan()
     if (
         previous is not None
@@ -277,7 +268,7 @@ async def _plan(
         and previous.api_url == label
         and previous.mapping_fingerprint == _mapping_print(mapping)
         and previous.overwrite_newer == overwrite_newer
-        and _unfinished(previous, journal)
+        and journal.unfinished(FINAL)
     ):
         return previous, True, False
     plan = await plan_file(
@@ -289,7 +280,14 @@ async def _plan(
         target=None if target is None else target.as_json(),
     )
     journal.start(plan)
-    return plan, False, True
+    return _journaled(journal), False, True
+
+
+def _journaled(journal: Journal) -> Plan:
+    """The journal's plan: its rows read from there as they are used, the objects let go."""
+    plan = journal.plan()
+    assert plan is not None  # just written
+    return plan
 
 
 def _created_by_last_run(journal: Journal) -> dict[str, RowResult]:
@@ -355,15 +353,6 @@ def _saved_plan(path: Path, label: str, mapping: Path | None = None, overwrite_n
             "a saved plan is applied as it was made, so plan again with --overwrite-newer."
         )
     return plan
-
-
-def _unfinished(plan: Plan, journal: Journal) -> bool:
-    done = journal.results()
-    return any(
-        rp.action in (Action.CREATE, Action.UPDATE)
-        and (rp.row not in done or done[rp.row].outcome not in FINAL)
-        for rp in plan.rows
-    )
 
 
 @contextlib.contextmanager

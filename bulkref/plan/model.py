@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -166,7 +167,8 @@ class Plan:
     source: str  # the input file as given
     fingerprint: str  # sha256 of the input file's bytes: apply refuses a changed input
     api_url: str | None  # where remote state was read (None: --offline)
-    rows: tuple[RowPlan, ...]
+    # A tuple, or a journal's rows read as they are used (bulkref.apply.journal.PlanRows).
+    rows: Sequence[RowPlan]
     created: str = ""  # ISO time the plan was made (set by the caller; the core has no clock)
     # An export read through a mapping file: apply refuses the plan when either file changed.
     mapping: str | None = None
@@ -182,6 +184,9 @@ class Plan:
     @property
     def summary(self) -> dict[str, int]:
         counts = {str(a): 0 for a in Action}
+        counted = getattr(self.rows, "counts", None)  # rows kept elsewhere count themselves
+        if counted is not None:
+            return {**counts, **counted()}
         for r in self.rows:
             counts[str(r.action)] += 1
         return counts
