@@ -287,7 +287,8 @@ class Journal:
         values = []
         for rp in rows:
             text = json.dumps(rp.as_json(), ensure_ascii=False)
-            self._digest.update(text.encode())
+            if self._digest is not None:
+                self._digest.update(text.encode())
             values.append(
                 (
                     self._written,
@@ -304,16 +305,43 @@ class Journal:
             self._written += 1
         self._db.executemany("INSERT INTO plan_row VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
 
+    def replace(self, rows: Iterable[RowPlan]) -> None:
+        """Rows planned again (by row number), in place of those added."""
+        self.flush()
+        self._digest = None  # only a saved plan, written whole, is told again by its digest
+        with self._writing(), self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "UPDATE plan_row SET action = ?, sheet = ?, external_id = ?, referral_id = ?,"
+                " engagement_id = ?, linked_referral_id = ?, value = ? WHERE row = ?",
+                [
+                    (
+                        str(rp.action),
+                        rp.sheet,
+                        rp.external_id,
+                        rp.referral_id,
+                        rp.engagement_id,
+                        rp.linked_referral_id,
+                        json.dumps(rp.as_json(), ensure_ascii=False),
+                        rp.row,
+                    )
+                    for rp in rows
+                ],
+            )
+
     def finish(self, header: Plan) -> None:
         """The plan complete: ``header`` is the plan's (its rows are those added)."""
-        self._digest.update(json.dumps(_header(header), sort_keys=True).encode())
         self.flush()
         with self._writing(), self._db:
             self._db.execute("BEGIN")
             self._db.execute(
                 "INSERT OR REPLACE INTO run VALUES ('header', ?)", (json.dumps(_header(header)),)
             )
-            self._db.execute("INSERT OR REPLACE INTO run VALUES ('digest', ?)", (self._digest.hexdigest(),))
+            if self._digest is not None:
+                self._digest.update(json.dumps(_header(header), sort_keys=True).encode())
+                self._db.execute(
+                    "INSERT OR REPLACE INTO run VALUES ('digest', ?)", (self._digest.hexdigest(),)
+                )
 
     def _write_plan(self, plan: Plan, rows: Iterable[RowPlan]) -> None:
         """Inside an open transaction (the upgrade of an earlier journal)."""

@@ -44,8 +44,9 @@ from bulkref.apply.pacing import Pacer
 from bulkref.apply.reconcile import adopt_existing, adopt_known
 from bulkref.apply.record import JournalResults, check_results_path
 from bulkref.errors import BulkrefError
-from bulkref.plan.make import api_label, fingerprint, mapping_fingerprint, plan_file
-from bulkref.plan.model import Action, Plan
+from bulkref.plan.chunks import plan_chunks
+from bulkref.plan.make import api_label, fingerprint, mapping_fingerprint
+from bulkref.plan.model import Action, Plan, RowPlan
 
 if TYPE_CHECKING:
     from bulkref.api.destination import Destination
@@ -271,15 +272,28 @@ async def _plan(
         and journal.unfinished(FINAL)
     ):
         return previous, True, False
-    plan = await plan_file(
+    begun = False
+
+    def on_rows(rows: Sequence[RowPlan]) -> None:
+        nonlocal begun
+        if not begun:  # the last run is forgotten only once the sheet has been read and checked
+            journal.begin()
+            begun = True
+        journal.add(rows)
+
+    header = await plan_chunks(
         path,
         client,
         api_url=label,
+        on_rows=on_rows,
+        on_replace=journal.replace,
         mapping=mapping,
         overwrite_newer=overwrite_newer,
         target=None if target is None else target.as_json(),
     )
-    journal.start(plan)
+    if not begun:
+        journal.begin()
+    journal.finish(header)
     return _journaled(journal), False, True
 
 
