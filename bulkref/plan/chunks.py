@@ -97,7 +97,7 @@ async def plan_chunks(
             overwrite_newer=overwrite_newer,
             target=target,
         )
-        chunker = _Chunker(table, client, index, made)
+        chunker = _Chunker(table, client, index, made, rows_at_once)
         claims: dict[str, list[tuple[int, int]]] = defaultdict(list)  # referral -> (chunk, row)
         n = table.rows
         for k, start in enumerate(range(0, max(n, 1), rows_at_once)):
@@ -136,7 +136,9 @@ def _load_validator() -> None:
 class _Chunker:
     """Validates, looks up and plans slices of one read table."""
 
-    def __init__(self, table: Table, client: Any, index: ReferralIndex | None, made: Plan) -> None:
+    def __init__(
+        self, table: Table, client: Any, index: ReferralIndex | None, made: Plan, rows_at_once: int
+    ) -> None:
         from bulkref.validation.schema import validate
 
         self.table, self.client, self.index, self.made = table, client, index, made
@@ -151,8 +153,9 @@ class _Chunker:
             self._uncalculated[cell[0]].append(cell)
         # The duplicates of the whole sheet, by row: the validator over the id columns alone.
         ids = {k: c for k, c in table.columns.items() if k in _ID_KEYS}
-        self._unique: dict[int, list[Any]] = defaultdict(list)
-        if ids and table.rows > 0:
+        self._unique: dict[int, list[Any]] | None = None  # None: one chunk sees every row itself
+        if ids and table.rows > rows_at_once:
+            self._unique = defaultdict(list)
             only = dataclasses.replace(
                 table, frame=table.frame[list(ids)], columns=ids, problems=[], uncalculated=[]
             )
@@ -177,6 +180,8 @@ class _Chunker:
             uncalculated=[c for r in rows for c in self._uncalculated.get(r, ())],
         )
         checked = validate(part)
+        if self._unique is None:
+            return await self._planned(checked, fetch)
         problems = [p for p in checked.report.problems if p.code not in _UNIQUE]
         problems += [p for r in rows for p in self._unique.get(r, ())]
         invalid = frozenset(p.row for p in problems if p.severity is Severity.ERROR and p.row is not None)
