@@ -58,6 +58,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import io
 import json
 import marshal
@@ -81,11 +82,11 @@ from bulkref.errors import (
     BulkrefError,
     ReferralNotFound,
 )
-from bulkref.plan.payload import deal_defaults, deal_type_of, is_microsoft, row_of
+from bulkref.plan.payload import INVITE_KEYS, deal_defaults, deal_type_of, is_microsoft, row_plan
 from bulkref.sheets import template
 from bulkref.sheets import xlsxstream as sheetxml
 from bulkref.spec.columns import SPEC, Column, Kind
-from bulkref.spec.deals import broken_rules
+from bulkref.spec.deals import SERVICES_KEYS, broken_rules
 from bulkref.spec.jsonpaths import get_path, getter
 
 if TYPE_CHECKING:
@@ -97,6 +98,10 @@ FORMATS = (".xlsx", ".csv")
 #: referrals read (total: ``@odata.count``, None when the service gives none),
 #: phase ``"write"`` the rows written (total known).
 ProgressCallback = Callable[[str, int, int | None], None]
+
+# Referrals spooled in one statement, and rows written between two progress reports:
+# a page of the listing's usual size. Per referral, either cost as much as the SQL.
+_SPOOL_BATCH = 100
 
 # Engagements looked up per batch of a filtered export's co-sell check: each
 # batch is about ten URLs of ~45 ids (client.filter_batches), read concurrently.
@@ -273,9 +278,15 @@ async def export_from(
             total = min(total, top)
         report("read", 0, total)
         # Read ahead: the service makes the next page while this one is spooled.
+        batch: list[dict[str, Any]] = []
         async for doc in read_ahead(client.list(filter=filter, orderby=orderby, top=top)):
-            spool.add(doc)
-            report("read", spool.exported, total)
+            batch.append(doc)
+            if len(batch) == _SPOOL_BATCH:
+                spool.add_many(batch)
+                batch.clear()
+                report("read", spool.exported, total)
+        spool.add_many(batch)
+        report("read", spool.exported, total)
         if filter or top is not None:
             # Only part of Partner Center was read: find the co-sells among it.
             await _add_microsoft_referrals(client, spool)
@@ -320,16 +331,18 @@ async def _add_microsoft_referrals(client: ReferralsClient, spool: Spool) -> Non
     for start in range(0, len(engagements), _ENGAGEMENT_BATCH):
         found = await client.by_engagement_ids(engagements[start : start + _ENGAGEMENT_BATCH])
         for docs in found.values():
-            for doc in docs:
-                if is_microsoft(doc):
-                    spool.add(doc, exported=False)
+            spool.add_many([doc for doc in docs if is_microsoft(doc)], exported=False)
 
 
 def _reported(
     rows: Iterable[dict[str, Any]], total: int, report: ProgressCallback
 ) -> Iterator[dict[str, Any]]:
+    done = 0
     for done, row in enumerate(rows, start=1):
         yield row
+        if not done % _SPOOL_BATCH:
+            report("write", done, total)
+    if done % _SPOOL_BATCH:
         report("write", done, total)
 
 
@@ -380,6 +393,11 @@ def sweep_spools(root: Path | None = None) -> int:
 class Spool:
     """The referrals read, in a temporary SQLite file, in the order the API gave them.
 
+    Each referral is kept as the cells it fills (``payload.RowPlan.filled``, read
+    as soon as its page arrives, so that the pass that writes the file has
+    only its deal type to settle), not as the whole record: a fifth of the
+    bytes, and unmarshalling a whole record again was a third of writing it.
+
     ``exported`` counts the distinct referrals of the query; Microsoft referrals
     read only to see which deals are co-sells are kept with ``exported=False``.
     ``counts`` is how many numbered columns each group needs: at least the
@@ -401,7 +419,7 @@ class Spool:
                 exported INTEGER NOT NULL,
                 external INTEGER NOT NULL,    -- it has an External Reference ID
                 created TEXT,
-                doc BLOB NOT NULL
+                cells BLOB NOT NULL
             );
         """)
         self.exported = 0
@@ -417,32 +435,53 @@ class Spool:
     def add(self, doc: Mapping[str, Any], exported: bool = True) -> bool:
         """Keep ``doc``; False when a referral with its id is there already (a page
         that repeats one must not give it two rows)."""
-        microsoft = is_microsoft(doc)
-        engagement = doc.get("engagementId") or None
-        cursor = self.db.execute(
-            "INSERT OR IGNORE INTO referral (id, engagement, microsoft, exported, external, created, doc) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                doc.get("id"),
-                engagement,
-                microsoft,
-                exported,
-                bool(str(doc.get("externalReferenceId") or "").strip()),
-                str(doc.get("createdDateTime") or ""),
-                _packed(doc),
-            ),
-        )
-        if cursor.rowcount == 0:
-            return False
-        if microsoft and engagement:
-            self._microsoft_engagements.add(engagement)
-        if exported:
-            self.exported += 1
+        return self.add_many([doc], exported) == 1
+
+    def add_many(self, docs: Sequence[Mapping[str, Any]], exported: bool = True) -> int:
+        """``add`` for a page of referrals at once (one statement for the page); how many were new."""
+        ids = [doc.get("id") for doc in docs]
+        known: set[Any] = set()
+        for start in range(0, len(ids), _SQL_PARAMS):
+            some = ids[start : start + _SQL_PARAMS]
+            marks = ",".join("?" * len(some))
+            found = self.db.execute(f"SELECT id FROM referral WHERE id IN ({marks})", some)
+            known.update(id for (id,) in found)
+        records = []
+        for doc, id in zip(docs, ids, strict=True):
+            if id is not None:
+                if id in known:
+                    continue
+                known.add(id)  # the same referral twice in one page
+            microsoft = is_microsoft(doc)
+            engagement = doc.get("engagementId") or None
+            wanted = []
             for key, items_of in _GROUP_ITEMS:
                 items = items_of(doc)
-                if isinstance(items, list) and len(items) > self.counts[key]:
-                    self.counts[key] = len(items)
-        return True
+                n = len(items) if isinstance(items, list) else 0
+                wanted.append(n)
+                if exported and n > self.counts[key]:
+                    self.counts[key] = n
+            if microsoft and engagement:
+                self._microsoft_engagements.add(engagement)
+            records.append(
+                (
+                    id,
+                    engagement,
+                    microsoft,
+                    exported,
+                    bool(str(doc.get("externalReferenceId") or "").strip()),
+                    str(doc.get("createdDateTime") or ""),
+                    _packed(_dates_as_text(row_plan(tuple(wanted)).filled(doc))),
+                )
+            )
+        self.db.executemany(
+            "INSERT INTO referral (id, engagement, microsoft, exported, external, created, cells) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            records,
+        )
+        if exported:
+            self.exported += len(records)
+        return len(records)
 
     def engagements(self) -> list[str]:
         """The engagements of the exported partner referrals not yet known to be co-sells."""
@@ -486,33 +525,80 @@ class Spool:
         return int(partner) - int(rows)
 
     def rows(self) -> Iterator[dict[str, Any]]:
-        """The export's rows, keyed by column key, in the order the API listed them."""
-        cursor = self.db.execute("SELECT r.doc, r.engagement" + self._ROWS + " ORDER BY r.seq")
-        for packed, engagement in cursor:
-            doc = _unpacked(packed)
-            cosell = engagement in self._microsoft_engagements
-            engagement_docs = self._microsoft_of(engagement) if cosell else []
-            yield fit_deal_type(row_of(doc, engagement_docs, self.counts))
-
-    def _microsoft_of(self, engagement: str) -> list[dict[str, Any]]:
-        # Oldest first, as Partner Center lists an engagement's referrals (and so the
-        # planner reads them): with two Microsoft referrals, the same one speaks.
-        found = self.db.execute(
-            "SELECT doc FROM referral WHERE engagement = ? AND microsoft = 1 ORDER BY created, seq",
-            (engagement,),
+        """The export's rows, keyed by column key (blank columns left out), in the
+        order the API listed them: what ``payload.row_of`` and ``fit_deal_type``
+        make of each referral and its engagement's Microsoft referrals."""
+        # With each row, the cells of the oldest other Microsoft referral of its engagement
+        # (oldest first, as Partner Center lists an engagement's referrals, and so the
+        # planner reads them: with two Microsoft referrals, the same one speaks).
+        cursor = self.db.execute(
+            "SELECT r.cells, (SELECT m.cells FROM referral m WHERE m.engagement = r.engagement "
+            "AND m.microsoft = 1 AND m.id IS NOT r.id ORDER BY m.created, m.seq LIMIT 1)"
+            + self._ROWS
+            + " ORDER BY r.seq"
         )
-        return [_unpacked(packed) for (packed,) in found]
+        targets = _target_keys(self.counts)
+        for packed, microsoft_packed in cursor:
+            row = _dates_back(_unpacked(packed))
+            # payload.deal_type_of and row_of, on the cells kept of the referral
+            if microsoft_packed is not None:
+                row["deal_type"] = "Co-sell"
+                microsoft = _unpacked(microsoft_packed)
+                for key in INVITE_KEYS:
+                    row[key] = microsoft.get(key)
+            elif row.get("referral_type") == "Shared" and row.get("share_with_microsoft") is not False:
+                row["deal_type"] = "Partner-led"
+            else:
+                row["deal_type"] = "Private"
+            yield fit_deal_type(row, targets)
 
 
-# The spool holds each referral marshalled, not as JSON: five times cheaper to
+# SQLite's default limit on a statement's parameters is 999 in older builds.
+_SQL_PARAMS = 900
+
+# The spool holds each referral's cells marshalled, not as JSON: five times cheaper to
 # write, a little cheaper to read, and only this process reads it back.
 _packed = marshal.dumps
 _unpacked = marshal.loads
 
 _GROUP_ITEMS = tuple((g.key, getter(g.path)) for g in SPEC.groups)
 
+# marshal holds no dates. A date column's cell is never text once read (``payload``
+# turns text into a date, or None when it is no date), so text there is the date
+# written out. No numbered group has a date column (tests/test_export.py checks).
+_DATE_KEYS = tuple(c.key for c in SPEC.singles if c.kind is Kind.DATE)
 
-def fit_deal_type(row: dict[str, Any]) -> dict[str, Any]:
+
+def _dates_as_text(cells: dict[str, Any]) -> dict[str, Any]:
+    for key in _DATE_KEYS:
+        value = cells.get(key)
+        if isinstance(value, dt.date):
+            cells[key] = value.isoformat()
+    return cells
+
+
+def _dates_back(cells: dict[str, Any]) -> dict[str, Any]:
+    for key in _DATE_KEYS:
+        value = cells.get(key)
+        if value.__class__ is str:
+            cells[key] = _date_from_text(value)
+    return cells
+
+
+@functools.lru_cache(maxsize=4096)  # closing dates repeat: a few hundred distinct ones in 100,000 deals
+def _date_from_text(text: str) -> dt.date:
+    return dt.date.fromisoformat(text)
+
+
+# What the deal-type rules read of a row, besides the Target IDs.
+_FACT_KEYS = ("deal_type", "referral_type", "share_with_microsoft", "help_needed", *SERVICES_KEYS)
+
+
+def _target_keys(counts: Mapping[str, int]) -> tuple[str, ...]:
+    return tuple(f"target.{n}.id" for n in range(1, counts.get("target", 0) + 1))
+
+
+def fit_deal_type(row: dict[str, Any], target_keys: Sequence[str] | None = None) -> dict[str, Any]:
     """``row`` with Deal Type blank where Partner Center's data does not fit it:
 
     - where the validator's deal-type rules would refuse the row
@@ -523,14 +609,17 @@ def fit_deal_type(row: dict[str, Any]) -> dict[str, Any]:
       Microsoft sellers), which a plan would otherwise fill in as a change.
 
     Every one of those rules needs a Deal Type, and a blank one on a row with a
-    Referral ID leaves the deal as it is, so the row stays valid and unchanged."""
+    Referral ID leaves the deal as it is, so the row stays valid and unchanged.
+    ``target_keys`` (the row's ``target.N.id`` columns, when the caller knows
+    them) lets the rules see only the dozen cells they read, not all eighty."""
     deal = row.get("deal_type")
     if deal is None:
         return row
     if any(row.get(key) != value for key, value in deal_defaults(row).items()):
         row["deal_type"] = None
         return row
-    if broken_rules(row):
+    facts = row if target_keys is None else {key: row.get(key) for key in (*_FACT_KEYS, *target_keys)}
+    if broken_rules(facts):
         row["deal_type"] = None
     return row
 
@@ -575,8 +664,9 @@ def _write_xlsx(
 
     def counted() -> Iterator[str]:
         nonlocal written
+        row_xml = cells.row_xml
         for n, row in enumerate(rows, start=2):
-            yield sheetxml.row_xml(n, cells.row(n, row))
+            yield row_xml(n, row)
             written += 1
 
     sheetxml.insert_rows(skeleton, ws.path.lstrip("/"), sheetxml.chunks(counted()), f, dimension=f"A1:{last}")
@@ -592,27 +682,43 @@ class _CellWriters:
     it starts like a formula."""
 
     def __init__(self, ws: Worksheet, columns: list[Column]) -> None:
-        self.columns: list[tuple[str, str, Callable[[str, Any], str], Callable[[str], str] | None]] = []
+        # Per column: its key, the start of its cells' XML up to the row number
+        # (``<c r="B``), the text cells made so far (what follows the row number,
+        # by text) and how to make another, and its writer for any other value.
+        self.columns: list[
+            tuple[str, str, dict[str, str] | None, Callable[[str], str], Callable[[str, Any], str], str]
+        ] = []
         for c, letter in zip(columns, sheetxml.column_letters(len(columns)), strict=True):
             fmt = template.number_format(c)
             cells = sheetxml.TextCells(_style_id(ws, fmt), _style_id(ws, fmt, quote_prefix=True))
             # Every writer but the timestamp's writes a str value as text: such a cell is
             # made straight away (the commonest case of the 100,000 rows x 80 columns
             # of a large export), without going through the column's writer.
-            text_tail = None if c.kind is Kind.TIMESTAMP else cells.tail
-            self.columns.append((c.key, letter, self._writer(c, cells), text_tail))
+            texts = None if c.kind is Kind.TIMESTAMP else cells.ref_tails
+            self.columns.append(
+                (c.key, f'<c r="{letter}', texts, cells.ref_tail, self._writer(c, cells), letter)
+            )
 
     def row(self, n: int, row: Mapping[str, Any]) -> list[str]:
+        """The cells of ``row`` as sheet row ``n``, blank ones left out."""
         out = []
-        for key, letter, write, text_tail in self.columns:
-            value = row.get(key)
+        number = str(n)
+        get = row.get
+        for key, start, texts, make, write, letter in self.columns:
+            value = get(key)
             if value is None or value == "":
                 continue
-            if text_tail is not None and value.__class__ is str:
-                out.append(f'<c r="{letter}{n}"{text_tail(value)}')
+            if texts is not None and value.__class__ is str:
+                tail = texts.get(value)
+                if tail is None:
+                    tail = make(value)
+                out.append(start + number + tail)
             else:
-                out.append(write(f"{letter}{n}", value))
+                out.append(write(letter + number, value))
         return out
+
+    def row_xml(self, n: int, row: Mapping[str, Any]) -> str:
+        return f'<row r="{n}">{"".join(self.row(n, row))}</row>'
 
     @staticmethod
     def _writer(c: Column, cells: sheetxml.TextCells) -> Callable[[str, Any], str]:

@@ -90,6 +90,7 @@ class TextCells:
         self.quoted_style = quoted_style
         self.keep = keep
         self.tails: dict[str, str] = {}
+        self.ref_tails: dict[str, str] = {}
         styled = f' s="{style}"' if style else ""
         self._plain = f'{styled} t="inlineStr"><is><t>'
 
@@ -108,6 +109,16 @@ class TextCells:
                 found = text_cell("", text, self.style, self.quoted_style)[len('<c r=""') :]
             if len(self.tails) < self.keep:
                 self.tails[text] = found
+        return found
+
+    def ref_tail(self, text: str) -> str:
+        """What follows the row number in the cell of ``text``: the ``r`` reference's
+        closing quote, then ``tail``."""
+        found = self.ref_tails.get(text)
+        if found is None:
+            found = '"' + self.tail(text)
+            if len(self.ref_tails) < self.keep:
+                self.ref_tails[text] = found
         return found
 
     def __call__(self, ref: str, text: str) -> str:
