@@ -294,7 +294,9 @@ async def export_from(
         rows = spool.row_count()
         connected = spool.folded_connected()
         report("write", 0, rows)
-        written = write_export(path, _reported(spool.rows(), rows, report), spool.counts, rows)
+        from bulkref.export import parallel  # it builds on this module
+
+        written = parallel.write_spool(path, spool, folder, rows, report)
     assert written == rows, (written, rows)
     return ExportResult(
         path,
@@ -426,6 +428,21 @@ class Spool:
         self.counts: dict[str, int] = {g.key: g.in_template for g in SPEC.groups}
         self._microsoft_engagements: set[str] = set()
 
+    @classmethod
+    def reopen(cls, file: Path, counts: Mapping[str, int]) -> Spool:
+        """The finished spool ``file``, to read rows from in another process."""
+        spool = cls.__new__(cls)
+        spool.db = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True)
+        spool.exported = 0
+        spool.counts = dict(counts)
+        spool._microsoft_engagements = set()
+        return spool
+
+    @property
+    def file(self) -> Path:
+        (_, _, name) = self.db.execute("PRAGMA database_list").fetchone()
+        return Path(name)
+
     def __enter__(self) -> Spool:
         return self
 
@@ -524,10 +541,22 @@ class Spool:
         (rows,) = self.db.execute("SELECT COUNT(*)" + self._ROWS + " AND r.microsoft = 0").fetchone()
         return int(partner) - int(rows)
 
-    def rows(self) -> Iterator[dict[str, Any]]:
+    def row_seq(self, n: int) -> int | None:
+        """Where the row ``n`` (from 0) is in the spool, for ``rows(since=...)``; None past the last."""
+        found = self.db.execute("SELECT r.seq" + self._ROWS + " ORDER BY r.seq LIMIT 1 OFFSET ?", (n,))
+        first = found.fetchone()
+        return None if first is None else int(first[0])
+
+    def rows(self, since: int | None = None, until: int | None = None) -> Iterator[dict[str, Any]]:
         """The export's rows, keyed by column key (blank columns left out), in the
         order the API listed them: what ``payload.row_of`` and ``fit_deal_type``
-        make of each referral and its engagement's Microsoft referrals."""
+        make of each referral and its engagement's Microsoft referrals. ``since``
+        and ``until`` (from ``row_seq``) give the rows from one on, or before one."""
+        where, bounds = "", []
+        if since is not None:
+            where, bounds = where + " AND r.seq >= ?", [*bounds, since]
+        if until is not None:
+            where, bounds = where + " AND r.seq < ?", [*bounds, until]
         # With each row, the cells of the oldest other Microsoft referral of its engagement
         # (oldest first, as Partner Center lists an engagement's referrals, and so the
         # planner reads them: with two Microsoft referrals, the same one speaks).
@@ -535,7 +564,9 @@ class Spool:
             "SELECT r.cells, (SELECT m.cells FROM referral m WHERE m.engagement = r.engagement "
             "AND m.microsoft = 1 AND m.id IS NOT r.id ORDER BY m.created, m.seq LIMIT 1)"
             + self._ROWS
-            + " ORDER BY r.seq"
+            + where
+            + " ORDER BY r.seq",
+            bounds,
         )
         targets = _target_keys(self.counts)
         for packed, microsoft_packed in cursor:
@@ -638,7 +669,10 @@ def write_export(out: Path, rows: Iterable[Mapping[str, Any]], counts: dict[str,
 
     def xlsx_file(f: IO[bytes]) -> None:
         nonlocal written
-        written = _write_xlsx(f, rows, counts, row_count)
+        skeleton = xlsx_skeleton(counts, row_count)
+        cells = skeleton.cells()
+        skeleton.write(f, sheetxml.chunks(cells.rows_xml(rows, 2)))
+        written = cells.rows_written
 
     if out.suffix.lower() == ".csv":
         sheetxml.atomic_write(out, "w", csv_file, what="export")
@@ -647,9 +681,25 @@ def write_export(out: Path, rows: Iterable[Mapping[str, Any]], counts: dict[str,
     return written
 
 
-def _write_xlsx(
-    f: IO[bytes], rows: Iterable[Mapping[str, Any]], counts: dict[str, int], row_count: int
-) -> int:
+@dataclass
+class XlsxSkeleton:
+    """The export's workbook without its data rows, and the cell styles of its columns."""
+
+    data: bytes
+    sheet_part: str  # the Referrals sheet's part in the zip
+    dimension: str  # A1:<last column><last row>
+    columns: list[Column]
+    styles: list[tuple[int, int]]  # per column: its cell style and quote-prefixed style (xf indexes)
+
+    def cells(self) -> _CellWriters:
+        return _CellWriters(self.columns, self.styles)
+
+    def write(self, f: IO[bytes], chunks: Iterable[bytes]) -> None:
+        """The workbook to ``f`` with ``chunks`` (``<row>`` XML) as the sheet's data rows."""
+        sheetxml.insert_rows(io.BytesIO(self.data), self.sheet_part, chunks, f, dimension=self.dimension)
+
+
+def xlsx_skeleton(counts: dict[str, int], row_count: int) -> XlsxSkeleton:
     columns = SPEC.columns(counts)
     # The drop-downs and input messages reach every exported row (and the
     # template's usual 5,000 rows below a small export, for rows people add).
@@ -657,20 +707,20 @@ def _write_xlsx(
     ws = wb[template.SHEET_REFERRALS]
     last = f"{get_column_letter(len(columns))}{row_count + 1}"
     ws.auto_filter.ref = f"A1:{last}"
-    cells = _CellWriters(ws, columns)  # registers the cell styles: before the skeleton is saved
-    skeleton = io.BytesIO()  # tens of kilobytes: every data row is still to come
-    wb.save(skeleton)
-    written = 0
+    styles = cell_styles(ws, columns)  # registers the styles: before the skeleton is saved
+    data = io.BytesIO()  # tens of kilobytes: every data row is still to come
+    wb.save(data)
+    return XlsxSkeleton(data.getvalue(), ws.path.lstrip("/"), f"A1:{last}", columns, styles)
 
-    def counted() -> Iterator[str]:
-        nonlocal written
-        row_xml = cells.row_xml
-        for n, row in enumerate(rows, start=2):
-            yield row_xml(n, row)
-            written += 1
 
-    sheetxml.insert_rows(skeleton, ws.path.lstrip("/"), sheetxml.chunks(counted()), f, dimension=f"A1:{last}")
-    return written
+def cell_styles(ws: Worksheet, columns: list[Column]) -> list[tuple[int, int]]:
+    """Each column's cell style and quote-prefixed style (xf indexes), registered in
+    ``ws``'s workbook through openpyxl, as ``_CellWriters`` takes them."""
+    styles = []
+    for c in columns:
+        fmt = template.number_format(c)
+        styles.append((_style_id(ws, fmt), _style_id(ws, fmt, quote_prefix=True)))
+    return styles
 
 
 class _CellWriters:
@@ -681,16 +731,17 @@ class _CellWriters:
     Excel keeps leading zeros when someone edits them), quote-prefixed when
     it starts like a formula."""
 
-    def __init__(self, ws: Worksheet, columns: list[Column]) -> None:
+    def __init__(self, columns: list[Column], styles: list[tuple[int, int]]) -> None:
+        self.rows_written = 0
         # Per column: its key, the start of its cells' XML up to the row number
         # (``<c r="B``), the text cells made so far (what follows the row number,
         # by text) and how to make another, and its writer for any other value.
         self.columns: list[
             tuple[str, str, dict[str, str] | None, Callable[[str], str], Callable[[str, Any], str], str]
         ] = []
-        for c, letter in zip(columns, sheetxml.column_letters(len(columns)), strict=True):
-            fmt = template.number_format(c)
-            cells = sheetxml.TextCells(_style_id(ws, fmt), _style_id(ws, fmt, quote_prefix=True))
+        letters = sheetxml.column_letters(len(columns))
+        for c, letter, (style, quoted) in zip(columns, letters, styles, strict=True):
+            cells = sheetxml.TextCells(style, quoted)
             # Every writer but the timestamp's writes a str value as text: such a cell is
             # made straight away (the commonest case of the 100,000 rows x 80 columns
             # of a large export), without going through the column's writer.
@@ -717,8 +768,12 @@ class _CellWriters:
                 out.append(write(letter + number, value))
         return out
 
-    def row_xml(self, n: int, row: Mapping[str, Any]) -> str:
-        return f'<row r="{n}">{"".join(self.row(n, row))}</row>'
+    def rows_xml(self, rows: Iterable[Mapping[str, Any]], first: int) -> Iterator[str]:
+        """Each of ``rows`` as a ``<row>`` element, the first numbered ``first``."""
+        cells = self.row
+        for n, row in enumerate(rows, start=first):
+            yield f'<row r="{n}">{"".join(cells(n, row))}</row>'
+            self.rows_written += 1
 
     @staticmethod
     def _writer(c: Column, cells: sheetxml.TextCells) -> Callable[[str, Any], str]:
