@@ -58,7 +58,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import functools
 import io
 import json
 import marshal
@@ -82,7 +81,7 @@ from bulkref.errors import (
     BulkrefError,
     ReferralNotFound,
 )
-from bulkref.plan.payload import INVITE_KEYS, deal_defaults, deal_type_of, is_microsoft, row_plan
+from bulkref.plan.payload import deal_defaults, deal_type_of, is_microsoft, row_of
 from bulkref.sheets import template
 from bulkref.sheets import xlsxstream as sheetxml
 from bulkref.spec.columns import SPEC, Column, Kind
@@ -395,10 +394,11 @@ def sweep_spools(root: Path | None = None) -> int:
 class Spool:
     """The referrals read, in a temporary SQLite file, in the order the API gave them.
 
-    Each referral is kept as the cells it fills (``payload.RowPlan.filled``, read
-    as soon as its page arrives, so that the pass that writes the file has
-    only its deal type to settle), not as the whole record: a fifth of the
-    bytes, and unmarshalling a whole record again was a third of writing it.
+    Each referral is kept whole but for its ``links`` (URLs of itself and of its
+    engagement, a sixth of the bytes): what is done per referral while the
+    pages are read is kept to the least, since the reading keeps a core busy
+    and the service another; the writing can be shared by two processes
+    (``bulkref.export.parallel``).
 
     ``exported`` counts the distinct referrals of the query; Microsoft referrals
     read only to see which deals are co-sells are kept with ``exported=False``.
@@ -421,7 +421,7 @@ class Spool:
                 exported INTEGER NOT NULL,
                 external INTEGER NOT NULL,    -- it has an External Reference ID
                 created TEXT,
-                cells BLOB NOT NULL
+                doc BLOB NOT NULL
             );
         """)
         self.exported = 0
@@ -471,13 +471,11 @@ class Spool:
                 known.add(id)  # the same referral twice in one page
             microsoft = is_microsoft(doc)
             engagement = doc.get("engagementId") or None
-            wanted = []
-            for key, items_of in _GROUP_ITEMS:
-                items = items_of(doc)
-                n = len(items) if isinstance(items, list) else 0
-                wanted.append(n)
-                if exported and n > self.counts[key]:
-                    self.counts[key] = n
+            if exported:
+                for key, items_of in _GROUP_ITEMS:
+                    items = items_of(doc)
+                    if isinstance(items, list) and len(items) > self.counts[key]:
+                        self.counts[key] = len(items)
             if microsoft and engagement:
                 self._microsoft_engagements.add(engagement)
             records.append(
@@ -488,11 +486,11 @@ class Spool:
                     exported,
                     bool(str(doc.get("externalReferenceId") or "").strip()),
                     str(doc.get("createdDateTime") or ""),
-                    _packed(_dates_as_text(row_plan(tuple(wanted)).filled(doc))),
+                    _packed({key: value for key, value in doc.items() if key != "links"}),
                 )
             )
         self.db.executemany(
-            "INSERT INTO referral (id, engagement, microsoft, exported, external, created, cells) "
+            "INSERT INTO referral (id, engagement, microsoft, exported, external, created, doc) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             records,
         )
@@ -557,69 +555,32 @@ class Spool:
             where, bounds = where + " AND r.seq >= ?", [*bounds, since]
         if until is not None:
             where, bounds = where + " AND r.seq < ?", [*bounds, until]
-        # With each row, the cells of the oldest other Microsoft referral of its engagement
-        # (oldest first, as Partner Center lists an engagement's referrals, and so the
-        # planner reads them: with two Microsoft referrals, the same one speaks).
+        # With each row, the oldest other Microsoft referral of its engagement (oldest
+        # first, as Partner Center lists an engagement's referrals, and so the planner
+        # reads them: with two Microsoft referrals, the same one speaks).
         cursor = self.db.execute(
-            "SELECT r.cells, (SELECT m.cells FROM referral m WHERE m.engagement = r.engagement "
+            "SELECT r.doc, (SELECT m.doc FROM referral m WHERE m.engagement = r.engagement "
             "AND m.microsoft = 1 AND m.id IS NOT r.id ORDER BY m.created, m.seq LIMIT 1)"
             + self._ROWS
             + where
             + " ORDER BY r.seq",
             bounds,
         )
-        targets = _target_keys(self.counts)
-        for packed, microsoft_packed in cursor:
-            row = _dates_back(_unpacked(packed))
-            # payload.deal_type_of and row_of, on the cells kept of the referral
-            if microsoft_packed is not None:
-                row["deal_type"] = "Co-sell"
-                microsoft = _unpacked(microsoft_packed)
-                for key in INVITE_KEYS:
-                    row[key] = microsoft.get(key)
-            elif row.get("referral_type") == "Shared" and row.get("share_with_microsoft") is not False:
-                row["deal_type"] = "Partner-led"
-            else:
-                row["deal_type"] = "Private"
-            yield fit_deal_type(row, targets)
+        counts, targets = self.counts, _target_keys(self.counts)
+        for packed, microsoft in cursor:
+            engagement = () if microsoft is None else (_unpacked(microsoft),)
+            yield fit_deal_type(row_of(_unpacked(packed), engagement, counts), targets)
 
 
 # SQLite's default limit on a statement's parameters is 999 in older builds.
 _SQL_PARAMS = 900
 
-# The spool holds each referral's cells marshalled, not as JSON: five times cheaper to
+# The spool holds each referral marshalled, not as JSON: five times cheaper to
 # write, a little cheaper to read, and only this process reads it back.
 _packed = marshal.dumps
 _unpacked = marshal.loads
 
 _GROUP_ITEMS = tuple((g.key, getter(g.path)) for g in SPEC.groups)
-
-# marshal holds no dates. A date column's cell is never text once read (``payload``
-# turns text into a date, or None when it is no date), so text there is the date
-# written out. No numbered group has a date column (tests/test_export.py checks).
-_DATE_KEYS = tuple(c.key for c in SPEC.singles if c.kind is Kind.DATE)
-
-
-def _dates_as_text(cells: dict[str, Any]) -> dict[str, Any]:
-    for key in _DATE_KEYS:
-        value = cells.get(key)
-        if isinstance(value, dt.date):
-            cells[key] = value.isoformat()
-    return cells
-
-
-def _dates_back(cells: dict[str, Any]) -> dict[str, Any]:
-    for key in _DATE_KEYS:
-        value = cells.get(key)
-        if value.__class__ is str:
-            cells[key] = _date_from_text(value)
-    return cells
-
-
-@functools.lru_cache(maxsize=4096)  # closing dates repeat: a few hundred distinct ones in 100,000 deals
-def _date_from_text(text: str) -> dt.date:
-    return dt.date.fromisoformat(text)
-
 
 # What the deal-type rules read of a row, besides the Target IDs.
 _FACT_KEYS = ("deal_type", "referral_type", "share_with_microsoft", "help_needed", *SERVICES_KEYS)
