@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from bulkref.export.referrals import (
+    CHUNK_ROWS,
     ProgressCallback,
     Spool,
     XlsxSkeleton,
@@ -96,10 +97,11 @@ def write_spool(out: Path, spool: Spool, folder: Path, rows: int, report: Progre
 
         def chunks() -> Iterator[bytes]:
             nonlocal written
-            yield from sheetxml.chunks(cells.rows_xml(_reported(spool.rows(until=split), rows, report), 2))
+            first = _reported(spool.rows(until=split), rows, report)
+            yield from sheetxml.chunks(cells.rows_xml(first, 2), CHUNK_ROWS)
             made = child_rows()
             if made is None:
-                yield from sheetxml.chunks(cells.rows_xml(later_rows(), own + 2))
+                yield from sheetxml.chunks(cells.rows_xml(later_rows(), own + 2), CHUNK_ROWS)
                 return
             with part.open("rb") as data:
                 while chunk := data.read(_READ_CHUNK):
@@ -186,7 +188,7 @@ def _write_part(
                 assert styles is not None
                 cells = _CellWriters(SPEC.columns(counts), styles)
                 with open(part, "wb") as out:
-                    for chunk in sheetxml.chunks(cells.rows_xml(rows, first_row)):
+                    for chunk in sheetxml.chunks(cells.rows_xml(rows, first_row), CHUNK_ROWS):
                         out.write(chunk)
                 made = cells.rows_written
         pipe.send(made)

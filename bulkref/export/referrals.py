@@ -102,6 +102,9 @@ ProgressCallback = Callable[[str, int, int | None], None]
 # a page of the listing's usual size. Per referral, either cost as much as the SQL.
 _SPOOL_BATCH = 100
 
+# Rows of sheet XML handed to the deflating thread at a time (about 1.5 MB).
+CHUNK_ROWS = 500
+
 # Engagements looked up per batch of a filtered export's co-sell check: each
 # batch is about ten URLs of ~45 ids (client.filter_batches), read concurrently.
 _ENGAGEMENT_BATCH = 500
@@ -632,7 +635,7 @@ def write_export(out: Path, rows: Iterable[Mapping[str, Any]], counts: dict[str,
         nonlocal written
         skeleton = xlsx_skeleton(counts, row_count)
         cells = skeleton.cells()
-        skeleton.write(f, sheetxml.chunks(cells.rows_xml(rows, 2)))
+        skeleton.write(f, sheetxml.chunks(cells.rows_xml(rows, 2), CHUNK_ROWS))
         written = cells.rows_written
 
     if out.suffix.lower() == ".csv":
