@@ -795,3 +795,18 @@ def test_the_rules_see_the_same_row_through_the_target_keys() -> None:
         assert fit_deal_type(dict(row), ("target.1.id", "target.2.id"))["deal_type"] == full, row
     assert fit_deal_type({**ok, "target.1.id": "S"}, ("target.1.id",))["deal_type"] == "Private"
     assert fit_deal_type(dict(ok), ("target.1.id",))["deal_type"] is None
+
+
+def test_cells_kept_by_value_tell_true_from_one_and_take_unhashable_lists() -> None:
+    from bulkref.export.referrals import _CellWriters
+    from bulkref.spec.columns import SPEC
+
+    columns = SPEC.columns()
+    cells = _CellWriters(columns, [(0, 0)] * len(columns))
+    letter = {c.key: cells.columns[i][5] for i, c in enumerate(columns)}
+    row = {"share_with_microsoft": True, "consent_contact": 1, "industries": ("A", {"x": 1})}
+    for n in (2, 3):  # the second row's cells come from what the first kept
+        got = cells.row(n, row)
+        assert f'<c r="{letter["share_with_microsoft"]}{n}" t="inlineStr"><is><t>Yes</t></is></c>' in got
+        assert f'<c r="{letter["consent_contact"]}{n}" t="inlineStr"><is><t>1</t></is></c>' in got
+        assert any(c.startswith(f'<c r="{letter["industries"]}{n}"') and "<t>A; " in c for c in got)

@@ -701,6 +701,10 @@ def cell_styles(ws: Worksheet, columns: list[Column]) -> list[tuple[int, int]]:
     return styles
 
 
+# The classes of the values whose cells ``_CellWriters`` keeps by value.
+_KEPT_BY_VALUE = frozenset({bool, dt.date, tuple})
+
+
 class _CellWriters:
     """Each column's cells as sheet XML, typed and styled as the template formats
     that column: dates as Excel dates (``yyyy-mm-dd``), times as date-times,
@@ -724,16 +728,18 @@ class _CellWriters:
             # made straight away (the commonest case of the 100,000 rows x 80 columns
             # of a large export), without going through the column's writer.
             texts = None if c.kind is Kind.TIMESTAMP else cells.ref_tails
-            self.columns.append(
-                (c.key, f'<c r="{letter}', texts, cells.ref_tail, self._writer(c, cells), letter)
-            )
+            write = self._writer(c, cells)
+            # Yes/No, dates and lists repeat too (a few hundred closing dates in 100,000
+            # deals): their cells, made by the column's writer, are kept by value.
+            made = {} if c.kind in (Kind.BOOL, Kind.DATE, Kind.LIST) else None
+            self.columns.append((c.key, f'<c r="{letter}', texts, cells.ref_tail, write, letter, made))
 
     def row(self, n: int, row: Mapping[str, Any]) -> list[str]:
         """The cells of ``row`` as sheet row ``n``, blank ones left out."""
         out = []
         number = str(n)
         get = row.get
-        for key, start, texts, make, write, letter in self.columns:
+        for key, start, texts, make, write, letter, made in self.columns:
             value = get(key)
             if value is None or value == "":
                 continue
@@ -742,9 +748,25 @@ class _CellWriters:
                 if tail is None:
                     tail = make(value)
                 out.append(start + number + tail)
+            elif made is not None and value.__class__ in _KEPT_BY_VALUE:
+                try:
+                    tail = made.get((value.__class__, value))  # by class too: True is 1, 1 is 1.0
+                except TypeError:  # a list holding something unhashable: not kept
+                    tail = write("", value)[len('<c r="') :]
+                if tail is None:
+                    tail = self._kept(made, write, value)
+                out.append(start + number + tail)
             else:
                 out.append(write(letter + number, value))
         return out
+
+    @staticmethod
+    def _kept(made: dict[tuple[type, Any], str], write: Callable[[str, Any], str], value: Any) -> str:
+        """What follows the row number in ``value``'s cell, kept for the next (up to 1,024 kept)."""
+        tail = write("", value)[len('<c r="') :]
+        if len(made) < 1024:
+            made[(value.__class__, value)] = tail
+        return tail
 
     def rows_xml(self, rows: Iterable[Mapping[str, Any]], first: int) -> Iterator[str]:
         """Each of ``rows`` as a ``<row>`` element, the first numbered ``first``."""
