@@ -771,8 +771,10 @@ def test_rows_a_failed_child_did_not_write_are_written_by_the_export_itself(
     monkeypatch.setattr(parallel, "MIN_ROWS", 10**9)
     one = export_referrals(tmp_path / f"one{suffix}", api_url=api.url)
     monkeypatch.setattr(parallel, "MIN_ROWS", 1)
-    monkeypatch.setattr(parallel._Child, "result", lambda self: None)
+    asked: list[bool] = []
+    monkeypatch.setattr(parallel._Child, "result", lambda self: asked.append(True))
     two = export_referrals(tmp_path / f"two{suffix}", api_url=api.url)
+    assert asked == [True]  # the child was asked for its rows, and had none
     assert two.rows == one.rows and _parts(two.path) == _parts(one.path)
 
 
