@@ -711,3 +711,103 @@ def test_spool_folders_of_killed_exports_are_swept_and_live_ones_kept(tmp_path: 
     finally:
         held.release()
     assert not dead.exists() and live.exists() and young.exists()
+
+
+# --- the write pass in two processes ---------------------------------------------------------------
+
+
+def _parts(path: Path) -> dict[str, bytes]:
+    """A file's bytes, or a workbook's parts but its timestamps (docProps/core.xml)."""
+    if path.suffix == ".csv":
+        return {"csv": path.read_bytes()}
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        return {n: z.read(n) for n in z.namelist() if n != "docProps/core.xml"}
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".csv"])
+def test_two_writing_processes_write_the_file_one_writes(
+    api: World, tmp_path: Path, suffix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bulkref.export import parallel
+
+    monkeypatch.setattr(parallel, "MIN_ROWS", 10**9)
+    one = export_referrals(tmp_path / f"one{suffix}", api_url=api.url)
+    monkeypatch.setattr(parallel, "MIN_ROWS", 1)
+    started: list[bool] = []
+    real_result = parallel._Child.result
+
+    def result(self: Any) -> int | None:
+        started.append(self.process is not None)
+        answer = real_result(self)
+        assert answer is not None, "the child process wrote no rows"
+        return answer
+
+    monkeypatch.setattr(parallel._Child, "result", result)
+    two = export_referrals(tmp_path / f"two{suffix}", api_url=api.url)
+    assert started == [True]
+    assert (two.rows, two.referrals, two.folded) == (one.rows, one.referrals, one.folded)
+    assert _parts(two.path) == _parts(one.path)
+    if suffix == ".xlsx":
+        # The rows the child wrote read back in openpyxl and calamine as the first ones do.
+        from python_calamine import CalamineWorkbook
+
+        ws = openpyxl.load_workbook(two.path)["Referrals"]
+        names = [ws.cell(r, 4).value for r in range(2, ws.max_row + 1)]
+        grid = CalamineWorkbook.from_path(str(two.path)).get_sheet_by_name("Referrals").to_python()
+        assert [row[3] for row in grid[1:]] == names
+        assert len(names) == one.rows and FORMULA_NAME in names
+        assert not any(c.data_type == "f" for row in ws.iter_rows(min_row=2) for c in row)
+    assert rows_of(two.path) == rows_of(one.path)
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".csv"])
+def test_rows_a_failed_child_did_not_write_are_written_by_the_export_itself(
+    api: World, tmp_path: Path, suffix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bulkref.export import parallel
+
+    monkeypatch.setattr(parallel, "MIN_ROWS", 10**9)
+    one = export_referrals(tmp_path / f"one{suffix}", api_url=api.url)
+    monkeypatch.setattr(parallel, "MIN_ROWS", 1)
+    asked: list[bool] = []
+    monkeypatch.setattr(parallel._Child, "result", lambda self: asked.append(True))
+    two = export_referrals(tmp_path / f"two{suffix}", api_url=api.url)
+    assert asked == [True]  # the child was asked for its rows, and had none
+    assert two.rows == one.rows and _parts(two.path) == _parts(one.path)
+
+
+def test_a_child_that_fails_says_so_instead_of_a_count(tmp_path: Path) -> None:
+    import multiprocessing
+
+    from bulkref.export import parallel
+
+    theirs, ours = multiprocessing.Pipe(duplex=False)
+    parallel._write_part(str(tmp_path / "none.sqlite"), {}, 1, 2, True, str(tmp_path / "p.csv"), None, ours)
+    answer = theirs.recv()
+    assert isinstance(answer, str) and "Error" in answer
+
+
+def test_the_rules_see_the_same_row_through_the_target_keys() -> None:
+    ok = {"deal_type": "Private", "share_with_microsoft": False, "referral_type": "Shared"}
+    for row in (ok, {**ok, "target.2.id": "S"}, {**ok, "target.1.id": "S"}, {**ok, "partner_role": "T"}):
+        full = fit_deal_type(dict(row))["deal_type"]
+        assert fit_deal_type(dict(row), ("target.1.id", "target.2.id"))["deal_type"] == full, row
+    assert fit_deal_type({**ok, "target.1.id": "S"}, ("target.1.id",))["deal_type"] == "Private"
+    assert fit_deal_type(dict(ok), ("target.1.id",))["deal_type"] is None
+
+
+def test_cells_kept_by_value_tell_true_from_one_and_take_unhashable_lists() -> None:
+    from bulkref.export.referrals import _CellWriters
+    from bulkref.spec.columns import SPEC
+
+    columns = SPEC.columns()
+    cells = _CellWriters(columns, [(0, 0)] * len(columns))
+    letter = {c.key: cells.columns[i][5] for i, c in enumerate(columns)}
+    row = {"share_with_microsoft": True, "consent_contact": 1, "industries": ("A", {"x": 1})}
+    for n in (2, 3):  # the second row's cells come from what the first kept
+        got = cells.row(n, row)
+        assert f'<c r="{letter["share_with_microsoft"]}{n}" t="inlineStr"><is><t>Yes</t></is></c>' in got
+        assert f'<c r="{letter["consent_contact"]}{n}" t="inlineStr"><is><t>1</t></is></c>' in got
+        assert any(c.startswith(f'<c r="{letter["industries"]}{n}"') and "<t>A; " in c for c in got)

@@ -85,7 +85,7 @@ from bulkref.plan.payload import deal_defaults, deal_type_of, is_microsoft, row_
 from bulkref.sheets import template
 from bulkref.sheets import xlsxstream as sheetxml
 from bulkref.spec.columns import SPEC, Column, Kind
-from bulkref.spec.deals import broken_rules
+from bulkref.spec.deals import SERVICES_KEYS, broken_rules
 from bulkref.spec.jsonpaths import get_path, getter
 
 if TYPE_CHECKING:
@@ -97,6 +97,13 @@ FORMATS = (".xlsx", ".csv")
 #: referrals read (total: ``@odata.count``, None when the service gives none),
 #: phase ``"write"`` the rows written (total known).
 ProgressCallback = Callable[[str, int, int | None], None]
+
+# Referrals spooled in one statement, and rows written between two progress reports:
+# a page of the listing's usual size. Per referral, either cost as much as the SQL.
+_SPOOL_BATCH = 100
+
+# Rows of sheet XML handed to the deflating thread at a time (about 1.5 MB).
+CHUNK_ROWS = 500
 
 # Engagements looked up per batch of a filtered export's co-sell check: each
 # batch is about ten URLs of ~45 ids (client.filter_batches), read concurrently.
@@ -273,9 +280,15 @@ async def export_from(
             total = min(total, top)
         report("read", 0, total)
         # Read ahead: the service makes the next page while this one is spooled.
+        batch: list[dict[str, Any]] = []
         async for doc in read_ahead(client.list(filter=filter, orderby=orderby, top=top)):
-            spool.add(doc)
-            report("read", spool.exported, total)
+            batch.append(doc)
+            if len(batch) == _SPOOL_BATCH:
+                spool.add_many(batch)
+                batch.clear()
+                report("read", spool.exported, total)
+        spool.add_many(batch)
+        report("read", spool.exported, total)
         if filter or top is not None:
             # Only part of Partner Center was read: find the co-sells among it.
             await _add_microsoft_referrals(client, spool)
@@ -283,7 +296,9 @@ async def export_from(
         rows = spool.row_count()
         connected = spool.folded_connected()
         report("write", 0, rows)
-        written = write_export(path, _reported(spool.rows(), rows, report), spool.counts, rows)
+        from bulkref.export import parallel  # it builds on this module
+
+        written = parallel.write_spool(path, spool, folder, rows, report)
     assert written == rows, (written, rows)
     return ExportResult(
         path,
@@ -320,16 +335,18 @@ async def _add_microsoft_referrals(client: ReferralsClient, spool: Spool) -> Non
     for start in range(0, len(engagements), _ENGAGEMENT_BATCH):
         found = await client.by_engagement_ids(engagements[start : start + _ENGAGEMENT_BATCH])
         for docs in found.values():
-            for doc in docs:
-                if is_microsoft(doc):
-                    spool.add(doc, exported=False)
+            spool.add_many([doc for doc in docs if is_microsoft(doc)], exported=False)
 
 
 def _reported(
     rows: Iterable[dict[str, Any]], total: int, report: ProgressCallback
 ) -> Iterator[dict[str, Any]]:
+    done = 0
     for done, row in enumerate(rows, start=1):
         yield row
+        if not done % _SPOOL_BATCH:
+            report("write", done, total)
+    if done % _SPOOL_BATCH:
         report("write", done, total)
 
 
@@ -380,6 +397,12 @@ def sweep_spools(root: Path | None = None) -> int:
 class Spool:
     """The referrals read, in a temporary SQLite file, in the order the API gave them.
 
+    Each referral is kept whole but for its ``links`` (URLs of itself and of its
+    engagement, a sixth of the bytes): what is done per referral while the
+    pages are read is kept to the least, since the reading keeps a core busy
+    and the service another; the writing can be shared by two processes
+    (``bulkref.export.parallel``).
+
     ``exported`` counts the distinct referrals of the query; Microsoft referrals
     read only to see which deals are co-sells are kept with ``exported=False``.
     ``counts`` is how many numbered columns each group needs: at least the
@@ -393,6 +416,9 @@ class Spool:
         self.db.executescript("""
             PRAGMA journal_mode = OFF;
             PRAGMA synchronous = OFF;
+            -- The id index takes every referral at a random place: a bigger page cache than
+            -- SQLite's 2 MB default keeps it from being read back from the file.
+            PRAGMA cache_size = -32000;
             CREATE TABLE referral (
                 seq INTEGER PRIMARY KEY,
                 id TEXT UNIQUE,
@@ -408,6 +434,21 @@ class Spool:
         self.counts: dict[str, int] = {g.key: g.in_template for g in SPEC.groups}
         self._microsoft_engagements: set[str] = set()
 
+    @classmethod
+    def reopen(cls, file: Path, counts: Mapping[str, int]) -> Spool:
+        """The finished spool ``file``, to read rows from in another process."""
+        spool = cls.__new__(cls)
+        spool.db = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True)
+        spool.exported = 0
+        spool.counts = dict(counts)
+        spool._microsoft_engagements = set()
+        return spool
+
+    @property
+    def file(self) -> Path:
+        (_, _, name) = self.db.execute("PRAGMA database_list").fetchone()
+        return Path(name)
+
     def __enter__(self) -> Spool:
         return self
 
@@ -417,32 +458,51 @@ class Spool:
     def add(self, doc: Mapping[str, Any], exported: bool = True) -> bool:
         """Keep ``doc``; False when a referral with its id is there already (a page
         that repeats one must not give it two rows)."""
-        microsoft = is_microsoft(doc)
-        engagement = doc.get("engagementId") or None
-        cursor = self.db.execute(
-            "INSERT OR IGNORE INTO referral (id, engagement, microsoft, exported, external, created, doc) "
+        return self.add_many([doc], exported) == 1
+
+    def add_many(self, docs: Sequence[Mapping[str, Any]], exported: bool = True) -> int:
+        """``add`` for a page of referrals at once (one statement for the page); how many were new."""
+        ids = [doc.get("id") for doc in docs]
+        known: set[Any] = set()
+        for start in range(0, len(ids), _SQL_PARAMS):
+            some = ids[start : start + _SQL_PARAMS]
+            marks = ",".join("?" * len(some))
+            found = self.db.execute(f"SELECT id FROM referral WHERE id IN ({marks})", some)
+            known.update(id for (id,) in found)
+        records = []
+        for doc, id in zip(docs, ids, strict=True):
+            if id is not None:
+                if id in known:
+                    continue
+                known.add(id)  # the same referral twice in one page
+            microsoft = is_microsoft(doc)
+            engagement = doc.get("engagementId") or None
+            if exported:
+                for key, items_of in _GROUP_ITEMS:
+                    items = items_of(doc)
+                    if isinstance(items, list) and len(items) > self.counts[key]:
+                        self.counts[key] = len(items)
+            if microsoft and engagement:
+                self._microsoft_engagements.add(engagement)
+            records.append(
+                (
+                    id,
+                    engagement,
+                    microsoft,
+                    exported,
+                    bool(str(doc.get("externalReferenceId") or "").strip()),
+                    str(doc.get("createdDateTime") or ""),
+                    _packed_without_links(doc),
+                )
+            )
+        self.db.executemany(
+            "INSERT INTO referral (id, engagement, microsoft, exported, external, created, doc) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                doc.get("id"),
-                engagement,
-                microsoft,
-                exported,
-                bool(str(doc.get("externalReferenceId") or "").strip()),
-                str(doc.get("createdDateTime") or ""),
-                _packed(doc),
-            ),
+            records,
         )
-        if cursor.rowcount == 0:
-            return False
-        if microsoft and engagement:
-            self._microsoft_engagements.add(engagement)
         if exported:
-            self.exported += 1
-            for key, items_of in _GROUP_ITEMS:
-                items = items_of(doc)
-                if isinstance(items, list) and len(items) > self.counts[key]:
-                    self.counts[key] = len(items)
-        return True
+            self.exported += len(records)
+        return len(records)
 
     def engagements(self) -> list[str]:
         """The engagements of the exported partner referrals not yet known to be co-sells."""
@@ -485,34 +545,69 @@ class Spool:
         (rows,) = self.db.execute("SELECT COUNT(*)" + self._ROWS + " AND r.microsoft = 0").fetchone()
         return int(partner) - int(rows)
 
-    def rows(self) -> Iterator[dict[str, Any]]:
-        """The export's rows, keyed by column key, in the order the API listed them."""
-        cursor = self.db.execute("SELECT r.doc, r.engagement" + self._ROWS + " ORDER BY r.seq")
-        for packed, engagement in cursor:
-            doc = _unpacked(packed)
-            cosell = engagement in self._microsoft_engagements
-            engagement_docs = self._microsoft_of(engagement) if cosell else []
-            yield fit_deal_type(row_of(doc, engagement_docs, self.counts))
+    def row_seq(self, n: int) -> int | None:
+        """Where the row ``n`` (from 0) is in the spool, for ``rows(since=...)``; None past the last."""
+        found = self.db.execute("SELECT r.seq" + self._ROWS + " ORDER BY r.seq LIMIT 1 OFFSET ?", (n,))
+        first = found.fetchone()
+        return None if first is None else int(first[0])
 
-    def _microsoft_of(self, engagement: str) -> list[dict[str, Any]]:
-        # Oldest first, as Partner Center lists an engagement's referrals (and so the
-        # planner reads them): with two Microsoft referrals, the same one speaks.
-        found = self.db.execute(
-            "SELECT doc FROM referral WHERE engagement = ? AND microsoft = 1 ORDER BY created, seq",
-            (engagement,),
+    def rows(self, since: int | None = None, until: int | None = None) -> Iterator[dict[str, Any]]:
+        """The export's rows, keyed by column key (blank columns left out), in the
+        order the API listed them: what ``payload.row_of`` and ``fit_deal_type``
+        make of each referral and its engagement's Microsoft referrals. ``since``
+        and ``until`` (from ``row_seq``) give the rows from one on, or before one."""
+        where, bounds = "", []
+        if since is not None:
+            where, bounds = where + " AND r.seq >= ?", [*bounds, since]
+        if until is not None:
+            where, bounds = where + " AND r.seq < ?", [*bounds, until]
+        # With each row, the oldest other Microsoft referral of its engagement (oldest
+        # first, as Partner Center lists an engagement's referrals, and so the planner
+        # reads them: with two Microsoft referrals, the same one speaks).
+        cursor = self.db.execute(
+            "SELECT r.doc, (SELECT m.doc FROM referral m WHERE m.engagement = r.engagement "
+            "AND m.microsoft = 1 AND m.id IS NOT r.id ORDER BY m.created, m.seq LIMIT 1)"
+            + self._ROWS
+            + where
+            + " ORDER BY r.seq",
+            bounds,
         )
-        return [_unpacked(packed) for (packed,) in found]
+        counts, targets = self.counts, _target_keys(self.counts)
+        for packed, microsoft in cursor:
+            engagement = () if microsoft is None else (_unpacked(microsoft),)
+            yield fit_deal_type(row_of(_unpacked(packed), engagement, counts), targets)
 
+
+# SQLite's default limit on a statement's parameters is 999 in older builds.
+_SQL_PARAMS = 900
 
 # The spool holds each referral marshalled, not as JSON: five times cheaper to
 # write, a little cheaper to read, and only this process reads it back.
 _packed = marshal.dumps
 _unpacked = marshal.loads
 
+
+def _packed_without_links(doc: Mapping[str, Any]) -> bytes:
+    if "links" not in doc or not isinstance(doc, dict):
+        return _packed(doc)
+    links = doc.pop("links")  # cheaper than a copy without them; put back at once
+    try:
+        return _packed(doc)
+    finally:
+        doc["links"] = links
+
+
 _GROUP_ITEMS = tuple((g.key, getter(g.path)) for g in SPEC.groups)
 
+# What the deal-type rules read of a row, besides the Target IDs.
+_FACT_KEYS = ("deal_type", "referral_type", "share_with_microsoft", "help_needed", *SERVICES_KEYS)
 
-def fit_deal_type(row: dict[str, Any]) -> dict[str, Any]:
+
+def _target_keys(counts: Mapping[str, int]) -> tuple[str, ...]:
+    return tuple(f"target.{n}.id" for n in range(1, counts.get("target", 0) + 1))
+
+
+def fit_deal_type(row: dict[str, Any], target_keys: Sequence[str] | None = None) -> dict[str, Any]:
     """``row`` with Deal Type blank where Partner Center's data does not fit it:
 
     - where the validator's deal-type rules would refuse the row
@@ -523,14 +618,17 @@ def fit_deal_type(row: dict[str, Any]) -> dict[str, Any]:
       Microsoft sellers), which a plan would otherwise fill in as a change.
 
     Every one of those rules needs a Deal Type, and a blank one on a row with a
-    Referral ID leaves the deal as it is, so the row stays valid and unchanged."""
+    Referral ID leaves the deal as it is, so the row stays valid and unchanged.
+    ``target_keys`` (the row's ``target.N.id`` columns, when the caller knows
+    them) lets the rules see only the dozen cells they read, not all eighty."""
     deal = row.get("deal_type")
     if deal is None:
         return row
     if any(row.get(key) != value for key, value in deal_defaults(row).items()):
         row["deal_type"] = None
         return row
-    if broken_rules(row):
+    facts = row if target_keys is None else {key: row.get(key) for key in (*_FACT_KEYS, *target_keys)}
+    if broken_rules(facts):
         row["deal_type"] = None
     return row
 
@@ -549,7 +647,10 @@ def write_export(out: Path, rows: Iterable[Mapping[str, Any]], counts: dict[str,
 
     def xlsx_file(f: IO[bytes]) -> None:
         nonlocal written
-        written = _write_xlsx(f, rows, counts, row_count)
+        skeleton = xlsx_skeleton(counts, row_count)
+        cells = skeleton.cells()
+        skeleton.write(f, sheetxml.chunks(cells.rows_xml(rows, 2), CHUNK_ROWS))
+        written = cells.rows_written
 
     if out.suffix.lower() == ".csv":
         sheetxml.atomic_write(out, "w", csv_file, what="export")
@@ -558,9 +659,25 @@ def write_export(out: Path, rows: Iterable[Mapping[str, Any]], counts: dict[str,
     return written
 
 
-def _write_xlsx(
-    f: IO[bytes], rows: Iterable[Mapping[str, Any]], counts: dict[str, int], row_count: int
-) -> int:
+@dataclass
+class XlsxSkeleton:
+    """The export's workbook without its data rows, and the cell styles of its columns."""
+
+    data: bytes
+    sheet_part: str  # the Referrals sheet's part in the zip
+    dimension: str  # A1:<last column><last row>
+    columns: list[Column]
+    styles: list[tuple[int, int]]  # per column: its cell style and quote-prefixed style (xf indexes)
+
+    def cells(self) -> _CellWriters:
+        return _CellWriters(self.columns, self.styles)
+
+    def write(self, f: IO[bytes], chunks: Iterable[bytes]) -> None:
+        """The workbook to ``f`` with ``chunks`` (``<row>`` XML) as the sheet's data rows."""
+        sheetxml.insert_rows(io.BytesIO(self.data), self.sheet_part, chunks, f, dimension=self.dimension)
+
+
+def xlsx_skeleton(counts: dict[str, int], row_count: int) -> XlsxSkeleton:
     columns = SPEC.columns(counts)
     # The drop-downs and input messages reach every exported row (and the
     # template's usual 5,000 rows below a small export, for rows people add).
@@ -568,19 +685,24 @@ def _write_xlsx(
     ws = wb[template.SHEET_REFERRALS]
     last = f"{get_column_letter(len(columns))}{row_count + 1}"
     ws.auto_filter.ref = f"A1:{last}"
-    cells = _CellWriters(ws, columns)  # registers the cell styles: before the skeleton is saved
-    skeleton = io.BytesIO()  # tens of kilobytes: every data row is still to come
-    wb.save(skeleton)
-    written = 0
+    styles = cell_styles(ws, columns)  # registers the styles: before the skeleton is saved
+    data = io.BytesIO()  # tens of kilobytes: every data row is still to come
+    wb.save(data)
+    return XlsxSkeleton(data.getvalue(), ws.path.lstrip("/"), f"A1:{last}", columns, styles)
 
-    def counted() -> Iterator[str]:
-        nonlocal written
-        for n, row in enumerate(rows, start=2):
-            yield sheetxml.row_xml(n, cells.row(n, row))
-            written += 1
 
-    sheetxml.insert_rows(skeleton, ws.path.lstrip("/"), sheetxml.chunks(counted()), f, dimension=f"A1:{last}")
-    return written
+def cell_styles(ws: Worksheet, columns: list[Column]) -> list[tuple[int, int]]:
+    """Each column's cell style and quote-prefixed style (xf indexes), registered in
+    ``ws``'s workbook through openpyxl, as ``_CellWriters`` takes them."""
+    styles = []
+    for c in columns:
+        fmt = template.number_format(c)
+        styles.append((_style_id(ws, fmt), _style_id(ws, fmt, quote_prefix=True)))
+    return styles
+
+
+# The classes of the values whose cells ``_CellWriters`` keeps by value.
+_KEPT_BY_VALUE = frozenset({bool, dt.date, tuple})
 
 
 class _CellWriters:
@@ -591,28 +713,67 @@ class _CellWriters:
     Excel keeps leading zeros when someone edits them), quote-prefixed when
     it starts like a formula."""
 
-    def __init__(self, ws: Worksheet, columns: list[Column]) -> None:
-        self.columns: list[tuple[str, str, Callable[[str, Any], str], Callable[[str], str] | None]] = []
-        for c, letter in zip(columns, sheetxml.column_letters(len(columns)), strict=True):
-            fmt = template.number_format(c)
-            cells = sheetxml.TextCells(_style_id(ws, fmt), _style_id(ws, fmt, quote_prefix=True))
+    def __init__(self, columns: list[Column], styles: list[tuple[int, int]]) -> None:
+        self.rows_written = 0
+        # Per column: its key, the start of its cells' XML up to the row number
+        # (``<c r="B``), the text cells made so far (what follows the row number,
+        # by text) and how to make another, and its writer for any other value.
+        self.columns: list[
+            tuple[str, str, dict[str, str] | None, Callable[[str], str], Callable[[str, Any], str], str]
+        ] = []
+        letters = sheetxml.column_letters(len(columns))
+        for c, letter, (style, quoted) in zip(columns, letters, styles, strict=True):
+            cells = sheetxml.TextCells(style, quoted)
             # Every writer but the timestamp's writes a str value as text: such a cell is
             # made straight away (the commonest case of the 100,000 rows x 80 columns
             # of a large export), without going through the column's writer.
-            text_tail = None if c.kind is Kind.TIMESTAMP else cells.tail
-            self.columns.append((c.key, letter, self._writer(c, cells), text_tail))
+            texts = None if c.kind is Kind.TIMESTAMP else cells.ref_tails
+            write = self._writer(c, cells)
+            # Yes/No, dates and lists repeat too (a few hundred closing dates in 100,000
+            # deals): their cells, made by the column's writer, are kept by value.
+            made = {} if c.kind in (Kind.BOOL, Kind.DATE, Kind.LIST) else None
+            self.columns.append((c.key, f'<c r="{letter}', texts, cells.ref_tail, write, letter, made))
 
     def row(self, n: int, row: Mapping[str, Any]) -> list[str]:
+        """The cells of ``row`` as sheet row ``n``, blank ones left out."""
         out = []
-        for key, letter, write, text_tail in self.columns:
-            value = row.get(key)
+        number = str(n)
+        get = row.get
+        for key, start, texts, make, write, letter, made in self.columns:
+            value = get(key)
             if value is None or value == "":
                 continue
-            if text_tail is not None and value.__class__ is str:
-                out.append(f'<c r="{letter}{n}"{text_tail(value)}')
+            if texts is not None and value.__class__ is str:
+                tail = texts.get(value)
+                if tail is None:
+                    tail = make(value)
+                out.append(start + number + tail)
+            elif made is not None and value.__class__ in _KEPT_BY_VALUE:
+                try:
+                    tail = made.get((value.__class__, value))  # by class too: True is 1, 1 is 1.0
+                except TypeError:  # a list holding something unhashable: not kept
+                    tail = write("", value)[len('<c r="') :]
+                if tail is None:
+                    tail = self._kept(made, write, value)
+                out.append(start + number + tail)
             else:
-                out.append(write(f"{letter}{n}", value))
+                out.append(write(letter + number, value))
         return out
+
+    @staticmethod
+    def _kept(made: dict[tuple[type, Any], str], write: Callable[[str, Any], str], value: Any) -> str:
+        """What follows the row number in ``value``'s cell, kept for the next (up to 1,024 kept)."""
+        tail = write("", value)[len('<c r="') :]
+        if len(made) < 1024:
+            made[(value.__class__, value)] = tail
+        return tail
+
+    def rows_xml(self, rows: Iterable[Mapping[str, Any]], first: int) -> Iterator[str]:
+        """Each of ``rows`` as a ``<row>`` element, the first numbered ``first``."""
+        cells = self.row
+        for n, row in enumerate(rows, start=first):
+            yield f'<row r="{n}">{"".join(cells(n, row))}</row>'
+            self.rows_written += 1
 
     @staticmethod
     def _writer(c: Column, cells: sheetxml.TextCells) -> Callable[[str, Any], str]:

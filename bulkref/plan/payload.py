@@ -296,7 +296,8 @@ class RowPlan:
     """How to read every column of a row out of a referral, for one set of group
     counts: each column's compiled path and conversion (``_from_json``), worked
     out once instead of for every referral. ``row`` gives what ``row_of`` gives
-    before the deal type and the Microsoft referral's columns are added."""
+    before the deal type and the Microsoft referral's columns are added;
+    ``filled`` the same without its blank columns."""
 
     def __init__(self, counts: Mapping[str, int]) -> None:
         columns = SPEC.columns(dict(counts))
@@ -312,13 +313,23 @@ class RowPlan:
 
     def row(self, doc: Mapping[str, Any]) -> dict[str, Any]:
         row = self.blank.copy()
+        self._fill(doc, row)
+        return row
+
+    def filled(self, doc: Mapping[str, Any]) -> dict[str, Any]:
+        """``row`` without its blank columns: only the keys ``doc`` holds a value for
+        (what an export keeps of a referral while the rest of the listing is read)."""
+        row: dict[str, Any] = {}
+        self._fill(doc, row)
+        return row
+
+    def _fill(self, doc: Mapping[str, Any], row: dict[str, Any]) -> None:
         self.singles.read(doc, row)
         for items_of, numbered in self.groups:
             items = items_of(doc)
             if isinstance(items, list):
                 for item, readers in zip(items, numbered, strict=False):
                     readers.read(item, row)
-        return row
 
 
 @lru_cache(maxsize=64)

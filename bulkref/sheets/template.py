@@ -527,13 +527,18 @@ def write_csv(
 
 
 def write_csv_rows(
-    f: IO[str], rows: Iterable[Mapping[str, object]] = (), counts: dict[str, int] | None = None
+    f: IO[str],
+    rows: Iterable[Mapping[str, object]] = (),
+    counts: dict[str, int] | None = None,
+    header: bool = True,
 ) -> int:
     """The CSV template's header row and ``rows``, streamed to the open text file ``f``
-    (opened with ``newline=""``; the caller picks the encoding); returns how many rows."""
+    (opened with ``newline=""``; the caller picks the encoding); returns how many rows.
+    Without ``header``, the rows alone (the later rows of a file written in parts)."""
     columns = SPEC.columns(counts)
     writer = csv.writer(f)
-    writer.writerow(c.label for c in columns)
+    if header:
+        writer.writerow(c.label for c in columns)
     keys = [c.key for c in columns]
     written = 0
     for row in _checked(rows, columns):

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import queue
 import re
+import threading
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO
 
 from openpyxl.utils import get_column_letter
@@ -90,6 +92,7 @@ class TextCells:
         self.quoted_style = quoted_style
         self.keep = keep
         self.tails: dict[str, str] = {}
+        self.ref_tails: dict[str, str] = {}
         styled = f' s="{style}"' if style else ""
         self._plain = f'{styled} t="inlineStr"><is><t>'
 
@@ -108,6 +111,16 @@ class TextCells:
                 found = text_cell("", text, self.style, self.quoted_style)[len('<c r=""') :]
             if len(self.tails) < self.keep:
                 self.tails[text] = found
+        return found
+
+    def ref_tail(self, text: str) -> str:
+        """What follows the row number in the cell of ``text``: the ``r`` reference's
+        closing quote, then ``tail``."""
+        found = self.ref_tails.get(text)
+        if found is None:
+            found = '"' + self.tail(text)
+            if len(self.ref_tails) < self.keep:
+                self.ref_tails[text] = found
         return found
 
     def __call__(self, ref: str, text: str) -> str:
@@ -156,6 +169,9 @@ def chunks(rows: Iterable[str], size: int = 2000) -> Iterator[bytes]:
 
 ROWS_COMPRESSLEVEL = 1
 
+# Chunks of rows made but not yet deflated: a few megabytes each.
+_CHUNKS_WAITING = 3
+
 _DIMENSION = re.compile(rb'<dimension ref="[^"]*"\s*/>')
 
 
@@ -192,6 +208,36 @@ def insert_rows(
             part_info._compresslevel = ROWS_COMPRESSLEVEL  # type: ignore[attr-defined]
             with dst.open(part_info, "w", force_zip64=True) as part:
                 part.write(data[:end])
-                for chunk in rows:
-                    part.write(chunk)
+                _write_behind(part.write, rows)
                 part.write(data[end:])
+
+
+def _write_behind(write: Callable[[bytes], object], chunks: Iterable[bytes]) -> None:
+    """``write`` each of ``chunks`` in a thread of its own while the next is made.
+
+    Deflating the rows (and their CRC) was a tenth of writing a large sheet, and
+    zlib lets go of the GIL while it works, so it runs beside the Python that
+    makes the next rows. An error of either side is raised here."""
+    waiting: queue.Queue[bytes | None] = queue.Queue(maxsize=_CHUNKS_WAITING)
+    failed: list[BaseException] = []
+
+    def writer() -> None:
+        while (chunk := waiting.get()) is not None:
+            if not failed:
+                try:
+                    write(chunk)
+                except BaseException as e:  # raised in the caller's thread, below
+                    failed.append(e)
+
+    thread = threading.Thread(target=writer, name="bulkref-sheet-writer", daemon=True)
+    thread.start()
+    try:
+        for chunk in chunks:
+            if failed:
+                break
+            waiting.put(chunk)
+    finally:
+        waiting.put(None)
+        thread.join()
+    if failed:
+        raise failed[0]
