@@ -78,24 +78,20 @@ def plan(
     overwrite_newer: bool = False,
 ) -> Plan:
     errors = _errors_by_row(validated)
-    # Two passes over the rows, neither holding every row or every referral at once (at
-    # 100,000 rows that is gigabytes): the first learns which rows claim which referral,
-    # the second finds each row's referral again and plans it.
+    sheet = validated.table.sheet
+    # One pass over the rows, holding neither every row nor every referral at once (at
+    # 100,000 rows that is gigabytes). Two rows claiming one referral are blocked: that is
+    # known only at the end, so those rows (rare) are planned again then.
     claimed: dict[str, list[int]] = defaultdict(list)
+    at: dict[int, int] = {}
+    out: list[RowPlan] = []
     for r, row in _rows(validated):
-        if r not in errors:
-            doc, _ = _find(row, remote)
-            if doc is not None:
-                claimed[doc["id"]].append(r)
-    out = []
-    for r, row in _rows(validated):
-        ext = row.get("external_id")
         if r in errors:
             out.append(
                 RowPlan(
-                    validated.table.sheet,
+                    sheet,
                     r,
-                    ext,
+                    row.get("external_id"),
                     Action.INVALID,
                     reason=errors[r],
                     deal_type=row.get("deal_type"),
@@ -104,11 +100,18 @@ def plan(
             )
             continue
         existing, problem = _find(row, remote)
-        if problem is None and existing is not None and len(claimed[existing["id"]]) > 1:
-            others = ", ".join(str(x) for x in claimed[existing["id"]] if x != r)
+        if existing is not None:
+            claimed[existing["id"]].append(r)
+            at[r] = len(out)
+        out.append(_plan_row(sheet, r, row, existing, remote, problem, overwrite_newer))
+    shared = {r: rows for rows in claimed.values() if len(rows) > 1 for r in rows}
+    if shared:
+        for r, row in _rows(validated, sorted(shared)):
+            existing, _ = _find(row, remote)
+            assert existing is not None
+            others = ", ".join(str(x) for x in shared[r] if x != r)
             problem = f"Row {others} also describes referral {existing['id']}: keep one row per referral."
-        plan_row = _plan_row(validated.table.sheet, r, row, existing, remote, problem, overwrite_newer)
-        out.append(plan_row)
+            out[at[r]] = _plan_row(sheet, r, row, existing, remote, problem, overwrite_newer)
     return Plan(
         source=source,
         fingerprint=fingerprint,
@@ -119,8 +122,9 @@ def plan(
     )
 
 
-def _rows(validated: Validated) -> Iterator[tuple[int, dict[str, Any]]]:
-    frame = validated.values
+def _rows(validated: Validated, only: Sequence[int] | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Each row (or each of the rows ``only``) as its number and its values."""
+    frame = validated.values if only is None else validated.values.loc[list(only)]
     columns = list(frame.columns)
     for r, values in zip(frame.index, frame.itertuples(index=False, name=None), strict=True):
         yield int(r), dict(zip(columns, values, strict=True))
@@ -477,23 +481,42 @@ def _said(value: Any) -> str:
 def _changes(old: Row, new: Row) -> dict[str, Change]:
     """Column key -> the change, for every column the row fills with another value."""
     changes: dict[str, Change] = {}
+    filled: set[str] = set()
     for key, value in new.items():
-        column = SPEC.column(key)
-        if column.read_only or key in ("referral_id", "external_id"):
+        compared, group = _KEYS.get(key) or _key_facts(key)
+        if group is not None and value is not None:
+            filled.add(group)
+        if not compared:
             continue
-        if column.path is None and key != "deal_type":
+        before = old.get(key)
+        # Most cells of a sheet made by export equal what Partner Center holds: equal
+        # values are the same for ``_same`` (but floats, kept to its tolerance).
+        if before == value and type(value) is not float:
             continue
-        if not _same(old.get(key), value):
-            changes[key] = Change.of(column.header, old.get(key), value)
+        if not _same(before, value):
+            changes[key] = Change.of(SPEC.column(key).header, before, value)
     # A group that the row fills replaces the whole list: items beyond the row's go.
-    # (Group columns are keyed "group.n.field": the part before the first dot names it.)
-    groups = {g.key for g in SPEC.groups}
-    filled = {k.partition(".")[0] for k, v in new.items() if v is not None and "." in k} & groups
     if filled:
         for key, value in old.items():
             if value is not None and key.partition(".")[0] in filled and new.get(key) is None:
                 changes[key] = Change.of(SPEC.column(key).header, value, None)
     return changes
+
+
+def _key_facts(key: str) -> tuple[bool, str | None]:
+    """Whether ``_changes`` compares column ``key``, and the group it belongs to
+    (``group.n.field`` keys: the part before the first dot), worked out once per key."""
+    column = SPEC.column(key)
+    compared = not (column.read_only or key in ("referral_id", "external_id")) and (
+        column.path is not None or key == "deal_type"
+    )
+    head = key.partition(".")[0] if "." in key else None
+    facts = _KEYS[key] = (compared, head if head in _GROUP_KEYS else None)
+    return facts
+
+
+_GROUP_KEYS = frozenset(g.key for g in SPEC.groups)
+_KEYS: dict[str, tuple[bool, str | None]] = {}
 
 
 def _same(a: Any, b: Any) -> bool:
