@@ -42,6 +42,8 @@ class ReferralIndex:
         self._pending: list[tuple[str, str | None, str | None, bytes]] = []
         self._recent: dict[tuple[str, str], list[Referral]] = {}
         self._docs: dict[str, Referral] = {}
+        # Engagements of more than one referral, once finished (None: not known).
+        self._shared: set[str] | None = None
 
     def add(self, referral: Referral) -> None:
         rid = referral.get("id")
@@ -69,6 +71,7 @@ class ReferralIndex:
         self._pending.clear()
         self._recent.clear()  # an answer kept may have changed
         self._docs.clear()
+        self._shared = None
 
     def finish(self) -> ReferralIndex:
         """Flushed and indexed: ready for look-ups."""
@@ -76,6 +79,11 @@ class ReferralIndex:
         with self.db:
             self.db.execute("CREATE INDEX IF NOT EXISTS by_ext ON referral (ext)")
             self.db.execute("CREATE INDEX IF NOT EXISTS by_engagement ON referral (engagement)")
+        sql = (
+            "SELECT engagement FROM referral WHERE engagement IS NOT NULL "
+            "GROUP BY engagement HAVING COUNT(*) > 1"
+        )
+        self._shared = {e for (e,) in self.db.execute(sql)}
         return self
 
     def by_id(self, rid: str) -> Referral | None:
@@ -89,6 +97,12 @@ class ReferralIndex:
         cached = self._recent.get((column, key))
         if cached is not None:
             return [dict(d) for d in cached]
+        if column == "engagement" and self._shared is not None and key not in self._shared:
+            # An engagement of one referral (every deal but co-sell and shared ones) is the
+            # referral just read by id, most likely: no query for it.
+            for doc in reversed(self._docs.values()):
+                if doc.get("engagementId") == key:
+                    return [dict(doc)]
         rows = self.db.execute(f"SELECT id, doc FROM referral WHERE {column} = ? ORDER BY id", (key,))
         found = [self._parsed(rid, doc) for rid, doc in rows]
         if len(self._recent) >= _RECENT:

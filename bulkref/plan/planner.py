@@ -28,6 +28,8 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import compress, repeat
+from operator import is_not
 from typing import Any
 
 from bulkref.plan.model import Action, Change, Plan, RowPlan, Step
@@ -128,7 +130,7 @@ def _rows(validated: Validated, only: Sequence[int] | None = None) -> Iterator[t
     columns = list(frame.columns)
     # Blank cells are left out: every reader of a row takes a missing key for a blank.
     for r, values in zip(frame.index, frame.itertuples(index=False, name=None), strict=True):
-        yield int(r), {k: v for k, v in zip(columns, values, strict=True) if v is not None}
+        yield int(r), dict(compress(zip(columns, values, strict=True), map(is_not, values, repeat(None))))
 
 
 def _errors_by_row(validated: Validated) -> dict[int, str]:
@@ -306,7 +308,8 @@ def _update(
     rid, ext = existing["id"], row.get("external_id")
     engagement = remote.by_engagement.get(existing.get("engagementId") or "", [])
     old = row_of(existing, engagement)
-    new = {**{k: v for k, v in row.items() if v is not None}, **deal_defaults(row)}
+    new = dict(compress(row.items(), map(is_not, row.values(), repeat(None))))
+    new.update(deal_defaults(row))
     accepted = _accepted_on_creation(existing, new)
     if accepted is not None:
         new.pop("status", None)
