@@ -42,6 +42,7 @@ class ReferralIndex:
         self._pending: list[tuple[str, str | None, str | None, bytes]] = []
         self._recent: dict[tuple[str, str], list[Referral]] = {}
         self._docs: dict[str, Referral] = {}
+        self._ahead: dict[str, bytes] = {}  # read_ahead's referrals, not parsed yet
         # Engagements of more than one referral, once finished (None: not known).
         self._shared: set[str] | None = None
 
@@ -71,6 +72,7 @@ class ReferralIndex:
         self._pending.clear()
         self._recent.clear()  # an answer kept may have changed
         self._docs.clear()
+        self._ahead.clear()
         self._shared = None
 
     def finish(self) -> ReferralIndex:
@@ -97,6 +99,10 @@ class ReferralIndex:
         cached = self._recent.get((column, key))
         if cached is not None:
             return [dict(d) for d in cached]
+        if column == "id" and key in self._ahead:
+            found = [self._parsed(key, self._ahead.pop(key))]
+            self._remember(column, key, found)
+            return [dict(d) for d in found]
         if column == "engagement" and self._shared is not None and key not in self._shared:
             # An engagement of one referral (every deal but co-sell and shared ones) is the
             # referral just read by id, most likely: no query for it.
@@ -105,10 +111,25 @@ class ReferralIndex:
                     return [dict(doc)]
         rows = self.db.execute(f"SELECT id, doc FROM referral WHERE {column} = ? ORDER BY id", (key,))
         found = [self._parsed(rid, doc) for rid, doc in rows]
+        self._remember(column, key, found)
+        return [dict(d) for d in found]
+
+    def _remember(self, column: str, key: str, found: list[Referral]) -> None:
         if len(self._recent) >= _RECENT:
             self._recent.pop(next(iter(self._recent)))
         self._recent[(column, key)] = found
-        return [dict(d) for d in found]
+
+    def read_ahead(self, ids: Iterable[str]) -> None:
+        """Fetch the referrals of ``ids`` in one query, to be parsed when ``by_id`` asks for
+        them: the planner says which ids its next rows will ask for (a query per row costs
+        as much as parsing the referral)."""
+        self._ahead.clear()
+        wanted = list(dict.fromkeys(ids))
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(f"SELECT id, doc FROM referral WHERE id IN ({marks})", chunk)
+            self._ahead.update(rows)
 
     def _parsed(self, rid: str, doc: bytes) -> Referral:
         # A referral read by id is read again with its engagement, at once: parsed once.
@@ -196,6 +217,10 @@ class ById(Mapping[str, Referral]):
         if doc is None:
             raise KeyError(key)
         return doc
+
+    def read_ahead(self, ids: Iterable[str]) -> None:
+        """See ``ReferralIndex.read_ahead``: the ids the next look-ups will ask for."""
+        self._index.read_ahead(i for i in ids if i in self._present and i not in self._extra)
 
     def __iter__(self) -> Iterator[str]:
         return iter(sorted(self._present | set(self._extra)))

@@ -28,7 +28,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import compress, repeat
+from itertools import compress, islice, repeat
 from operator import is_not
 from typing import Any
 
@@ -87,7 +87,9 @@ def plan(
     claimed: dict[str, list[int]] = defaultdict(list)
     at: dict[int, int] = {}
     out: list[RowPlan] = []
-    for r, row in _rows(validated):
+    # An index (a scan's) reads the referrals of the next rows in one query.
+    ahead = getattr(remote.by_id, "read_ahead", None)
+    for r, row in _rows_ahead(validated, errors, ahead):
         if r in errors:
             out.append(
                 RowPlan(
@@ -122,6 +124,22 @@ def plan(
         created=created,
         overwrite_newer=overwrite_newer,
     )
+
+
+_AHEAD = 500  # rows whose referrals are read at once
+
+
+def _rows_ahead(
+    validated: Validated, errors: Mapping[int, str], ahead: Callable[[list[str]], None] | None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``_rows``, telling ``ahead`` the Referral IDs of each next ``_AHEAD`` valid rows first."""
+    rows = _rows(validated)
+    if ahead is None:
+        yield from rows
+        return
+    while chunk := list(islice(rows, _AHEAD)):
+        ahead([row["referral_id"] for r, row in chunk if r not in errors and "referral_id" in row])
+        yield from chunk
 
 
 def _rows(validated: Validated, only: Sequence[int] | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
