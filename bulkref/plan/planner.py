@@ -146,9 +146,15 @@ def _rows(validated: Validated, only: Sequence[int] | None = None) -> Iterator[t
     """Each row (or each of the rows ``only``) as its number and its values."""
     frame = validated.values if only is None else validated.values.loc[list(only)]
     columns = list(frame.columns)
-    # Blank cells are left out: every reader of a row takes a missing key for a blank.
-    for r, values in zip(frame.index, frame.itertuples(index=False, name=None), strict=True):
-        yield int(r), dict(compress(zip(columns, values, strict=True), map(is_not, values, repeat(None))))
+    numbers = [int(r) for r in frame.index]
+    arrays = [frame.iloc[:, k].to_numpy(dtype=object) for k in range(len(columns))]
+    # A few hundred rows at a time, column by column (a third cheaper than itertuples).
+    for start in range(0, len(numbers), _AHEAD):
+        cells = [a[start : start + _AHEAD].tolist() for a in arrays]
+        each = zip(*cells, strict=True) if cells else repeat((), len(numbers[start : start + _AHEAD]))
+        # Blank cells are left out: every reader of a row takes a missing key for a blank.
+        for r, values in zip(numbers[start : start + _AHEAD], each, strict=True):
+            yield r, dict(compress(zip(columns, values, strict=True), map(is_not, values, repeat(None))))
 
 
 def _errors_by_row(validated: Validated) -> dict[int, str]:
