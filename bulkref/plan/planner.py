@@ -519,9 +519,9 @@ def _changes(old: Row, new: Row) -> dict[str, Change]:
         if not compared:
             continue
         before = old.get(key)
-        # Most cells of a sheet made by export equal what Partner Center holds: equal
-        # values are the same for ``_same`` (but floats, kept to its tolerance).
-        if before == value and type(value) is not float:
+        # Most cells of a sheet made by export equal what Partner Center holds, and equal
+        # values are the same for ``_same``: no need to ask it.
+        if before == value:
             continue
         if not _same(before, value):
             changes[key] = Change.of(SPEC.column(key).header, before, value)
@@ -548,8 +548,9 @@ def _unchanged(old: Row, new: Row) -> bool:
         facts = _SHAPES[shape] = _shape_facts(*shape)
     compared, dropped = facts
     after = tuple(map(new.__getitem__, compared))
-    # Equal tuples hold equal items (the same object counts as equal: old and new never
-    # share one), which ``_same`` calls the same.
+    # Equal tuples hold equal items, which ``_same`` calls the same. (Tuples also take an
+    # item identical to itself as equal, which differs from == only for a NaN, and a
+    # sheet's row and Partner Center's never share one.)
     if tuple(map(old.get, compared)) != after:
         return False
     return tuple(map(old.__getitem__, dropped)).count(None) == len(dropped)
