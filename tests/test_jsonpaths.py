@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
 
 from bulkref.spec.columns import SPEC
-from bulkref.spec.jsonpaths import get_path, getter
+from bulkref.spec.jsonpaths import get_path, getter, set_path, setter
 
 PATHS = sorted(
     {c.path for c in SPEC.columns({"contact": 3, "solution": 3, "team": 3, "target": 2}) if c.path}
@@ -61,3 +62,16 @@ def test_getter_answers_as_get_path(path: str) -> None:
 
 def test_getter_is_made_once_per_path() -> None:
     assert getter("customerProfile/address/city") is getter("customerProfile/address/city")
+
+
+def test_a_compiled_setter_writes_what_set_path_writes() -> None:
+    paths = {c.path for c in SPEC.columns() if c.path} | {g.path for g in SPEC.groups}
+    assert any("[" in p for p in paths) and any("/" in p and "[" not in p for p in paths)
+    for path in sorted(paths):
+        value: object = ("a", "b") if path.endswith("[]/id") else "v"
+        for start in ({}, {"customerProfile": {"name": "kept"}, "details": {"notes": "kept"}}):
+            by_set_path, by_setter = copy.deepcopy(start), copy.deepcopy(start)
+            set_path(by_set_path, path, value)
+            setter(path)(by_setter, value)
+            assert by_setter == by_set_path, path
+            assert by_setter != start, path

@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from bulkref.spec.columns import SPEC, Column, Kind
-from bulkref.spec.jsonpaths import getter, set_path
+from bulkref.spec.jsonpaths import getter, setter
 
 Row = Mapping[str, Any]
 
@@ -70,11 +70,11 @@ def referral_doc(row: Row) -> dict[str, Any]:
         if column.group is not None:
             assert column.index is not None
             item = groups.setdefault(column.group, {}).setdefault(column.index, {})
-            set_path(item, column.path or "", value)
+            setter(column.path or "")(item, value)
         else:
-            set_path(doc, column.path or "", _to_json(column, value))
+            setter(column.path or "")(doc, _to_json(column, value))
     for key, items in groups.items():
-        set_path(doc, SPEC.group(key).path, [items[n] for n in sorted(items)])
+        setter(SPEC.group(key).path)(doc, [items[n] for n in sorted(items)])
     return _validated(doc)
 
 

@@ -258,9 +258,12 @@ async def read_by_id(client: ReferralsClient, ids: Iterable[str]) -> dict[str, R
 
 async def scan_all(client: ReferralsClient) -> ReferralIndex:
     """Every referral the listing shows, in a local index (the caller closes it)."""
+    from bulkref.api.readahead import read_ahead
+
     index = ReferralIndex()
     try:
-        async for referral in client.list():
+        # The next page is asked for while this one is indexed (and the sheet read).
+        async for referral in read_ahead(client.list()):
             index.add(referral)
         return index.finish()
     except BaseException:
