@@ -811,3 +811,18 @@ def test_cells_kept_by_value_tell_true_from_one_and_take_unhashable_lists() -> N
         assert f'<c r="{letter["share_with_microsoft"]}{n}" t="inlineStr"><is><t>Yes</t></is></c>' in got
         assert f'<c r="{letter["consent_contact"]}{n}" t="inlineStr"><is><t>1</t></is></c>' in got
         assert any(c.startswith(f'<c r="{letter["industries"]}{n}"') and "<t>A; " in c for c in got)
+
+
+def test_the_second_process_is_forked_only_where_no_other_thread_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import multiprocessing
+    import threading
+
+    from bulkref.export import parallel
+
+    monkeypatch.setattr(threading, "active_count", lambda: 2)  # e.g. the web app's server thread
+    assert parallel._context().get_start_method() == "spawn"
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    expected = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    assert parallel._context().get_start_method() == expected

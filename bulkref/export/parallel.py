@@ -3,7 +3,8 @@
 Writing a row (its cells out of the spool, its deal type, its XML or CSV) is
 Python work, one core's worth, and while the file is written nothing is
 being read, so another core is idle. For a large export a child process
-(``multiprocessing``, the platform's own start method) opens the finished
+(``multiprocessing``: fork where the process has no other thread, else spawn;
+see ``_context``) opens the finished
 spool read-only and writes the rows from about the middle on, in the same
 format and with the same cell styles, to a file in the spool's private
 folder; this process writes the first rows meanwhile, then appends the
@@ -20,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -135,7 +137,7 @@ class _Child:
     def start(self, skeleton: XlsxSkeleton | None) -> None:
         styles = None if skeleton is None else skeleton.styles
         try:
-            context = multiprocessing.get_context()
+            context = _context()
             self.pipe, theirs = context.Pipe(duplex=False)
             self.process = context.Process(
                 target=_write_part, args=(*self.args, styles, theirs), name="bulkref-export-rows", daemon=True
@@ -164,6 +166,20 @@ class _Child:
             self.process = None
         if self.pipe is not None:
             self.pipe.close()
+
+
+def _context() -> Any:
+    """fork where it is safe, spawn elsewhere.
+
+    A process forked while another thread holds a lock (the web app's server
+    thread, a log handler, the deflate thread) can hang in the child on that
+    lock: with ``_CHILD_GRACE`` that would be ten minutes lost. Fork is only
+    used where this is the process's one thread (the command line); spawn,
+    the default on Windows and macOS, starts a clean interpreter.
+    """
+    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
 
 
 def _write_part(
