@@ -126,11 +126,11 @@ def test_the_pause_for_a_retry_after_does_not_count_against_the_pace() -> None:
         clock.now += 0.04
         p.ok()
     before = p.rate
-    assert before is not None and before < 25.0
+    assert before is not None
     p.throttled(0.1)
-    # 0.9 x the pace (25 got through in the second after the pause, more than the pace), not
-    # 0.9 x 25 / 6 s as when the pause counted against what the service accepted.
-    assert p.rate is not None and abs(p.rate - CUT * before) < 1e-6
+    # 0.9 x what got through in the second after the pause (25/s), or of the pace if that is
+    # lower; not 0.9 x 25 / 6 s as when the pause counted against what the service accepted.
+    assert p.rate is not None and abs(p.rate - CUT * min(before, 25.0)) < 1e-6
 
 
 def test_the_pace_holds_then_rises_and_never_drops_below_the_floor() -> None:
@@ -144,3 +144,20 @@ def test_the_pace_holds_then_rises_and_never_drops_below_the_floor() -> None:
     clock.now += HOLD + 10
     p.ok()
     assert p.rate is not None and p.rate > rate * 1.1  # ~2% a second after the hold
+
+
+def test_the_guessed_first_pace_rises_fast_until_a_second_429_measures_the_limit() -> None:
+    p, clock = pacer()
+    limit(p, clock, ok=20, gap=0.05, retry_after=1.0)  # a burst measured over a pause: a low guess
+    guess = p.rate
+    assert guess is not None
+    clock.now += HOLD + 5
+    p.ok()
+    assert p.rate is not None and p.rate > guess * 1.9  # ~15% a second: the limit is found in seconds
+    clock.now += 1.0
+    p.throttled(1.0)  # the second cut: from now on the pace is measured, and creeps
+    measured = p.rate
+    assert measured is not None
+    clock.now += 1.0 + HOLD + 5
+    p.ok()
+    assert p.rate is not None and measured * 1.05 < p.rate < measured * 1.15  # ~2% a second

@@ -22,6 +22,13 @@ Referrals, so a 429 may be a passing refusal as well as a limit. Two regimes:
   - the pace is held for a moment, then rises by 2% a second, so a run stays
     close to the allowed rate and finds out when the limit is lifted. It never
     falls under ``FLOOR``.
+  - until the second cut the pace is only a guess from the burst, and it may
+    be far under the limit: a run whose first calls were look-ups, then a
+    pause while the sheet was planned, measured its burst over that pause and
+    paced at half the limit, and 2% a second took half a minute to recover.
+    So until a second 429 has measured the real rate, the pace rises by 15% a
+    second after the hold: it finds the limit within seconds, and the 429s
+    that cost are the ones any cut costs.
 
 A 429 whose Retry-After is 0 asks for no wait: a passing refusal, not a
 limit, and changes nothing. A call takes its start time when it wakes, not
@@ -41,6 +48,7 @@ CUT = 0.9  # continue this far under the measured rate, or the pace, after a 429
 CUT_GAP = 0.1  # seconds: 429s closer together than this are one signal
 HOLD = 2.0  # seconds the pace stays put after a cut
 GROWTH = 0.02  # per second, after the hold, without a 429
+PROBE_GROWTH = 0.15  # per second, after the hold, while only the first (guessed) pace is set
 FLOOR = 0.5  # calls per second: never slower than this
 SAMPLE = 20  # the last answers that tell occasional 429s from a limit
 SUSTAINED = 0.4  # this share of 429s among them is a limit: 8 of 20 (at 5% random 429s, 1 in 250,000)
@@ -62,6 +70,7 @@ class Pacer:
         self._done: deque[float] = deque()
         self._first: float | None = None  # the first call: a young run measures over its age
         self._since_cut = 0  # calls accepted since the last cut
+        self._cuts = 0  # the first is a guess from the burst; the second measures the limit
         self._cut_resume = 0.0  # the Retry-After end of the last cut: the pace is measured from then
         self._recent: deque[bool] = deque(maxlen=SAMPLE)  # True: a 429
         self.throttled_count = 0
@@ -110,6 +119,7 @@ class Pacer:
         self._last_cut = now
         self._cut_resume = self._resume
         self._since_cut = 0
+        self._cuts += 1
         self.rate = pace
         self._next = max(self._next, self._resume)
         self.notes.append(f"throttled by the service: pacing at {pace:.1f} calls/s")
@@ -125,7 +135,7 @@ class Pacer:
             return
         since = now - max(self._last_cut + HOLD, self._last_growth)
         if since > 0:
-            self.rate *= (1 + GROWTH) ** since
+            self.rate *= (1 + (PROBE_GROWTH if self._cuts < 2 else GROWTH)) ** since
             self._last_growth = now
 
     def _measured(self, now: float) -> float:
