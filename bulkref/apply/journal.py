@@ -364,6 +364,12 @@ class Journal:
         with self._reading() as db:
             return int(db.execute("SELECT count(*) FROM plan_row").fetchone()[0])
 
+    def rows_of_action(self, action: str) -> list[RowPlan]:
+        with self._reading() as db:
+            query = "SELECT value FROM plan_row WHERE action = ? ORDER BY pos"
+            found = db.execute(query, (action,)).fetchall()
+        return [RowPlan.from_json(json.loads(v)) for (v,) in found]
+
     def action_counts(self) -> dict[str, int]:
         with self._reading() as db:
             return dict(db.execute("SELECT action, count(*) FROM plan_row GROUP BY action").fetchall())
@@ -552,6 +558,11 @@ class PlanRows(Sequence[RowPlan]):
     def counts(self) -> dict[str, int]:
         """Rows per action, counted by the journal."""
         return self._journal.action_counts()
+
+    def of_action(self, action: str) -> Iterator[RowPlan]:
+        """The rows planned ``action``, read by the journal (blocked rows are few; a plan's rows
+        are many, and each read costs its parse)."""
+        return iter(self._journal.rows_of_action(action))
 
 
 def plan_digest(plan: Plan) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -54,11 +55,13 @@ class RowResult:
     timestamp: str | None = None  # ISO 8601, UTC, when the outcome was reached
 
 
-def summary(results: list[RowResult]) -> dict[str, int]:
-    counts = dict.fromkeys(("created", "updated", "unchanged", "failed", "skipped"), 0)
+def summary(results: Iterable[RowResult]) -> dict[str, int]:
+    # One pass: the results of a run are read from its journal each time they are iterated.
+    counts = dict.fromkeys(("created", "updated", "unchanged", "failed", "skipped", "partial"), 0)
+    counts.update(conflict=0, adopted=0)
+    extra = {Outcome.PARTIAL: "partial", Outcome.CONFLICT: "conflict", Outcome.ADOPTED: "adopted"}
     for r in results:
         counts[SUMMARY_OF[r.outcome]] += 1
-    counts["partial"] = sum(1 for r in results if r.outcome is Outcome.PARTIAL)
-    counts["conflict"] = sum(1 for r in results if r.outcome is Outcome.CONFLICT)
-    counts["adopted"] = sum(1 for r in results if r.outcome is Outcome.ADOPTED)
+        if r.outcome in extra:
+            counts[extra[r.outcome]] += 1
     return counts

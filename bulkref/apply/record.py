@@ -119,7 +119,7 @@ class JournalResults(Sequence[RowResult]):
 
     def __len__(self) -> int:
         if self._length is None:
-            self._length = sum(1 for _ in self._pages())
+            self._length = self._journal.row_count()  # outcomes_from yields one per plan row
         return self._length
 
     def __getitem__(self, i: int) -> RowResult:  # type: ignore[override]

@@ -413,7 +413,9 @@ def apply_command(
             + f".\nTarget: {where}",
             err=fmt == "json",
         )
-        newer = sum(1 for r in plan.rows if r.action == "blocked" and r.changed_since)
+        of_action = getattr(plan.rows, "of_action", None)  # a journal's rows: ask it for the blocked
+        blocked = of_action("blocked") if of_action else (r for r in plan.rows if r.action == "blocked")
+        newer = sum(1 for r in blocked if r.changed_since)
         if newer:
             click.echo(
                 f"{newer} of the blocked rows changed in Partner Center since the sheet was made: "
