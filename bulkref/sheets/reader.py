@@ -47,8 +47,9 @@ from bulkref.problems import Problem, ProblemCode, Severity
 from bulkref.sheets.inputs import checked_head, lock_file_warning, named_kind, read_regular, unreadable
 from bulkref.sheets.native import HEADER_ROWS, NativeTrouble, read_native
 from bulkref.sheets.options import current
+from bulkref.sheets.partscan import scan_parts_apart
 from bulkref.sheets.table import Table
-from bulkref.sheets.xlsxcheck import PartFacts, ZipTrouble, check_parts, row_tags, scan_parts
+from bulkref.sheets.xlsxcheck import PartFacts, ZipTrouble, check_parts, row_tags
 from bulkref.spec.columns import SPEC, Column, Need
 from bulkref.spec.enums import closest
 
@@ -214,8 +215,8 @@ def _ole_problem(source: Path) -> UnusableFile:
 
 def _read_workbook(source: Path, wanted: str | None) -> Sheet:
     """The sheet, read by calamine in a child process (``bulkref.sheets.native``)
-    while this process inflates every part once to check it and to find
-    hidden rows and uncalculated formulas (``bulkref.sheets.xlsxcheck``)."""
+    while another inflates every part once to check it and to find hidden rows
+    and uncalculated formulas (``bulkref.sheets.partscan``)."""
     size = source.stat().st_size
     try:
         with zipfile.ZipFile(source) as z:
@@ -275,7 +276,7 @@ class _Watch:
 
 def _scan(source: Path, worksheets: dict[str, str], watch: _Watch) -> dict[str, PartFacts]:
     try:
-        return scan_parts(source, worksheets, stopped=watch.done.is_set)
+        return scan_parts_apart(source, worksheets, stopped=watch.done.is_set)
     except ZipTrouble:
         watch.fail()
         raise
