@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+import bulkref.plan.parallel as parallel
 import bulkref.plan.planner as planner
 from bulkref.plan.index import ById, Groups, ReferralIndex
 from bulkref.plan.model import Action, Plan
@@ -85,6 +86,7 @@ def _indexed(docs: list[dict[str, Any]]) -> Remote:
         by_engagement=Groups(index, "engagement", None, {}),
         release=index.close,
         strategy="scan",
+        index=index,
     )
 
 
@@ -109,8 +111,10 @@ def _plans(
     checked: bool = True,
     **kw: Any,
 ) -> list[Plan]:
-    """The plan of ``path`` four ways: fast or slow comparison, in-memory or indexed look-ups.
-    ``checked`` False: as if validation had let every row through."""
+    """The plan of ``path`` five ways: fast or slow comparison, in-memory or indexed look-ups,
+    each in this process; then indexed, the later rows planned by a forked child
+    (bulkref.plan.parallel), which must have answered. ``checked`` False: as if validation
+    had let every row through."""
     validated = check_file(path)
     if not checked:
         validated.report = Report(rows=validated.report.rows)
@@ -119,13 +123,39 @@ def _plans(
         with monkeypatch.context() as m:
             if not fast:
                 m.setattr(planner, "_unchanged", lambda old, new: False)
+            m.setattr(parallel, "MIN_ROWS", 10**9)  # one process
             remote = make_remote(docs)
             try:
                 made.append(plan(validated, remote, source="s", fingerprint="f", api_url="u", **kw))
             finally:
                 if remote.release is not None:
                     remote.release()
+    with monkeypatch.context() as m:
+        answers = _two_processes(m)
+        remote = _indexed(docs)
+        try:
+            made.append(plan(validated, remote, source="s", fingerprint="f", api_url="u", **kw))
+        finally:
+            assert remote.release is not None
+            remote.release()
+        assert answers and answers[0] is not None  # the child planned the later rows
     return made
+
+
+def _two_processes(m: pytest.MonkeyPatch) -> list[Any]:
+    """Plan in two processes from two rows on; the answers the child gave, as they come."""
+    m.setattr(parallel, "MIN_ROWS", 2)
+    # The test runner may keep threads of its own (the sandbox's); the child only plans.
+    m.setattr(parallel.threading, "active_count", lambda: 1)
+    answers: list[Any] = []
+    real = parallel.Helper.result
+
+    def result(self: parallel.Helper) -> Any:
+        answers.append(real(self))
+        return answers[-1]
+
+    m.setattr(parallel.Helper, "result", result)
+    return answers
 
 
 # One edit of each kind of cell: column key -> the new value, from the exported value.
@@ -236,3 +266,26 @@ def test_the_comparison_at_once_agrees_with_the_diff() -> None:
     # Within the amount's tolerance, and padded text: the same both ways.
     close = {**same, "deal_value": 10.001, "name": " A "}
     assert planner._changes(old, close) == {}
+
+
+def test_a_child_that_fails_leaves_its_rows_to_this_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = _deals(tmp_path, 9)
+    rows = _exported(docs)
+    rows[7]["name"] = "Renamed in the child's half"
+    validated = check_file(_sheet(tmp_path / "export.xlsx", rows))
+    answers = _two_processes(monkeypatch)
+
+    def broken(self: ReferralIndex) -> None:
+        raise OSError("the index could not be opened")
+
+    monkeypatch.setattr(ReferralIndex, "reopen", broken)  # in the child only: the parent never reopens
+    remote = _indexed(docs)
+    try:
+        made = plan(validated, remote, source="s", fingerprint="f", api_url="u")
+    finally:
+        remote.release()  # type: ignore[misc]
+    assert answers == [None]  # the child said it failed
+    assert [r.row for r in made.rows] == list(range(2, 11))
+    assert [r.action for r in made.rows] == [Action.UNCHANGED] * 7 + [Action.UPDATE, Action.UNCHANGED]

@@ -153,6 +153,16 @@ class ReferralIndex:
             found.update(k for (k,) in self.db.execute(sql, chunk))
         return found
 
+    def reopen(self) -> None:
+        """In a forked child: a connection of its own to the finished index (a SQLite
+        connection must not be used across a fork), and none of the parent's caches."""
+        from pathlib import Path
+
+        self.db = sqlite3.connect(f"{Path(self.path).as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        self._recent.clear()
+        self._docs.clear()
+        self._ahead.clear()
+
     def close(self) -> None:
         self.db.close()
         with contextlib.suppress(OSError):  # Windows may hold the file a moment longer

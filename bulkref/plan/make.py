@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,7 +73,16 @@ async def plan_file(
     else:
         # The scan waits on the service most of the time: the sheet is read meanwhile.
         try:
-            validated = await asyncio.to_thread(check_file, path, sheet=sheet, mapping=mapping)
+            # A thread of its own, ended once the sheet is read: planning may fork a second
+            # process, and only does so where this one has no other thread (plan/parallel.py).
+            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulkref-read")
+            read = functools.partial(check_file, path, sheet=sheet, mapping=mapping)
+            try:
+                validated = await asyncio.get_running_loop().run_in_executor(pool, read)
+            except BaseException:
+                pool.shutdown(wait=False)  # a stopped plan does not wait for the read
+                raise
+            pool.shutdown(wait=True)  # done: the thread ends at once
         except BaseException:
             ahead.cancel()
             with contextlib.suppress(BaseException):

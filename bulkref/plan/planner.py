@@ -67,6 +67,8 @@ class Remote:
     offline: bool = False
     release: Callable[[], None] | None = field(default=None, repr=False, compare=False)
     strategy: str | None = None
+    # The scan's index the mappings read from (bulkref.plan.index.ReferralIndex), if any.
+    index: Any = field(default=None, repr=False, compare=False)
 
 
 def plan(
@@ -84,30 +86,25 @@ def plan(
     # One pass over the rows, holding neither every row nor every referral at once (at
     # 100,000 rows that is gigabytes). Two rows claiming one referral are blocked: that is
     # known only at the end, so those rows (rare) are planned again then.
+    helper = None
+    if remote.index is not None:  # a large sheet against a scan's index: half in another process
+        from bulkref.plan.parallel import later_rows
+
+        helper = later_rows(validated, errors, remote, overwrite_newer)
+    out, claims = _plan_rows(
+        validated, errors, remote, overwrite_newer, None if helper is None else helper.mine
+    )
+    if helper is not None:
+        theirs = helper.result()
+        more, their_claims = theirs or _plan_rows(validated, errors, remote, overwrite_newer, helper.theirs)
+        out += more
+        claims += their_claims
     claimed: dict[str, list[int]] = defaultdict(list)
     at: dict[int, int] = {}
-    out: list[RowPlan] = []
-    # An index (a scan's) reads the referrals of the next rows in one query.
-    ahead = getattr(remote.by_id, "read_ahead", None)
-    for r, row in _rows_ahead(validated, errors, ahead):
-        if r in errors:
-            out.append(
-                RowPlan(
-                    sheet,
-                    r,
-                    row.get("external_id"),
-                    Action.INVALID,
-                    reason=errors[r],
-                    deal_type=row.get("deal_type"),
-                    name=row.get("name"),
-                )
-            )
-            continue
-        existing, problem = _find(row, remote)
-        if existing is not None:
-            claimed[existing["id"]].append(r)
-            at[r] = len(out)
-        out.append(_plan_row(sheet, r, row, existing, remote, problem, overwrite_newer))
+    for k, (r, rid) in enumerate(claims):
+        if rid is not None:
+            claimed[rid].append(r)
+            at[r] = k
     shared = {r: rows for rows in claimed.values() if len(rows) > 1 for r in rows}
     if shared:
         for r, row in _rows(validated, sorted(shared)):
@@ -129,11 +126,49 @@ def plan(
 _AHEAD = 500  # rows whose referrals are read at once
 
 
+def _plan_rows(
+    validated: Validated,
+    errors: Mapping[int, str],
+    remote: Remote,
+    overwrite_newer: bool,
+    only: Sequence[int] | None = None,
+) -> tuple[list[RowPlan], list[tuple[int, str | None]]]:
+    """The plan of each row (or of the rows ``only``), in order, and for each its number and
+    the id of the referral it describes (None: none found), to find rows claiming one."""
+    sheet = validated.table.sheet
+    out: list[RowPlan] = []
+    claims: list[tuple[int, str | None]] = []
+    # An index (a scan's) reads the referrals of the next rows in one query.
+    ahead = getattr(remote.by_id, "read_ahead", None)
+    for r, row in _rows_ahead(validated, errors, ahead, only):
+        if r in errors:
+            out.append(
+                RowPlan(
+                    sheet,
+                    r,
+                    row.get("external_id"),
+                    Action.INVALID,
+                    reason=errors[r],
+                    deal_type=row.get("deal_type"),
+                    name=row.get("name"),
+                )
+            )
+            claims.append((r, None))
+            continue
+        existing, problem = _find(row, remote)
+        claims.append((r, None if existing is None else existing["id"]))
+        out.append(_plan_row(sheet, r, row, existing, remote, problem, overwrite_newer))
+    return out, claims
+
+
 def _rows_ahead(
-    validated: Validated, errors: Mapping[int, str], ahead: Callable[[list[str]], None] | None
+    validated: Validated,
+    errors: Mapping[int, str],
+    ahead: Callable[[list[str]], None] | None,
+    only: Sequence[int] | None = None,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """``_rows``, telling ``ahead`` the Referral IDs of each next ``_AHEAD`` valid rows first."""
-    rows = _rows(validated)
+    rows = _rows(validated, only)
     if ahead is None:
         yield from rows
         return

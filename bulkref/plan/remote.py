@@ -371,6 +371,7 @@ async def fetch(
             by_engagement=Groups(first.index, "engagement", None, {}),
             release=first.close,
             strategy="scan",
+            index=first.index,
         )
     found: list[Referral] = [d for docs in first.by_external_id.values() for d in docs]
     found += list(first.by_id.values())
