@@ -41,11 +41,14 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
+import dataclasses
 import email.utils
 import functools
 import ipaddress
 import logging
 import random
+import re
 import ssl
 import time
 import uuid
@@ -55,6 +58,7 @@ from typing import Any, Protocol, TypeVar, cast
 from urllib.parse import quote, quote_plus, urlencode
 
 import httpx
+import orjson
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from bulkref import __version__
@@ -505,15 +509,42 @@ class ReferralsClient:
         url: str | None = with_query(self.base_url, params)
         seen: set[str] = set()
         handed = 0
-        while url is not None:
-            seen.add(url)
-            page = await self._page(url, headers)
-            for referral in page["value"]:
-                if top is not None and handed >= top:
-                    return
-                handed += 1
-                yield referral
-            url = self._next_link(page, seen)
+        # The next page is asked for as soon as this one has arrived, before its JSON is
+        # parsed: its link is read off the raw body's tail (``_peeked_link``) and checked
+        # against the parsed one after. Parsing waited for the service and the service
+        # for the parse: 100,000 referrals took half again as long as either alone.
+        ahead: tuple[str, asyncio.Task[Reply]] | None = None
+        try:
+            while url is not None:
+                seen.add(url)
+                if ahead is not None and ahead[0] == url:
+                    reply = await ahead[1]
+                else:
+                    reply = await self.request("GET", url, headers=headers, raw=True)
+                ahead = None
+                guess = _peeked_link(reply.body.content)
+                guessed = None
+                if guess is not None:
+                    with contextlib.suppress(ApiError, httpx.InvalidURL, ValueError):
+                        guessed = same_origin(self.base_url, guess)  # refused: refused once parsed
+                if guessed is not None and guessed not in seen:
+                    task = asyncio.create_task(self.request("GET", guessed, headers=headers, raw=True))
+                    ahead = (guessed, task)
+                    for _ in range(_SEND_TURNS):  # its request goes out now, not after this page
+                        await asyncio.sleep(0)
+                page = self._parsed_page(reply, url)
+                for referral in page["value"]:
+                    if top is not None and handed >= top:
+                        return
+                    handed += 1
+                    yield referral
+                url = self._next_link(page, seen)
+                if ahead is not None and ahead[0] != url:  # the guess was wrong: asked again
+                    await _dropped(ahead[1])
+                    ahead = None
+        finally:
+            if ahead is not None:
+                await _dropped(ahead[1])
 
     # -- writes ------------------------------------------------------------------------------
     async def update(
@@ -539,11 +570,13 @@ class ReferralsClient:
         headers: Mapping[str, str] | None = None,
         retryable: Callable[[BaseException], bool] | None = None,
         request_id: str | None = None,
+        raw: bool = False,
     ) -> Reply:
         """One logical call, retried per ``retryable`` (default: ``retry_read`` for
         idempotent methods, ``retry_unsent`` for the rest); raises an ``ApiError``.
         ``request_id`` (default: a new GUID) is sent as ``client-request-id`` and
-        ``MS-RequestId`` on every attempt: give the same one to send a call again."""
+        ``MS-RequestId`` on every attempt: give the same one to send a call again.
+        ``raw``: the reply's body is the httpx response, its JSON not parsed yet."""
         method = method.upper()
         rule = retryable or (retry_read if method in IDEMPOTENT_METHODS else retry_unsent)
         call_id = request_id or str(uuid.uuid4())
@@ -552,7 +585,7 @@ class ReferralsClient:
         async def attempt() -> Reply:
             nonlocal attempts
             attempts += 1
-            return await self._attempt(method, url, call_id, json, headers)
+            return await self._attempt(method, url, call_id, json, headers, raw)
 
         async with self._slots:
             try:
@@ -561,7 +594,13 @@ class ReferralsClient:
                 raise self._unreachable(exc, method, url, call_id, attempts) from exc
 
     async def _attempt(
-        self, method: str, url: str, call_id: str, body: Any, headers: Mapping[str, str] | None
+        self,
+        method: str,
+        url: str,
+        call_id: str,
+        body: Any,
+        headers: Mapping[str, str] | None,
+        raw: bool = False,
     ) -> Reply:
         sent = {"client-request-id": call_id, "MS-RequestId": call_id, **(headers or {})}
         token = self._token() if callable(self._token) else self._token
@@ -585,7 +624,8 @@ class ReferralsClient:
                 self.pacer.ok()
         if not response.is_success:
             raise error_from(response, call_id)
-        return Reply(response.status_code, _json_body(response, call_id), response.headers, call_id)
+        parsed = response if raw else _json_body(response, call_id)
+        return Reply(response.status_code, parsed, response.headers, call_id)
 
     def _unreachable(
         self, exc: httpx.TransportError, method: str, url: str, call_id: str, attempts: int
@@ -609,8 +649,12 @@ class ReferralsClient:
 
     # -- helpers ---------------------------------------------------------------------------------
     async def _page(self, url: str, headers: Mapping[str, str] | None) -> dict[str, Any]:
-        reply = await self.request("GET", url, headers=headers)
-        page = reply.body
+        return self._parsed_page(await self.request("GET", url, headers=headers, raw=True), url)
+
+    def _parsed_page(self, reply: Reply, url: str) -> dict[str, Any]:
+        """The page of a ``raw`` reply, parsed; raises when it is not a page of the API."""
+        page = _json_body(reply.body, reply.client_request_id)
+        reply = dataclasses.replace(reply, body=page)
         if not isinstance(page, dict) or not isinstance(page.get("value"), builtins.list):
             raise _not_the_api(reply, url, "a page without a value list")
         return page
@@ -659,9 +703,45 @@ class ReferralsClient:
         return found
 
 
+async def _dropped(task: asyncio.Task[Any]) -> None:
+    """Cancel a page asked for ahead and not needed (a wrong guess, the end of the listing)."""
+    task.cancel()
+    with contextlib.suppress(BaseException):
+        await task
+
+
+# The link to the next page, near the end of a page's JSON (OData writes it after the value
+# list; the sandbox and the documented example too). A guess: the parsed link decides.
+_NEXT_LINK = re.compile(rb'"@odata\.nextLink"\s*:\s*"([^"\\]+)"')
+_TAIL = 4096  # bytes: a link is far shorter
+# Turns of the event loop a page asked for ahead is given before this page is parsed: httpx
+# passes a few await points (locks, the connection) before the request is written, and the
+# parse holds the loop. With one turn the request went out only after the page was parsed.
+_SEND_TURNS = 4
+
+
+def _peeked_link(content: bytes) -> str | None:
+    found = None
+    for found in _NEXT_LINK.finditer(content, max(0, len(content) - _TAIL)):  # noqa: B007 (the last)
+        pass
+    if found is None:
+        found = _NEXT_LINK.search(content, 0, _TAIL)  # some services write it first
+    if found is None:
+        return None
+    try:
+        return found.group(1).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
 def _json_body(response: httpx.Response, call_id: str) -> Any:
     if not response.content:
         return None
+    try:
+        # orjson parses a page of referrals in about 60% of the standard library's time.
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        pass  # not UTF-8, or numbers past 64 bits: the standard library decides
     try:
         return response.json()
     except ValueError:
