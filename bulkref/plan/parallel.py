@@ -22,12 +22,11 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from bulkref.plan.model import RowPlan
-from bulkref.plan.planner import Remote, _plan_rows
 from bulkref.validation.schema import Validated
 
 # Below this many rows a second process costs more than it saves.
@@ -38,6 +37,8 @@ OWN_SHARE = 0.47
 _CHILD_GRACE = 600.0
 
 Planned = tuple[list[RowPlan], list[tuple[int, str | None]]]
+# The planner's per-row pass (planner._plan_rows), handed in by the planner, which imports this module.
+PlanRows = Callable[[Validated, Mapping[int, str], Any, bool, Sequence[int]], Planned]
 
 
 @dataclass
@@ -66,7 +67,7 @@ class Helper:
 
 
 def later_rows(
-    validated: Validated, errors: Mapping[int, str], remote: Remote, overwrite_newer: bool
+    plan_rows: PlanRows, validated: Validated, errors: Mapping[int, str], remote: Any, overwrite_newer: bool
 ) -> Helper | None:
     """A child planning the later rows, or None where a second process does not pay or
     cannot be forked safely (see the module)."""
@@ -82,7 +83,7 @@ def later_rows(
         pipe, child_end = context.Pipe(duplex=False)
         process = context.Process(
             target=_plan_part,
-            args=(validated, errors, remote, overwrite_newer, theirs, child_end),
+            args=(plan_rows, validated, errors, remote, overwrite_newer, theirs, child_end),
             name="bulkref-plan-rows",
             daemon=True,
         )
@@ -94,9 +95,10 @@ def later_rows(
 
 
 def _plan_part(
+    plan_rows: PlanRows,
     validated: Validated,
     errors: Mapping[int, str],
-    remote: Remote,
+    remote: Any,
     overwrite_newer: bool,
     rows: Sequence[int],
     pipe: Any,
@@ -104,7 +106,7 @@ def _plan_part(
     """In the child: plan ``rows`` and send the plans and claims, or an error's text."""
     try:
         remote.index.reopen()
-        pipe.send(_plan_rows(validated, errors, remote, overwrite_newer, rows))
+        pipe.send(plan_rows(validated, errors, remote, overwrite_newer, rows))
     except BaseException as e:  # the parent plans these rows itself; it only needs to know
         pipe.send(f"{type(e).__name__}: {e}")
     finally:

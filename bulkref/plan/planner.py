@@ -90,7 +90,7 @@ def plan(
     if remote.index is not None:  # a large sheet against a scan's index: half in another process
         from bulkref.plan.parallel import later_rows
 
-        helper = later_rows(validated, errors, remote, overwrite_newer)
+        helper = later_rows(_plan_rows, validated, errors, remote, overwrite_newer)
     out, claims = _plan_rows(
         validated, errors, remote, overwrite_newer, None if helper is None else helper.mine
     )
