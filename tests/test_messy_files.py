@@ -15,6 +15,7 @@ from typing import Any
 import openpyxl
 import pytest
 from click.testing import CliRunner
+from sandbox_fixture import RunningSandbox
 
 from bulkref.cli.main import cli
 from bulkref.errors import UnusableFile
@@ -330,3 +331,18 @@ def test_locale_and_size_flags_reach_plan(tmp_path: Path) -> None:
     assert small.exit_code == 2 and "--max-file-size" in small.output
     # Nothing carries over to the next command run in the same process.
     assert CliRunner().invoke(cli, ["plan", str(path), "--offline"]).exit_code == 1
+
+
+def test_locale_and_size_flags_reach_plan_against_a_service(
+    sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Against a service the sheet is read in a thread while Partner Center is scanned:
+    # the flags must reach that thread as they reach an offline plan.
+    monkeypatch.setenv("BULKREF_ACCESS_TOKEN", sandbox.token)
+    path = german_csv(tmp_path / "amb.csv", ["01/02/2027", "03/04/2027"], ["100", "200"])
+    online = ["plan", str(path), "--api-url", sandbox.url, "--lookup", "scan"]
+    assert CliRunner().invoke(cli, online).exit_code == 1
+    ok = CliRunner().invoke(cli, [*online, "--locale", "de-DE", "--format", "json"])
+    assert ok.exit_code == 0, ok.output
+    small = CliRunner().invoke(cli, [*online, "--max-file-size", "1KB"])
+    assert small.exit_code == 2 and "--max-file-size" in small.output

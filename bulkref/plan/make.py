@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import dataclasses
 import datetime as dt
 import functools
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from bulkref.plan.model import Plan
 from bulkref.plan.planner import Remote, plan
+from bulkref.sheets.partscan import busy_meanwhile
 from bulkref.validation.check import check_file
 
 if TYPE_CHECKING:
@@ -76,7 +78,11 @@ async def plan_file(
             # A thread of its own, ended once the sheet is read: planning may fork a second
             # process, and only does so where this one has no other thread (plan/parallel.py).
             pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulkref-read")
-            read = functools.partial(check_file, path, sheet=sheet, mapping=mapping)
+            # With the reading options in force here (--max-file-size, --locale), and saying
+            # this process is busy meanwhile: the workbook's parts are checked in a child.
+            context = contextvars.copy_context()
+            context.run(busy_meanwhile.set, True)
+            read = functools.partial(context.run, check_file, path, sheet=sheet, mapping=mapping)
             try:
                 validated = await asyncio.get_running_loop().run_in_executor(pool, read)
             except BaseException:

@@ -47,9 +47,9 @@ from bulkref.problems import Problem, ProblemCode, Severity
 from bulkref.sheets.inputs import checked_head, lock_file_warning, named_kind, read_regular, unreadable
 from bulkref.sheets.native import HEADER_ROWS, NativeTrouble, read_native
 from bulkref.sheets.options import current
-from bulkref.sheets.partscan import scan_parts_apart
+from bulkref.sheets.partscan import busy_meanwhile, scan_parts_apart
 from bulkref.sheets.table import Table
-from bulkref.sheets.xlsxcheck import PartFacts, ZipTrouble, check_parts, row_tags
+from bulkref.sheets.xlsxcheck import PartFacts, ZipTrouble, check_parts, row_tags, scan_parts
 from bulkref.spec.columns import SPEC, Column, Need
 from bulkref.spec.enums import closest
 
@@ -215,8 +215,9 @@ def _ole_problem(source: Path) -> UnusableFile:
 
 def _read_workbook(source: Path, wanted: str | None) -> Sheet:
     """The sheet, read by calamine in a child process (``bulkref.sheets.native``)
-    while another inflates every part once to check it and to find hidden rows
-    and uncalculated formulas (``bulkref.sheets.partscan``)."""
+    while every part is inflated once to check it and to find hidden rows and
+    uncalculated formulas: in a thread, or in another child where this process
+    is busy meanwhile (``bulkref.sheets.partscan``)."""
     size = source.stat().st_size
     try:
         with zipfile.ZipFile(source) as z:
@@ -228,7 +229,7 @@ def _read_workbook(source: Path, wanted: str | None) -> Sheet:
     worksheets = _worksheet_parts(source)
     watch = _Watch()
     with ThreadPoolExecutor(max_workers=1) as pool:
-        scan = pool.submit(_scan, source, worksheets, watch)
+        scan = pool.submit(_scan, source, worksheets, watch, busy_meanwhile.get())
         try:
             read = read_native(
                 str(source), wanted, inflated, size, current().max_file_size, on_start=watch.started
@@ -274,9 +275,10 @@ class _Watch:
                 self._child.kill()
 
 
-def _scan(source: Path, worksheets: dict[str, str], watch: _Watch) -> dict[str, PartFacts]:
+def _scan(source: Path, worksheets: dict[str, str], watch: _Watch, apart: bool) -> dict[str, PartFacts]:
     try:
-        return scan_parts_apart(source, worksheets, stopped=watch.done.is_set)
+        scan = scan_parts_apart if apart else scan_parts
+        return scan(source, worksheets, stopped=watch.done.is_set)
     except ZipTrouble:
         watch.fail()
         raise
