@@ -289,3 +289,19 @@ def test_a_child_that_fails_leaves_its_rows_to_this_process(
     assert answers == [None]  # the child said it failed
     assert [r.row for r in made.rows] == list(range(2, 11))
     assert [r.action for r in made.rows] == [Action.UNCHANGED] * 7 + [Action.UPDATE, Action.UNCHANGED]
+
+
+def test_a_second_planning_process_only_on_linux_and_only_beside_no_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = _deals(tmp_path, 6)
+    validated = check_file(_sheet(tmp_path / "export.xlsx", _exported(docs)))
+    monkeypatch.setattr(parallel, "MIN_ROWS", 2)
+    remote = _indexed(docs)
+    try:
+        for platform, threads in (("darwin", 1), ("win32", 1), ("linux", 2)):
+            monkeypatch.setattr(parallel.sys, "platform", platform)
+            monkeypatch.setattr(parallel.threading, "active_count", lambda n=threads: n)
+            assert parallel.later_rows(planner._plan_rows, validated, {}, remote, False) is None
+    finally:
+        remote.release()  # type: ignore[misc]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -174,10 +175,12 @@ def _context() -> Any:
     A process forked while another thread holds a lock (the web app's server
     thread, a log handler, the deflate thread) can hang in the child on that
     lock: with ``_CHILD_GRACE`` that would be ten minutes lost. Fork is only
-    used where this is the process's one thread (the command line); spawn,
-    the default on Windows and macOS, starts a clean interpreter.
+    used where this is the process's one thread (the command line), and on
+    Linux only: on macOS a child forked after the system's frameworks were
+    loaded (httpx reads the proxy settings through them) may be killed by
+    them. Spawn, the default on Windows and macOS, starts a clean interpreter.
     """
-    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+    if sys.platform.startswith("linux") and threading.active_count() == 1:
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
 

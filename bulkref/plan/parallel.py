@@ -10,8 +10,11 @@ plans back; this process plans the first rows meanwhile. The plan is the one
 a single process makes (``tests/test_plan_fast.py`` checks): rows claiming one
 referral are still found across the whole sheet, afterwards.
 
-Fork only, and only where this process has no other thread: a thread holding
-a lock at the fork (the web app's server, a log handler) could hang the child.
+Fork only, on Linux only, and only where this process has no other thread: a
+thread holding a lock at the fork (the web app's server, a log handler)
+could hang the child, and on macOS a child forked after the system's
+frameworks were loaded (httpx reads the proxy settings through them) may be
+killed by them; Windows cannot fork.
 Spawning instead would pickle the whole sheet and import bulkref anew, which
 costs what it would save. Should the child not start, die or fail, this
 process plans its rows itself: the plan never depends on the second process.
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -74,7 +78,7 @@ def later_rows(
     numbers = [int(r) for r in validated.values.index]
     if len(numbers) < MIN_ROWS or (os.cpu_count() or 1) < 2 or remote.index is None:
         return None
-    if threading.active_count() != 1 or "fork" not in multiprocessing.get_all_start_methods():
+    if not sys.platform.startswith("linux") or threading.active_count() != 1:
         return None
     split = int(len(numbers) * OWN_SHARE)
     mine, theirs = numbers[:split], numbers[split:]
