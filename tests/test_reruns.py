@@ -368,12 +368,16 @@ def test_overwrite_newer_lets_the_sheet_win(sandbox: Any, older_sheet: Path, tmp
 def test_the_updated_time_decides_without_an_etag_and_neither_keeps_todays_behaviour(
     sandbox: Any, older_sheet: Path, tmp_path: Path
 ) -> None:
+    # The export's rows come in the listing's order (by id), not by External Reference ID.
+    def actions(rows: list[dict[str, Any]]) -> list[str]:
+        return [r["action"] for r in sorted(rows, key=lambda r: r["externalReferenceId"])]
+
     by_time = _without(older_sheet, "ETag", tmp_path / "no-etag.xlsx")
     rows = json.loads(invoke("plan", by_time, "--api-url", sandbox.url, "--format", "json").stdout)["rows"]
-    assert [r["action"] for r in rows] == ["blocked", "blocked", "unchanged", "unchanged", "unchanged"]
+    assert actions(rows) == ["blocked", "blocked", "unchanged", "unchanged", "unchanged"]
     plain = _without(by_time, "Updated", tmp_path / "plain.xlsx")
     rows = json.loads(invoke("plan", plain, "--api-url", sandbox.url, "--format", "json").stdout)["rows"]
-    assert [r["action"] for r in rows] == ["update", "update", "unchanged", "unchanged", "unchanged"]
+    assert actions(rows) == ["update", "update", "unchanged", "unchanged", "unchanged"]
     assert all(r["changedInPartnerCenter"] is None for r in rows)
 
 
@@ -554,6 +558,8 @@ def test_a_csv_export_is_protected_by_its_etag_and_by_its_updated_text(
         w.writeheader()
         w.writerows(table)
     for path in (old, no_etag):
-        rows = json.loads(invoke("plan", path, "--api-url", sandbox.url, "--format", "json").stdout)["rows"]
+        planned = json.loads(invoke("plan", path, "--api-url", sandbox.url, "--format", "json").stdout)
+        # The export's rows come in the listing's order, not by External Reference ID.
+        rows = sorted(planned["rows"], key=lambda r: r["externalReferenceId"])
         assert [r["action"] for r in rows] == ["unchanged", "blocked"], path.name
         assert rows[1]["changes"] == [{"field": "Deal Value", "old": 55555, "new": 125000}]
