@@ -305,3 +305,35 @@ def test_a_second_planning_process_only_on_linux_and_only_beside_no_thread(
             assert parallel.later_rows(planner._plan_rows, validated, {}, remote, False) is None
     finally:
         remote.release()  # type: ignore[misc]
+
+
+def test_a_plan_that_fails_here_ends_the_child(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    docs = _deals(tmp_path, 9)
+    validated = check_file(_sheet(tmp_path / "export.xlsx", _exported(docs)))
+    _two_processes(monkeypatch)
+    helpers: list[parallel.Helper] = []
+    real_later = parallel.later_rows
+
+    def later(*args: Any) -> parallel.Helper | None:
+        helpers.append(real_later(*args))  # type: ignore[arg-type]
+        return helpers[-1]
+
+    monkeypatch.setattr(parallel, "later_rows", later)
+    here, real_find = os.getpid(), planner._find
+
+    def find(row: Any, remote: Remote) -> Any:
+        if os.getpid() == here:  # this process only: the child plans its rows as ever
+            raise RuntimeError("the planner failed here")
+        return real_find(row, remote)
+
+    monkeypatch.setattr(planner, "_find", find)
+    remote = _indexed(docs)
+    try:
+        with pytest.raises(RuntimeError):
+            plan(validated, remote, source="s", fingerprint="f", api_url="u")
+    finally:
+        remote.release()  # type: ignore[misc]
+    assert helpers and helpers[0] is not None
+    assert not helpers[0].process.is_alive()  # ended and reaped, not left running

@@ -63,11 +63,15 @@ class Helper:
         except (EOFError, OSError):  # it died before answering
             return None
         finally:
-            if self.process.is_alive():
-                self.process.terminate()
-            self.process.join()
-            self.pipe.close()
+            self.stop()
         return answer if isinstance(answer, tuple) else None
+
+    def stop(self) -> None:
+        """End the child (done, or no longer wanted: this process failed) and close the pipe."""
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join()
+        self.pipe.close()
 
 
 def later_rows(

@@ -91,9 +91,14 @@ def plan(
         from bulkref.plan.parallel import later_rows
 
         helper = later_rows(_plan_rows, validated, errors, remote, overwrite_newer)
-    out, claims = _plan_rows(
-        validated, errors, remote, overwrite_newer, None if helper is None else helper.mine
-    )
+    try:
+        out, claims = _plan_rows(
+            validated, errors, remote, overwrite_newer, None if helper is None else helper.mine
+        )
+    except BaseException:
+        if helper is not None:
+            helper.stop()  # its rows are not wanted: this plan is not made
+        raise
     if helper is not None:
         theirs = helper.result()
         more, their_claims = theirs or _plan_rows(validated, errors, remote, overwrite_newer, helper.theirs)
