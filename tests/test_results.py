@@ -265,14 +265,15 @@ def test_rows_in_input_order_whatever_order_they_finished_in(tmp_path: Path, suf
 
 def test_xlsx_summary_given(tmp_path: Path) -> None:
     rs = _results()
-    counts = summary(rs)  # what apply passes: the five JSON keys, then partial, conflict and adopted
+    counts = summary(rs)  # what apply passes: the six JSON keys, then partial, conflict and adopted
     wb = openpyxl.load_workbook(write_results(rs, tmp_path / "r.xlsx", summary=counts))
     rows = list(wb["Summary"].iter_rows(values_only=True))
-    assert rows[-8:] == [
+    assert rows[-9:] == [
         ("created", 1),
         ("updated", 1),
         ("unchanged", 1),
         ("failed", 9),
+        ("in_doubt", 0),
         ("skipped", 1),
         ("failed: of which partial", 1),
         ("failed: of which conflict", 1),

@@ -551,14 +551,12 @@ class ReferralsClient:
         self, referral_id: str, operations: list[dict[str, Any]], if_match: str | None = None
     ) -> Reply:
         """PATCH with JSON Patch ``replace``/``add`` operations; with ``if_match`` a stale
-        eTag is ``PreconditionFailed``. Retried like a read: replacing a value twice is harmless."""
+        eTag is ``PreconditionFailed``. Retried only when it certainly did not reach the
+        service: an ``add`` to a list sent twice adds twice, and nothing documents that the
+        service drops a repeated request id. After a lost answer, read the referral back."""
         headers = {"If-Match": if_match} if if_match else None
         return await self.request(
-            "PATCH",
-            f"{self.base_url}/{quote(referral_id, safe='')}",
-            json=operations,
-            headers=headers,
-            retryable=retry_read,
+            "PATCH", f"{self.base_url}/{quote(referral_id, safe='')}", json=operations, headers=headers
         )
 
     async def request(

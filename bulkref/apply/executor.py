@@ -1,34 +1,43 @@
-"""Applying a plan: HTTP calls, bounded and paced, retried, journaled, never duplicated.
+"""Applying a plan: HTTP calls, bounded and paced, journaled, never duplicated.
 
-Rows run concurrently (``concurrency`` workers); the steps of one row run in
-order, step 2 only after step 1 succeeded and with the fields of its answer.
-Every call waits on one shared pacer (bulkref.apply.pacing).
+At most ``concurrency`` rows are at work at once (the one limit: the client is
+made with as many connections); the steps of one row run in order, step 2 only
+after step 1 succeeded and with the fields of its answer. Every call waits on
+one shared pacer (bulkref.apply.pacing).
 
-Never a duplicate: a POST whose answer was lost (a time-out, a dropped
-connection, a 5xx after the request went out, or a run killed mid-call) may
-have been stored. Before sending it again the executor looks Partner Center
-up (the partner's referral by External Reference ID, the connected one in
-its engagement) and adopts what it finds. Listings may show a new referral
-only some time after it was made, so a look-up that finds nothing is made
-again until ``consistency_window`` seconds have passed since the lost call;
-only then is the create sent again, with the same ``MS-RequestId`` as the
-first time, so that a service that honours it answers with what it stored
-instead of storing it twice.
+One retry layer: the client's ``RetryPolicy`` retries what certainly did not
+reach the service (a 429, a failure to connect) and reads. A write whose answer
+was lost (a time-out, a dropped connection, a 5xx after the request went out, a
+run killed mid-call) may have been stored, and is never simply sent again:
 
-Answers are checked: a 2xx to a create without the id of what it created
-fails that row (the step stays "maybe sent", so a re-run looks it up), and
-step 2 is never sent without the fields it carries from step 1's answer.
+- A create is *in doubt* (bulkref.apply.doubt). Its row waits, without holding
+  one of the ``concurrency`` places, until Partner Center settles it: a listing
+  shows it (its answer is taken as the step's: the row goes on), or a listing
+  read the consistency window after the loss leaves it out (it is sent again,
+  with the same ``MS-RequestId``, at most ``retry.attempts`` sends in all). A
+  row still in doubt when the rest of the run is done and ``wait_in_doubt``
+  seconds have passed ends ``in_doubt``: kept in the journal and in the target's
+  record of doubts (bulkref.plan.doubts), so that the next run, whatever its
+  journal, looks it up first. Nothing here depends on the service honouring the
+  request id.
+- A PATCH is read back by id (a consistent read) and only the operations whose
+  value Partner Center does not hold yet are sent again: an ``add`` to a list
+  sent twice would add twice. The same happens after a 412: each operation is
+  kept only where Partner Center still holds what the plan saw (``Step.expect``);
+  what another hand changed in between is a conflict.
 
-Waits go through the client's one ``RetryPolicy`` (its ``sleep`` is injectable).
+Answers are checked: a 2xx to a create without the id of what it created fails
+that row (the step stays "sent", so a re-run looks it up), and step 2 is never
+sent without the fields it carries from step 1's answer.
 
-A PATCH carries the eTag the plan read. On 412 the referral is read again
-and each operation kept only where Partner Center still holds what the plan
-saw (``Step.expect``); what another hand changed in between is a conflict.
+Time comes from ``clock`` and waits from the client's ``retry.sleep``, both
+injectable, so that tests of timing need not wait on the wall clock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import datetime as dt
 import time
@@ -43,33 +52,30 @@ from bulkref.api.client import (
     PreconditionFailed,
     ReferralsClient,
     ServerError,
-    Throttled,
     Unreachable,
-    retry_read,
 )
-from bulkref.apply.journal import Journal
+from bulkref.apply.doubt import ABSENT, Doubt, Watcher
+from bulkref.apply.journal import Journal, StepState
 from bulkref.apply.outcome import Outcome, RowResult
-from bulkref.apply.reconcile import own_referral, second_referral
 from bulkref.errors import ConflictError
+from bulkref.plan.doubts import Doubt as Kept
+from bulkref.plan.doubts import Ledger, Window, doubt_key
 from bulkref.plan.model import Action, Plan, RowPlan, Step
 from bulkref.plan.payload import is_microsoft
-from bulkref.plan.remote import find_existing
-from bulkref.redact import redact_optional
+from bulkref.redact import redact, redact_optional
 from bulkref.spec.jsonpaths import at_pointer
 
-# How often a create whose answer was lost is looked up and, if absent, sent again.
-AMBIGUOUS_ATTEMPTS = 5
-# How often a PATCH is re-diffed and re-sent after 412s (someone else keeps writing).
-PRECONDITION_ATTEMPTS = 3
-# Outcomes a re-run does not redo; the others (failed, partial, conflict) are tried again.
+# Outcomes a re-run does not redo; the others (failed, partial, conflict, in doubt) are tried again.
 FINAL = frozenset({Outcome.CREATED, Outcome.UPDATED, Outcome.UNCHANGED, Outcome.ADOPTED})
-#: Seconds a create whose answer was lost is looked for again before it is sent again
-#: (``apply --consistency-window``): how long Partner Center's listings may lag its writes.
-CONSISTENCY_WINDOW = 10.0
+#: ``apply --consistency-window``'s default: None, learned by the run (bulkref.plan.doubts.Window).
+CONSISTENCY_WINDOW: float | None = None
+#: Seconds a run waits, once every other row is done, for its creates in doubt to be settled
+#: (``apply --wait-in-doubt``).
+WAIT_IN_DOUBT = 120.0
 # The fields of step 1's answer without which step 2 is not sent.
 REQUIRED_FILL = frozenset({"engagementId"})
-# The pauses between those look-ups: soon at first (most lags are short), then every 2 s.
-_LOOKUP_PAUSES = (0.5, 1.0, 2.0)
+# How much of a lost call's error the journal keeps (it is said again if the row fails).
+_ERROR_KEPT = 300
 
 
 @dataclass
@@ -87,6 +93,25 @@ class _Last:
         self.status, self.request_id, self.error = error.status or None, error.request_id, error
 
 
+class _Lost(Exception):
+    """A create's answer was lost: ``call`` is what the journal keeps of it."""
+
+    def __init__(self, call: dict[str, Any]) -> None:
+        super().__init__(call.get("error"))
+        self.call = call
+
+
+@dataclass
+class _Parked:
+    """A row waiting for a create in doubt to be settled."""
+
+    step: Step
+    doubt: Doubt
+    call: dict[str, Any]
+    answers: dict[str, dict[str, Any]]
+    last: _Last
+
+
 @dataclass
 class Executor:
     plan: Plan
@@ -95,40 +120,146 @@ class Executor:
     concurrency: int = 8
     on_result: Callable[[RowResult], None] = lambda result: None
     stop: asyncio.Event = field(default_factory=asyncio.Event)
-    now: Callable[[], str] = lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    consistency_window: float = CONSISTENCY_WINDOW
+    clock: Callable[[], float] = time.time
+    #: None: learned from the run's own creates; a number: that many seconds, as given.
+    consistency_window: float | None = CONSISTENCY_WINDOW
+    wait_in_doubt: float = WAIT_IN_DOUBT
+    #: The target's record of creates in doubt, shared by every journal (None: this run's only).
+    ledger: Ledger | None = None
+    #: The creates in doubt from before this run were checked by a person: send them again.
+    resend_in_doubt: bool = False
+    on_note: Callable[[str], None] = lambda text: None
     # Rows whose every step was found in Partner Center before the run (bulkref.apply.reconcile).
     adopted: set[int] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        remembered = self.ledger.lags(self.clock()) if self.ledger is not None else []
+        self.window = Window(self.consistency_window, remembered)
+        self.watcher = Watcher(
+            self.client, self.window, clock=self.clock, sleep=self.client.retry.sleep, on_note=self.on_note
+        )
+        self._earlier: dict[str, Kept] = {}
+
+    def now(self) -> str:
+        return dt.datetime.fromtimestamp(self.clock(), dt.UTC).isoformat(timespec="seconds")
 
     async def run(self) -> Mapping[int, RowResult]:
         """Every row's result, read from the journal; rows not reached when ``stop`` was set
         are absent. The plan's rows are read as they are reached, and let go once done: a
-        run holds about ``concurrency`` rows' payloads, whatever the plan's size."""
+        run holds about ``concurrency`` rows' payloads (and those waiting on a doubt)."""
         self.journal.forget_unfinished(FINAL)  # tried again now: until then, not reached
         finished = self.journal.rows_with(FINAL)
+        self._earlier = self.ledger.doubts() if self.ledger is not None else {}
+        if self.resend_in_doubt:
+            for (row, key), call in self.journal.steps_in(StepState.SENT, StepState.IN_DOUBT).items():
+                self.journal.absent(row, key, call)
         todo = (rp for rp in self.plan.rows if rp.row not in finished)
+        places = asyncio.Semaphore(max(1, self.concurrency))
+        give_up = asyncio.Event()
+        count = {"active": 0, "parked": 0}
+        changed = asyncio.Event()
 
-        async def worker() -> None:
-            for rp in todo:
+        def move(active: int = 0, parked: int = 0) -> None:
+            count["active"] += active
+            count["parked"] += parked
+            changed.set()
+
+        async def one(rp: RowPlan) -> None:
+            holding = True  # the place the feeder took for this row
+            try:
                 result = await self._row(rp, self.journal.steps_of(rp.row))
+                while isinstance(result, _Parked):
+                    places.release()
+                    holding = False
+                    move(active=-1, parked=1)
+                    try:
+                        settled = await self._settled(result.doubt, give_up)
+                    finally:
+                        move(active=1, parked=-1)
+                    if settled is None:
+                        result = self._in_doubt(rp, result)
+                        break
+                    await places.acquire()
+                    holding = True
+                    self._settle(rp, result, settled)
+                    result = await self._row(rp, self.journal.steps_of(rp.row))
                 self.journal.record(result)
                 self.on_result(result)
-                if self.stop.is_set():
-                    return
+            finally:
+                move(active=-1)
+                if holding:
+                    places.release()
 
+        async def drain() -> None:
+            """Once nothing but doubts is left: wait for them at most ``wait_in_doubt``."""
+            deadline: float | None = None
+            while count["active"] or count["parked"]:
+                changed.clear()
+                if count["active"] or give_up.is_set():
+                    await changed.wait()
+                    continue
+                now = self.clock()
+                deadline = now + self.wait_in_doubt if deadline is None else deadline
+                if now >= deadline:
+                    give_up.set()
+                    continue
+                # Real time, not the injected clock: a tick to look at that clock again.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), timeout=min(1.0, deadline - now))
+
+        async def stopping() -> None:
+            await self.stop.wait()
+            give_up.set()  # a stop does not wait for doubts: they are kept for the next run
+
+        watching = asyncio.create_task(self.watcher.run())
+        stopper = asyncio.create_task(stopping())
         try:
-            # A TaskGroup, not gather: when one worker fails (the journal cannot be
-            # written), the others are cancelled, not left calling a closed client.
+            # A TaskGroup, not gather: when one row fails (the journal cannot be written),
+            # the others are cancelled, not left calling a closed client.
             async with asyncio.TaskGroup() as group:
-                for _ in range(max(1, self.concurrency)):
-                    group.create_task(worker())
+                for rp in todo:
+                    await places.acquire()
+                    if self.stop.is_set():
+                        places.release()
+                        break
+                    move(active=1)
+                    group.create_task(one(rp))
+                group.create_task(drain())
         except BaseExceptionGroup as failed:
             raise failed.exceptions[0] from None
+        finally:
+            self.watcher.close()
+            self.watcher.settle_all()
+            for task in (watching, stopper):
+                task.cancel()
+            await asyncio.gather(watching, stopper, return_exceptions=True)
         self.journal.flush()
         return self.journal.result_view()
 
+    async def _settled(self, doubt: Doubt, give_up: asyncio.Event) -> Any:
+        """What settled ``doubt`` (the referral found, or ``ABSENT``); None when the run gave up."""
+        settled = self.watcher.doubt(doubt)
+        giving_up = asyncio.ensure_future(give_up.wait())
+        try:
+            await asyncio.wait({settled, giving_up}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            giving_up.cancel()
+        if settled.done() and not settled.cancelled():
+            return settled.result()
+        return None
+
+    def _settle(self, rp: RowPlan, parked: _Parked, settled: Any) -> None:
+        if settled is ABSENT:
+            self.journal.absent(rp.row, parked.step.key, parked.call)
+        else:
+            self.journal.done(rp.row, parked.step.key, settled)
+        if self.ledger is not None:
+            self.ledger.settle(parked.doubt.key)
+
     # -- one row ------------------------------------------------------------------------------
-    async def _row(self, rp: RowPlan, previous: Mapping[str, tuple[str, Any]]) -> RowResult:
+    async def _row(
+        self, rp: RowPlan, previous: Mapping[str, tuple[StepState, dict[str, Any] | None]]
+    ) -> RowResult | _Parked:
         if rp.action in (Action.INVALID, Action.BLOCKED):
             return self._result(rp, Outcome.SKIPPED, error_code=str(rp.action), error_message=rp.reason)
         if rp.action is Action.UNCHANGED:
@@ -137,16 +268,32 @@ class Executor:
         last = _Last()
         sent = False
         for step in rp.steps:
-            state, answer = previous.get(step.key, (None, None))
-            if state == "done":
-                answers[step.key] = answer or {}
+            state, call = previous.get(step.key, (None, None))
+            if state is StepState.DONE:
+                answers[step.key] = call or {}
                 continue
             sent = True
-            sent_at = (answer or {}).get("sentAt") if state == "sent" else None
             try:
-                answers[step.key] = await self._step(rp, step, answers, last, state == "sent", sent_at)
+                if step.method == "PATCH":
+                    answers[step.key] = await self._patch(rp, step, last)
+                else:
+                    body = _filled(step, answers)
+                    doubt = self._doubt(rp, step, body, answers, state, call or {})
+                    if doubt is not None:
+                        return _Parked(step, doubt, self._call_of(doubt, call or {}), answers, last)
+                    try:
+                        answers[step.key] = await self._post(rp, step, body, call or {}, state, last)
+                    except _Lost as lost:
+                        self.journal.lost(rp.row, step.key, lost.call)
+                        doubt = self._doubt(rp, step, body, answers, StepState.IN_DOUBT, lost.call)
+                        assert doubt is not None  # in doubt by its state
+                        self._keep(rp, step, doubt, lost.call)
+                        return _Parked(step, doubt, lost.call, answers, last)
+                    key = _key(step, body)
+                    if self.ledger is not None and key in self._earlier:
+                        self.ledger.settle(key)  # in doubt before, and sent by a person's word
             except IncompleteAnswer as e:
-                # A success without the id: it may be stored, so it stays "maybe sent" (looked up next time).
+                # A success without the id: it may be stored, so it stays "sent" (looked up next time).
                 last.failed(e)
                 self.journal.sent(rp.row, step.key)
                 return self._result(rp, Outcome.PARTIAL if answers else Outcome.FAILED, answers, last)
@@ -167,135 +314,156 @@ class Executor:
             rp, Outcome.CREATED if rp.action is Action.CREATE else Outcome.UPDATED, answers, last
         )
 
-    async def _step(
+    def _doubt(
         self,
         rp: RowPlan,
         step: Step,
+        body: dict[str, Any],
         answers: dict[str, dict[str, Any]],
-        last: _Last,
-        was_sent: bool,
-        sent_at: float | None = None,
-    ) -> dict[str, Any]:
-        if step.method == "PATCH":
-            return await self._patch(rp, step, last)
-        body = _filled(step, answers)
-        if was_sent:  # cut off mid-call in an earlier run: only what is left of the window is waited
-            since = time.time() - sent_at if isinstance(sent_at, int | float) else 0.0
-            first = dt.datetime.fromtimestamp(sent_at, dt.UTC) if isinstance(sent_at, int | float) else None
-            found = await self._settled_lookup(rp, body, answers, waited=max(0.0, since), sent=first)
-            if found is not None:
-                return found
-        return await self._post(rp, step, body, answers, last)
+        state: StepState | None,
+        call: Mapping[str, Any],
+    ) -> Doubt | None:
+        """The doubt a create is in: cut off mid-call or answer lost (this journal), or in doubt
+        for an earlier run of the target (its record); None when it may be sent."""
+        ext, engagement = _lookup_keys(step, body)
+        key = _key(step, body)
+        if state is None and key is not None and key in self._earlier:
+            earlier = self._earlier[key]
+            if self.resend_in_doubt:
+                return None  # a person checked: sent (and its record settled once answered)
+            call = {
+                "sentAt": earlier.sent_at,
+                "failedAt": earlier.failed_at,
+                "requestId": earlier.request_ids[-1] if earlier.request_ids else None,
+                "sends": len(earlier.request_ids),
+            }
+            state = StepState.IN_DOUBT
+        if state not in (StepState.SENT, StepState.IN_DOUBT):
+            return None
+        sent_at = float(call.get("firstSentAt") or call.get("sentAt") or self.clock())
+        return Doubt(
+            key=key or f"row:{rp.row}:{step.key}",  # nothing to look it up by: it stays in doubt
+            body=body,
+            sent_at=sent_at,
+            # Cut off mid-call: the store may have happened until the call was given up.
+            failed_at=float(call.get("failedAt") or call.get("sentAt") or sent_at),
+            external_id=ext,
+            engagement=engagement,
+            first_id=answers.get("referral", {}).get("id") or rp.referral_id,
+        )
+
+    def _call_of(self, doubt: Doubt, call: Mapping[str, Any]) -> dict[str, Any]:
+        return {"sentAt": doubt.sent_at, "failedAt": doubt.failed_at, **call}
+
+    def _keep(self, rp: RowPlan, step: Step, doubt: Doubt, call: Mapping[str, Any]) -> None:
+        """Into the target's record: the next run of any journal looks it up first."""
+        if self.ledger is None or doubt.key.startswith("row:"):
+            return
+        ids = tuple(i for i in (call.get("requestId"),) if isinstance(i, str))
+        self.ledger.add(
+            Kept(doubt.key, self.plan.source, rp.row, step.key, doubt.sent_at, doubt.failed_at, ids)
+        )
 
     async def _post(
-        self, rp: RowPlan, step: Step, body: dict[str, Any], answers: dict[str, dict[str, Any]], last: _Last
+        self,
+        rp: RowPlan,
+        step: Step,
+        body: dict[str, Any],
+        call: Mapping[str, Any],
+        state: StepState | None,
+        last: _Last,
     ) -> dict[str, Any]:
         url = self._url(step)
-        # One logical create: every resend of it carries the same MS-RequestId.
-        request_id = str(uuid.uuid4())
-        first_sent = dt.datetime.now(dt.UTC)
-        for attempt in range(1, AMBIGUOUS_ATTEMPTS + 1):
-            self.journal.sent(rp.row, step.key)
-            try:
-                reply = await self.client.request("POST", url, json=body, request_id=request_id)
-            except (ServerError, Unreachable) as e:
-                if isinstance(e, Unreachable) and not e.maybe_delivered:
-                    raise
-                # The request may have been stored: look (and look again) before sending it again.
-                last.failed(e)
-                found = await self._settled_lookup(rp, body, answers, sent=first_sent)
-                if found is not None:
-                    return found
-                if attempt == AMBIGUOUS_ATTEMPTS:
-                    raise
-                await self.client.retry.sleep(self.client.retry.delay(attempt, e))
-                continue
-            last.reply(reply.status, reply.request_id)
-            return _created(reply.body, reply.status, url, reply.request_id)
-        raise AssertionError("unreachable")  # the loop returns or raises
-
-    async def _settled_lookup(
-        self,
-        rp: RowPlan,
-        body: dict[str, Any],
-        answers: dict[str, dict[str, Any]],
-        waited: float = 0.0,
-        sent: dt.datetime | None = None,
-    ) -> dict[str, Any] | None:
-        """``_lookup``, made again while nothing is found until the consistency window has
-        passed (``waited``: seconds of it gone already): a listing that lags its writes
-        must not make a lost create look unsent."""
-        n = 0
-        while True:
-            found = await self._lookup(rp, body, answers, sent)
-            if found is not None or waited >= self.consistency_window:
-                return found
-            pause = min(_LOOKUP_PAUSES[min(n, len(_LOOKUP_PAUSES) - 1)], self.consistency_window - waited)
-            await self.client.retry.sleep(pause)
-            waited += pause
-            n += 1
-
-    async def _lookup(
-        self,
-        rp: RowPlan,
-        body: dict[str, Any],
-        answers: dict[str, dict[str, Any]],
-        sent: dt.datetime | None = None,
-    ) -> dict[str, Any] | None:
-        """The referral a lost POST (first sent at ``sent``) may have created, if Partner
-        Center has it. ``sent`` lets a scan read only the newest referrals."""
-        ext = body.get("externalReferenceId")
-        if ext and not is_microsoft(body):
-            found = await self._read(lambda: find_existing(self.client, external_ids=[ext], since=sent))
-            try:
-                return own_referral(list(found.by_external_id.get(ext, [])))
-            finally:
-                found.close()
-        engagement = body.get("engagementId")
-        if not engagement:
-            return None
-        found = await self._read(lambda: find_existing(self.client, engagement_ids=[engagement], since=sent))
-        first = answers.get("referral", {}).get("id") or rp.referral_id
+        again = state is StepState.ABSENT
+        sends = int(call.get("sends") or 0) if again else 0
+        if sends >= self.client.retry.attempts:
+            raise ServerError(
+                f"The create was sent {sends} times; each time its answer was lost and Partner "
+                f"Center then showed it was not stored. The last error: {call.get('error')}",
+                code="notStored",
+                method="POST",
+                url=url,
+            )
+        # One logical create: every send of it carries the same MS-RequestId (a service that
+        # honours the id answers with what it stored; nothing here depends on that).
+        request_id = str(call.get("requestId") or uuid.uuid4()) if again else str(uuid.uuid4())
+        sent_at = self.clock()
+        first = float(call.get("firstSentAt") or call.get("sentAt") or sent_at) if again else sent_at
+        made = {"sentAt": sent_at, "firstSentAt": first, "requestId": request_id, "sends": sends + 1}
+        self.journal.sent(rp.row, step.key, made)
         try:
-            return second_referral(list(found.by_engagement.get(engagement, [])), body, first)
-        finally:
-            found.close()
-
-    async def _read(self, call: Callable[[], Any]) -> Any:
-        # A look-up is a read, retried by the client; throttling is waited out here too.
-        for attempt in range(1, AMBIGUOUS_ATTEMPTS + 1):
-            try:
-                return await call()
-            except Throttled as e:
-                if attempt == AMBIGUOUS_ATTEMPTS:
-                    raise
-                await self.client.retry.sleep(self.client.retry.delay(attempt, e))
-        raise AssertionError("unreachable")
+            reply = await self.client.request("POST", url, json=body, request_id=request_id)
+        except (ServerError, Unreachable) as e:
+            if isinstance(e, Unreachable) and not e.maybe_delivered:
+                raise
+            last.failed(e)
+            raise _Lost({**made, "failedAt": self.clock(), "error": redact(str(e))[:_ERROR_KEPT]}) from e
+        last.reply(reply.status, reply.request_id)
+        answer = _created(reply.body, reply.status, url, reply.request_id)
+        self.watcher.confirmed(answer, sent_at, self.clock())
+        return answer
 
     async def _patch(self, rp: RowPlan, step: Step, last: _Last) -> dict[str, Any]:
+        """The PATCH, sent again after a 412 or a lost answer only with what Partner Center
+        does not hold yet (read back by id: consistent, unlike a listing)."""
         assert rp.referral_id is not None
         ops, etag = list(step.body), step.if_match
-        for _ in range(PRECONDITION_ATTEMPTS):
+        attempts = self.client.retry.attempts
+        for attempt in range(1, attempts + 1):
             headers = {"If-Match": etag} if etag else {}
-            self.journal.sent(rp.row, step.key)
+            self.journal.sent(rp.row, step.key, {"sentAt": self.clock()})
             try:
-                reply = await self.client.request(
-                    "PATCH", self._url(step), json=ops, headers=headers, retryable=retry_read
-                )
+                # The client retries only what never reached the service (retry_unsent).
+                reply = await self.client.request("PATCH", self._url(step), json=ops, headers=headers)
             except PreconditionFailed:
-                doc = await self.client.get(rp.referral_id)
-                ops = _rediff(doc, ops, step.expect)
-                if not ops:  # what the row says is there already (an earlier try, or someone else)
-                    return {"id": doc.get("id"), "eTag": doc.get("eTag")}
-                etag = doc.get("eTag")
-                continue
-            last.reply(reply.status, reply.request_id)
-            return {"id": rp.referral_id, "eTag": reply.etag}
-        raise ConflictError(f"Referral {rp.referral_id} kept changing while bulkref updated it: plan again.")
+                if attempt == attempts:
+                    raise ConflictError(
+                        f"Referral {rp.referral_id} kept changing while bulkref updated it: plan again."
+                    ) from None
+            except (ServerError, Unreachable) as e:
+                if (isinstance(e, Unreachable) and not e.maybe_delivered) or attempt == attempts:
+                    raise
+                last.failed(e)
+                await self.client.retry.sleep(self.client.retry.delay(attempt, e))
+            else:
+                last.reply(reply.status, reply.request_id)
+                return {"id": rp.referral_id, "eTag": reply.etag}
+            doc = await self.client.get(rp.referral_id)
+            ops = _rediff(doc, ops, step.expect)
+            if not ops:  # what the row says is there already (an earlier try, or someone else)
+                return {"id": doc.get("id"), "eTag": doc.get("eTag")}
+            etag = doc.get("eTag") if etag else None
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     def _url(self, step: Step) -> str:
         # Plan paths are relative to the API root (/referrals/...); the client knows the collection.
         return self.client.base_url + step.path.removeprefix("/referrals")
+
+    def _in_doubt(self, rp: RowPlan, parked: _Parked) -> RowResult:
+        """A row whose create is still in doubt as the run ends, said in plain words."""
+        window = self.watcher.current_window()
+        failed = float(parked.call.get("failedAt") or parked.doubt.failed_at)
+        when = _hms(failed + window)
+        if self.window.override is None and self.watcher.unseen_ages(self.clock()) and not self.window.seen:
+            decide = (
+                "Partner Center's listing has shown none of this run's new referrals yet, so how "
+                "long it lags is not known: run the same command again later"
+            )
+        else:
+            decide = (
+                f"it is sent again only once a listing read after {when} UTC (the consistency window, "
+                f"{window:.0f} s, after the answer was lost) leaves it out: run the same command again "
+                "after then"
+            )
+        message = (
+            f"The create sent at {_hms(parked.doubt.sent_at)} UTC may have been stored: its answer was "
+            f"lost and Partner Center has not shown it yet. Nothing was sent twice; {decide} (it is "
+            "looked up first). If you checked in Partner Center that it is not there, "
+            "--resend-in-doubt sends it."
+        )
+        return self._result(
+            rp, Outcome.IN_DOUBT, parked.answers, parked.last, error_code="inDoubt", error_message=message
+        )
 
     def _result(
         self,
@@ -327,6 +495,28 @@ class Executor:
             request_id=last.request_id if last else None,
             timestamp=self.now(),
         )
+
+
+def _hms(moment: float) -> str:
+    return dt.datetime.fromtimestamp(moment, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _lookup_keys(step: Step, body: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """What a create's referral is found by: (External Reference ID, None) for the
+    partner's own referral, (None, engagement) for step 2 of a chain."""
+    ext = body.get("externalReferenceId")
+    if step.depends_on is None and isinstance(ext, str) and ext and not is_microsoft(body):
+        return ext, None
+    engagement = body.get("engagementId")
+    return None, engagement if isinstance(engagement, str) and engagement else None
+
+
+def _key(step: Step, body: Mapping[str, Any]) -> str | None:
+    """The create's key in the target's record of doubts (bulkref.plan.doubts)."""
+    ext, engagement = _lookup_keys(step, body)
+    if ext is not None:
+        return doubt_key(external_id=ext)
+    return doubt_key(engagement=engagement, microsoft=is_microsoft(body)) if engagement else None
 
 
 def _filled(step: Step, answers: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -373,6 +563,12 @@ def _rediff(doc: dict[str, Any], ops: list[dict[str, Any]], expect: dict[str, An
         raise ConflictError(f"Referral {doc.get('id')} was closed in Partner Center since the plan was made.")
     left = []
     for op in ops:
+        if op["path"].endswith("/-"):  # an append: done once the list holds the value
+            exists, items = at_pointer(doc, op["path"][:-2])
+            if exists and isinstance(items, list) and op["value"] in items:
+                continue
+            left.append(op)
+            continue
         exists, current = at_pointer(doc, op["path"])
         now = current if exists else None
         if now == op["value"]:

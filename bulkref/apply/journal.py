@@ -44,6 +44,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, overload
 
@@ -64,12 +65,26 @@ CREATE TABLE IF NOT EXISTS plan_row (
 CREATE TABLE IF NOT EXISTS step (
     row INTEGER NOT NULL,
     key TEXT NOT NULL,
-    state TEXT NOT NULL,          -- sent | done | failed
-    answer TEXT,                  -- JSON: id, engagementId, organizationId, organizationName, eTag
+    state TEXT NOT NULL,          -- a StepState: sent | in_doubt | absent | done | failed
+    -- JSON: done: id, engagementId, organizationId, organizationName, eTag; the others:
+    -- sentAt, firstSentAt, failedAt, requestId, sends, error (bulkref.apply.executor)
+    answer TEXT,
     PRIMARY KEY (row, key)
 );
 CREATE TABLE IF NOT EXISTS result (row INTEGER PRIMARY KEY, value TEXT NOT NULL, outcome TEXT);
 """
+
+
+class StepState(StrEnum):
+    """Where one call of a row stands."""
+
+    SENT = "sent"  # it went out and no answer is in: the run was cut off mid-call
+    IN_DOUBT = "in_doubt"  # its answer was lost: it may have been stored (bulkref.apply.doubt)
+    ABSENT = "absent"  # it was in doubt, and Partner Center showed it was not stored
+    DONE = "done"  # answered, or found in Partner Center
+    FAILED = "failed"  # refused: nothing was stored
+
+
 #: The journal's layout (``PRAGMA user_version``). 0: before 2: the whole plan as one JSON
 #: value (``run.plan``), read once and rewritten a row at a time when such a journal is opened.
 FORMAT = 2
@@ -375,37 +390,54 @@ class Journal:
             return dict(db.execute("SELECT action, count(*) FROM plan_row GROUP BY action").fetchall())
 
     # -- steps -------------------------------------------------------------------------------
-    def steps(self) -> dict[tuple[int, str], tuple[str, dict[str, Any] | None]]:
+    def steps(self) -> dict[tuple[int, str], tuple[StepState, dict[str, Any] | None]]:
         with self._writing("read"):
             return {
-                (r, k): (state, json.loads(a) if a else None)
+                (r, k): (StepState(state), json.loads(a) if a else None)
                 for r, k, state, a in self._db.execute("SELECT row, key, state, answer FROM step")
             }
 
-    def steps_of(self, row: int) -> dict[str, tuple[str, dict[str, Any] | None]]:
+    def steps_of(self, row: int) -> dict[str, tuple[StepState, dict[str, Any] | None]]:
         """One row's steps: key -> (state, answer)."""
         with self._writing("read"):
             found = self._db.execute("SELECT key, state, answer FROM step WHERE row = ?", (row,)).fetchall()
-        return {k: (state, json.loads(a) if a else None) for k, state, a in found}
+        return {k: (StepState(state), json.loads(a) if a else None) for k, state, a in found}
 
-    def sent(self, row: int, key: str) -> None:
-        # When: a later run looks a cut-off call up for only what is left of the consistency window.
-        # Committed before the call goes out (with whatever waited for a commit).
-        self._set(row, key, "sent", {"sentAt": round(time.time(), 3)}, commit=True)
+    def steps_in(self, *states: StepState) -> dict[tuple[int, str], dict[str, Any]]:
+        """The steps in one of ``states``, with what was journaled of their call."""
+        marks = ", ".join("?" * len(states))
+        with self._writing("read"):
+            found = self._db.execute(
+                f"SELECT row, key, answer FROM step WHERE state IN ({marks})", [str(s) for s in states]
+            ).fetchall()
+        return {(r, k): json.loads(a) if a else {} for r, k, a in found}
+
+    def sent(self, row: int, key: str, call: Mapping[str, Any] | None = None) -> None:
+        """The call goes out now. ``call``: when it was sent and with which request id, so
+        that a later run settles a cut-off create as a create in doubt. Committed before the
+        call goes out (with whatever waited for a commit)."""
+        self._set(row, key, StepState.SENT, {"sentAt": round(time.time(), 3), **(call or {})}, commit=True)
+
+    def lost(self, row: int, key: str, call: Mapping[str, Any]) -> None:
+        """The call's answer was lost: in doubt (``journal.in_doubt`` is about the journal itself)."""
+        self._set(row, key, StepState.IN_DOUBT, dict(call), commit=True)
+
+    def absent(self, row: int, key: str, call: Mapping[str, Any]) -> None:
+        self._set(row, key, StepState.ABSENT, dict(call), commit=True)
 
     def done(self, row: int, key: str, answer: dict[str, Any] | None) -> None:
         kept = {f: answer[f] for f in ANSWER_FIELDS if answer and answer.get(f) is not None}
-        self._set(row, key, "done", kept)
+        self._set(row, key, StepState.DONE, kept)
 
     def failed(self, row: int, key: str) -> None:
-        self._set(row, key, "failed", None)
+        self._set(row, key, StepState.FAILED, None)
 
     def _set(
-        self, row: int, key: str, state: str, answer: dict[str, Any] | None, commit: bool = False
+        self, row: int, key: str, state: StepState, answer: dict[str, Any] | None, commit: bool = False
     ) -> None:
         self._write(
             "INSERT OR REPLACE INTO step VALUES (?, ?, ?, ?)",
-            (row, key, state, json.dumps(answer) if answer is not None else None),
+            (row, key, str(state), json.dumps(answer) if answer is not None else None),
             commit,
         )
 

@@ -15,6 +15,9 @@ class Outcome(StrEnum):
     PARTIAL = "partial"  # step 1 of a chain done, step 2 failed: a re-run performs only step 2
     CONFLICT = "conflict"  # the referral changed in Partner Center since the plan was made
     FAILED = "failed"
+    # A create whose answer was lost, neither found in Partner Center nor shown absent yet:
+    # a re-run looks it up first (bulkref.apply.doubt). Never sent again on a guess.
+    IN_DOUBT = "in_doubt"
     SKIPPED = "skipped"  # invalid or blocked in the plan, or not reached (interrupted)
 
 
@@ -27,6 +30,7 @@ SUMMARY_OF = {
     Outcome.PARTIAL: "failed",
     Outcome.CONFLICT: "failed",
     Outcome.FAILED: "failed",
+    Outcome.IN_DOUBT: "in_doubt",
     Outcome.SKIPPED: "skipped",
 }
 
@@ -57,7 +61,7 @@ class RowResult:
 
 def summary(results: Iterable[RowResult]) -> dict[str, int]:
     # One pass: the results of a run are read from its journal each time they are iterated.
-    counts = dict.fromkeys(("created", "updated", "unchanged", "failed", "skipped", "partial"), 0)
+    counts = dict.fromkeys(("created", "updated", "unchanged", "failed", "in_doubt", "skipped", "partial"), 0)
     counts.update(conflict=0, adopted=0)
     extra = {Outcome.PARTIAL: "partial", Outcome.CONFLICT: "conflict", Outcome.ADOPTED: "adopted"}
     for r in results:

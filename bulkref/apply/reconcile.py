@@ -24,6 +24,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from bulkref.apply.journal import StepState
 from bulkref.apply.outcome import RowResult
 from bulkref.errors import NotFound
 from bulkref.plan.model import Action, Plan, RowPlan, Step
@@ -57,10 +58,10 @@ async def adopt_existing(plan: Plan, client: ReferralsClient, journal: Journal) 
     as done. Returns the rows whose every step is now known done this way."""
     steps = journal.steps()
     state = {key: s for key, (s, _) in steps.items()}
-    answers = {key: a or {} for key, (s, a) in steps.items() if s == "done"}
+    answers = {key: a or {} for key, (s, a) in steps.items() if s == StepState.DONE}
 
     def open_posts(rp: RowPlan) -> list[Step]:
-        return [s for s in rp.steps if s.method == "POST" and state.get((rp.row, s.key)) != "done"]
+        return [s for s in rp.steps if s.method == "POST" and state.get((rp.row, s.key)) != StepState.DONE]
 
     todo = {rp.row: (rp, posts) for rp in plan.rows if (posts := open_posts(rp))}
     if not todo:
@@ -107,7 +108,7 @@ async def adopt_existing(plan: Plan, client: ReferralsClient, journal: Journal) 
     return {
         row
         for row in adopted
-        if all(journal_now.get((row, s.key), ("",))[0] == "done" for s in todo[row][0].steps)
+        if all(journal_now.get((row, s.key), ("",))[0] == StepState.DONE for s in todo[row][0].steps)
     }
 
 

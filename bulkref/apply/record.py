@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bulkref.apply.journal import Journal, result_of_json
+from bulkref.apply.journal import Journal, StepState, result_of_json
 from bulkref.apply.outcome import Outcome, RowResult, summary
 from bulkref.errors import BulkrefError
 from bulkref.plan.model import Action, Plan, RowPlan
@@ -161,10 +161,12 @@ def journal_rows(plan: Plan, journal: Journal) -> JournalResults:
 def _from_steps(rp: RowPlan, journal: Journal) -> RowResult:
     steps = journal.steps_of(rp.row)
     states = [steps.get(s.key, (None, None)) for s in rp.steps]
-    answers = {s.key: a or {} for s, (state, a) in zip(rp.steps, states, strict=True) if state == "done"}
+    answers = {
+        s.key: a or {} for s, (state, a) in zip(rp.steps, states, strict=True) if state == StepState.DONE
+    }
     if not answers:
         base = not_reached(rp.sheet, rp.row, rp.external_id, str(rp.action))
-        if any(state == "sent" for state, _ in states):
+        if any(state in (StepState.SENT, StepState.IN_DOUBT) for state, _ in states):
             base = _with(base, "maybeSent", "A call was cut off: the next run looks it up first.")
         return base
     first = answers.get("referral") or answers.get("update") or {}

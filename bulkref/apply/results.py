@@ -84,6 +84,7 @@ OUTCOME_STYLE: dict[Outcome, tuple[PatternFill, Font] | None] = {
     Outcome.PARTIAL: _ORANGE,
     Outcome.CONFLICT: _ORANGE,
     Outcome.FAILED: _RED,
+    Outcome.IN_DOUBT: _ORANGE,  # to be settled by running again, not to be fixed by hand
     Outcome.SKIPPED: None,  # nothing happened: nothing to draw the eye
 }
 

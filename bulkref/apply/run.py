@@ -30,12 +30,14 @@ import hashlib
 import json
 import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bulkref.apply.executor import CONSISTENCY_WINDOW, FINAL, Executor
+from bulkref.api.client import RetryPolicy
+from bulkref.apply.executor import CONSISTENCY_WINDOW, FINAL, WAIT_IN_DOUBT, Executor
 from bulkref.apply.journal import Journal, plan_digest
 from bulkref.apply.lanes import lanes
 from bulkref.apply.lock import target_lock
@@ -45,6 +47,7 @@ from bulkref.apply.reconcile import adopt_existing, adopt_known
 from bulkref.apply.record import JournalResults, check_results_path
 from bulkref.errors import BulkrefError
 from bulkref.plan.chunks import plan_chunks
+from bulkref.plan.doubts import Ledger, ledger_of
 from bulkref.plan.make import api_label, fingerprint, mapping_fingerprint
 from bulkref.plan.model import Action, Plan, RowPlan
 
@@ -64,6 +67,10 @@ class ApplyRun:
     journal_path: Path
     target: Destination | None = None  # where it was written, named
     previous_results: Path | None = None  # the results file found there, kept under this name
+    #: How long Partner Center's listing took to show the run's new referrals, and the window
+    #: used: ``window`` (seconds), ``measured`` (the largest lag seen, or None), ``samples``
+    #: (creates timed), ``unseen`` (not shown by the end), ``override`` (given, not learned).
+    consistency: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @functools.cached_property
     def summary(self) -> dict[str, int]:
@@ -90,8 +97,12 @@ def apply_input(
     stop: threading.Event | None = None,
     overwrite_newer: bool = False,
     on_done_before: Callable[[RowResult], None] | None = None,
-    consistency_window: float = CONSISTENCY_WINDOW,
+    consistency_window: float | None = CONSISTENCY_WINDOW,
     lookup: str = "auto",
+    wait_in_doubt: float = WAIT_IN_DOUBT,
+    resend_in_doubt: bool = False,
+    clock: Callable[[], float] = time.time,
+    retry: RetryPolicy | None = None,
 ) -> ApplyRun:
     """Apply ``path``: a spreadsheet (read through the ``mapping`` file, if
         any), planned now, or a PLAN.json from ``plan --out``, executed as saved.
@@ -105,9 +116,16 @@ def apply_input(
         run finished (default: ``on_result``), so that progress counts every row.
         ``overwrite_newer`` lets rows made from an older version of their referral win.
 
-    ``consistency_window``: seconds a create whose answer was lost is looked for
-        again in Partner Center before it is sent again (``--consistency-window``).
-    ``lookup``: how Partner Center is read, auto, filtered or scan (``--lookup``)."""
+    ``consistency_window``: how long after a create's answer was lost a listing must
+        be read before it may show the create absent (``--consistency-window``); None:
+        learned from the run's own creates (bulkref.apply.doubt).
+    ``wait_in_doubt``: seconds the run waits, once the other rows are done, for creates in
+        doubt to be settled; those still in doubt end ``in_doubt`` (``--wait-in-doubt``).
+    ``resend_in_doubt``: the creates in doubt from earlier runs were checked by a person
+        and are not in Partner Center: send them (``--resend-in-doubt``).
+    ``lookup``: how Partner Center is read, auto, filtered or scan (``--lookup``).
+    ``clock`` (epoch seconds) and ``retry`` (its ``sleep`` does every wait): injectable, so
+        that tests of timing need not wait on the wall clock."""
     from bulkref.api import target
     from bulkref.api.destination import destination
     from bulkref.apply.results import default_path, drop_kept, keep_previous, refuse_input, write_results
@@ -126,7 +144,17 @@ def apply_input(
         refuse_input(out, source)
         check_results_path(out)  # before the first call: a run must be able to say what it did
         options = _Options(
-            concurrency, overwrite_newer, named, on_done_before or on_result, consistency_window, lookup
+            concurrency,
+            overwrite_newer,
+            named,
+            on_done_before or on_result,
+            consistency_window,
+            lookup,
+            wait_in_doubt,
+            resend_in_doubt,
+            clock,
+            retry,
+            ledger_of(label, target.data_dir()),
         )
         with target_lock(label, target.data_dir(), on_note), Journal(state) as journal:
             if journal.in_doubt:
@@ -146,7 +174,8 @@ def apply_input(
                     lambda rows: check_results_path(out, rows),
                 )
             )
-        run = ApplyRun(*outcome, results_path=out, journal_path=state, target=named)
+        *made, consistency = outcome
+        run = ApplyRun(*made, results_path=out, journal_path=state, target=named, consistency=consistency)
         if not run.declined:
             run.results_path, run.previous_results = keep_previous(out)
             try:
@@ -168,8 +197,13 @@ class _Options:
     overwrite_newer: bool
     target: Destination
     done_before: Callable[[RowResult], None]
-    consistency_window: float
-    lookup: str = "auto"
+    consistency_window: float | None
+    lookup: str
+    wait_in_doubt: float
+    resend_in_doubt: bool
+    clock: Callable[[], float]
+    retry: RetryPolicy | None
+    ledger: Ledger
 
 
 def _sheet_of(path: Path) -> Path:
@@ -196,13 +230,15 @@ async def _apply(
     on_note: Callable[[str], None],
     stop: threading.Event | None,
     check_room: Callable[[int], None],
-) -> tuple[Plan, Sequence[RowResult], bool, bool, bool]:
-    """(plan, results, resumed, interrupted, declined)."""
+) -> tuple[Plan, Sequence[RowResult], bool, bool, bool, dict[str, Any]]:
+    """(plan, results, resumed, interrupted, declined, consistency)."""
     pacer = Pacer()
     concurrency = options.concurrency
-    slots = max(concurrency, 4)
-    # One connection per lane (bulkref.apply.lanes): httpx's pool costs more per call than the call.
-    async with where.client(max_connections=slots, pacer=pacer, transport=lanes(slots)) as client:
+    # The one limit on calls in flight: the client's connections (one per lane:
+    # bulkref.apply.lanes, httpx's pool costs more per call than the call) and its slots.
+    async with where.client(
+        max_connections=concurrency, pacer=pacer, transport=lanes(concurrency), retry=options.retry
+    ) as client:
         from bulkref.plan.remote import configure
 
         configure(client, options.lookup, on_note)
@@ -214,7 +250,7 @@ async def _apply(
         # Whoever says yes is told where it goes now (a saved plan names where it was made).
         plan = dataclasses.replace(plan, target=options.target.as_json())
         if not confirm(plan, resumed):
-            return plan, [], resumed, False, True
+            return plan, [], resumed, False, True, {}
         if resumed:
             for earlier in journal.results().values():
                 if earlier.outcome in FINAL:
@@ -225,9 +261,18 @@ async def _apply(
         if fresh and known:  # what the last run created, read by id: a listing may not show it yet
             adopted |= await adopt_known(plan, client, journal, known)
         executor = Executor(
-            plan, client, journal, concurrency=concurrency, consistency_window=options.consistency_window
+            plan,
+            client,
+            journal,
+            concurrency=concurrency,
+            clock=options.clock,
+            consistency_window=options.consistency_window,
+            wait_in_doubt=options.wait_in_doubt,
+            ledger=options.ledger,
+            resend_in_doubt=options.resend_in_doubt,
+            on_note=on_note,
+            adopted=adopted,
         )
-        executor.adopted = adopted
 
         def finished(result: RowResult) -> None:
             while pacer.notes:
@@ -241,8 +286,20 @@ async def _apply(
         executor.on_result = finished
         loop = asyncio.get_running_loop()
         with _stop_on_ctrl_c(loop, executor.stop, on_note):
-            await executor.run()
-    return plan, JournalResults(journal), resumed, executor.stop.is_set(), False
+            try:
+                await executor.run()
+            finally:
+                # What the run measured informs the next one, and doctor.
+                options.ledger.record_lags(executor.watcher.lags())
+    window = executor.window
+    consistency = {
+        "window": round(executor.watcher.current_window(), 1),
+        "measured": None if window.measured is None else round(window.measured, 1),
+        "samples": len(window.seen),
+        "unseen": len(executor.watcher.unseen_ages(options.clock())),
+        "override": window.override is not None,
+    }
+    return plan, JournalResults(journal), resumed, executor.stop.is_set(), False, consistency
 
 
 async def _plan(

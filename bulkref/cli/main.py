@@ -12,7 +12,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import click
 
@@ -359,11 +359,27 @@ def plan(
 @_lookup_option
 @click.option(
     "--consistency-window",
-    type=click.FloatRange(0, 600),
-    default=10.0,
+    type=click.FloatRange(0, 3600),
+    default=None,
+    metavar="SECONDS",
+    help="How long after a create's answer was lost a listing must be read before it can show the "
+    "create was not stored (then it is sent again). Default: learned from the run's own creates, "
+    "at least 10 s.",
+)
+@click.option(
+    "--wait-in-doubt",
+    type=click.FloatRange(0, 3600),
+    default=120.0,
     show_default=True,
     metavar="SECONDS",
-    help="How long a create whose answer was lost is looked for in Partner Center before it is sent again.",
+    help="Once every other row is done, how long to wait for creates in doubt to be found or shown "
+    "absent; those still in doubt end in_doubt (exit 3).",
+)
+@click.option(
+    "--resend-in-doubt",
+    is_flag=True,
+    help="Send the creates an earlier run left in doubt, without waiting to see them absent: only "
+    "after checking in Partner Center that they are not there.",
 )
 @_reading_options
 def apply_command(
@@ -377,7 +393,9 @@ def apply_command(
     fmt: str,
     mapping: Path | None,
     overwrite_newer: bool,
-    consistency_window: float,
+    consistency_window: float | None,
+    wait_in_doubt: float,
+    resend_in_doubt: bool,
     lookup: str,
 ) -> None:
     """Execute FILE (a spreadsheet, planned now) or PLAN.json (exactly that plan).
@@ -385,7 +403,9 @@ def apply_command(
     Resumable: the same command again continues where a stopped run ended and
     never repeats a finished call. Writes one result per input row. Exit 0
     when every row succeeded, 1 when some rows are invalid, blocked or failed
-    (or the run was stopped), 2 when the file or the API cannot be used."""
+    (or the run was stopped), 2 when the file or the API cannot be used, 3 when
+    some creates are in doubt (their answer was lost and Partner Center has not
+    shown yet whether they were stored: run the same command again later)."""
     from bulkref.api.destination import Destination, destination
     from bulkref.api.target import resolve
     from bulkref.apply.outcome import RowResult
@@ -459,6 +479,8 @@ def apply_command(
             on_done_before=done_before,
             consistency_window=consistency_window,
             lookup=lookup,
+            wait_in_doubt=wait_in_doubt,
+            resend_in_doubt=resend_in_doubt,
         )
         interrupted = run.interrupted
     finally:
@@ -478,6 +500,7 @@ def apply_command(
                     "interrupted": run.interrupted,
                     "target": run.target.as_json() if run.target else None,
                     "previousResults": str(run.previous_results) if run.previous_results else None,
+                    "consistency": run.consistency,
                 },
                 indent=2,
             )
@@ -494,10 +517,43 @@ def apply_command(
             )
             + (" Stopped before the end: run the same command again to continue." if run.interrupted else "")
         )
+        if counts.get("in_doubt"):
+            click.echo(_in_doubt_sentence(counts["in_doubt"]))
+        lag = _consistency_sentence(run.consistency)
+        if lag:
+            click.echo(lag)
         click.echo(f"Results: {run.results_path}")
         if run.previous_results is not None:
             click.echo(f"The previous results file is kept as {run.previous_results}")
+    if counts.get("in_doubt"):
+        sys.exit(3)
     sys.exit(0 if not counts["failed"] and not counts["skipped"] and not run.interrupted else 1)
+
+
+def _in_doubt_sentence(n: int) -> str:
+    rows = f"{n} row{'s' if n != 1 else ''}"
+    return (
+        f"In doubt: {rows}. A create's answer was lost and Partner Center has not shown yet whether "
+        "it was stored; none was sent twice. Run the same command again later (the results say "
+        "after when): each is looked up first, adopted if found, sent only once a listing shows it "
+        "absent. If you checked in Partner Center that they are not there, add --resend-in-doubt."
+    )
+
+
+def _consistency_sentence(consistency: dict[str, Any]) -> str | None:
+    """The figure the run learned (or was given) for how far listings lag their writes."""
+    if not consistency:
+        return None
+    window = consistency.get("window")
+    if consistency.get("override"):
+        return f"Consistency window: {window:g} s, as given."
+    measured = consistency.get("measured")
+    if measured is None:
+        return None
+    return (
+        f"Partner Center's listing showed new referrals within {measured:.1f} s "
+        f"(measured on {consistency.get('samples')} creates); consistency window {window:.0f} s."
+    )
 
 
 @cli.command(name="results")

@@ -456,7 +456,7 @@ def _accepted_on_creation(existing: Mapping[str, Any], new: Row) -> str | None:
         return None
     # Documented: an outgoing referral's acceptedDateTime is its creation time. Accepted at
     # any other moment (a PATCH, a person), the sheet's New is a real move back: blocked.
-    created, accepted = _moment(existing.get("createdDateTime")), _moment(existing.get("acceptedDateTime"))
+    created, accepted = moment(existing.get("createdDateTime")), moment(existing.get("acceptedDateTime"))
     if created is None or accepted is None or accepted != created:
         return None
     said = "/".join(v for v in (new.get("status"), new.get("substatus")) if v)
@@ -478,7 +478,7 @@ def _changed_since(row: Row, existing: Mapping[str, Any]) -> dict[str, Any] | No
 
     The ETag decides when the sheet has one; else the Updated time, when it has that."""
     sheet_etag, now_etag = _text(row.get("etag")), _text(existing.get("eTag"))
-    sheet_time, now_time = _moment(row.get("updated")), _moment(existing.get("updatedDateTime"))
+    sheet_time, now_time = moment(row.get("updated")), moment(existing.get("updatedDateTime"))
     if sheet_etag is not None and now_etag is not None:
         newer = sheet_etag.strip('"') != now_etag.strip('"')
     elif sheet_time is not None and now_time is not None:
@@ -497,7 +497,7 @@ def _text(value: Any) -> str | None:
     return str(value).strip() or None if value is not None else None
 
 
-def _moment(value: Any) -> dt.datetime | None:
+def moment(value: Any) -> dt.datetime | None:
     """An Updated cell (a datetime from a workbook, ISO text from a CSV) or the service's
     updatedDateTime, as an aware UTC datetime; None when it is neither."""
     if isinstance(value, str):

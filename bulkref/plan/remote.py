@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from bulkref.errors import InvalidRequest, NotFound
 from bulkref.plan.index import ById, Groups, ReferralIndex
-from bulkref.plan.planner import Remote
+from bulkref.plan.planner import Remote, moment
 from bulkref.validation.schema import Validated
 
 if TYPE_CHECKING:
@@ -207,12 +207,14 @@ async def find_existing(
     engagement_ids: Iterable[str] = (),
     since: dt.datetime | None = None,
     scanned: ReferralIndex | None = None,
+    margin: dt.timedelta = CLOCK_MARGIN,
 ) -> Existing:
     """The referrals Partner Center holds with these External Reference IDs, ids and
     engagements: the one way bulkref asks which referrals exist already.
 
     ``since``: only referrals created from then on can match (a create whose answer
-    was lost): a scan reads the newest referrals only, back to a little before then.
+    was lost): a scan reads the newest referrals only, back to ``margin`` before then (how
+    far the service's clock may be behind this machine's).
     Under ``scan`` the answer may hold an index to ``close()``; ``scanned`` is one read
     already (``scan_ahead``), which the answer then owns."""
     ext, rid, eng = (sorted({v for v in values if v}) for values in (external_ids, ids, engagement_ids))
@@ -226,7 +228,7 @@ async def find_existing(
             return await _filtered(client, ext, rid, eng)
         except InvalidRequest:
             lookup.refused("the look-up by External Reference ID, id or engagement")
-    return await _scanned(client, ext, rid, eng, since)
+    return await _scanned(client, ext, rid, eng, since, margin=margin)
 
 
 async def _filtered(client: ReferralsClient, ext: list[str], rid: list[str], eng: list[str]) -> Existing:
@@ -292,6 +294,7 @@ async def _scanned(
     eng: list[str],
     since: dt.datetime | None,
     scanned: ReferralIndex | None = None,
+    margin: dt.timedelta = CLOCK_MARGIN,
 ) -> Existing:
     index = scanned or ReferralIndex()
     try:
@@ -302,10 +305,10 @@ async def _scanned(
                 index.add(referral)
         else:
             # Newest first ($orderby createdDateTime is documented): stop once past ``since``.
-            cutoff = since - CLOCK_MARGIN
+            cutoff = since - margin
             try:
                 async for referral in client.list(orderby="createdDateTime desc"):
-                    created = _moment(referral.get("createdDateTime"))
+                    created = moment(referral.get("createdDateTime"))
                     if created is not None and created < cutoff:
                         break
                     index.add(referral)
@@ -336,21 +339,6 @@ async def _scanned(
     except BaseException:
         index.close()
         raise
-
-
-def _moment(value: Any) -> dt.datetime | None:
-    if not isinstance(value, str):
-        return None
-    text = value.strip().replace("Z", "+00:00")
-    head, dot, rest = text.partition(".")
-    if dot:  # the service writes seven decimals; fromisoformat takes at most six
-        digits = "".join(c for c in rest if c.isdigit())
-        text = f"{head}.{digits[:6]}{rest[len(digits) :]}"
-    try:
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
 
 
 async def fetch(
