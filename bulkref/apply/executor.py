@@ -262,6 +262,10 @@ class Executor:
     ) -> RowResult | _Parked:
         if rp.action in (Action.INVALID, Action.BLOCKED):
             return self._result(rp, Outcome.SKIPPED, error_code=str(rp.action), error_message=rp.reason)
+        if rp.action is not Action.CREATE and rp.external_id and self.ledger is not None:
+            key = doubt_key(external_id=rp.external_id)
+            if key in self._earlier:  # the plan found it in Partner Center: no longer in doubt
+                self.ledger.settle(key)
         if rp.action is Action.UNCHANGED:
             return self._result(rp, Outcome.UNCHANGED)
         answers: dict[str, dict[str, Any]] = {}

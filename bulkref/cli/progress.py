@@ -58,6 +58,7 @@ class Progress:
         self.stream = stream if stream is not None else sys.stderr
         self.interactive = _isatty(self.stream) if interactive is None else interactive
         self.counts: dict[str, int] = dict.fromkeys(SHOWN, 0)
+        self.counts["in_doubt"] = 0  # said only when there are some (a run with lost answers)
         self.done = 0
         self.before = 0  # rows an earlier run finished (``already``): done, but not at this pace
         self._clock = clock
@@ -166,7 +167,7 @@ class Progress:
         return (self.done - d0) / (now - t0) if now > t0 else 0.0
 
     def _counts_text(self) -> str:
-        return ", ".join(f"{k} {v:,}" for k, v in self.counts.items())
+        return ", ".join(f"{k} {v:,}" for k, v in self.counts.items() if k in SHOWN or v)
 
     def _draw(self, now: float, final: bool = False, interrupted: bool = False) -> None:
         self._next_draw = now + REDRAW_EVERY
