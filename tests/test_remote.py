@@ -196,3 +196,20 @@ def test_documented_service_with_lag_and_faults_creates_each_referral_once(
     said_new = [r for r in original.rows if EXAMPLES[(r.row - 2) % 3]["status"] == "New"]
     assert len(said_new) == len(original.rows) - len(range(1, n, 3))
     assert all("accepted this outgoing referral" in (r.reason or "") for r in said_new)
+
+
+def test_the_scan_index_finds_ids_and_engagements_whatever_their_case() -> None:
+    """Nothing says Partner Center keeps the case of the GUIDs and External Reference IDs it
+    was sent: a look-up that misses a referral over case would have it created again."""
+    from bulkref.plan.index import ReferralIndex
+
+    index = ReferralIndex()
+    try:
+        index.add({"id": "ab12cd", "externalReferenceId": "crm-7", "engagementId": "e5f6aa"})
+        index.finish()
+        assert [d["id"] for d in index.by("id", "AB12CD")] == ["ab12cd"]
+        assert [d["id"] for d in index.by("ext", "CRM-7")] == ["ab12cd"]
+        assert [d["id"] for d in index.by("engagement", "E5F6AA")] == ["ab12cd"]
+        assert index.has("id", ["AB12CD", "other"]) == {"AB12CD"}  # as asked
+    finally:
+        index.close()

@@ -671,8 +671,14 @@ class ReferralsClient:
         return absolute
 
     async def _grouped(self, field: str, ids: Iterable[str]) -> Groups:
+        """Referrals by ``field``, keyed as asked. Matched without regard to case: nothing
+        says the service keeps the case of what it was sent, and a look-up that misses a
+        referral over case reads as "absent", and an absent referral gets created."""
         wanted = builtins.list(dict.fromkeys(ids))
         groups: Groups = {key: [] for key in wanted}
+        asked: dict[str, builtins.list[str]] = {}
+        for key in wanted:
+            asked.setdefault(key.lower(), []).append(key)
         try:
             async with asyncio.TaskGroup() as tasks:  # the first failure cancels the other batches
                 batches = [
@@ -686,7 +692,8 @@ class ReferralsClient:
             for referral in batch.result():
                 key = referral.get(field)
                 if isinstance(key, str):
-                    groups.setdefault(key, []).append(referral)
+                    for name in asked.get(key.lower(), [key]):
+                        groups.setdefault(name, []).append(referral)
         return groups
 
     async def _all_pages(self, url: str) -> builtins.list[Referral]:

@@ -48,9 +48,15 @@ def second_referral(
 ) -> Referral | None:
     """Step 2's referral among an engagement's: not step 1's, and Microsoft's when step 2 is."""
     for doc in docs:
-        if doc.get("id") != first_id and is_microsoft(doc) == is_microsoft(body):
+        if not same_id(doc.get("id"), first_id) and is_microsoft(doc) == is_microsoft(body):
             return doc
     return None
+
+
+def same_id(a: Any, b: Any) -> bool:
+    """Two ids (or External Reference IDs) alike but for case: nothing says Partner Center
+    keeps the case it was sent, and a look-up that misses a referral creates it again."""
+    return isinstance(a, str) and isinstance(b, str) and a.lower() == b.lower()
 
 
 async def adopt_existing(plan: Plan, client: ReferralsClient, journal: Journal) -> set[int]:
@@ -137,14 +143,18 @@ async def adopt_known(
     seconds = await asyncio.gather(*(read(r.linked_referral_id) for _, r in todo))
     adopted: set[int] = set()
     for (rp, _), first, second in zip(todo, firsts, seconds, strict=True):
-        if first is None or is_microsoft(first) or first.get("externalReferenceId") != rp.external_id:
+        if (
+            first is None
+            or is_microsoft(first)
+            or not same_id(first.get("externalReferenceId"), rp.external_id)
+        ):
             continue
         journal.done(rp.row, rp.steps[0].key, first)
         done = 1
         if (
             len(rp.steps) > 1
             and second is not None
-            and second.get("engagementId") == first.get("engagementId")
+            and same_id(second.get("engagementId"), first.get("engagementId"))
         ):
             journal.done(rp.row, rp.steps[1].key, second)
             done = 2
@@ -177,7 +187,7 @@ async def _adopt_known_upgrades(
     seconds = await asyncio.gather(*(read(r.linked_referral_id) for _, _, r in todo))
     adopted: set[int] = set()
     for (rp, step, _), second in zip(todo, seconds, strict=True):
-        if second is None or not rp.engagement_id or second.get("engagementId") != rp.engagement_id:
+        if second is None or not same_id(second.get("engagementId"), rp.engagement_id):
             continue
         if is_microsoft(step.body) != is_microsoft(second):
             continue

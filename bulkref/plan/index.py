@@ -37,7 +37,12 @@ class ReferralIndex:
         self.db = sqlite3.connect(name, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=OFF")
         self.db.execute("PRAGMA synchronous=OFF")
-        self.db.execute("CREATE TABLE referral (id TEXT PRIMARY KEY, ext TEXT, engagement TEXT, doc BLOB)")
+        # NOCASE: nothing says Partner Center keeps the case of an id (a GUID) or of an
+        # External Reference ID; a look-up that missed a referral over case would create it again.
+        self.db.execute(
+            "CREATE TABLE referral (id TEXT PRIMARY KEY COLLATE NOCASE, ext TEXT COLLATE NOCASE,"
+            " engagement TEXT COLLATE NOCASE, doc BLOB)"
+        )
         self.count = 0
         self._pending: list[tuple[str, str | None, str | None, bytes]] = []
         self._recent: dict[tuple[str, str], list[Referral]] = {}
@@ -85,7 +90,7 @@ class ReferralIndex:
             "SELECT engagement FROM referral WHERE engagement IS NOT NULL "
             "GROUP BY engagement HAVING COUNT(*) > 1"
         )
-        self._shared = {e for (e,) in self.db.execute(sql)}
+        self._shared = {e.lower() for (e,) in self.db.execute(sql)}
         return self
 
     def by_id(self, rid: str) -> Referral | None:
@@ -103,11 +108,11 @@ class ReferralIndex:
             found = [self._parsed(key, self._ahead.pop(key))]
             self._remember(column, key, found)
             return [dict(d) for d in found]
-        if column == "engagement" and self._shared is not None and key not in self._shared:
+        if column == "engagement" and self._shared is not None and key.lower() not in self._shared:
             # An engagement of one referral (every deal but co-sell and shared ones) is the
             # referral just read by id, most likely: no query for it.
             for doc in reversed(self._docs.values()):
-                if doc.get("engagementId") == key:
+                if str(doc.get("engagementId") or "").lower() == key.lower():
                     return [dict(doc)]
         rows = self.db.execute(f"SELECT id, doc FROM referral WHERE {column} = ? ORDER BY id", (key,))
         found = [self._parsed(rid, doc) for rid, doc in rows]
@@ -150,7 +155,8 @@ class ReferralIndex:
             chunk = wanted[start : start + 500]
             marks = ",".join("?" * len(chunk))
             sql = f"SELECT DISTINCT {column} FROM referral WHERE {column} IN ({marks})"
-            found.update(k for (k,) in self.db.execute(sql, chunk))
+            held = {k.lower() for (k,) in self.db.execute(sql, chunk)}
+            found.update(k for k in chunk if k.lower() in held)  # as asked, whatever the case held
         return found
 
     def reopen(self) -> None:

@@ -325,11 +325,15 @@ async def _scanned(
         extra = await read_by_id(client, missing) if missing else {}
         extra_ext: dict[str, list[Referral]] = {}
         extra_eng: dict[str, list[Referral]] = {}
+        ext_of = {e.lower(): e for e in ext}  # as asked, whatever the case the service keeps
+        eng_of = {e.lower(): e for e in eng}
         for doc in extra.values():
-            if doc.get("externalReferenceId") in ext:
-                extra_ext.setdefault(doc["externalReferenceId"], []).append(doc)
-            if doc.get("engagementId") in eng:
-                extra_eng.setdefault(doc["engagementId"], []).append(doc)
+            mine = ext_of.get(str(doc.get("externalReferenceId") or "").lower())
+            if mine is not None:
+                extra_ext.setdefault(mine, []).append(doc)
+            joined = eng_of.get(str(doc.get("engagementId") or "").lower())
+            if joined is not None:
+                extra_eng.setdefault(joined, []).append(doc)
         return Existing(
             by_external_id=Groups(index, "ext", ext, extra_ext),
             by_id=ById(index, present, extra),
