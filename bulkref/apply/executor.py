@@ -40,6 +40,8 @@ import asyncio
 import contextlib
 import copy
 import datetime as dt
+import hashlib
+import json
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -335,10 +337,10 @@ class Executor:
             earlier = self._earlier[key]
             if self.resend_in_doubt:
                 return None  # a person checked: sent (and its record settled once answered)
+            # No request id carried over: the row may have been edited since (one id, one body).
             call = {
                 "sentAt": earlier.sent_at,
                 "failedAt": earlier.failed_at,
-                "requestId": earlier.request_ids[-1] if earlier.request_ids else None,
                 "sends": len(earlier.request_ids),
             }
             state = StepState.IN_DOUBT
@@ -389,11 +391,20 @@ class Executor:
                 url=url,
             )
         # One logical create: every send of it carries the same MS-RequestId (a service that
-        # honours the id answers with what it stored; nothing here depends on that).
-        request_id = str(call.get("requestId") or uuid.uuid4()) if again else str(uuid.uuid4())
+        # honours the id answers with what it stored; nothing here depends on that), and
+        # never one id for two bodies (a service that replays would answer for the other).
+        digest = _digest(body)
+        same = again and call.get("requestId") and call.get("body") == digest
+        request_id = str(call["requestId"]) if same else str(uuid.uuid4())
         sent_at = self.clock()
         first = float(call.get("firstSentAt") or call.get("sentAt") or sent_at) if again else sent_at
-        made = {"sentAt": sent_at, "firstSentAt": first, "requestId": request_id, "sends": sends + 1}
+        made = {
+            "sentAt": sent_at,
+            "firstSentAt": first,
+            "requestId": request_id,
+            "body": digest,
+            "sends": sends + 1,
+        }
         self.journal.sent(rp.row, step.key, made)
         try:
             reply = await self.client.request("POST", url, json=body, request_id=request_id)
@@ -499,6 +510,12 @@ class Executor:
             request_id=last.request_id if last else None,
             timestamp=self.now(),
         )
+
+
+def _digest(body: Any) -> str:
+    """A body's fingerprint, to tell whether a request id was sent with this very body."""
+    text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _hms(moment: float) -> str:
