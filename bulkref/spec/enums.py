@@ -131,8 +131,12 @@ class Enums:
     lists: dict[str, tuple[str, ...]]
     status_substatus: dict[str, tuple[str, ...]]
     status_transitions: dict[str, tuple[str, ...]]
-    solution_plays: dict[str, tuple[str, ...]]
     taxonomy: Taxonomy
+
+    @property
+    def solution_plays(self) -> dict[str, tuple[str, ...]]:
+        """Solution area -> its plays, of the taxonomy in force."""
+        return self.taxonomy.solution_plays
 
     def values(self, name: str) -> tuple[str, ...]:
         return self.lists[name]
@@ -147,8 +151,8 @@ def _folded(enums: Enums, name: str) -> dict[str, str]:
     return {fold(v): v for v in enums.lists[name]}
 
 
-# The taxonomy file in force in this process, and the name it came by (None:
-# --taxonomy, else the environment variable's name, shown in errors). Process-wide
+# The taxonomy file in force in this process, and where its path came from for its
+# errors (None: --taxonomy or a caller; else the environment variable). Process-wide
 # rather than a context variable: the web app validates and plans in threads of
 # its own, which a context variable set by `bulkref serve` would not reach.
 _chosen: tuple[str, str | None] | None = None
@@ -180,7 +184,6 @@ def _load(choice: tuple[str, str | None] | None) -> Enums:
         lists=lists,
         status_substatus={k: tuple(v) for k, v in raw["status_substatus"].items()},
         status_transitions={k: tuple(v) for k, v in raw["status_transitions"].items()},
-        solution_plays=taxonomy.solution_plays,
         taxonomy=taxonomy,
     )
 
