@@ -7,6 +7,7 @@ the command-line contract (docs/cli.md): 2 when a command could not do its job,
     BulkrefError                   exit 2 unless said otherwise
     ├── UnusableFile               the input is not a readable spreadsheet
     ├── MappingError               the mapping file cannot be used
+    ├── TaxonomyError              the taxonomy file (solution areas and plays) cannot be used
     ├── BadTarget                  the target flags or URL cannot be used
     ├── NoCredentials              no token for a real service
     ├── AuthError                  signing in could not be done
@@ -50,6 +51,11 @@ class UnusableFile(BulkrefError):
 
 class MappingError(BulkrefError):
     """The mapping file cannot be used (exit 2): each problem names its line."""
+
+
+class TaxonomyError(BulkrefError):
+    """The taxonomy file (Services co-sell solution areas and plays) cannot be used
+    (exit 2): the sentence names the file, the line and what is wrong."""
 
 
 class BadTarget(BulkrefError):

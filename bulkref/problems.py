@@ -27,6 +27,10 @@ class ProblemCode(StrEnum):
     )
     MISSING_COLUMNS = ("missing_columns", "required columns are not in the header row (one error naming all)")
     INVALID_CHOICE = ("invalid_choice", "the cell is not one of its column's allowed values")
+    UNLISTED_CHOICE = (
+        "unlisted_choice",
+        "a Solution Area or Solution Play not in the fiscal year's table in force (warning: sent as written)",
+    )
     NOT_YES_NO = ("not_yes_no", "the cell is not Yes or No (TRUE/FALSE, 1/0 also read)")
     NOT_A_NUMBER = ("not_a_number", "the cell is not a number")
     NOT_A_DATE = ("not_a_date", "the cell is not a date")
@@ -70,7 +74,7 @@ class ProblemCode(StrEnum):
     )
     SOLUTION_PLAY_MISMATCH = (
         "solution_play_mismatch",
-        "the Solution Play does not belong to the Solution Area",
+        "the Solution Play is not listed under the Solution Area (warning: sent as written)",
     )
     NO_CUSTOMER_CONTACT = ("no_customer_contact", "a new referral names no customer contact")
     CONTACT_NEEDS_EMAIL_OR_PHONE = (

@@ -92,6 +92,13 @@ def write_csv(
     return path
 
 
+@pytest.fixture(autouse=True)
+def _shipped_taxonomy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test sees the solution areas and plays bulkref ships, whatever the shell
+    sets (the committed template is compared with a generated one)."""
+    monkeypatch.delenv("BULKREF_TAXONOMY", raising=False)
+
+
 @pytest.fixture
 def xlsx(tmp_path: Path) -> Callable[..., Path]:
     counter = iter(range(10_000))

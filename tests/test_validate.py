@@ -132,17 +132,6 @@ def test_tolerant_values_are_read_not_rejected(xlsx: Make) -> None:
             "services_cosell_not_cosell",
         ),
         (
-            {
-                "Deal Type": "Co-sell",
-                "Help Needed": "GeneralOrOther",
-                "Partner Role": "Transact",
-                "Solution Area": "Security",
-                "Solution Play": "Migrate SAP",
-            },
-            "Solution Play",
-            "solution_play_mismatch",
-        ),
-        (
             {"Customer Contact 1 Email": None, "Customer Contact 1 Phone": None},
             "Customer Contact 1 Email",
             "contact_needs_email_or_phone",

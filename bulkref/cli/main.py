@@ -36,6 +36,7 @@ SUMMARIES: dict[str, str] = {
     "serve": "The whole import in a browser.",
     "results": "Write an apply's results again from its journal.",
     "doctor": "Check the target: token, listing, filters.",
+    "taxonomy": "Print the solution areas and plays in force.",
 }
 
 
@@ -122,6 +123,31 @@ def _mapping_option(f: Callable[..., None]) -> Callable[..., None]:
     )(f)
 
 
+def _taxonomy(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is None or not value.strip():
+        return
+    from bulkref.spec.enums import TAXONOMY_ENV, using_taxonomy
+
+    # Read and checked now: a bad file is one sentence before any sheet is read.
+    # An error names the variable when the path came from it.
+    from_env = ctx.get_parameter_source(param.name or "") is click.core.ParameterSource.ENVIRONMENT
+    ctx.with_resource(using_taxonomy(value.strip(), TAXONOMY_ENV if from_env else None))
+
+
+def _taxonomy_option(f: Callable[..., None]) -> Callable[..., None]:
+    """``--taxonomy FILE`` (env BULKREF_TAXONOMY): the Services co-sell solution areas
+    and plays that the template offers and validate checks (bulkref.spec.enums)."""
+    return click.option(
+        "--taxonomy",
+        envvar="BULKREF_TAXONOMY",
+        callback=_taxonomy,
+        expose_value=False,
+        metavar="FILE",
+        help="The solution areas and plays to offer and check, a file as bulkref taxonomy prints it "
+        "(default: the table bulkref ships; env BULKREF_TAXONOMY).",
+    )(f)
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="bulkref")
 @click.option("--debug", is_flag=True, help="Show Python tracebacks (for bug reports).")
@@ -147,6 +173,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     help="Fill a few example rows (Private, Partner-led, Co-sell, Services co-sell, shared with a partner).",
 )
 @click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
+@_taxonomy_option
 def template(out: Path | None, fmt: str | None, examples: bool, force: bool) -> None:
     """Write the fill-in template (default ./referrals-template.xlsx)."""
     from bulkref.sheets.template import write_template
@@ -206,6 +233,7 @@ def _reading_options(f: Callable[..., None]) -> Callable[..., None]:
 @_mapping_option
 @click.option("--sheet", default=None, help="The sheet to read (default: Referrals, or the first).")
 @_reading_options
+@_taxonomy_option
 def validate(file: Path, fmt: str, annotate: Path | None, sheet: str | None, mapping: Path | None) -> None:
     """Check every row of FILE and report each problem by sheet, row and column.
 
@@ -287,6 +315,7 @@ def _overwrite_newer_option(f: Callable[..., None]) -> Callable[..., None]:
 @_overwrite_newer_option
 @_reading_options
 @_lookup_option
+@_taxonomy_option
 def plan(
     file: Path,
     api_url: str | None,
@@ -382,6 +411,7 @@ def plan(
     "after checking in Partner Center that they are not there.",
 )
 @_reading_options
+@_taxonomy_option
 def apply_command(
     file: Path,
     api_url: str | None,
@@ -674,6 +704,7 @@ class _Listed(click.ParamType):
 @click.option("--team-email", default=None, metavar="EMAIL", help="A team member's email is EMAIL.")
 @click.option("--engagement", default=None, metavar="ID", help="The referrals of one engagement.")
 @_format_option("How to report what was written: text, or json for scripts.", "text", "json")
+@_taxonomy_option
 def export_command(
     api_url: str | None,
     use_sandbox: bool,
@@ -761,6 +792,25 @@ def get_command(referral_id: str, api_url: str | None, use_sandbox: bool, fmt: s
 
     view = get_referral(referral_id, api_url=api_url, sandbox=use_sandbox)
     click.echo(referral_json(view) if fmt == "json" else referral_text(view))
+
+
+@cli.command(name="taxonomy")
+@_taxonomy_option
+def taxonomy_command() -> None:
+    """Print the Services co-sell solution areas and plays in force (bulkref's own
+    table, or --taxonomy / BULKREF_TAXONOMY) as a taxonomy file.
+
+    Partner Center updates the table every fiscal year and publishes it nowhere
+    bulkref can read; a value outside the table is a warning, and is sent as
+    written. To use a newer one: bulkref taxonomy > fy26.toml, edit it, then pass
+    --taxonomy fy26.toml (or set BULKREF_TAXONOMY). Exit 0 printed, 2 the file
+    cannot be used."""
+    from bulkref.spec.enums import taxonomy
+
+    # UTF-8 whatever the console's encoding: the output is a file to be read back.
+    stdout = click.get_binary_stream("stdout")
+    stdout.write(taxonomy().toml().encode("utf-8"))
+    stdout.flush()
 
 
 # Commands whose modules are loaded only when the command runs: the sandbox's

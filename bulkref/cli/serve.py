@@ -10,7 +10,7 @@ import webbrowser
 
 import click
 
-from bulkref.cli.main import _target_options
+from bulkref.cli.main import _target_options, _taxonomy_option
 
 
 def _has_display() -> bool:
@@ -49,6 +49,7 @@ class _CannotServe(click.ClickException):
     metavar="MB",
     help="The largest sheet or mapping file accepted.",
 )
+@_taxonomy_option
 def serve(
     api_url: str | None, use_sandbox: bool, host: str, port: int, no_browser: bool, max_upload: int
 ) -> None:

@@ -33,7 +33,7 @@ from bulkref.mapping.file import NumberFormat
 from bulkref.sheets.reader import Sheet, read_sheet
 from bulkref.sheets.values import CURRENCY_SIGNS, EMAIL, as_text, parse_number, split_amount
 from bulkref.spec.columns import SPEC, Column, Kind, Need
-from bulkref.spec.enums import closest
+from bulkref.spec.enums import TAXONOMY_LISTS, closest
 from bulkref.spec.enums import load as load_enums
 
 __all__ = ["Suggestion", "suggest_mapping"]
@@ -720,6 +720,15 @@ def _choice_entry(
         # part; a CRM's "Type" or "Deal Type" (New Business, Existing Business) is
         # neither: left unmapped (Deal Type is then suggested on its own, see _deal_type).
         return None
+    if column.choices in TAXONOMY_LISTS:
+        # Perhaps a newer fiscal year's names than bulkref's table: read as they are
+        # (the validator warns, each is sent as written); a map is the reviewer's call.
+        shown = ", ".join(_q(v) for v in unknown[:12]) + (" ..." if len(unknown) > 12 else "")
+        entry.comments.append(
+            f"{header} holds {shown}, not in the {enums.taxonomy.fiscal_year} table bulkref has: "
+            "sent as written, with a warning (a values map can rename them)."
+        )
+        return entry
     allowed = enums.values(column.choices)
     listed = ", ".join(allowed) if len(allowed) <= 8 else "see the Lists sheet of the template"
     entry.commented = True

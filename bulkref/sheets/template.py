@@ -335,10 +335,18 @@ def _fill_instructions(
     pairs = ((s, ", ".join(subs)) for s, subs in tables.status_substatus.items())
     row = _table(ws, row + 2, (status.header, substatus.header), pairs)
     area, play = SPEC.single("solution_area"), SPEC.single("solution_play")
-    ws.cell(row + 1, 1, f"{area.header} and {play.header}").font = _HEADING
+    fy = tables.taxonomy.fiscal_year
+    ws.cell(row + 1, 1, f"{area.header} and {play.header} ({fy})").font = _HEADING
+    # Unwrapped, as the how-to lines: it runs on over the empty cells beside it.
+    _put(
+        ws.cell(row + 2, 1),
+        f"The {fy} table bulkref has. Partner Center changes it every fiscal year: a newer "
+        "name is taken with a warning and sent as written (bulkref taxonomy prints the table; "
+        "--taxonomy FILE uses another).",
+    )
     # One play a line, unwrapped: the narrow second column would make tall rows.
     plays = ((a, p) for a, ps in tables.solution_plays.items() for p in ps)
-    _table(ws, row + 2, (area.header, play.header), plays, wrap=False)
+    _table(ws, row + 3, (area.header, play.header), plays, wrap=False)
 
 
 def _column_line(c: Column, lists: dict[str, ListRange]) -> tuple[str, ...]:
@@ -445,6 +453,17 @@ def _validation(c: Column, lists: dict[str, ListRange], sqref: str) -> DataValid
             f"{found.letter}). Keep your value only if it is one of them spelt differently.",
             MAX_MESSAGE,
         )
+        if name in enums_mod.TAXONOMY_LISTS:
+            # The list is one fiscal year's table, and Partner Center may use a newer
+            # one: a name from it is to be kept, not corrected.
+            fy = enums_mod.load().taxonomy.fiscal_year
+            dv.errorTitle = clip(f"Not in the {fy} list", MAX_TITLE)
+            dv.error = clip(
+                f"{c.header}: the list ({SHEET_LISTS} sheet, column {found.letter}) is the {fy} table "
+                "bulkref has. Keep a newer name Partner Center uses (bulkref warns and sends it as "
+                "written), or pick one from the list.",
+                MAX_MESSAGE,
+            )
     dv.add(sqref)
     return dv
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from bulkref.spec.columns import Column, Kind
-from bulkref.spec.enums import fold, load
+from bulkref.spec.enums import TAXONOMY_LISTS, fold, load
 
 Parsed = tuple[pd.Series, pd.Series]  # (typed values, unreadable mask)
 
@@ -72,6 +72,15 @@ def parse_text(s: pd.Series) -> Parsed:
 
 def parse_choice(name: str) -> Callable[[pd.Series], Parsed]:
     enums = load()
+    if name in TAXONOMY_LISTS:
+        # A fiscal year's solution areas and plays may be newer than the table in
+        # force: a value outside it is kept as written (trimmed), never unreadable;
+        # the validator warns about it (unlisted_choice).
+        def parse_open(s: pd.Series) -> Parsed:
+            typed = _per_text(_texts(s), lambda v: enums.canonical(name, v) or v.strip() or None)
+            return typed, typed.isna() & ~_blank(s)
+
+        return parse_open
 
     def parse(s: pd.Series) -> Parsed:
         texts = _texts(s)

@@ -60,7 +60,7 @@ class Column:
     example: str = ""
     section: str = ""
     need: Need = Need.OPTIONAL
-    choices: str | None = None  # a list name in data/enums.toml
+    choices: str | None = None  # a list name in data/enums.toml (or the taxonomy's)
     when: str = ""  # a conditional requirement in plain words; enforced in validate
     read_only: bool = False
     width: int = 18
@@ -610,7 +610,7 @@ LAYOUT: tuple[Column | Group, ...] = (
         "Solution Area",
         "solutionArea",
         Kind.CHOICE,
-        "Services co-sell only: the customer's FY24 solution area.",
+        "Services co-sell only: the customer's solution area. The drop-down lists the fiscal year's table bulkref has (bulkref taxonomy); a newer name is taken with a warning and sent as written.",
         "Infrastructure",
         section=S_SVC,
         choices="solution_area",
@@ -622,7 +622,7 @@ LAYOUT: tuple[Column | Group, ...] = (
         "Solution Play",
         "solutionPlay",
         Kind.CHOICE,
-        "Services co-sell only: a solution play of the chosen solution area.",
+        "Services co-sell only: a solution play of the chosen solution area (the Instructions sheet lists them by area); a newer name is taken with a warning and sent as written.",
         "Migrate SAP",
         section=S_SVC,
         choices="solution_play",

@@ -498,24 +498,70 @@ def _services_rules(ctx: _Context) -> list[_Rule]:
             lambda r, v: f"{names} are for Services co-sell deals: set Deal Type to Co-sell, or clear them.",
         )
     )
-    plays = ctx.enums.solution_plays
+    return rules + _taxonomy_rules(ctx)
+
+
+def _taxonomy_rules(ctx: _Context) -> list[_Rule]:
+    """Solution Area and Solution Play against the taxonomy in force, as warnings:
+    Partner Center changes the table every fiscal year without publishing it, so a
+    value bulkref does not know may be one it accepts. The row stays valid and is
+    sent as written; each cell gets one warning at most."""
+    taxonomy = ctx.enums.taxonomy
+    plays = taxonomy.solution_plays
+    fy, known_by = taxonomy.fiscal_year, taxonomy.known_by()
     area, play = ctx.get("solution_area"), ctx.get("solution_play")
-    fits = pd.Series(
-        [a is None or p is None or p in plays.get(a, ()) for a, p in zip(area, play, strict=True)],
+    listed_plays = set(taxonomy.plays)
+    area_unlisted = area.map(lambda a: a not in plays, na_action="ignore").eq(True)
+    play_unlisted = play.map(lambda p: p not in listed_plays, na_action="ignore").eq(True)
+    # A listed play under a listed area it does not belong to; under an unlisted
+    # area nothing can be said of it.
+    elsewhere = pd.Series(
+        [a in plays and p in listed_plays and p not in plays[a] for a, p in zip(area, play, strict=True)],
         index=ctx.index,
     )
-    rules.append(
+    how = "Partner Center decides: it is sent as written (a newer table: see bulkref taxonomy)"
+
+    def unlisted(kind: str, options: tuple[str, ...]) -> Callable[[int, str | None], str]:
+        def message(_r: int, v: str | None) -> str:
+            # Only a near-typo is guessed at: a new fiscal year's names often share
+            # words with old ones ("AI Business Solutions", "Business Applications").
+            guess = closest(v or "", options, cutoff=_TYPO)
+            hint = f" Did you mean '{guess}'?" if guess else ""
+            return f"'{v}' is not in the {fy} solution {kind} {known_by}; {how}.{hint}"
+
+        return message
+
+    return [
+        _Rule(
+            "solution_area",
+            ProblemCode.UNLISTED_CHOICE,
+            ~area_unlisted,
+            unlisted("areas", taxonomy.areas),
+            Severity.WARNING,
+        ),
+        _Rule(
+            "solution_play",
+            ProblemCode.UNLISTED_CHOICE,
+            ~play_unlisted,
+            unlisted("plays", taxonomy.plays),
+            Severity.WARNING,
+        ),
         _Rule(
             "solution_play",
             ProblemCode.SOLUTION_PLAY_MISMATCH,
-            fits,
+            ~elsewhere,
             lambda r, v: (
-                f"'{v}' is not a solution play of '{area.loc[r]}'. Its plays "
-                f"are: {'; '.join(plays.get(area.loc[r], ()))}."
+                f"'{v}' is not a solution play of '{area.loc[r]}' in the {fy} table {known_by}; {how}. "
+                f"Its plays there are: {'; '.join(plays.get(area.loc[r], ()))}."
             ),
-        )
-    )
-    return rules
+            Severity.WARNING,
+        ),
+    ]
+
+
+# How alike an unlisted area or play must be to a listed one to be offered as a
+# typo of it: closer than the usual "did you mean" (see _taxonomy_rules).
+_TYPO = 0.85
 
 
 def _any_filled(ctx: _Context, group: str, n: int) -> pd.Series:
