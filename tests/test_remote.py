@@ -22,7 +22,7 @@ from bulkref.apply.run import apply_input
 from bulkref.export.referrals import export_referrals
 from bulkref.plan.make import make_plan
 from bulkref.plan.model import Action
-from bulkref.plan.remote import configure, find_existing, probe
+from bulkref.plan.remote import Lookup, find_existing, probe
 from bulkref.sheets.examples import EXAMPLES
 from bulkref.sheets.template import build_workbook, save_workbook
 
@@ -64,8 +64,8 @@ def test_auto_filters_a_small_sheet_and_scans_a_large_one(sandbox_factory: Facto
 
     async def go(keys: int) -> tuple[str, dict[str, Any]]:
         async with ReferralsClient(running.url, running.token, retry=FAST) as client:
-            lookup = configure(client)
-            found = await find_existing(client, external_ids=[f"CRM-{i}" for i in range(keys)])
+            lookup = Lookup()
+            found = await find_existing(client, lookup, external_ids=[f"CRM-{i}" for i in range(keys)])
             try:
                 groups = {k: [d["id"] for d in found.by_external_id.get(k, [])] for k in found.by_external_id}
             finally:
@@ -85,9 +85,9 @@ def test_a_refused_filter_falls_back_to_a_scan_and_says_so_once(sandbox_factory:
 
     async def go() -> tuple[str | None, dict[str, list[str]], dict[str, str]]:
         async with ReferralsClient(running.url, running.token, retry=FAST) as client:
-            lookup = configure(client, "filtered", notes.append)  # told to filter: finds out
-            first = await find_existing(client, external_ids=["CRM-3", "CRM-9", "nope"])
-            second = await find_existing(client, ids=[docs[4]["id"], "missing"])
+            lookup = Lookup("filtered", notes.append)  # told to filter: finds out
+            first = await find_existing(client, lookup, external_ids=["CRM-3", "CRM-9", "nope"])
+            second = await find_existing(client, lookup, ids=[docs[4]["id"], "missing"])
             try:
                 by_ext = {k: [d["id"] for d in v] for k, v in first.by_external_id.items()}
                 by_id = {k: v["id"] for k, v in second.by_id.items()}
@@ -123,8 +123,9 @@ def test_ids_a_lagging_scan_misses_are_read_by_id(sandbox_factory: Factory) -> N
 
     async def go() -> tuple[list[str], list[str]]:
         async with ReferralsClient(running.url, running.token, retry=FAST) as client:
-            configure(client, "scan")
-            found = await find_existing(client, external_ids=["NEW-1"], ids=[made.json()["id"]])
+            found = await find_existing(
+                client, Lookup("scan"), external_ids=["NEW-1"], ids=[made.json()["id"]]
+            )
             try:
                 return list(found.by_id), [d["id"] for d in found.by_external_id["NEW-1"]]
             finally:

@@ -33,7 +33,7 @@ from bulkref.apply.reconcile import own_referral, second_referral
 from bulkref.errors import ApiError
 from bulkref.plan.doubts import Lag, Window
 from bulkref.plan.payload import is_microsoft
-from bulkref.plan.remote import CLOCK_MARGIN, find_existing, moment
+from bulkref.plan.remote import CLOCK_MARGIN, Lookup, find_existing, moment
 
 if TYPE_CHECKING:
     from bulkref.api.client import ReferralsClient
@@ -103,6 +103,7 @@ class Watcher:
     def __init__(
         self,
         client: ReferralsClient,
+        lookup: Lookup,
         window: Window,
         *,
         clock: Callable[[], float],
@@ -110,6 +111,7 @@ class Watcher:
         on_note: Callable[[str], None] = lambda text: None,
     ) -> None:
         self.client = client
+        self.lookup = lookup
         self.window = window
         self.clock = clock
         self.sleep = sleep
@@ -213,6 +215,7 @@ class Watcher:
         started = self.clock()
         found = await find_existing(
             self.client,
+            self.lookup,
             external_ids=[d.external_id for d in doubts if d.external_id] + [s.external_id for s in samples],
             engagement_ids=[d.engagement for d in doubts if d.engagement],
             since=since,

@@ -64,6 +64,7 @@ from bulkref.plan.doubts import Doubt as Kept
 from bulkref.plan.doubts import Ledger, Window, doubt_key
 from bulkref.plan.model import Action, Plan, RowPlan, Step
 from bulkref.plan.payload import is_microsoft
+from bulkref.plan.remote import Lookup
 from bulkref.redact import redact, redact_optional
 from bulkref.spec.jsonpaths import at_pointer
 
@@ -119,6 +120,8 @@ class Executor:
     plan: Plan
     client: ReferralsClient
     journal: Journal
+    #: How Partner Center is read (``--lookup``); the one the plan was made with.
+    lookup: Lookup = field(default_factory=Lookup)
     concurrency: int = 8
     on_result: Callable[[RowResult], None] = lambda result: None
     stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -138,7 +141,12 @@ class Executor:
         remembered = self.ledger.lags(self.clock()) if self.ledger is not None else []
         self.window = Window(self.consistency_window, remembered)
         self.watcher = Watcher(
-            self.client, self.window, clock=self.clock, sleep=self.client.retry.sleep, on_note=self.on_note
+            self.client,
+            self.lookup,
+            self.window,
+            clock=self.clock,
+            sleep=self.client.retry.sleep,
+            on_note=self.on_note,
         )
         self._earlier: dict[str, Kept] = {}
 

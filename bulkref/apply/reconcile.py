@@ -29,7 +29,7 @@ from bulkref.apply.outcome import RowResult
 from bulkref.errors import NotFound
 from bulkref.plan.model import Action, Plan, RowPlan, Step
 from bulkref.plan.payload import is_microsoft
-from bulkref.plan.remote import find_existing
+from bulkref.plan.remote import Lookup, find_existing
 
 if TYPE_CHECKING:
     from bulkref.api.client import ReferralsClient
@@ -59,7 +59,7 @@ def same_id(a: Any, b: Any) -> bool:
     return isinstance(a, str) and isinstance(b, str) and a.lower() == b.lower()
 
 
-async def adopt_existing(plan: Plan, client: ReferralsClient, journal: Journal) -> set[int]:
+async def adopt_existing(plan: Plan, client: ReferralsClient, journal: Journal, lookup: Lookup) -> set[int]:
     """Look up every create the journal does not know as done; journal what is found
     as done. Returns the rows whose every step is now known done this way."""
     steps = journal.steps()
@@ -81,7 +81,7 @@ async def adopt_existing(plan: Plan, client: ReferralsClient, journal: Journal) 
         for step in posts[:1]
         if step.depends_on is None and _ext(step) is not None
     }
-    found = await find_existing(client, external_ids=[_ext(s) for _, s in firsts.values()])
+    found = await find_existing(client, lookup, external_ids=[_ext(s) for _, s in firsts.values()])
     for row, (_, step) in firsts.items():
         doc = own_referral(found.by_external_id.get(_ext(step) or "", []))
         if doc is not None:
@@ -102,7 +102,7 @@ async def adopt_existing(plan: Plan, client: ReferralsClient, journal: Journal) 
                 first_id = answers.get((row, "referral"), {}).get("id") or rp.referral_id
                 seconds[row] = (rp, step, engagement, first_id)
     if seconds:
-        found = await find_existing(client, engagement_ids=[e for _, _, e, _ in seconds.values()])
+        found = await find_existing(client, lookup, engagement_ids=[e for _, _, e, _ in seconds.values()])
         for row, (_, step, engagement, first_id) in seconds.items():
             doc = second_referral(found.by_engagement.get(engagement, []), step.body, first_id)
             if doc is not None:

@@ -53,6 +53,7 @@ from bulkref.plan.model import Action, Plan, RowPlan
 
 if TYPE_CHECKING:
     from bulkref.api.destination import Destination
+    from bulkref.plan.remote import Lookup
 
 
 @dataclass
@@ -239,12 +240,12 @@ async def _apply(
     async with where.client(
         max_connections=concurrency, pacer=pacer, transport=lanes(concurrency), retry=options.retry
     ) as client:
-        from bulkref.plan.remote import configure
+        from bulkref.plan.remote import Lookup
 
-        configure(client, options.lookup, on_note)
+        reads = Lookup(options.lookup, on_note)  # every read of the run, the same way
         known = _created_by_last_run(journal)
         plan, resumed, fresh = await _plan(
-            path, mapping, client, label, journal, options.overwrite_newer, options.target
+            path, mapping, client, reads, label, journal, options.overwrite_newer, options.target
         )
         check_room(len(plan.rows))
         # Whoever says yes is told where it goes now (a saved plan names where it was made).
@@ -257,13 +258,16 @@ async def _apply(
                     options.done_before(earlier)
         # The remote is the truth: a plan made before this run, or a journal in doubt,
         # has every create the journal does not know as done looked up first.
-        adopted = set() if fresh and not journal.in_doubt else await adopt_existing(plan, client, journal)
+        adopted = (
+            set() if fresh and not journal.in_doubt else await adopt_existing(plan, client, journal, reads)
+        )
         if fresh and known:  # what the last run created, read by id: a listing may not show it yet
             adopted |= await adopt_known(plan, client, journal, known)
         executor = Executor(
             plan,
             client,
             journal,
+            lookup=reads,
             concurrency=concurrency,
             clock=options.clock,
             consistency_window=options.consistency_window,
@@ -306,6 +310,7 @@ async def _plan(
     path: Path,
     mapping: Path | None,
     client: Any,
+    lookup: Lookup,
     label: str,
     journal: Journal,
     overwrite_newer: bool = False,
@@ -347,6 +352,7 @@ async def _plan(
         mapping=mapping,
         overwrite_newer=overwrite_newer,
         target=None if target is None else target.as_json(),
+        lookup=lookup,
     )
     if not begun:
         journal.begin()

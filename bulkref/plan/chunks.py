@@ -39,6 +39,7 @@ from bulkref.problems import ProblemCode, Report, Severity
 if TYPE_CHECKING:
     from bulkref.api.client import ReferralsClient
     from bulkref.plan.index import ReferralIndex
+    from bulkref.plan.remote import Lookup
     from bulkref.sheets.table import Table
     from bulkref.validation.schema import Validated
 
@@ -61,19 +62,27 @@ async def plan_chunks(
     overwrite_newer: bool = False,
     target: dict[str, Any] | None = None,
     rows_at_once: int = CHUNK_ROWS,
+    lookup: Lookup | str | None = None,
 ) -> Plan:
     """Plan ``path`` against what ``client`` reads, handing the rows to ``on_rows`` a chunk
     at a time (in the sheet's order) and rows planned again to ``on_replace``. Returns the
     plan without its rows (they are where ``on_rows`` put them)."""
     if mapping is not None:
         whole = await plan_file(
-            path, client, api_url=api_url, mapping=mapping, overwrite_newer=overwrite_newer, target=target
+            path,
+            client,
+            api_url=api_url,
+            mapping=mapping,
+            overwrite_newer=overwrite_newer,
+            target=target,
+            lookup=lookup,
         )
         on_rows(whole.rows)
         return dataclasses.replace(whole, rows=())
-    from bulkref.plan.remote import lookup_of, scan_ahead, scan_all
+    from bulkref.plan.remote import as_lookup, scan_ahead, scan_all
 
-    ahead = await scan_ahead(client)
+    reads = as_lookup(lookup)
+    ahead = await scan_ahead(client, reads)
     try:
         table = await asyncio.to_thread(_read, path) if ahead is not None else _read(path)
     except BaseException:
@@ -84,9 +93,9 @@ async def plan_chunks(
         raise
     index: ReferralIndex | None = None if ahead is None else await ahead
     try:
-        if index is None and lookup_of(client).mode != "filtered":
+        if index is None and reads.mode != "filtered":
             keys = sum(int(table.frame[k].notna().sum()) for k in _ID_KEYS if k in table.frame.columns)
-            if await lookup_of(client).choose(client, keys) == "scan":
+            if await reads.choose(client, keys) == "scan":
                 index = await scan_all(client)  # once, for every chunk
         made = Plan(
             source=str(path),
@@ -97,7 +106,7 @@ async def plan_chunks(
             overwrite_newer=overwrite_newer,
             target=target,
         )
-        chunker = _Chunker(table, client, index, made, rows_at_once)
+        chunker = _Chunker(table, client, reads, index, made, rows_at_once)
         claims: dict[str, list[tuple[int, int]]] = defaultdict(list)  # referral -> (chunk, row)
         n = table.rows
         for k, start in enumerate(range(0, max(n, 1), rows_at_once)):
@@ -112,7 +121,7 @@ async def plan_chunks(
         del claims
         if shared:
             on_replace(await chunker.plan(chunker.positions(shared)))
-        strategy = "scan" if index is not None else lookup_of(client).strategy or "filtered"
+        strategy = "scan" if index is not None else reads.strategy or "filtered"
         return dataclasses.replace(made, lookup=strategy)
     finally:
         if index is not None:
@@ -137,11 +146,18 @@ class _Chunker:
     """Validates, looks up and plans slices of one read table."""
 
     def __init__(
-        self, table: Table, client: Any, index: ReferralIndex | None, made: Plan, rows_at_once: int
+        self,
+        table: Table,
+        client: Any,
+        lookup: Lookup,
+        index: ReferralIndex | None,
+        made: Plan,
+        rows_at_once: int,
     ) -> None:
         from bulkref.validation.schema import validate
 
         self.table, self.client, self.index, self.made = table, client, index, made
+        self.lookup = lookup
         header = table.header_row
         self._sheet_wide = [p for p in table.problems if p.row is None or p.row == header]
         self._by_row: dict[int, list[Any]] = defaultdict(list)
@@ -191,7 +207,7 @@ class _Chunker:
         return await self._planned(checked, fetch)
 
     async def _planned(self, checked: Validated, fetch: Any) -> list[RowPlan]:
-        remote: Remote = await fetch(self.client, checked, self.index)
+        remote: Remote = await fetch(self.client, self.lookup, checked, self.index)
         try:
             made = plan(
                 checked,

@@ -22,6 +22,7 @@ from bulkref.validation.check import check_file
 if TYPE_CHECKING:
     from bulkref.api.client import ReferralsClient
     from bulkref.api.target import Target
+    from bulkref.plan.remote import Lookup
 
 
 def fingerprint(path: Path) -> str:
@@ -56,20 +57,19 @@ async def plan_file(
     mapping: Path | str | None = None,
     overwrite_newer: bool = False,
     target: dict[str, Any] | None = None,
-    lookup: str | None = None,
+    lookup: Lookup | str | None = None,
 ) -> Plan:
     """The plan of ``path`` (read through the ``mapping`` file, if any) against
     what ``client`` reads (None: offline, every row new). ``target`` names where
     (``Destination.as_json()``), for the reviewer; ``overwrite_newer`` lets rows
     made from an older version of their referral win over Partner Center's.
-    ``lookup`` (auto, filtered, scan; None: as configured) says how Partner Center
-    is read (bulkref.plan.remote)."""
-    from bulkref.plan.remote import configure, fetch, lookup_of, scan_ahead
+    ``lookup`` (a ``Lookup``, or its mode: auto, filtered, scan; None: auto) says how
+    Partner Center is read (bulkref.plan.remote)."""
+    from bulkref.plan.remote import as_lookup, fetch, scan_ahead
 
     mapping = None if mapping is None else Path(mapping)
-    if client is not None and lookup is not None:
-        configure(client, lookup, lookup_of(client).on_note)
-    ahead = None if client is None else await scan_ahead(client)
+    reads = as_lookup(lookup)
+    ahead = None if client is None else await scan_ahead(client, reads)
     if ahead is None:
         validated = check_file(path, sheet=sheet, mapping=mapping)
     else:
@@ -97,7 +97,7 @@ async def plan_file(
     if client is None:
         remote = Remote(offline=True)
     else:
-        remote = await fetch(client, validated, None if ahead is None else await ahead)
+        remote = await fetch(client, reads, validated, None if ahead is None else await ahead)
     try:
         made = plan(
             validated,
@@ -151,9 +151,8 @@ def make_plan(
 
         async def run() -> Plan:
             async with where.client() as client:
-                from bulkref.plan.remote import configure
+                from bulkref.plan.remote import Lookup
 
-                configure(client, lookup, on_note)
                 return await plan_file(
                     path,
                     client,
@@ -162,6 +161,7 @@ def make_plan(
                     mapping=mapping,
                     overwrite_newer=overwrite_newer,
                     target=destination(where).as_json(),
+                    lookup=Lookup(lookup, on_note),
                 )
 
         return asyncio.run(run())

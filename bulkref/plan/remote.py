@@ -14,6 +14,8 @@ question is put to the service is decided here, by a strategy:
   index (``bulkref.plan.index``), narrowed by nothing the documentation does
   not show. Costs what the bare listing costs, whatever the service filters.
 
+The strategy is a ``Lookup``, made once per command from ``--lookup`` and
+handed to every read that asks (``find_existing(client, lookup, ...)``).
 ``auto`` (the default) probes once per run: a filter on a random External
 Reference ID and id joined by ``or``. A 400 (refused), or an answer holding
 any referral (the filter ignored), means ``scan``; else ``filtered`` when its
@@ -32,7 +34,6 @@ import asyncio
 import datetime as dt
 import math
 import uuid
-import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -181,26 +182,14 @@ class Lookup:
             )
 
 
-_LOOKUPS: weakref.WeakKeyDictionary[Any, Lookup] = weakref.WeakKeyDictionary()
-
-
-def configure(
-    client: ReferralsClient, mode: str = "auto", on_note: Callable[[str], None] | None = None
-) -> Lookup:
-    """Set how ``client``'s look-ups read Partner Center (``--lookup``)."""
-    lookup = _LOOKUPS[client] = Lookup(mode, on_note)
-    return lookup
-
-
-def lookup_of(client: ReferralsClient) -> Lookup:
-    lookup = _LOOKUPS.get(client)
-    if lookup is None:
-        lookup = configure(client)
-    return lookup
+def as_lookup(lookup: Lookup | str | None, on_note: Callable[[str], None] | None = None) -> Lookup:
+    """``lookup`` itself, or a new one of that mode (None: ``auto``)."""
+    return lookup if isinstance(lookup, Lookup) else Lookup(lookup or "auto", on_note)
 
 
 async def find_existing(
     client: ReferralsClient,
+    lookup: Lookup,
     *,
     external_ids: Iterable[str] = (),
     ids: Iterable[str] = (),
@@ -222,7 +211,6 @@ async def find_existing(
         return await _scanned(client, ext, rid, eng, None, scanned)
     if not (ext or rid or eng):
         return Existing()
-    lookup = lookup_of(client)
     if await lookup.choose(client, len(ext) + len(rid) + len(eng)) == "filtered":
         try:
             return await _filtered(client, ext, rid, eng)
@@ -273,10 +261,9 @@ async def scan_all(client: ReferralsClient) -> ReferralIndex:
         raise
 
 
-async def scan_ahead(client: ReferralsClient) -> asyncio.Task[ReferralIndex] | None:
+async def scan_ahead(client: ReferralsClient, lookup: Lookup) -> asyncio.Task[ReferralIndex] | None:
     """The scan, started now, when look-ups will scan whatever the sheet holds (``--lookup
     scan``, or a service that does not filter): it runs while the sheet is read."""
-    lookup = lookup_of(client)
     if lookup.mode == "filtered":
         return None
     if lookup.mode == "auto":
@@ -346,7 +333,7 @@ async def _scanned(
 
 
 async def fetch(
-    client: ReferralsClient, validated: Validated, scanned: ReferralIndex | None = None
+    client: ReferralsClient, lookup: Lookup, validated: Validated, scanned: ReferralIndex | None = None
 ) -> Remote:
     """The planner's remote state for the sheet's valid rows. Under ``scan``, the
     returned ``Remote`` reads from an index: call its ``release`` when planned.
@@ -354,7 +341,7 @@ async def fetch(
     values = validated.values
     valid = values.loc[[r for r in values.index if r not in validated.invalid_rows]]
     ext, rid = _distinct(valid, "external_id"), _distinct(valid, "referral_id")
-    first = await find_existing(client, external_ids=ext, ids=rid, scanned=scanned)
+    first = await find_existing(client, lookup, external_ids=ext, ids=rid, scanned=scanned)
     if first.index is not None:
         # A scan answers the engagements too: every referral it saw is in the index.
         return Remote(
@@ -367,7 +354,7 @@ async def fetch(
         )
     found: list[Referral] = [d for docs in first.by_external_id.values() for d in docs]
     found += list(first.by_id.values())
-    more = await find_existing(client, engagement_ids=[d.get("engagementId") for d in found])
+    more = await find_existing(client, lookup, engagement_ids=[d.get("engagementId") for d in found])
 
     def release() -> None:
         first.close()
@@ -378,7 +365,7 @@ async def fetch(
         by_id=first.by_id,
         by_engagement=more.by_engagement,
         release=release,
-        strategy=lookup_of(client).strategy or "filtered",
+        strategy=lookup.strategy or "filtered",
     )
 
 
