@@ -163,12 +163,12 @@ class Watcher:
 
     def lags(self) -> list[Lag]:
         """What this run measured, for the target's record: a lag per sample shown, and the
-        age of each sample not shown yet (a lower bound)."""
+        age of each sample not shown yet where it says more than those (a lower bound)."""
         now = self.clock()
-        return [
-            Lag(now, (s.seen_at if s.seen_at is not None else now) - s.sent_at, s.seen_at is not None)
-            for s in self._samples
-        ]
+        seen = [Lag(now, s.seen_at - s.sent_at, True) for s in self._samples if s.seen_at is not None]
+        largest = max((lag.seconds for lag in seen), default=0.0)
+        unseen = [now - s.sent_at for s in self._samples if s.seen_at is None]
+        return seen + [Lag(now, age, False) for age in unseen if age > max(largest, 1.0)]
 
     def settle_all(self, outcome: Referral | Absent | None = None) -> None:
         """End every wait (the run stops or gives up): what is unsettled stays in doubt."""

@@ -47,6 +47,9 @@ class Doctor:
     filters: dict[str, str] = field(default_factory=dict)
     orderby: str | None = None
     strategy: dict[str, Any] = field(default_factory=dict)
+    #: What earlier applies against this target measured of the listing's lag, and the
+    #: creates they left in doubt (bulkref.plan.doubts): {} when no run recorded any.
+    consistency: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -62,6 +65,7 @@ class Doctor:
             "filters": self.filters,
             "orderby": self.orderby,
             "strategy": self.strategy,
+            "consistency": self.consistency,
             "warnings": self.warnings,
             "problems": self.problems,
             "exitCode": self.exit_code,
@@ -94,6 +98,8 @@ class Doctor:
             lines.append(f"$orderby createdDateTime desc: {self.orderby}")
         if self.strategy:
             lines.append(f"Look-ups: {self.strategy.get('text')}")
+        if self.consistency:
+            lines.append(f"Consistency: {self.consistency.get('text')}")
         lines += [f"Warning: {w}" for w in self.warnings]
         lines += [f"Problem: {p}" for p in self.problems]
         return "\n".join(lines)
@@ -257,13 +263,56 @@ def run_doctor(api_url: str | None = None, sandbox: bool = False) -> Doctor:
     with target.resolve(api_url, sandbox) as where:
         named = destination(where)
         head = {**named.as_json(), "text": named.text()}
+        from bulkref.plan.make import api_label
+
+        measured = consistency_of(api_label(where), target.data_dir())
         try:
             token = where.token()
         except BulkrefError as e:
-            return Doctor(target=head, problems=[str(e)])
+            return Doctor(target=head, consistency=measured, problems=[str(e)])
 
         async def go() -> Doctor:
             async with where.client() as client:
                 return await examine(client, target=head, sandbox=where.is_sandbox, token=token)
 
-        return asyncio.run(go())
+        found = asyncio.run(go())
+        found.consistency = measured
+        if measured.get("inDoubt"):
+            found.warnings.append(
+                f"{measured['inDoubt']} creates are in doubt since an earlier apply (their answer was "
+                "lost): the next plan shows them, and apply looks each up before sending it."
+            )
+        return found
+
+
+def consistency_of(label: str, data_dir: Any) -> dict[str, Any]:
+    """What runs against ``label`` measured of how long a new referral takes to show in a
+    listing (the last week), and the window the next run starts from; {} when none did."""
+    from bulkref.plan.doubts import Window, ledger_of
+
+    ledger = ledger_of(label, data_dir)
+    lags, doubts = ledger.lags(), ledger.doubts()
+    if not lags and not doubts:
+        return {}
+    seen = [lag.seconds for lag in lags if lag.seen]
+    unseen = [lag.seconds for lag in lags if not lag.seen]
+    window = Window(remembered=lags).seconds()
+    largest = max(seen) if seen else None
+    text = (
+        f"new referrals showed in the listing within {largest:.1f} s ({len(seen)} measured by earlier runs)"
+        if largest is not None
+        else "no run has seen a new referral in the listing yet"
+    )
+    if unseen:
+        text += f"; {len(unseen)} not shown after up to {max(unseen):.0f} s"
+    text += f"; the next apply waits {window:.0f} s before it tells a lost create absent"
+    if doubts:
+        text += f"; {len(doubts)} creates in doubt"
+    return {
+        "measuredLag": None if largest is None else round(largest, 1),
+        "samples": len(seen),
+        "unseen": len(unseen),
+        "window": round(window, 1),
+        "inDoubt": len(doubts),
+        "text": text,
+    }

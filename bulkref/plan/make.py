@@ -164,4 +164,35 @@ def make_plan(
                     lookup=Lookup(lookup, on_note),
                 )
 
-        return asyncio.run(run())
+        made = asyncio.run(run())
+        return dataclasses.replace(made, in_doubt=doubts_of(made, api_label(where), target.data_dir()))
+
+
+def doubts_of(made: Plan, label: str, data_dir: Path) -> tuple[dict[str, Any], ...]:
+    """The creates of ``made`` that an earlier run left in doubt (bulkref.plan.doubts), with
+    when each can be told absent: apply looks them up before sending any."""
+    from bulkref.plan.doubts import Window, doubt_key, ledger_of
+    from bulkref.plan.model import Action
+
+    ledger = ledger_of(label, data_dir)
+    doubts = ledger.doubts()
+    if not doubts:
+        return ()
+    window = Window(remembered=ledger.lags()).seconds()
+    found = []
+    for rp in made.rows:
+        kept = doubts.get(doubt_key(external_id=rp.external_id)) if rp.external_id else None
+        if rp.action is Action.CREATE and kept is not None:
+            found.append(
+                {
+                    "row": rp.row,
+                    "externalId": rp.external_id,
+                    "sentAt": _iso(kept.sent_at),
+                    "decidableAfter": _iso(kept.failed_at + window),
+                }
+            )
+    return tuple(found)
+
+
+def _iso(moment: float) -> str:
+    return dt.datetime.fromtimestamp(moment, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -180,6 +180,9 @@ class Plan:
     skipped: tuple[Skipped, ...] = ()  # export rows the mapping's [[skip]] rules left out
     # How Partner Center was read: "filtered" or "scan" (bulkref.plan.remote); None offline.
     lookup: str | None = None
+    # Creates an earlier run sent whose answer was lost, not found yet (bulkref.plan.doubts):
+    # {"row", "externalId", "sentAt", "decidableAfter"}; apply looks each up before sending it.
+    in_doubt: tuple[dict[str, Any], ...] = ()
 
     @property
     def summary(self) -> dict[str, int]:
@@ -203,6 +206,8 @@ class Plan:
             "target": self.target,
             "overwriteNewer": self.overwrite_newer,
             "lookup": self.lookup,
+            # Only when there are some, so that other plans read exactly as before.
+            **({"inDoubt": list(self.in_doubt)} if self.in_doubt else {}),
             # Only for mapped input, so that other plans read exactly as before.
             **(
                 {
@@ -232,6 +237,7 @@ class Plan:
             target=d["target"] if isinstance(d.get("target"), dict) else None,
             overwrite_newer=bool(d.get("overwriteNewer", False)),
             lookup=d.get("lookup") if isinstance(d.get("lookup"), str) else None,
+            in_doubt=tuple(x for x in d.get("inDoubt", []) if isinstance(x, dict)),
             skipped=tuple(Skipped(s["row"], s["reason"], s.get("mappingLine")) for s in d.get("skipped", [])),
         )
 

@@ -150,6 +150,8 @@ def plan_text(plan: Plan, color: bool = False, verbose: bool = False) -> str:
         lines.append(
             _clean(f"skipped {len(plan.skipped)} rows of the export ([[skip]] in the mapping): {rows}")
         )
+    if plan.in_doubt:
+        lines.append(paint("33", _clean(in_doubt_text(plan))))
     lines += [paint("2", LEGEND), ""]
     for row in plan.rows:
         lines.extend(_row_lines(row, paint, with_sheet, verbose))
@@ -157,6 +159,20 @@ def plan_text(plan: Plan, color: bool = False, verbose: bool = False) -> str:
         lines.append("")
     lines.append(paint("1", _counts_line(plan) + " Nothing has been sent."))
     return "\n".join(lines)
+
+
+def in_doubt_text(plan: Plan) -> str:
+    """What a reviewer is told of the creates an earlier run left in doubt."""
+    first = plan.in_doubt[:10]
+    rows = ", ".join(f"{d.get('externalId')} (row {d.get('row')})" for d in first)
+    more = f" and {len(plan.in_doubt) - len(first)} more" if len(plan.in_doubt) > len(first) else ""
+    latest = max(str(d.get("decidableAfter") or "") for d in plan.in_doubt)
+    return (
+        f"In doubt: {len(plan.in_doubt)} of the creates were sent by an earlier run whose answer was "
+        f"lost, and Partner Center has not shown them yet: {rows}{more}. Apply looks each up first "
+        f"(found: adopted) and sends it only once a listing read after its time (the latest {latest}) "
+        "leaves it out."
+    )
 
 
 def _painter(color: bool) -> Paint:
