@@ -7,6 +7,7 @@ and answers lost after the write was stored."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -83,7 +84,7 @@ def test_rows_still_in_doubt_end_the_run_with_exit_3_and_a_fresh_journal_looks_t
     sandbox_factory: Any, env: Path
 ) -> None:
     server = sandbox_factory(
-        profile="documented", replay_request_ids=False, list_lag=5, faults="commit-then-reset=1", seed=1
+        profile="documented", replay_request_ids=False, list_lag=15, faults="commit-then-reset=1", seed=1
     )
     path = sheet(env / "doubt.xlsx", 4)  # rows 4 and 5 (R-00002, R-00003) are co-sells
     first = _cli(
@@ -103,16 +104,26 @@ def test_rows_still_in_doubt_end_the_run_with_exit_3_and_a_fresh_journal_looks_t
     assert set(doubts) == {f"ext:r-0000{i}" for i in range(4)}
     assert all(d.request_ids and d.failed_at >= d.sent_at for d in doubts.values())
     assert server.admin.stats()["methods"]["POST"] == 4  # each create once, each answer lost
-    # The next run, at once (the listing still lags), with another journal: looked up first.
+    # A plan says so, and doctor too.
+    planned = _cli("plan", path, "--api-url", server.url, "--format", "json", home=env)
+    in_doubt = json.loads(planned.stdout)["inDoubt"]
+    assert sorted(d["externalId"] for d in in_doubt) == [f"R-0000{i}" for i in range(4)]
+    # No create was ever shown (all answers lost): how long the listing lags is not known yet.
+    assert all(d["sentAt"] and d["decidableAfter"] is None for d in in_doubt)
+    doctor = _cli("doctor", "--api-url", server.url, "--format", "json", home=env)
+    assert json.loads(doctor.stdout)["consistency"]["inDoubt"] == 4
+    # The next run, with another journal: looked up first.
     server.admin.set_faults("")
     second = _cli(
         "apply", path, "--api-url", server.url, "--yes", "--format", "json",
         "--state", env / "two.sqlite", home=env,
     )  # fmt: skip
     assert second.returncode == 0, second.stdout + second.stderr
-    assert json.loads(second.stdout)["summary"]["created"] == 4
+    summary = json.loads(second.stdout)["summary"]
+    # Planned as new (the listing lags 15 s), each looked up first and found: never sent again.
+    assert summary["failed"] == summary["in_doubt"] == 0 and summary["created"] == 4
     assert ledger_of(server.url, env / "home").doubts() == {}
-    time.sleep(5.5)
+    time.sleep(15.5)
     assert_exactly_once(server.url, server.token, 4)
     # The four creates of the first run were found; only the co-sells' second steps were sent.
     assert server.admin.stats()["methods"]["POST"] == 4 + 2
@@ -133,23 +144,45 @@ def test_a_create_shown_absent_after_the_window_is_sent_again_with_no_wall_clock
         now[0] += seconds
 
     def lose_the_first(state: Hostile, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any]:
-        if len(state.posts) == 1:
+        if body["externalReferenceId"] == "R-00000" and len(state.posts) == 1:
             return 0, None  # nothing stored, the connection dropped
         return 201, state.store(body)
 
     hostile.on_post = lose_the_first
     started = time.monotonic()
     run = apply_input(
-        sheet(env / "absent.xlsx", 1),
+        sheet(env / "absent.xlsx", 2),  # row 3's create, confirmed and listed, measures the lag
         api_url=hostile.url,
+        concurrency=1,
         clock=lambda: now[0],
         retry=RetryPolicy(sleep=sleep),
     )
-    assert [r.outcome for r in run.results] == [Outcome.CREATED], [r.error_message for r in run.results]
+    assert [r.outcome for r in run.results] == [Outcome.CREATED] * 2, [r.error_message for r in run.results]
     assert time.monotonic() - started < 8  # the window (10 s at least) was not waited on the wall clock
     assert now[0] - time.time() >= WINDOW_FLOOR - 1  # it passed on the injected clock
-    ids = [h["ms-requestid"] for h in hostile.posts]
-    assert len(ids) == 2 and ids[0] == ids[1] and len(hostile.referrals) == 1
+    ids = [h["ms-requestid"] for h in hostile.posts if h["ms-requestid"] == hostile.posts[0]["ms-requestid"]]
+    assert len(hostile.posts) == 3 and len(ids) == 2 and len(hostile.referrals) == 2
+
+
+def test_with_no_lag_ever_measured_nothing_is_told_absent(hostile: Hostile, env: Path) -> None:  # noqa: F811
+    """A listing that lags longer than any guess: with no create shown yet, a floor is a guess,
+    so a lost create stays in doubt (the run ends exit 3) instead of being sent again."""
+    now = [time.time()]
+
+    async def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    hostile.on_post = lambda state, body, headers: (0, None)  # lost, nothing stored
+    run = apply_input(
+        sheet(env / "unknown.xlsx", 1),
+        api_url=hostile.url,
+        wait_in_doubt=600,
+        clock=lambda: now[0],
+        retry=RetryPolicy(sleep=sleep),
+    )
+    assert [r.outcome for r in run.results] == [Outcome.IN_DOUBT]
+    assert "not known" in (run.results[0].error_message or "")
+    assert len(hostile.posts) == 1 and run.consistency["window"] is None
 
 
 def test_resend_in_doubt_sends_what_a_person_checked(hostile: Hostile, env: Path) -> None:  # noqa: F811
@@ -197,6 +230,8 @@ def test_an_append_already_in_the_list_is_not_sent_again() -> None:
 
 def test_the_window_is_learned_never_under_the_floor_and_unseen_creates_hold_it_open() -> None:
     window = Window()
+    assert window.seconds() == math.inf  # nothing measured: not known, so nothing is told absent
+    window.observe(0)
     assert window.seconds() == WINDOW_FLOOR
     window.observe(20)
     assert window.seconds() == 1.5 * 20 + 2

@@ -124,6 +124,7 @@ class Watcher:
         # createdDateTime of confirmed creates): None until a create is confirmed.
         self._offset: float | None = None
         self._failed_passes = 0
+        self._started = clock()
 
     # -- what the executor tells it --------------------------------------------------------------
     def doubt(self, doubt: Doubt) -> asyncio.Future[Referral | Absent]:
@@ -232,6 +233,9 @@ class Watcher:
             for d in doubts:
                 doc = d.match(found.by_external_id, found.by_engagement)
                 if doc is not None:
+                    if d.failed_at >= self._started:
+                        # Stored after it was sent and shown by now: its lag was at most this.
+                        self.window.observe(ended - d.sent_at)
                     d.settled.set_result(doc)
                 elif started >= d.failed_at + window:
                     d.settled.set_result(ABSENT)

@@ -466,17 +466,17 @@ class Executor:
         """A row whose create is still in doubt as the run ends, said in plain words."""
         window = self.watcher.current_window()
         failed = float(parked.call.get("failedAt") or parked.doubt.failed_at)
-        when = _hms(failed + window)
-        if self.window.override is None and self.watcher.unseen_ages(self.clock()) and not self.window.seen:
+        if window == float("inf"):
             decide = (
-                "Partner Center's listing has shown none of this run's new referrals yet, so how "
-                "long it lags is not known: run the same command again later"
+                "Partner Center's listing has shown none of bulkref's new referrals yet, so how long "
+                "it lags is not known: run the same command again later (it is found, or it is told "
+                "absent once a run has measured the lag)"
             )
         else:
             decide = (
-                f"it is sent again only once a listing read after {when} UTC (the consistency window, "
-                f"{window:.0f} s, after the answer was lost) leaves it out: run the same command again "
-                "after then"
+                f"it is sent again only once a listing read after {_hms(failed + window)} UTC (the "
+                f"consistency window, {window:.0f} s, after the answer was lost) leaves it out: run the "
+                "same command again after then"
             )
         message = (
             f"The create sent at {_hms(parked.doubt.sent_at)} UTC may have been stored: its answer was "

@@ -48,7 +48,7 @@ from bulkref.apply.record import JournalResults, check_results_path
 from bulkref.errors import BulkrefError
 from bulkref.plan.chunks import plan_chunks
 from bulkref.plan.doubts import Ledger, ledger_of
-from bulkref.plan.make import api_label, fingerprint, mapping_fingerprint
+from bulkref.plan.make import api_label, doubts_of, fingerprint, mapping_fingerprint
 from bulkref.plan.model import Action, Plan, RowPlan
 
 if TYPE_CHECKING:
@@ -207,6 +207,11 @@ class _Options:
     ledger: Ledger
 
 
+def _finite(seconds: float) -> float | None:
+    """Seconds, rounded; None for a window not known (no lag measured yet)."""
+    return round(seconds, 1) if seconds != float("inf") else None
+
+
 def _sheet_of(path: Path) -> Path:
     """The spreadsheet behind ``path``: itself, or the source a PLAN.json was made from
     (the plan is checked properly later: here only its results' name is at stake)."""
@@ -248,8 +253,11 @@ async def _apply(
             path, mapping, client, reads, label, journal, options.overwrite_newer, options.target
         )
         check_room(len(plan.rows))
-        # Whoever says yes is told where it goes now (a saved plan names where it was made).
-        plan = dataclasses.replace(plan, target=options.target.as_json())
+        # Whoever says yes is told where it goes now (a saved plan names where it was made),
+        # and which creates an earlier run left in doubt (looked up before any is sent).
+        plan = dataclasses.replace(
+            plan, target=options.target.as_json(), in_doubt=doubts_of(plan, options.ledger)
+        )
         if not confirm(plan, resumed):
             return plan, [], resumed, False, True, {}
         if resumed:
@@ -297,7 +305,7 @@ async def _apply(
                 options.ledger.record_lags(executor.watcher.lags())
     window = executor.window
     consistency = {
-        "window": round(executor.watcher.current_window(), 1),
+        "window": _finite(executor.watcher.current_window()),
         "measured": None if window.measured is None else round(window.measured, 1),
         "samples": len(window.seen),
         "unseen": len(executor.watcher.unseen_ages(options.clock())),

@@ -463,6 +463,10 @@ def apply_command(
             + f".\nTarget: {where}",
             err=fmt == "json",
         )
+        if plan.in_doubt:
+            from bulkref.plan.review import in_doubt_text
+
+            click.echo(in_doubt_text(plan), err=fmt == "json")
         of_action = getattr(plan.rows, "of_action", None)  # a journal's rows: ask it for the blocked
         blocked = of_action("blocked") if of_action else (r for r in plan.rows if r.action == "blocked")
         newer = sum(1 for r in blocked if r.changed_since)

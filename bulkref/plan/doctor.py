@@ -305,14 +305,18 @@ def consistency_of(label: str, data_dir: Any) -> dict[str, Any]:
     )
     if unseen:
         text += f"; {len(unseen)} not shown after up to {max(unseen):.0f} s"
-    text += f"; the next apply waits {window:.0f} s before it tells a lost create absent"
+    text += (
+        f"; the next apply waits {window:.0f} s before it tells a lost create absent"
+        if window != float("inf")
+        else "; until a lag is measured, no lost create is told absent"
+    )
     if doubts:
         text += f"; {len(doubts)} creates in doubt"
     return {
         "measuredLag": None if largest is None else round(largest, 1),
         "samples": len(seen),
         "unseen": len(unseen),
-        "window": round(window, 1),
+        "window": round(window, 1) if window != float("inf") else None,
         "inDoubt": len(doubts),
         "text": text,
     }

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -192,11 +193,18 @@ class Window:
     too, so while a listing shows none of the run's creates nothing can be proven absent.
     Lags that earlier runs measured against the target (``remembered``) count as well.
     The window is the largest of them times ``WINDOW_MARGIN`` plus ``WINDOW_SLACK``, never
-    under ``WINDOW_FLOOR``; ``override`` (``--consistency-window``) replaces all of it."""
+    under ``WINDOW_FLOOR``; ``override`` (``--consistency-window``) replaces all of it.
+
+    With no lag measured at all (no create of this run or an earlier one shown yet), the
+    window is unknown (``math.inf``): a floor is a guess, and a listing that lags longer
+    than the guess would make a stored create look absent. Nothing is then told absent;
+    a create in doubt is settled by being found, or by a person (``--resend-in-doubt``)."""
 
     def __init__(self, override: float | None = None, remembered: list[Lag] | None = None) -> None:
         self.override = override
         self.remembered = max((lag.seconds for lag in remembered or ()), default=0.0)
+        # A lag of 0 measured is a measurement: the listing showed a create at once.
+        self._remembered_any = any(lag.seen for lag in remembered or ())
         self.seen: list[float] = []
 
     def observe(self, seconds: float) -> None:
@@ -207,8 +215,14 @@ class Window:
         """The largest lag this run saw, None before any."""
         return max(self.seen) if self.seen else None
 
+    @property
+    def known(self) -> bool:
+        return self.override is not None or bool(self.seen) or self.remembered > 0 or self._remembered_any
+
     def seconds(self, unseen_ages: list[float] | tuple[float, ...] = ()) -> float:
         if self.override is not None:
             return self.override
+        if not self.known:
+            return math.inf
         worst = max([self.remembered, *self.seen, *unseen_ages])
-        return max(WINDOW_FLOOR, WINDOW_MARGIN * worst + WINDOW_SLACK) if worst else WINDOW_FLOOR
+        return max(WINDOW_FLOOR, WINDOW_MARGIN * worst + WINDOW_SLACK)

@@ -22,6 +22,7 @@ from bulkref.validation.check import check_file
 if TYPE_CHECKING:
     from bulkref.api.client import ReferralsClient
     from bulkref.api.target import Target
+    from bulkref.plan.doubts import Ledger
     from bulkref.plan.remote import Lookup
 
 
@@ -165,16 +166,18 @@ def make_plan(
                 )
 
         made = asyncio.run(run())
-        return dataclasses.replace(made, in_doubt=doubts_of(made, api_label(where), target.data_dir()))
+        from bulkref.plan.doubts import ledger_of
+
+        ledger = ledger_of(api_label(where), target.data_dir())
+        return dataclasses.replace(made, in_doubt=doubts_of(made, ledger))
 
 
-def doubts_of(made: Plan, label: str, data_dir: Path) -> tuple[dict[str, Any], ...]:
+def doubts_of(made: Plan, ledger: Ledger) -> tuple[dict[str, Any], ...]:
     """The creates of ``made`` that an earlier run left in doubt (bulkref.plan.doubts), with
     when each can be told absent: apply looks them up before sending any."""
-    from bulkref.plan.doubts import Window, doubt_key, ledger_of
+    from bulkref.plan.doubts import Window, doubt_key
     from bulkref.plan.model import Action
 
-    ledger = ledger_of(label, data_dir)
     doubts = ledger.doubts()
     if not doubts:
         return ()
@@ -188,7 +191,8 @@ def doubts_of(made: Plan, label: str, data_dir: Path) -> tuple[dict[str, Any], .
                     "row": rp.row,
                     "externalId": rp.external_id,
                     "sentAt": _iso(kept.sent_at),
-                    "decidableAfter": _iso(kept.failed_at + window),
+                    # None: no lag measured yet, so no time can be told (found, or a person decides).
+                    "decidableAfter": _iso(kept.failed_at + window) if window != float("inf") else None,
                 }
             )
     return tuple(found)

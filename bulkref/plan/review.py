@@ -166,12 +166,17 @@ def in_doubt_text(plan: Plan) -> str:
     first = plan.in_doubt[:10]
     rows = ", ".join(f"{d.get('externalId')} (row {d.get('row')})" for d in first)
     more = f" and {len(plan.in_doubt) - len(first)} more" if len(plan.in_doubt) > len(first) else ""
-    latest = max(str(d.get("decidableAfter") or "") for d in plan.in_doubt)
+    times = [str(d["decidableAfter"]) for d in plan.in_doubt if d.get("decidableAfter")]
+    when = (
+        f"only once a listing read after its time (the latest {max(times)}) leaves it out"
+        if len(times) == len(plan.in_doubt)
+        else "only once Partner Center shows it absent (no run has measured its listing's lag yet) "
+        "or you say so (apply --resend-in-doubt)"
+    )
     return (
         f"In doubt: {len(plan.in_doubt)} of the creates were sent by an earlier run whose answer was "
         f"lost, and Partner Center has not shown them yet: {rows}{more}. Apply looks each up first "
-        f"(found: adopted) and sends it only once a listing read after its time (the latest {latest}) "
-        "leaves it out."
+        f"and sends it {when}."
     )
 
 
