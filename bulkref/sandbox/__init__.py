@@ -82,6 +82,13 @@ commit-then fault; a repeat arriving while the first runs waits for it.
 
 PUT. ``If-Match`` is required: absent is 400 ``invalidRequest`` (target
 ``If-Match``), stale is 412 ``preconditionFailed``; ``*`` matches any.
+If-Match is read as RFC 9110 says (13.1.1, strong comparison) with one
+allowance: the eTag is a quoted strong entity tag (the create example's
+``"eTag": "\\"00006d10-...\\""``); the same opaque tag without its quotes
+matches (a sheet that lost them names the same tag, and RFC 9110 gives a
+non-tag If-Match no meaning: a false 412 would be a conflict that is not
+there); a weak ``W/"..."`` never matches, nor does the tag in another case
+(it is opaque). See ``document.etag_matches``.
 ``links`` in the body is 400 (the documentation says to remove it); read-only
 fields may be repeated but not changed; a PUT without a status keeps the
 current one. Fields left out are removed.
