@@ -69,6 +69,68 @@ def assert_error(response: httpx.Response, status: int, code: str, target: str |
     return error
 
 
+# -- 5. ids and enumeration values without regard to case --------------------------------------------
+
+
+def test_ids_are_found_in_any_case(sandbox_factory: Factory) -> None:
+    """Get a referral by ID / Update a referral: ids are GUIDs, the same GUID in upper
+    case. Get a list of referrals: $filter=engagementId eq '...' (the page's first
+    example) matches it in any case."""
+    strict = sandbox_factory(profile="documented")
+    referral = made(strict)
+    upper = referral["id"].upper()
+    got = read(strict, upper)
+    assert got.status_code == 200 and got.json()["id"] == referral["id"]
+    renamed = [{"op": "replace", "path": "/name", "value": "Renamed"}]
+    assert patch(strict, upper, renamed).status_code == 204
+    current = read(strict, referral["id"]).json()
+    # A PUT body repeating the ids in another case repeats them: nothing changes.
+    same = {**current, "id": upper, "engagementId": current["engagementId"].upper()}
+    assert put(strict, same, current["eTag"]).status_code == 200
+    assert read(strict, referral["id"]).json()["engagementId"] == referral["engagementId"]
+    engagement = referral["engagementId"]
+    assert ids(listed(strict, f"engagementId eq '{engagement.upper()}'")) == [referral["id"]]
+    # Joining an engagement named in upper case joins it, under its own spelling.
+    joined = made(strict, engagementId=engagement.upper(), organizationId="msft")
+    assert joined["engagementId"] == engagement
+
+
+def test_undocumented_id_filters_match_in_any_case_where_the_profile_allows_them(
+    sandbox_factory: Factory,
+) -> None:
+    """Get a list of referrals shows neither id nor externalReferenceId in a filter; where
+    the sandbox takes them (filters any), they match as the ids do: without regard to case."""
+    running = sandbox_factory()
+    referral = made(running, externalReferenceId="CRM-Mixed-1")
+    assert ids(listed(running, f"id eq '{referral['id'].upper()}'")) == [referral["id"]]
+    assert ids(listed(running, "externalReferenceId eq 'crm-mixed-1'")) == [referral["id"]]
+    assert ids(listed(running, "externalReferenceId ne 'CRM-MIXED-1'")) == []
+
+
+def test_enumeration_filters_ignore_case_and_refuse_unknown_values(sandbox_factory: Factory) -> None:
+    """Get a list of referrals: status eq 'New', direction eq 'Incoming', country eq 'US'.
+    Values compare as bodies take them (without regard to case); a value the service does
+    not know is 400, since an empty answer would read as "no such referral" and the
+    client would create it again."""
+    strict = sandbox_factory(profile="documented")
+    referral = made(strict)
+    for text in (
+        "status eq 'active'",
+        "status eq 'ACTIVE' and direction eq 'outgoing' and type eq 'shared'",
+        "customerProfile/address/country eq 'us' and qualification eq 'salesqualified'",
+    ):
+        assert ids(listed(strict, text)) == [referral["id"]], text
+    for text in (
+        "status eq 'Bogus'",
+        "substatus eq 'Acepted'",
+        "direction eq 'Inbound'",
+        "customerProfile/address/country eq 'USA'",
+    ):
+        refused = listed(strict, text)
+        error = assert_error(refused, 400, "invalidRequest", "$filter")
+        assert text.split("'")[1] in error["message"], text
+
+
 # -- 7. If-Match -----------------------------------------------------------------------------------------
 
 

@@ -52,6 +52,15 @@ referral. ``msft``: the Microsoft referral, organizationName "Microsoft".
 Any other id: a referral for that organisation, named by the body's
 ``organizationName``. It cannot change afterwards.
 
+Ids and case. ``id``, ``engagementId`` and ``externalReferenceId`` are
+compared without regard to case everywhere: GET/PUT/PATCH
+``/referrals/{ID}``, joining an engagement (the new referral takes the
+engagement's stored spelling), ``$filter`` equality (``engagementId eq
+'<UPPER>'``; ``id`` and ``externalReferenceId`` where the filters allow them)
+and the read-only ids a PUT body repeats. GUIDs are the same GUID in either
+case, and a look-up that misses on case reads as "absent" to a client, which
+would then create the referral again.
+
 Ids on POST. A POST carrying ``id`` is refused (400, target ``id``): the
 service assigns ids. Other read-only fields in a POST body (eTag, times,
 direction, links) are ignored and set by the sandbox. ``engagementId`` joins
@@ -117,7 +126,10 @@ and the echoed ``client-request-id``; referral answers have ``ETag``.
 
 Listing. See ``odata``: eq, ne, and, or, not, parentheses, paths, any()/all()
 (``filters="documented"``: only the documented properties with eq, joined by
-and, else 400 ``invalidRequest``);
+and, else 400 ``invalidRequest``); enumeration values, countries and
+currencies compare without regard to case (``status eq 'active'``), and one
+the service does not know (``status eq 'Bogus'``) is 400 ``invalidRequest``,
+not an empty answer that would read as "absent";
 order by createdDateTime/updatedDateTime; $top, $skip, $select (top-level
 properties), $count; default order = creation. Pages hold at most
 ``--page-size`` referrals; ``@odata.nextLink`` is an absolute URL on the

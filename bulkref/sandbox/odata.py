@@ -9,7 +9,12 @@ not come to rely on operators the service may not have: ``eq``, ``ne``,
 boolean paths, ``any()``/``all()`` over collections
 (``team/any(t:t/email eq '...')``), and string, number, boolean, GUID and
 null literals. Property names are checked against the documented Referral
-resource, so a typo is a 400, not an empty list.
+resource, so a typo is a 400, not an empty list. For the same reason an
+enumeration value, country or currency compared with ``eq``/``ne`` must be one
+the service knows (``status eq 'Bogus'`` is 400), and it matches without regard
+to case (``status eq 'active'``), as bodies do; so do the ids ``id``,
+``engagementId`` and ``externalReferenceId`` (GUIDs in either case are one
+GUID). Other strings compare exactly.
 
 Beyond the documentation's examples: ``ge``, ``gt``, ``le`` and ``lt`` between a
 date-time property and a date-time or date literal
@@ -49,7 +54,7 @@ from odata_query.exceptions import ODataException, ParsingException, TokenizingE
 from odata_query.grammar import ODataLexer, ODataParser
 
 from bulkref.sandbox.document import Doc
-from bulkref.sandbox.errors import invalid
+from bulkref.sandbox.errors import ApiError, invalid
 from bulkref.sandbox.rules import Shape, referral_shape
 from bulkref.sandbox.service import load as load_service
 
@@ -442,10 +447,46 @@ class _Compiler:
                 "properties).",
                 "$filter",
             )
+        folded = self.folded(node, scope)
+        if folded is not None:
+            get, wanted = folded
+            if isinstance(node.comparator, ast.Eq):
+                return lambda doc, env: _fold(get(doc, env)) == wanted
+            return lambda doc, env: _fold(get(doc, env)) != wanted
         left, right = self.operand(node.left, scope), self.operand(node.right, scope)
         if isinstance(node.comparator, ast.Eq):
             return lambda doc, env: _equal(left(doc, env), right(doc, env))
         return lambda doc, env: not _equal(left(doc, env), right(doc, env))
+
+    def folded(self, node: ast.Compare, scope: dict[str, Shape]) -> tuple[_Getter, str] | None:
+        """For ``path eq|ne 'text'`` (either way round) where case does not matter,
+        the path's getter and the text casefolded; None for an ordinary comparison.
+
+        Case does not matter for the ids (``id``, ``engagementId``,
+        ``externalReferenceId``: a GUID is the same GUID in upper case, and a
+        look-up that misses on case reads as "absent", so the referral gets
+        created twice) nor for enumeration values, countries and currencies,
+        which bodies match without regard to case. An enumeration value, country
+        or currency the service does not know is refused (400), not compared:
+        ``status eq 'Bogus'`` answering an empty list would read as "none"."""
+        for path, literal in ((node.left, node.right), (node.right, node.left)):
+            if not isinstance(path, ast.Identifier | ast.Attribute) or not isinstance(
+                literal, ast.String | ast.GUID
+            ):
+                continue
+            get, shape = self.path(path, scope)
+            text = literal.val
+            if shape.kind in _CHECKED_KINDS:
+                try:
+                    text = shape.check(text, (_path_text(path),))
+                except ApiError as exc:
+                    raise invalid(f"$filter: {exc.message}", "$filter") from None
+            elif not (
+                isinstance(path, ast.Identifier) and path.name not in scope and path.name in LOOKUP_PROPERTIES
+            ):
+                return None
+            return get, text.casefold()
+        return None
 
     def ordering(self, node: ast.Compare, scope: dict[str, Shape]) -> _Test:
         """``time-property ge|gt|le|lt|eq|ne date-time literal``, either way round (as instants)."""
@@ -579,6 +620,14 @@ def _instant(text: str) -> dt.datetime | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
     return moment.astimezone(dt.UTC)
+
+
+#: Shapes whose values a filter compares without regard to case, once checked.
+_CHECKED_KINDS = frozenset({"enum", "country", "currency"})
+
+
+def _fold(value: Any) -> str | None:
+    return value.casefold() if isinstance(value, str) else None
 
 
 def _equal(left: Any, right: Any) -> bool:

@@ -77,14 +77,6 @@ class Referrals:
         if joining and not isinstance(engagement_id, str):
             raise invalid("engagementId must be a string.", "engagementId")
 
-        def engagement_exists() -> None:
-            if joining and not self.store.engagement_exists(str(engagement_id)):
-                raise invalid(
-                    f"Engagement {engagement_id} does not exist; to join an engagement, "
-                    "use the engagementId of a referral already in it.",
-                    "engagementId",
-                )
-
         now = self.clock.now()
         accepted = now if content["status"] == "Active" else None
         if self.create_status == "documented" and organization_id == self.organization_id:
@@ -108,7 +100,23 @@ class Referrals:
             "direction": "Outgoing",
             "eTag": new_etag(),
         }
-        return self.store.insert(_assemble(server, content), check=engagement_exists)
+        doc = _assemble(server, content)
+
+        def engagement_exists() -> None:
+            if not joining:
+                return
+            stored = self.store.engagement(str(engagement_id))
+            if stored is None:
+                raise invalid(
+                    f"Engagement {engagement_id} does not exist; to join an engagement, "
+                    "use the engagementId of a referral already in it.",
+                    "engagementId",
+                )
+            # One engagement, one spelling: the id as its referrals have it, in
+            # whatever case it was sent (ids compare without regard to case).
+            doc["engagementId"] = stored
+
+        return self.store.insert(doc, check=engagement_exists)
 
     def replace(self, referral_id: str, body: object, if_match: str | None) -> Record:
         body = self._object(body)

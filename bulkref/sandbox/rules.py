@@ -39,6 +39,9 @@ MARKETPLACE_INTENT_TYPE = "CustomerMarketplaceIntent"
 #: read) but not change. eTag, updatedDateTime, expirationDateTime and
 #: acceptedDateTime are the service's bookkeeping and are ignored in a body.
 UNCHANGEABLE = ("id", "engagementId", "organizationId", "organizationName", "createdDateTime", "direction")
+#: The ids among them: the same id in another case is the same id (GUIDs, and
+#: ``msft``), as a GET or a filter finds it.
+IDS = frozenset({"id", "engagementId", "organizationId"})
 
 
 Path = tuple[str | int, ...]
@@ -370,7 +373,7 @@ class Rules:
         if "links" in body:
             raise invalid("Remove links from the body of a PUT.", "links")
         for name in UNCHANGEABLE:
-            if name in body and body[name] != current.get(name):
+            if name in body and not _same_value(name, body[name], current.get(name)):
                 raise invalid(f"{name} is set by the service and cannot be changed.", name)
         checked = self.content(body)
         # A PUT without a status keeps the current one: replacing the content is
@@ -504,6 +507,12 @@ class Rules:
         area, play = content.get("solutionArea"), content.get("solutionPlay")
         if area and play and play not in self.service.solution_plays.get(area, ()):
             raise invalid(f"solutionPlay '{play}' is not a play of solution area '{area}'.", "solutionPlay")
+
+
+def _same_value(name: str, sent: Any, current: Any) -> bool:
+    if name in IDS and isinstance(sent, str) and isinstance(current, str):
+        return sent.casefold() == current.casefold()
+    return bool(sent == current)
 
 
 # -- JSON Patch ------------------------------------------------------------------
