@@ -69,6 +69,35 @@ def assert_error(response: httpx.Response, status: int, code: str, target: str |
     return error
 
 
+# -- 4. PATCH takes a number as text -------------------------------------------------------------------
+
+
+def test_patch_takes_a_deal_value_as_text_and_stores_the_number(sandbox_factory: Factory) -> None:
+    """Update a lead or opportunity (PATCH) example: {"op": "replace", "path":
+    "/details/dealValue", "value": "10000"}. The resource holds a decimal, so the
+    referral then reads back 10000, a number."""
+    strict = sandbox_factory(profile="documented")
+    referral = made(strict)
+    operation = {"op": "replace", "path": "/details/dealValue", "value": "10000"}
+    assert patch(strict, referral["id"], [operation]).status_code == 204
+    value = read(strict, referral["id"]).json()["details"]["dealValue"]
+    assert value == 10000 and isinstance(value, int)
+    assert patch(strict, referral["id"], [{**operation, "value": "12500.50"}]).status_code == 204
+    assert read(strict, referral["id"]).json()["details"]["dealValue"] == 12500.5
+    # Nested, as part of a replaced object, too.
+    details = {**referral["details"], "dealValue": "7000"}
+    replaced = [{"op": "replace", "path": "/details", "value": details}]
+    assert patch(strict, referral["id"], replaced).status_code == 204
+    assert read(strict, referral["id"]).json()["details"]["dealValue"] == 7000
+    # Text that is not a plain decimal is still refused, at its path.
+    for text in ("ten thousand", "1e4", "NaN", "-5"):
+        refused = patch(strict, referral["id"], [{**operation, "value": text}])
+        assert_error(refused, 400, "invalidRequest", "details.dealValue")
+    # Create a referral: every create example sends numbers; a create takes numbers only.
+    details = {**referral_body()["details"], "dealValue": "10000"}
+    assert_error(create(strict, details=details), 400, "invalidRequest", "details.dealValue")
+
+
 # -- 5. ids and enumeration values without regard to case --------------------------------------------
 
 

@@ -108,8 +108,11 @@ pointer); ``replace`` of a missing member is 400. Only what the patch
 changes is checked: each target path against the resource's shape (spelled as
 documented), the status move when status or substatus changes, the cross-field
 rules of what it touches; so a referral as the service answers it can be
-patched. If-Match is checked when sent. 204 with the new ETag, or 200 with the
-referral under ``Prefer: return=representation``.
+patched. A number may be sent as its decimal text, as the PATCH page's
+example does (``"value": "10000"`` for ``/details/dealValue``), and is stored
+as the number; POST and PUT take numbers only. If-Match is checked when sent.
+204 with the new ETag, or 200 with the referral under ``Prefer:
+return=representation``. A PATCH is not deduplicated (see MS-RequestId).
 
 Status. The transition table and the status/substatus pairs come from
 ``data/service.toml`` (see ``service``). A Closed referral refuses every PUT and PATCH (400,

@@ -17,13 +17,20 @@ Choices the documentation leaves open (see also the package docstring):
   ``details.dealValue``, ``details.currency`` and ``details.closingDateTime``.
 - An empty string in an optional enumeration (seed 000 sends ``"size": ""``)
   means "not given".
+- A PATCH value may give a number as its decimal text: the PATCH page's
+  example sends ``{"op": "replace", "path": "/details/dealValue", "value":
+  "10000"}``. It is stored as the number the resource holds (``10000``). Only
+  plain decimal text (``10000``, ``10000.50``), not exponents or ``NaN``. POST and
+  PUT bodies take numbers only: every create and update example sends them so.
 """
 
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
@@ -435,7 +442,7 @@ class Rules:
             node = parent[key]
         if shape is None:
             return
-        parent[key] = shape.check(node, tuple(path))
+        parent[key] = shape.check(_text_numbers(node, shape), tuple(path))
         owner = self._shape_of(parts[:-1])
         if owner is not None and key in owner.required and parent[key] in (None, ""):
             raise _refuse(tuple(path), "is required.")
@@ -516,6 +523,27 @@ def _same_value(name: str, sent: Any, current: Any) -> bool:
 
 
 # -- JSON Patch ------------------------------------------------------------------
+
+_DECIMAL_TEXT = re.compile(r"^-?(?:\d+(?:\.\d*)?|\.\d+)$")
+
+
+def _text_numbers(value: Any, shape: Shape) -> Any:
+    """``value`` (a PATCH value) with decimal text where ``shape`` wants a number
+    turned into that number, at any depth; anything else as it was, for the
+    shape's check to accept or refuse."""
+    if shape.kind == "number" and isinstance(value, str) and _DECIMAL_TEXT.match(value.strip()):
+        number = Decimal(value.strip())
+        # JSON has one number type; the resource's decimals answer 10000, not 10000.0.
+        return int(number) if number == number.to_integral_value() else float(number)
+    if shape.kind == "array" and shape.item is not None and isinstance(value, list):
+        return [_text_numbers(item, shape.item) for item in value]
+    if shape.kind == "object" and isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for name, item in value.items():
+            child = shape.fields.get(name) or shape.fields.get(shape.folded.get(name.casefold(), ""))
+            out[name] = item if child is None else _text_numbers(item, child)
+        return out
+    return value
 
 
 def _pointer(path: object, index: int) -> list[str]:
