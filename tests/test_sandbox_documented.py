@@ -69,6 +69,50 @@ def assert_error(response: httpx.Response, status: int, code: str, target: str |
     return error
 
 
+# -- 3. whose referral a connected create makes ------------------------------------------------------
+
+
+def test_a_connected_referral_targeting_microsoft_is_microsofts(sandbox_factory: Factory) -> None:
+    """Create a referral, "Creating a shared referral" section: create your Shared referral
+    (target SolutionProfile), copy its engagementId, then "create another referral for
+    Microsoft" with that engagementId and target BusinessProfileLocation msft, no
+    organizationId. That second one is Microsoft's, not the partner's own."""
+    strict = sandbox_factory(profile="documented")
+    mine = made(strict, target=[{"type": "SolutionProfile", "id": "SOL-ABC-DEF"}])
+    assert mine["organizationId"] == strict.options.organization_id
+    assert (mine["status"], mine["substatus"]) == ("Active", "Accepted")
+    theirs = made(
+        strict,
+        engagementId=mine["engagementId"],
+        externalReferenceId=None,
+        target=[{"type": "BusinessProfileLocation", "id": "msft"}],
+    )
+    assert (theirs["organizationId"], theirs["organizationName"]) == ("msft", "Microsoft")
+    # As for the Microsoft referral of a co-sell: Outgoing, Microsoft's to accept.
+    assert theirs["direction"] == "Outgoing"
+    assert (theirs["status"], theirs["substatus"], theirs["acceptedDateTime"]) == ("New", "Pending", None)
+    assert set(ids(listed(strict, f"engagementId eq '{mine['engagementId']}'"))) == {mine["id"], theirs["id"]}
+
+
+def test_a_target_decides_only_on_a_connected_referral_and_must_agree_with_organization_id(
+    sandbox_factory: Factory,
+) -> None:
+    """Create a referral, "Creating a shared referral": the msft target is shown on the
+    connected referral only; organizationId, where sent, must name the same party."""
+    strict = sandbox_factory(profile="documented")
+    to_microsoft = [{"type": "BusinessProfileLocation", "id": "msft"}]
+    # Not joining an engagement: the partner's own referral, whatever its target.
+    mine = made(strict, target=to_microsoft)
+    assert mine["organizationId"] == strict.options.organization_id
+    # organizationId msft as well (the co-sell upgrade's step 2 sends it): Microsoft's.
+    both = made(strict, engagementId=mine["engagementId"], organizationId="msft", target=to_microsoft)
+    assert both["organizationId"] == "msft"
+    # organizationId naming the partner while the target names Microsoft: refused, not guessed.
+    own = strict.options.organization_id
+    contradiction = create(strict, engagementId=mine["engagementId"], organizationId=own, target=to_microsoft)
+    assert_error(contradiction, 400, "invalidRequest", "organizationId")
+
+
 # -- 4. PATCH takes a number as text -------------------------------------------------------------------
 
 

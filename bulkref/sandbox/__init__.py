@@ -47,10 +47,19 @@ seeded referral without a direction is Incoming. An Incoming referral left New
 has an ``expirationDateTime`` 14 days after creation and is stored as
 Closed/Expired when seeded past it.
 
-organizationId on POST. Absent (or the partner's own id): the partner's
-referral. ``msft``: the Microsoft referral, organizationName "Microsoft".
-Any other id: a referral for that organisation, named by the body's
-``organizationName``. It cannot change afterwards.
+Whose referral a POST creates. A connected referral (one with the
+``engagementId`` of an existing engagement) whose ``target`` names
+``BusinessProfileLocation`` ``msft`` is Microsoft's (organizationId ``msft``,
+organizationName "Microsoft"), as the "Creating a shared referral" section
+sends it: ``target`` and ``engagementId``, no ``organizationId``. If such a body
+also carries an ``organizationId`` other than ``msft`` it is refused (400,
+target ``organizationId``): it says two things and the documentation shows
+neither. Otherwise ``organizationId`` decides: absent (or the partner's own
+id), the partner's referral (also when its target is a SolutionProfile or
+even msft: the first referral of a shared deal names the other party too);
+``msft``, the Microsoft referral (the co-sell upgrade's step 2 sends it with
+``target: []``); any other id, a referral for that organisation, named by the
+body's ``organizationName``. It cannot change afterwards.
 
 Ids and case. ``id``, ``engagementId`` and ``externalReferenceId`` are
 compared without regard to case everywhere: GET/PUT/PATCH

@@ -71,11 +71,11 @@ class Referrals:
         if body.get("id") not in (None, ""):
             raise invalid("id is set by the service; leave it out of a new referral.", "id")
         content = self.rules.new_content(body)
-        organization_id, organization_name = self._organization(body)
         engagement_id = body.get("engagementId")
         joining = engagement_id not in (None, "")
         if joining and not isinstance(engagement_id, str):
             raise invalid("engagementId must be a string.", "engagementId")
+        organization_id, organization_name = self._organization(body, joining, content.get("target"))
 
         now = self.clock.now()
         accepted = now if content["status"] == "Active" else None
@@ -182,14 +182,36 @@ class Referrals:
             server["acceptedDateTime"] = server["updatedDateTime"]
         return _assemble(server, content)
 
-    def _organization(self, body: Doc) -> tuple[str, str | None]:
-        """Whose referral a POST creates: the sandbox partner's unless the body
-        names another organisation (``msft`` for the Microsoft referral of a co-sell)."""
+    def _organization(self, body: Doc, joining: bool, target: object) -> tuple[str, str | None]:
+        """Whose referral a POST creates.
+
+        A connected referral (one joining an engagement) whose ``target`` is
+        Microsoft's business profile location is Microsoft's: the "Creating a
+        shared referral" section sends it with ``target`` and ``engagementId`` and
+        no ``organizationId``, and calls it the referral for Microsoft. An
+        ``organizationId`` that names someone else on such a body is refused
+        rather than guessed at (the documentation shows no such body).
+        Otherwise the body's ``organizationId`` decides (``msft``: the Microsoft
+        referral of a co-sell, as the upgrade example sends it with ``target: []``;
+        another id: that organisation's), and without one it is the sandbox
+        partner's own. The first referral of a shared deal names the other party
+        as its target too (a SolutionProfile) and is the partner's own, so a
+        target decides only on a connected referral."""
         wanted = body.get("organizationId")
-        if wanted in (None, "", self.organization_id):
-            return self.organization_id, self.organization_name
-        if not isinstance(wanted, str):
+        if wanted not in (None, "") and not isinstance(wanted, str):
             raise invalid("organizationId must be a string.", "organizationId")
+        if joining and _targets_microsoft(target):
+            if wanted in (None, "") or str(wanted).casefold() == MICROSOFT_ID:
+                return MICROSOFT_ID, MICROSOFT_NAME
+            raise invalid(
+                f"organizationId {wanted} contradicts target BusinessProfileLocation msft: a connected "
+                "referral whose target is Microsoft is Microsoft's referral. Send organizationId msft "
+                "or leave it out.",
+                "organizationId",
+            )
+        if wanted in (None, "") or str(wanted).casefold() == self.organization_id.casefold():
+            return self.organization_id, self.organization_name
+        assert isinstance(wanted, str)
         if wanted.casefold() == MICROSOFT_ID:
             return MICROSOFT_ID, MICROSOFT_NAME
         name = body.get("organizationName")
@@ -199,6 +221,17 @@ class Referrals:
         if not isinstance(body, dict):
             raise invalid("The body must be a JSON object (a Referral).")
         return self.rules.canonical(body)
+
+
+def _targets_microsoft(target: object) -> bool:
+    """Whether a (checked, documented-spelling) ``target`` names Microsoft's
+    business profile location, as the connected referral for Microsoft does."""
+    return isinstance(target, list) and any(
+        isinstance(t, dict)
+        and t.get("type") == "BusinessProfileLocation"
+        and str(t.get("id", "")).casefold() == MICROSOFT_ID
+        for t in target
+    )
 
 
 def _assemble(server: Doc, content: Doc) -> Doc:
