@@ -15,7 +15,12 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
+from click.testing import CliRunner
 from sandbox_fixture import RunningSandbox, http, referral_body
+
+from bulkref.sandbox import command
+from bulkref.sandbox.options import SandboxOptions
 
 Factory = Callable[..., RunningSandbox]
 PATCH_JSON = "application/json-patch+json"
@@ -231,3 +236,107 @@ def test_if_match_names_the_opaque_tag_with_or_without_its_quotes(sandbox_factor
     listed_tags = f'"other", {current["eTag"]}'
     assert patch(strict, referral["id"], renamed, {"If-Match": listed_tags}).status_code == 204
     assert patch(strict, referral["id"], renamed, {"If-Match": "*"}).status_code == 204
+
+
+# -- 8. a Closed referral -----------------------------------------------------------------------------
+
+
+def closed_referral(running: RunningSandbox) -> dict[str, Any]:
+    referral = made(running)
+    close = [
+        {"op": "replace", "path": "/status", "value": "Closed"},
+        {"op": "replace", "path": "/substatus", "value": "Lost"},
+    ]
+    assert patch(running, referral["id"], close).status_code == 204
+    return read(running, referral["id"]).json()  # type: ignore[no-any-return]
+
+
+def test_the_documented_profile_refuses_every_change_to_a_closed_referral(sandbox_factory: Factory) -> None:
+    """Create a referral, status transitions: Closed may move only to Closed; whether the
+    API refuses other changes is not documented ("no change after a terminal state" is
+    the bulk-upload page's). The documented profile takes the harder reading: frozen."""
+    strict = sandbox_factory(profile="documented")
+    closed = closed_referral(strict)
+    for operations in (
+        [{"op": "replace", "path": "/substatus", "value": "Won"}],
+        [{"op": "replace", "path": "/statusReason", "value": "budget cut"}],
+    ):
+        error = assert_error(patch(strict, closed["id"], operations), 400, "invalidRequest", "status")
+        assert "Closed" in error["message"]
+    assert_error(put(strict, closed, closed["eTag"], name="x"), 400, "invalidRequest", "status")
+
+
+def test_an_open_closed_referral_follows_the_transition_table(sandbox_factory: Factory) -> None:
+    """Create a referral, status transitions: Closed -> Closed with a closed substatus
+    (Won, Lost, Declined, Expired). With closed="open" that, and other changes, are allowed;
+    leaving Closed is not."""
+    running = sandbox_factory(closed="open")
+    closed = closed_referral(running)
+    won = [{"op": "replace", "path": "/substatus", "value": "Won"}]
+    assert patch(running, closed["id"], won).status_code == 204
+    reason = [{"op": "replace", "path": "/statusReason", "value": "signed"}]
+    assert patch(running, closed["id"], reason).status_code == 204
+    got = read(running, closed["id"]).json()
+    assert (got["status"], got["substatus"], got["statusReason"]) == ("Closed", "Won", "signed")
+    reopen = [
+        {"op": "replace", "path": "/status", "value": "Active"},
+        {"op": "replace", "path": "/substatus", "value": "Accepted"},
+    ]
+    assert_error(patch(running, closed["id"], reopen), 400, "invalidRequest", "status")
+    assert put(running, got, got["eTag"], name="Renamed").status_code == 200
+
+
+# -- 9. Services co-sell solution areas and plays ------------------------------------------------------
+
+FY26: dict[str, Any] = {
+    "partnerRole": "Solution design",
+    "solutionArea": "AI Business Solutions",
+    "solutionPlay": "Any FY26 play",
+}
+
+
+def test_the_documented_profile_takes_any_solution_area_and_play(sandbox_factory: Factory) -> None:
+    """Referral resources: the solution areas and plays were updated for FY26 ("ensure that
+    you're passing the updated Solution Areas and Solution Plays"), and no public page lists
+    them. The documented profile cannot tell a right value from a wrong one: it takes any."""
+    strict = sandbox_factory(profile="documented")
+    referral = made(strict, **FY26)
+    assert (referral["solutionArea"], referral["solutionPlay"]) == ("AI Business Solutions", "Any FY26 play")
+    play = [{"op": "replace", "path": "/solutionPlay", "value": "Another play"}]
+    assert patch(strict, referral["id"], play).status_code == 204
+    # The partner roles are not said to have changed: still checked.
+    assert_error(
+        create(strict, **{**FY26, "partnerRole": "Cheerleader"}), 400, "invalidRequest", "partnerRole"
+    )
+
+
+def test_the_default_profile_keeps_the_fy24_table(sandbox_factory: Factory) -> None:
+    """Create a referral, the FY24 solution area / solution play table."""
+    running = sandbox_factory()
+    assert_error(create(running, **FY26), 400, "invalidRequest", "solutionArea")
+    fy24 = {"solutionArea": "Modern Work", "solutionPlay": "Frontline workers"}
+    assert made(running, **fy24)["solutionPlay"] == "Frontline workers"
+    mismatch: dict[str, Any] = {"solutionArea": "Security", "solutionPlay": "Frontline workers"}
+    assert_error(create(running, **mismatch), 400, "invalidRequest", "solutionPlay")
+
+
+# -- 8 and 9 on the command line -------------------------------------------------------------------
+
+
+def test_the_command_takes_and_explains_the_new_switches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Create a referral (transitions table: Closed -> Closed) and Referral resources (FY26):
+    --closed and --solution-areas are flags; the documented profile fixes them."""
+    seen: list[SandboxOptions] = []
+    monkeypatch.setattr(command, "serve", lambda options, ready, certificate: seen.append(options))
+    result = CliRunner().invoke(
+        command.sandbox, ["--closed", "open", "--solution-areas", "any", "--port", "0"]
+    )
+    assert result.exit_code == 0, result.output
+    assert (seen[-1].closed, seen[-1].solution_areas) == ("open", "any")
+    result = CliRunner().invoke(command.sandbox, ["--profile", "documented", "--port", "0"])
+    assert (seen[-1].closed, seen[-1].solution_areas) == ("frozen", "any")
+    for flag, value in (("--closed", "open"), ("--solution-areas", "fy24")):
+        conflict = CliRunner().invoke(command.sandbox, ["--profile", "documented", flag, value])
+        assert conflict.exit_code == 2 and flag in conflict.output
+    text = " ".join(CliRunner().invoke(command.sandbox, ["--help"]).output.split())
+    assert "--closed [frozen|open]" in text and "--solution-areas [fy24|any]" in text

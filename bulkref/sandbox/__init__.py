@@ -90,7 +90,11 @@ Closed, and a referral for Microsoft or another organisation keeps its status
 (theirs to accept). ``as-sent`` keeps the status sent. Values the service
 itself answers (status and substatus ``None``, ``assistanceRequestCode``
 ``Unknown``, solution ``type`` ``None``, ``details.requirements.salesPlays``)
-are accepted.
+are accepted. Services co-sell ``solutionArea`` and ``solutionPlay``:
+``solution_areas="fy24"`` checks them against the FY24 table of the create
+page (a play of another area is refused); ``any`` (the documented profile)
+takes any text, since the resources page says they were updated for FY26 and
+no public page lists the new ones. ``partnerRole`` is always checked.
 
 MS-RequestId (``replay``). A POST that repeats an ``MS-RequestId`` of the same
 tenant within 15 minutes gets the first successful answer again (status,
@@ -124,8 +128,14 @@ as the number; POST and PUT take numbers only. If-Match is checked when sent.
 return=representation``. A PATCH is not deduplicated (see MS-RequestId).
 
 Status. The transition table and the status/substatus pairs come from
-``data/service.toml`` (see ``service``). A Closed referral refuses every PUT and PATCH (400,
-target ``status``), even one that would change nothing. ``acceptedDateTime``
+``data/service.toml`` (see ``service``). A Closed referral: the API pages do
+not say whether it can still change (the transition table allows Closed ->
+Closed with another closed substatus; "no change after a terminal state" is
+the UI bulk-upload page's). ``closed="frozen"`` (the default, and the
+documented profile's: the harder case for a client) refuses every PUT and
+PATCH (400, target ``status``), even one that would change nothing;
+``closed="open"`` lets it change, its status only to Closed with a closed
+substatus. ``acceptedDateTime``
 is set when a referral first becomes Active. Every write changes ``eTag`` and
 ``updatedDateTime`` (times are strictly increasing, 7 fractional digits).
 

@@ -95,7 +95,12 @@ class Sandbox:
         self.options = options
         self.store = store if store is not None else open_store(options.db, options.list_lag)
         self.referrals = Referrals(
-            self.store, options.organization_id, options.organization_name, options.create_status
+            self.store,
+            options.organization_id,
+            options.organization_name,
+            options.create_status,
+            options.closed,
+            options.solution_areas,
         )
         self.replays = Replays()  # MS-RequestId -> the first answer (replay.py)
         self.dice = FaultDice(parse_faults(options.faults), options.seed)
@@ -172,7 +177,7 @@ def _api_routes(sandbox: Sandbox) -> list[Route]:
     documented_links = sandbox.options.next_link == "documented"
 
     async def listing(request: Request) -> Response:
-        query = odata.parse_query(request.query_params, documented_filters)
+        query = odata.parse_query(request.query_params, documented_filters, referrals.rules.any_plays)
         page = referrals.list(query, sandbox.options.page_size)
         sandbox.stats.examined += page.examined
         collection = _collection_url(request)

@@ -113,17 +113,18 @@ class Filter:
 # -- query options -----------------------------------------------------------------
 
 
-def parse_query(params: Mapping[str, str], documented: bool = False) -> Query:
+def parse_query(params: Mapping[str, str], documented: bool = False, any_plays: bool = False) -> Query:
     """The query of a ``GET /referrals``; raises ApiError(400) on anything malformed.
-    ``documented``: a filter may use only what the documentation shows (``--filters documented``)."""
+    ``documented``: a filter may use only what the documentation shows (``--filters documented``).
+    ``any_plays``: solutionArea and solutionPlay are free text (``solution_areas="any"``)."""
     unknown = sorted(k for k in params if k.startswith("$") and k not in OPTIONS)
     if unknown:
         raise invalid(f"Query option {unknown[0]} is not supported.", unknown[0])
     if "$skiptoken" in params:
-        return decode_token(params["$skiptoken"])
+        return decode_token(params["$skiptoken"], any_plays)
     text = params.get("$filter")
     if text is not None:
-        compile_filter(text)  # refuse a bad filter now, not on some later page
+        compile_filter(text, any_plays)  # refuse a bad filter now, not on some later page
         if documented:
             check_documented(text)
     return Query(
@@ -205,7 +206,7 @@ def encode_token(query: Query) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def decode_token(token: str) -> Query:
+def decode_token(token: str, any_plays: bool = False) -> Query:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         version, text, orderby, top, select, count, after = json.loads(raw)
@@ -220,7 +221,7 @@ def decode_token(token: str) -> Query:
             after=tuple(int(k) for k in after) if after is not None else None,
         )
         if text:
-            compile_filter(text)
+            compile_filter(text, any_plays)
     except (binascii.Error, ValueError, TypeError):
         raise invalid("$skiptoken is not a token this sandbox handed out.", "$skiptoken") from None
     return query
@@ -238,10 +239,10 @@ def sort_key(row: Row, orderby: tuple[tuple[str, bool], ...]) -> tuple[int, ...]
     return tuple(key)
 
 
-def page(rows: Sequence[Row], query: Query, page_size: int) -> Page:
+def page(rows: Sequence[Row], query: Query, page_size: int, any_plays: bool = False) -> Page:
     """One page of ``rows`` (given in insertion order) for ``query``. ``rows`` may be
     all referrals or only the candidates of the filter's ``lookups``."""
-    predicate = compile_filter(query.filter) if query.filter else None
+    predicate = compile_filter(query.filter, any_plays) if query.filter else None
     examined = len(rows) if predicate is not None else 0
     limit = page_size if query.top is None else min(page_size, query.top)
     count: int | None = None
@@ -284,12 +285,13 @@ def project(doc: Doc, select: tuple[str, ...] | None) -> Doc:
 
 
 @lru_cache(maxsize=256)
-def compile_filter(text: str) -> Filter:
+def compile_filter(text: str, any_plays: bool = False) -> Filter:
     """A predicate for ``text``; raises ApiError(400) when it is malformed or
     uses what the sandbox does not implement. Cached: a listing asks again for
-    every page."""
+    every page. ``any_plays``: checked against the resource shape in which
+    solutionArea and solutionPlay are free text."""
     tree = _parse(text)
-    test = _Compiler().boolean(tree, {})
+    test = _Compiler(referral_shape(any_plays)).boolean(tree, {})
     return Filter(lambda doc: test(doc, {}), _lookups(tree))
 
 
@@ -409,6 +411,9 @@ def _undocumented(what: str) -> Exception:
 
 
 class _Compiler:
+    def __init__(self, root: Shape) -> None:
+        self.root = root
+
     def boolean(self, node: ast._Node, scope: dict[str, Shape]) -> _Test:
         if isinstance(node, ast.BoolOp):
             left, right = self.boolean(node.left, scope), self.boolean(node.right, scope)
@@ -554,7 +559,7 @@ class _Compiler:
         parts.append(node.name)
         parts.reverse()
         variable = parts[0] if parts[0] in scope else None
-        shape = scope[variable] if variable else referral_shape()
+        shape = scope[variable] if variable else self.root
         names = parts[1:] if variable else parts
         for i, name in enumerate(names):
             child = shape.child(name) if shape.kind == "object" else None

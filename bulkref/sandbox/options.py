@@ -28,13 +28,21 @@ FILTERS = ("any", "documented")
 CREATE_STATUS = ("documented", "as-sent")
 THROTTLE_SHAPE = ("sandbox", "documented")
 NEXT_LINK = ("sandbox", "documented")
+CLOSED = ("frozen", "open")
+SOLUTION_AREAS = ("fy24", "any")
 PROFILES = ("default", "documented")
-#: What ``profile="documented"`` sets: every switch to what the documentation shows.
+#: What ``profile="documented"`` sets: every switch to what the documentation
+#: shows or, where it is silent, to the reading less convenient for a client.
 DOCUMENTED_PROFILE = {
     "filters": "documented",
     "create_status": "documented",
     "throttle_shape": "documented",
     "next_link": "documented",
+    # Nothing in the API pages freezes a Closed referral (the transition table
+    # even allows Closed -> Closed); refusing every change is the harder case.
+    "closed": "frozen",
+    # The FY26 solution areas and plays are not published: any value passes.
+    "solution_areas": "any",
 }
 
 
@@ -68,7 +76,8 @@ class SandboxOptions:
     ``http://.../v1.0/referrals?$skiptoken=`` link); ``replay_request_ids``: a
     POST repeating an ``MS-RequestId`` within 15 minutes gets the first answer.
     ``profile="documented"`` sets filters, create_status, throttle_shape and
-    next_link to ``documented`` (list_lag stays its own).
+    next_link to ``documented``, closed to ``frozen`` and solution_areas to
+    ``any`` (list_lag stays its own).
 
     ``allow_remote`` must be set to listen on anything but loopback.
     """
@@ -96,6 +105,8 @@ class SandboxOptions:
     throttle_shape: str = "sandbox"
     next_link: str = "sandbox"
     replay_request_ids: bool = True
+    closed: str = "frozen"
+    solution_areas: str = "fy24"
     profile: str = "default"
     allow_remote: bool = False
 
@@ -110,6 +121,8 @@ class SandboxOptions:
             ("create_status", CREATE_STATUS),
             ("throttle_shape", THROTTLE_SHAPE),
             ("next_link", NEXT_LINK),
+            ("closed", CLOSED),
+            ("solution_areas", SOLUTION_AREAS),
         ):
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} {getattr(self, name)!r} is not one of: {', '.join(choices)}")

@@ -35,7 +35,8 @@ ANSWER_WITHIN_TICKS = 14 * 24 * 3600 * 10_000_000
 class Referrals:
     """``create_status``: ``documented`` (the partner's own new referral comes back
     Active/Accepted, accepted when created, as the documentation's create example
-    answers) or ``as-sent`` (it keeps the status it was sent with)."""
+    answers) or ``as-sent`` (it keeps the status it was sent with). ``closed`` and
+    ``solution_areas``: see ``Rules``."""
 
     def __init__(
         self,
@@ -43,12 +44,14 @@ class Referrals:
         organization_id: str,
         organization_name: str,
         create_status: str = "documented",
+        closed: str = "frozen",
+        solution_areas: str = "fy24",
     ) -> None:
         self.store = store
         self.organization_id = organization_id
         self.organization_name = organization_name
         self.create_status = create_status
-        self.rules = Rules()
+        self.rules = Rules(closed=closed, solution_areas=solution_areas)
         self.clock = Clock()
         for row in store.rows():
             self.clock.observe(row.doc.get("updatedDateTime"))
@@ -61,9 +64,9 @@ class Referrals:
         return record
 
     def list(self, query: odata.Query, page_size: int) -> odata.Page:
-        lookups = odata.compile_filter(query.filter).lookups if query.filter else None
+        lookups = odata.compile_filter(query.filter, self.rules.any_plays).lookups if query.filter else None
         rows = self.store.rows() if lookups is None else self.store.lookup(lookups)
-        return odata.page(self.store.listed(rows), query, page_size)
+        return odata.page(self.store.listed(rows), query, page_size, self.rules.any_plays)
 
     # -- writes --------------------------------------------------------------------
     def create(self, body: object) -> Record:

@@ -22,6 +22,15 @@ Choices the documentation leaves open (see also the package docstring):
   "10000"}``. It is stored as the number the resource holds (``10000``). Only
   plain decimal text (``10000``, ``10000.50``), not exponents or ``NaN``. POST and
   PUT bodies take numbers only: every create and update example sends them so.
+- A Closed referral (``closed``): ``frozen`` refuses every PUT and PATCH, even
+  one that changes nothing (Partner Center's bulk-upload page: no change after a
+  terminal state); ``open`` lets it change, its status only to Closed with a
+  closed substatus, as the API's transition table allows. The API pages do not
+  say which.
+- Services co-sell ``solutionArea`` / ``solutionPlay`` (``solution_areas``):
+  ``fy24`` checks them against the FY24 table of the create page; ``any``
+  takes any text, as the resources page says the taxonomy was updated for FY26
+  and no public page gives the new list.
 """
 
 from __future__ import annotations
@@ -235,10 +244,13 @@ def _enum(values: tuple[str, ...]) -> Shape:
 
 
 @cache
-def referral_shape() -> Shape:
+def referral_shape(any_plays: bool = False) -> Shape:
     """The Referral resource as documented, read-only fields included (the
-    filter checks paths against it)."""
+    filter checks paths against it). ``any_plays``: solutionArea and
+    solutionPlay take any text (``solution_areas="any"``), not the FY24 table."""
     e = load_service()
+    play_area = STR if any_plays else _enum(e.values("solution_area"))
+    play = STR if any_plays else _enum(e.values("solution_play"))
     member = _obj(
         firstName=STR,
         lastName=STR,
@@ -330,17 +342,22 @@ def referral_shape() -> Shape:
         mpnId=STR,
         # Services co-sell only; JSON names as bulkref's column spec sends them.
         partnerRole=_enum(e.values("partner_role")),
-        solutionArea=_enum(e.values("solution_area")),
-        solutionPlay=_enum(e.values("solution_play")),
+        solutionArea=play_area,
+        solutionPlay=play,
     )
 
 
 class Rules:
-    """The service's rules over referral bodies, with enumerations from ``data/service.toml``."""
+    """The service's rules over referral bodies, with enumerations from ``data/service.toml``.
 
-    def __init__(self) -> None:
+    ``closed``: ``frozen`` or ``open``; ``solution_areas``: ``fy24`` or ``any``
+    (see the module docstring)."""
+
+    def __init__(self, closed: str = "frozen", solution_areas: str = "fy24") -> None:
         self.service = load_service()
-        self.shape = referral_shape()
+        self.frozen_closed = closed == "frozen"
+        self.any_plays = solution_areas == "any"
+        self.shape = referral_shape(self.any_plays)
         # pycountry reads its tables on first use: pay that at start, not in a request.
         _countries()
         _currencies()
@@ -459,7 +476,8 @@ class Rules:
 
     # -- status ----------------------------------------------------------------
     def check_open(self, current: Doc) -> None:
-        if current.get("status") == "Closed":
+        """Refuse any change of a Closed referral when Closed is ``frozen``."""
+        if self.frozen_closed and current.get("status") == "Closed":
             raise invalid(
                 f"Referral {current.get('id')} is Closed ({current.get('substatus')}); "
                 "nothing can be changed on a closed referral.",
@@ -511,6 +529,8 @@ class Rules:
             attribute["id"] = normalize(attribute.get("id"), intent, path)
 
     def _check_solution_play(self, content: Doc) -> None:
+        if self.any_plays:
+            return  # no published table to check the pair against
         area, play = content.get("solutionArea"), content.get("solutionPlay")
         if area and play and play not in self.service.solution_plays.get(area, ()):
             raise invalid(f"solutionPlay '{play}' is not a play of solution area '{area}'.", "solutionPlay")
