@@ -11,6 +11,7 @@ area table, the status transitions), "Update a lead or opportunity (PATCH)"
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -72,6 +73,87 @@ def assert_error(response: httpx.Response, status: int, code: str, target: str |
     assert error["code"] == code and error["message"]
     assert error["target"] == target, error
     return error
+
+
+# -- 1. MS-RequestId replay is a switch, off under the documented profile -------------------------
+
+
+def test_the_documented_profile_does_not_replay_a_repeated_request_id(sandbox_factory: Factory) -> None:
+    """Partner API REST headers page: MS-RequestId is to be repeated on a retry after a
+    time-out, but no page says the Referrals service answers such a retry with the first
+    answer. The documented profile does not, so the same id creates twice."""
+    strict = sandbox_factory(profile="documented")
+    first = made(strict, headers={"MS-RequestId": "retry-me"})
+    again = made(strict, headers={"MS-RequestId": "retry-me"})
+    assert first["id"] != again["id"]
+    stats = strict.admin.stats()
+    assert stats["referrals"] == 2 and stats["replayed"] == 0
+
+
+def test_replay_can_be_switched_on_under_the_documented_profile(sandbox_factory: Factory) -> None:
+    """Partner API REST headers page: to rehearse a service that does honour MS-RequestId,
+    replay_request_ids=True wins over the profile."""
+    rehearsal = sandbox_factory(profile="documented", replay_request_ids=True)
+    first = made(rehearsal, headers={"MS-RequestId": "retry-me"})
+    again = made(rehearsal, headers={"MS-RequestId": "retry-me"})
+    assert again == first
+    assert rehearsal.admin.stats()["referrals"] == 1
+
+
+def test_the_command_leaves_replay_to_the_profile_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Partner API REST headers page (no replay promised): ``--replay-request-ids`` /
+    ``--no-replay-request-ids`` keep working; without either the profile decides."""
+    seen: list[SandboxOptions] = []
+    monkeypatch.setattr(command, "serve", lambda options, ready, certificate: seen.append(options))
+    for args, expected in [
+        ([], True),
+        (["--no-replay-request-ids"], False),
+        (["--profile", "documented"], False),
+        (["--profile", "documented", "--replay-request-ids"], True),
+        (["--profile", "documented", "--no-replay-request-ids"], False),
+    ]:
+        result = CliRunner().invoke(command.sandbox, [*args, "--port", "0"])
+        assert result.exit_code == 0, result.output
+        assert seen[-1].replay_request_ids is expected, args
+    text = " ".join(CliRunner().invoke(command.sandbox, ["--help"]).output.split())
+    assert "off under --profile documented" in text and "requestIdReused" in text
+
+
+# -- 2. a reused request id with another body is refused -----------------------------------------
+
+
+def test_a_request_id_reused_for_another_body_is_refused(sandbox_factory: Factory) -> None:
+    """Partner API REST headers page: the same MS-RequestId is for a retry of the same
+    call. With replay on, another body under an answered id is a client bug: 400
+    requestIdReused, not another row's answer."""
+    running = sandbox_factory()  # the default profile replays
+    first = made(running, headers={"MS-RequestId": "row-1"})
+    refused = create(running, headers={"MS-RequestId": "row-1"}, externalReferenceId="CRM-2")
+    error = assert_error(refused, 400, "requestIdReused", "MS-RequestId")
+    assert "row-1" in error["message"]
+    assert running.admin.stats()["referrals"] == 1
+    # The same JSON value, however written (key order, spacing, 50000 as 50000.0), is the same body.
+    body = referral_body()
+    same = dict(reversed(list(body.items())))
+    same["details"] = {**body["details"], "dealValue": 50000.0}
+    raw = json.dumps(same, indent=2).encode()
+    again = http.post(running.url, content=raw, headers={**running.headers, "MS-RequestId": "row-1"})
+    assert again.status_code == 201 and again.json() == first
+    # true is not 1: a changed type is another body.
+    flipped = referral_body(consent={**body["consent"], "consentToContact": 1})
+    sent = {**running.headers, "MS-RequestId": "row-1"}
+    assert_error(http.post(running.url, json=flipped, headers=sent), 400, "requestIdReused", "MS-RequestId")
+    # Another method or path under the same id is another request too.
+    renamed = [{"op": "replace", "path": "/name", "value": "x"}]
+    assert_error(
+        patch(running, first["id"], renamed, {"MS-RequestId": "row-1"}),
+        400,
+        "requestIdReused",
+        "MS-RequestId",
+    )
+    # A refused first request keeps nothing: the id may then carry a fixed body.
+    assert create(running, headers={"MS-RequestId": "row-2"}, type="Nonsense").status_code == 400
+    assert create(running, headers={"MS-RequestId": "row-2"}, externalReferenceId="CRM-2").status_code == 201
 
 
 # -- 3. whose referral a connected create makes ------------------------------------------------------
@@ -207,6 +289,41 @@ def test_enumeration_filters_ignore_case_and_refuse_unknown_values(sandbox_facto
         refused = listed(strict, text)
         error = assert_error(refused, 400, "invalidRequest", "$filter")
         assert text.split("'")[1] in error["message"], text
+
+
+# -- 6. PATCH is deduplicated only by a replayed request id -------------------------------------------
+
+
+def test_the_same_add_patch_twice_adds_twice_without_replay(sandbox_factory: Factory) -> None:
+    """Update a lead or opportunity (PATCH): add to /team/- appends. A service that does not
+    replay MS-RequestId (the documented profile) applies two identical PATCHes twice, with
+    or without a request id; the client must not send the same add twice."""
+    strict = sandbox_factory(profile="documented")
+    referral = made(strict)
+    add = [{"op": "add", "path": "/team/-", "value": MEMBER}]
+    for headers in ({}, {}, {"MS-RequestId": "add-1"}, {"MS-RequestId": "add-1"}):
+        assert patch(strict, referral["id"], add, headers).status_code == 204
+    team = read(strict, referral["id"]).json()["team"]
+    assert len(team) == len(referral["team"]) + 4
+    assert strict.admin.stats()["replayed"] == 0
+
+
+def test_with_replay_a_repeated_patch_request_id_applies_once(sandbox_factory: Factory) -> None:
+    """Partner API REST headers page: with replay on, a PATCH retried under the same
+    MS-RequestId gets the first answer (the same ETag) and adds nothing more; without a
+    request id each PATCH is a new one."""
+    running = sandbox_factory(profile="documented", replay_request_ids=True)
+    referral = made(running)
+    add = [{"op": "add", "path": "/team/-", "value": MEMBER}]
+    first = patch(running, referral["id"], add, {"MS-RequestId": "add-1"})
+    again = patch(running, referral["id"], add, {"MS-RequestId": "add-1"})
+    assert first.status_code == again.status_code == 204
+    assert again.headers["etag"] == first.headers["etag"]
+    assert len(read(running, referral["id"]).json()["team"]) == len(referral["team"]) + 1
+    assert running.admin.stats()["replayed"] == 1
+    assert patch(running, referral["id"], add).status_code == 204
+    assert patch(running, referral["id"], add).status_code == 204
+    assert len(read(running, referral["id"]).json()["team"]) == len(referral["team"]) + 3
 
 
 # -- 7. If-Match -----------------------------------------------------------------------------------------

@@ -23,10 +23,13 @@ times, eTags, links), ``server`` (uvicorn), ``command`` (click). It imports
 nothing from the rest of bulkref (a test enforces it): its enumerations are
 written from the documentation, so that it checks the client.
 
-Strictness switches (``SandboxOptions`` fields and ``bulkref sandbox`` flags;
-``profile="documented"`` sets the first four): ``filters``, ``create_status``,
-``throttle_shape``, ``next_link``, ``list_lag``, ``replay_request_ids``. Each
-is described where it acts, below.
+Strictness switches (``SandboxOptions`` fields and ``bulkref sandbox`` flags):
+``filters``, ``create_status``, ``throttle_shape``, ``next_link``, ``closed``,
+``solution_areas``, ``list_lag``, ``replay_request_ids``. ``profile="documented"``
+sets the first four to ``documented``, ``closed`` to ``frozen`` and
+``solution_areas`` to ``any``, and turns replay off unless
+``replay_request_ids=True`` is given: where the documentation is silent it takes
+the reading less convenient for a client. Each is described where it acts, below.
 
 Choices the documentation leaves open
 -------------------------------------
@@ -96,11 +99,19 @@ page (a play of another area is refused); ``any`` (the documented profile)
 takes any text, since the resources page says they were updated for FY26 and
 no public page lists the new ones. ``partnerRole`` is always checked.
 
-MS-RequestId (``replay``). A POST that repeats an ``MS-RequestId`` of the same
-tenant within 15 minutes gets the first successful answer again (status,
-headers, body: the same ids), even when that answer was lost to a
-commit-then fault; a repeat arriving while the first runs waits for it.
-``replay_request_ids=False`` turns it off.
+MS-RequestId (``replay``). Nothing documents that the Referrals service
+replays a repeated request id (the headers pages only tell the client to
+repeat it on a retry after a time-out), so ``replay_request_ids`` is a
+switch: None lets the profile decide (on for ``default``, off for
+``documented``). When on, a POST, PUT or PATCH that repeats an
+``MS-RequestId`` of the same tenant within 15 minutes with the same method,
+path and JSON body gets the first successful answer again (status, headers,
+body: the same ids), even when that answer was lost to a commit-then fault; a
+repeat arriving while the first runs waits for it. The same id with another
+method, path or body is 400 ``requestIdReused`` (target ``MS-RequestId``): a
+client bug that reuses an id shows instead of one row silently taking
+another's answer. When off, every request is applied: two identical PATCHes
+that ``add`` to ``/team/-`` add the member twice.
 
 PUT. ``If-Match`` is required: absent is 400 ``invalidRequest`` (target
 ``If-Match``), stale is 412 ``preconditionFailed``; ``*`` matches any.
@@ -142,8 +153,9 @@ is set when a referral first becomes Active. Every write changes ``eTag`` and
 Error codes. 400/413/415 ``invalidRequest``, 401 ``unauthenticated``, 404
 ``itemNotFound``, 409 ``invalidRequest`` (admin seed of an existing id), 412
 ``preconditionFailed``, 429 ``tooManyRequests`` (the documented list has no
-code for 429; clients should key on the status), 500 ``generalException``,
-503 ``serviceNotAvailable``. Every answer has ``request-id``, ``timestamp``
+code for 429; clients should key on the status), 400 ``requestIdReused`` (an
+MS-RequestId reused for another request while replay is on), 500
+``generalException``, 503 ``serviceNotAvailable``. Every answer has ``request-id``, ``timestamp``
 and the echoed ``client-request-id``; referral answers have ``ETag``.
 
 Listing. See ``odata``: eq, ne, and, or, not, parentheses, paths, any()/all()

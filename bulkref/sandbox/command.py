@@ -103,7 +103,8 @@ class _CannotServe(click.ClickException):
     default="default",
     show_default=True,
     help="documented: as strict as the documentation (--filters, --create-status, --throttle-shape "
-    "and --next-link documented, --closed frozen, --solution-areas any; --list-lag stays separate).",
+    "and --next-link documented, --closed frozen, --solution-areas any, no MS-RequestId replay "
+    "unless --replay-request-ids; --list-lag stays separate).",
 )
 @click.option(
     "--filters",
@@ -148,10 +149,10 @@ class _CannotServe(click.ClickException):
 )
 @click.option(
     "--replay-request-ids/--no-replay-request-ids",
-    default=True,
-    show_default=True,
-    help="A POST repeating an MS-RequestId within 15 minutes gets the first answer instead of "
-    "creating again (the headers page's retry after a time-out).",
+    default=None,
+    help="A POST, PUT or PATCH repeating an MS-RequestId within 15 minutes with the same body gets "
+    "the first answer instead of writing again; with another body, 400 requestIdReused. Nothing "
+    "documents that the service does this. Default: on, off under --profile documented.",
 )
 @click.option(
     "--closed",
@@ -178,7 +179,7 @@ def sandbox(
     create_status: str,
     throttle_shape: str,
     next_link: str,
-    replay_request_ids: bool,
+    replay_request_ids: bool | None,
     closed: str,
     solution_areas: str,
     port: int,
