@@ -158,7 +158,7 @@ def test_a_shared_referral_for_another_partner_joins_the_engagement(sandbox: Run
             engagementId=mine["engagementId"],
             organizationId="other-partner",
             organizationName="Fabrikam",
-            target=[{"type": "BusinessProfileLocation", "id": "msft"}],
+            target=[{"type": "SolutionProfile", "id": "SOL-FABRIKAM"}],
         ),
     )
     assert (theirs["organizationId"], theirs["organizationName"]) == ("other-partner", "Fabrikam")

@@ -23,10 +23,13 @@ times, eTags, links), ``server`` (uvicorn), ``command`` (click). It imports
 nothing from the rest of bulkref (a test enforces it): its enumerations are
 written from the documentation, so that it checks the client.
 
-Strictness switches (``SandboxOptions`` fields and ``bulkref sandbox`` flags;
-``profile="documented"`` sets the first four): ``filters``, ``create_status``,
-``throttle_shape``, ``next_link``, ``list_lag``, ``replay_request_ids``. Each
-is described where it acts, below.
+Strictness switches (``SandboxOptions`` fields and ``bulkref sandbox`` flags):
+``filters``, ``create_status``, ``throttle_shape``, ``next_link``, ``closed``,
+``solution_areas``, ``list_lag``, ``replay_request_ids``. ``profile="documented"``
+sets the first four to ``documented``, ``closed`` to ``frozen`` and
+``solution_areas`` to ``any``, and turns replay off unless
+``replay_request_ids=True`` is given: where the documentation is silent it takes
+the reading less convenient for a client. Each is described where it acts, below.
 
 Choices the documentation leaves open
 -------------------------------------
@@ -47,10 +50,28 @@ seeded referral without a direction is Incoming. An Incoming referral left New
 has an ``expirationDateTime`` 14 days after creation and is stored as
 Closed/Expired when seeded past it.
 
-organizationId on POST. Absent (or the partner's own id): the partner's
-referral. ``msft``: the Microsoft referral, organizationName "Microsoft".
-Any other id: a referral for that organisation, named by the body's
-``organizationName``. It cannot change afterwards.
+Whose referral a POST creates. A connected referral (one with the
+``engagementId`` of an existing engagement) whose ``target`` names
+``BusinessProfileLocation`` ``msft`` is Microsoft's (organizationId ``msft``,
+organizationName "Microsoft"), as the "Creating a shared referral" section
+sends it: ``target`` and ``engagementId``, no ``organizationId``. If such a body
+also carries an ``organizationId`` other than ``msft`` it is refused (400,
+target ``organizationId``): it says two things and the documentation shows
+neither. Otherwise ``organizationId`` decides: absent (or the partner's own
+id), the partner's referral (also when its target is a SolutionProfile or
+even msft: the first referral of a shared deal names the other party too);
+``msft``, the Microsoft referral (the co-sell upgrade's step 2 sends it with
+``target: []``); any other id, a referral for that organisation, named by the
+body's ``organizationName``. It cannot change afterwards.
+
+Ids and case. ``id``, ``engagementId`` and ``externalReferenceId`` are
+compared without regard to case everywhere: GET/PUT/PATCH
+``/referrals/{ID}``, joining an engagement (the new referral takes the
+engagement's stored spelling), ``$filter`` equality (``engagementId eq
+'<UPPER>'``; ``id`` and ``externalReferenceId`` where the filters allow them)
+and the read-only ids a PUT body repeats. GUIDs are the same GUID in either
+case, and a look-up that misses on case reads as "absent" to a client, which
+would then create the referral again.
 
 Ids on POST. A POST carrying ``id`` is refused (400, target ``id``): the
 service assigns ids. Other read-only fields in a POST body (eTag, times,
@@ -72,16 +93,35 @@ Closed, and a referral for Microsoft or another organisation keeps its status
 (theirs to accept). ``as-sent`` keeps the status sent. Values the service
 itself answers (status and substatus ``None``, ``assistanceRequestCode``
 ``Unknown``, solution ``type`` ``None``, ``details.requirements.salesPlays``)
-are accepted.
+are accepted. Services co-sell ``solutionArea`` and ``solutionPlay``:
+``solution_areas="fy24"`` checks them against the FY24 table of the create
+page (a play of another area is refused); ``any`` (the documented profile)
+takes any text, since the resources page says they were updated for FY26 and
+no public page lists the new ones. ``partnerRole`` is always checked.
 
-MS-RequestId (``replay``). A POST that repeats an ``MS-RequestId`` of the same
-tenant within 15 minutes gets the first successful answer again (status,
-headers, body: the same ids), even when that answer was lost to a
-commit-then fault; a repeat arriving while the first runs waits for it.
-``replay_request_ids=False`` turns it off.
+MS-RequestId (``replay``). Nothing documents that the Referrals service
+replays a repeated request id (the headers pages only tell the client to
+repeat it on a retry after a time-out), so ``replay_request_ids`` is a
+switch: None lets the profile decide (on for ``default``, off for
+``documented``). When on, a POST, PUT or PATCH that repeats an
+``MS-RequestId`` of the same tenant within 15 minutes with the same method,
+path and JSON body gets the first successful answer again (status, headers,
+body: the same ids), even when that answer was lost to a commit-then fault; a
+repeat arriving while the first runs waits for it. The same id with another
+method, path or body is 400 ``requestIdReused`` (target ``MS-RequestId``): a
+client bug that reuses an id shows instead of one row silently taking
+another's answer. When off, every request is applied: two identical PATCHes
+that ``add`` to ``/team/-`` add the member twice.
 
 PUT. ``If-Match`` is required: absent is 400 ``invalidRequest`` (target
 ``If-Match``), stale is 412 ``preconditionFailed``; ``*`` matches any.
+If-Match is read as RFC 9110 says (13.1.1, strong comparison) with one
+allowance: the eTag is a quoted strong entity tag (the create example's
+``"eTag": "\\"00006d10-...\\""``); the same opaque tag without its quotes
+matches (a sheet that lost them names the same tag, and RFC 9110 gives a
+non-tag If-Match no meaning: a false 412 would be a conflict that is not
+there); a weak ``W/"..."`` never matches, nor does the tag in another case
+(it is opaque). See ``document.etag_matches``.
 ``links`` in the body is 400 (the documentation says to remove it); read-only
 fields may be repeated but not changed; a PUT without a status keeps the
 current one. Fields left out are removed.
@@ -92,25 +132,38 @@ pointer); ``replace`` of a missing member is 400. Only what the patch
 changes is checked: each target path against the resource's shape (spelled as
 documented), the status move when status or substatus changes, the cross-field
 rules of what it touches; so a referral as the service answers it can be
-patched. If-Match is checked when sent. 204 with the new ETag, or 200 with the
-referral under ``Prefer: return=representation``.
+patched. A number may be sent as its decimal text, as the PATCH page's
+example does (``"value": "10000"`` for ``/details/dealValue``), and is stored
+as the number; POST and PUT take numbers only. If-Match is checked when sent.
+204 with the new ETag, or 200 with the referral under ``Prefer:
+return=representation``. A PATCH is not deduplicated (see MS-RequestId).
 
 Status. The transition table and the status/substatus pairs come from
-``data/service.toml`` (see ``service``). A Closed referral refuses every PUT and PATCH (400,
-target ``status``), even one that would change nothing. ``acceptedDateTime``
+``data/service.toml`` (see ``service``). A Closed referral: the API pages do
+not say whether it can still change (the transition table allows Closed ->
+Closed with another closed substatus; "no change after a terminal state" is
+the UI bulk-upload page's). ``closed="frozen"`` (the default, and the
+documented profile's: the harder case for a client) refuses every PUT and
+PATCH (400, target ``status``), even one that would change nothing;
+``closed="open"`` lets it change, its status only to Closed with a closed
+substatus. ``acceptedDateTime``
 is set when a referral first becomes Active. Every write changes ``eTag`` and
 ``updatedDateTime`` (times are strictly increasing, 7 fractional digits).
 
 Error codes. 400/413/415 ``invalidRequest``, 401 ``unauthenticated``, 404
 ``itemNotFound``, 409 ``invalidRequest`` (admin seed of an existing id), 412
 ``preconditionFailed``, 429 ``tooManyRequests`` (the documented list has no
-code for 429; clients should key on the status), 500 ``generalException``,
-503 ``serviceNotAvailable``. Every answer has ``request-id``, ``timestamp``
+code for 429; clients should key on the status), 400 ``requestIdReused`` (an
+MS-RequestId reused for another request while replay is on), 500
+``generalException``, 503 ``serviceNotAvailable``. Every answer has ``request-id``, ``timestamp``
 and the echoed ``client-request-id``; referral answers have ``ETag``.
 
 Listing. See ``odata``: eq, ne, and, or, not, parentheses, paths, any()/all()
 (``filters="documented"``: only the documented properties with eq, joined by
-and, else 400 ``invalidRequest``);
+and, else 400 ``invalidRequest``); enumeration values, countries and
+currencies compare without regard to case (``status eq 'active'``), and one
+the service does not know (``status eq 'Bogus'``) is 400 ``invalidRequest``,
+not an empty answer that would read as "absent";
 order by createdDateTime/updatedDateTime; $top, $skip, $select (top-level
 properties), $count; default order = creation. Pages hold at most
 ``--page-size`` referrals; ``@odata.nextLink`` is an absolute URL on the

@@ -12,7 +12,7 @@ import logging
 import math
 import socket
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,7 +32,7 @@ from bulkref.sandbox.identity import Identity, identity_routes, is_identity_path
 from bulkref.sandbox.options import SandboxOptions, is_loopback
 from bulkref.sandbox.ratelimit import RateLimiter, retry_after_headers
 from bulkref.sandbox.referrals import Referrals
-from bulkref.sandbox.replay import Replays
+from bulkref.sandbox.replay import Fingerprint, Replays, RequestIdReused, fingerprint
 from bulkref.sandbox.store import MemoryStore, Record, open_store
 
 API_ROOT = "/v1.0/engagements/referrals"
@@ -70,7 +70,7 @@ class Stats:
     eligible: Counter[str] = field(default_factory=Counter)
     rate_limited: int = 0
     examined: int = 0  # referrals that listings' filters were checked against
-    replayed: int = 0  # POSTs answered from an earlier one with the same MS-RequestId
+    replayed: int = 0  # writes answered from an earlier one with the same MS-RequestId
 
     def as_json(self, referrals: int) -> dict[str, Any]:
         return {
@@ -95,7 +95,12 @@ class Sandbox:
         self.options = options
         self.store = store if store is not None else open_store(options.db, options.list_lag)
         self.referrals = Referrals(
-            self.store, options.organization_id, options.organization_name, options.create_status
+            self.store,
+            options.organization_id,
+            options.organization_name,
+            options.create_status,
+            options.closed,
+            options.solution_areas,
         )
         self.replays = Replays()  # MS-RequestId -> the first answer (replay.py)
         self.dice = FaultDice(parse_faults(options.faults), options.seed)
@@ -172,7 +177,7 @@ def _api_routes(sandbox: Sandbox) -> list[Route]:
     documented_links = sandbox.options.next_link == "documented"
 
     async def listing(request: Request) -> Response:
-        query = odata.parse_query(request.query_params, documented_filters)
+        query = odata.parse_query(request.query_params, documented_filters, referrals.rules.any_plays)
         page = referrals.list(query, sandbox.options.page_size)
         sandbox.stats.examined += page.examined
         collection = _collection_url(request)
@@ -410,8 +415,17 @@ class Gateway:
             await self.routes(scope, receive, send)
             return
         key = self._replay_key(scope, headers, caller.tenant)
+        request: Fingerprint | None = None
         if key is not None:
-            first = await sandbox.replays.first(key)
+            # The body decides whether a repeat is a retry or a reuse of the id:
+            # read it here and hand it to the route afterwards.
+            receive, body = await _read_body(receive)
+            request = fingerprint(scope["method"], scope["path"], body)
+            try:
+                first = await sandbox.replays.first(key, request)
+            except RequestIdReused as exc:
+                await _send_error(send, _reused(exc.request_id))
+                return
             if first is not None:
                 stats.replayed += 1
                 outcome["fault"] = "replayed"
@@ -432,7 +446,7 @@ class Gateway:
                 answered = held
         finally:
             if key is not None:
-                sandbox.replays.done(key, answered)
+                sandbox.replays.done(key, answered, request)
         if 200 <= status < 300:
             for kind in COMMIT_KINDS:
                 stats.eligible[kind] += 1
@@ -448,10 +462,13 @@ class Gateway:
             await send(message)
 
     def _replay_key(self, scope: Scope, headers: dict[bytes, bytes], tenant: str) -> tuple[str, str] | None:
-        """(tenant, MS-RequestId) of a create that carries one, when replays are on."""
-        if not self.sandbox.options.replay_request_ids or scope["method"] != "POST":
+        """(tenant, MS-RequestId) of a write to the referrals that carries one, when
+        replays are on. PUT and PATCH too: a PATCH that adds a team member is no
+        more idempotent than a create, and the headers page's retry rule names no
+        method."""
+        if not self.sandbox.options.replay_request_ids or scope["method"] not in _WRITES:
             return None
-        if scope["path"].rstrip("/") != API_ROOT:
+        if not scope["path"].startswith(API_ROOT):
             return None
         request_id = headers.get(b"ms-requestid", b"").decode("latin-1").strip()
         return (tenant, request_id) if request_id else None
@@ -556,6 +573,38 @@ def _fault_error(kind: str, spec: FaultSpec) -> ApiError:
             {"Retry-After": str(spec.retry_after)},
         )
     return ApiError(500, "generalException", "The service failed (injected fault).")
+
+
+async def _read_body(receive: Receive) -> tuple[Receive, bytes]:
+    """The request body (at most a little over MAX_BODY: a larger one is the
+    route's 413), and a ``receive`` that hands the same messages to the route."""
+    messages: list[Message] = []
+    body = bytearray()
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            break  # the client went away: the route sees that too
+        body += message.get("body", b"")
+        if not message.get("more_body", False) or len(body) > MAX_BODY:
+            break
+    queue = deque(messages)
+
+    async def again() -> Message:
+        return queue.popleft() if queue else await receive()
+
+    return again, bytes(body)
+
+
+def _reused(request_id: str) -> ApiError:
+    return ApiError(
+        400,
+        "requestIdReused",
+        f"MS-RequestId {request_id} was used within the last 15 minutes for another request "
+        "(another method, path or body). Repeat an id only to retry the same request; "
+        "send a new id with every new request.",
+        "MS-RequestId",
+    )
 
 
 async def _send_error(send: Send, error: ApiError) -> None:

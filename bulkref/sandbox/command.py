@@ -10,11 +10,13 @@ import click
 
 from bulkref.sandbox.faults import parse_faults
 from bulkref.sandbox.options import (
+    CLOSED,
     CREATE_STATUS,
     DOCUMENTED_PROFILE,
     FILTERS,
     NEXT_LINK,
     PROFILES,
+    SOLUTION_AREAS,
     THROTTLE_SHAPE,
     SandboxOptions,
     is_loopback,
@@ -101,7 +103,8 @@ class _CannotServe(click.ClickException):
     default="default",
     show_default=True,
     help="documented: as strict as the documentation (--filters, --create-status, --throttle-shape "
-    "and --next-link all documented; --list-lag stays separate).",
+    "and --next-link documented, --closed frozen, --solution-areas any, no MS-RequestId replay "
+    "unless --replay-request-ids; --list-lag stays separate).",
 )
 @click.option(
     "--filters",
@@ -146,10 +149,26 @@ class _CannotServe(click.ClickException):
 )
 @click.option(
     "--replay-request-ids/--no-replay-request-ids",
-    default=True,
+    default=None,
+    help="A POST, PUT or PATCH repeating an MS-RequestId within 15 minutes with the same body gets "
+    "the first answer instead of writing again; with another body, 400 requestIdReused. Nothing "
+    "documents that the service does this. Default: on, off under --profile documented.",
+)
+@click.option(
+    "--closed",
+    type=click.Choice(CLOSED),
+    default="frozen",
     show_default=True,
-    help="A POST repeating an MS-RequestId within 15 minutes gets the first answer instead of "
-    "creating again (the headers page's retry after a time-out).",
+    help="frozen: every PUT and PATCH of a Closed referral is 400; open: it may change, its status "
+    "only to Closed with another closed substatus (the documentation's transition table).",
+)
+@click.option(
+    "--solution-areas",
+    type=click.Choice(SOLUTION_AREAS),
+    default="fy24",
+    show_default=True,
+    help="fy24: Services co-sell solutionArea/solutionPlay must come from the FY24 table; any: "
+    "any value (the FY26 list is not published). --profile documented sets any.",
 )
 def sandbox(
     host: str,
@@ -160,7 +179,9 @@ def sandbox(
     create_status: str,
     throttle_shape: str,
     next_link: str,
-    replay_request_ids: bool,
+    replay_request_ids: bool | None,
+    closed: str,
+    solution_areas: str,
     port: int,
     db: Path | None,
     seed: int | None,
@@ -189,12 +210,13 @@ def sandbox(
         context = click.get_current_context()
         chosen = {"filters": filters, "create_status": create_status}
         chosen |= {"throttle_shape": throttle_shape, "next_link": next_link}
+        chosen |= {"closed": closed, "solution_areas": solution_areas}
         for name, value in chosen.items():
             explicit = context.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
             if explicit and value != DOCUMENTED_PROFILE[name]:
                 flag = "--" + name.replace("_", "-")
                 raise click.UsageError(
-                    f"--profile documented sets {flag} documented; leave out {flag} {value}."
+                    f"--profile documented sets {flag} {DOCUMENTED_PROFILE[name]}; leave out {flag} {value}."
                 )
     if not is_loopback(host):
         if not allow_remote:
@@ -226,6 +248,8 @@ def sandbox(
         throttle_shape=throttle_shape,
         next_link=next_link,
         replay_request_ids=replay_request_ids,
+        closed=closed,
+        solution_areas=solution_areas,
     )
     certificate = LoopbackCertificate.create() if tls else None
 

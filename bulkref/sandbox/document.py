@@ -155,17 +155,55 @@ def new_etag() -> str:
 
 
 def etag_matches(if_match: str, etag: str) -> bool:
-    """If-Match against the stored eTag. Lenient about the quoting, since clients
-    variously send the body's value, the header's, or the bare GUID."""
-    wanted = [part.strip() for part in if_match.split(",")]
-    return "*" in wanted or _bare(etag) in {_bare(w) for w in wanted}
+    """Whether an If-Match header value matches the stored eTag.
+
+    The service's eTag is a strong entity tag: the create example answers
+    ``"eTag": "\\"00006d10-0000-0000-0000-5c70aa630000\\""``, the opaque tag
+    between the double quotes that RFC 9110 (8.8.3) puts around every entity
+    tag. If-Match is evaluated with the strong comparison (RFC 9110 13.1.1,
+    8.8.3.2): equal only when neither tag is weak and the opaque tags are the
+    same character for character. So:
+
+    - ``"tag"`` matches; ``*`` matches any; a list matches when one member does;
+    - ``tag`` without the quotes names the same opaque tag and matches: the
+      quotes are syntax, not part of the tag, and a value that lost them (a
+      spreadsheet cell, the body's value taken as text) means that tag. RFC
+      9110 gives an If-Match that is not an entity tag no meaning, and a false
+      412 would send a client into a conflict that is not there;
+    - ``W/"tag"`` is weak and never matches (412): the strong comparison the
+      RFC requires for If-Match, and the service never hands out a weak tag;
+    - case counts: an entity tag is opaque, not a GUID to compare as one.
+    """
+    wanted = _entity_tags(if_match)
+    if wanted is None:
+        return False
+    stored = _opaque(etag)
+    return any(tag == "*" or (not weak and tag == stored) for weak, tag in wanted)
 
 
-def _bare(tag: str) -> str:
-    tag = tag.strip()
-    if tag.startswith("W/"):
-        tag = tag[2:]
-    return tag.strip('"')
+# One member of an If-Match list: W/"opaque", "opaque", or a bare value (the quotes lost).
+_MEMBER = re.compile(r'\s*(?:(?P<weak>W/)?"(?P<quoted>[^"]*)"|(?P<weakbare>W/)?(?P<bare>[^",\s]*))\s*(?:,|$)')
+
+
+def _entity_tags(header: str) -> list[tuple[bool, str]] | None:
+    """(weak, opaque tag) for each member of an If-Match value; None when it cannot be read."""
+    tags: list[tuple[bool, str]] = []
+    position = 0
+    while position < len(header):
+        member = _MEMBER.match(header, position)
+        if member is None or member.end() == position:
+            return None
+        position = member.end()
+        if member["quoted"] is not None:
+            tags.append((member["weak"] is not None, member["quoted"]))
+        elif member["bare"]:
+            tags.append((member["weakbare"] is not None, member["bare"]))
+    return tags
+
+
+def _opaque(etag: str) -> str:
+    tag = etag.strip()
+    return tag[1:-1] if len(tag) >= 2 and tag[0] == tag[-1] == '"' else tag
 
 
 def ordered(doc: Doc) -> Doc:

@@ -9,7 +9,12 @@ not come to rely on operators the service may not have: ``eq``, ``ne``,
 boolean paths, ``any()``/``all()`` over collections
 (``team/any(t:t/email eq '...')``), and string, number, boolean, GUID and
 null literals. Property names are checked against the documented Referral
-resource, so a typo is a 400, not an empty list.
+resource, so a typo is a 400, not an empty list. For the same reason an
+enumeration value, country or currency compared with ``eq``/``ne`` must be one
+the service knows (``status eq 'Bogus'`` is 400), and it matches without regard
+to case (``status eq 'active'``), as bodies do; so do the ids ``id``,
+``engagementId`` and ``externalReferenceId`` (GUIDs in either case are one
+GUID). Other strings compare exactly.
 
 Beyond the documentation's examples: ``ge``, ``gt``, ``le`` and ``lt`` between a
 date-time property and a date-time or date literal
@@ -49,7 +54,7 @@ from odata_query.exceptions import ODataException, ParsingException, TokenizingE
 from odata_query.grammar import ODataLexer, ODataParser
 
 from bulkref.sandbox.document import Doc
-from bulkref.sandbox.errors import invalid
+from bulkref.sandbox.errors import ApiError, invalid
 from bulkref.sandbox.rules import Shape, referral_shape
 from bulkref.sandbox.service import load as load_service
 
@@ -108,17 +113,18 @@ class Filter:
 # -- query options -----------------------------------------------------------------
 
 
-def parse_query(params: Mapping[str, str], documented: bool = False) -> Query:
+def parse_query(params: Mapping[str, str], documented: bool = False, any_plays: bool = False) -> Query:
     """The query of a ``GET /referrals``; raises ApiError(400) on anything malformed.
-    ``documented``: a filter may use only what the documentation shows (``--filters documented``)."""
+    ``documented``: a filter may use only what the documentation shows (``--filters documented``).
+    ``any_plays``: solutionArea and solutionPlay are free text (``solution_areas="any"``)."""
     unknown = sorted(k for k in params if k.startswith("$") and k not in OPTIONS)
     if unknown:
         raise invalid(f"Query option {unknown[0]} is not supported.", unknown[0])
     if "$skiptoken" in params:
-        return decode_token(params["$skiptoken"])
+        return decode_token(params["$skiptoken"], any_plays)
     text = params.get("$filter")
     if text is not None:
-        compile_filter(text)  # refuse a bad filter now, not on some later page
+        compile_filter(text, any_plays)  # refuse a bad filter now, not on some later page
         if documented:
             check_documented(text)
     return Query(
@@ -200,7 +206,7 @@ def encode_token(query: Query) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def decode_token(token: str) -> Query:
+def decode_token(token: str, any_plays: bool = False) -> Query:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         version, text, orderby, top, select, count, after = json.loads(raw)
@@ -215,7 +221,7 @@ def decode_token(token: str) -> Query:
             after=tuple(int(k) for k in after) if after is not None else None,
         )
         if text:
-            compile_filter(text)
+            compile_filter(text, any_plays)
     except (binascii.Error, ValueError, TypeError):
         raise invalid("$skiptoken is not a token this sandbox handed out.", "$skiptoken") from None
     return query
@@ -233,10 +239,10 @@ def sort_key(row: Row, orderby: tuple[tuple[str, bool], ...]) -> tuple[int, ...]
     return tuple(key)
 
 
-def page(rows: Sequence[Row], query: Query, page_size: int) -> Page:
+def page(rows: Sequence[Row], query: Query, page_size: int, any_plays: bool = False) -> Page:
     """One page of ``rows`` (given in insertion order) for ``query``. ``rows`` may be
     all referrals or only the candidates of the filter's ``lookups``."""
-    predicate = compile_filter(query.filter) if query.filter else None
+    predicate = compile_filter(query.filter, any_plays) if query.filter else None
     examined = len(rows) if predicate is not None else 0
     limit = page_size if query.top is None else min(page_size, query.top)
     count: int | None = None
@@ -279,12 +285,13 @@ def project(doc: Doc, select: tuple[str, ...] | None) -> Doc:
 
 
 @lru_cache(maxsize=256)
-def compile_filter(text: str) -> Filter:
+def compile_filter(text: str, any_plays: bool = False) -> Filter:
     """A predicate for ``text``; raises ApiError(400) when it is malformed or
     uses what the sandbox does not implement. Cached: a listing asks again for
-    every page."""
+    every page. ``any_plays``: checked against the resource shape in which
+    solutionArea and solutionPlay are free text."""
     tree = _parse(text)
-    test = _Compiler().boolean(tree, {})
+    test = _Compiler(referral_shape(any_plays)).boolean(tree, {})
     return Filter(lambda doc: test(doc, {}), _lookups(tree))
 
 
@@ -404,6 +411,9 @@ def _undocumented(what: str) -> Exception:
 
 
 class _Compiler:
+    def __init__(self, root: Shape) -> None:
+        self.root = root
+
     def boolean(self, node: ast._Node, scope: dict[str, Shape]) -> _Test:
         if isinstance(node, ast.BoolOp):
             left, right = self.boolean(node.left, scope), self.boolean(node.right, scope)
@@ -442,10 +452,46 @@ class _Compiler:
                 "properties).",
                 "$filter",
             )
+        folded = self.folded(node, scope)
+        if folded is not None:
+            get, wanted = folded
+            if isinstance(node.comparator, ast.Eq):
+                return lambda doc, env: _fold(get(doc, env)) == wanted
+            return lambda doc, env: _fold(get(doc, env)) != wanted
         left, right = self.operand(node.left, scope), self.operand(node.right, scope)
         if isinstance(node.comparator, ast.Eq):
             return lambda doc, env: _equal(left(doc, env), right(doc, env))
         return lambda doc, env: not _equal(left(doc, env), right(doc, env))
+
+    def folded(self, node: ast.Compare, scope: dict[str, Shape]) -> tuple[_Getter, str] | None:
+        """For ``path eq|ne 'text'`` (either way round) where case does not matter,
+        the path's getter and the text casefolded; None for an ordinary comparison.
+
+        Case does not matter for the ids (``id``, ``engagementId``,
+        ``externalReferenceId``: a GUID is the same GUID in upper case, and a
+        look-up that misses on case reads as "absent", so the referral gets
+        created twice) nor for enumeration values, countries and currencies,
+        which bodies match without regard to case. An enumeration value, country
+        or currency the service does not know is refused (400), not compared:
+        ``status eq 'Bogus'`` answering an empty list would read as "none"."""
+        for path, literal in ((node.left, node.right), (node.right, node.left)):
+            if not isinstance(path, ast.Identifier | ast.Attribute) or not isinstance(
+                literal, ast.String | ast.GUID
+            ):
+                continue
+            get, shape = self.path(path, scope)
+            text = literal.val
+            if shape.kind in _CHECKED_KINDS:
+                try:
+                    text = shape.check(text, (_path_text(path),))
+                except ApiError as exc:
+                    raise invalid(f"$filter: {exc.message}", "$filter") from None
+            elif not (
+                isinstance(path, ast.Identifier) and path.name not in scope and path.name in LOOKUP_PROPERTIES
+            ):
+                return None
+            return get, text.casefold()
+        return None
 
     def ordering(self, node: ast.Compare, scope: dict[str, Shape]) -> _Test:
         """``time-property ge|gt|le|lt|eq|ne date-time literal``, either way round (as instants)."""
@@ -513,7 +559,7 @@ class _Compiler:
         parts.append(node.name)
         parts.reverse()
         variable = parts[0] if parts[0] in scope else None
-        shape = scope[variable] if variable else referral_shape()
+        shape = scope[variable] if variable else self.root
         names = parts[1:] if variable else parts
         for i, name in enumerate(names):
             child = shape.child(name) if shape.kind == "object" else None
@@ -579,6 +625,14 @@ def _instant(text: str) -> dt.datetime | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
     return moment.astimezone(dt.UTC)
+
+
+#: Shapes whose values a filter compares without regard to case, once checked.
+_CHECKED_KINDS = frozenset({"enum", "country", "currency"})
+
+
+def _fold(value: Any) -> str | None:
+    return value.casefold() if isinstance(value, str) else None
 
 
 def _equal(left: Any, right: Any) -> bool:

@@ -28,14 +28,26 @@ FILTERS = ("any", "documented")
 CREATE_STATUS = ("documented", "as-sent")
 THROTTLE_SHAPE = ("sandbox", "documented")
 NEXT_LINK = ("sandbox", "documented")
+CLOSED = ("frozen", "open")
+SOLUTION_AREAS = ("fy24", "any")
 PROFILES = ("default", "documented")
-#: What ``profile="documented"`` sets: every switch to what the documentation shows.
+#: What ``profile="documented"`` sets: every switch to what the documentation
+#: shows or, where it is silent, to the reading less convenient for a client.
 DOCUMENTED_PROFILE = {
     "filters": "documented",
     "create_status": "documented",
     "throttle_shape": "documented",
     "next_link": "documented",
+    # Nothing in the API pages freezes a Closed referral (the transition table
+    # even allows Closed -> Closed); refusing every change is the harder case.
+    "closed": "frozen",
+    # The FY26 solution areas and plays are not published: any value passes.
+    "solution_areas": "any",
 }
+#: What each profile makes of ``replay_request_ids=None``. Nothing documents
+#: that the Referrals service replays an MS-RequestId, so the documented
+#: profile does not; the default profile keeps its rehearsal of a service that does.
+REPLAY_BY_PROFILE = {"default": True, "documented": False}
 
 
 @dataclass(frozen=True)
@@ -66,9 +78,18 @@ class SandboxOptions:
     ``as-sent``; ``throttle_shape`` and ``next_link`` ``sandbox`` or
     ``documented`` (the throttling page's 429 body; the listing example's
     ``http://.../v1.0/referrals?$skiptoken=`` link); ``replay_request_ids``: a
-    POST repeating an ``MS-RequestId`` within 15 minutes gets the first answer.
+    write (POST, PUT, PATCH) repeating an ``MS-RequestId`` within 15 minutes
+    with the same body gets the first answer, with another body a 400
+    ``requestIdReused`` (None: the profile decides, on for ``default``, off
+    for ``documented``; True or False wins over the profile); ``closed``
+    ``frozen`` (every PUT and PATCH of a Closed referral is refused) or
+    ``open`` (it may change, its status only to Closed with a closed
+    substatus, as the transition table says); ``solution_areas`` ``fy24``
+    (Services co-sell solutionArea/solutionPlay from the FY24 table) or
+    ``any`` (any text: the FY26 list is not published).
     ``profile="documented"`` sets filters, create_status, throttle_shape and
-    next_link to ``documented`` (list_lag stays its own).
+    next_link to ``documented``, closed to ``frozen`` and solution_areas to
+    ``any`` (list_lag stays its own).
 
     ``allow_remote`` must be set to listen on anything but loopback.
     """
@@ -95,7 +116,9 @@ class SandboxOptions:
     create_status: str = "documented"
     throttle_shape: str = "sandbox"
     next_link: str = "sandbox"
-    replay_request_ids: bool = True
+    replay_request_ids: bool | None = None
+    closed: str = "frozen"
+    solution_areas: str = "fy24"
     profile: str = "default"
     allow_remote: bool = False
 
@@ -105,11 +128,15 @@ class SandboxOptions:
         if self.profile == "documented":
             for name, value in DOCUMENTED_PROFILE.items():
                 object.__setattr__(self, name, value)
+        if self.replay_request_ids is None:
+            object.__setattr__(self, "replay_request_ids", REPLAY_BY_PROFILE[self.profile])
         for name, choices in (
             ("filters", FILTERS),
             ("create_status", CREATE_STATUS),
             ("throttle_shape", THROTTLE_SHAPE),
             ("next_link", NEXT_LINK),
+            ("closed", CLOSED),
+            ("solution_areas", SOLUTION_AREAS),
         ):
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} {getattr(self, name)!r} is not one of: {', '.join(choices)}")

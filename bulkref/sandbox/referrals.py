@@ -35,7 +35,8 @@ ANSWER_WITHIN_TICKS = 14 * 24 * 3600 * 10_000_000
 class Referrals:
     """``create_status``: ``documented`` (the partner's own new referral comes back
     Active/Accepted, accepted when created, as the documentation's create example
-    answers) or ``as-sent`` (it keeps the status it was sent with)."""
+    answers) or ``as-sent`` (it keeps the status it was sent with). ``closed`` and
+    ``solution_areas``: see ``Rules``."""
 
     def __init__(
         self,
@@ -43,12 +44,14 @@ class Referrals:
         organization_id: str,
         organization_name: str,
         create_status: str = "documented",
+        closed: str = "frozen",
+        solution_areas: str = "fy24",
     ) -> None:
         self.store = store
         self.organization_id = organization_id
         self.organization_name = organization_name
         self.create_status = create_status
-        self.rules = Rules()
+        self.rules = Rules(closed=closed, solution_areas=solution_areas)
         self.clock = Clock()
         for row in store.rows():
             self.clock.observe(row.doc.get("updatedDateTime"))
@@ -61,9 +64,9 @@ class Referrals:
         return record
 
     def list(self, query: odata.Query, page_size: int) -> odata.Page:
-        lookups = odata.compile_filter(query.filter).lookups if query.filter else None
+        lookups = odata.compile_filter(query.filter, self.rules.any_plays).lookups if query.filter else None
         rows = self.store.rows() if lookups is None else self.store.lookup(lookups)
-        return odata.page(self.store.listed(rows), query, page_size)
+        return odata.page(self.store.listed(rows), query, page_size, self.rules.any_plays)
 
     # -- writes --------------------------------------------------------------------
     def create(self, body: object) -> Record:
@@ -71,19 +74,11 @@ class Referrals:
         if body.get("id") not in (None, ""):
             raise invalid("id is set by the service; leave it out of a new referral.", "id")
         content = self.rules.new_content(body)
-        organization_id, organization_name = self._organization(body)
         engagement_id = body.get("engagementId")
         joining = engagement_id not in (None, "")
         if joining and not isinstance(engagement_id, str):
             raise invalid("engagementId must be a string.", "engagementId")
-
-        def engagement_exists() -> None:
-            if joining and not self.store.engagement_exists(str(engagement_id)):
-                raise invalid(
-                    f"Engagement {engagement_id} does not exist; to join an engagement, "
-                    "use the engagementId of a referral already in it.",
-                    "engagementId",
-                )
+        organization_id, organization_name = self._organization(body, joining, content.get("target"))
 
         now = self.clock.now()
         accepted = now if content["status"] == "Active" else None
@@ -108,7 +103,23 @@ class Referrals:
             "direction": "Outgoing",
             "eTag": new_etag(),
         }
-        return self.store.insert(_assemble(server, content), check=engagement_exists)
+        doc = _assemble(server, content)
+
+        def engagement_exists() -> None:
+            if not joining:
+                return
+            stored = self.store.engagement(str(engagement_id))
+            if stored is None:
+                raise invalid(
+                    f"Engagement {engagement_id} does not exist; to join an engagement, "
+                    "use the engagementId of a referral already in it.",
+                    "engagementId",
+                )
+            # One engagement, one spelling: the id as its referrals have it, in
+            # whatever case it was sent (ids compare without regard to case).
+            doc["engagementId"] = stored
+
+        return self.store.insert(doc, check=engagement_exists)
 
     def replace(self, referral_id: str, body: object, if_match: str | None) -> Record:
         body = self._object(body)
@@ -174,14 +185,36 @@ class Referrals:
             server["acceptedDateTime"] = server["updatedDateTime"]
         return _assemble(server, content)
 
-    def _organization(self, body: Doc) -> tuple[str, str | None]:
-        """Whose referral a POST creates: the sandbox partner's unless the body
-        names another organisation (``msft`` for the Microsoft referral of a co-sell)."""
+    def _organization(self, body: Doc, joining: bool, target: object) -> tuple[str, str | None]:
+        """Whose referral a POST creates.
+
+        A connected referral (one joining an engagement) whose ``target`` is
+        Microsoft's business profile location is Microsoft's: the "Creating a
+        shared referral" section sends it with ``target`` and ``engagementId`` and
+        no ``organizationId``, and calls it the referral for Microsoft. An
+        ``organizationId`` that names someone else on such a body is refused
+        rather than guessed at (the documentation shows no such body).
+        Otherwise the body's ``organizationId`` decides (``msft``: the Microsoft
+        referral of a co-sell, as the upgrade example sends it with ``target: []``;
+        another id: that organisation's), and without one it is the sandbox
+        partner's own. The first referral of a shared deal names the other party
+        as its target too (a SolutionProfile) and is the partner's own, so a
+        target decides only on a connected referral."""
         wanted = body.get("organizationId")
-        if wanted in (None, "", self.organization_id):
-            return self.organization_id, self.organization_name
-        if not isinstance(wanted, str):
+        if wanted not in (None, "") and not isinstance(wanted, str):
             raise invalid("organizationId must be a string.", "organizationId")
+        if joining and _targets_microsoft(target):
+            if wanted in (None, "") or str(wanted).casefold() == MICROSOFT_ID:
+                return MICROSOFT_ID, MICROSOFT_NAME
+            raise invalid(
+                f"organizationId {wanted} contradicts target BusinessProfileLocation msft: a connected "
+                "referral whose target is Microsoft is Microsoft's referral. Send organizationId msft "
+                "or leave it out.",
+                "organizationId",
+            )
+        if wanted in (None, "") or str(wanted).casefold() == self.organization_id.casefold():
+            return self.organization_id, self.organization_name
+        assert isinstance(wanted, str)
         if wanted.casefold() == MICROSOFT_ID:
             return MICROSOFT_ID, MICROSOFT_NAME
         name = body.get("organizationName")
@@ -191,6 +224,17 @@ class Referrals:
         if not isinstance(body, dict):
             raise invalid("The body must be a JSON object (a Referral).")
         return self.rules.canonical(body)
+
+
+def _targets_microsoft(target: object) -> bool:
+    """Whether a (checked, documented-spelling) ``target`` names Microsoft's
+    business profile location, as the connected referral for Microsoft does."""
+    return isinstance(target, list) and any(
+        isinstance(t, dict)
+        and t.get("type") == "BusinessProfileLocation"
+        and str(t.get("id", "")).casefold() == MICROSOFT_ID
+        for t in target
+    )
 
 
 def _assemble(server: Doc, content: Doc) -> Doc:

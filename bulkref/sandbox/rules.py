@@ -17,13 +17,29 @@ Choices the documentation leaves open (see also the package docstring):
   ``details.dealValue``, ``details.currency`` and ``details.closingDateTime``.
 - An empty string in an optional enumeration (seed 000 sends ``"size": ""``)
   means "not given".
+- A PATCH value may give a number as its decimal text: the PATCH page's
+  example sends ``{"op": "replace", "path": "/details/dealValue", "value":
+  "10000"}``. It is stored as the number the resource holds (``10000``). Only
+  plain decimal text (``10000``, ``10000.50``), not exponents or ``NaN``. POST and
+  PUT bodies take numbers only: every create and update example sends them so.
+- A Closed referral (``closed``): ``frozen`` refuses every PUT and PATCH, even
+  one that changes nothing (Partner Center's bulk-upload page: no change after a
+  terminal state); ``open`` lets it change, its status only to Closed with a
+  closed substatus, as the API's transition table allows. The API pages do not
+  say which.
+- Services co-sell ``solutionArea`` / ``solutionPlay`` (``solution_areas``):
+  ``fy24`` checks them against the FY24 table of the create page; ``any``
+  takes any text, as the resources page says the taxonomy was updated for FY26
+  and no public page gives the new list.
 """
 
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
@@ -39,6 +55,9 @@ MARKETPLACE_INTENT_TYPE = "CustomerMarketplaceIntent"
 #: read) but not change. eTag, updatedDateTime, expirationDateTime and
 #: acceptedDateTime are the service's bookkeeping and are ignored in a body.
 UNCHANGEABLE = ("id", "engagementId", "organizationId", "organizationName", "createdDateTime", "direction")
+#: The ids among them: the same id in another case is the same id (GUIDs, and
+#: ``msft``), as a GET or a filter finds it.
+IDS = frozenset({"id", "engagementId", "organizationId"})
 
 
 Path = tuple[str | int, ...]
@@ -225,10 +244,13 @@ def _enum(values: tuple[str, ...]) -> Shape:
 
 
 @cache
-def referral_shape() -> Shape:
+def referral_shape(any_plays: bool = False) -> Shape:
     """The Referral resource as documented, read-only fields included (the
-    filter checks paths against it)."""
+    filter checks paths against it). ``any_plays``: solutionArea and
+    solutionPlay take any text (``solution_areas="any"``), not the FY24 table."""
     e = load_service()
+    play_area = STR if any_plays else _enum(e.values("solution_area"))
+    play = STR if any_plays else _enum(e.values("solution_play"))
     member = _obj(
         firstName=STR,
         lastName=STR,
@@ -320,17 +342,22 @@ def referral_shape() -> Shape:
         mpnId=STR,
         # Services co-sell only; JSON names as bulkref's column spec sends them.
         partnerRole=_enum(e.values("partner_role")),
-        solutionArea=_enum(e.values("solution_area")),
-        solutionPlay=_enum(e.values("solution_play")),
+        solutionArea=play_area,
+        solutionPlay=play,
     )
 
 
 class Rules:
-    """The service's rules over referral bodies, with enumerations from ``data/service.toml``."""
+    """The service's rules over referral bodies, with enumerations from ``data/service.toml``.
 
-    def __init__(self) -> None:
+    ``closed``: ``frozen`` or ``open``; ``solution_areas``: ``fy24`` or ``any``
+    (see the module docstring)."""
+
+    def __init__(self, closed: str = "frozen", solution_areas: str = "fy24") -> None:
         self.service = load_service()
-        self.shape = referral_shape()
+        self.frozen_closed = closed == "frozen"
+        self.any_plays = solution_areas == "any"
+        self.shape = referral_shape(self.any_plays)
         # pycountry reads its tables on first use: pay that at start, not in a request.
         _countries()
         _currencies()
@@ -370,7 +397,7 @@ class Rules:
         if "links" in body:
             raise invalid("Remove links from the body of a PUT.", "links")
         for name in UNCHANGEABLE:
-            if name in body and body[name] != current.get(name):
+            if name in body and not _same_value(name, body[name], current.get(name)):
                 raise invalid(f"{name} is set by the service and cannot be changed.", name)
         checked = self.content(body)
         # A PUT without a status keeps the current one: replacing the content is
@@ -432,7 +459,7 @@ class Rules:
             node = parent[key]
         if shape is None:
             return
-        parent[key] = shape.check(node, tuple(path))
+        parent[key] = shape.check(_text_numbers(node, shape), tuple(path))
         owner = self._shape_of(parts[:-1])
         if owner is not None and key in owner.required and parent[key] in (None, ""):
             raise _refuse(tuple(path), "is required.")
@@ -449,7 +476,8 @@ class Rules:
 
     # -- status ----------------------------------------------------------------
     def check_open(self, current: Doc) -> None:
-        if current.get("status") == "Closed":
+        """Refuse any change of a Closed referral when Closed is ``frozen``."""
+        if self.frozen_closed and current.get("status") == "Closed":
             raise invalid(
                 f"Referral {current.get('id')} is Closed ({current.get('substatus')}); "
                 "nothing can be changed on a closed referral.",
@@ -501,12 +529,41 @@ class Rules:
             attribute["id"] = normalize(attribute.get("id"), intent, path)
 
     def _check_solution_play(self, content: Doc) -> None:
+        if self.any_plays:
+            return  # no published table to check the pair against
         area, play = content.get("solutionArea"), content.get("solutionPlay")
         if area and play and play not in self.service.solution_plays.get(area, ()):
             raise invalid(f"solutionPlay '{play}' is not a play of solution area '{area}'.", "solutionPlay")
 
 
+def _same_value(name: str, sent: Any, current: Any) -> bool:
+    if name in IDS and isinstance(sent, str) and isinstance(current, str):
+        return sent.casefold() == current.casefold()
+    return bool(sent == current)
+
+
 # -- JSON Patch ------------------------------------------------------------------
+
+_DECIMAL_TEXT = re.compile(r"^-?(?:\d+(?:\.\d*)?|\.\d+)$")
+
+
+def _text_numbers(value: Any, shape: Shape) -> Any:
+    """``value`` (a PATCH value) with decimal text where ``shape`` wants a number
+    turned into that number, at any depth; anything else as it was, for the
+    shape's check to accept or refuse."""
+    if shape.kind == "number" and isinstance(value, str) and _DECIMAL_TEXT.match(value.strip()):
+        number = Decimal(value.strip())
+        # JSON has one number type; the resource's decimals answer 10000, not 10000.0.
+        return int(number) if number == number.to_integral_value() else float(number)
+    if shape.kind == "array" and shape.item is not None and isinstance(value, list):
+        return [_text_numbers(item, shape.item) for item in value]
+    if shape.kind == "object" and isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for name, item in value.items():
+            child = shape.fields.get(name) or shape.fields.get(shape.folded.get(name.casefold(), ""))
+            out[name] = item if child is None else _text_numbers(item, child)
+        return out
+    return value
 
 
 def _pointer(path: object, index: int) -> list[str]:

@@ -5,7 +5,10 @@ listing evaluates its filter over the documents; the SQLite store writes
 through to a WAL-mode database and reads it back on start. Both index the
 referrals by ``id``, ``engagementId`` and ``externalReferenceId`` in memory
 (rebuilt when the SQLite store reloads), so that an equality filter on one of
-them costs what its matches cost, not a scan of every referral.
+them costs what its matches cost, not a scan of every referral. These ids are
+looked up without regard to case (``key``): the service's ids are GUIDs, which
+it answers in lower case but which are the same GUID in upper case, and a
+look-up that misses on case would read as "absent" to a client.
 
 With a list lag (``--list-lag``) a write is at once what a read by id sees,
 but listings see it only after the lag: each record keeps the versions
@@ -71,6 +74,11 @@ class DuplicateId(Exception):
     pass
 
 
+def key(value: object) -> str:
+    """How ids are compared: without regard to case."""
+    return str(value).casefold()
+
+
 class MemoryStore:
     """Referrals for the life of the process."""
 
@@ -78,8 +86,8 @@ class MemoryStore:
 
     def __init__(self, lag: float = 0.0) -> None:
         self._lock = threading.RLock()
-        self._records: dict[str, Record] = {}  # by id, in insertion order
-        # property -> value -> ids (an ordered set) of the referrals that had that
+        self._records: dict[str, Record] = {}  # by key(id), in insertion order
+        # property -> key(value) -> key(id)s (an ordered set) of the referrals that had that
         # value. Entries are never removed on update (a value changed by a PUT
         # stays listed under the old one): look-ups check each candidate's
         # document, so a stale entry costs one check and keeps lagged versions findable.
@@ -90,7 +98,7 @@ class MemoryStore:
     # -- reads ------------------------------------------------------------------------
     def get(self, referral_id: str) -> Record | None:
         with self._reading():
-            return self._records.get(referral_id)
+            return self._records.get(key(referral_id))
 
     def rows(self) -> list[Record]:
         """All referrals in insertion order (a snapshot: later writes do not change it)."""
@@ -104,7 +112,7 @@ class MemoryStore:
         with self._reading():
             found: dict[str, Record] = {}
             for name, value in pairs:
-                ids = (value,) if name == "id" else self._index[name].get(value, {})
+                ids = (key(value),) if name == "id" else self._index[name].get(key(value), {})
                 for referral_id in ids:
                     record = self._records.get(referral_id)
                     if record is not None:
@@ -125,9 +133,15 @@ class MemoryStore:
                 out.append(version)
         return out
 
-    def engagement_exists(self, engagement_id: str) -> bool:
+    def engagement(self, engagement_id: str) -> str | None:
+        """The engagementId as stored (its referrals' spelling) of the engagement
+        ``engagement_id`` names in any case, or None when no referral is in it."""
         with self._reading():
-            return bool(self._index["engagementId"].get(engagement_id))
+            for referral_id in self._index["engagementId"].get(key(engagement_id), {}):
+                record = self._records.get(referral_id)
+                if record is not None and key(str(record.doc.get("engagementId"))) == key(engagement_id):
+                    return str(record.doc["engagementId"])
+            return None
 
     def __len__(self) -> int:
         with self._reading():
@@ -140,7 +154,7 @@ class MemoryStore:
         with self._writing():
             if check is not None:
                 check()
-            if doc["id"] in self._records:
+            if key(doc["id"]) in self._records:
                 raise DuplicateId(doc["id"])
             text = dumps(doc)
             record = Record.of(self._next_seq(doc, text), doc, text)
@@ -154,7 +168,7 @@ class MemoryStore:
         ``change`` runs under the write lock, so a check of its If-Match and the
         write cannot be split by another request."""
         with self._writing():
-            current = self._records.get(referral_id)
+            current = self._records.get(key(referral_id))
             if current is None:
                 return None
             record = Record.of(current.seq, change(current.doc))
@@ -197,12 +211,12 @@ class MemoryStore:
         pass
 
     def _remember(self, record: Record) -> None:
-        referral_id = record.doc["id"]
+        referral_id = key(record.doc["id"])
         self._records[referral_id] = record
         for name, index in self._index.items():
             value = record.doc.get(name)
             if isinstance(value, str):
-                index.setdefault(value, {})[referral_id] = None
+                index.setdefault(key(value), {})[referral_id] = None
 
     def _forget(self) -> None:
         self._records.clear()
