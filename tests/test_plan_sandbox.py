@@ -108,7 +108,7 @@ def test_a_mixed_sheet_plans_the_right_action_for_each_row(api_as_sent: Any, xls
         "SAME": "unchanged",
         "CHANGED": "update",
         "ACTIVE": "blocked",
-        "CLOSED": "blocked",
+        "CLOSED": "update",  # planned with a note: Partner Center decides
         "UPGRADE": "update",
         "NEW-COSELL": "create",
         "NEW-SHARED": "create",
@@ -125,7 +125,7 @@ def test_a_mixed_sheet_plans_the_right_action_for_each_row(api_as_sent: Any, xls
     assert [s.key for s in got["UPGRADE"].steps] == ["connected"]
     assert [s.depends_on for s in got["NEW-COSELL"].steps] == [None, "referral"]
     assert [s.depends_on for s in got["NEW-SHARED"].steps] == [None, "referral"]
-    assert p.summary == {"create": 2, "update": 2, "unchanged": 1, "blocked": 2, "invalid": 1}
+    assert p.summary == {"create": 2, "update": 3, "unchanged": 1, "blocked": 1, "invalid": 1}
 
 
 def test_the_plan_can_be_applied_by_hand_and_then_is_unchanged(api_as_sent: Any, xlsx: Make) -> None:

@@ -226,11 +226,6 @@ def test_a_filled_group_replaces_the_list_and_keeps_service_fields(xlsx: Make) -
             "Active can only move to Closed",
         ),
         ({"status": "Active", "substatus": "Accepted", "direction": "Incoming"}, {}, "cannot go back to New"),
-        (
-            {"status": "Closed", "substatus": "Won"},
-            {"Deal Value": 1, "Status": None, "Substatus": None},
-            "is Closed: nothing can change",
-        ),
         ({}, {"Status": "Active", "Substatus": None}, "Status Active needs substatus Accepted"),
         ({}, {"Engagement ID": "another"}, "cannot move to another engagement"),
         (
@@ -247,6 +242,20 @@ def test_illegal_changes_are_blocked_with_the_reason(
     r = only(plan_of(xlsx([{**VALID_ROW, **changes}]), remote_of(existing)))
     assert r.action is Action.BLOCKED and r.steps == ()
     assert r.reason and reason in r.reason
+
+
+def test_a_change_to_a_closed_referral_is_planned_with_a_note_not_refused(xlsx: Make) -> None:
+    """Nothing in the API pages says a Closed referral takes no change (the transition table
+    allows Closed -> Closed; "no change after a terminal state" is the UI's bulk upload): the
+    change is planned, and said; Partner Center decides (a refusal is that row's failure)."""
+    existing = served(referral_doc(typed(xlsx([VALID_ROW]))), status="Closed", substatus="Won")
+    r = only(
+        plan_of(
+            xlsx([{**VALID_ROW, "Deal Value": 1, "Status": None, "Substatus": None}]), remote_of(existing)
+        )
+    )
+    assert r.action is Action.UPDATE and [s.method for s in r.steps] == ["PATCH"]
+    assert r.reason and "is Closed" in r.reason and "may refuse" in r.reason
 
 
 def test_a_closed_referral_with_nothing_to_change_is_unchanged(xlsx: Make) -> None:

@@ -50,7 +50,9 @@ from typing import Any
 
 from bulkref.api.client import (
     ApiError,
+    Conflict,
     IncompleteAnswer,
+    InvalidRequest,
     PreconditionFailed,
     ReferralsClient,
     ServerError,
@@ -58,7 +60,7 @@ from bulkref.api.client import (
 )
 from bulkref.apply.doubt import ABSENT, Doubt, Watcher
 from bulkref.apply.journal import Journal, StepState
-from bulkref.apply.outcome import Outcome, RowResult
+from bulkref.apply.outcome import FINAL, Outcome, RowResult
 from bulkref.errors import ConflictError
 from bulkref.plan.doubts import Doubt as Kept
 from bulkref.plan.doubts import Ledger, Window, doubt_key
@@ -68,8 +70,6 @@ from bulkref.plan.remote import Lookup
 from bulkref.redact import redact, redact_optional
 from bulkref.spec.jsonpaths import at_pointer
 
-# Outcomes a re-run does not redo; the others (failed, partial, conflict, in doubt) are tried again.
-FINAL = frozenset({Outcome.CREATED, Outcome.UPDATED, Outcome.UNCHANGED, Outcome.ADOPTED})
 #: ``apply --consistency-window``'s default: None, learned by the run (bulkref.plan.doubts.Window).
 CONSISTENCY_WINDOW: float | None = None
 #: Seconds a run waits, once every other row is done, for its creates in doubt to be settled
@@ -443,6 +443,8 @@ class Executor:
                     raise ConflictError(
                         f"Referral {rp.referral_id} kept changing while bulkref updated it: plan again."
                     ) from None
+            except (InvalidRequest, Conflict) as e:
+                raise await self._refused(rp, e) from None
             except (ServerError, Unreachable) as e:
                 if (isinstance(e, Unreachable) and not e.maybe_delivered) or attempt == attempts:
                     raise
@@ -457,6 +459,27 @@ class Executor:
                 return {"id": doc.get("id"), "eTag": doc.get("eTag")}
             etag = doc.get("eTag") if etag else None
         raise AssertionError("unreachable")  # the loop returns or raises
+
+    async def _refused(self, rp: RowPlan, error: ApiError) -> ApiError:
+        """A PATCH the service refused, said in plain words where the referral is Closed:
+        the documentation does not say whether the API takes changes to a Closed referral
+        (only the UI's bulk upload says it does not), so a refusal is that row's, not a bug."""
+        assert rp.referral_id is not None
+        try:
+            doc = await self.client.get(rp.referral_id)
+        except ApiError:
+            return error
+        if doc.get("status") != "Closed":
+            return error
+        return type(error)(
+            f"Partner Center refused the change: referral {rp.referral_id} is Closed "
+            f"({doc.get('substatus') or 'no substatus'}), and it takes no change through the API. "
+            f"Nothing of this row was changed. ({error})",
+            status=error.status,
+            code=error.code,
+            request_id=error.request_id,
+            method="PATCH",
+        )
 
     def _url(self, step: Step) -> str:
         # Plan paths are relative to the API root (/referrals/...); the client knows the collection.

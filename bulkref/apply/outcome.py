@@ -20,6 +20,19 @@ class Outcome(StrEnum):
     IN_DOUBT = "in_doubt"
     SKIPPED = "skipped"  # invalid or blocked in the plan, or not reached (interrupted)
 
+    @property
+    def final(self) -> bool:
+        """A re-run does not redo the row (the others: failed, partial, conflict, in doubt)."""
+        return self in FINAL
+
+    @property
+    def counted_as(self) -> str:
+        """The key of apply's summary (``--format json``) this outcome counts under."""
+        return SUMMARY_OF[self]
+
+
+#: Outcomes a re-run does not redo.
+FINAL = frozenset({Outcome.CREATED, Outcome.UPDATED, Outcome.UNCHANGED, Outcome.ADOPTED})
 
 # The summary keys of ``apply --format json`` (shared/docs/cli.md), and which outcomes count as each.
 SUMMARY_OF = {

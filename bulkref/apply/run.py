@@ -37,11 +37,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bulkref.api.client import RetryPolicy
-from bulkref.apply.executor import CONSISTENCY_WINDOW, FINAL, WAIT_IN_DOUBT, Executor
+from bulkref.apply.executor import CONSISTENCY_WINDOW, WAIT_IN_DOUBT, Executor
 from bulkref.apply.journal import Journal, plan_digest
 from bulkref.apply.lanes import lanes
 from bulkref.apply.lock import target_lock
-from bulkref.apply.outcome import RowResult, summary
+from bulkref.apply.outcome import FINAL, RowResult, summary
 from bulkref.apply.pacing import Pacer
 from bulkref.apply.reconcile import adopt_existing, adopt_known
 from bulkref.apply.record import JournalResults, check_results_path

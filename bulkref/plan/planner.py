@@ -435,6 +435,12 @@ def _update(
         )
     if accepted is not None:
         base["reason"] = f"{base['reason']} {accepted}" if base.get("reason") else accepted
+    if steps and existing.get("status") == "Closed":
+        closed = (
+            f"Referral {rid} is Closed: Partner Center may refuse changes to a Closed referral "
+            "(its own bulk upload does); if it does, this row fails and says so."
+        )
+        base["reason"] = f"{base['reason']} {closed}" if base.get("reason") else closed
     if not steps:
         return RowPlan(**{**base, "reason": accepted}, action=Action.UNCHANGED)
     return RowPlan(**base, action=Action.UPDATE, steps=tuple(steps), changes=tuple(changes.values()))
@@ -641,8 +647,9 @@ def _why_blocked(
     rid = existing["id"]
     enums = load()
     status_before = existing.get("status")
-    if changes and status_before == "Closed":
-        return f"Referral {rid} is Closed: nothing can change on a Closed referral."
+    # A Closed referral is not blocked: the API pages do not say it takes no change (the
+    # transition table allows Closed -> Closed with another substatus; "no change after a
+    # terminal state" is the UI's bulk upload). Planned with a note; a refusal is the row's.
     status_after = new.get("status", status_before)
     if status_before and status_after not in enums.status_transitions.get(status_before, (status_after,)):
         allowed = " or ".join(s for s in enums.status_transitions[status_before] if s != status_before)

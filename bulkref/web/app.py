@@ -125,7 +125,8 @@ class App:
         if run is not None:
             state = run.get("state")
             if state == "done":
-                return "applied"
+                # Creates whose answer was lost, not settled yet: applying again settles them.
+                return "in doubt" if (run.get("summary") or {}).get("in_doubt") else "applied"
             if state in ("interrupted", "running"):  # running without a job: the server stopped mid-run
                 return "interrupted"
             if state == "failed":
@@ -182,6 +183,7 @@ class App:
             "approved": "apply",
             "applying": "apply",
             "interrupted": "apply",
+            "in doubt": "apply",
             "apply failed": "apply",
             "applied": "results",
         }[step]

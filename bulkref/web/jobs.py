@@ -22,7 +22,7 @@ from bulkref.web.store import Import, Store, now, write_json
 log = logging.getLogger("bulkref.web")
 
 # What the progress counters show, by the results' summary keys.
-COUNTS = ("created", "updated", "unchanged", "failed", "skipped")
+COUNTS = ("created", "updated", "unchanged", "failed", "in_doubt", "skipped")
 
 
 @dataclass
@@ -120,18 +120,14 @@ class Jobs:
         def confirm(plan: bulkref.Plan, resumed: bool) -> bool:
             job.total = len(plan.rows)
             if resumed:  # rows an earlier run finished are not sent again: count them as done
-                finished = {str(o) for o in (bulkref.Outcome.CREATED, bulkref.Outcome.UPDATED)}
-                finished.add(str(bulkref.Outcome.UNCHANGED))
-                job.done_before = sum(1 for o in previous.values() if o in finished)
+                job.done_before = sum(1 for o in previous.values() if bulkref.Outcome(o).final)
                 job.done = job.done_before
             job.state = "stopping" if job.stop.is_set() else "running"
             return True
 
         def on_result(result: bulkref.RowResult) -> None:
             job.done += 1
-            summary_key = "failed" if str(result.outcome) in ("partial", "conflict") else str(result.outcome)
-            if summary_key in job.counts:
-                job.counts[summary_key] += 1
+            job.counts[result.outcome.counted_as] += 1  # adopted rows count as unchanged, as in the summary
 
         def work(job: Job) -> None:
             try:
