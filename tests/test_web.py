@@ -206,8 +206,99 @@ def test_loopback_app_answers_only_to_loopback_host_names(serve: Callable[..., W
     c = client(serve())
     assert c.get("/", headers={"host": "evil.example"}).status_code == 403
     assert c.get("/", headers={"host": "evil.example:8780"}).status_code == 403
-    assert c.get("/", headers={"host": "localhost:8780"}).status_code == 200
-    assert c.get("/", headers={"host": "127.0.0.1"}).status_code == 200
+    for host in ("localhost:8780", "LOCALHOST", "127.0.0.1", "127.0.0.1:8780", "127.9.8.7:1", "[::1]:8780"):
+        assert c.get("/", headers={"host": host}).status_code == 200, host
+
+
+# Names a rebinding page can have (resolved to 127.0.0.1 by its own DNS), and broken Host headers.
+REBINDING = (
+    "127.0.0.1.nip.io",
+    "127.0.0.1.evil.example",
+    "127.attacker.example",
+    "127.0.0.1.evil.example:8780",
+    "localhost.evil.example",
+    "[::1].evil.example",
+    "[::1]x",
+    "127.0.0.1:80.evil.example",
+    "127.0.0.1:",
+    "127.1",
+)
+
+
+def test_a_rebinding_host_name_gets_no_page_no_token_and_no_action(serve: Callable[..., WebServer]) -> None:
+    server = serve()
+    c = client(server)
+    base = upload(c, EXAMPLES)
+    csrf = csrf_of(c)  # even the real token does not help a page on another name
+    fp = plan_fingerprint(c, base)
+    imp = server.app.web.store.get(base.rsplit("/", 1)[1])
+    plan_before = imp.plan_path.read_bytes()
+    gets = ["/", "/export", base, base + "/check", base + "/review", base + "/apply", base + "/plan.html"]
+    gets += [base + "/plan.json", base + "/progress.json", "/static/app.js", "/template.xlsx"]
+    posts: list[tuple[str, dict[str, Any]]] = [
+        ("/imports", {"data": {"csrf": csrf}, "files": {"file": ("a.xlsx", EXAMPLES.read_bytes())}}),
+        (base + "/plan", {"data": {"csrf": csrf}}),
+        (base + "/approve", {"data": {"csrf": csrf, "name": "Mallory", "plan": fp}}),
+        (base + "/apply", {"data": {"csrf": csrf}}),
+        ("/export", {"data": {"csrf": csrf, "format": "csv"}}),
+    ]
+    for host in REBINDING:
+        for path in gets:
+            r = c.get(path, headers={"host": host})
+            assert r.status_code == 403, (host, path, r.status_code)
+            assert csrf not in r.text and "csrf" not in r.text and fp not in r.text
+            assert "set-cookie" not in r.headers
+        for path, body in posts:
+            r = c.post(path, headers={"host": host}, **body)
+            assert r.status_code == 403, (host, path, r.status_code)
+    assert [i.id for i in server.app.web.store.recent(50)] == [imp.id]  # no upload
+    assert imp.plan_path.read_bytes() == plan_before  # no plan
+    assert imp.approval() is None and not imp.journal_path.exists()  # no approval, no apply
+    assert not server.app.web.store.exports.exists()  # no export
+
+
+def test_the_host_check_parses_names_and_addresses() -> None:
+    from bulkref.web.security import allowed_host, host_name, is_loopback
+
+    for name in ("127.0.0.1", "127.255.0.9", "localhost", "LocalHost", "::1", "[::1]", "0:0:0:0:0:0:0:1"):
+        assert is_loopback(name), name
+    for name in ("127.0.0.1.nip.io", "127.attacker.example", "localhost.evil.example", "127.1", "0.0.0.0"):
+        assert not is_loopback(name), name
+    assert not is_loopback("192.0.2.10") and not is_loopback("") and not is_loopback("[::1].x")
+    assert host_name("[::1]:8780") == "::1" and host_name("Example.COM:80") == "example.com"
+    assert host_name("::1") == "::1" and host_name("x:y") is None and host_name("") is None
+    for header in REBINDING:
+        assert not allowed_host(header, "127.0.0.1"), header
+    # A name the user serves (--host NAME) is accepted exactly, beside loopback.
+    assert allowed_host("bulkref.example.com:8780", "bulkref.example.com")
+    assert allowed_host("BULKREF.example.com", "bulkref.example.com")
+    assert allowed_host("127.0.0.1:8780", "bulkref.example.com")
+    assert not allowed_host("bulkref.example.com.evil.example", "bulkref.example.com")
+    assert not allowed_host("evil.example", "bulkref.example.com")
+    assert allowed_host("192.0.2.10:8780", "192.0.2.10") and not allowed_host("192.0.2.11", "192.0.2.10")
+    assert allowed_host("[2001:db8::5]:8780", "2001:db8::5")
+    assert allowed_host("[2001:db8::5]", "[2001:db8::5]")
+    # Every interface: this machine's name (the printed URL's) and any address, never another name.
+    import socket
+
+    assert allowed_host(f"{socket.gethostname()}:8780", "0.0.0.0")
+    assert allowed_host("192.0.2.10:8780", "0.0.0.0") and allowed_host("[2001:db8::5]:1", "::")
+    assert not allowed_host("127.0.0.1.nip.io:8780", "0.0.0.0") and not allowed_host("evil.example", "::")
+
+
+def test_with_an_access_token_the_host_is_checked_first(serve: Callable[..., WebServer]) -> None:
+    token = "tok-" + "y" * 30
+    server = serve(access_token=token)
+    server.app.host = "bulkref.example.com"  # as `serve --host bulkref.example.com` (bound to loopback here)
+    c = client(server)
+    for host in ("127.0.0.1.evil.example", "evil.example", "bulkref.example.com.evil.example"):
+        r = c.get(f"/?token={token}", headers={"host": host})
+        assert r.status_code == 403 and "set-cookie" not in r.headers  # the token buys no cookie there
+    r = c.get(f"/?token={token}", headers={"host": f"bulkref.example.com:{server.port}"})
+    assert r.status_code == 303 and "set-cookie" in r.headers
+    assert c.get("/", headers={"host": "bulkref.example.com"}).status_code == 200
+    assert c.get("/").status_code == 200  # loopback too
+    assert c.get("/", headers={"host": "evil.example"}).status_code == 403
 
 
 def test_uploads_over_the_limit_are_refused(serve: Callable[..., WebServer]) -> None:
@@ -464,6 +555,19 @@ def test_serve_beyond_loopback_prints_a_url_with_an_access_token(monkeypatch: py
     served.clear()
     r = CliRunner().invoke(cli, ["serve", "--sandbox", "--no-browser"])
     assert "token" not in r.output and served[0].access_token is None
+    assert served[0].host == "127.0.0.1"
+
+    # A name that only starts like loopback is a name on the network: it gets the token.
+    for host in ("127.0.0.1.nip.io", "127.attacker.example"):
+        served.clear()
+        r = CliRunner().invoke(cli, ["serve", "--sandbox", "--host", host, "--no-browser"])
+        assert r.exit_code == 0, r.output
+        assert served[0].access_token is not None and served[0].host == host
+        assert f"Open http://{host}:" in r.output and "?token=" in r.output
+    for host in ("localhost", "::1", "127.0.0.2"):
+        served.clear()
+        r = CliRunner().invoke(cli, ["serve", "--sandbox", "--host", host, "--no-browser"])
+        assert r.exit_code == 0 and served[0].access_token is None, (host, r.output)
 
 
 def test_error_pages_carry_the_policy_too(serve: Callable[..., WebServer]) -> None:

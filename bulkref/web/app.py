@@ -59,6 +59,7 @@ class Settings:
     sandbox: bool = False
     home: Path | None = None  # the data directory (default: bulkref's)
     access_token: str | None = None  # required of every request when set
+    host: str = "127.0.0.1"  # the address served: requests must name it, or loopback (security.allowed_host)
     port: int = 8780
     max_upload: int = MAX_UPLOAD
     concurrency: int = 8
@@ -567,7 +568,11 @@ def create_app(settings: Settings) -> Any:
     )
     starlette.state.web = app
     guarded = security.Guard(
-        starlette, access_token=settings.access_token, port=settings.port, max_body=settings.max_upload
+        starlette,
+        access_token=settings.access_token,
+        port=settings.port,
+        max_body=settings.max_upload,
+        host=settings.host,
     )
     guarded.web = app  # type: ignore[attr-defined]  # tests and the server reach the App through it
     return guarded

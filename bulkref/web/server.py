@@ -97,6 +97,7 @@ class WebServer:
         self._sock = bind(self.host, self.settings.port)
         self.port = int(self._sock.getsockname()[1])
         self.settings.port = self.port
+        self.settings.host = self.host
         self.app = create_app(self.settings)
         self._server = _uvicorn(self.app)
         self._thread = threading.Thread(
