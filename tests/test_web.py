@@ -202,6 +202,44 @@ def test_access_token_is_required_when_set_and_never_shown(
     assert any("GET /export 303" in record.getMessage() for record in caplog.records)
 
 
+def raw_get(c: httpx.Client, server: WebServer, target: bytes) -> httpx.Response:
+    """GET with this exact request target (httpx would read ``//host/`` as a host of its own)."""
+    return c.send(c.build_request("GET", httpx.URL(server.url).copy_with(raw_path=target)))
+
+
+def test_redirects_stay_on_this_origin(serve: Callable[..., WebServer]) -> None:
+    token = "tok-" + "z" * 30
+    server = serve(access_token=token)
+    c = client(server)
+    t = token.encode()
+    for target in (
+        b"//evil.example/?token=" + t,
+        b"//evil.example?token=" + t,
+        b"/\\evil.example/?token=" + t,
+        b"/%2F%2Fevil.example/?token=" + t,
+        b"/%5Cevil.example/?token=" + t,
+        b"/https:%2F%2Fevil.example?token=" + t,
+    ):
+        r = raw_get(c, server, target)
+        assert r.status_code == 303, target
+        location = r.headers["location"]
+        assert location.startswith("/") and location[1:2] not in ("/", "\\"), (target, location)
+        assert httpx.URL(server.url).join(location).host == "127.0.0.1", (target, location)
+    r = raw_get(c, server, b"/export?token=" + t + b"&x=1")
+    assert r.headers["location"] == "/export?x=1"
+    r = raw_get(c, server, b"/imports/%0D%0ASet-Cookie:%20a=b?token=" + t)
+    assert r.headers["location"] == "/imports/%0D%0ASet-Cookie:%20a=b"  # one header, encoded
+    assert "a=b" not in r.headers["set-cookie"]
+    # Without a token, Starlette's own redirects (a trailing slash) stay here too.
+    plain = serve()
+    c = client(plain)
+    for target in (b"//evil.example/", b"//evil.example/export/", b"/\\evil.example/", b"/export/"):
+        r = raw_get(c, plain, target)
+        if r.is_redirect:
+            location = httpx.URL(plain.url).join(r.headers["location"])
+            assert location.host == "127.0.0.1" and location.port == plain.port, (target, location)
+
+
 def test_loopback_app_answers_only_to_loopback_host_names(serve: Callable[..., WebServer]) -> None:
     c = client(serve())
     assert c.get("/", headers={"host": "evil.example"}).status_code == 403

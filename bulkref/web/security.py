@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 from starlette.exceptions import HTTPException
 
@@ -112,6 +112,16 @@ def _machine_names() -> frozenset[str]:
     return frozenset({socket.gethostname().lower(), socket.getfqdn().lower()})
 
 
+def local_path(path: str) -> str:
+    """``path`` as a Location that stays on this origin: a browser reads ``//host/``
+    and ``/\\host/`` as another site and ``scheme:`` as a URL of its own, so
+    anything but one slash and a path goes to ``/``. Percent-encoded again, so that
+    no control character or space can reach the header either."""
+    if not path.startswith("/") or path[1:2] in ("/", "\\"):
+        return "/"
+    return quote(path, safe="/-._~!$&'()*+,;=:@")
+
+
 def csrf_secret(folder: Path) -> str:
     """The CSRF token, kept in the data directory so that a page loaded before a
     server restart still submits. Random, never derived from anything else."""
@@ -178,7 +188,8 @@ class Guard:
             given = query.get("token")
             if given is not None and hmac.compare_digest(given.encode(), self.token.encode()):
                 rest = urlencode({k: v for k, v in query.items() if k != "token"})
-                await _redirect(secured, scope["path"] + (f"?{rest}" if rest else ""), self._cookie_header())
+                location = local_path(scope["path"]) + (f"?{rest}" if rest else "")
+                await _redirect(secured, location, self._cookie_header())
                 return
             cookie = SimpleCookie(headers.get("cookie", "")).get(self.cookie)
             if cookie is None or not hmac.compare_digest(cookie.value.encode(), self.token.encode()):
