@@ -369,6 +369,30 @@ def test_unknown_or_malformed_import_ids_are_not_found(serve: Callable[..., WebS
     assert c.get("/export/../../x/file").status_code == 404
 
 
+def test_templates_are_served_and_other_suffixes_are_not_found(
+    serve: Callable[..., WebServer], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import tempfile
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where the app makes its folder
+    c = client(serve())
+    for path in ("/template.py", "/template.xlsx.py", "/template.XLSX", "/template.json", "/template.."):
+        r = c.get(path)
+        assert r.status_code == 404, (path, r.status_code)
+        assert "There is no such page." in r.text
+    assert list(scratch.iterdir()) == []  # nothing left behind
+    xlsx = c.get("/template.xlsx?examples=1")
+    assert xlsx.status_code == 200 and xlsx.content.startswith(b"PK")
+    assert "referrals-template-examples.xlsx" in xlsx.headers["content-disposition"]
+    assert c.get("/template.csv").status_code == 200
+    deadline = time.monotonic() + 5  # a download's folder goes once it is sent
+    while list(scratch.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(scratch.iterdir()) == []
+
+
 def test_a_hostile_referral_name_is_escaped(serve: Callable[..., WebServer], tmp_path: Path) -> None:
     c = client(serve())
     hostile = '<script>alert(1)</script><img src=x onerror="alert(2)">'

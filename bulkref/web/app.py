@@ -51,6 +51,7 @@ STATIC = Path(__file__).parent / "static"
 MAX_UPLOAD = 50 * 2**20
 TARGET_TTL = 30.0  # seconds
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+TEMPLATE_FORMATS = ("xlsx", "csv")  # what /template.{fmt} serves (the start page links both)
 
 
 @dataclass
@@ -151,10 +152,16 @@ class App:
 
     async def template_file(self, request: Request) -> Response:
         fmt = request.path_params["fmt"]
+        if fmt not in TEMPLATE_FORMATS:  # before any folder is made: /template.py is no page
+            raise HTTPException(404, "There is no such page.")
         examples = request.query_params.get("examples") == "1"
         folder = Path(tempfile.mkdtemp(prefix="bulkref-template-"))
         out = folder / f"referrals-template.{fmt}"
-        await run_in_threadpool(bulkref.write_template, out, fmt=fmt, examples=examples)
+        try:
+            await run_in_threadpool(bulkref.write_template, out, fmt=fmt, examples=examples)
+        except BaseException:  # the response's background task, which removes it, never runs then
+            _remove(folder)
+            raise
         name = f"referrals-template{'-examples' if examples else ''}.{fmt}"
         return FileResponse(
             out,
