@@ -478,6 +478,29 @@ def test_a_restart_loses_nothing(serve: Callable[..., WebServer]) -> None:
     assert 'id="resume"' in c2.get(base + "/apply").text
 
 
+def test_each_server_start_has_its_own_csrf_token(serve: Callable[..., WebServer], tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / "web").mkdir(parents=True)
+    (home / "web" / "csrf-token").write_text("x" * 43)  # as earlier versions kept it, for good
+    first = serve()
+    c = client(first)
+    base = upload(c, EXAMPLES)
+    old = csrf_of(c)
+    assert old != "x" * 43 and csrf_of(c) == old  # one token for the server's run
+    first.stop()
+    assert not (home / "web" / "csrf-token").exists()
+    assert all(old not in p.read_text(errors="replace") for p in home.rglob("*") if p.is_file())
+
+    second = serve()
+    c2 = client(second)
+    # A page loaded before the restart: its form is refused, with what to do.
+    r = c2.post(base + "/plan", data={"csrf": old})
+    assert r.status_code == 403 and "reload the page" in r.text
+    new = csrf_of(c2)  # the reload
+    assert new != old
+    assert c2.post(base + "/plan", data={"csrf": new}).status_code == 303
+
+
 def test_results_and_export_through_the_pages(serve: Callable[..., WebServer], target: Any) -> None:
     server = serve()
     c = client(server)

@@ -72,7 +72,7 @@ class App:
         home = settings.home if settings.home is not None else bulkref.data_dir()
         self.root = home / "web"
         self.store = Store(self.root)
-        self.csrf = security.csrf_secret(self.root)
+        self.csrf = security.csrf_token(self.root)
         self._target = bulkref.describe_target(settings.api_url, settings.sandbox)
         self._target_read = time.monotonic()
         self.jobs = Jobs(self.store, settings.api_url, settings.sandbox)

@@ -12,7 +12,8 @@
 - Every response carries a Content-Security-Policy that admits only the app's
   own script and style files, and headers that keep pages out of frames and
   referrers out of requests.
-- ``check_csrf``: every form carries the CSRF token; a POST without it is 403.
+- ``check_csrf``: every form carries the CSRF token (``csrf_token``, new each time
+  the server starts); a POST without it is 403.
 """
 
 from __future__ import annotations
@@ -122,22 +123,15 @@ def local_path(path: str) -> str:
     return quote(path, safe="/-._~!$&'()*+,;=:@")
 
 
-def csrf_secret(folder: Path) -> str:
-    """The CSRF token, kept in the data directory so that a page loaded before a
-    server restart still submits. Random, never derived from anything else."""
-    path = folder / "csrf-token"
-    try:
-        token = path.read_text(encoding="ascii").strip()
-        if len(token) >= 32:
-            return token
-    except OSError:
-        pass
-    folder.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_urlsafe(32)
-    path.write_text(token, encoding="ascii")
-    with contextlib.suppress(OSError):  # a file system without modes: the folder's permissions apply
-        path.chmod(0o600)
-    return token
+def csrf_token(folder: Path) -> str:
+    """A new CSRF token for this server's run, kept in memory only. A restart
+    voids the pages shown before it (their forms ask for a reload): a token never
+    written down cannot be read from the data directory, and one that lasted
+    forever would forge forms forever once read. ``folder`` loses the token file
+    that earlier versions kept there for good."""
+    with contextlib.suppress(OSError):
+        (folder / "csrf-token").unlink(missing_ok=True)
+    return secrets.token_urlsafe(32)
 
 
 def check_csrf(form: Any, expected: str) -> None:
