@@ -406,6 +406,50 @@ def test_a_hostile_referral_name_is_escaped(serve: Callable[..., WebServer], tmp
         assert "<script>alert(1)" not in html and "<img src=x" not in html
 
 
+def test_pages_show_no_server_path_only_the_names_uploaded(
+    serve: Callable[..., WebServer], tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    server = serve(api_url=None, sandbox=True)  # the embedded sandbox: its state file is in home too
+    c = client(server)
+    pages: list[httpx.Response] = []
+    # An unreadable sheet: its message, on the check page, the annotated download's error and the plan's.
+    r = c.post("/imports", data={"csrf": csrf_of(c)}, files={"file": ("deals.xlsx", b"no workbook")})
+    bad = r.headers["location"].rsplit("/", 1)[0]
+    pages += [
+        c.get(bad + "/check"),
+        c.get(bad + "/annotated.xlsx"),
+        c.post(bad + "/plan", data={"csrf": csrf_of(c)}),
+    ]
+    assert "deals.xlsx" in pages[0].text and "deals.xlsx" in pages[1].text
+    # A mapping with a mistake, and a CSV export through a mapping (the CSV's sheet is its file's name).
+    legacy = Path(__file__).parent.parent / "examples" / "legacy"
+    export = (legacy / "hubspot-deals.csv").read_bytes()
+    for mapping in (b"[fields]\nX = 1\n", (legacy / "hubspot-deals.mapping.toml").read_bytes()):
+        files = {"file": ("hubspot.csv", export), "mapping": ("hubspot.mapping.toml", mapping)}
+        r = c.post("/imports", data={"csrf": csrf_of(c)}, files=files)
+        pages.append(c.get(r.headers["location"]))
+        assert "hubspot.mapping.toml" in pages[-1].text
+    assert "Sheet <strong>hubspot.csv</strong>" in pages[-1].text
+    mapped = r.headers["location"].rsplit("/", 1)[0]
+    plan_fingerprint(c, mapped)
+    pages += [c.get(mapped + "/review"), c.get(mapped + "/plan.html")]
+    assert "bulkref plan: hubspot.csv" in pages[-1].text and "sandbox.db" in pages[-1].text
+    # A sheet through every step.
+    base = upload(c, EXAMPLES, name="q3.xlsx")
+    approve(c, base)
+    assert c.post(base + "/apply", data={"csrf": csrf_of(c)}).status_code == 303
+    server.app.web.jobs.wait(60)
+    for path in ("/check", "/review", "/plan.html", "/apply", "/results", "/progress.json"):
+        pages.append(c.get(base + path))
+    pages += [c.get("/"), c.get("/export"), c.get("/imports/20260101-000000-deadbeef/check")]
+    for page in pages:
+        text = urllib.parse.unquote(page.text)
+        for where in {str(home), str(home.resolve()), str(tmp_path)}:
+            assert where not in text, (page.url, where)
+        assert re.search(r"(input|mapping)-[0-9a-f]{12}", text) is None, page.url
+
+
 # -- approval and apply -----------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ background threads (``jobs``) and the pages poll ``progress.json``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -41,7 +42,9 @@ from bulkref.web.store import (
     Store,
     display_name,
     download_stem,
+    hide_paths,
     now,
+    private_names,
     write_json,
 )
 
@@ -70,13 +73,14 @@ class App:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         home = settings.home if settings.home is not None else bulkref.data_dir()
+        self.home = home
         self.root = home / "web"
         self.store = Store(self.root)
         self.csrf = security.csrf_token(self.root)
         self._target = bulkref.describe_target(settings.api_url, settings.sandbox)
         self._target_read = time.monotonic()
         self.jobs = Jobs(self.store, settings.api_url, settings.sandbox)
-        self.render = Renderer(self.csrf, lambda: self.target)
+        self.render = Renderer(self.csrf, lambda: self.target, home)
 
     @property
     def target(self) -> bulkref.TargetInfo:
@@ -88,6 +92,18 @@ class App:
         return self._target
 
     # -- helpers ------------------------------------------------------------------------------
+    def hide(self, text: str, imp: Import | None = None) -> str:
+        """``text`` (a message from the library) without the server's paths: files named
+        as they were uploaded (pages get this from the renderer)."""
+        return hide_paths(text, private_names(self.home, imp))
+
+    def _shown_job(self, snapshot: dict[str, Any], imp: Import | None = None) -> dict[str, Any]:
+        """A job's progress as progress.json shows it: its error and notes without paths."""
+        if snapshot.get("error"):
+            snapshot["error"] = self.hide(str(snapshot["error"]), imp)
+        snapshot["notes"] = [self.hide(str(n), imp) for n in snapshot.get("notes") or ()]
+        return snapshot
+
     def _import(self, request: Request) -> Import:
         imp = self.store.get(request.path_params["id"])
         if imp is None:
@@ -228,7 +244,7 @@ class App:
         try:
             path = await run_in_threadpool(write)
         except bulkref.BulkrefError as e:
-            raise HTTPException(422, str(e)) from None
+            raise HTTPException(422, self.hide(str(e), imp)) from None
         stem = download_stem(imp.name)
         return FileResponse(path, filename=f"{stem}.annotated.xlsx", media_type=XLSX)
 
@@ -286,7 +302,16 @@ class App:
         plan, _ = self._plan_state(imp)
         if plan is None:
             raise HTTPException(404, "This import has no plan yet.")
-        html = bulkref.plan_html(plan)
+        # Shown as the user knows it: the sheet and mapping by their upload names, the
+        # sandbox's state by its file name (the saved plan keeps the paths apply needs).
+        target = {k: self.hide(v) if isinstance(v, str) else v for k, v in (plan.target or {}).items()}
+        shown = dataclasses.replace(
+            plan,
+            source=imp.name,
+            mapping=(imp.mapping_name or "the mapping file") if plan.mapping is not None else None,
+            target=target if plan.target is not None else None,
+        )
+        html = self.hide(bulkref.plan_html(shown), imp)
         # The page admits only its own inline style and script, by hash (its meta policy):
         # the same policy as a header, and it may be framed by the review page only.
         policy = _meta_policy(html) + "; frame-ancestors 'self'"
@@ -370,7 +395,7 @@ class App:
         imp = self._import(request)
         job = self.jobs.get("apply", imp.id)
         if job is not None:
-            return JSONResponse(job.snapshot())
+            return JSONResponse(self._shown_job(job.snapshot(), imp))
         run = imp.run() or {}
         state = run.get("state", "idle")
         return JSONResponse({"kind": "apply", "state": "interrupted" if state == "running" else state})
@@ -482,7 +507,7 @@ class App:
         if job is None:
             state = "done" if self.store.export_file(export_id) is not None else "failed"
             return JSONResponse({"kind": "export", "state": state})
-        return JSONResponse(job.snapshot())
+        return JSONResponse(self._shown_job(job.snapshot()))
 
     async def export_file(self, request: Request) -> Response:
         export_id = self._export_id(request)
