@@ -668,6 +668,28 @@ def test_an_unreadable_sheet_is_one_sentence_on_the_check_page(serve: Callable[.
     assert found.group(1).strip().endswith(".")
 
 
+def test_a_mapping_too_deep_or_too_large_is_one_sentence_on_the_check_page(
+    serve: Callable[..., WebServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO")
+    c = client(serve())
+    export = (Path(__file__).parent.parent / "examples" / "legacy" / "hubspot-deals.csv").read_bytes()
+    for mapping, said in (
+        (b"x = " + b"[" * 5000 + b"]" * 5000 + b"\n", "deep.mapping.toml line 1 nests"),
+        (b"#" * (2**20 + 1), "The mapping file &#39;deep.mapping.toml&#39; is over 1 MB"),
+    ):
+        files = {"file": ("deals.csv", export), "mapping": ("deep.mapping.toml", mapping)}
+        r = c.post("/imports", data={"csrf": csrf_of(c)}, files=files)
+        assert r.status_code == 303
+        base = r.headers["location"].rsplit("/", 1)[0]
+        for page in (c.get(base + "/check"), c.post(base + "/plan", data={"csrf": csrf_of(c)})):
+            assert page.status_code == 200 and said in page.text, page.text[-600:]
+            assert "Traceback" not in page.text
+        assert c.get(base + "/annotated.xlsx").status_code == 422
+    assert not any(r.exc_info or "Traceback" in r.getMessage() for r in caplog.records)
+    assert not any(r.levelname == "ERROR" for r in caplog.records)
+
+
 def test_serve_beyond_loopback_prints_a_url_with_an_access_token(monkeypatch: pytest.MonkeyPatch) -> None:
     import bulkref.web.server as server
 
