@@ -4,6 +4,7 @@ approval rules, persistence across a restart, and the command itself."""
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import re
 import subprocess
@@ -596,42 +597,50 @@ def test_serve_refuses_two_targets_and_a_port_in_use() -> None:
         sock.close()
 
 
-def test_serve_prints_the_url_and_serves_it(tmp_path: Path) -> None:
+SERVE = ("serve", "--sandbox", "--port", "0", "--no-browser")
+
+
+@contextlib.contextmanager
+def serve_command(tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
+    """``bulkref serve --sandbox`` in a process of its own: (the URL it prints and
+    serves, its first lines). Its log goes to a file, which no pipe can stall."""
     env = {"BULKREF_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from bulkref.cli import main; main()",
-            "serve",
-            "--sandbox",
-            "--port",
-            "0",
-            "--no-browser",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        assert proc.stdout is not None
-        lines = [proc.stdout.readline(), proc.stdout.readline()]
-        assert lines[0].startswith("bulkref serve: the local sandbox")
-        url = re.fullmatch(r"Open (http://127\.0\.0\.1:\d+/)\n", lines[1])
-        assert url is not None, lines
-        deadline = time.monotonic() + 20
-        while True:
+    with (tmp_path / "serve.log").open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from bulkref.cli import main; main()", *SERVE],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            env=env,
+        )
+        try:
+            assert proc.stdout is not None
+            lines = [proc.stdout.readline(), proc.stdout.readline()]
+            url = re.fullmatch(r"Open (http://127\.0\.0\.1:\d+/)\n", lines[1])
+            assert url is not None, lines
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    httpx.get(url.group(1), timeout=5)
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.1)
+            yield url.group(1).rstrip("/"), lines
+        finally:
+            proc.terminate()
             try:
-                page = httpx.get(url.group(1), timeout=5)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:  # a server stuck in one call may not heed SIGTERM
+                proc.kill()
+                proc.wait(timeout=20)
+
+
+def test_serve_prints_the_url_and_serves_it(tmp_path: Path) -> None:
+    with serve_command(tmp_path) as (url, lines):
+        assert lines[0].startswith("bulkref serve: the local sandbox")
+        page = httpx.get(url + "/", timeout=5)
         assert page.status_code == 200 and "SANDBOX" in page.text
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 def test_a_crm_export_with_its_mapping_file(serve: Callable[..., WebServer]) -> None:
@@ -656,6 +665,60 @@ def test_a_crm_export_with_its_mapping_file(serve: Callable[..., WebServer]) -> 
     imp = server.app.web.store.get(base.rsplit("/", 1)[1])
     plan = bulkref.Plan.from_json(json.loads(imp.plan_path.read_text()))
     assert plan.summary["create"] == 8 and plan.mapping_fingerprint == bulkref.fingerprint(imp.mapping)
+
+
+def test_a_pathological_pattern_stalls_no_other_request(tmp_path: Path) -> None:
+    """'^(a+)+$' against thirty a's and a b: minutes for Python's re, holding the GIL,
+    so that no other request was answered meanwhile; RE2 runs it in time linear in the
+    cell. The server runs in a process of its own: a stalled one cannot stall the test."""
+    import threading
+
+    header = "Deal,Name,Account,Street,City,Country,Amount,Currency,Close,Email\n"
+    line = "D-{i},Contoso ERP,{account},1 Main St,Seattle,US,50000,USD,2027-03-31,sue@contoso.example\n"
+    export = header + "".join(line.format(i=i, account="a" * 30 + "b" * (i % 2)) for i in range(2000))
+    columns = {
+        "External Reference ID": "Deal",
+        "Referral Name": "Name",
+        "Customer Name": "Account",
+        "Address Line 1": "Street",
+        "City": "City",
+        "Country": "Country",
+        "Deal Value": "Amount",
+        "Currency": "Currency",
+        "Closing Date": "Close",
+        "Customer Contact {n} Email": "Email",
+    }
+    mapping = "[[skip]]\ncolumn = \"Account\"\npattern = '^(a+)+$'\n\n[fields]\n"
+    mapping += "".join(f'"{field}" = "{column}"\n' for field, column in columns.items())
+    mapping += '"Deal Type" = { value = "Partner-led" }\n'
+    with serve_command(tmp_path) as (url, _):
+        c = httpx.Client(base_url=url, timeout=60)
+        files = {"file": ("deals.csv", export.encode()), "mapping": ("deals.mapping.toml", mapping.encode())}
+        r = c.post("/imports", data={"csrf": csrf_of(c)}, files=files)
+        base = r.headers["location"].rsplit("/", 1)[0]
+        checked: list[httpx.Response | Exception] = []
+
+        def check() -> None:
+            try:
+                checked.append(httpx.get(url + base + "/check", timeout=60))
+            except Exception as e:  # the assertion below says it
+                checked.append(e)
+
+        worker = threading.Thread(target=check, daemon=True)
+        started = time.monotonic()
+        worker.start()
+        other = httpx.Client(base_url=url, timeout=1.0)
+        answered = 0
+        while worker.is_alive() or answered == 0:
+            asked = time.monotonic()
+            assert other.get("/export").status_code == 200  # a stalled server: ReadTimeout
+            assert time.monotonic() - asked < 1
+            answered += 1
+            assert time.monotonic() - started < 60
+        worker.join()
+    page = checked[0]
+    assert isinstance(page, httpx.Response) and page.status_code == 200, page
+    assert re.search(r'class="big">1000</span> rows', page.text), page.text[-800:]  # the others skipped
 
 
 def test_an_unreadable_sheet_is_one_sentence_on_the_check_page(serve: Callable[..., WebServer]) -> None:

@@ -31,6 +31,7 @@ from typing import Any, Literal, NamedTuple
 from bulkref.errors import (
     MappingError,
 )
+from bulkref.mapping.patterns import Pattern, PatternError
 from bulkref.spec.columns import SPEC, Column, Kind
 from bulkref.spec.enums import closest
 from bulkref.spec.enums import load as load_enums
@@ -126,7 +127,7 @@ class FieldMap:
     date_format: str | None = None
     number: NumberFormat = field(default_factory=NumberFormat)
     # With part: a named (or numbered) group of the first of these that matches the cell.
-    patterns: tuple[re.Pattern[str], ...] = ()
+    patterns: tuple[Pattern, ...] = ()
     pattern_names: tuple[str, ...] = ()  # as the entry names them: a [patterns] name, or the expression
     rules: tuple[Rule, ...] | None = None  # over sources, first match wins
     rows: str | None = None  # with group_by: how the deal's rows give this field (ROW_RULES)
@@ -181,7 +182,7 @@ class SkipRule:
     column: str
     line: int
     blank: bool = False
-    pattern: re.Pattern[str] | None = None
+    pattern: Pattern | None = None
     and_below: bool = False
     reason: str | None = None
 
@@ -307,7 +308,7 @@ class _Checker:
     ) -> None:
         self.path, self.doc, self.lines, self.raw_lines = path, doc, lines, text
         self.problems: list[tuple[int, str]] = []
-        self.patterns: dict[str, re.Pattern[str]] = {}
+        self.patterns: dict[str, Pattern] = {}
         self.name_order = "given_family"
         self.group_by: str | None = None
 
@@ -364,7 +365,7 @@ class _Checker:
 
     # ------------------------------------------------------------------ [patterns], [[skip]]
 
-    def _patterns(self, table: Any) -> dict[str, re.Pattern[str]]:
+    def _patterns(self, table: Any) -> dict[str, Pattern]:
         if not isinstance(table, dict):
             self.problem(self.line("patterns"), "[patterns] must be a table of name = 'regular expression'.")
             return {}
@@ -375,20 +376,25 @@ class _Checker:
                 out[name] = compiled
         return out
 
-    def _regex(self, text: Any, keys: tuple[str, ...], where: str) -> re.Pattern[str] | None:
+    def _regex(self, text: Any, keys: tuple[str, ...], where: str, line: int | None = None) -> Pattern | None:
+        """``text`` compiled, or None with a problem on ``line`` (else the line of ``keys``)."""
+        line = self.line(*keys) if line is None else line
         if not isinstance(text, str) or not text:
             self.problem(
-                self.line(*keys),
+                line,
                 f"{where} must be a regular expression in single quotes, like '^Total', not {_show(text)}.",
             )
             return None
         try:
-            return re.compile(text)
-        except re.error as e:
+            return Pattern(text)
+        except PatternError as e:
             self.problem(
-                self.line(*keys),
-                f"{where} is not a regular expression Python reads ({e}): check its brackets and "
-                "escapes (single-quoted TOML strings keep backslashes as they are).",
+                line,
+                f"{where} {e}: mapping patterns run on RE2, in time linear in the cell, which has no "
+                "backreferences, lookaround, atomic groups or possessive quantifiers; rewrite it without."
+                if e.unsupported
+                else f"{where} {e}: check its brackets and escapes (single-quoted TOML strings keep "
+                "backslashes as they are).",
             )
             return None
 
@@ -428,7 +434,7 @@ class _Checker:
                     f"{where} needs one condition: blank = true (the cell is empty) or "
                     "pattern = '...' (the cell matches a regular expression, like '^Total').",
                 )
-            compiled = None if pattern is None else self._regex(pattern, ("skip",), f"{where} pattern")
+            compiled = None if pattern is None else self._regex(pattern, ("skip",), f"{where} pattern", line)
             and_below = table.get("and_below", False)
             if not isinstance(and_below, bool):
                 self.problem(line, f"{where} and_below must be true or false, not {_show(and_below)}.")
@@ -688,9 +694,7 @@ class _Checker:
         listed = given if isinstance(given, list) else [given]
         return tuple(f"'{t}'" if t not in self.patterns else str(t) for t in listed)
 
-    def _field_pattern(
-        self, entry: dict[str, Any], name: str, line: int, where: str
-    ) -> tuple[re.Pattern[str], ...]:
+    def _field_pattern(self, entry: dict[str, Any], name: str, line: int, where: str) -> tuple[Pattern, ...]:
         """The entry's pattern, or its list of patterns (tried in order), each a
         regular expression or the name of one under [patterns]."""
         given = entry.get("pattern")
@@ -854,7 +858,7 @@ class _Checker:
         return dict(values), other
 
     def _split(
-        self, entry: dict[str, Any], line: int, where: str, patterns: tuple[re.Pattern[str], ...] = ()
+        self, entry: dict[str, Any], line: int, where: str, patterns: tuple[Pattern, ...] = ()
     ) -> tuple[str | None, str | int | None]:
         split, part = entry.get("split"), entry.get("part")
         if "pattern" in entry:
