@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
-from conftest import row, write_xlsx
+from conftest import row, write_csv, write_xlsx
 
 import bulkref
 from bulkref.cli.main import cli
@@ -405,6 +405,14 @@ def test_a_hostile_referral_name_is_escaped(serve: Callable[..., WebServer], tmp
     plan_fingerprint(c, base)
     for html in (c.get(base + "/review").text, c.get(base + "/plan.html").text, c.get("/").text):
         assert "<script>alert(1)" not in html and "<img src=x" not in html
+    # A CSV's sheet is its file's name, which the plan's rows carry: shown as uploaded, escaped.
+    csv_sheet = write_csv(tmp_path / "x.csv", [row(External_Reference_ID="C-1")])
+    base = upload(c, csv_sheet, name="q' data-x='<i>y.csv")
+    plan_fingerprint(c, base)
+    check, plan = c.get(base + "/check").text, c.get(base + "/plan.html").text
+    assert "data-x='" not in check + plan and "<i>y" not in check + plan
+    assert "Sheet <strong>q&#39; data-x=&#39;&lt;i&gt;y.csv</strong>" in check
+    assert "q&#x27; data-x=&#x27;&lt;i&gt;y.csv row 2" in plan
 
 
 def test_pages_show_no_server_path_only_the_names_uploaded(

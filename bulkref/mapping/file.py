@@ -268,7 +268,7 @@ def parse_mapping(text: str, path: Path | str = "mapping.toml") -> Mapping:
         raise MappingError(_too_deep(path, line))
     try:
         doc = tomllib.loads(text)
-    except RecursionError:  # what the count above missed (it cannot be): a sentence, not a traceback
+    except RecursionError:  # a safety net under the count above: a sentence, never a traceback
         raise MappingError(_too_deep(path, "?")) from None
     except tomllib.TOMLDecodeError as e:
         m = _TOML_AT.match(str(e))

@@ -18,6 +18,7 @@ import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -311,7 +312,11 @@ class App:
             mapping=(imp.mapping_name or "the mapping file") if plan.mapping is not None else None,
             target=target if plan.target is not None else None,
         )
-        html = self.hide(bulkref.plan_html(shown), imp)
+        html = bulkref.plan_html(shown)
+        # Its rows name the sheet too (a CSV's is its generated file name): replaced as
+        # the page escapes text (html.escape), since an uploaded name may hold " or <.
+        for path, name in private_names(self.home, imp):
+            html = html.replace(escape(path), escape(name))
         # The page admits only its own inline style and script, by hash (its meta policy):
         # the same policy as a header, and it may be framed by the review page only.
         policy = _meta_policy(html) + "; frame-ancestors 'self'"
