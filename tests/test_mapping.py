@@ -711,6 +711,55 @@ def test_cli_a_broken_mapping_exits_2_with_one_sentence_naming_the_line(tmp_path
     assert len(done.stderr.strip().splitlines()) == 1
 
 
+DEEP_MAPPINGS = {
+    "arrays": "x = " + "[" * 3000 + "]" * 3000 + "\n",
+    "inline tables": '[fields]\n"Deal Value" = { column = "A", values = ' + "{ a = " * 40 + "1" + " }" * 41,
+    "a dotted key": "[fields]\n" + "a." * 5000 + "b = 1\n",
+    "a dotted table": "[" + "a." * 100_000 + "b]\n",
+    "a dotted key just past the bound": "[fields]\n" + "a." * 40 + 'b = "x"\n',
+}
+
+
+@pytest.mark.parametrize("name", DEEP_MAPPINGS)
+def test_a_mapping_nested_too_deep_is_one_sentence_naming_the_line(name: str) -> None:
+    text = DEEP_MAPPINGS[name]
+    with pytest.raises(MappingError) as info:
+        parse_mapping(text, "/somewhere/deep.toml")
+    message = str(info.value)
+    assert message.startswith("deep.toml line ") and "more than 16 deep" in message, message
+    assert "line 2" in message if text.startswith("[fields]") else "line 1" in message
+
+
+def test_a_mapping_over_the_size_bound_is_refused_unread(tmp_path: Path) -> None:
+    big = tmp_path / "big.toml"
+    big.write_bytes(b"# " + b"x" * 2**20 + b"\n[fields]\n")
+    with pytest.raises(MappingError, match=r"^The mapping file 'big.toml' is over 1 MB"):
+        load_mapping(big)
+    with pytest.raises(MappingError, match="is over 1 MB"):
+        parse_mapping("#" * (2**20 + 1), "big.toml")
+
+
+def test_real_mappings_are_well_within_the_bounds() -> None:
+    from bulkref.mapping.file import _nesting
+
+    for path in LEGACY.glob("*.toml"):
+        text = path.read_text(encoding="utf-8")
+        assert len(text.encode()) < 2**20 // 20 and _nesting(text)[0] <= 4, path
+        parse_mapping(text, path.name)
+
+
+def test_cli_a_mapping_too_deep_or_too_large_exits_2_without_a_traceback(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.toml"
+    deep.write_text(DEEP_MAPPINGS["arrays"])
+    big = tmp_path / "big.toml"
+    big.write_bytes(b"#" * (2**20 + 10))
+    for mapping, said in ((deep, "bulkref: deep.toml line 1 nests"), (big, "bulkref: The mapping file 'big")):
+        done = bulkref("validate", str(EXAMPLES["hubspot"]), "--mapping", str(mapping), cwd=tmp_path)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.startswith(said) and "Traceback" not in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+
+
 def test_the_readme_s_full_example_is_a_valid_mapping_using_every_option() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme.split("### Migrating from a CRM export", 1)[1]

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +190,89 @@ def test_a_part_that_is_no_group_of_the_pattern_is_a_mapping_error() -> None:
         parse_mapping(text, "m.toml")
     with pytest.raises(MappingError, match=r"line 6: .*not a regular expression"):
         parse_mapping(text.replace("(?P<town>.+)", "(unclosed"), "m.toml")
+
+
+def test_a_pathological_pattern_on_long_cells_returns_at_once(export: Export) -> None:
+    """Python's re takes minutes on '^(a+)+$' and thirty a's and a b (and holds the GIL
+    meanwhile); the mapping's patterns run on RE2, in time linear in the cell."""
+    mapping = "[[skip]]\ncolumn = \"Account\"\npattern = '^(a+)+$'\n\n" + BASE.replace(
+        '"City" = "City"', '"City" = { column = "City", pattern = \'(x+x+)+y\', part = 0 }'
+    )
+    rows = [row(Deal=f"D-{i}", Account="a" * 30 + "b", City="x" * 5000) for i in range(50)]
+    started = time.monotonic()
+    v = export.check(rows, mapping)
+    assert time.monotonic() - started < 5
+    assert v.report.rows == 50 and {p.code for p in v.report.errors} == {"pattern_mismatch"}
+
+
+@pytest.mark.parametrize(
+    ("pattern", "said"),
+    [
+        (r"(a)\1", r"uses a backreference (\1)"),
+        (r"(?P<x>a)(?P=x)", "uses a backreference (?P=name)"),
+        (r"Total(?= row)", "uses a lookahead (?=...)"),
+        (r"(?!Sub)Total", "uses a negative lookahead (?!...)"),
+        (r"(?<=Grand )Total", "uses a lookbehind (?<=...)"),
+        (r"(?<!Sub)Total", "uses a negative lookbehind (?<!...)"),
+        (r"(?>a+)b", "uses an atomic group (?>...)"),
+        (r"a++b", "uses a possessive quantifier (++)"),
+        (r"[\W_]+", r"uses \W inside brackets"),
+    ],
+)
+def test_a_pattern_with_a_feature_re2_lacks_is_refused_naming_the_line(pattern: str, said: str) -> None:
+    # The second rule: its message names its own [[skip]] line, not the first one's.
+    text = (
+        f'[[skip]]\ncolumn = "Deal"\nblank = true\n\n[[skip]]\ncolumn = "Account"\npattern = \'{pattern}\'\n'
+    )
+    with pytest.raises(MappingError) as info:
+        parse_mapping(text + "\n" + BASE, "m.toml")
+    message = str(info.value)
+    assert message.startswith(f"m.toml line 5: [[skip]] pattern {said}"), message
+    assert "linear in the cell" in message or "[^...]" in message
+
+
+@pytest.mark.parametrize(
+    ("pattern", "texts"),
+    [
+        (r"(?P<city>\w+?市)(?P<rest>\S+)", ["北京市建国路88号", "München", "a_1市x"]),
+        (r"\d{3}", ["١٢٣", "１２３", "123", "12a"]),  # Unicode digits, as Python's \d
+        (r"a\sb", ["a\u3000b", "a\xa0b", "a\tb", "a-b"]),
+        (r"[\w-]+", ["Zürich-Öst", "naïve", "--"]),
+        (r"\D+|\W+|\S+", ["x", "é", " "]),
+        (r"(?i)straße", ["STRASSE", "Straße", "STRAßE"]),
+        (r"^(Sub)?[Tt]otal", ["Total", "Subtotal", "total", "grand total"]),
+        (r"a{,2}b", ["b", "aab", "aaab", "a{,2}b"]),
+        (r"x\Z", ["x", "x\n"]),
+        (r"(?#a comment)\u00e9\N{EM DASH}", ["é—"]),
+        (r"[]x]+", ["]x]", "y"]),
+        (r"[[:alpha:]]+", ["[:", "abc", "ph:"]),
+        (r"(a)|(b)", ["a", "b"]),
+    ],
+)
+def test_patterns_mean_what_they_mean_in_python(pattern: str, texts: list[str]) -> None:
+    from bulkref.mapping.patterns import Pattern
+
+    ours, python = Pattern(pattern), re.compile(pattern)
+    assert ours.groups == python.groups and ours.groupindex == dict(python.groupindex)
+    for text in texts:
+        for how in ("search", "fullmatch"):
+            got, want = getattr(ours, how)(text), getattr(python, how)(text)
+            assert (got is None) == (want is None), (pattern, text, how)
+            if got is not None and want is not None:
+                groups = range(python.groups + 1)
+                assert [got.group(g) for g in groups] == [want.group(g) for g in groups], (pattern, text)
+
+
+def test_word_digit_and_space_classes_are_python_s_across_the_basic_plane() -> None:
+    import unicodedata
+
+    from bulkref.mapping.patterns import Pattern
+
+    # Every character Python's Unicode tables know (RE2's may be newer, and know more).
+    chars = "".join(c for c in map(chr, range(0x10000)) if unicodedata.category(c) not in ("Cn", "Cs"))
+    for cls in (r"\w", r"\d", r"\s", r"\W", r"\D", r"\S"):
+        ours, python = Pattern(cls), re.compile(cls)
+        assert [c for c in chars if ours.fullmatch(c)] == python.findall(chars), cls
 
 
 # --------------------------------------------------------------------------- skipping rows

@@ -4,6 +4,7 @@ approval rules, persistence across a restart, and the command itself."""
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import re
 import subprocess
@@ -17,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
-from conftest import row, write_xlsx
+from conftest import row, write_csv, write_xlsx
 
 import bulkref
 from bulkref.cli.main import cli
@@ -202,12 +203,141 @@ def test_access_token_is_required_when_set_and_never_shown(
     assert any("GET /export 303" in record.getMessage() for record in caplog.records)
 
 
+def raw_get(c: httpx.Client, server: WebServer, target: bytes) -> httpx.Response:
+    """GET with this exact request target (httpx would read ``//host/`` as a host of its own)."""
+    return c.send(c.build_request("GET", httpx.URL(server.url).copy_with(raw_path=target)))
+
+
+def test_redirects_stay_on_this_origin(serve: Callable[..., WebServer]) -> None:
+    token = "tok-" + "z" * 30
+    server = serve(access_token=token)
+    c = client(server)
+    t = token.encode()
+    for target in (
+        b"//evil.example/?token=" + t,
+        b"//evil.example?token=" + t,
+        b"/\\evil.example/?token=" + t,
+        b"/%2F%2Fevil.example/?token=" + t,
+        b"/%5Cevil.example/?token=" + t,
+        b"/https:%2F%2Fevil.example?token=" + t,
+    ):
+        r = raw_get(c, server, target)
+        assert r.status_code == 303, target
+        location = r.headers["location"]
+        assert location.startswith("/") and location[1:2] not in ("/", "\\"), (target, location)
+        assert httpx.URL(server.url).join(location).host == "127.0.0.1", (target, location)
+    r = raw_get(c, server, b"/export?token=" + t + b"&x=1")
+    assert r.headers["location"] == "/export?x=1"
+    r = raw_get(c, server, b"/imports/%0D%0ASet-Cookie:%20a=b?token=" + t)
+    assert r.headers["location"] == "/imports/%0D%0ASet-Cookie:%20a=b"  # one header, encoded
+    assert "a=b" not in r.headers["set-cookie"]
+    # Without a token, Starlette's own redirects (a trailing slash) stay here too.
+    plain = serve()
+    c = client(plain)
+    for target in (b"//evil.example/", b"//evil.example/export/", b"/\\evil.example/", b"/export/"):
+        r = raw_get(c, plain, target)
+        if r.is_redirect:
+            location = httpx.URL(plain.url).join(r.headers["location"])
+            assert location.host == "127.0.0.1" and location.port == plain.port, (target, location)
+
+
 def test_loopback_app_answers_only_to_loopback_host_names(serve: Callable[..., WebServer]) -> None:
     c = client(serve())
     assert c.get("/", headers={"host": "evil.example"}).status_code == 403
     assert c.get("/", headers={"host": "evil.example:8780"}).status_code == 403
-    assert c.get("/", headers={"host": "localhost:8780"}).status_code == 200
-    assert c.get("/", headers={"host": "127.0.0.1"}).status_code == 200
+    for host in ("localhost:8780", "LOCALHOST", "127.0.0.1", "127.0.0.1:8780", "127.9.8.7:1", "[::1]:8780"):
+        assert c.get("/", headers={"host": host}).status_code == 200, host
+
+
+# Names a rebinding page can have (resolved to 127.0.0.1 by its own DNS), and broken Host headers.
+REBINDING = (
+    "127.0.0.1.nip.io",
+    "127.0.0.1.evil.example",
+    "127.attacker.example",
+    "127.0.0.1.evil.example:8780",
+    "localhost.evil.example",
+    "[::1].evil.example",
+    "[::1]x",
+    "127.0.0.1:80.evil.example",
+    "127.0.0.1:",
+    "127.1",
+)
+
+
+def test_a_rebinding_host_name_gets_no_page_no_token_and_no_action(serve: Callable[..., WebServer]) -> None:
+    server = serve()
+    c = client(server)
+    base = upload(c, EXAMPLES)
+    csrf = csrf_of(c)  # even the real token does not help a page on another name
+    fp = plan_fingerprint(c, base)
+    imp = server.app.web.store.get(base.rsplit("/", 1)[1])
+    plan_before = imp.plan_path.read_bytes()
+    gets = ["/", "/export", base, base + "/check", base + "/review", base + "/apply", base + "/plan.html"]
+    gets += [base + "/plan.json", base + "/progress.json", "/static/app.js", "/template.xlsx"]
+    posts: list[tuple[str, dict[str, Any]]] = [
+        ("/imports", {"data": {"csrf": csrf}, "files": {"file": ("a.xlsx", EXAMPLES.read_bytes())}}),
+        (base + "/plan", {"data": {"csrf": csrf}}),
+        (base + "/approve", {"data": {"csrf": csrf, "name": "Mallory", "plan": fp}}),
+        (base + "/apply", {"data": {"csrf": csrf}}),
+        ("/export", {"data": {"csrf": csrf, "format": "csv"}}),
+    ]
+    for host in REBINDING:
+        for path in gets:
+            r = c.get(path, headers={"host": host})
+            assert r.status_code == 403, (host, path, r.status_code)
+            assert csrf not in r.text and "csrf" not in r.text and fp not in r.text
+            assert "set-cookie" not in r.headers
+        for path, body in posts:
+            r = c.post(path, headers={"host": host}, **body)
+            assert r.status_code == 403, (host, path, r.status_code)
+    assert [i.id for i in server.app.web.store.recent(50)] == [imp.id]  # no upload
+    assert imp.plan_path.read_bytes() == plan_before  # no plan
+    assert imp.approval() is None and not imp.journal_path.exists()  # no approval, no apply
+    assert not server.app.web.store.exports.exists()  # no export
+
+
+def test_the_host_check_parses_names_and_addresses() -> None:
+    from bulkref.web.security import allowed_host, host_name, is_loopback
+
+    for name in ("127.0.0.1", "127.255.0.9", "localhost", "LocalHost", "::1", "[::1]", "0:0:0:0:0:0:0:1"):
+        assert is_loopback(name), name
+    for name in ("127.0.0.1.nip.io", "127.attacker.example", "localhost.evil.example", "127.1", "0.0.0.0"):
+        assert not is_loopback(name), name
+    assert not is_loopback("192.0.2.10") and not is_loopback("") and not is_loopback("[::1].x")
+    assert host_name("[::1]:8780") == "::1" and host_name("Example.COM:80") == "example.com"
+    assert host_name("::1") == "::1" and host_name("x:y") is None and host_name("") is None
+    for header in REBINDING:
+        assert not allowed_host(header, "127.0.0.1"), header
+    # A name the user serves (--host NAME) is accepted exactly, beside loopback.
+    assert allowed_host("bulkref.example.com:8780", "bulkref.example.com")
+    assert allowed_host("BULKREF.example.com", "bulkref.example.com")
+    assert allowed_host("127.0.0.1:8780", "bulkref.example.com")
+    assert not allowed_host("bulkref.example.com.evil.example", "bulkref.example.com")
+    assert not allowed_host("evil.example", "bulkref.example.com")
+    assert allowed_host("192.0.2.10:8780", "192.0.2.10") and not allowed_host("192.0.2.11", "192.0.2.10")
+    assert allowed_host("[2001:db8::5]:8780", "2001:db8::5")
+    assert allowed_host("[2001:db8::5]", "[2001:db8::5]")
+    # Every interface: this machine's name (the printed URL's) and any address, never another name.
+    import socket
+
+    assert allowed_host(f"{socket.gethostname()}:8780", "0.0.0.0")
+    assert allowed_host("192.0.2.10:8780", "0.0.0.0") and allowed_host("[2001:db8::5]:1", "::")
+    assert not allowed_host("127.0.0.1.nip.io:8780", "0.0.0.0") and not allowed_host("evil.example", "::")
+
+
+def test_with_an_access_token_the_host_is_checked_first(serve: Callable[..., WebServer]) -> None:
+    token = "tok-" + "y" * 30
+    server = serve(access_token=token)
+    server.app.host = "bulkref.example.com"  # as `serve --host bulkref.example.com` (bound to loopback here)
+    c = client(server)
+    for host in ("127.0.0.1.evil.example", "evil.example", "bulkref.example.com.evil.example"):
+        r = c.get(f"/?token={token}", headers={"host": host})
+        assert r.status_code == 403 and "set-cookie" not in r.headers  # the token buys no cookie there
+    r = c.get(f"/?token={token}", headers={"host": f"bulkref.example.com:{server.port}"})
+    assert r.status_code == 303 and "set-cookie" in r.headers
+    assert c.get("/", headers={"host": "bulkref.example.com"}).status_code == 200
+    assert c.get("/").status_code == 200  # loopback too
+    assert c.get("/", headers={"host": "evil.example"}).status_code == 403
 
 
 def test_uploads_over_the_limit_are_refused(serve: Callable[..., WebServer]) -> None:
@@ -240,6 +370,30 @@ def test_unknown_or_malformed_import_ids_are_not_found(serve: Callable[..., WebS
     assert c.get("/export/../../x/file").status_code == 404
 
 
+def test_templates_are_served_and_other_suffixes_are_not_found(
+    serve: Callable[..., WebServer], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import tempfile
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where the app makes its folder
+    c = client(serve())
+    for path in ("/template.py", "/template.xlsx.py", "/template.XLSX", "/template.json", "/template.."):
+        r = c.get(path)
+        assert r.status_code == 404, (path, r.status_code)
+        assert "There is no such page." in r.text
+    assert list(scratch.iterdir()) == []  # nothing left behind
+    xlsx = c.get("/template.xlsx?examples=1")
+    assert xlsx.status_code == 200 and xlsx.content.startswith(b"PK")
+    assert "referrals-template-examples.xlsx" in xlsx.headers["content-disposition"]
+    assert c.get("/template.csv").status_code == 200
+    deadline = time.monotonic() + 5  # a download's folder goes once it is sent
+    while list(scratch.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(scratch.iterdir()) == []
+
+
 def test_a_hostile_referral_name_is_escaped(serve: Callable[..., WebServer], tmp_path: Path) -> None:
     c = client(serve())
     hostile = '<script>alert(1)</script><img src=x onerror="alert(2)">'
@@ -251,6 +405,58 @@ def test_a_hostile_referral_name_is_escaped(serve: Callable[..., WebServer], tmp
     plan_fingerprint(c, base)
     for html in (c.get(base + "/review").text, c.get(base + "/plan.html").text, c.get("/").text):
         assert "<script>alert(1)" not in html and "<img src=x" not in html
+    # A CSV's sheet is its file's name, which the plan's rows carry: shown as uploaded, escaped.
+    csv_sheet = write_csv(tmp_path / "x.csv", [row(External_Reference_ID="C-1")])
+    base = upload(c, csv_sheet, name="q' data-x='<i>y.csv")
+    plan_fingerprint(c, base)
+    check, plan = c.get(base + "/check").text, c.get(base + "/plan.html").text
+    assert "data-x='" not in check + plan and "<i>y" not in check + plan
+    assert "Sheet <strong>q&#39; data-x=&#39;&lt;i&gt;y.csv</strong>" in check
+    assert "q&#x27; data-x=&#x27;&lt;i&gt;y.csv row 2" in plan
+
+
+def test_pages_show_no_server_path_only_the_names_uploaded(
+    serve: Callable[..., WebServer], tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    server = serve(api_url=None, sandbox=True)  # the embedded sandbox: its state file is in home too
+    c = client(server)
+    pages: list[httpx.Response] = []
+    # An unreadable sheet: its message, on the check page, the annotated download's error and the plan's.
+    r = c.post("/imports", data={"csrf": csrf_of(c)}, files={"file": ("deals.xlsx", b"no workbook")})
+    bad = r.headers["location"].rsplit("/", 1)[0]
+    pages += [
+        c.get(bad + "/check"),
+        c.get(bad + "/annotated.xlsx"),
+        c.post(bad + "/plan", data={"csrf": csrf_of(c)}),
+    ]
+    assert "deals.xlsx" in pages[0].text and "deals.xlsx" in pages[1].text
+    # A mapping with a mistake, and a CSV export through a mapping (the CSV's sheet is its file's name).
+    legacy = Path(__file__).parent.parent / "examples" / "legacy"
+    export = (legacy / "hubspot-deals.csv").read_bytes()
+    for mapping in (b"[fields]\nX = 1\n", (legacy / "hubspot-deals.mapping.toml").read_bytes()):
+        files = {"file": ("hubspot.csv", export), "mapping": ("hubspot.mapping.toml", mapping)}
+        r = c.post("/imports", data={"csrf": csrf_of(c)}, files=files)
+        pages.append(c.get(r.headers["location"]))
+        assert "hubspot.mapping.toml" in pages[-1].text
+    assert "Sheet <strong>hubspot.csv</strong>" in pages[-1].text
+    mapped = r.headers["location"].rsplit("/", 1)[0]
+    plan_fingerprint(c, mapped)
+    pages += [c.get(mapped + "/review"), c.get(mapped + "/plan.html")]
+    assert "bulkref plan: hubspot.csv" in pages[-1].text and "sandbox.db" in pages[-1].text
+    # A sheet through every step.
+    base = upload(c, EXAMPLES, name="q3.xlsx")
+    approve(c, base)
+    assert c.post(base + "/apply", data={"csrf": csrf_of(c)}).status_code == 303
+    server.app.web.jobs.wait(60)
+    for path in ("/check", "/review", "/plan.html", "/apply", "/results", "/progress.json"):
+        pages.append(c.get(base + path))
+    pages += [c.get("/"), c.get("/export"), c.get("/imports/20260101-000000-deadbeef/check")]
+    for page in pages:
+        text = urllib.parse.unquote(page.text)
+        for where in {str(home), str(home.resolve()), str(tmp_path)}:
+            assert where not in text, (page.url, where)
+        assert re.search(r"(input|mapping)-[0-9a-f]{12}", text) is None, page.url
 
 
 # -- approval and apply -----------------------------------------------------------------------
@@ -325,6 +531,29 @@ def test_a_restart_loses_nothing(serve: Callable[..., WebServer]) -> None:
     assert 'id="resume"' in c2.get(base + "/apply").text
 
 
+def test_each_server_start_has_its_own_csrf_token(serve: Callable[..., WebServer], tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / "web").mkdir(parents=True)
+    (home / "web" / "csrf-token").write_text("x" * 43)  # as earlier versions kept it, for good
+    first = serve()
+    c = client(first)
+    base = upload(c, EXAMPLES)
+    old = csrf_of(c)
+    assert old != "x" * 43 and csrf_of(c) == old  # one token for the server's run
+    first.stop()
+    assert not (home / "web" / "csrf-token").exists()
+    assert all(old not in p.read_text(errors="replace") for p in home.rglob("*") if p.is_file())
+
+    second = serve()
+    c2 = client(second)
+    # A page loaded before the restart: its form is refused, with what to do.
+    r = c2.post(base + "/plan", data={"csrf": old})
+    assert r.status_code == 403 and "reload the page" in r.text
+    new = csrf_of(c2)  # the reload
+    assert new != old
+    assert c2.post(base + "/plan", data={"csrf": new}).status_code == 303
+
+
 def test_results_and_export_through_the_pages(serve: Callable[..., WebServer], target: Any) -> None:
     server = serve()
     c = client(server)
@@ -376,42 +605,50 @@ def test_serve_refuses_two_targets_and_a_port_in_use() -> None:
         sock.close()
 
 
-def test_serve_prints_the_url_and_serves_it(tmp_path: Path) -> None:
+SERVE = ("serve", "--sandbox", "--port", "0", "--no-browser")
+
+
+@contextlib.contextmanager
+def serve_command(tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
+    """``bulkref serve --sandbox`` in a process of its own: (the URL it prints and
+    serves, its first lines). Its log goes to a file, which no pipe can stall."""
     env = {"BULKREF_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from bulkref.cli import main; main()",
-            "serve",
-            "--sandbox",
-            "--port",
-            "0",
-            "--no-browser",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        assert proc.stdout is not None
-        lines = [proc.stdout.readline(), proc.stdout.readline()]
-        assert lines[0].startswith("bulkref serve: the local sandbox")
-        url = re.fullmatch(r"Open (http://127\.0\.0\.1:\d+/)\n", lines[1])
-        assert url is not None, lines
-        deadline = time.monotonic() + 20
-        while True:
+    with (tmp_path / "serve.log").open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from bulkref.cli import main; main()", *SERVE],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            env=env,
+        )
+        try:
+            assert proc.stdout is not None
+            lines = [proc.stdout.readline(), proc.stdout.readline()]
+            url = re.fullmatch(r"Open (http://127\.0\.0\.1:\d+/)\n", lines[1])
+            assert url is not None, lines
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    httpx.get(url.group(1), timeout=5)
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.1)
+            yield url.group(1).rstrip("/"), lines
+        finally:
+            proc.terminate()
             try:
-                page = httpx.get(url.group(1), timeout=5)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:  # a server stuck in one call may not heed SIGTERM
+                proc.kill()
+                proc.wait(timeout=20)
+
+
+def test_serve_prints_the_url_and_serves_it(tmp_path: Path) -> None:
+    with serve_command(tmp_path) as (url, lines):
+        assert lines[0].startswith("bulkref serve: the local sandbox")
+        page = httpx.get(url + "/", timeout=5)
         assert page.status_code == 200 and "SANDBOX" in page.text
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 def test_a_crm_export_with_its_mapping_file(serve: Callable[..., WebServer]) -> None:
@@ -438,6 +675,69 @@ def test_a_crm_export_with_its_mapping_file(serve: Callable[..., WebServer]) -> 
     assert plan.summary["create"] == 8 and plan.mapping_fingerprint == bulkref.fingerprint(imp.mapping)
 
 
+def test_a_pathological_pattern_stalls_no_other_request(tmp_path: Path) -> None:
+    """'^(a+)+$' against thirty a's and a b: minutes for Python's re, holding the GIL,
+    so that no other request was answered meanwhile; RE2 runs it in time linear in the
+    cell. A long pattern on long cells still takes seconds (linear, but in the pattern's
+    size too): RE2 lets go of the GIL meanwhile, and other requests are answered. The
+    server runs in a process of its own: a stalled one cannot stall the test."""
+    import threading
+
+    header = "Deal,Name,Account,Street,City,Country,Amount,Currency,Close,Email,Notes\n"
+    line = (
+        "D-{i},Contoso ERP,{account},1 Main St,Seattle,US,50000,USD,2027-03-31,sue@contoso.example,{notes}\n"
+    )
+    export = header + "".join(
+        line.format(i=i, account="a" * 30 + "b" * (i % 2), notes="n" * (5000 if i < 20 else 10))
+        for i in range(2000)
+    )
+    columns = {
+        "External Reference ID": "Deal",
+        "Referral Name": "Name",
+        "Customer Name": "Account",
+        "Address Line 1": "Street",
+        "City": "City",
+        "Country": "Country",
+        "Deal Value": "Amount",
+        "Currency": "Currency",
+        "Closing Date": "Close",
+        "Customer Contact {n} Email": "Email",
+    }
+    mapping = "[[skip]]\ncolumn = \"Account\"\npattern = '^(a+)+$'\n\n"
+    mapping += "[[skip]]\ncolumn = \"Notes\"\npattern = '.{1000}.{1000}.{1000}x'\n\n[fields]\n"
+    mapping += "".join(f'"{field}" = "{column}"\n' for field, column in columns.items())
+    mapping += '"Deal Type" = { value = "Partner-led" }\n'
+    with serve_command(tmp_path) as (url, _):
+        c = httpx.Client(base_url=url, timeout=60)
+        files = {"file": ("deals.csv", export.encode()), "mapping": ("deals.mapping.toml", mapping.encode())}
+        r = c.post("/imports", data={"csrf": csrf_of(c)}, files=files)
+        base = r.headers["location"].rsplit("/", 1)[0]
+        checked: list[httpx.Response | Exception] = []
+
+        def check() -> None:
+            try:
+                checked.append(httpx.get(url + base + "/check", timeout=60))
+            except Exception as e:  # the assertion below says it
+                checked.append(e)
+
+        worker = threading.Thread(target=check, daemon=True)
+        started = time.monotonic()
+        worker.start()
+        other = httpx.Client(base_url=url, timeout=1.0)
+        answered = 0
+        while worker.is_alive() or answered == 0:
+            asked = time.monotonic()
+            assert other.get("/export").status_code == 200  # a stalled server: ReadTimeout
+            assert time.monotonic() - asked < 1
+            answered += 1
+            assert time.monotonic() - started < 60
+        worker.join()
+    assert answered >= 2  # some while the check ran (seconds of RE2 on the long cells)
+    page = checked[0]
+    assert isinstance(page, httpx.Response) and page.status_code == 200, page
+    assert re.search(r'class="big">1000</span> rows', page.text), page.text[-800:]  # the others skipped
+
+
 def test_an_unreadable_sheet_is_one_sentence_on_the_check_page(serve: Callable[..., WebServer]) -> None:
     c = client(serve())
     r = c.post("/imports", data={"csrf": csrf_of(c)}, files={"file": ("deals.xlsx", b"this is no workbook")})
@@ -446,6 +746,28 @@ def test_an_unreadable_sheet_is_one_sentence_on_the_check_page(serve: Callable[.
     found = re.search(r'<div class="alert error" id="unusable">([^<]+)</div>', page.text)
     assert found is not None and "Traceback" not in page.text
     assert found.group(1).strip().endswith(".")
+
+
+def test_a_mapping_too_deep_or_too_large_is_one_sentence_on_the_check_page(
+    serve: Callable[..., WebServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO")
+    c = client(serve())
+    export = (Path(__file__).parent.parent / "examples" / "legacy" / "hubspot-deals.csv").read_bytes()
+    for mapping, said in (
+        (b"x = " + b"[" * 5000 + b"]" * 5000 + b"\n", "deep.mapping.toml line 1 nests"),
+        (b"#" * (2**20 + 1), "The mapping file &#39;deep.mapping.toml&#39; is over 1 MB"),
+    ):
+        files = {"file": ("deals.csv", export), "mapping": ("deep.mapping.toml", mapping)}
+        r = c.post("/imports", data={"csrf": csrf_of(c)}, files=files)
+        assert r.status_code == 303
+        base = r.headers["location"].rsplit("/", 1)[0]
+        for page in (c.get(base + "/check"), c.post(base + "/plan", data={"csrf": csrf_of(c)})):
+            assert page.status_code == 200 and said in page.text, page.text[-600:]
+            assert "Traceback" not in page.text
+        assert c.get(base + "/annotated.xlsx").status_code == 422
+    assert not any(r.exc_info or "Traceback" in r.getMessage() for r in caplog.records)
+    assert not any(r.levelname == "ERROR" for r in caplog.records)
 
 
 def test_serve_beyond_loopback_prints_a_url_with_an_access_token(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -464,6 +786,19 @@ def test_serve_beyond_loopback_prints_a_url_with_an_access_token(monkeypatch: py
     served.clear()
     r = CliRunner().invoke(cli, ["serve", "--sandbox", "--no-browser"])
     assert "token" not in r.output and served[0].access_token is None
+    assert served[0].host == "127.0.0.1"
+
+    # A name that only starts like loopback is a name on the network: it gets the token.
+    for host in ("127.0.0.1.nip.io", "127.attacker.example"):
+        served.clear()
+        r = CliRunner().invoke(cli, ["serve", "--sandbox", "--host", host, "--no-browser"])
+        assert r.exit_code == 0, r.output
+        assert served[0].access_token is not None and served[0].host == host
+        assert f"Open http://{host}:" in r.output and "?token=" in r.output
+    for host in ("localhost", "::1", "127.0.0.2"):
+        served.clear()
+        r = CliRunner().invoke(cli, ["serve", "--sandbox", "--host", host, "--no-browser"])
+        assert r.exit_code == 0 and served[0].access_token is None, (host, r.output)
 
 
 def test_error_pages_carry_the_policy_too(serve: Callable[..., WebServer]) -> None:

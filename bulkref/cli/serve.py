@@ -31,7 +31,8 @@ class _CannotServe(click.ClickException):
     "--host",
     default="127.0.0.1",
     show_default=True,
-    help="Address to listen on. Any other than loopback requires the access token printed in the URL.",
+    help="Address or name to listen on; requests must name it (or loopback). Any other than loopback "
+    "requires the access token printed in the URL.",
 )
 @click.option(
     "--port",
@@ -63,6 +64,8 @@ def serve(
     from bulkref.web.server import bind, url_of
     from bulkref.web.server import serve as run
 
+    # The same check as every request's Host header: a name that merely starts like
+    # loopback (127.0.0.1.nip.io) is a name on the network, and gets the token.
     token = None if is_loopback(host) else secrets.token_urlsafe(24)
     try:
         sock = bind(host, port)
@@ -75,7 +78,12 @@ def serve(
         ) from None
     bound = int(sock.getsockname()[1])
     settings = Settings(
-        api_url=api_url, sandbox=use_sandbox, access_token=token, port=bound, max_upload=max_upload * 2**20
+        api_url=api_url,
+        sandbox=use_sandbox,
+        access_token=token,
+        host=host,
+        port=bound,
+        max_upload=max_upload * 2**20,
     )
     url = url_of(host, bound, token)
     try:  # a bad target fails here, before anything is printed

@@ -26,11 +26,12 @@ from collections.abc import Mapping as MappingType
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from bulkref.errors import (
     MappingError,
 )
+from bulkref.mapping.patterns import Pattern, PatternError
 from bulkref.spec.columns import SPEC, Column, Kind
 from bulkref.spec.enums import TAXONOMY_LISTS, closest
 from bulkref.spec.enums import load as load_enums
@@ -126,7 +127,7 @@ class FieldMap:
     date_format: str | None = None
     number: NumberFormat = field(default_factory=NumberFormat)
     # With part: a named (or numbered) group of the first of these that matches the cell.
-    patterns: tuple[re.Pattern[str], ...] = ()
+    patterns: tuple[Pattern, ...] = ()
     pattern_names: tuple[str, ...] = ()  # as the entry names them: a [patterns] name, or the expression
     rules: tuple[Rule, ...] | None = None  # over sources, first match wins
     rows: str | None = None  # with group_by: how the deal's rows give this field (ROW_RULES)
@@ -181,7 +182,7 @@ class SkipRule:
     column: str
     line: int
     blank: bool = False
-    pattern: re.Pattern[str] | None = None
+    pattern: Pattern | None = None
     and_below: bool = False
     reason: str | None = None
 
@@ -215,7 +216,11 @@ class Mapping:
 def load_mapping(path: Path | str) -> Mapping:
     path = Path(path)
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        with path.open("rb") as f:
+            data = f.read(MAX_MAPPING_BYTES + 1)  # no more than the bound: a huge file is not read whole
+        if len(data) > MAX_MAPPING_BYTES:
+            raise MappingError(_too_large(path))
+        text = data.decode("utf-8-sig")
     except FileNotFoundError:
         raise MappingError(
             f"The mapping file '{path}' does not exist: check the path, or start one "
@@ -232,11 +237,39 @@ def load_mapping(path: Path | str) -> Mapping:
 
 _TOML_AT = re.compile(r"^(.*?)\s*\(at line (\d+), column (\d+)\)$")
 
+# A mapping names columns and values: a few kilobytes, three or four levels deep
+# (a rule list in an entry's inline table). Far past any real one, these bounds keep
+# a hostile file from costing memory, or tomllib's recursion its stack (a deep
+# enough array was a RecursionError: a traceback on the command line, a 500 in the app).
+MAX_MAPPING_BYTES = 2**20
+MAX_NESTING = 16
+
+
+def _too_large(path: Path) -> str:
+    return (
+        f"The mapping file '{path.name}' is over {MAX_MAPPING_BYTES // 2**20} MB: a mapping names "
+        "columns and values, a few kilobytes. Is it the export itself? Give the mapping's .toml file."
+    )
+
+
+def _too_deep(path: Path, line: int | str) -> str:
+    return (
+        f"{path.name} line {line} nests arrays, tables or dotted keys more than {MAX_NESTING} deep: "
+        "a mapping needs a few levels at most; check the brackets, braces and dots on that line."
+    )
+
 
 def parse_mapping(text: str, path: Path | str = "mapping.toml") -> Mapping:
     path = Path(path)
+    if len(text) > MAX_MAPPING_BYTES:
+        raise MappingError(_too_large(path))
+    deepest, line = _nesting(text)
+    if deepest > MAX_NESTING:  # before tomllib, whose parser recurses once per level
+        raise MappingError(_too_deep(path, line))
     try:
         doc = tomllib.loads(text)
+    except RecursionError:  # a safety net under the count above: a sentence, never a traceback
+        raise MappingError(_too_deep(path, "?")) from None
     except tomllib.TOMLDecodeError as e:
         m = _TOML_AT.match(str(e))
         what, line, col = (m.group(1), m.group(2), m.group(3)) if m else (str(e), "?", "?")
@@ -245,7 +278,26 @@ def parse_mapping(text: str, path: Path | str = "mapping.toml") -> Mapping:
             f"{col}): check the quotes, commas, braces and '=' on that line (strings need double "
             'quotes: "Closing Date" = "Close Date").'
         ) from None
-    return _Checker(path, doc, key_lines(text), text).mapping()
+    lines = key_lines(text)
+    too_deep = _deeper_than(doc, MAX_NESTING)  # dotted keys nest too, without brackets
+    if too_deep is not None:
+        raise MappingError(_too_deep(path, line_of(lines, too_deep)))
+    return _Checker(path, doc, lines, text).mapping()
+
+
+def _deeper_than(doc: dict[str, Any], limit: int) -> tuple[str, ...] | None:
+    """The key path of a value nested more than ``limit`` deep in ``doc``, or None.
+    Walked with a list, not by recursion, whatever the depth."""
+    todo: list[tuple[Any, tuple[str, ...], int]] = [(doc, (), 0)]
+    while todo:
+        value, keys, depth = todo.pop()
+        if depth > limit:
+            return keys
+        if isinstance(value, dict):
+            todo.extend((v, (*keys, str(k)), depth + 1) for k, v in value.items())
+        elif isinstance(value, list):
+            todo.extend((v, keys, depth + 1) for v in value)
+    return None
 
 
 class _Checker:
@@ -256,7 +308,7 @@ class _Checker:
     ) -> None:
         self.path, self.doc, self.lines, self.raw_lines = path, doc, lines, text
         self.problems: list[tuple[int, str]] = []
-        self.patterns: dict[str, re.Pattern[str]] = {}
+        self.patterns: dict[str, Pattern] = {}
         self.name_order = "given_family"
         self.group_by: str | None = None
 
@@ -313,7 +365,7 @@ class _Checker:
 
     # ------------------------------------------------------------------ [patterns], [[skip]]
 
-    def _patterns(self, table: Any) -> dict[str, re.Pattern[str]]:
+    def _patterns(self, table: Any) -> dict[str, Pattern]:
         if not isinstance(table, dict):
             self.problem(self.line("patterns"), "[patterns] must be a table of name = 'regular expression'.")
             return {}
@@ -324,20 +376,25 @@ class _Checker:
                 out[name] = compiled
         return out
 
-    def _regex(self, text: Any, keys: tuple[str, ...], where: str) -> re.Pattern[str] | None:
+    def _regex(self, text: Any, keys: tuple[str, ...], where: str, line: int | None = None) -> Pattern | None:
+        """``text`` compiled, or None with a problem on ``line`` (else the line of ``keys``)."""
+        line = self.line(*keys) if line is None else line
         if not isinstance(text, str) or not text:
             self.problem(
-                self.line(*keys),
+                line,
                 f"{where} must be a regular expression in single quotes, like '^Total', not {_show(text)}.",
             )
             return None
         try:
-            return re.compile(text)
-        except re.error as e:
+            return Pattern(text)
+        except PatternError as e:
             self.problem(
-                self.line(*keys),
-                f"{where} is not a regular expression Python reads ({e}): check its brackets and "
-                "escapes (single-quoted TOML strings keep backslashes as they are).",
+                line,
+                f"{where} {e}: mapping patterns run on RE2, in time linear in the cell, which has no "
+                "backreferences, lookaround, atomic groups or possessive quantifiers; rewrite it without."
+                if e.unsupported
+                else f"{where} {e}: check its brackets and escapes (single-quoted TOML strings keep "
+                "backslashes as they are).",
             )
             return None
 
@@ -377,7 +434,7 @@ class _Checker:
                     f"{where} needs one condition: blank = true (the cell is empty) or "
                     "pattern = '...' (the cell matches a regular expression, like '^Total').",
                 )
-            compiled = None if pattern is None else self._regex(pattern, ("skip",), f"{where} pattern")
+            compiled = None if pattern is None else self._regex(pattern, ("skip",), f"{where} pattern", line)
             and_below = table.get("and_below", False)
             if not isinstance(and_below, bool):
                 self.problem(line, f"{where} and_below must be true or false, not {_show(and_below)}.")
@@ -637,9 +694,7 @@ class _Checker:
         listed = given if isinstance(given, list) else [given]
         return tuple(f"'{t}'" if t not in self.patterns else str(t) for t in listed)
 
-    def _field_pattern(
-        self, entry: dict[str, Any], name: str, line: int, where: str
-    ) -> tuple[re.Pattern[str], ...]:
+    def _field_pattern(self, entry: dict[str, Any], name: str, line: int, where: str) -> tuple[Pattern, ...]:
         """The entry's pattern, or its list of patterns (tried in order), each a
         regular expression or the name of one under [patterns]."""
         given = entry.get("pattern")
@@ -803,7 +858,7 @@ class _Checker:
         return dict(values), other
 
     def _split(
-        self, entry: dict[str, Any], line: int, where: str, patterns: tuple[re.Pattern[str], ...] = ()
+        self, entry: dict[str, Any], line: int, where: str, patterns: tuple[Pattern, ...] = ()
     ) -> tuple[str | None, str | int | None]:
         split, part = entry.get("split"), entry.get("part")
         if "pattern" in entry:
@@ -990,8 +1045,33 @@ def key_lines(text: str) -> dict[tuple[str, ...], int]:
                 for n in range(len(table) + 1, len(path) + 1):  # dotted keys define their parents too
                     lines.setdefault(path[:n], number)
                 pos += stripped.index("=", used) + 1
-        depth, open_string = _scan(line, pos, depth)
+        depth, open_string, _, _ = _scan(line, pos, depth)
     return lines
+
+
+def _nesting(text: str) -> tuple[int, int]:
+    """How deep ``text`` nests, and the first line that deep, counted on the raw
+    text so that a file tomllib would choke on is refused before it is parsed:
+    brackets and braces outside strings and comments (its parser recurses once
+    per level), and a line's dots (a dotted key of n parts nests n deep, and
+    parsing one costs n squared)."""
+    deepest, deepest_line = 0, 1
+    depth = 0
+    open_string: str | None = None
+    for number, line in enumerate(text.splitlines(), 1):
+        pos = 0
+        if open_string is not None:
+            end = line.find(open_string)
+            if end < 0:
+                continue
+            pos, open_string = end + 3, None
+        scanned = _scan(line, pos, depth)
+        depth, open_string = scanned.depth, scanned.open_string
+        # A line of floats has dots too: only far more than a key could use counts.
+        most = max(scanned.deepest, scanned.dots // 4)
+        if most > deepest:
+            deepest, deepest_line = most, number
+    return deepest, deepest_line
 
 
 def _keys(text: str) -> tuple[list[str], int]:
@@ -1038,10 +1118,17 @@ def _string_end(text: str, i: int) -> int:
     return -1
 
 
-def _scan(line: str, pos: int, depth: int) -> tuple[int, str | None]:
-    """Follow ``line`` from ``pos``: the bracket depth after it, and the
-    delimiter of a multi-line string left open."""
+class _Scanned(NamedTuple):
+    depth: int  # brackets and braces open after the line
+    open_string: str | None  # the delimiter of a multi-line string left open
+    deepest: int  # the most brackets and braces open on the line
+    dots: int  # dots outside strings and comments: the parts of dotted keys, and floats
+
+
+def _scan(line: str, pos: int, depth: int) -> _Scanned:
+    """Follow ``line`` from ``pos``, strings and comments skipped."""
     i = pos
+    deepest, dots = depth, 0
     while i < len(line):
         ch = line[i]
         if ch == "#":
@@ -1050,7 +1137,7 @@ def _scan(line: str, pos: int, depth: int) -> tuple[int, str | None]:
             delimiter = line[i : i + 3]
             end = line.find(delimiter, i + 3)
             if end < 0:
-                return depth, delimiter
+                return _Scanned(depth, delimiter, deepest, dots)
             i = end + 3
             continue
         if ch in "\"'":
@@ -1059,7 +1146,10 @@ def _scan(line: str, pos: int, depth: int) -> tuple[int, str | None]:
             continue
         if ch in "[{":
             depth += 1
+            deepest = max(deepest, depth)
         elif ch in "]}":
             depth = max(0, depth - 1)
+        elif ch == ".":
+            dots += 1
         i += 1
-    return depth, None
+    return _Scanned(depth, None, deepest, dots)

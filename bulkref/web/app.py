@@ -9,6 +9,7 @@ background threads (``jobs``) and the pages poll ``progress.json``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -17,6 +18,7 @@ import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +43,9 @@ from bulkref.web.store import (
     Store,
     display_name,
     download_stem,
+    hide_paths,
     now,
+    private_names,
     write_json,
 )
 
@@ -51,6 +55,7 @@ STATIC = Path(__file__).parent / "static"
 MAX_UPLOAD = 50 * 2**20
 TARGET_TTL = 30.0  # seconds
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+TEMPLATE_FORMATS = ("xlsx", "csv")  # what /template.{fmt} serves (the start page links both)
 
 
 @dataclass
@@ -59,6 +64,7 @@ class Settings:
     sandbox: bool = False
     home: Path | None = None  # the data directory (default: bulkref's)
     access_token: str | None = None  # required of every request when set
+    host: str = "127.0.0.1"  # the address served: requests must name it, or loopback (security.allowed_host)
     port: int = 8780
     max_upload: int = MAX_UPLOAD
     concurrency: int = 8
@@ -68,13 +74,14 @@ class App:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         home = settings.home if settings.home is not None else bulkref.data_dir()
+        self.home = home
         self.root = home / "web"
         self.store = Store(self.root)
-        self.csrf = security.csrf_secret(self.root)
+        self.csrf = security.csrf_token(self.root)
         self._target = bulkref.describe_target(settings.api_url, settings.sandbox)
         self._target_read = time.monotonic()
         self.jobs = Jobs(self.store, settings.api_url, settings.sandbox)
-        self.render = Renderer(self.csrf, lambda: self.target)
+        self.render = Renderer(self.csrf, lambda: self.target, home)
 
     @property
     def target(self) -> bulkref.TargetInfo:
@@ -86,6 +93,18 @@ class App:
         return self._target
 
     # -- helpers ------------------------------------------------------------------------------
+    def hide(self, text: str, imp: Import | None = None) -> str:
+        """``text`` (a message from the library) without the server's paths: files named
+        as they were uploaded (pages get this from the renderer)."""
+        return hide_paths(text, private_names(self.home, imp))
+
+    def _shown_job(self, snapshot: dict[str, Any], imp: Import | None = None) -> dict[str, Any]:
+        """A job's progress as progress.json shows it: its error and notes without paths."""
+        if snapshot.get("error"):
+            snapshot["error"] = self.hide(str(snapshot["error"]), imp)
+        snapshot["notes"] = [self.hide(str(n), imp) for n in snapshot.get("notes") or ()]
+        return snapshot
+
     def _import(self, request: Request) -> Import:
         imp = self.store.get(request.path_params["id"])
         if imp is None:
@@ -151,10 +170,16 @@ class App:
 
     async def template_file(self, request: Request) -> Response:
         fmt = request.path_params["fmt"]
+        if fmt not in TEMPLATE_FORMATS:  # before any folder is made: /template.py is no page
+            raise HTTPException(404, "There is no such page.")
         examples = request.query_params.get("examples") == "1"
         folder = Path(tempfile.mkdtemp(prefix="bulkref-template-"))
         out = folder / f"referrals-template.{fmt}"
-        await run_in_threadpool(bulkref.write_template, out, fmt=fmt, examples=examples)
+        try:
+            await run_in_threadpool(bulkref.write_template, out, fmt=fmt, examples=examples)
+        except BaseException:  # the response's background task, which removes it, never runs then
+            _remove(folder)
+            raise
         name = f"referrals-template{'-examples' if examples else ''}.{fmt}"
         return FileResponse(
             out,
@@ -222,7 +247,7 @@ class App:
         try:
             path = await run_in_threadpool(write)
         except bulkref.BulkrefError as e:
-            raise HTTPException(422, str(e)) from None
+            raise HTTPException(422, self.hide(str(e), imp)) from None
         stem = download_stem(imp.name)
         return FileResponse(path, filename=f"{stem}.annotated.xlsx", media_type=XLSX)
 
@@ -280,7 +305,20 @@ class App:
         plan, _ = self._plan_state(imp)
         if plan is None:
             raise HTTPException(404, "This import has no plan yet.")
-        html = bulkref.plan_html(plan)
+        # Shown as the user knows it: the sheet and mapping by their upload names, the
+        # sandbox's state by its file name (the saved plan keeps the paths apply needs).
+        target = {k: self.hide(v) if isinstance(v, str) else v for k, v in (plan.target or {}).items()}
+        shown = dataclasses.replace(
+            plan,
+            source=imp.name,
+            mapping=(imp.mapping_name or "the mapping file") if plan.mapping is not None else None,
+            target=target if plan.target is not None else None,
+        )
+        html = bulkref.plan_html(shown)
+        # Its rows name the sheet too (a CSV's is its generated file name): replaced as
+        # the page escapes text (html.escape), since an uploaded name may hold " or <.
+        for path, name in private_names(self.home, imp):
+            html = html.replace(escape(path), escape(name))
         # The page admits only its own inline style and script, by hash (its meta policy):
         # the same policy as a header, and it may be framed by the review page only.
         policy = _meta_policy(html) + "; frame-ancestors 'self'"
@@ -364,7 +402,7 @@ class App:
         imp = self._import(request)
         job = self.jobs.get("apply", imp.id)
         if job is not None:
-            return JSONResponse(job.snapshot())
+            return JSONResponse(self._shown_job(job.snapshot(), imp))
         run = imp.run() or {}
         state = run.get("state", "idle")
         return JSONResponse({"kind": "apply", "state": "interrupted" if state == "running" else state})
@@ -476,7 +514,7 @@ class App:
         if job is None:
             state = "done" if self.store.export_file(export_id) is not None else "failed"
             return JSONResponse({"kind": "export", "state": state})
-        return JSONResponse(job.snapshot())
+        return JSONResponse(self._shown_job(job.snapshot()))
 
     async def export_file(self, request: Request) -> Response:
         export_id = self._export_id(request)
@@ -569,7 +607,11 @@ def create_app(settings: Settings) -> Any:
     )
     starlette.state.web = app
     guarded = security.Guard(
-        starlette, access_token=settings.access_token, port=settings.port, max_body=settings.max_upload
+        starlette,
+        access_token=settings.access_token,
+        port=settings.port,
+        max_body=settings.max_upload,
+        host=settings.host,
     )
     guarded.web = app  # type: ignore[attr-defined]  # tests and the server reach the App through it
     return guarded

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import jinja2
+from markupsafe import escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 import bulkref
 from bulkref.web import views
+from bulkref.web.store import private_names
 
 # The import's steps in order, with the page each is on.
 STEPS = (("check", "Check"), ("review", "Review"), ("apply", "Approve and apply"), ("results", "Results"))
@@ -27,8 +30,8 @@ REACHED = {
 
 
 class Renderer:
-    def __init__(self, csrf: str, target: Callable[[], bulkref.TargetInfo]) -> None:
-        self.target = target
+    def __init__(self, csrf: str, target: Callable[[], bulkref.TargetInfo], home: Path) -> None:
+        self.target, self.home = target, home
         self.env = jinja2.Environment(
             loader=jinja2.PackageLoader("bulkref.web", "templates"),
             autoescape=True,  # every template, whatever its name
@@ -48,4 +51,8 @@ class Renderer:
         context.setdefault("step", None)
         context.setdefault("active", None)
         html = self.env.get_template(template).render(request=request, target=self.target(), **context)
+        # Messages from the library name files by their paths, and a CSV's sheet is its
+        # file's (generated) name: every page names them as the user uploaded them.
+        for path, shown in private_names(self.home, context["imp"]):
+            html = html.replace(str(escape(path)), str(escape(shown)))
         return HTMLResponse(html, status_code=status_code)

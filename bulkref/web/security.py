@@ -3,27 +3,33 @@
 - The access token (bound beyond loopback): every request presents it, in the
   ``token`` query parameter of the printed URL (then traded for an HttpOnly
   cookie and dropped from the address) or in that cookie, as Jupyter does.
-- On loopback without a token, the Host header must name loopback: a page
-  elsewhere cannot reach the app by pointing its own name at 127.0.0.1.
+- The Host header must name this server (``allowed_host``): a loopback address
+  or ``localhost``, or exactly the ``--host`` it serves. A page on a name of its
+  own that resolves to 127.0.0.1 (DNS rebinding: ``127.0.0.1.evil.example``)
+  gets nothing, token or not.
 - Request bodies over the upload limit are refused (413), by Content-Length
   and by counting what arrives.
 - Every response carries a Content-Security-Policy that admits only the app's
   own script and style files, and headers that keep pages out of frames and
   referrers out of requests.
-- ``check_csrf``: every form carries the CSRF token; a POST without it is 403.
+- ``check_csrf``: every form carries the CSRF token (``csrf_token``, new each time
+  the server starts); a POST without it is 403.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hmac
+import ipaddress
 import logging
 import secrets
+import socket
 from collections.abc import Awaitable, Callable, MutableMapping
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 from starlette.exceptions import HTTPException
 
@@ -39,36 +45,93 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "frame-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+# Addresses that listen on every interface: the server then has no one name of its own.
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 
 
 def is_loopback(host: str) -> bool:
-    return host in LOOPBACK_HOSTS or host.startswith("127.")
-
-
-def host_of(header: str) -> str:
-    """The host of a Host header: ``127.0.0.1:8780`` -> ``127.0.0.1``, ``[::1]:8780`` -> ``[::1]``."""
-    if header.startswith("["):
-        return header[: header.find("]") + 1] if "]" in header else header
-    return header.rsplit(":", 1)[0]
-
-
-def csrf_secret(folder: Path) -> str:
-    """The CSRF token, kept in the data directory so that a page loaded before a
-    server restart still submits. Random, never derived from anything else."""
-    path = folder / "csrf-token"
+    """Whether ``host`` (a name or address, without a port; ``[::1]`` may keep its
+    brackets) is this machine's loopback: ``localhost``, or an IP address that the
+    standard library calls loopback (127.0.0.0/8, ::1). Decided by parsing, never
+    by a prefix: ``127.0.0.1.evil.example`` is a DNS name anyone can point at
+    127.0.0.1, so it is not loopback. ``serve`` asks it whether ``--host`` needs
+    the access token, and every request through ``allowed_host``."""
+    name = host.strip().lower()
+    if name.startswith("[") and name.endswith("]"):
+        name = name[1:-1]
+    if name == "localhost":
+        return True
     try:
-        token = path.read_text(encoding="ascii").strip()
-        if len(token) >= 32:
-            return token
-    except OSError:
-        pass
-    folder.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_urlsafe(32)
-    path.write_text(token, encoding="ascii")
-    with contextlib.suppress(OSError):  # a file system without modes: the folder's permissions apply
-        path.chmod(0o600)
-    return token
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def host_name(header: str) -> str | None:
+    """The name in a Host header, lowercased and without its port: ``127.0.0.1:8780``
+    -> ``127.0.0.1``, ``[::1]:8780`` -> ``::1``. None for what is not a host: empty,
+    a port that is not a number, anything after the brackets but a port."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        inside, closed, rest = header[1:].partition("]")
+        if not closed or (rest and not _is_port(rest)):
+            return None
+        return inside or None
+    if header.count(":") == 1:
+        name, _, port = header.partition(":")
+        return name if name and _is_port(":" + port) else None
+    return header or None  # no port, or a bare IPv6 address (which has several colons)
+
+
+def _is_port(text: str) -> bool:
+    return text.startswith(":") and text[1:].isascii() and text[1:].isdigit() and len(text) <= 6
+
+
+def allowed_host(header: str, served: str) -> bool:
+    """Whether a request's Host header names this server, served on ``served``
+    (the ``--host`` given). Loopback addresses and ``localhost`` always; the name
+    or address served, exactly; and, when ``served`` is every interface
+    (``0.0.0.0``), this machine's own names (the printed URL uses one) and IP
+    addresses, since a rebinding page always comes with a DNS name of its own."""
+    name = host_name(header)
+    if name is None:
+        return False
+    if is_loopback(name):
+        return True
+    own = served.strip().lower().removeprefix("[").removesuffix("]")
+    if own not in WILDCARD_HOSTS:
+        return name == own
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return name in _machine_names()
+
+
+@functools.cache  # getfqdn may ask DNS: once per process, not once per request
+def _machine_names() -> frozenset[str]:
+    return frozenset({socket.gethostname().lower(), socket.getfqdn().lower()})
+
+
+def local_path(path: str) -> str:
+    """``path`` as a Location that stays on this origin: a browser reads ``//host/``
+    and ``/\\host/`` as another site and ``scheme:`` as a URL of its own, so
+    anything but one slash and a path goes to ``/``. Percent-encoded again, so that
+    no control character or space can reach the header either."""
+    if not path.startswith("/") or path[1:2] in ("/", "\\"):
+        return "/"
+    return quote(path, safe="/-._~!$&'()*+,;=:@")
+
+
+def csrf_token(folder: Path) -> str:
+    """A new CSRF token for this server's run, kept in memory only. A restart
+    voids the pages shown before it (their forms ask for a reload): a token never
+    written down cannot be read from the data directory, and one that lasted
+    forever would forge forms forever once read. ``folder`` loses the token file
+    that earlier versions kept there for good."""
+    with contextlib.suppress(OSError):
+        (folder / "csrf-token").unlink(missing_ok=True)
+    return secrets.token_urlsafe(32)
 
 
 def check_csrf(form: Any, expected: str) -> None:
@@ -78,8 +141,10 @@ def check_csrf(form: Any, expected: str) -> None:
 
 
 class Guard:
-    def __init__(self, app: ASGIApp, *, access_token: str | None, port: int, max_body: int) -> None:
-        self.app, self.token, self.max_body = app, access_token, max_body
+    def __init__(
+        self, app: ASGIApp, *, access_token: str | None, port: int, max_body: int, host: str = "127.0.0.1"
+    ) -> None:
+        self.app, self.token, self.max_body, self.host = app, access_token, max_body, host
         self.cookie = f"bulkref_access_{port}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -108,18 +173,17 @@ class Guard:
                 message["headers"] = [*headers, *extra]
             await send(message)
 
-        if self.token is None:
-            if not is_loopback(host_of(headers.get("host", ""))):
-                await _plain(
-                    secured, 403, "This address is not served here: open the URL bulkref serve printed."
-                )
-                return
-        else:
+        # First, token or not: a rebinding page must not even be handed the token's cookie.
+        if not allowed_host(headers.get("host", ""), self.host):
+            await _plain(secured, 403, "This address is not served here: open the URL bulkref serve printed.")
+            return
+        if self.token is not None:
             query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
             given = query.get("token")
             if given is not None and hmac.compare_digest(given.encode(), self.token.encode()):
                 rest = urlencode({k: v for k, v in query.items() if k != "token"})
-                await _redirect(secured, scope["path"] + (f"?{rest}" if rest else ""), self._cookie_header())
+                location = local_path(scope["path"]) + (f"?{rest}" if rest else "")
+                await _redirect(secured, location, self._cookie_header())
                 return
             cookie = SimpleCookie(headers.get("cookie", "")).get(self.cookie)
             if cookie is None or not hmac.compare_digest(cookie.value.encode(), self.token.encode()):

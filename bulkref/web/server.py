@@ -13,6 +13,7 @@ from typing import Any
 import uvicorn
 
 from bulkref.web.app import Settings, create_app
+from bulkref.web.security import WILDCARD_HOSTS
 
 log = logging.getLogger("bulkref.web")
 
@@ -33,7 +34,8 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def url_of(host: str, port: int, token: str | None = None) -> str:
-    shown = socket.gethostname() if host in ("0.0.0.0", "::", "") else host
+    # Every interface has no name of its own: the machine's, which allowed_host accepts then.
+    shown = socket.gethostname() if host in WILDCARD_HOSTS else host
     root = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
     return f"{root}/?token={token}" if token else f"{root}/"
 
@@ -97,6 +99,7 @@ class WebServer:
         self._sock = bind(self.host, self.settings.port)
         self.port = int(self._sock.getsockname()[1])
         self.settings.port = self.port
+        self.settings.host = self.host
         self.app = create_app(self.settings)
         self._server = _uvicorn(self.app)
         self._thread = threading.Thread(

@@ -45,6 +45,38 @@ def download_stem(name: str) -> str:
     return stem[:80] or "referrals"
 
 
+def private_names(home: Path, imp: Import | None = None) -> list[tuple[str, str]]:
+    """What a page says instead of the server's own paths, longest first: an
+    import's input and mapping by the names they were uploaded under (their
+    generated names too, which a CSV's sheet name and a mapping's messages
+    carry), its other files by their own names, the rest of the data directory
+    relative to it. A page shows what the user gave, never where the server keeps it."""
+    pairs: list[tuple[str, str]] = []
+
+    def add(path: Path, shown: str, suffix: str = "") -> None:
+        for form in {str(path), str(path.resolve())}:  # a message may name either
+            pairs.append((form + suffix, shown))
+
+    if imp is not None:
+        add(imp.input, imp.name)
+        pairs.append((imp.input.name, imp.name))
+        if imp.mapping is not None:
+            shown = imp.mapping_name or "the mapping file"
+            add(imp.mapping, shown)
+            pairs.append((imp.mapping.name, shown))
+        add(imp.folder, "", os.sep)
+    add(home, "", os.sep)
+    add(home, "the bulkref data directory")
+    return sorted(pairs, key=lambda pair: len(pair[0]), reverse=True)
+
+
+def hide_paths(text: str, pairs: list[tuple[str, str]]) -> str:
+    for path, shown in pairs:
+        if path:
+            text = text.replace(path, shown)
+    return text
+
+
 def write_json(path: Path, doc: Any) -> None:
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
