@@ -11,7 +11,9 @@ import sys
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import httpx
 import openpyxl
 import pytest
 from conftest import row
@@ -100,6 +102,23 @@ def test_an_fy26_row_plans_as_a_create_with_its_values_in_both_referrals(xlsx: M
             AREA,
             PLAY,
         )
+
+
+def test_an_fy26_row_applies_to_the_documented_sandbox(
+    xlsx: Make, sandbox_factory: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The resources page asks for the FY26 areas and plays and no page lists them: the
+    documented sandbox takes any, and bulkref sends the row as written."""
+    from bulkref.apply.outcome import Outcome
+    from bulkref.apply.run import apply_input
+
+    monkeypatch.setenv("BULKREF_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("BULKREF_ACCESS_TOKEN", "t")
+    server = sandbox_factory(profile="documented")
+    run = apply_input(xlsx([SERVICES_ROW]), api_url=server.url)
+    assert [r.outcome for r in run.results] == [Outcome.CREATED], [r.error_message for r in run.results]
+    held = httpx.get(f"{server.url}/{run.results[0].referral_id}", headers={"Authorization": "Bearer t"})
+    assert (held.json().get("solutionArea"), held.json().get("solutionPlay")) == (AREA, PLAY)
 
 
 def test_a_listed_play_under_another_area_is_a_warning_too(xlsx: Make) -> None:
