@@ -513,6 +513,34 @@ def test_two_applies_of_one_import_cannot_run_at_once(
     assert progress["total"] == 10 and 1 <= progress["done"] < 10
 
 
+def test_rows_in_doubt_are_said_and_resuming_settles_them(
+    serve: Callable[..., WebServer], sandbox_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    """Every create's answer lost, listings 4 s behind, no replay (nothing documents either):
+    the run ends with its rows in doubt, the page says so and offers Resume, and resuming
+    once the listing shows them finds them: nothing is sent twice."""
+    lossy = sandbox_factory(
+        profile="documented", replay_request_ids=False, list_lag=4, faults="commit-then-reset=1"
+    )
+    server = serve(api_url=lossy.url, wait_in_doubt=0)
+    c = client(server)
+    sheet = write_xlsx(tmp_path / "two.xlsx", [row(External_Reference_ID=f"D-{i}") for i in range(2)])
+    base = upload(c, sheet)
+    approve(c, base)
+    assert c.post(base + "/apply", data={"csrf": csrf_of(c)}).status_code == 303
+    server.app.web.jobs.wait(30)
+    results = c.get(base + "/results").text
+    assert 'id="in-doubt"' in results and "none was sent twice" in results
+    page = c.get(base + "/apply").text
+    assert 'id="in-doubt"' in page and 'id="resume"' in page
+    lossy.admin.set_faults("")
+    time.sleep(4.5)
+    assert c.post(base + "/apply", data={"csrf": csrf_of(c)}).status_code == 303
+    server.app.web.jobs.wait(30)
+    assert ">Applied<" in c.get(base + "/apply").text
+    assert lossy.admin.stats()["methods"]["POST"] == 2  # found, never sent again
+
+
 def test_a_restart_loses_nothing(serve: Callable[..., WebServer]) -> None:
     first = serve()
     c = client(first)

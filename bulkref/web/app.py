@@ -68,6 +68,8 @@ class Settings:
     port: int = 8780
     max_upload: int = MAX_UPLOAD
     concurrency: int = 8
+    # Seconds an apply waits, once the rest is done, for creates in doubt (apply --wait-in-doubt).
+    wait_in_doubt: float = 120.0
 
 
 class App:
@@ -80,7 +82,7 @@ class App:
         self.csrf = security.csrf_token(self.root)
         self._target = bulkref.describe_target(settings.api_url, settings.sandbox)
         self._target_read = time.monotonic()
-        self.jobs = Jobs(self.store, settings.api_url, settings.sandbox)
+        self.jobs = Jobs(self.store, settings.api_url, settings.sandbox, settings.wait_in_doubt)
         self.render = Renderer(self.csrf, lambda: self.target, home)
 
     @property

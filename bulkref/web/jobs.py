@@ -68,8 +68,11 @@ class Job:
 
 
 class Jobs:
-    def __init__(self, store: Store, api_url: str | None, sandbox: bool) -> None:
+    def __init__(
+        self, store: Store, api_url: str | None, sandbox: bool, wait_in_doubt: float = 120.0
+    ) -> None:
         self.store, self.api_url, self.sandbox = store, api_url, sandbox
+        self.wait_in_doubt = wait_in_doubt
         self._jobs: dict[tuple[str, str], Job] = {}
         self._lock = threading.Lock()
 
@@ -144,6 +147,7 @@ class Jobs:
                     stop=job.stop,
                     # The page counts the rows an earlier run finished itself (done_before).
                     on_done_before=lambda result: None,
+                    wait_in_doubt=self.wait_in_doubt,
                 )
             except bulkref.BulkrefError as e:
                 write_json(imp.run_path, {"state": "failed", "error": str(e), "finished": now()})

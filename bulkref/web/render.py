@@ -24,6 +24,7 @@ REACHED = {
     "approved": 2,
     "applying": 2,
     "interrupted": 3,
+    "in doubt": 3,
     "apply failed": 2,
     "applied": 3,
 }
