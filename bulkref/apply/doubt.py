@@ -109,8 +109,10 @@ class Watcher:
         clock: Callable[[], float],
         sleep: Callable[[float], Awaitable[None]],
         on_note: Callable[[str], None] = lambda text: None,
+        on_lag: Callable[[Lag], None] = lambda lag: None,
     ) -> None:
         self.client = client
+        self.on_lag = on_lag
         self.lookup = lookup
         self.window = window
         self.clock = clock
@@ -163,13 +165,13 @@ class Watcher:
         return self.window.seconds(self.unseen_ages(self.clock()))
 
     def lags(self) -> list[Lag]:
-        """What this run measured, for the target's record: a lag per sample shown, and the
-        age of each sample not shown yet where it says more than those (a lower bound)."""
+        """What this run measured and has not kept yet (the lags shown are kept as they are
+        measured, through ``on_lag``): the age of each sample not shown yet where it says
+        more than those shown (a lower bound)."""
         now = self.clock()
-        seen = [Lag(now, s.seen_at - s.sent_at, True) for s in self._samples if s.seen_at is not None]
-        largest = max((lag.seconds for lag in seen), default=0.0)
+        largest = max(self.window.seen, default=0.0)
         unseen = [now - s.sent_at for s in self._samples if s.seen_at is None]
-        return seen + [Lag(now, age, False) for age in unseen if age > max(largest, 1.0)]
+        return [Lag(now, age, False) for age in unseen if age > max(largest, 1.0)]
 
     def settle_all(self, outcome: Referral | Absent | None = None) -> None:
         """End every wait (the run stops or gives up): what is unsettled stays in doubt."""
@@ -229,6 +231,8 @@ class Watcher:
                 if any(str(d.get("id", "")).lower() == s.referral_id for d in docs):
                     s.seen_at = ended  # shown by then at the latest: the lag is at most this
                     self.window.observe(ended - s.sent_at)
+                    # Kept at once, not at the end: a run killed later still leaves what it measured.
+                    self.on_lag(Lag(ended, ended - s.sent_at, True))
             window = self.window.seconds([started - s.sent_at for s in samples if s.seen_at is None])
             for d in doubts:
                 doc = d.match(found.by_external_id, found.by_engagement)

@@ -147,6 +147,7 @@ class Executor:
             clock=self.clock,
             sleep=self.client.retry.sleep,
             on_note=self.on_note,
+            on_lag=lambda lag: self.ledger.record_lags([lag]) if self.ledger is not None else None,
         )
         self._earlier: dict[str, Kept] = {}
 
