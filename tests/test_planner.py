@@ -226,6 +226,11 @@ def test_a_filled_group_replaces_the_list_and_keeps_service_fields(xlsx: Make) -
             "Active can only move to Closed",
         ),
         ({"status": "Active", "substatus": "Accepted", "direction": "Incoming"}, {}, "cannot go back to New"),
+        (
+            {"status": "Closed", "substatus": "Won"},
+            {"Status": "New", "Substatus": "Pending"},
+            "Closed can only stay so (another closed substatus): referral",
+        ),
         ({}, {"Status": "Active", "Substatus": None}, "Status Active needs substatus Accepted"),
         ({}, {"Engagement ID": "another"}, "cannot move to another engagement"),
         (

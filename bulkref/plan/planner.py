@@ -653,8 +653,12 @@ def _why_blocked(
     status_after = new.get("status", status_before)
     if status_before and status_after not in enums.status_transitions.get(status_before, (status_after,)):
         allowed = " or ".join(s for s in enums.status_transitions[status_before] if s != status_before)
+        # Closed moves nowhere else (it may only change its closed substatus).
+        move = (
+            f"can only move to {allowed}" if allowed else "can only stay as it is (another closed substatus)"
+        )
         return (
-            f"{status_before} can only move to {allowed}: referral {rid} is {status_before} in Partner "
+            f"{status_before} {move}: referral {rid} is {status_before} in Partner "
             f"Center and cannot go back to {status_after}."
         )
     sub_after = new.get("substatus", existing.get("substatus"))
