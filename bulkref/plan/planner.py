@@ -654,9 +654,7 @@ def _why_blocked(
     if status_before and status_after not in enums.status_transitions.get(status_before, (status_after,)):
         allowed = " or ".join(s for s in enums.status_transitions[status_before] if s != status_before)
         # Closed moves nowhere else (it may only change its closed substatus).
-        move = (
-            f"can only move to {allowed}" if allowed else "can only stay as it is (another closed substatus)"
-        )
+        move = f"can only move to {allowed}" if allowed else "can only stay so (another closed substatus)"
         return (
             f"{status_before} {move}: referral {rid} is {status_before} in Partner "
             f"Center and cannot go back to {status_after}."
