@@ -255,6 +255,10 @@ def validate(file: Path, fmt: str, annotate: Path | None, sheet: str | None, map
         click.echo(json.dumps(doc, ensure_ascii=False, indent=2, default=str))
     else:
         shown = str(file) if mapping is None else f"{file} through {mapping}"
+        if result.report.layout is not None:
+            from bulkref.mapping.partner_center import LAYOUT_NAME
+
+            shown = f"{file} (read as {LAYOUT_NAME})"
         click.echo(validation_text(result.report, shown, result.table.sheet))
         if annotated is not None:
             click.echo(f"Annotated copy: {annotated}")
@@ -535,15 +539,24 @@ def apply_command(
                     "target": run.target.as_json() if run.target else None,
                     "previousResults": str(run.previous_results) if run.previous_results else None,
                     "consistency": run.consistency,
+                    "skippedByMapping": len(run.plan.skipped),
+                    **(
+                        {"partnerCenterResults": str(run.layout_results)}
+                        if run.layout_results is not None
+                        else {}
+                    ),
                 },
                 indent=2,
             )
         )
     else:
         where = run.target.text() if run.target else "Partner Center"
+        left_out = len(run.plan.skipped)
+        by = "the mapping" if run.plan.layout is None else "the sheet's layout"
         click.echo(
             f"Applied to {where}: {counts['created']} created, {counts['updated']} updated, "
-            f"{counts['unchanged']} unchanged, {counts['failed']} failed, {counts['skipped']} skipped."
+            f"{counts['unchanged']} unchanged, {counts['failed']} failed, {counts['skipped']} skipped"
+            + (f", {left_out} row{'s' if left_out != 1 else ''} skipped by {by}." if left_out else ".")
             + (
                 f" {counts['adopted']} of the unchanged were in Partner Center already (adopted)."
                 if counts.get("adopted")
@@ -557,6 +570,8 @@ def apply_command(
         if lag:
             click.echo(lag)
         click.echo(f"Results: {run.results_path}")
+        if run.layout_results is not None:
+            click.echo(f"Results in Partner Center's layout (Errors filled): {run.layout_results}")
         if run.previous_results is not None:
             click.echo(f"The previous results file is kept as {run.previous_results}")
     if counts.get("in_doubt"):
