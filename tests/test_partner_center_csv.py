@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 from bulkref.apply.run import apply_input
 from bulkref.cli.main import cli
+from bulkref.plan.make import make_plan
 from bulkref.validation.check import check_file
 
 DATA = Path(__file__).parent / "data"
@@ -159,3 +160,38 @@ def test_five_thousand_rows_plan_and_apply_with_no_row_limit(env: Any, tmp_path:
     assert run.plan.layout == "partner-center" and run.plan.summary["create"] == 5000
     assert run.summary["created"] == 5000 and run.summary["failed"] == 0
     assert run.layout_results is not None and len(_rows(run.layout_results)) == 5000
+
+
+def test_export_in_the_layout_writes_the_same_headers_back_each_deal_once(env: Any, tmp_path: Path) -> None:
+    deals = tmp_path / "deals.csv"
+    shutil.copy(DEALS, deals)
+    assert apply_input(deals, api_url=env.url).summary["created"] == 12
+    out = tmp_path / "back.csv"
+    result = CliRunner().invoke(
+        cli,
+        ["export", "--api-url", env.url, "--layout", "partner-center", "-o", str(out), "--format", "json"],
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output[result.output.index("{") :])
+    assert doc["rows"] == 12 and doc["referrals"] == 16  # each co-sell's Microsoft referral folded in
+    with out.open(encoding="utf-8-sig", newline="") as f:
+        header = next(csv.reader(f))
+    with DEALS.open(encoding="utf-8-sig", newline="") as f:
+        assert header == next(csv.reader(f))
+    back = {r["CRM ID"]: r for r in _rows(out)}
+    assert sorted(back) == sorted(r["CRM ID"] for r in _rows(DEALS))
+    first = back["CRM-0001"]
+    assert (first["Microsoft help required?"], first["What specific help from Microsoft?"]) == ("Yes", "3")
+    assert first["Estimated Close Date"] == "1/30/2027" and first["Solution 1"] == "SOL-1234-PQRS"
+    assert first["Team member 2"] == "Alice, Seller, , alice.seller@partner.example"
+    assert back["CRM-0005"]["Share with Microsoft sales team"] == "No"  # the Private deal
+    # Read back as it is: every deal unchanged.
+    planned = make_plan(out, api_url=env.url)
+    assert planned.summary["unchanged"] == 12, [r.reason for r in planned.rows]
+
+
+def test_export_refuses_the_layout_in_a_workbook(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["export", "--sandbox", "--layout", "partner-center", "-o", str(tmp_path / "x.xlsx")]
+    )
+    assert result.exit_code == 2 and "is a CSV file" in result.output

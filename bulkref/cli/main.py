@@ -722,6 +722,13 @@ class _Listed(click.ParamType):
 )
 @click.option("--team-email", default=None, metavar="EMAIL", help="A team member's email is EMAIL.")
 @click.option("--engagement", default=None, metavar="ID", help="The referrals of one engagement.")
+@click.option(
+    "--layout",
+    type=click.Choice(["template", "partner-center"]),
+    default="template",
+    show_default=True,
+    help="The template's shape, or Partner Center's co-sell CSV (its bulk upload's columns; .csv only).",
+)
 @_format_option("How to report what was written: text, or json for scripts.", "text", "json")
 @_taxonomy_option
 def export_command(
@@ -739,10 +746,12 @@ def export_command(
     since: str | None,
     team_email: str | None,
     engagement: str | None,
+    layout: str,
     fmt: str,
 ) -> None:
     """Write every referral the query matches (every page) to a sheet in the
-    template's shape: edit it, then plan and apply it back as updates.
+    template's shape (or, with --layout partner-center, Partner Center's co-sell
+    CSV): edit it, then plan and apply it back as updates.
 
     The flags narrow the listing and combine with --filter into one $filter.
     Exit 0 when written, 2 when the API or the file cannot be used."""
@@ -754,7 +763,8 @@ def export_command(
         export_referrals,
     )
 
-    path = check_output(out or default_path(), force)  # before a long read, not after
+    # Before a long read, not after.
+    path = check_output(out or default_path(csv=layout != "template"), force, layout)
     query = compose_filter(
         status=status,
         substatus=substatus,
@@ -777,6 +787,7 @@ def export_command(
             top=top,
             force=force,
             on_progress=display,
+            layout=layout,
         )
         interrupted = False
     finally:

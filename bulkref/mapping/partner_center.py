@@ -42,8 +42,8 @@ from bulkref.spec.enums import fold
 
 __all__ = [
     "HELP_CODES",
+    "LAYOUT_HEADERS",
     "LAYOUT_NAME",
-    "NEW_DEAL_HEADERS",
     "REASON_CODES",
     "is_partner_center",
     "layout_mapping",
@@ -122,9 +122,9 @@ HELP, HELP_CODE = "Microsoft help required?", "What specific help from Microsoft
 SHARE = "Share with Microsoft sales team"
 CONSENT = "Consent to share Customer/Partner contact"
 
-#: The headers of a new deal, in the order Partner Center's page lists them
-#: (``bulkref export --layout partner-center`` writes these, with numbered columns as needed).
-NEW_DEAL_HEADERS: tuple[str, ...] = (
+#: The layout's columns other than the numbered ones, in the order of Partner Center's page
+#: (``bulkref export --layout partner-center`` writes these, then the numbered columns).
+LAYOUT_HEADERS: tuple[str, ...] = (
     "Errors",
     "Engagement ID",
     "Referral ID",
@@ -157,9 +157,22 @@ NEW_DEAL_HEADERS: tuple[str, ...] = (
     SHARE,
     "Notes to Microsoft",
     CONSENT,
+    "CLA Number",
+    "Device Category",
+    "Silicon Type",
+    "Azure Certified Device",
+    "Attach Services",
+    "Microsoft MSX ID",
+    "Migrated PSC Deal ID",
     "PartnerID (formerly MPN ID)",
     "Marketplace Purchase Intent",
     "Customer Domain Name",
+    "Final Matched Customer Account",
+    "Managed Account 1",
+    "Managed Account 2",
+    "Unmanaged Account 1",
+    "Unmanaged Account 2",
+    "DUNS Account",
 )
 
 # Headers no other sheet has: four of them make a sheet Partner Center's layout. (Customer
