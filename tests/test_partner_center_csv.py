@@ -11,11 +11,15 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from test_web import client, csrf_of, upload
+from test_web import serve as _serve  # noqa: F401 (the app's fixtures, used by name)
+from test_web import target as _target  # noqa: F401
 
 from bulkref.apply.run import apply_input
 from bulkref.cli.main import cli
@@ -195,3 +199,22 @@ def test_export_refuses_the_layout_in_a_workbook(tmp_path: Path) -> None:
         cli, ["export", "--sandbox", "--layout", "partner-center", "-o", str(tmp_path / "x.xlsx")]
     )
     assert result.exit_code == 2 and "is a CSV file" in result.output
+
+
+def test_the_web_app_checks_the_layout_and_offers_it_on_the_export_page(
+    serve: Callable[..., Any], target: Any
+) -> None:
+    server = serve()
+    c = client(server)
+    base = upload(c, DEALS)
+    check = c.get(base + "/check").text
+    # Read as it is, with no mapping: every deal ready.
+    assert '"big">12</span> rows' in check and '"big">12</span> ready' in check, check
+    page = c.get("/export").text
+    assert '<option value="partner-center"' in page
+    r = c.post("/export", data={"csrf": csrf_of(c), "layout": "partner-center", "format": "xlsx"})
+    assert r.status_code == 303
+    server.app.web.jobs.wait(60)
+    got = c.get(r.headers["location"] + "/file")
+    assert got.headers["content-type"].startswith("text/csv")
+    assert got.text.lstrip("\ufeff").startswith("Errors,Engagement ID,Referral ID,Deal Name,")
