@@ -11,20 +11,20 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 from test_web import client, csrf_of, upload
-from test_web import serve as _serve  # noqa: F401 (the app's fixtures, used by name)
-from test_web import target as _target  # noqa: F401
 
 from bulkref.apply.run import apply_input
 from bulkref.cli.main import cli
 from bulkref.plan.make import make_plan
 from bulkref.validation.check import check_file
+from bulkref.web.app import Settings
+from bulkref.web.server import WebServer
 
 DATA = Path(__file__).parent / "data"
 DEALS = DATA / "partner-center-cosell.csv"
@@ -201,10 +201,14 @@ def test_export_refuses_the_layout_in_a_workbook(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "is a CSV file" in result.output
 
 
-def test_the_web_app_checks_the_layout_and_offers_it_on_the_export_page(
-    serve: Callable[..., Any], target: Any
-) -> None:
-    server = serve()
+@pytest.fixture
+def server(env: Any, tmp_path: Path) -> Iterator[WebServer]:
+    running = WebServer(Settings(port=0, api_url=env.url, home=tmp_path / "home")).start()
+    yield running
+    running.stop()
+
+
+def test_the_web_app_checks_the_layout_and_offers_it_on_the_export_page(server: WebServer) -> None:
     c = client(server)
     base = upload(c, DEALS)
     check = c.get(base + "/check").text
