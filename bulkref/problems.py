@@ -212,6 +212,7 @@ class Report:
     # Only for input read through a mapping file (None otherwise, and not in the JSON):
     skipped: list[Skipped] | None = None  # rows left out by [[skip]] rules
     groups: dict[int, list[int]] | None = None  # with group_by: a referral's first row -> its rows
+    layout: str | None = None  # a layout bulkref recognised and read as it is ("partner-center")
 
     @property
     def errors(self) -> list[Problem]:
@@ -236,4 +237,6 @@ class Report:
             d["skipped"] = [s.as_json() for s in self.skipped]
         if self.groups is not None:
             d["groups"] = [{"row": row, "rows": rows} for row, rows in self.groups.items()]
+        if self.layout is not None:
+            d["layout"] = self.layout
         return d

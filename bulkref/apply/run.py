@@ -72,6 +72,8 @@ class ApplyRun:
     #: used: ``window`` (seconds), ``measured`` (the largest lag seen, or None), ``samples``
     #: (creates timed), ``unseen`` (not shown by the end), ``override`` (given, not learned).
     consistency: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # A sheet in Partner Center's co-sell layout: its rows with Errors and ids filled, that layout.
+    layout_results: Path | None = None
 
     @functools.cached_property
     def summary(self) -> dict[str, int]:
@@ -189,7 +191,25 @@ def apply_input(
                     f"{e} Every result, with its ids, is in the journal: `bulkref results --state "
                     f"{state}` (or --out OTHER) writes the file once it can be written."
                 ) from None
+            if run.plan.layout == "partner-center" and source.exists():
+                run.layout_results = _layout_results(run, source, out)
         return run
+
+
+def _layout_results(run: ApplyRun, source: Path, out: Path) -> Path:
+    """The input's rows in Partner Center's layout, Errors and ids filled, beside the results."""
+    from bulkref.apply.partner_center_results import layout_results_path, write_layout_results
+    from bulkref.apply.results import drop_kept, keep_previous
+    from bulkref.sheets.reader import read_sheet
+
+    target, kept = keep_previous(out.with_name(layout_results_path(source).name))
+    try:
+        return write_layout_results(
+            read_sheet(source), run.results, target, {s.row: s.reason for s in run.plan.skipped}
+        )
+    except BulkrefError:
+        drop_kept(target, kept)
+        raise
 
 
 @dataclass(frozen=True)

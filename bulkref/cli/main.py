@@ -255,6 +255,10 @@ def validate(file: Path, fmt: str, annotate: Path | None, sheet: str | None, map
         click.echo(json.dumps(doc, ensure_ascii=False, indent=2, default=str))
     else:
         shown = str(file) if mapping is None else f"{file} through {mapping}"
+        if result.report.layout is not None:
+            from bulkref.mapping.partner_center import LAYOUT_NAME
+
+            shown = f"{file} (read as {LAYOUT_NAME})"
         click.echo(validation_text(result.report, shown, result.table.sheet))
         if annotated is not None:
             click.echo(f"Annotated copy: {annotated}")
@@ -535,15 +539,24 @@ def apply_command(
                     "target": run.target.as_json() if run.target else None,
                     "previousResults": str(run.previous_results) if run.previous_results else None,
                     "consistency": run.consistency,
+                    "skippedByMapping": len(run.plan.skipped),
+                    **(
+                        {"partnerCenterResults": str(run.layout_results)}
+                        if run.layout_results is not None
+                        else {}
+                    ),
                 },
                 indent=2,
             )
         )
     else:
         where = run.target.text() if run.target else "Partner Center"
+        left_out = len(run.plan.skipped)
+        by = "the mapping" if run.plan.layout is None else "the sheet's layout"
         click.echo(
             f"Applied to {where}: {counts['created']} created, {counts['updated']} updated, "
-            f"{counts['unchanged']} unchanged, {counts['failed']} failed, {counts['skipped']} skipped."
+            f"{counts['unchanged']} unchanged, {counts['failed']} failed, {counts['skipped']} skipped"
+            + (f", {left_out} row{'s' if left_out != 1 else ''} skipped by {by}." if left_out else ".")
             + (
                 f" {counts['adopted']} of the unchanged were in Partner Center already (adopted)."
                 if counts.get("adopted")
@@ -557,6 +570,8 @@ def apply_command(
         if lag:
             click.echo(lag)
         click.echo(f"Results: {run.results_path}")
+        if run.layout_results is not None:
+            click.echo(f"Results in Partner Center's layout (Errors filled): {run.layout_results}")
         if run.previous_results is not None:
             click.echo(f"The previous results file is kept as {run.previous_results}")
     if counts.get("in_doubt"):
@@ -707,6 +722,13 @@ class _Listed(click.ParamType):
 )
 @click.option("--team-email", default=None, metavar="EMAIL", help="A team member's email is EMAIL.")
 @click.option("--engagement", default=None, metavar="ID", help="The referrals of one engagement.")
+@click.option(
+    "--layout",
+    type=click.Choice(["template", "partner-center"]),
+    default="template",
+    show_default=True,
+    help="The template's shape, or Partner Center's co-sell CSV (its bulk upload's columns; .csv only).",
+)
 @_format_option("How to report what was written: text, or json for scripts.", "text", "json")
 @_taxonomy_option
 def export_command(
@@ -724,10 +746,12 @@ def export_command(
     since: str | None,
     team_email: str | None,
     engagement: str | None,
+    layout: str,
     fmt: str,
 ) -> None:
     """Write every referral the query matches (every page) to a sheet in the
-    template's shape: edit it, then plan and apply it back as updates.
+    template's shape (or, with --layout partner-center, Partner Center's co-sell
+    CSV): edit it, then plan and apply it back as updates.
 
     The flags narrow the listing and combine with --filter into one $filter.
     Exit 0 when written, 2 when the API or the file cannot be used."""
@@ -739,7 +763,8 @@ def export_command(
         export_referrals,
     )
 
-    path = check_output(out or default_path(), force)  # before a long read, not after
+    # Before a long read, not after.
+    path = check_output(out or default_path(csv=layout != "template"), force, layout)
     query = compose_filter(
         status=status,
         substatus=substatus,
@@ -762,6 +787,7 @@ def export_command(
             top=top,
             force=force,
             on_progress=display,
+            layout=layout,
         )
         interrupted = False
     finally:

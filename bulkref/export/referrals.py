@@ -197,17 +197,28 @@ def odata_datetime(value: dt.date | dt.datetime | str) -> str:
 # --- the export -----------------------------------------------------------------------------------
 
 
-def default_path(today: dt.date | None = None) -> Path:
-    """``referrals-export-<date>.xlsx`` in the current folder."""
-    return Path(f"referrals-export-{(today or dt.date.today()).isoformat()}.xlsx")
+def default_path(today: dt.date | None = None, csv: bool = False) -> Path:
+    """``referrals-export-<date>.xlsx`` (``.csv``) in the current folder."""
+    return Path(f"referrals-export-{(today or dt.date.today()).isoformat()}.{'csv' if csv else 'xlsx'}")
 
 
-def check_output(out: Path, force: bool = False) -> Path:
+#: The layouts an export is written in: the template's, or Partner Center's co-sell CSV.
+LAYOUTS = ("template", "partner-center")
+
+
+def check_output(out: Path, force: bool = False, layout: str = "template") -> Path:
     """Refuse, before anything is read, an output that cannot or should not be written.
 
     People re-export often and edit the last export meanwhile: replacing it
     would lose their edits, so an existing file needs ``force``.
     """
+    if layout not in LAYOUTS:
+        raise BulkrefError(f"The export's layout is template or partner-center, not {layout!r}.")
+    if layout != "template" and out.suffix.lower() != ".csv":
+        raise BulkrefError(
+            f"Partner Center's layout is a CSV file, as its bulk upload takes: {out.name} is not "
+            "(e.g. -o referrals.csv)."
+        )
     if out.suffix.lower() not in FORMATS:
         raise BulkrefError(
             f"The export is written as .xlsx or .csv, by the name's suffix: {out.name} has "
@@ -235,13 +246,16 @@ def export_referrals(
     force: bool = False,
     on_progress: ProgressCallback | None = None,
     retry: RetryPolicy | None = None,
+    layout: str = "template",
 ) -> ExportResult:
     """Export every referral the query matches to ``out`` (.xlsx or .csv; default
     ``default_path()``), from ``--sandbox`` or ``--api-url`` as ``target.resolve``
-    reads them. Refuses an existing ``out`` unless ``force``."""
+    reads them. Refuses an existing ``out`` unless ``force``. ``layout``: the
+    template's shape, or ``partner-center`` (Partner Center's co-sell CSV)."""
     from bulkref.api import target
 
-    path = check_output(Path(out) if out is not None else default_path(), force)
+    chosen = Path(out) if out is not None else default_path(csv=layout != "template")
+    path = check_output(chosen, force, layout)
     with target.resolve(api_url, sandbox) as where:
 
         async def run() -> ExportResult:
@@ -254,6 +268,7 @@ def export_referrals(
                     top=top,
                     force=force,
                     on_progress=on_progress,
+                    layout=layout,
                 )
 
         return asyncio.run(run())
@@ -268,11 +283,12 @@ async def export_from(
     top: int | None = None,
     force: bool = False,
     on_progress: ProgressCallback | None = None,
+    layout: str = "template",
 ) -> ExportResult:
     """``export_referrals`` with a client of your own. The file is written at the end
     on the caller's event loop (CPU work, no awaits)."""
     started = time.monotonic()
-    path = check_output(Path(out), force)
+    path = check_output(Path(out), force, layout)
     report = on_progress or (lambda phase, done, total: None)
     with spool_folder() as folder, Spool(folder) as spool:
         total = await _count(client, filter)
@@ -296,9 +312,12 @@ async def export_from(
         rows = spool.row_count()
         connected = spool.folded_connected()
         report("write", 0, rows)
-        from bulkref.export import parallel  # it builds on this module
+        if layout == "template":
+            from bulkref.export import parallel  # it builds on this module
 
-        written = parallel.write_spool(path, spool, folder, rows, report)
+            written = parallel.write_spool(path, spool, folder, rows, report)
+        else:
+            written = _write_layout(path, spool, rows, report)
     assert written == rows, (written, rows)
     return ExportResult(
         path,
@@ -585,6 +604,20 @@ _SQL_PARAMS = 900
 # write, a little cheaper to read, and only this process reads it back.
 _packed = marshal.dumps
 _unpacked = marshal.loads
+
+
+def _write_layout(path: Path, spool: Spool, rows: int, report: ProgressCallback) -> int:
+    """The spooled deals in Partner Center's co-sell layout (bulkref.export.partner_center)."""
+    from bulkref.export.partner_center import write_layout_csv
+
+    written = 0
+
+    def csv_file(f: IO[str]) -> None:
+        nonlocal written
+        written = write_layout_csv(f, _reported(spool.rows(), rows, report), spool.counts)
+
+    sheetxml.atomic_write(path, "w", csv_file, what="export")
+    return written
 
 
 def _packed_without_links(doc: Mapping[str, Any]) -> bytes:

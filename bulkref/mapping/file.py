@@ -204,10 +204,17 @@ class Mapping:
     group_by: str | None = None  # the column whose rows make one referral
     group_line: int = 1
     skips: tuple[SkipRule, ...] = ()
+    # A layout bulkref knows (bulkref.mapping.partner_center), read through a mapping it
+    # builds: no file the user wrote, so messages name the layout, never a line of it.
+    layout: str | None = None
 
     @property
     def name(self) -> str:
         return self.path.name
+
+    def where(self, line: int) -> str:
+        """Where an entry is, for a message: the file and line, or the layout."""
+        return self.name if self.layout is not None else f"{self.name} line {line}"
 
 
 # --------------------------------------------------------------------------- loading

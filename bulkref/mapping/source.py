@@ -109,7 +109,7 @@ def locate(problems: Sequence[Problem], mapped: Mapped) -> list[Problem]:
     for p in problems:
         key = key_of.get(p.column) if p.column is not None else None
         if p.file is not None:  # a conversion problem: located when it was made
-            out.append(p)
+            out.append(p if mapped.mapping.layout is None else dataclasses.replace(p, mapping_line=None))
             continue
         if p.row is not None and (
             (p.row, key) in mapped.failed or (p.row, _FOLLOWS.get(p.code)) in mapped.failed
@@ -121,9 +121,10 @@ def locate(problems: Sequence[Problem], mapped: Mapped) -> list[Problem]:
         if origin is None:
             out.append(dataclasses.replace(p, file=file))
         else:
+            line = origin.line if mapped.mapping.layout is None else None  # a layout has no lines to name
             out.append(
                 dataclasses.replace(
-                    p, file=file, field=origin.field, source_column=origin.source, mapping_line=origin.line
+                    p, file=file, field=origin.field, source_column=origin.source, mapping_line=line
                 )
             )
     # Conversion problems were found before the validator's: put each in its row, in column order.
@@ -461,6 +462,21 @@ def _missing_fields(sheet: Sheet, mapping: Mapping, frame: Any) -> list[Problem]
     if not missing:
         return []
     plural = len(missing) > 1
+    if mapping.layout is not None:
+        message = (
+            f"Read as {mapping.name}, the file has no column for {', '.join(missing)}, required for "
+            "new referrals: add the column(s) Partner Center's template has for them."
+        )
+        return [
+            Problem(
+                sheet.name,
+                sheet.header_row,
+                None,
+                ProblemCode.MISSING_COLUMNS,
+                message,
+                file=str(sheet.source),
+            )
+        ]
     message = (
         f"The mapping {mapping.name} fills no {', '.join(missing)}, required for new referrals: "
         f"add {'entries' if plural else 'an entry'} under [fields], from a column of the export "
@@ -533,14 +549,19 @@ class _Conversion:
             f"{source} '{'' if c is None else as_text(c)}'"
             for source, c in zip(fm.sources, cells, strict=True)
         )
+        fix = (
+            f"is not a combination {self._where} takes for {fm.column.header}: fix the cells ({_takes(fm)})"
+            if self.mapping.layout is not None
+            else f"matches none of the rules of {self._where}: add a rule for it, or end the "
+            f'rules with a fallback of "*" in every column'
+        )
         return self._fail(
             problems,
             row,
             1,
             ProblemCode.NO_RULE_MATCHED,
             " / ".join("" if c is None else as_text(c) for c in cells),
-            f"{shown} matches none of the rules of {self._where}: add a rule for it, or end the "
-            f'rules with a fallback of "*" in every column.',
+            f"{shown} {fix}.",
         )
 
     def _one(self, item: Any, n: int, row: int, problems: list[Problem]) -> Any:
@@ -656,10 +677,12 @@ class _Conversion:
 
     @property
     def _where(self) -> str:
-        return f"{self.mapping.name} line {self.fm.line}"
+        return self.mapping.where(self.fm.line)
 
     def _unmapped(self, text: str) -> str:
         listed = ", ".join(f'"{k}"' for k in list(self.fm.values or {})[:8])
+        if self.mapping.layout is not None:
+            return f"'{text}' is not a value {self._where} takes here ({listed}): fix the cell."
         return (
             f"'{text}' is not in the value map of {self._where} ({listed}"
             f'{", ..." if len(self.fm.values or {}) > 8 else ""}): add "{text}" = "..." to it, or '
@@ -702,6 +725,17 @@ def _value_map(fm: FieldMap) -> dict[str, Any] | None:
         table.setdefault(fold(k), v)
     table.update({k.strip(): v for k, v in fm.values.items()})
     return table
+
+
+def _takes(fm: FieldMap) -> str:
+    """The combinations a layout's rules take, in words, for a cell that fits none."""
+    assert fm.rules is not None
+    seen = dict.fromkeys(
+        " / ".join(p for p in r.when if p not in ("*", "?*"))
+        for r in fm.rules
+        if any(p not in ("*", "?*", "") for p in r.when)
+    )
+    return "; ".join(list(seen)[:12])
 
 
 def _blank_to_none(value: Any) -> Any:

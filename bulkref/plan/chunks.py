@@ -92,6 +92,14 @@ async def plan_chunks(
                 (await ahead).close()
         raise
     index: ReferralIndex | None = None if ahead is None else await ahead
+    if table is None:  # Partner Center's layout: read again through its mapping, planned whole
+        if index is not None:
+            index.close()
+        whole = await plan_file(
+            path, client, api_url=api_url, overwrite_newer=overwrite_newer, target=target, lookup=lookup
+        )
+        on_rows(whole.rows)
+        return dataclasses.replace(whole, rows=())
     try:
         if index is None and reads.mode != "filtered":
             keys = sum(int(table.frame[k].notna().sum()) for k in _ID_KEYS if k in table.frame.columns)
@@ -128,13 +136,17 @@ async def plan_chunks(
             index.close()
 
 
-def _read(path: Path) -> Table:
-    from bulkref.sheets.reader import read_table
+def _read(path: Path) -> Table | None:
+    """The sheet's table; None for a sheet in Partner Center's co-sell layout, whose cells
+    are converted (bulkref.mapping.partner_center) and validated whole, as a mapped export's."""
+    from bulkref.mapping.partner_center import is_partner_center
+    from bulkref.sheets.reader import read_sheet, table_of
 
     if path.suffix.lower() in (".xlsx", ".xlsm"):
         # As check_file does: the validator loads while a child process reads the workbook.
         threading.Thread(target=_load_validator, name="bulkref-load-validator", daemon=True).start()
-    return read_table(path)
+    raw = read_sheet(path)
+    return None if is_partner_center(raw.headers) else table_of(raw)
 
 
 def _load_validator() -> None:

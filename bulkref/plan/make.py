@@ -117,6 +117,11 @@ async def plan_file(
     if client is not None and target is not None:
         made = dataclasses.replace(made, target=target)
     if mapping is None:
+        if validated.report.layout is not None:
+            # Partner Center's layout leaves rows out too (consent No): never silently.
+            made = dataclasses.replace(
+                made, layout=validated.report.layout, skipped=tuple(validated.report.skipped or ())
+            )
         return made
     return dataclasses.replace(
         made,

@@ -183,6 +183,9 @@ class Plan:
     # Creates an earlier run sent whose answer was lost, not found yet (bulkref.plan.doubts):
     # {"row", "externalId", "sentAt", "decidableAfter"}; apply looks each up before sending it.
     in_doubt: tuple[dict[str, Any], ...] = ()
+    # A layout bulkref read the sheet as ("partner-center": Partner Center's co-sell CSV);
+    # apply then writes results in that layout too (bulkref.apply.partner_center_results).
+    layout: str | None = None
 
     @property
     def summary(self) -> dict[str, int]:
@@ -208,6 +211,8 @@ class Plan:
             "lookup": self.lookup,
             # Only when there are some, so that other plans read exactly as before.
             **({"inDoubt": list(self.in_doubt)} if self.in_doubt else {}),
+            **({"layout": self.layout} if self.layout is not None else {}),
+            **({"skipped": [s.as_json() for s in self.skipped]} if self.layout and self.skipped else {}),
             # Only for mapped input, so that other plans read exactly as before.
             **(
                 {
@@ -239,6 +244,7 @@ class Plan:
             lookup=d.get("lookup") if isinstance(d.get("lookup"), str) else None,
             in_doubt=tuple(x for x in d.get("inDoubt", []) if isinstance(x, dict)),
             skipped=tuple(Skipped(s["row"], s["reason"], s.get("mappingLine")) for s in d.get("skipped", [])),
+            layout=d.get("layout") if isinstance(d.get("layout"), str) else None,
         )
 
     def save(self, path: Path) -> Path:

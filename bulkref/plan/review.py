@@ -21,6 +21,7 @@ from importlib import resources
 from typing import Any
 
 from bulkref.plan.model import Action, Change, Plan, RowPlan, Step
+from bulkref.problems import Skipped
 
 SYMBOL: dict[Action, str] = {
     Action.CREATE: "+",
@@ -132,6 +133,14 @@ def _where(row: RowPlan, with_sheet: bool) -> str:
 # ---------------------------------------------------------------------------- text
 
 
+def skipped_by(skipped: Sequence[Skipped]) -> str:
+    """Whose rule left rows out: a mapping's [[skip]] (each names its line), or the layout
+    bulkref read the sheet as (Partner Center's, where consent No means no deal)."""
+    if any(s.mapping_line is not None for s in skipped):
+        return "export ([[skip]] in the mapping)"
+    return f"sheet ({skipped[0].reason})"
+
+
 def plan_text(plan: Plan, color: bool = False, verbose: bool = False) -> str:
     """Terraform-style review: a legend, one block per row in plan order, then the counts.
 
@@ -147,9 +156,7 @@ def plan_text(plan: Plan, color: bool = False, verbose: bool = False) -> str:
         lines.append(_clean(f"Read by: {LOOKUP_TEXT.get(plan.lookup, plan.lookup)}"))
     if plan.skipped:  # never silently: rows of the export that are in no plan row
         rows = ", ".join(str(s.row) for s in plan.skipped[:10]) + (", ..." if len(plan.skipped) > 10 else "")
-        lines.append(
-            _clean(f"skipped {len(plan.skipped)} rows of the export ([[skip]] in the mapping): {rows}")
-        )
+        lines.append(_clean(f"skipped {len(plan.skipped)} rows of the {skipped_by(plan.skipped)}: {rows}"))
     if plan.in_doubt:
         lines.append(paint("33", _clean(in_doubt_text(plan))))
     lines += [paint("2", LEGEND), ""]

@@ -56,7 +56,7 @@ from bulkref.spec.enums import closest
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Sheet", "read_sheet", "read_table"]
+__all__ = ["Sheet", "read_sheet", "read_table", "table_of"]
 
 EXCEL_SUFFIXES = frozenset({".xlsx", ".xlsm"})
 # Extensions whose text content is read as CSV; Excel exports .txt and .tsv too.
@@ -86,6 +86,11 @@ def read_table(path: Path | str, sheet: str | None = None) -> Table:
     for CSV); without it the sheet named Referrals, else the first visible
     worksheet that is not Instructions or Lists, is read."""
     return _build(read_sheet(path, sheet))
+
+
+def table_of(raw: Sheet) -> Table:
+    """The Table of a sheet :func:`read_sheet` gave: its headers matched to the spec."""
+    return _build(raw)
 
 
 def read_sheet(path: Path | str, sheet: str | None = None) -> Sheet:

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from bulkref.mapping.file import Mapping
+    from bulkref.mapping.source import Mapped
+    from bulkref.sheets.reader import Sheet
     from bulkref.validation.schema import Validated
 
 
@@ -30,25 +32,51 @@ def check_file(
     """
     if mapping is not None:
         return check_mapped(path, mapping, sheet=sheet)
-    from bulkref.sheets.reader import read_table
+    from bulkref.sheets.reader import read_sheet, table_of
 
     if Path(path).suffix.lower() in (".xlsx", ".xlsm"):
         # A workbook is read in a child process (bulkref.sheets.native), so
         # this one is idle meanwhile and holds none of the cells yet: loading
         # the validator now costs no memory at the peak and no wall time.
         threading.Thread(target=_load_validator, name="bulkref-load-validator", daemon=True).start()
-    table = read_table(path, sheet=sheet)
+    raw = read_sheet(path, sheet=sheet)
+    from bulkref.mapping.partner_center import is_partner_center
+
+    if is_partner_center(raw.headers):
+        return _check_layout(raw)
+    table = table_of(raw)
     from bulkref.validation.schema import validate
 
     return validate(table)
 
 
+def _check_layout(raw: Sheet) -> Validated:
+    """A sheet in Partner Center's co-sell layout, read through the mapping that layout needs."""
+    import dataclasses
+
+    from bulkref.mapping.partner_center import layout_mapping
+    from bulkref.mapping.source import map_sheet
+
+    mapping, notes = layout_mapping(raw)
+    mapped = map_sheet(raw, mapping)
+    mapped.table.problems[:0] = notes
+    validated = _validated(mapped)
+    report = validated.report
+    report.layout = mapping.layout
+    report.skipped = [dataclasses.replace(s, mapping_line=None) for s in report.skipped or ()]
+    return validated
+
+
 def check_mapped(path: Path | str, mapping: Mapping | Path | str, sheet: str | None = None) -> Validated:
     """Read and validate the export at ``path`` through ``mapping``: every problem
     names the export's row and column, the template field and the mapping line."""
-    from bulkref.mapping.source import locate, read_mapped
+    from bulkref.mapping.source import read_mapped
 
-    mapped = read_mapped(path, mapping, sheet)
+    return _validated(read_mapped(path, mapping, sheet))
+
+
+def _validated(mapped: Mapped) -> Validated:
+    from bulkref.mapping.source import locate
     from bulkref.problems import Report
     from bulkref.validation.schema import validate
 

@@ -24,12 +24,14 @@ def validation_text(report: Report, source: str, sheet: str | None = None) -> st
         lines[0] += f" (referrals, from {read} rows of the export: group_by)"
     if report.skipped:
         n = len(report.skipped)
-        lines.append(f"  skipped {n} row{'s' if n != 1 else ''} ([[skip]] in the mapping):")
+        why = " ([[skip]] in the mapping)" if report.layout is None else ""
+        lines.append(f"  skipped {n} row{'s' if n != 1 else ''}{why}:")
         # A footer's rows share one reason: said once, for the run of rows.
         for _reason, run in groupby(report.skipped, key=lambda s: (s.reason, s.mapping_line)):
             rows = [s.row for s in run]
             where = f"row {rows[0]}" if len(rows) == 1 else f"rows {rows[0]}-{rows[-1]}"
-            lines.append(f"    {where}: {_reason[0]} (line {_reason[1]})")
+            line = f" (line {_reason[1]})" if _reason[1] is not None else ""
+            lines.append(f"    {where}: {_reason[0]}{line}")
     ordered = sorted(report.problems, key=lambda p: (p.row is not None, p.row or 0))
     for _row, problems in groupby(ordered, key=lambda p: p.row):
         lines.extend(_line(p) for p in problems)

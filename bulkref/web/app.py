@@ -482,11 +482,15 @@ class App:
                 error=f"{e}.",
                 values=defaultdict(str, values),
             )
-        suffix = ".csv" if values.get("format") == "csv" else ".xlsx"
+        # Partner Center's co-sell layout is a CSV file, as its bulk upload takes.
+        layout = "partner-center" if values.get("layout") == "partner-center" else "template"
+        suffix = ".csv" if values.get("format") == "csv" or layout != "template" else ".xlsx"
         export_id = self.store.new_export_id()
         out = self.store.export_path(export_id, suffix)
         orderby = values.get("orderby") or None
-        self.jobs.start_export(export_id, out, {"filter": query, "orderby": orderby, "top": top})
+        self.jobs.start_export(
+            export_id, out, {"filter": query, "orderby": orderby, "top": top, "layout": layout}
+        )
         return _see(f"/export/{export_id}")
 
     def _export_id(self, request: Request) -> str:
