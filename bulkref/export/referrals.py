@@ -90,6 +90,7 @@ from bulkref.spec.jsonpaths import get_path, getter
 
 if TYPE_CHECKING:
     from bulkref.api.client import ReferralsClient, RetryPolicy
+    from bulkref.api.target import Caller
 
 FORMATS = (".xlsx", ".csv")
 
@@ -235,14 +236,15 @@ def export_referrals(
     force: bool = False,
     on_progress: ProgressCallback | None = None,
     retry: RetryPolicy | None = None,
+    caller: Caller | None = None,
 ) -> ExportResult:
     """Export every referral the query matches to ``out`` (.xlsx or .csv; default
     ``default_path()``), from ``--sandbox`` or ``--api-url`` as ``target.resolve``
-    reads them. Refuses an existing ``out`` unless ``force``."""
+    reads them, as ``caller`` when given. Refuses an existing ``out`` unless ``force``."""
     from bulkref.api import target
 
     path = check_output(Path(out) if out is not None else default_path(), force)
-    with target.resolve(api_url, sandbox) as where:
+    with target.resolve(api_url, sandbox, caller=caller) as where:
 
         async def run() -> ExportResult:
             async with where.client(**({"retry": retry} if retry is not None else {})) as client:
