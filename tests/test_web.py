@@ -798,7 +798,9 @@ def test_serve_beyond_loopback_prints_a_url_with_an_access_token(monkeypatch: py
 
     served: list[Settings] = []
     monkeypatch.setattr(server, "bind", lambda host, port: bind("127.0.0.1", 0))  # not another address
-    monkeypatch.setattr(server, "serve", lambda settings, host, sock, **tls: (served.append(settings), sock.close()))
+    monkeypatch.setattr(
+        server, "serve", lambda settings, host, sock, **tls: (served.append(settings), sock.close())
+    )
     r = CliRunner().invoke(cli, ["serve", "--sandbox", "--host", "0.0.0.0", "--no-browser"])
     assert r.exit_code == 0, r.output
     url = re.search(r"Open (http://\S+:\d+/\?token=(\S+))", r.output)
