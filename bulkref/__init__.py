@@ -40,6 +40,9 @@ _PUBLIC: dict[str, str] = {
     "describe_target": "bulkref.api.target",
     "TargetInfo": "bulkref.api.target",
     "data_dir": "bulkref.api.target",
+    "Caller": "bulkref.api.target",
+    "BrowserSignIn": "bulkref.api.browser_signin",
+    "Person": "bulkref.api.browser_signin",
     # plan
     "make_plan": "bulkref.plan.make",
     "fingerprint": "bulkref.plan.make",
@@ -69,6 +72,9 @@ _PUBLIC: dict[str, str] = {
     "AuthError": "bulkref.errors",
     "BadTarget": "bulkref.errors",
     "NoCredentials": "bulkref.errors",
+    "NotSignedIn": "bulkref.errors",
+    "SignInRefused": "bulkref.errors",
+    "BadSettings": "bulkref.errors",
     "ReferralNotFound": "bulkref.errors",
 }
 
@@ -89,18 +95,22 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from bulkref.api.target import TargetInfo, data_dir, describe_target
+    from bulkref.api.browser_signin import BrowserSignIn, Person
+    from bulkref.api.target import Caller, TargetInfo, data_dir, describe_target
     from bulkref.apply.outcome import Outcome, RowResult
     from bulkref.apply.record import rebuild_results
     from bulkref.apply.run import apply_input
     from bulkref.errors import (
         ApiError,
         AuthError,
+        BadSettings,
         BadTarget,
         BulkrefError,
         MappingError,
         NoCredentials,
+        NotSignedIn,
         ReferralNotFound,
+        SignInRefused,
         UnusableFile,
     )
     from bulkref.export.referrals import compose_filter, export_referrals, get_referral

@@ -150,6 +150,7 @@ def test_every_post_route_refuses_a_form_without_its_csrf_token(serve: Callable[
         "/imports/{id}/apply",
         "/imports/{id}/stop",
         "/export",
+        "/signout",
     }
     for path in posts:
         url = path.replace("{id}", imp_id)
@@ -192,7 +193,7 @@ def test_access_token_is_required_when_set_and_never_shown(
     assert c.get("/?token=wrong").status_code == 403
     r = c.get(f"/export?token={token}")
     assert r.status_code == 303 and r.headers["location"] == "/export"  # the token leaves the address
-    assert "HttpOnly" in r.headers["set-cookie"] and "SameSite=Strict" in r.headers["set-cookie"]
+    assert "HttpOnly" in r.headers["set-cookie"] and "SameSite=Lax" in r.headers["set-cookie"]
     page = c.get("/")
     assert page.status_code == 200
     assert token not in page.text
@@ -479,15 +480,16 @@ def test_apply_needs_an_approval_of_the_current_plan(serve: Callable[..., WebSer
     assert approval["inputFingerprint"] == bulkref.fingerprint(imp.input) and approval["at"]
 
     # A new plan (Partner Center may have changed) needs its own approval.
-    plan_fingerprint(c, base)
+    assert c.post(base + "/plan", data={"csrf": csrf, "confirm_withdraw": "yes"}).status_code == 303
     assert c.post(base + "/apply", data={"csrf": csrf}).status_code == 409
     approve(c, base)
     # A corrected sheet makes the approved plan stale.
     fixed = write_xlsx(tmp_path / "fixed.xlsx", [row(External_Reference_ID="NEW-1")])
     with fixed.open("rb") as f:
-        assert (
-            c.post(base + "/input", data={"csrf": csrf}, files={"file": ("fixed.xlsx", f)}).status_code == 303
-        )
+        files = {"file": ("fixed.xlsx", f.read())}
+    assert c.post(base + "/input", data={"csrf": csrf}, files=files).status_code == 409  # said first
+    form = {"csrf": csrf, "confirm_withdraw": "yes"}
+    assert c.post(base + "/input", data=form, files=files).status_code == 303
     r = c.post(base + "/apply", data={"csrf": csrf})
     assert r.status_code == 409
     assert not imp.journal_path.exists()  # nothing ran
@@ -609,11 +611,32 @@ def test_results_and_export_through_the_pages(serve: Callable[..., WebServer], t
     text = c.get(export + "/file").text
     assert "CRM-000101" in text
 
-    # Planning again starts a new round: now every row is unchanged, and the old results are gone.
+    # Planning again starts a new round: now every row is unchanged, and the old run is kept
+    # whole (its results, journal, plan and approval), listed and downloadable.
     assert ">applied<" in c.get("/").text
-    assert c.post(base + "/plan", data={"csrf": csrf_of(c)}).status_code == 303
+    refused = c.post(base + "/plan", data={"csrf": csrf_of(c)})
+    assert refused.status_code == 409 and "withdraws that approval" in refused.text  # said before
+    assert "I understand" in c.get(base + "/review").text
+    created = [r["referral_id"] for r in imp.results() if r["outcome"] == "created"]
+    r = c.post(base + "/plan", data={"csrf": csrf_of(c), "confirm_withdraw": "yes"})
+    assert r.status_code == 303
     assert ">planned<" in c.get("/").text
     assert imp.results() == [] and not imp.results_path.exists()
+    kept = imp.folder / "runs" / "1"
+    assert {"run.json", "results.json", "results.xlsx", "plan.json", "approval.json"} <= {
+        p.name for p in kept.iterdir()
+    }
+    assert any(p.name.startswith("journal.sqlite") for p in kept.iterdir())
+    assert [
+        x["referral_id"] for x in json.loads((kept / "results.json").read_text()) if x["outcome"] == "created"
+    ] == created
+    page = c.get(base + "/results").text
+    assert 'data-run="1"' in page and "approved by Ada" in page
+    old = c.get(base + "/runs/1/results.xlsx")
+    assert old.status_code == 200 and old.headers["content-type"].startswith("application/vnd.openxml")
+    assert c.get(base + "/runs/2/results.xlsx").status_code == 404
+    withdrawn = server.app.web.store.get(imp.id).meta["withdrawn"]
+    assert [(w["approvedBy"], w["why"]) for w in withdrawn] == [("Ada", "the plan was made again")]
     assert "Nothing to apply" in c.get(base + "/review").text
 
 
@@ -803,7 +826,9 @@ def test_serve_beyond_loopback_prints_a_url_with_an_access_token(monkeypatch: py
 
     served: list[Settings] = []
     monkeypatch.setattr(server, "bind", lambda host, port: bind("127.0.0.1", 0))  # not another address
-    monkeypatch.setattr(server, "serve", lambda settings, host, sock: (served.append(settings), sock.close()))
+    monkeypatch.setattr(
+        server, "serve", lambda settings, host, sock, **tls: (served.append(settings), sock.close())
+    )
     r = CliRunner().invoke(cli, ["serve", "--sandbox", "--host", "0.0.0.0", "--no-browser"])
     assert r.exit_code == 0, r.output
     url = re.search(r"Open (http://\S+:\d+/\?token=(\S+))", r.output)

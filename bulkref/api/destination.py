@@ -91,6 +91,9 @@ def destination(target: Target, env: Mapping[str, str] | None = None) -> Destina
         return Destination("sandbox", url, state=str(target.sandbox_db), credentials=None)
     url = target.url
     kind = "partner-center" if url == PARTNER_CENTER_URL else ("sandbox-url" if _loopback(url) else "api-url")
+    caller = target.caller
+    if caller is not None:
+        return Destination(kind, url, caller.account, caller.tenant, credentials=caller.credentials)
     if env.get(ENV_ACCESS_TOKEN, "").strip():
         return Destination(kind, url, credentials=ENV_ACCESS_TOKEN)
     account, tenant = _signed_in(env)

@@ -127,9 +127,11 @@ class Grant(StrEnum):
     DEVICE_CODE = "device_code"
     PASSWORD = "password"
     CLIENT_CREDENTIALS = "client_credentials"
+    AUTHORIZATION_CODE = "authorization_code"  # a person in a browser (bulkref serve)
 
 
 GRANT_NAMES = {
+    Grant.AUTHORIZATION_CODE: "browser sign-in (authorization code with PKCE)",
     Grant.DEVICE_CODE: "device code",
     Grant.PASSWORD: "user name and password",
     Grant.CLIENT_CREDENTIALS: "client credentials (app-only)",
@@ -675,8 +677,10 @@ class MsalTokenSource:
         env: Mapping[str, str] = os.environ,
         warn: Warn = _stderr_warning,
         home_account_id: str | None = None,
+        cache_path: Path | None = None,
     ) -> None:
         self.credentials = credentials
+        self._cache_path = cache_path  # None: the CLI's cache in the data directory
         self._client_secret = client_secret
         self._env = dict(env)
         self._warn = warn
@@ -699,7 +703,8 @@ class MsalTokenSource:
     def _acquire(self) -> dict[str, Any]:
         credentials = self.credentials
         if self._app is None:  # built on first use: MSAL fetches the OpenID configuration then
-            self._cache = open_cache(_data_dir(self._env) / CACHE_FILE, self._warn)
+            path = self._cache_path or _data_dir(self._env) / CACHE_FILE
+            self._cache = open_cache(path, self._warn)
             self._app = _application(credentials, self._cache, self._client_secret, self._env)
         with _reaching(credentials.authority):
             if credentials.app_only:

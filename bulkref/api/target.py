@@ -17,7 +17,9 @@
   ~/Library/Application Support/bulkref on macOS, %LOCALAPPDATA%\\bulkref on
   Windows). Not click's app dir: that is the configuration directory, and a
   database of referrals is data.
-- Token for a real service: ``BULKREF_ACCESS_TOKEN`` (a bearer token for
+- Token for a real service: a ``Caller``'s when one is given (a person signed in
+  through ``bulkref serve``: every call is made as that person); else
+  ``BULKREF_ACCESS_TOKEN`` (a bearer token for
   ``https://api.partner.microsoft.com``), read at each call; else the
   ``bulkref login`` sign-in (``bulkref.api.signin``: MSAL's cache, refreshed near
   expiry). ``Target.token`` is the callable the client calls per request.
@@ -53,6 +55,21 @@ ENV_API_URL = "BULKREF_API_URL"
 ENV_ACCESS_TOKEN = "BULKREF_ACCESS_TOKEN"
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who the calls to a real service are made as, when not the process's own sign-in:
+    a person signed in through ``bulkref serve`` (their token source, their name).
+    ``token`` is called before each request, as ``Target.token`` is."""
+
+    token: Callable[[], str]
+    account: str
+    tenant: str | None = None
+    credentials: str = "browser sign-in"
+
+    def __repr__(self) -> str:  # the token source is no business of a log line
+        return f"Caller(account={self.account!r}, tenant={self.tenant!r})"
+
+
 class Target:
     """An API to talk to: its URL, its token source, and (for --sandbox) the server behind it.
 
@@ -61,10 +78,16 @@ class Target:
     """
 
     def __init__(
-        self, url: str | None = None, *, env: Mapping[str, str] | None = None, sandbox_db: Path | None = None
+        self,
+        url: str | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        sandbox_db: Path | None = None,
+        caller: Caller | None = None,
     ) -> None:
         if (url is None) == (sandbox_db is None):
             raise ValueError("a Target is either a URL or the sandbox")
+        self.caller = caller if sandbox_db is None else None  # the sandbox takes any token
         self._url = url
         self._env: Mapping[str, str] = os.environ if env is None else env
         self.sandbox_db = sandbox_db
@@ -88,6 +111,8 @@ class Target:
         """The bearer token for the next call; ``NoCredentials`` when there is none."""
         if self.is_sandbox:
             return SANDBOX_TOKEN
+        if self.caller is not None:
+            return self.caller.token()
         token = self._env.get(ENV_ACCESS_TOKEN, "").strip()
         if token:
             return token
@@ -131,18 +156,21 @@ class Target:
         self.stop()
 
 
-def resolve(api_url: str | None, sandbox: bool, env: Mapping[str, str] = os.environ) -> Target:
-    """The target the flags and the environment name (nothing is started yet)."""
+def resolve(
+    api_url: str | None, sandbox: bool, env: Mapping[str, str] = os.environ, caller: Caller | None = None
+) -> Target:
+    """The target the flags and the environment name (nothing is started yet); its calls
+    are made as ``caller`` when one is given."""
     if sandbox and api_url is not None:
         raise BadTarget("--sandbox and --api-url name two different targets: give one of them.")
     if sandbox:
         return Target(sandbox_db=data_dir(env) / "sandbox.db", env=env)
     if api_url is not None:
-        return Target(checked_url(api_url, "--api-url"), env=env)
+        return Target(checked_url(api_url, "--api-url"), env=env, caller=caller)
     from_env = env.get(ENV_API_URL, "").strip()
     if from_env:
-        return Target(checked_url(from_env, ENV_API_URL), env=env)
-    return Target(PARTNER_CENTER_URL, env=env)
+        return Target(checked_url(from_env, ENV_API_URL), env=env, caller=caller)
+    return Target(PARTNER_CENTER_URL, env=env, caller=caller)
 
 
 def checked_url(text: str, source: str) -> str:

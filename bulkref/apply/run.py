@@ -53,6 +53,7 @@ from bulkref.plan.model import Action, Plan, RowPlan
 
 if TYPE_CHECKING:
     from bulkref.api.destination import Destination
+    from bulkref.api.target import Caller
     from bulkref.plan.remote import Lookup
 
 
@@ -106,6 +107,7 @@ def apply_input(
     resend_in_doubt: bool = False,
     clock: Callable[[], float] = time.time,
     retry: RetryPolicy | None = None,
+    caller: Caller | None = None,
 ) -> ApplyRun:
     """Apply ``path``: a spreadsheet (read through the ``mapping`` file, if
         any), planned now, or a PLAN.json from ``plan --out``, executed as saved.
@@ -128,7 +130,9 @@ def apply_input(
         and are not in Partner Center: send them (``--resend-in-doubt``).
     ``lookup``: how Partner Center is read, auto, filtered or scan (``--lookup``).
     ``clock`` (epoch seconds) and ``retry`` (its ``sleep`` does every wait): injectable, so
-        that tests of timing need not wait on the wall clock."""
+        that tests of timing need not wait on the wall clock.
+    ``caller``: whom the calls are made as (a person signed in through ``serve``), instead
+        of the process's own sign-in."""
     from bulkref.api import target
     from bulkref.api.destination import destination
     from bulkref.apply.results import default_path, drop_kept, keep_previous, refuse_input, write_results
@@ -138,7 +142,7 @@ def apply_input(
     if not path.exists():
         raise BulkrefError(f"'{path}' does not exist: check the path and the file name.")
     source = _sheet_of(path)
-    with target.resolve(api_url, sandbox) as where:
+    with target.resolve(api_url, sandbox, caller=caller) as where:
         label = api_label(where)
         named = destination(where)
         state = state or journal_path(path, label, target.data_dir())

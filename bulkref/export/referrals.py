@@ -90,6 +90,7 @@ from bulkref.spec.jsonpaths import get_path, getter
 
 if TYPE_CHECKING:
     from bulkref.api.client import ReferralsClient, RetryPolicy
+    from bulkref.api.target import Caller
 
 FORMATS = (".xlsx", ".csv")
 
@@ -247,16 +248,17 @@ def export_referrals(
     on_progress: ProgressCallback | None = None,
     retry: RetryPolicy | None = None,
     layout: str = "template",
+    caller: Caller | None = None,
 ) -> ExportResult:
     """Export every referral the query matches to ``out`` (.xlsx or .csv; default
     ``default_path()``), from ``--sandbox`` or ``--api-url`` as ``target.resolve``
-    reads them. Refuses an existing ``out`` unless ``force``. ``layout``: the
-    template's shape, or ``partner-center`` (Partner Center's co-sell CSV)."""
+    reads them, as ``caller`` when given. Refuses an existing ``out`` unless ``force``.
+    ``layout``: the template's shape, or ``partner-center`` (Partner Center's co-sell CSV)."""
     from bulkref.api import target
 
     chosen = Path(out) if out is not None else default_path(csv=layout != "template")
     path = check_output(chosen, force, layout)
-    with target.resolve(api_url, sandbox) as where:
+    with target.resolve(api_url, sandbox, caller=caller) as where:
 
         async def run() -> ExportResult:
             async with where.client(**({"retry": retry} if retry is not None else {})) as client:

@@ -21,7 +21,7 @@ from bulkref.validation.check import check_file
 
 if TYPE_CHECKING:
     from bulkref.api.client import ReferralsClient
-    from bulkref.api.target import Target
+    from bulkref.api.target import Caller, Target
     from bulkref.plan.doubts import Ledger
     from bulkref.plan.remote import Lookup
 
@@ -142,9 +142,11 @@ def make_plan(
     overwrite_newer: bool = False,
     lookup: str = "auto",
     on_note: Callable[[str], None] | None = None,
+    caller: Caller | None = None,
 ) -> Plan:
     """``bulkref plan`` as a call. ``lookup``: how Partner Center is read (auto, filtered,
-    scan); ``on_note`` hears a switch to a scan when the service refuses a filter."""
+    scan); ``on_note`` hears a switch to a scan when the service refuses a filter;
+    ``caller``: whom Partner Center is read as (a person signed in through ``serve``)."""
     path = Path(path)
     if offline:
         return asyncio.run(
@@ -153,7 +155,7 @@ def make_plan(
     from bulkref.api import target
     from bulkref.api.destination import destination
 
-    with target.resolve(api_url, sandbox) as where:
+    with target.resolve(api_url, sandbox, caller=caller) as where:
 
         async def run() -> Plan:
             async with where.client() as client:

@@ -221,10 +221,12 @@ Identity provider (``identity``). The sandbox also answers enough of Entra
 ID's v2.0 endpoints for MSAL (``bulkref login``) to sign in: OpenID
 discovery at ``/{tenant}/v2.0/.well-known/openid-configuration``, the token
 endpoint ``/{tenant}/oauth2/v2.0/token`` (password, client credentials,
-refresh token, device code) and ``/{tenant}/oauth2/v2.0/devicecode``. Users,
-clients and token lifetimes come from ``SandboxOptions``; the defaults are
-ann@contoso.example / sandbox-password and client bulkref-sandbox /
-sandbox-client-secret, and device codes are approved at once. MSAL talks to
+refresh token, device code, authorization code), ``/{tenant}/oauth2/v2.0/devicecode``
+and a browser's sign-in page at ``/{tenant}/oauth2/v2.0/authorize``
+(authorization code with PKCE). Users, clients and token lifetimes come from
+``SandboxOptions``; the defaults are two test people, ann@contoso.example /
+sandbox-password and ben@contoso.example / sandbox-password-2, and client
+bulkref-sandbox / sandbox-client-secret, and device codes are approved at once. MSAL talks to
 https authorities only, so sign-in needs ``tls`` (``--tls``): a throwaway CA
 whose file the server reports (``SandboxServer.ca_file``). Admin:
 ``GET /_sandbox/identity`` (grants issued and refused), ``POST

@@ -6,7 +6,11 @@ Routes (the tenant segment is the sandbox's tenant id, ``common``,
 ``organizations`` or the domain of a user; anything else is ``invalid_tenant``)::
 
     GET  /{tenant}/v2.0/.well-known/openid-configuration   OIDC discovery (MSAL's "tenant discovery")
+    GET  /{tenant}/oauth2/v2.0/authorize    a browser sign-in (authorization code with PKCE): a page
+    POST /{tenant}/oauth2/v2.0/authorize    asking for a test person's name and password, then a
+                                            redirect to the client's redirect_uri with a code
     POST /{tenant}/oauth2/v2.0/token        grant_type password | client_credentials | refresh_token
+                                            | authorization_code
                                             | urn:ietf:params:oauth:grant-type:device_code
     POST /{tenant}/oauth2/v2.0/devicecode   starts a device code sign-in
     GET  /common/userrealm/{username}       MSAL's user-realm discovery before a password grant: Managed
@@ -31,6 +35,23 @@ that two bulkref processes refreshing at once both succeed). The response's
 ``scope`` echoes the resource scopes asked for, so that MSAL finds the access
 token again under the scopes it asked with.
 
+Authorization code (a web app's sign-in, RFC 6749 4.1 with PKCE, RFC 7636),
+as Entra ID's v2.0 endpoint documents it: ``response_type=code``,
+``client_id``, ``redirect_uri``, ``scope``, ``state``, ``nonce``,
+``code_challenge`` and ``code_challenge_method``, ``login_hint``; the answer
+is a redirect to ``redirect_uri`` with ``code`` and ``state`` (or ``error``,
+``error_description`` and ``state``: ``access_denied`` when the person
+cancels). Where Entra ID leaves a choice the sandbox takes the stricter one:
+PKCE is required and only ``S256`` is taken; a redirect URI must be on a
+loopback host (``localhost``, 127.0.0.0/8, ``[::1]``, any port: what Entra ID
+allows a public client without registering each port), and one that is not,
+or an unknown client, is an error page, never a redirect (an open redirect
+would hand codes to anyone). A code lasts 10 minutes and is redeemed once
+(again: ``invalid_grant``, AADSTS54005), with the same client, the same
+``redirect_uri`` and the verifier whose S256 hash is the challenge
+(AADSTS50148). The ID token carries the request's ``nonce``. The page is
+plain HTML with every value escaped, no script, and refuses to be framed.
+
 Errors follow Entra ID: 400 ``invalid_grant`` for a wrong password or an
 expired, revoked or unknown refresh token, 401 ``invalid_client`` for a wrong
 client secret, 400 ``unauthorized_client`` for an unknown client id, with an
@@ -49,7 +70,10 @@ these routes; the sign-in requests are counted here instead.
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
+import html
+import ipaddress
 import json
 import re
 import secrets
@@ -57,9 +81,9 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import jwt
 from starlette.requests import Request
@@ -70,6 +94,7 @@ from bulkref.sandbox.options import SandboxOptions
 
 PARTNER_CENTER_RESOURCE = "https://api.partner.microsoft.com"
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+AUTH_CODE_LIFETIME = 600  # seconds: Entra ID's codes last about ten minutes
 DEVICE_CODE_LIFETIME = 900  # seconds, as Entra ID
 # Entra ID says 5; one second keeps a test that waits for an approval short.
 DEVICE_CODE_INTERVAL = 1
@@ -80,6 +105,7 @@ _GRANT_NAMES = {
     "password": "password",
     "client_credentials": "client_credentials",
     "refresh_token": "refresh_token",
+    "authorization_code": "authorization_code",
     DEVICE_CODE_GRANT: "device_code",
 }
 _USER_CODE_LETTERS = "BCDFGHJKLMNPQRSTVWXZ"  # no vowels: no words, no 0/O or 1/I mix-ups
@@ -87,7 +113,7 @@ _USER_CODE_LETTERS = "BCDFGHJKLMNPQRSTVWXZ"  # no vowels: no words, no 0/O or 1/
 _OID_NAMESPACE = uuid.UUID("0b5e7a9c-4f3d-4c2a-9a61-7d2e8f1c3b40")
 
 _IDENTITY_PATH = re.compile(
-    r"^/[^/]+/(?:v2\.0/\.well-known/openid-configuration|oauth2/v2\.0/(?:token|devicecode))$"
+    r"^/[^/]+/(?:v2\.0/\.well-known/openid-configuration|oauth2/v2\.0/(?:token|devicecode|authorize))$"
     r"|^/common/userrealm/[^/]+$"
 )
 
@@ -122,6 +148,34 @@ class _DeviceCode:
     declined: bool = False
 
 
+@dataclass
+class _AuthCode:
+    username: str
+    client_id: str
+    redirect_uri: str
+    scopes: list[str]
+    challenge: str
+    nonce: str | None
+    expires: float
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    """A browser's sign-in request, checked: where to send the code, and what it is for."""
+
+    client_id: str
+    redirect_uri: str
+    scope: str
+    state: str | None
+    nonce: str | None
+    challenge: str
+    login_hint: str
+
+
+class BadAuthorizationRequest(Exception):
+    """A request whose redirect_uri cannot be trusted: answered with a page, never a redirect."""
+
+
 @dataclass(frozen=True)
 class _Scopes:
     """The scopes of a token request: the resource's, and whether openid / offline_access came too."""
@@ -150,6 +204,7 @@ class Identity:
         """Forget refresh tokens, device codes and counters; access tokens stay valid until they expire."""
         self._refresh: dict[str, _RefreshToken] = {}
         self._devices: dict[str, _DeviceCode] = {}
+        self._codes: dict[str, _AuthCode] = {}
         self.grants: Counter[str] = Counter()
         self.refused: Counter[str] = Counter()
 
@@ -177,11 +232,12 @@ class Identity:
             "issuer": self._issuer(root),
             "token_endpoint": f"{base}/oauth2/v2.0/token",
             "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
-            # MSAL requires the key; the sandbox has no browser sign-in to serve there.
             "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
             "token_endpoint_auth_methods_supported": ["client_secret_post"],
+            "code_challenge_methods_supported": ["S256"],
             "grant_types_supported": sorted(_GRANT_NAMES),
-            "response_types_supported": ["token", "id_token"],
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
             "scopes_supported": sorted(_OIDC_SCOPES),
             "subject_types_supported": ["pairwise"],
             "id_token_signing_alg_values_supported": ["HS256"],
@@ -246,6 +302,10 @@ class Identity:
         if grant == "refresh_token":
             username = self._refresh_user(form.get("refresh_token", ""), client_id)
             return self._user_tokens(root, username, client_id, _parse_scopes(form.get("scope", "")))
+        if grant == "authorization_code":
+            code = self._redeemed_code(form, client_id)
+            scopes = _parse_scopes(" ".join(code.scopes))
+            return self._user_tokens(root, code.username, client_id, scopes, nonce=code.nonce)
         device = self._approved_device(form.get("device_code", ""), client_id)
         scopes = _parse_scopes(" ".join(device.scopes))
         return self._user_tokens(root, device.username or "", client_id, scopes)
@@ -300,6 +360,102 @@ class Identity:
             del self._refresh[token]
             raise OAuthError(400, "invalid_grant", 700082, "The refresh token has expired due to inactivity.")
         return held.username or ""
+
+    # -- authorization code (a browser's sign-in) --------------------------------------------------
+    def authorization_request(self, tenant: str, params: Mapping[str, str]) -> AuthorizationRequest:
+        """``params`` checked; ``BadAuthorizationRequest`` when no redirect may be made,
+        ``OAuthError`` for what goes back to the client as ``error=`` on its redirect URI."""
+        client_id = params.get("client_id", "")
+        if client_id not in self._clients:
+            raise BadAuthorizationRequest(
+                f"AADSTS700016: Application with identifier '{client_id}' was not found in the "
+                f"directory '{self.tenant_id}'."
+            )
+        redirect_uri = params.get("redirect_uri", "")
+        if not _loopback_redirect(redirect_uri):
+            raise BadAuthorizationRequest(
+                f"AADSTS50011: The redirect URI '{redirect_uri}' specified in the request does not "
+                "match the redirect URIs configured for the application: this sandbox takes http or "
+                "https URIs on a loopback host (localhost, 127.0.0.1, [::1]) only."
+            )
+        request = AuthorizationRequest(
+            client_id,
+            redirect_uri,
+            params.get("scope", ""),
+            params.get("state"),
+            params.get("nonce"),
+            params.get("code_challenge", ""),
+            params.get("login_hint", ""),
+        )
+        self._check_tenant(tenant)
+        if params.get("response_type") != "code":
+            raise OAuthError(
+                400,
+                "unsupported_response_type",
+                700054,
+                "response_type must be 'code': this sandbox signs in with the authorization code flow only.",
+            )
+        if params.get("response_mode", "query") != "query":
+            raise OAuthError(400, "invalid_request", 900144, "response_mode must be 'query'.")
+        if not request.challenge or params.get("code_challenge_method") != "S256":
+            raise OAuthError(
+                400,
+                "invalid_request",
+                9002325,
+                "Proof Key for Code Exchange is required: send code_challenge with "
+                "code_challenge_method=S256.",
+            )
+        _parse_scopes(request.scope)
+        return request
+
+    def sign_in(self, request: AuthorizationRequest, username: str, password: str) -> str:
+        """The redirect URL with a new code for ``username``; ``OAuthError`` for a wrong password."""
+        name = self._password_user(username, password)
+        code = secrets.token_urlsafe(32)
+        self._codes[code] = _AuthCode(
+            name,
+            request.client_id,
+            request.redirect_uri,
+            request.scope.split(),
+            request.challenge,
+            request.nonce,
+            time.time() + AUTH_CODE_LIFETIME,
+        )
+        return _with_query(request.redirect_uri, {"code": code, "state": request.state})
+
+    def _redeemed_code(self, form: Mapping[str, str], client_id: str) -> _AuthCode:
+        code = self._codes.pop(form.get("code", ""), None)  # a code is redeemed once, right or wrong
+        if code is None:
+            raise OAuthError(
+                400,
+                "invalid_grant",
+                54005,
+                "OAuth2 Authorization code was already redeemed, or is not one this service issued.",
+            )
+        if code.expires <= time.time():
+            raise OAuthError(400, "invalid_grant", 70008, "The provided authorization code has expired.")
+        if code.client_id != client_id:
+            raise OAuthError(
+                400, "invalid_grant", 70000, "The authorization code was issued to another application."
+            )
+        if form.get("redirect_uri", "") != code.redirect_uri:
+            raise OAuthError(
+                400,
+                "invalid_grant",
+                50011,
+                "The redirect URI does not match the one the authorization code was issued for.",
+            )
+        verifier = form.get("code_verifier", "")
+        challenge = _b64url(hashlib.sha256(verifier.encode()).digest())
+        if not verifier or not hmac.compare_digest(challenge, code.challenge):
+            raise OAuthError(
+                400,
+                "invalid_grant",
+                50148,
+                "The code_verifier does not match the code_challenge supplied in the authorization "
+                "request for PKCE.",
+            )
+        return code
 
     # -- device code ------------------------------------------------------------------------------
     def start_device_code(self, root: str, tenant: str, form: Mapping[str, str]) -> dict[str, Any]:
@@ -360,6 +516,10 @@ class Identity:
         del self._devices[device_code]  # a device code signs in once
         return device
 
+    def people(self) -> list[str]:
+        """The people who may sign in, by name."""
+        return sorted(name for name, _ in self._users.values())
+
     def revoke(self) -> int:
         """Forget every refresh token; how many there were."""
         count = len(self._refresh)
@@ -384,7 +544,9 @@ class Identity:
         }
 
     # -- issuing ---------------------------------------------------------------------------------
-    def _user_tokens(self, root: str, username: str, client_id: str, scopes: _Scopes) -> dict[str, Any]:
+    def _user_tokens(
+        self, root: str, username: str, client_id: str, scopes: _Scopes, nonce: str | None = None
+    ) -> dict[str, Any]:
         now = time.time()
         issued, expires = int(now), _expiry(now, self.options.token_lifetime)
         oid = str(uuid.uuid5(_OID_NAMESPACE, username.lower()))
@@ -411,22 +573,23 @@ class Identity:
         )
         answer = self._answer(access, scopes, expires, now)
         if scopes.openid:
-            answer["id_token"] = self._sign(
-                {
-                    "aud": client_id,
-                    "iss": self._issuer(root),
-                    "iat": issued,
-                    "nbf": issued,
-                    "exp": expires,
-                    "tid": self.tenant_id,
-                    "oid": oid,
-                    "sub": oid,
-                    "preferred_username": username,
-                    "name": name,
-                    "ver": "2.0",
-                    "uti": secrets.token_urlsafe(12),
-                }
-            )
+            id_claims = {
+                "aud": client_id,
+                "iss": self._issuer(root),
+                "iat": issued,
+                "nbf": issued,
+                "exp": expires,
+                "tid": self.tenant_id,
+                "oid": oid,
+                "sub": oid,
+                "preferred_username": username,
+                "name": name,
+                "ver": "2.0",
+                "uti": secrets.token_urlsafe(12),
+            }
+            if nonce is not None:
+                id_claims["nonce"] = nonce
+            answer["id_token"] = self._sign(id_claims)
             answer["client_info"] = _b64url(json.dumps({"uid": oid, "utid": self.tenant_id}).encode())
         if scopes.offline:
             refresh = secrets.token_urlsafe(48)
@@ -522,6 +685,28 @@ def _b64url(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
+def _loopback_redirect(uri: str) -> bool:
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018  (a port that is not a number raises here)
+    except ValueError:
+        return False
+    if parts.scheme not in ("http", "https") or parts.fragment or parts.username or parts.password:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _with_query(uri: str, params: Mapping[str, str | None]) -> str:
+    query = urlencode({k: v for k, v in params.items() if v is not None})
+    return f"{uri}{'&' if urlsplit(uri).query else '?'}{query}"
+
+
 # -- routes -----------------------------------------------------------------------------------
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -584,6 +769,79 @@ async def _admin_json(request: Request) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
+_FORM_FIELDS = (
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "response_type",
+    "response_mode",
+)
+
+
+def _sign_in_page(
+    identity: Identity, params: Mapping[str, str], request: AuthorizationRequest, error: str | None = None
+) -> Response:
+    """The sandbox's sign-in page: a test person's name and password, nothing else."""
+    e = html.escape
+    hidden = "".join(
+        f'<input type="hidden" name="{e(k)}" value="{e(params[k])}">' for k in _FORM_FIELDS if k in params
+    )
+    people = "".join(f'<option value="{e(name)}">' for name in identity.people())
+    listed = ", ".join(e(name) for name in identity.people())
+    alert = f'<p role="alert" id="signin-error">{e(error)}</p>' if error else ""
+    body = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Sign in: bulkref sandbox</title></head>
+<body><main>
+<h1>Sign in to the bulkref sandbox</h1>
+<p>Application <strong>{e(request.client_id)}</strong> asks you to sign in.
+Test people of this sandbox: {listed}.</p>
+{alert}
+<form method="post" id="signin-form">{hidden}
+<p><label for="username">Name</label>
+<input id="username" name="username" type="email" autocomplete="username" list="people" required
+ value="{e(request.login_hint)}"><datalist id="people">{people}</datalist></p>
+<p><label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required></p>
+<p><button type="submit" id="signin" name="action" value="signin">Sign in</button>
+<button type="submit" id="cancel" name="action" value="cancel" formnovalidate>Cancel</button></p>
+</form></main></body></html>"""
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(request.redirect_uri))
+    return Response(
+        body,
+        status_code=400 if error else 200,
+        media_type="text/html",
+        headers={
+            "Cache-Control": "no-store",
+            # The form posts here, and the answer redirects to the client: nothing else.
+            "Content-Security-Policy": (
+                f"default-src 'none'; form-action 'self' {origin}; frame-ancestors 'none'"
+            ),
+            "X-Frame-Options": "DENY",
+        },
+    )
+
+
+def _error_page(message: str) -> Response:
+    body = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign-in error</title></head>'
+        f"<body><main><h1>Sign-in error</h1><p>{html.escape(message)}</p></main></body></html>"
+    )
+    return Response(
+        body,
+        status_code=400,
+        media_type="text/html",
+        headers={"Content-Security-Policy": "default-src 'none'", "X-Frame-Options": "DENY"},
+    )
+
+
+def _redirect(url: str) -> Response:
+    return Response(status_code=302, headers={"Location": url, "Cache-Control": "no-store"})
+
+
 def identity_routes(identity: Identity) -> list[Route]:
     """The identity provider's routes and its admin routes under /_sandbox/."""
 
@@ -626,10 +884,55 @@ def identity_routes(identity: Identity) -> list[Route]:
     async def revoke(request: Request) -> Response:
         return _json({"revoked": identity.revoke()})
 
+    async def authorize(request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                params = await _form(request)
+            except OAuthError as exc:
+                return _error_page(exc.description)
+            origin = request.headers.get("origin")
+            if origin is not None and origin.lower() != _root(request).lower():
+                return _error_page("This sign-in form was sent from another site.")
+        else:
+            params = dict(request.query_params)
+        tenant = request.path_params["tenant"]
+        try:
+            checked = identity.authorization_request(tenant, params)
+        except BadAuthorizationRequest as exc:
+            return _error_page(str(exc))
+        except OAuthError as exc:
+            uri = params.get("redirect_uri", "")
+            state = params.get("state")
+            return _redirect(
+                _with_query(uri, {"error": exc.error, "error_description": exc.description, "state": state})
+            )
+        if request.method == "GET":
+            return _sign_in_page(identity, params, checked)
+        if params.get("action") == "cancel":
+            return _redirect(
+                _with_query(
+                    checked.redirect_uri,
+                    {
+                        "error": "access_denied",
+                        "error_description": "AADSTS65004: The user declined to sign in.",
+                        "state": checked.state,
+                    },
+                )
+            )
+        try:
+            code_url = identity.sign_in(checked, params.get("username", ""), params.get("password", ""))
+        except OAuthError:
+            identity.refused["authorization_code/invalid_grant"] += 1
+            wrong = replace(checked, login_hint=params.get("username", ""))
+            mismatch = "That name and password do not match a test person."
+            return _sign_in_page(identity, params, wrong, mismatch)
+        return _redirect(code_url)
+
     return [
         Route("/{tenant}/v2.0/.well-known/openid-configuration", oauth(discovery), methods=["GET"]),
         Route("/{tenant}/oauth2/v2.0/token", oauth(token), methods=["POST"]),
         Route("/{tenant}/oauth2/v2.0/devicecode", oauth(devicecode), methods=["POST"]),
+        Route("/{tenant}/oauth2/v2.0/authorize", authorize, methods=["GET", "POST"]),
         Route("/common/userrealm/{username}", oauth(userrealm), methods=["GET"]),
         Route(ADMIN_ROOT + "identity", describe, methods=["GET"]),
         Route(ADMIN_ROOT + "identity/revoke", revoke, methods=["POST"]),

@@ -12,12 +12,15 @@ from pathlib import Path
 SANDBOX_ORGANIZATION_ID = "5f8b4e36-0d2a-4c71-9e3b-1a6c2d7f9e40"
 SANDBOX_ORGANIZATION_NAME = "Sandbox Partner"
 
-# The identity provider's directory (see ``identity``): one tenant, one user, one
-# app registration. Not secrets: they exist only inside a sandbox, and tests and
-# the documentation use them.
+# The identity provider's directory (see ``identity``): one tenant, two people,
+# one app registration. Not secrets: they exist only inside a sandbox, and tests
+# and the documentation (docs/team.md) use them. Two people, so that a four-eyes
+# approval (one prepares, the other approves) can be rehearsed offline.
 SANDBOX_TENANT_ID = "8d1c3f5e-2b7a-4e90-a6d4-3c9e1f0b7a52"
 SANDBOX_USER = "ann@contoso.example"
 SANDBOX_PASSWORD = "sandbox-password"
+SANDBOX_SECOND_USER = "ben@contoso.example"
+SANDBOX_SECOND_PASSWORD = "sandbox-password-2"
 SANDBOX_CLIENT_ID = "bulkref-sandbox"
 SANDBOX_CLIENT_SECRET = "sandbox-client-secret"
 
@@ -108,7 +111,9 @@ class SandboxOptions:
     token_lifetime: int = 3600
     refresh_token_lifetime: int = 90 * 24 * 3600
     tenant_id: str = SANDBOX_TENANT_ID
-    users: Mapping[str, str] = field(default_factory=lambda: {SANDBOX_USER: SANDBOX_PASSWORD})
+    users: Mapping[str, str] = field(
+        default_factory=lambda: {SANDBOX_USER: SANDBOX_PASSWORD, SANDBOX_SECOND_USER: SANDBOX_SECOND_PASSWORD}
+    )
     clients: Mapping[str, str] = field(default_factory=lambda: {SANDBOX_CLIENT_ID: SANDBOX_CLIENT_SECRET})
     device_code_user: str | None = SANDBOX_USER
     filters: str = "any"

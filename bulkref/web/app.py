@@ -33,8 +33,11 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 import bulkref
-from bulkref.web import security, views
+from bulkref.web import oversight, security, views
+from bulkref.web.approvals import Rules, complete, require_confirmation, withdrawal
+from bulkref.web.audit import Trail
 from bulkref.web.jobs import Jobs
+from bulkref.web.people import Actor, People, signing_from
 from bulkref.web.render import Renderer
 from bulkref.web.store import (
     INPUT_SUFFIXES,
@@ -44,9 +47,7 @@ from bulkref.web.store import (
     display_name,
     download_stem,
     hide_paths,
-    now,
     private_names,
-    write_json,
 )
 
 log = logging.getLogger("bulkref.web")
@@ -70,6 +71,13 @@ class Settings:
     concurrency: int = 8
     # Seconds an apply waits, once the rest is done, for creates in doubt (apply --wait-in-doubt).
     wait_in_doubt: float = 120.0
+    team: bool = False  # everyone signs in; the approver must not be the preparer (approvals)
+    approvals: int = 1  # people who must approve a plan, with team
+    secure: bool = False  # served over https (--certfile, or a proxy's --public-url): Secure cookies
+    public_url: str | None = None  # the address people open, behind a reverse proxy
+    authority: str | None = None  # the browser sign-in's settings, as bulkref login's
+    tenant: str | None = None
+    client_id: str | None = None
 
 
 class App:
@@ -79,11 +87,26 @@ class App:
         self.home = home
         self.root = home / "web"
         self.store = Store(self.root)
-        self.csrf = security.csrf_token(self.root)
+        security.csrf_token(self.root)  # removes the token file earlier versions kept
         self._target = bulkref.describe_target(settings.api_url, settings.sandbox)
         self._target_read = time.monotonic()
         self.jobs = Jobs(self.store, settings.api_url, settings.sandbox, settings.wait_in_doubt)
-        self.render = Renderer(self.csrf, lambda: self.target, home)
+        signing = signing_from(
+            self.root / "people",
+            authority=settings.authority,
+            tenant=settings.tenant,
+            client_id=settings.client_id,
+        )
+        self.people = People(
+            self.root,
+            port=settings.port,
+            signing=signing,
+            team=settings.team,
+            secure=settings.secure,
+            public_url=settings.public_url,
+        )
+        self.rules = Rules(team=settings.team, required=settings.approvals)
+        self.render = Renderer(self.people.csrf, lambda: self.target, home)
 
     @property
     def target(self) -> bulkref.TargetInfo:
@@ -115,8 +138,46 @@ class App:
 
     async def _form(self, request: Request) -> Any:
         form = await request.form(max_files=2, max_fields=40)
-        security.check_csrf(form, self.csrf)
+        security.check_csrf(form, self.people.csrf(request))
         return form
+
+    def record(
+        self, imp: Import, event: str, actor: Actor, details: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """An entry in ``imp``'s audit trail, with the fingerprints of its input and plan as they are now."""
+        return Trail(imp.folder).append(
+            event,
+            actor,
+            input_fingerprint=bulkref.fingerprint(imp.input) if imp.input.is_file() else None,
+            plan_fingerprint=bulkref.fingerprint(imp.plan_path) if imp.plan_path.is_file() else None,
+            details=details,
+        )
+
+    def caller(self, request: Request) -> bulkref.Caller | None:
+        """Whom Partner Center is called as: the signed-in person; or, without --team, the
+        server's own credentials. A LIVE target with neither is refused with what to do on
+        the page (never a command to type)."""
+        caller = self.people.caller(request)
+        if caller is not None or self.target.is_sandbox:
+            return caller
+        if not self.settings.team and self.target.account is not None:
+            return None
+        if self.people.signing is None:
+            raise HTTPException(
+                401,
+                f"Nobody is signed in to {self.target.name}, and signing in is not set up on this "
+                "server: ask whoever runs it to set it up.",
+            )
+        raise HTTPException(401, f"Sign in to {self.target.name} first: use Sign in at the top of the page.")
+
+    def _withdraw(self, imp: Import, actor: Actor, why: str) -> Import:
+        """Record that ``why`` withdraws the approval of ``imp``'s plan (if any): in its meta and trail."""
+        approval = imp.approval()
+        if not approval:
+            return imp
+        entry = withdrawal(approval, actor, why)
+        self.record(imp, "withdraw", actor, {"approvedBy": entry["approvedBy"], "why": why})
+        return self.store.update_meta(imp, withdrawn=[*imp.meta.get("withdrawn", []), entry])
 
     def _plan_state(self, imp: Import) -> tuple[bulkref.Plan | None, bool]:
         """(the saved plan, whether it is of the import's current input and mapping)."""
@@ -132,7 +193,12 @@ class App:
         return plan, current
 
     def _approval(self, imp: Import) -> dict[str, Any] | None:
-        """The approval, if it is of the saved plan as it is now."""
+        """The approval, if it is of the saved plan as it is now and has every approver it needs."""
+        approval = self._approvals(imp)
+        return approval if complete(approval) else None
+
+    def _approvals(self, imp: Import) -> dict[str, Any] | None:
+        """The approvals given so far, if they are of the saved plan as it is now."""
         approval = imp.approval()
         if approval is None or not imp.plan_path.is_file():
             return None
@@ -163,6 +229,14 @@ class App:
         if imp is not None:
             context.setdefault("imp", imp)
             context.setdefault("step", self.step(imp))
+            context.setdefault("preparer", self.rules.preparer(imp))
+            context.setdefault("pending", self._approvals(imp))
+        me = self.people.actor(request)
+        if imp is not None:
+            context.setdefault("refusal", self.rules.refusal(imp, me, context["pending"]))
+        context.setdefault("me", me)
+        context.setdefault("team", self.settings.team)
+        context.setdefault("can_sign_in", self.people.signing is not None)
         return self.render.page(request, template, **context)
 
     # -- start --------------------------------------------------------------------------------
@@ -194,10 +268,12 @@ class App:
         form = await self._form(request)
         data, name, suffix = await _upload(form.get("file"), INPUT_SUFFIXES, "sheet")
         mapping = form.get("mapping")
-        imp = self.store.create(display_name(name, "upload" + suffix), data, suffix)
+        actor = self.people.actor(request)
+        imp = self.store.create(display_name(name, "upload" + suffix), data, suffix, actor.as_json())
         if isinstance(mapping, UploadFile) and mapping.filename:
             m_data, m_name, _ = await _upload(mapping, MAPPING_SUFFIXES, "mapping file")
             imp = self.store.set_mapping(imp, display_name(m_name, "mapping.toml"), m_data)
+        self.record(imp, "upload", actor, {"file": imp.name, "mapping": imp.mapping_name})
         log.info("import %s created", imp.id)
         return _see(f"/imports/{imp.id}/check")
 
@@ -227,7 +303,22 @@ class App:
         except bulkref.BulkrefError as e:
             return self.page(request, "check.html", imp, active="check", unusable=str(e), grid=None)
         grid = views.grid(validated, only, page, columns)
+        self._record_check(imp, request, validated)
         return self.page(request, "check.html", imp, active="check", grid=grid, unusable=None)
+
+    def _record_check(self, imp: Import, request: Request, validated: Any) -> None:
+        """One "check" entry per input and person: the page is shown again and again."""
+        actor = self.people.actor(request)
+        fingerprint = bulkref.fingerprint(imp.input)
+        last = next(
+            (e for e in reversed(Trail(imp.folder).entries()) if e.get("event") == "check"),
+            None,
+        )
+        if last and last.get("inputFingerprint") == fingerprint and last["person"].get("key") == actor.key:
+            return
+        report = getattr(validated, "report", None)
+        errors = len(getattr(report, "errors", ()) or ()) if report is not None else None
+        self.record(imp, "check", actor, {"errors": errors})
 
     async def replace_input(self, request: Request) -> Response:
         imp = self._import(request)
@@ -235,7 +326,13 @@ class App:
         if self.jobs.running("apply", imp.id):
             raise HTTPException(409, "This import is being applied: stop it before uploading another file.")
         data, name, suffix = await _upload(form.get("file"), INPUT_SUFFIXES, "sheet")
-        imp = self.store.replace_input(imp, display_name(name, "upload" + suffix), data, suffix)
+        require_confirmation(imp.approval(), form, "uploading another sheet")
+        actor = self.people.actor(request)
+        imp = self._withdraw(imp, actor, f"a new input was uploaded ({display_name(name, 'a sheet')})")
+        imp = self.store.replace_input(
+            imp, display_name(name, "upload" + suffix), data, suffix, actor.as_json()
+        )
+        self.record(imp, "input replaced", actor, {"file": imp.name})
         log.info("import %s: input replaced", imp.id)
         return _see(f"/imports/{imp.id}/check")
 
@@ -271,19 +368,28 @@ class App:
 
     async def make_plan(self, request: Request) -> Response:
         imp = self._import(request)
-        await self._form(request)
+        form = await self._form(request)
         if self.jobs.running("apply", imp.id):
             raise HTTPException(
                 409, "This import is being applied: wait for it, or stop it, before planning."
             )
+        require_confirmation(imp.approval(), form, "planning again")
+        actor = self.people.actor(request)
+        caller = self.caller(request)
 
         def make() -> None:
             plan = bulkref.make_plan(
-                imp.input, api_url=self.settings.api_url, sandbox=self.settings.sandbox, mapping=imp.mapping
+                imp.input,
+                api_url=self.settings.api_url,
+                sandbox=self.settings.sandbox,
+                mapping=imp.mapping,
+                caller=caller,
             )
+            self._withdraw(imp, actor, "the plan was made again")
+            self.store.forget_run(imp)  # the last run, kept whole with the plan it ran
             plan.save(imp.plan_path)
             imp.approval_path.unlink(missing_ok=True)  # an approval is of one plan
-            self.store.forget_run(imp)
+            self.record(imp, "plan", actor, {"summary": plan.summary, "target": self.target.name})
 
         try:
             await run_in_threadpool(make)
@@ -297,7 +403,7 @@ class App:
                 stale=False,
                 approval=None,
                 plan_fingerprint=None,
-                error=str(e),
+                error=self.hide(str(e), imp),
             )
         log.info("import %s planned", imp.id)
         return _see(f"/imports/{imp.id}/review")
@@ -336,28 +442,47 @@ class App:
     async def approve(self, request: Request) -> Response:
         imp = self._import(request)
         form = await self._form(request)
+        actor = self.people.actor(request)
         name = " ".join(str(form.get("name") or "").split())[:100]
         plan, current = self._plan_state(imp)
         if plan is None or not current:
             raise HTTPException(
                 409, "The plan is missing or out of date: make the plan again, then approve it."
             )
-        if not name:
-            raise HTTPException(422, "Type your name to approve the plan.")
         if form.get("plan") != bulkref.fingerprint(imp.plan_path):
             raise HTTPException(409, "The plan changed since this page was shown: review it again.")
-        write_json(
-            imp.approval_path,
+        earlier = self._approvals(imp)
+        refusal = self.rules.refusal(imp, actor, earlier)
+        if refusal is not None:
+            self.record(imp, "approval refused", actor, {"reason": refusal})
+            raise HTTPException(403, refusal)
+        if not name and not actor.signed_in:
+            raise HTTPException(422, "Type your name to approve the plan.")
+        doc = self.rules.approve(
+            imp,
+            actor,
+            name,
+            plan_fingerprint=bulkref.fingerprint(imp.plan_path),
+            input_fingerprint=plan.fingerprint,
+            target=self.target.name,
+            summary=plan.summary,
+            earlier=earlier,
+        )
+        approval = doc["approvals"][-1]
+        self.record(
+            imp,
+            "approve",
+            actor,
             {
-                "name": name,
-                "at": now(),
-                "planFingerprint": bulkref.fingerprint(imp.plan_path),
-                "inputFingerprint": plan.fingerprint,
-                "target": self.target.name,
-                "summary": plan.summary,
+                "name": approval["name"],
+                "ownImport": approval["ownImport"],
+                "approvals": len(doc["approvals"]),
+                "required": doc["required"],
             },
         )
         log.info("import %s approved", imp.id)
+        if not doc["complete"]:
+            return _see(f"/imports/{imp.id}/review")
         return _see(f"/imports/{imp.id}/apply")
 
     # -- apply --------------------------------------------------------------------------------
@@ -389,15 +514,25 @@ class App:
                 409, "The input changed since the plan was approved: plan and approve it again."
             )
         concurrency = min(max(_int(form.get("concurrency"), self.settings.concurrency), 1), 64)
-        if self.jobs.start_apply(imp, concurrency) is None:
+        actor = self.people.actor(request)
+        caller = self.caller(request)
+        resumed = self.step(imp) in ("interrupted", "in doubt", "apply failed")
+
+        def ended(state: str, details: dict[str, Any]) -> None:
+            event = {"done": "apply finish", "interrupted": "apply stopped"}.get(state, "apply failed")
+            self.record(imp, event, actor, {"state": state, **details})
+
+        if self.jobs.start_apply(imp, concurrency, caller, ended) is None:
             raise HTTPException(409, "This import is being applied already.")
+        self.record(imp, "apply resume" if resumed else "apply start", actor, {"concurrency": concurrency})
         log.info("import %s: apply started", imp.id)
         return _see(f"/imports/{imp.id}/apply")
 
     async def stop(self, request: Request) -> Response:
         imp = self._import(request)
         await self._form(request)
-        self.jobs.stop("apply", imp.id)
+        if self.jobs.stop("apply", imp.id):
+            self.record(imp, "apply stop", self.people.actor(request))
         return _see(f"/imports/{imp.id}/apply")
 
     async def progress(self, request: Request) -> Response:
@@ -427,12 +562,14 @@ class App:
             outcome=outcome,
             run=imp.run(),
             outcomes=[str(o) for o in bulkref.Outcome],
+            runs=self.store.runs(imp),
         )
 
     async def results_file(self, request: Request) -> Response:
         imp = self._import(request)
         if not imp.results_path.is_file():
             raise HTTPException(404, "This import has no results yet.")
+        self.record(imp, "download", self.people.actor(request), {"file": "results.xlsx"})
         stem = download_stem(imp.name)
         return FileResponse(imp.results_path, filename=f"{stem}.results.xlsx", media_type=XLSX)
 
@@ -488,8 +625,9 @@ class App:
         export_id = self.store.new_export_id()
         out = self.store.export_path(export_id, suffix)
         orderby = values.get("orderby") or None
+        caller = self.caller(request)
         self.jobs.start_export(
-            export_id, out, {"filter": query, "orderby": orderby, "top": top, "layout": layout}
+            export_id, out, {"filter": query, "orderby": orderby, "top": top, "layout": layout}, caller
         )
         return _see(f"/export/{export_id}")
 
@@ -606,6 +744,7 @@ def create_app(settings: Settings) -> Any:
         Route("/export/{eid}", app.export_status),
         Route("/export/{eid}/progress.json", app.export_progress),
         Route("/export/{eid}/file", app.export_file),
+        *oversight.routes(app),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     starlette = Starlette(
@@ -613,11 +752,12 @@ def create_app(settings: Settings) -> Any:
     )
     starlette.state.web = app
     guarded = security.Guard(
-        starlette,
+        app.people.gate(starlette),
         access_token=settings.access_token,
         port=settings.port,
         max_body=settings.max_upload,
         host=settings.host,
+        public_url=settings.public_url,
     )
     guarded.web = app  # type: ignore[attr-defined]  # tests and the server reach the App through it
     return guarded

@@ -112,8 +112,16 @@ class Jobs:
         return job
 
     # -- apply --------------------------------------------------------------------------------
-    def start_apply(self, imp: Import, concurrency: int) -> Job | None:
-        """The apply of ``imp``'s approved plan, started; None when one runs already."""
+    def start_apply(
+        self,
+        imp: Import,
+        concurrency: int,
+        caller: bulkref.Caller | None = None,
+        on_end: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> Job | None:
+        """The apply of ``imp``'s approved plan, started, its calls made as ``caller``
+        (None: the server's own credentials); None when one runs already. ``on_end``
+        hears how it ended (done, interrupted, failed) and its summary or error."""
         job = self._claim("apply", imp.id)
         if job is None:
             return None
@@ -148,13 +156,18 @@ class Jobs:
                     # The page counts the rows an earlier run finished itself (done_before).
                     on_done_before=lambda result: None,
                     wait_in_doubt=self.wait_in_doubt,
+                    caller=caller,
                 )
             except bulkref.BulkrefError as e:
                 write_json(imp.run_path, {"state": "failed", "error": str(e), "finished": now()})
+                if on_end is not None:
+                    on_end("failed", {"error": str(e)})
                 raise
             except Exception:  # the journal knows what was sent: the page offers apply again
                 error = "The apply stopped on an unexpected error: see the server's log, then apply again."
                 write_json(imp.run_path, {"state": "failed", "error": error, "finished": now()})
+                if on_end is not None:
+                    on_end("failed", {"error": error})
                 raise
             write_json(imp.results_json, [_plain(r) for r in run.results])
             job.counts = {k: run.summary[k] for k in COUNTS}
@@ -164,6 +177,8 @@ class Jobs:
                 imp.run_path,
                 {"state": job.state, "summary": run.summary, "resumed": run.resumed, "finished": now()},
             )
+            if on_end is not None:
+                on_end(job.state, dict(run.summary))
 
         return self._start(job, work)
 
@@ -177,7 +192,9 @@ class Jobs:
         return True
 
     # -- export -------------------------------------------------------------------------------
-    def start_export(self, export_id: str, out: Any, query: dict[str, Any]) -> Job:
+    def start_export(
+        self, export_id: str, out: Any, query: dict[str, Any], caller: bulkref.Caller | None = None
+    ) -> Job:
         job = self._claim("export", export_id)
         assert job is not None  # a fresh id
 
@@ -186,7 +203,12 @@ class Jobs:
 
         def work(job: Job) -> None:
             result = bulkref.export_referrals(
-                out, api_url=self.api_url, sandbox=self.sandbox, on_progress=on_progress, **query
+                out,
+                api_url=self.api_url,
+                sandbox=self.sandbox,
+                on_progress=on_progress,
+                caller=caller,
+                **query,
             )
             job.phase, job.done, job.total = "written", result.rows, result.rows
             job.notes.append(f"{result.referrals} referrals as {result.rows} rows.")

@@ -27,12 +27,15 @@ REACHED = {
     "in doubt": 3,
     "apply failed": 2,
     "applied": 3,
+    "in doubt": 3,
 }
 
 
 class Renderer:
-    def __init__(self, csrf: str, target: Callable[[], bulkref.TargetInfo], home: Path) -> None:
-        self.target, self.home = target, home
+    def __init__(
+        self, csrf: Callable[[Request], str], target: Callable[[], bulkref.TargetInfo], home: Path
+    ) -> None:
+        self.csrf, self.target, self.home = csrf, target, home
         self.env = jinja2.Environment(
             loader=jinja2.PackageLoader("bulkref.web", "templates"),
             autoescape=True,  # every template, whatever its name
@@ -40,7 +43,6 @@ class Renderer:
             lstrip_blocks=True,
         )
         self.env.globals.update(
-            csrf=csrf,
             steps=STEPS,
             reached=REACHED,
             short=views.short,
@@ -51,6 +53,10 @@ class Renderer:
         context.setdefault("imp", None)
         context.setdefault("step", None)
         context.setdefault("active", None)
+        context.setdefault("csrf", self.csrf(request))  # bound to the session: see people.People.csrf
+        context.setdefault("me", None)
+        context.setdefault("team", False)
+        context.setdefault("can_sign_in", False)
         html = self.env.get_template(template).render(request=request, target=self.target(), **context)
         # Messages from the library name files by their paths, and a CSV's sheet is its
         # file's (generated) name: every page names them as the user uploaded them.

@@ -4,7 +4,8 @@
   ``token`` query parameter of the printed URL (then traded for an HttpOnly
   cookie and dropped from the address) or in that cookie, as Jupyter does.
 - The Host header must name this server (``allowed_host``): a loopback address
-  or ``localhost``, or exactly the ``--host`` it serves. A page on a name of its
+  or ``localhost``, or exactly the ``--host`` it serves, or the host of the
+  ``--public-url`` a reverse proxy serves it at. A page on a name of its
   own that resolves to 127.0.0.1 (DNS rebinding: ``127.0.0.1.evil.example``)
   gets nothing, token or not.
 - Request bodies over the upload limit are refused (413), by Content-Length
@@ -29,7 +30,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from starlette.exceptions import HTTPException
 
@@ -142,10 +143,19 @@ def check_csrf(form: Any, expected: str) -> None:
 
 class Guard:
     def __init__(
-        self, app: ASGIApp, *, access_token: str | None, port: int, max_body: int, host: str = "127.0.0.1"
+        self,
+        app: ASGIApp,
+        *,
+        access_token: str | None,
+        port: int,
+        max_body: int,
+        host: str = "127.0.0.1",
+        public_url: str | None = None,
     ) -> None:
         self.app, self.token, self.max_body, self.host = app, access_token, max_body, host
         self.cookie = f"bulkref_access_{port}"
+        # Behind a reverse proxy the browser's Host is the proxy's name: exactly that one.
+        self.public_host = _public_host(public_url)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -174,7 +184,10 @@ class Guard:
             await send(message)
 
         # First, token or not: a rebinding page must not even be handed the token's cookie.
-        if not allowed_host(headers.get("host", ""), self.host):
+        host = headers.get("host", "")
+        if not allowed_host(host, self.host) and not (
+            self.public_host is not None and host.strip().lower() == self.public_host
+        ):
             await _plain(secured, 403, "This address is not served here: open the URL bulkref serve printed.")
             return
         if self.token is not None:
@@ -210,7 +223,22 @@ class Guard:
 
     def _cookie_header(self) -> bytes:
         assert self.token is not None
-        return f"{self.cookie}={self.token}; HttpOnly; SameSite=Strict; Path=/".encode()
+        # Lax, not Strict: the way back from the identity provider after a sign-in is a
+        # navigation from another site, which must arrive with it. Lax still keeps it
+        # off every cross-site POST and every request a page on another site makes.
+        return f"{self.cookie}={self.token}; HttpOnly; SameSite=Lax; Path=/".encode()
+
+
+def _public_host(url: str | None) -> str | None:
+    """``host[:port]`` of ``url`` as a Host header names it (the default port left out)."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return None
+    default = {"https": 443, "http": 80}.get(parts.scheme)
+    name = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return name if parts.port in (None, default) else f"{name}:{parts.port}"
 
 
 async def _plain(send: Send, status: int, text: str) -> None:

@@ -8,6 +8,7 @@ import socket
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -33,16 +34,24 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def url_of(host: str, port: int, token: str | None = None) -> str:
+def url_of(host: str, port: int, token: str | None = None, https: bool = False) -> str:
     # Every interface has no name of its own: the machine's, which allowed_host accepts then.
     shown = socket.gethostname() if host in WILDCARD_HOSTS else host
-    root = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+    scheme = "https" if https else "http"
+    root = f"{scheme}://[{shown}]:{port}" if ":" in shown else f"{scheme}://{shown}:{port}"
     return f"{root}/?token={token}" if token else f"{root}/"
 
 
-def _uvicorn(app: Any) -> uvicorn.Server:
+def _uvicorn(app: Any, certfile: Path | None = None, keyfile: Path | None = None) -> uvicorn.Server:
+    tls: dict[str, Any] = {}
+    if certfile is not None and keyfile is not None:
+        tls = {"ssl_certfile": str(certfile), "ssl_keyfile": str(keyfile)}
     config = uvicorn.Config(
         app,
+        **tls,
+        # No X-Forwarded-* header is trusted (a proxy's client address is not needed, and
+        # the scheme and host people use come from --public-url instead).
+        proxy_headers=False,
         log_config=None,
         access_log=False,  # uvicorn would log the query string, and with it the access token
         lifespan="off",
@@ -69,12 +78,18 @@ def log_to_stderr() -> None:
     log.propagate = False
 
 
-def serve(settings: Settings, host: str, sock: socket.socket) -> None:
+def serve(
+    settings: Settings,
+    host: str,
+    sock: socket.socket,
+    certfile: Path | None = None,
+    keyfile: Path | None = None,
+) -> None:
     """Serve in the foreground until Ctrl-C; the applies running then are stopped cleanly."""
     app = create_app(settings)
     log_to_stderr()
     try:
-        _uvicorn(app).run(sockets=[sock])
+        _uvicorn(app, certfile, keyfile).run(sockets=[sock])
     finally:
         stop_jobs(app)
         sock.close()
@@ -83,8 +98,15 @@ def serve(settings: Settings, host: str, sock: socket.socket) -> None:
 class WebServer:
     """The app served from a background thread until ``stop()`` (tests)."""
 
-    def __init__(self, settings: Settings, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        host: str = "127.0.0.1",
+        certfile: Path | None = None,
+        keyfile: Path | None = None,
+    ) -> None:
         self.settings, self.host = settings, host
+        self.certfile, self.keyfile = certfile, keyfile
         self.app: Any = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -93,7 +115,7 @@ class WebServer:
 
     @property
     def url(self) -> str:
-        return url_of(self.host, self.port).rstrip("/")
+        return url_of(self.host, self.port, https=self.certfile is not None).rstrip("/")
 
     def start(self, timeout: float = 10) -> WebServer:
         self._sock = bind(self.host, self.settings.port)
@@ -101,7 +123,7 @@ class WebServer:
         self.settings.port = self.port
         self.settings.host = self.host
         self.app = create_app(self.settings)
-        self._server = _uvicorn(self.app)
+        self._server = _uvicorn(self.app, self.certfile, self.keyfile)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._sock]}, name="bulkref-web", daemon=True
         )

@@ -3,7 +3,10 @@ browser refresh or a server restart loses nothing.
 
 A folder holds the uploaded input and mapping (under generated names: a file
 name from the browser never becomes a path), ``plan.json``, ``approval.json``,
-the apply journal, ``run.json`` (the last run's state) and the results. Every
+the apply journal, ``run.json`` (the last run's state) and the results, the
+audit trail (``audit.jsonl``, see ``audit``), and ``runs/<n>/``: every earlier
+run, kept whole (its state, results, journal, and the plan and approval it ran)
+when a new plan or input starts a new round. Results are never deleted. Every
 JSON file is written to a temporary name and renamed, so a crash mid-write
 leaves the previous version, not half a file.
 """
@@ -15,6 +18,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,6 +152,10 @@ class Import:
     def annotated_path(self) -> Path:
         return self.folder / "annotated.xlsx"
 
+    @property
+    def runs_folder(self) -> Path:
+        return self.folder / "runs"
+
     def approval(self) -> dict[str, Any] | None:
         doc = read_json(self.approval_path)
         return doc if isinstance(doc, dict) else None
@@ -161,6 +169,18 @@ class Import:
         return doc if isinstance(doc, list) else []
 
 
+def _run_of(folder: Path, number: int, *, current: bool) -> dict[str, Any]:
+    run = read_json(folder / "run.json")
+    approval = read_json(folder / "approval.json")
+    return {
+        "number": number,
+        "current": current,
+        "run": run if isinstance(run, dict) else {},
+        "approvedBy": approval.get("name") if isinstance(approval, dict) else None,
+        "results": (folder / "results.xlsx").is_file(),
+    }
+
+
 class Store:
     def __init__(self, root: Path) -> None:
         self.root = root / "imports"
@@ -170,24 +190,29 @@ class Store:
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
         return f"{stamp}-{secrets.token_hex(4)}"
 
-    def create(self, name: str, data: bytes, suffix: str) -> Import:
+    def create(
+        self, name: str, data: bytes, suffix: str, prepared_by: dict[str, Any] | None = None
+    ) -> Import:
         imp_id = self._new_id()
         folder = self.root / imp_id
         folder.mkdir(parents=True)
         meta = {"id": imp_id, "name": name, "created": now(), "input": None, "history": []}
         imp = Import(imp_id, folder, meta)
-        return self.replace_input(imp, name, data, suffix)
+        return self.replace_input(imp, name, data, suffix, prepared_by)
 
-    def replace_input(self, imp: Import, name: str, data: bytes, suffix: str) -> Import:
+    def replace_input(
+        self, imp: Import, name: str, data: bytes, suffix: str, prepared_by: dict[str, Any] | None = None
+    ) -> Import:
         """A new input for the import (a corrected sheet): the plan and its
-        approval are of the old one, so both go."""
+        approval are of the old one, so both go (the last run is kept, see
+        ``forget_run``). Whoever uploads it is the import's preparer from now on."""
         filename = f"input-{secrets.token_hex(6)}{suffix}"
         (imp.folder / filename).write_bytes(data)
         meta = dict(imp.meta)
         if meta.get("input"):
             meta["history"] = [*meta.get("history", []), {"name": meta.get("name"), "replaced": now()}]
             (imp.folder / str(meta["input"])).unlink(missing_ok=True)
-        meta.update(input=filename, name=name, updated=now())
+        meta.update(input=filename, name=name, updated=now(), preparedBy=prepared_by)
         for stale in (imp.plan_path, imp.approval_path, imp.annotated_path):
             stale.unlink(missing_ok=True)
         self.forget_run(imp)
@@ -195,10 +220,55 @@ class Store:
         return Import(imp.id, imp.folder, meta)
 
     def forget_run(self, imp: Import) -> None:
-        """A new plan starts a new round: the last run's state and results are of the
-        old one. (The journal stays: apply starts it afresh for a new plan.)"""
-        for stale in (imp.run_path, imp.results_json, imp.results_path):
-            stale.unlink(missing_ok=True)
+        """A new plan starts a new round: the last run (its state, results and journal,
+        and the plan and approval it ran) moves to ``runs/<n>/``, whole, so that the
+        record of which referrals it created is never lost. Nothing happens when no
+        run was made."""
+        if not imp.run_path.is_file():
+            for stale in (imp.results_json, imp.results_path):  # a run.json lost, its files kept
+                if stale.is_file():
+                    break
+            else:
+                return
+        imp.runs_folder.mkdir(exist_ok=True)
+        number = len([p for p in imp.runs_folder.iterdir() if p.name.isdigit()]) + 1
+        kept = imp.runs_folder / str(number)
+        kept.mkdir()
+        for path in (imp.run_path, imp.results_json, imp.results_path):
+            if path.is_file():
+                os.replace(path, kept / path.name)
+        for path in list(imp.folder.glob(imp.journal_path.name + "*")):
+            os.replace(path, kept / path.name)
+        for path in (imp.plan_path, imp.approval_path):  # what the run executed, and who approved it
+            if path.is_file():
+                shutil.copy2(path, kept / path.name)
+
+    def runs(self, imp: Import) -> list[dict[str, Any]]:
+        """Every run of ``imp`` in order, the current one last: number, state, summary and
+        who approved what it ran."""
+        found = []
+        if imp.runs_folder.is_dir():
+            for folder in sorted(
+                (p for p in imp.runs_folder.iterdir() if p.name.isdigit()), key=lambda p: int(p.name)
+            ):
+                found.append(_run_of(folder, int(folder.name), current=False))
+        if imp.run_path.is_file():
+            found.append(_run_of(imp.folder, len(found) + 1, current=True))
+        return found
+
+    def run_results(self, imp: Import, number: int) -> Path | None:
+        """The results workbook of run ``number`` (the current run's too)."""
+        runs = self.runs(imp)
+        if not 1 <= number <= len(runs):
+            return None
+        folder = imp.folder if runs[number - 1]["current"] else imp.runs_folder / str(number)
+        path = folder / "results.xlsx"
+        return path if path.is_file() else None
+
+    def update_meta(self, imp: Import, **changes: Any) -> Import:
+        meta = {**imp.meta, **changes}
+        write_json(imp.folder / "meta.json", meta)
+        return Import(imp.id, imp.folder, meta)
 
     def set_mapping(self, imp: Import, name: str, data: bytes) -> Import:
         filename = f"mapping-{secrets.token_hex(6)}.toml"
