@@ -27,7 +27,6 @@ REACHED = {
     "in doubt": 3,
     "apply failed": 2,
     "applied": 3,
-    "in doubt": 3,
 }
 
 
