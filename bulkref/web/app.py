@@ -33,7 +33,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 import bulkref
-from bulkref.web import security, views
+from bulkref.web import security, views, wording
 from bulkref.web.jobs import Jobs
 from bulkref.web.render import Renderer
 from bulkref.web.store import (
@@ -82,6 +82,8 @@ class App:
         self._target_read = time.monotonic()
         self.jobs = Jobs(self.store, settings.api_url, settings.sandbox)
         self.render = Renderer(self.csrf, lambda: self.target, home)
+        self.render.env.filters["page_message"] = wording.page_message
+        self.render.env.globals["sheet_notes"] = wording.sheet_notes
 
     @property
     def target(self) -> bulkref.TargetInfo:
