@@ -32,6 +32,8 @@ _PUBLIC: dict[str, str] = {
     # mapping
     "load_mapping": "bulkref.mapping.file",
     "suggest_mapping": "bulkref.mapping.suggest",
+    "mapping_fields": "bulkref.mapping.catalog",
+    "profile_export": "bulkref.mapping.catalog",
     # validation
     "check_file": "bulkref.validation.check",
     "annotate": "bulkref.validation.annotate",
@@ -104,6 +106,7 @@ if TYPE_CHECKING:
         UnusableFile,
     )
     from bulkref.export.referrals import compose_filter, export_referrals, get_referral
+    from bulkref.mapping.catalog import mapping_fields, profile_export
     from bulkref.mapping.file import load_mapping
     from bulkref.mapping.suggest import suggest_mapping
     from bulkref.plan.make import fingerprint, make_plan

@@ -35,6 +35,7 @@ from starlette.staticfiles import StaticFiles
 import bulkref
 from bulkref.web import security, views, wording
 from bulkref.web.jobs import Jobs
+from bulkref.web.mapping_page import MappingPages
 from bulkref.web.render import Renderer
 from bulkref.web.store import (
     INPUT_SUFFIXES,
@@ -84,6 +85,7 @@ class App:
         self.render = Renderer(self.csrf, lambda: self.target, home)
         self.render.env.filters["page_message"] = wording.page_message
         self.render.env.globals["sheet_notes"] = wording.sheet_notes
+        self.mappings = MappingPages(self)
 
     @property
     def target(self) -> bulkref.TargetInfo:
@@ -195,11 +197,14 @@ class App:
         data, name, suffix = await _upload(form.get("file"), INPUT_SUFFIXES, "sheet")
         mapping = form.get("mapping")
         imp = self.store.create(display_name(name, "upload" + suffix), data, suffix)
+        where = "check"
         if isinstance(mapping, UploadFile) and mapping.filename:
             m_data, m_name, _ = await _upload(mapping, MAPPING_SUFFIXES, "mapping file")
             imp = self.store.set_mapping(imp, display_name(m_name, "mapping.toml"), m_data)
+        else:  # a CRM export goes to its mapping page, or takes the mapping kept for its headers
+            where = await run_in_threadpool(self.mappings.after_upload, imp)
         log.info("import %s created", imp.id)
-        return _see(f"/imports/{imp.id}/check")
+        return _see(f"/imports/{imp.id}/{where}")
 
     async def open_import(self, request: Request) -> Response:
         imp = self._import(request)
@@ -586,6 +591,10 @@ def create_app(settings: Settings) -> Any:
         Route("/imports/{id}/check", app.check),
         Route("/imports/{id}/input", app.replace_input, methods=["POST"]),
         Route("/imports/{id}/annotated.xlsx", app.annotated),
+        Route("/imports/{id}/mapping", app.mappings.page, methods=["GET"]),
+        Route("/imports/{id}/mapping", app.mappings.post, methods=["POST"]),
+        Route("/imports/{id}/mapping/preview", app.mappings.preview_fragment, methods=["POST"]),
+        Route("/imports/{id}/mapping.toml", app.mappings.download),
         Route("/imports/{id}/review", app.review),
         Route("/imports/{id}/plan", app.make_plan, methods=["POST"]),
         Route("/imports/{id}/plan.html", app.plan_html),

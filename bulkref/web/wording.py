@@ -79,3 +79,25 @@ def sheet_notes(problems: list[Any], mapped: bool) -> list[SheetNote]:
             )
         )
     return sorted(notes, key=lambda n: n.severity != "error")
+
+
+# The suggestion's TODOs speak of its TOML ('replace every "?", then remove the #'):
+# the mapping page has drop-downs marked "choose…" instead.
+_TODO = (
+    (
+        re.compile(r'\s*\(replace every "\?"\),? then remove the #'),
+        ': pick a value for each one marked "choose…"',
+    ),
+    (
+        re.compile(r'replace each "\?" with the two-letter code, then remove the #'),
+        "type each one's two-letter code",
+    ),
+    (re.compile(r",? then remove the #"), ""),
+)
+
+
+def page_todo(text: str) -> str:
+    """A suggestion's open question as the mapping page says it."""
+    for pattern, instead in _TODO:
+        text = pattern.sub(instead, text)
+    return page_message(text)
