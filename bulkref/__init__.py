@@ -29,6 +29,8 @@ _PUBLIC: dict[str, str] = {
     "allowed_values": "bulkref.spec.enums",
     # sheets
     "write_template": "bulkref.sheets.template",
+    "correct_cells": "bulkref.sheets.corrections",
+    "CellEdit": "bulkref.sheets.corrections",
     # mapping
     "load_mapping": "bulkref.mapping.file",
     "suggest_mapping": "bulkref.mapping.suggest",
@@ -113,6 +115,7 @@ if TYPE_CHECKING:
     from bulkref.plan.model import Plan
     from bulkref.plan.review import plan_html, plan_text
     from bulkref.problems import Problem, ProblemCode, Report, Severity
+    from bulkref.sheets.corrections import CellEdit, correct_cells
     from bulkref.sheets.template import write_template
     from bulkref.spec.enums import allowed_values
     from bulkref.validation.annotate import annotate

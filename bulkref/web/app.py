@@ -34,6 +34,7 @@ from starlette.staticfiles import StaticFiles
 
 import bulkref
 from bulkref.web import security, views, wording
+from bulkref.web.cell_fix import CellFixes
 from bulkref.web.jobs import Jobs
 from bulkref.web.mapping_page import MappingPages
 from bulkref.web.render import Renderer
@@ -86,6 +87,7 @@ class App:
         self.render.env.filters["page_message"] = wording.page_message
         self.render.env.globals["sheet_notes"] = wording.sheet_notes
         self.mappings = MappingPages(self)
+        self.cells = CellFixes(self)
 
     @property
     def target(self) -> bulkref.TargetInfo:
@@ -595,6 +597,9 @@ def create_app(settings: Settings) -> Any:
         Route("/imports/{id}/mapping", app.mappings.post, methods=["POST"]),
         Route("/imports/{id}/mapping/preview", app.mappings.preview_fragment, methods=["POST"]),
         Route("/imports/{id}/mapping.toml", app.mappings.download),
+        Route("/imports/{id}/cells", app.cells.post, methods=["POST"]),
+        Route("/imports/{id}/corrected", app.cells.corrected),
+        Route("/imports/{id}/original", app.cells.original),
         Route("/imports/{id}/review", app.review),
         Route("/imports/{id}/plan", app.make_plan, methods=["POST"]),
         Route("/imports/{id}/plan.html", app.plan_html),

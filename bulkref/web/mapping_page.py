@@ -145,7 +145,7 @@ class MappingPages:
         return response
 
     async def _form(self, request: Request) -> Any:
-        form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
+        form = await request.form(max_files=1, max_fields=MAX_FORM_FIELDS)
         security.check_csrf(form, self.app.csrf)
         return form
 
