@@ -15,7 +15,7 @@ import logging
 import re
 import secrets
 import shutil
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -25,10 +25,20 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 import bulkref
 from bulkref.web.store import Import, download_stem, now, write_json
 
-if TYPE_CHECKING:
-    from bulkref.web.app import App
-
 log = logging.getLogger("bulkref.web")
+
+
+class _App(Protocol):
+    """What the fixes need of ``bulkref.web.app.App`` (named here, not imported: the
+    app imports this module)."""
+
+    store: Any
+    jobs: Any
+
+    def hide(self, text: str, imp: Import | None = None) -> str: ...
+    def _import(self, request: Request) -> Import: ...
+    async def _form(self, request: Request) -> Any: ...
+
 
 _LETTER = re.compile(r"^[A-Z]{1,3}$")
 MAX_CELL = 32767  # Excel's limit for one cell's text
@@ -37,7 +47,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class CellFixes:
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: _App) -> None:
         self.app = app
 
     def fix(

@@ -20,7 +20,7 @@ import secrets
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -32,10 +32,26 @@ from bulkref.web import mapping_form, security, views, wording
 from bulkref.web.kept_mappings import KeptMappings
 from bulkref.web.store import Import, download_stem, private_names, write_json
 
-if TYPE_CHECKING:
-    from bulkref.web.app import App
-
 log = logging.getLogger("bulkref.web")
+
+
+class _App(Protocol):
+    """What the page needs of ``bulkref.web.app.App`` (named here, not imported: the
+    app imports this module)."""
+
+    root: Path
+    home: Path
+    csrf: str
+    store: Any
+    jobs: Any
+    render: Any
+
+    def hide(self, text: str, imp: Import | None = None) -> str: ...
+    def page(
+        self, request: Request, template: str, imp: Import | None = None, **context: Any
+    ) -> HTMLResponse: ...
+    def _import(self, request: Request) -> Import: ...
+
 
 PREVIEW_ROWS = 8
 # A mapping form has a dozen inputs per field and one per distinct value mapped.
@@ -55,7 +71,7 @@ class Preview:
 
 
 class MappingPages:
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: _App) -> None:
         self.app = app
         self.kept = KeptMappings(app.root)
 
