@@ -29,9 +29,13 @@ _PUBLIC: dict[str, str] = {
     "allowed_values": "bulkref.spec.enums",
     # sheets
     "write_template": "bulkref.sheets.template",
+    "correct_cells": "bulkref.sheets.corrections",
+    "CellEdit": "bulkref.sheets.corrections",
     # mapping
     "load_mapping": "bulkref.mapping.file",
     "suggest_mapping": "bulkref.mapping.suggest",
+    "mapping_fields": "bulkref.mapping.catalog",
+    "profile_export": "bulkref.mapping.catalog",
     # validation
     "check_file": "bulkref.validation.check",
     "annotate": "bulkref.validation.annotate",
@@ -114,12 +118,14 @@ if TYPE_CHECKING:
         UnusableFile,
     )
     from bulkref.export.referrals import compose_filter, export_referrals, get_referral
+    from bulkref.mapping.catalog import mapping_fields, profile_export
     from bulkref.mapping.file import load_mapping
     from bulkref.mapping.suggest import suggest_mapping
     from bulkref.plan.make import fingerprint, make_plan
     from bulkref.plan.model import Plan
     from bulkref.plan.review import plan_html, plan_text
     from bulkref.problems import Problem, ProblemCode, Report, Severity
+    from bulkref.sheets.corrections import CellEdit, correct_cells
     from bulkref.sheets.template import write_template
     from bulkref.spec.enums import allowed_values
     from bulkref.validation.annotate import annotate

@@ -145,6 +145,9 @@ def test_every_post_route_refuses_a_form_without_its_csrf_token(serve: Callable[
     assert set(posts) == {
         "/imports",
         "/imports/{id}/input",
+        "/imports/{id}/mapping",
+        "/imports/{id}/mapping/preview",
+        "/imports/{id}/cells",
         "/imports/{id}/plan",
         "/imports/{id}/approve",
         "/imports/{id}/apply",

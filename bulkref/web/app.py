@@ -33,10 +33,12 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 import bulkref
-from bulkref.web import oversight, security, views
+from bulkref.web import oversight, security, views, wording
 from bulkref.web.approvals import Rules, complete, require_confirmation, withdrawal
 from bulkref.web.audit import Trail
+from bulkref.web.cell_fix import CellFixes
 from bulkref.web.jobs import Jobs
+from bulkref.web.mapping_page import MappingPages
 from bulkref.web.people import Actor, People, signing_from
 from bulkref.web.render import Renderer
 from bulkref.web.store import (
@@ -107,6 +109,10 @@ class App:
         )
         self.rules = Rules(team=settings.team, required=settings.approvals)
         self.render = Renderer(self.people.csrf, lambda: self.target, home)
+        self.render.env.filters["page_message"] = wording.page_message
+        self.render.env.globals["sheet_notes"] = wording.sheet_notes
+        self.mappings = MappingPages(self)
+        self.cells = CellFixes(self)
 
     @property
     def target(self) -> bulkref.TargetInfo:
@@ -270,12 +276,15 @@ class App:
         mapping = form.get("mapping")
         actor = self.people.actor(request)
         imp = self.store.create(display_name(name, "upload" + suffix), data, suffix, actor.as_json())
+        where = "check"
         if isinstance(mapping, UploadFile) and mapping.filename:
             m_data, m_name, _ = await _upload(mapping, MAPPING_SUFFIXES, "mapping file")
             imp = self.store.set_mapping(imp, display_name(m_name, "mapping.toml"), m_data)
+        else:  # a CRM export goes to its mapping page, or takes the mapping kept for its headers
+            where = await run_in_threadpool(self.mappings.after_upload, imp)
         self.record(imp, "upload", actor, {"file": imp.name, "mapping": imp.mapping_name})
         log.info("import %s created", imp.id)
-        return _see(f"/imports/{imp.id}/check")
+        return _see(f"/imports/{imp.id}/{where}")
 
     async def open_import(self, request: Request) -> Response:
         imp = self._import(request)
@@ -728,6 +737,13 @@ def create_app(settings: Settings) -> Any:
         Route("/imports/{id}/check", app.check),
         Route("/imports/{id}/input", app.replace_input, methods=["POST"]),
         Route("/imports/{id}/annotated.xlsx", app.annotated),
+        Route("/imports/{id}/mapping", app.mappings.page, methods=["GET"]),
+        Route("/imports/{id}/mapping", app.mappings.post, methods=["POST"]),
+        Route("/imports/{id}/mapping/preview", app.mappings.preview_fragment, methods=["POST"]),
+        Route("/imports/{id}/mapping.toml", app.mappings.download),
+        Route("/imports/{id}/cells", app.cells.post, methods=["POST"]),
+        Route("/imports/{id}/corrected", app.cells.corrected),
+        Route("/imports/{id}/original", app.cells.original),
         Route("/imports/{id}/review", app.review),
         Route("/imports/{id}/plan", app.make_plan, methods=["POST"]),
         Route("/imports/{id}/plan.html", app.plan_html),

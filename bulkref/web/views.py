@@ -84,21 +84,34 @@ IDENTITY = ("external_id", "referral_id", "name")
 def grid(validated: Any, only_problems: bool = False, page: int = 1, problem_columns: bool = False) -> Grid:
     """The sheet's rows with each problem on its cell: columns with no value and
     no problem are left out (a template has 77), rows paged by ``PAGE_ROWS``.
-    ``problem_columns``: only the columns with a problem (and the row's ids)."""
+    ``problem_columns``: only the columns with a problem (and the row's ids).
+
+    A problem is the sheet's (shown above the grid, never counted as a row's)
+    when it names no row, or a row that is not one of the grid's: the header row
+    (missing or unknown columns, a mapping that fills no required field). With
+    ``group_by`` a problem on any row of a deal is its first row's, the row the
+    grid shows: so every row counted with an error is a row "only rows with
+    problems" lists."""
     table, report = validated.table, validated.report
     key_of = {header: key for key, header in table.headers.items()}
+    frame = table.frame
+    shown_rows = {int(n) for n in frame.index}
+    owner = {int(n): int(n) for n in shown_rows}
+    for first, members in (report.groups or {}).items():
+        for member in members:
+            owner.setdefault(int(member), int(first))
     by_cell: dict[tuple[int, str], list[Any]] = defaultdict(list)
     by_row: dict[int, list[Any]] = defaultdict(list)
     sheet_problems = []
     for p in report.problems:
-        if p.row is None:
+        at = owner.get(int(p.row)) if p.row is not None else None
+        if at is None:
             sheet_problems.append(p)
             continue
-        by_row[p.row].append(p)
+        by_row[at].append(p)
         key = key_of.get(p.column) if p.column is not None else None
         if key is not None:
-            by_cell[(p.row, key)].append(p)
-    frame = table.frame
+            by_cell[(at, key)].append(p)
     keys = sorted(
         (k for k in table.headers if k in frame.columns),
         key=lambda k: _letter_order(table.letters.get(k, "ZZZ")),
@@ -119,14 +132,19 @@ def grid(validated: Any, only_problems: bool = False, page: int = 1, problem_col
             for k, anchor in zip(shown, ids, strict=True)
         ]
         rows.append(GridRow(n, cells, by_row.get(n, [])))
-    errors = [p for p in report.problems if p.severity == bulkref.Severity.ERROR]
-    bad_rows = {p.row for p in errors if p.row is not None}
+    is_error = bulkref.Severity.ERROR
+    row_errors = [p for ps in by_row.values() for p in ps if p.severity == is_error]
+    sheet_errors = [p for p in sheet_problems if p.severity == is_error]
+    bad_rows = {n for n, ps in by_row.items() if any(p.severity == is_error for p in ps)}
     counts = {
         "rows": report.rows,
-        "errors": len(errors),
-        "warnings": len(report.problems) - len(errors),
+        "errors": len(row_errors) + len(sheet_errors),
+        "row_errors": len(row_errors),
+        "sheet_errors": len(sheet_errors),
+        "warnings": len(report.problems) - len(row_errors) - len(sheet_errors),
         "bad_rows": len(bad_rows),
-        "ready_rows": report.rows - len(bad_rows),
+        # A sheet-level error (a required column missing) stops every row.
+        "ready_rows": 0 if sheet_errors else max(0, report.rows - len(bad_rows)),
         "problem_rows": len(by_row),
     }
     return Grid(
