@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import bulkref
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,6 +31,7 @@ def test_every_error_is_a_bulkref_error_with_an_exit_code() -> None:
         assert cls.exit_code in (1, 2), cls
 
 
+@pytest.mark.slow
 def test_the_readme_python_example_runs(tmp_path: Path) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme.split("### From Python", 1)[1]

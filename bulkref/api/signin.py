@@ -403,9 +403,9 @@ class AuthorityHttp(requests.Session):
         kwargs.setdefault("timeout", HTTP_TIMEOUT)
         # Given per request: requests lets REQUESTS_CA_BUNDLE override the session's verify otherwise.
         kwargs.setdefault("verify", self.verify)
-        return super().request(method, self._with_port(str(url)), *args, **kwargs)
+        return super().request(method, self.with_port(str(url)), *args, **kwargs)
 
-    def _with_port(self, url: str) -> str:
+    def with_port(self, url: str) -> str:
         parts = urlsplit(url)
         home = self._authority
         if (

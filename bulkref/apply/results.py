@@ -212,10 +212,10 @@ def _write_csv(results: Sequence[RowResult], f: IO[str]) -> None:
     w.writerow(HEADERS)
     names = [c.field for c in COLUMNS]
     for r in results:
-        w.writerow([_csv_value(getattr(r, name)) for name in names])
+        w.writerow([csv_value(getattr(r, name)) for name in names])
 
 
-def _csv_value(value: object) -> object:
+def csv_value(value: object) -> object:
     if value is None:
         return ""
     if isinstance(value, Outcome):
@@ -251,10 +251,10 @@ def _write_xlsx(
 
     skeleton = io.BytesIO()  # a few kilobytes: every row is still to come
     wb.save(skeleton)
-    sheetxml.insert_rows(skeleton, ws.path.lstrip("/"), _rows_xml(results, styles), f)
+    sheetxml.insert_rows(skeleton, ws.path.lstrip("/"), rows_xml(results, styles), f)
 
 
-def _rows_xml(results: Sequence[RowResult], styles: _Styles, chunk_rows: int = 2000) -> Iterator[bytes]:
+def rows_xml(results: Sequence[RowResult], styles: _Styles, chunk_rows: int = 2000) -> Iterator[bytes]:
     """The ``<row>`` elements of the Results sheet, from row 2, a chunk at a time."""
     names = [c.field for c in COLUMNS]
     letters = sheetxml.column_letters(len(COLUMNS))
