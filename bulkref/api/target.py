@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from bulkref.api.client import ReferralsClient, is_loopback
-from bulkref.errors import BadTarget, BulkrefError, NoCredentials
+from bulkref.errors import BadTarget, BulkrefError, DataDirError, NoCredentials
 from bulkref.files import ENV_HOME, data_dir
 
 if TYPE_CHECKING:  # the core never imports the sandbox at run time, except for --sandbox
@@ -170,7 +170,7 @@ def _start_sandbox(db: Path) -> SandboxServer:
         db.parent.mkdir(parents=True, exist_ok=True)
         return SandboxServer(SandboxOptions(host="127.0.0.1", port=0, db=db)).start()
     except (OSError, RuntimeError, sqlite3.Error) as exc:
-        raise BulkrefError(
+        raise DataDirError(
             f"Could not start the local sandbox with its state in {db} ({exc}): check that "
             f"the folder is writable, or set {ENV_HOME} to another one."
         ) from exc

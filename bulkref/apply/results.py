@@ -30,7 +30,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from bulkref.apply.outcome import SUMMARY_OF, Outcome, RowResult
-from bulkref.errors import BulkrefError
+from bulkref.errors import UnwritableOutput
 from bulkref.sheets import xlsxstream as sheetxml
 from bulkref.sheets.cells import FORMULA_START, csv_safe
 
@@ -165,7 +165,7 @@ def _same_file(a: Path, b: Path) -> bool:
 def refuse_input(out: Path, input_path: Path) -> None:
     """Raise if ``out`` (e.g. from ``--results``) would overwrite the input file."""
     if _same_file(Path(out), Path(input_path)):
-        raise BulkrefError(
+        raise UnwritableOutput(
             f"--results {Path(out).name} is the input file: choose another name, or leave "
             f"--results out to write {default_path(Path(input_path)).name}."
         )
@@ -199,7 +199,7 @@ def write_results(
             out, "wb", lambda f: _write_xlsx(results, f, source, summary), what="results file"
         )
     else:
-        raise BulkrefError(f"The results file must end in .xlsx or .csv, not {out.name}.")
+        raise UnwritableOutput(f"The results file must end in .xlsx or .csv, not {out.name}.")
     return out
 
 
