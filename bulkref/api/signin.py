@@ -90,21 +90,21 @@ from urllib.parse import urlsplit, urlunsplit
 import msal
 import requests
 
+from bulkref.api.settings import (  # noqa: F401  (re-exported: what sign-in reads, by name)
+    APP_SCOPE,
+    DEFAULT_AUTHORITY_HOST,
+    DEFAULT_TENANT,
+    ENV_AUTHORITY,
+    ENV_CLIENT_ID,
+    ENV_CLIENT_SECRET,
+    ENV_PASSWORD,
+    ENV_TENANT_ID,
+    ENV_USERNAME,
+    RESOURCE,
+    USER_SCOPE,
+)
 from bulkref.errors import AuthError, BadSettings, BulkrefError, NotSignedIn, SignInRefused  # noqa: F401  (re-exported: raised here)
 from bulkref.files import atomic_write, data_dir
-
-RESOURCE = "https://api.partner.microsoft.com"
-USER_SCOPE = f"{RESOURCE}/user_impersonation"
-APP_SCOPE = f"{RESOURCE}/.default"
-DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
-DEFAULT_TENANT = "organizations"
-
-ENV_AUTHORITY = "BULKREF_AUTHORITY"
-ENV_TENANT_ID = "BULKREF_TENANT_ID"
-ENV_CLIENT_ID = "BULKREF_CLIENT_ID"
-ENV_CLIENT_SECRET = "BULKREF_CLIENT_SECRET"
-ENV_USERNAME = "BULKREF_USERNAME"
-ENV_PASSWORD = "BULKREF_PASSWORD"
 
 CACHE_FILE = "token_cache.bin"
 CONFIG_FILE = "auth.json"

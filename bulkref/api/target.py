@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from bulkref.api.client import ReferralsClient, is_loopback
+from bulkref.api.settings import ENV_ACCESS_TOKEN, ENV_API_URL
 from bulkref.errors import BadTarget, BulkrefError, DataDirError, NoCredentials
 from bulkref.files import ENV_HOME, data_dir
 
@@ -48,9 +49,6 @@ if TYPE_CHECKING:  # the core never imports the sandbox at run time, except for 
 PARTNER_CENTER_URL = "https://api.partner.microsoft.com/v1.0/engagements/referrals"
 API_PATH = "/v1.0/engagements/referrals"
 SANDBOX_TOKEN = "sandbox"  # not a secret: the sandbox accepts any bearer token
-
-ENV_API_URL = "BULKREF_API_URL"
-ENV_ACCESS_TOKEN = "BULKREF_ACCESS_TOKEN"
 
 
 class Target:

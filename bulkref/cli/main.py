@@ -49,6 +49,18 @@ class _Group(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy})
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # The list from SUMMARIES, without loading a lazy command's module to ask it
+        # for its own: `bulkref --help` imported MSAL and the sandbox's server for that.
+        rows = [
+            (name, SUMMARIES.get(name) or self.commands[name].get_short_help_str())
+            for name in self.list_commands(ctx)
+            if name in SUMMARIES or not self.commands[name].hidden
+        ]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.lazy and cmd_name not in self.commands:
             module, attribute = self.lazy[cmd_name].split(":")
