@@ -84,7 +84,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import msal
@@ -277,7 +277,11 @@ def ensure_private(path: Path, warn: Warn = _stderr_warning) -> None:
 
 def write_private(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` atomically, the new file 0600 from its creation."""
-    atomic_write(path, "w", lambda f: f.write(text), what="sign-in file", private=True)
+
+    def write(f: IO[Any]) -> None:
+        f.write(text)
+
+    atomic_write(path, "w", write, what="sign-in file", private=True)
 
 
 # -- the token cache ---------------------------------------------------------------------------
@@ -600,20 +604,20 @@ def _sign_in(
     with _reaching(credentials.authority):
         if credentials.grant is Grant.CLIENT_CREDENTIALS:
             assert isinstance(app, msal.ConfidentialClientApplication)
-            return app.acquire_token_for_client(scopes)  # type: ignore[no-any-return]
+            return app.acquire_token_for_client(scopes)
         if credentials.grant is Grant.PASSWORD:
             with warnings.catch_warnings():
                 # MSAL deprecates this grant for public clients; it is the one Partner Center documents.
                 warnings.simplefilter("ignore", DeprecationWarning)
-                return app.acquire_token_by_username_password(  # type: ignore[no-any-return]
+                return app.acquire_token_by_username_password(
                     credentials.username or "", secrets.password or "", scopes=scopes
                 )
         assert isinstance(app, msal.PublicClientApplication)
         flow = app.initiate_device_flow(scopes=scopes)
         if "user_code" not in flow:
-            return flow  # type: ignore[no-any-return]
+            return flow
         show(str(flow["message"]))
-        return app.acquire_token_by_device_flow(flow)  # type: ignore[no-any-return]
+        return app.acquire_token_by_device_flow(flow)
 
 
 def _home_account_id(app: msal.ClientApplication, username: str | None) -> str | None:
@@ -708,7 +712,7 @@ class MsalTokenSource:
             else:
                 result = self._app.acquire_token_silent_with_error(_scopes(credentials), self._account())
         if result and "access_token" in result:
-            return result  # type: ignore[no-any-return]
+            return result
         if not result:
             raise NotSignedIn(
                 f"No token for {credentials.who()} is left in the token cache: run `bulkref login` again."
@@ -733,7 +737,7 @@ class MsalTokenSource:
                 f"{self.credentials.who()} is not signed in at {self.credentials.authority}: "
                 "run `bulkref login`."
             )
-        return accounts[0]  # type: ignore[no-any-return]
+        return accounts[0]
 
 
 def token_source(

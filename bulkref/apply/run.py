@@ -175,8 +175,18 @@ def apply_input(
                     lambda rows: check_results_path(out, rows),
                 )
             )
-        *made, consistency = outcome
-        run = ApplyRun(*made, results_path=out, journal_path=state, target=named, consistency=consistency)
+        made, rows, resumed, interrupted, declined, consistency = outcome
+        run = ApplyRun(
+            made,
+            rows,
+            resumed,
+            interrupted,
+            declined,
+            results_path=out,
+            journal_path=state,
+            target=named,
+            consistency=consistency,
+        )
         if not run.declined:
             run.results_path, run.previous_results = keep_previous(out)
             try:
