@@ -5,7 +5,13 @@ the command-line contract (docs/cli.md): 2 when a command could not do its job,
 ::
 
     BulkrefError                   exit 2 unless said otherwise
-    ├── UnusableFile               the input is not a readable spreadsheet
+    ├── UnusableFile               the input is not a readable spreadsheet (or is not there)
+    │   └── NoSuchSheet            the workbook has no sheet by the name asked for
+    ├── UnreadablePlan             a saved plan (plan --out) that is not one
+    ├── UnwritableOutput           an output file cannot or should not be written
+    ├── BadOption                  a command-line value that cannot be used (a size, a locale)
+    ├── NoTerminal                 a question to ask and no terminal to ask it (add --yes)
+    ├── DataDirError               bulkref's own data folder (BULKREF_HOME) cannot be used
     ├── MappingError               the mapping file cannot be used
     ├── TaxonomyError              the taxonomy file (solution areas and plays) cannot be used
     ├── BadTarget                  the target flags or URL cannot be used
@@ -27,11 +33,13 @@ the command-line contract (docs/cli.md): 2 when a command could not do its job,
     │   ├── Unreachable            no answer at all
     │   └── IncompleteAnswer       a success that lacks what it must carry (a create's id)
     ├── JournalError               the apply journal cannot be read or written
-    ├── ConflictError              the referral changed in a way the plan did not expect
+    │   └── JournalInUse           another apply holds the journal
+    ├── StalePlan                  what the plan was made against changed (ConflictError, its old name)
     └── ReferralNotFound           ``bulkref get`` of an unknown id (exit 1)
 
 The modules that raise them import them from here; the public API re-exports
-them (``bulkref.ApiError`` and so on).
+every one (``bulkref.ApiError`` and so on). Code decides on the class, never on
+the message, which is for people.
 """
 
 from __future__ import annotations
@@ -47,6 +55,33 @@ class BulkrefError(Exception):
 
 class UnusableFile(BulkrefError):
     """The input cannot be read as a spreadsheet at all (exit 2)."""
+
+
+class NoSuchSheet(UnusableFile):
+    """The workbook has no sheet by the name asked for (--sheet, a mapping's [source] sheet)."""
+
+
+class UnreadablePlan(BulkrefError):
+    """A saved plan (``bulkref plan --out``) that cannot be read as one (exit 2)."""
+
+
+class UnwritableOutput(BulkrefError):
+    """An output cannot or should not be written (exit 2): it exists and --force was not
+    given, its folder is missing or read-only, its suffix is not one bulkref writes, or
+    the disk is full. Said before anything is sent wherever that can be known."""
+
+
+class BadOption(BulkrefError):
+    """A command-line value that cannot be used (a size, a locale), naming the option."""
+
+
+class NoTerminal(BulkrefError):
+    """A command must ask before it writes and has no terminal to ask on: add --yes."""
+
+
+class DataDirError(BulkrefError):
+    """bulkref's own data folder (BULKREF_HOME: the embedded sandbox's state, apply's
+    lock) cannot be used: the sentence names it and how to choose another."""
 
 
 class MappingError(BulkrefError):
@@ -178,8 +213,18 @@ class JournalError(BulkrefError):
     in one sentence naming the journal and what to do."""
 
 
-class ConflictError(BulkrefError):
-    """The referral changed in Partner Center in a way the plan did not expect."""
+class JournalInUse(JournalError):
+    """Another bulkref apply holds the journal: one run at a time may use it."""
+
+
+class StalePlan(BulkrefError):
+    """What a plan was made against changed: the referral in Partner Center (a row of
+    an apply, which then fails alone), or for a saved plan the input, the mapping or
+    the target, or the plan was made --offline. Plan again and review."""
+
+
+#: StalePlan's first name, kept so that code catching it goes on working.
+ConflictError = StalePlan
 
 
 class ReferralNotFound(BulkrefError):

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from bulkref.errors import BulkrefError
+from bulkref.errors import UnwritableOutput
 
 ENV_HOME = "BULKREF_HOME"
 
@@ -46,7 +46,7 @@ def atomic_write(
     that hold tokens.
     """
     if not out.parent.is_dir():
-        raise BulkrefError(f"Cannot write {out}: the folder {out.parent} does not exist.")
+        raise UnwritableOutput(f"Cannot write {out}: the folder {out.parent} does not exist.")
     tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")
     try:
         # os.open with 0o666 lets the umask decide the permissions, as for any new
@@ -72,7 +72,7 @@ def atomic_write(
         with contextlib.suppress(OSError):
             tmp.unlink()
         hint = " (is it open in Excel? close it and run again)" if isinstance(e, PermissionError) else ""
-        raise BulkrefError(f"Cannot write the {what} {out}: {e.strerror or e}{hint}.") from e
+        raise UnwritableOutput(f"Cannot write the {what} {out}: {e.strerror or e}{hint}.") from e
     except BaseException:
         # Interrupted (Ctrl+C) or failed while writing: leave the old file, and no debris.
         with contextlib.suppress(OSError):

@@ -1,95 +1,89 @@
-"""Shared test helpers: build real workbooks and CSV files from header -> value rows."""
+"""The suite's fixtures: the sandbox on a free loopback port, a misbehaving server, workbooks.
+
+- ``sandbox`` (per test): the shared sandbox, emptied for this test. Use
+  ``sandbox.url`` (the referrals collection), ``sandbox.headers`` (bearer token
+  and JSON content type), ``sandbox.client()`` (an ``httpx.Client`` with those
+  headers) and ``sandbox.admin`` (``reset()``, ``seed(doc_or_docs)``,
+  ``stats()``, ``set_faults(spec, seed)``).
+- ``sandbox_factory(**options)``: start another sandbox with other
+  ``SandboxOptions`` (faults, seed, rate_limit, db, page_size); each is stopped
+  when the test ends. ``restart()`` on what it returns stops that sandbox and
+  starts a new one on the same options (same ``db``), for persistence tests.
+- ``sandbox_server`` (per session): the server behind ``sandbox``.
+- ``sandbox_as_sent`` (per test): like ``sandbox``, but a create keeps the status
+  it was sent with (``create_status="as-sent"``) instead of coming back
+  Active/Accepted as documented: for tests about something else (planning,
+  applying, exporting) that expect a sheet's New/Pending to read back as sent.
+- ``hostile``: a referrals server that echoes tokens, loses answers and lags.
+
+Every server binds 127.0.0.1 on a port the OS picks, and the tests talk to it over
+real HTTP, as the product talks to Partner Center. What the fixtures are built from,
+and the helpers test modules import, is in helpers.py.
+"""
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
-import openpyxl
 import pytest
 
-# The local Partner Center sandbox, served over loopback HTTP for the client tests.
-from sandbox_fixture import (  # noqa: F401
-    sandbox,
-    sandbox_as_sent,
-    sandbox_as_sent_server,
-    sandbox_factory,
-    sandbox_server,
-)
+# Before the import: a failed assert inside a helper then reads as well as one in a test.
+pytest.register_assert_rewrite("helpers")
 
-# One valid new Partner-led referral, by the header a person would type.
-VALID_ROW: dict[str, object] = {
-    "External Reference ID": "CRM-1",
-    "Referral Name": "Contoso ERP",
-    "Deal Type": "Partner-led",
-    "Status": "New",
-    "Substatus": "Pending",
-    "Customer Name": "Contoso Ltd",
-    "Address Line 1": "1 Main St",
-    "City": "Seattle",
-    "Country": "US",
-    "Customer Size": "51to500employees",
-    "Customer Contact 1 First Name": "Sue",
-    "Customer Contact 1 Last Name": "Smith",
-    "Customer Contact 1 Email": "sue@contoso.com",
-    "Customer Contact 1 Phone": "+1 425 555 0100",
-    "Share With Microsoft Sellers": "Yes",
-    "Deal Value": 50000,
-    "Currency": "USD",
-    "Closing Date": dt.datetime(2027, 3, 31),
-    "Marketplace Purchase Intent": "HaveNotDecided",
-    "Help Needed": None,
-    "Partner Role": None,
-    "Solution Area": None,
-    "Solution Play": None,
-}
+from helpers import Hostile, RunningSandbox, serve_hostile, write_xlsx  # noqa: E402
+
+from bulkref.sandbox import SandboxOptions, SandboxServer  # noqa: E402
 
 
-def row(**changes: object) -> dict[str, object]:
-    """VALID_ROW with some cells changed; keys use the header with _ for spaces."""
-    out = dict(VALID_ROW)
-    for k, v in changes.items():
-        out[k.replace("_", " ")] = v
-    return out
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[SandboxServer]:
+    server = SandboxServer(SandboxOptions(port=0)).start()
+    yield server
+    server.stop()
 
 
-def write_xlsx(
-    path: Path,
-    rows: Sequence[dict[str, object]],
-    sheet: str = "Referrals",
-    headers: Sequence[str] | None = None,
-) -> Path:
-    wb = openpyxl.Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.title = sheet
-    headers = list(headers or dict.fromkeys(k for r in rows for k in r))
-    ws.append(headers)
-    for r in rows:
-        ws.append([r.get(h) for h in headers])
-    wb.save(path)
-    return path
+@pytest.fixture
+def sandbox(sandbox_server: SandboxServer) -> RunningSandbox:
+    running = RunningSandbox(sandbox_server)
+    running.admin.reset()
+    return running
 
 
-def write_csv(
-    path: Path, rows: Sequence[dict[str, object]], encoding: str = "utf-8", delimiter: str = ","
-) -> Path:
-    headers = list(dict.fromkeys(k for r in rows for k in r))
-    with path.open("w", encoding=encoding, newline="") as f:
-        w = csv.writer(f, delimiter=delimiter)
-        w.writerow(headers)
-        for r in rows:
-            w.writerow(
-                [
-                    ""
-                    if r.get(h) is None
-                    else (r[h].date().isoformat() if isinstance(r[h], dt.datetime) else r[h])
-                    for h in headers
-                ]
-            )
-    return path
+@pytest.fixture(scope="session")
+def sandbox_as_sent_server() -> Iterator[SandboxServer]:
+    server = SandboxServer(SandboxOptions(port=0, create_status="as-sent")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sandbox_as_sent(sandbox_as_sent_server: SandboxServer) -> RunningSandbox:
+    running = RunningSandbox(sandbox_as_sent_server)
+    running.admin.reset()
+    return running
+
+
+@pytest.fixture
+def sandbox_factory() -> Iterator[Callable[..., RunningSandbox]]:
+    started: list[RunningSandbox] = []
+
+    def start(**options: Any) -> RunningSandbox:
+        options.setdefault("port", 0)
+        running = RunningSandbox(SandboxServer(SandboxOptions(**options)).start())
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.server.stop()
+
+
+@pytest.fixture
+def hostile() -> Iterator[Hostile]:
+    with serve_hostile() as state:
+        yield state
 
 
 @pytest.fixture(autouse=True)

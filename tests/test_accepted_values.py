@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sandbox_fixture import RunningSandbox, http, referral_body
+from helpers import RunningSandbox, http, referral_body
 
 from bulkref.export.referrals import export_referrals
 from bulkref.plan.make import make_plan

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import openpyxl
 import pytest
+from helpers import FAULTS, assert_exactly_once, everything, sheet
 
 from bulkref.api.client import ReferralsClient, RetryPolicy
 from bulkref.apply.executor import Executor
@@ -23,49 +24,6 @@ from bulkref.apply.journal import Journal
 from bulkref.apply.outcome import Outcome
 from bulkref.apply.run import apply_input
 from bulkref.plan.make import plan_file
-from bulkref.sheets.examples import EXAMPLES
-from bulkref.sheets.template import build_workbook, save_workbook
-
-# Faults answer with Retry-After 0 so the suite stays fast; the rates are those of the issue.
-FAULTS = "429=0.04,503=0.04,500=0.03,reset=0.03,commit-then-500=0.04,commit-then-reset=0.04,retry-after=0"
-
-
-def sheet(path: Path, n: int, prefix: str = "R") -> Path:
-    """``n`` deals, cycling through the examples (a third of them two-step chains)."""
-    rows = []
-    for i in range(n):
-        r = dict(EXAMPLES[i % len(EXAMPLES)])
-        r["external_id"] = f"{prefix}-{i:05d}"
-        rows.append(r)
-    save_workbook(build_workbook(rows), path)
-    return path
-
-
-def everything(url: str, token: str) -> list[dict[str, Any]]:
-    out, next_url = [], f"{url}?$top=100000"
-    while next_url:
-        page = httpx.get(next_url, headers={"Authorization": f"Bearer {token}"}, timeout=30).json()
-        out += page["value"]
-        next_url = page.get("@odata.nextLink")
-    return out
-
-
-def assert_exactly_once(url: str, token: str, n: int, prefix: str = "R") -> None:
-    docs = everything(url, token)
-    partner = Counter(d.get("externalReferenceId") for d in docs if d["organizationId"] != "msft")
-    wanted = {f"{prefix}-{i:05d}" for i in range(n)}
-    assert {k: c for k, c in partner.items() if k in wanted and c != 1} == {}, "duplicates"
-    assert wanted <= set(partner), f"missing: {sorted(wanted - set(partner))[:5]}"
-    by_engagement = Counter(d["engagementId"] for d in docs)
-    ext_of = {
-        d["engagementId"]: d["externalReferenceId"]
-        for d in docs
-        if d["organizationId"] != "msft" and d.get("externalReferenceId")
-    }
-    chains = {ext_of[e]: c for e, c in by_engagement.items() if e in ext_of}
-    # Examples 3 and 4 are co-sell, 5 shared with a partner: two referrals each, all others one.
-    for i in range(n):
-        assert chains[f"{prefix}-{i:05d}"] == (2 if i % 5 in (2, 3, 4) else 1), i
 
 
 @pytest.fixture
@@ -202,6 +160,7 @@ def _count(url: str, token: str) -> int:
     return len(everything(url, token))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
 def test_killed_or_interrupted_halfway_then_rerun_gives_the_same(
     sandbox_factory: Any, env: Path, how: signal.Signals
@@ -232,6 +191,7 @@ def test_killed_or_interrupted_halfway_then_rerun_gives_the_same(
     assert_exactly_once(server.url, "t", n)
 
 
+@pytest.mark.slow
 def test_apply_command_asks_or_needs_yes_and_keeps_secrets_out(sandbox: Any, env: Path) -> None:
     environ = {**os.environ, "BULKREF_HOME": str(env / "home"), "BULKREF_ACCESS_TOKEN": "s3cr3t-t0ken"}
     path = sheet(env / "s.xlsx", 2)

@@ -4,117 +4,20 @@ answer of a create and showing new referrals in its listings only after a lag.""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 import pytest
-from test_apply import sheet
+from helpers import HOSTILE_TOKEN as TOKEN
+from helpers import Hostile, sheet
 
 from bulkref.apply.outcome import Outcome
 from bulkref.apply.run import apply_input
-
-TOKEN = "eyJhbGciOiJub25lIn0.c2VjcmV0LXBheWxvYWQ.hostile-s3cr3t-token-value"
-PATH = "/v1.0/engagements/referrals"
-
-
-@dataclass
-class Hostile:
-    """A referrals collection in memory with switchable misbehaviour."""
-
-    on_post: Callable[[Hostile, dict[str, Any], dict[str, str]], tuple[int, Any]] | None = None
-    lag: float = 0.0  # seconds before a stored referral shows in listings
-    get_status: int = 200  # else every GET is refused, with the Authorization header echoed
-    referrals: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
-    posts: list[dict[str, str]] = field(default_factory=list)  # the headers of every POST
-    gets: int = 0
-    url: str = ""
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def store(self, body: dict[str, Any]) -> dict[str, Any]:
-        doc = {**body, "id": str(uuid.uuid4()), "eTag": '"1"', "organizationId": "partner"}
-        doc.setdefault("engagementId", str(uuid.uuid4()))
-        with self.lock:
-            self.referrals.append((time.monotonic(), doc))
-        return doc
-
-    def listing(self, filter_text: str) -> list[dict[str, Any]]:
-        now = time.monotonic()
-        with self.lock:
-            visible = [d for t, d in self.referrals if now - t >= self.lag]
-        # Enough OData for bulkref's look-ups: "field eq 'v' or field eq 'w'".
-        wanted: dict[str, set[str]] = {}
-        for clause in filter_text.split(" or "):
-            name, _, value = clause.partition(" eq ")
-            wanted.setdefault(name.strip(), set()).add(value.strip().strip("'"))
-        return [d for d in visible if any(str(d.get(k)) in v for k, v in wanted.items())]
-
-
-@pytest.fixture
-def hostile() -> Iterator[Hostile]:
-    state = Hostile()
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def _send(self, status: int, body: Any) -> None:
-            data = b"" if body is None else json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self) -> None:
-            state.gets += 1
-            if state.get_status != 200:
-                auth = self.headers.get("Authorization", "")
-                error = {"code": "unauthorized", "message": f"Token {auth} refused", "target": auth}
-                self._send(state.get_status, {"error": error})
-                return
-            path = urlparse(self.path).path
-            if path != PATH:  # by id: consistent at once, whatever the listings' lag
-                doc = next((d for _, d in state.referrals if path == f"{PATH}/{d['id']}"), None)
-                if doc is None:
-                    self._send(404, {"error": {"code": "notFound", "message": "No such referral."}})
-                else:
-                    self._send(200, doc)
-                return
-            query = parse_qs(urlparse(self.path).query)
-            self._send(200, {"value": state.listing(query.get("$filter", [""])[0])})
-
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            state.posts.append(headers)
-            if state.on_post is None:
-                self._send(201, state.store(body))
-                return
-            status, answer = state.on_post(state, body, headers)
-            if status == 0:  # the answer is lost: close the connection without one
-                self.close_connection = True
-                self.connection.shutdown(2)
-                return
-            self._send(status, answer)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}{PATH}"
-    yield state
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture
@@ -142,6 +45,7 @@ def every_file(*roots: Path) -> Iterator[Path]:
         yield from (p for p in root.rglob("*") if p.is_file())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("status", [400, 401, 403])
 def test_a_token_echoed_by_the_server_reaches_no_output_and_no_file(
     hostile: Hostile, env: Path, status: int
@@ -168,6 +72,7 @@ def test_a_token_echoed_by_the_server_reaches_no_output_and_no_file(
     assert hostile.posts and hostile.posts[0]["authorization"] == f"Bearer {TOKEN}"  # it was sent, and echoed
 
 
+@pytest.mark.slow
 def test_a_token_echoed_while_planning_is_scrubbed_from_the_error_and_the_exit_code_kept(
     env: Path, hostile: Hostile
 ) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import openpyxl
 import pytest
-from test_apply import assert_exactly_once, everything, sheet
+from helpers import assert_exactly_once, everything, sheet
 
 from bulkref.api.client import ReferralsClient
 from bulkref.apply.executor import Executor
@@ -134,6 +134,7 @@ def test_half_a_chain_found_in_partner_center_is_adopted_and_only_step_two_sent(
     assert_exactly_once(sandbox.url, sandbox.token, 5)
 
 
+@pytest.mark.slow
 def test_two_applies_at_the_same_time_create_each_referral_once(sandbox: Any, env: Path) -> None:
     path = sheet(env / "deals.xlsx", 40)
     plan = save_plan(path, sandbox.url, env / "plan.json")
@@ -201,14 +202,25 @@ def test_garbage_in_the_write_ahead_log_makes_the_journal_in_doubt(env: Path) ->
 
 def test_a_full_disk_is_one_sentence_naming_the_journal(sandbox: Any, env: Path) -> None:
     path = sheet(env / "deals.xlsx", 30)
-    journal = Journal(env / "full.sqlite")
+    opened: list[sqlite3.Connection] = []
+    connect = sqlite3.connect
+
+    def keep(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        opened.append(connect(*args, **kwargs))
+        return opened[-1]
+
+    # The journal's own connection, kept as it opens: a page limit is per connection.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sqlite3, "connect", keep)
+        journal = Journal(env / "full.sqlite")
+    (db,) = opened
 
     async def go() -> None:
         async with ReferralsClient(sandbox.url, "t") as client:
             plan = await plan_file(path, client, api_url=sandbox.url)
             journal.start(plan)
-            pages = journal._db.execute("PRAGMA page_count").fetchone()[0]
-            journal._db.execute(f"PRAGMA max_page_count={pages}")  # SQLite's own "disk is full"
+            pages = db.execute("PRAGMA page_count").fetchone()[0]
+            db.execute(f"PRAGMA max_page_count={pages}")  # SQLite's own "disk is full"
             await Executor(plan, client, journal, concurrency=4).run()
 
     with pytest.raises(JournalError) as caught:
@@ -218,6 +230,7 @@ def test_a_full_disk_is_one_sentence_naming_the_journal(sandbox: Any, env: Path)
     journal.close()
 
 
+@pytest.mark.slow
 def test_a_journal_that_cannot_be_written_is_exit_2_with_its_path_before_any_call(
     sandbox: Any, env: Path
 ) -> None:
@@ -235,6 +248,7 @@ def test_a_journal_that_cannot_be_written_is_exit_2_with_its_path_before_any_cal
 # -- 3. the record is safe before anything is written ----------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("results", ["out.txt", "missing/out.xlsx", "folder-is-a-file/out.csv"])
 def test_a_bad_results_path_is_refused_before_any_call(sandbox: Any, env: Path, results: str) -> None:
     (env / "folder-is-a-file").write_text("x")
@@ -245,6 +259,7 @@ def test_a_bad_results_path_is_refused_before_any_call(sandbox: Any, env: Path, 
     assert httpx.get(sandbox.root + "/_sandbox/stats").json()["requestsTotal"] == 0
 
 
+@pytest.mark.slow
 def test_results_are_rebuilt_from_the_journal(sandbox: Any, env: Path) -> None:
     path = sheet(env / "deals.xlsx", 5)
     run = apply_input(path, api_url=sandbox.url)
@@ -295,6 +310,7 @@ def test_a_failed_results_write_keeps_the_previous_file_and_leaves_no_temporary_
     assert list(env.glob("*.tmp")) == [] and list(env.glob(".*.tmp")) == []
 
 
+@pytest.mark.slow
 def test_sigterm_stops_like_ctrl_c_with_results_written(sandbox_factory: Any, env: Path) -> None:
     server = sandbox_factory(faults="latency=25ms")
     n = 80

@@ -22,7 +22,7 @@ import httpx
 import jwt
 import pytest
 from click.testing import CliRunner, Result
-from sandbox_fixture import RunningSandbox, referral_body
+from helpers import RunningSandbox, referral_body
 
 from bulkref.api import signin as auth
 from bulkref.api.client import ReferralsClient, RetryPolicy, Unauthenticated
@@ -480,6 +480,7 @@ def test_nothing_secret_reaches_logs(idp: Idp, caplog: pytest.LogCaptureFixture)
     assert refresh not in logged
 
 
+@pytest.mark.slow
 def test_the_cli_in_a_subprocess(idp: Idp, tmp_path: Path) -> None:
     # The registration the CLI makes; then the commands as a user runs them.
     script = (
@@ -550,12 +551,12 @@ def test_which_grant_the_flags_and_the_environment_choose() -> None:
 def test_the_http_client_keeps_the_authority_port() -> None:
     http = auth.AuthorityHttp("https://127.0.0.1:8443/common", True)
     assert (
-        http._with_port("https://127.0.0.1/common/userrealm/a@b?api-version=1.0")
+        http.with_port("https://127.0.0.1/common/userrealm/a@b?api-version=1.0")
         == "https://127.0.0.1:8443/common/userrealm/a@b?api-version=1.0"
     )
-    assert http._with_port("https://login.microsoftonline.com/x") == "https://login.microsoftonline.com/x"
+    assert http.with_port("https://login.microsoftonline.com/x") == "https://login.microsoftonline.com/x"
     assert (
-        auth.AuthorityHttp("https://login.microsoftonline.com/common", True)._with_port(
+        auth.AuthorityHttp("https://login.microsoftonline.com/common", True).with_port(
             "https://login.microsoftonline.com/common/userrealm/a"
         )
         == "https://login.microsoftonline.com/common/userrealm/a"

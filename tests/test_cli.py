@@ -11,7 +11,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import VALID_ROW, row
+from helpers import VALID_ROW, row
 
 Make = Callable[..., Path]
 
@@ -26,6 +26,7 @@ def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProce
     )
 
 
+@pytest.mark.slow
 def test_validate_valid_file_exits_0_with_the_documented_json(xlsx: Make) -> None:
     done = run("validate", xlsx([VALID_ROW]), "--format", "json")
     assert done.returncode == 0, done.stderr
@@ -34,6 +35,7 @@ def test_validate_valid_file_exits_0_with_the_documented_json(xlsx: Make) -> Non
     assert doc["valid"] is True and doc["rows"] == 1 and doc["errors"] == []
 
 
+@pytest.mark.slow
 def test_validate_invalid_file_exits_1_and_names_sheet_row_column(xlsx: Make) -> None:
     path = xlsx([VALID_ROW, row(External_Reference_ID="CRM-2", Currency="Euros")])
     done = run("validate", path, "--format", "json")
@@ -75,6 +77,7 @@ BAD_FILES: dict[str, Callable[[Path, Path], None]] = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(BAD_FILES))
 def test_unusable_files_exit_2_with_one_sentence(tmp_path: Path, xlsx: Make, name: str) -> None:
     path = tmp_path / name
@@ -86,6 +89,7 @@ def test_unusable_files_exit_2_with_one_sentence(tmp_path: Path, xlsx: Make, nam
     assert len(lines) == 1 and lines[0].startswith("bulkref: ") and path.name in lines[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["missing", "directory"])
 def test_missing_file_or_directory_exit_2(tmp_path: Path, kind: str) -> None:
     path = tmp_path / "nope.xlsx"
@@ -96,6 +100,7 @@ def test_missing_file_or_directory_exit_2(tmp_path: Path, kind: str) -> None:
     assert len(done.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_annotate_highlights_bad_cells_and_lists_errors(tmp_path: Path, xlsx: Make) -> None:
     path = xlsx([VALID_ROW, row(External_Reference_ID="CRM-2", Country="Atlantis", Deal_Value="x")])
     out = tmp_path / "annotated.xlsx"
@@ -117,8 +122,9 @@ def test_annotate_highlights_bad_cells_and_lists_errors(tmp_path: Path, xlsx: Ma
     assert run("validate", path, "--annotate", path).returncode == 2  # never overwrites the input
 
 
+@pytest.mark.slow
 def test_annotate_from_csv(tmp_path: Path) -> None:
-    from conftest import write_csv
+    from helpers import write_csv
 
     path = write_csv(
         tmp_path / "deals.csv", [VALID_ROW, row(External_Reference_ID="=HYPERLINK(1)", Currency="Euros")]
@@ -132,6 +138,7 @@ def test_annotate_from_csv(tmp_path: Path) -> None:
     assert cell.value == "=HYPERLINK(1)" and cell.data_type == "s"  # text, not a formula
 
 
+@pytest.mark.slow
 def test_template_command(tmp_path: Path) -> None:
     done = run("template", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -145,6 +152,7 @@ def test_template_command(tmp_path: Path) -> None:
     assert (tmp_path / "t.csv").read_bytes().startswith(b"\xef\xbb\xbfExternal Reference ID")
 
 
+@pytest.mark.slow
 def test_template_with_examples_validates(tmp_path: Path) -> None:
     out = tmp_path / "filled.xlsx"
     assert run("template", out, "--examples").returncode == 0
@@ -154,6 +162,7 @@ def test_template_with_examples_validates(tmp_path: Path) -> None:
     assert doc["rows"] >= 5
 
 
+@pytest.mark.slow
 def test_bad_flag_exits_2() -> None:
     done = run("validate", "x.xlsx", "--format", "yaml")
     assert done.returncode == 2 and "Traceback" not in done.stderr

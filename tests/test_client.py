@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sandbox_fixture import RunningSandbox, http, referral_body
+from helpers import FAST, Recorder, RunningSandbox, http, referral_body
 
 from bulkref.api.client import (
     MAX_URL_LENGTH,
@@ -37,30 +37,11 @@ from bulkref.api.client import (
 from bulkref.errors import BulkrefError
 
 Factory = Callable[..., RunningSandbox]
-FAST = RetryPolicy(base=0.01, cap=0.05)
 SECRET = "s3cret-token-value"
 
 
 def run(coro: Coroutine[Any, Any, Any]) -> Any:
     return asyncio.run(coro)
-
-
-class Recorder(httpx.AsyncBaseTransport):
-    """The real HTTP transport, keeping each request sent: the test's window on the wire."""
-
-    def __init__(self) -> None:
-        self.inner = httpx.AsyncHTTPTransport()
-        self.requests: list[httpx.Request] = []
-        self.responses: list[httpx.Response] = []
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        response = await self.inner.handle_async_request(request)
-        self.responses.append(response)
-        return response
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
 def client(

@@ -162,6 +162,7 @@ def test_every_problem_in_a_grouped_export_names_row_column_field_and_mapping_li
     assert conflict.mapping_line == 26
 
 
+@pytest.mark.slow
 def test_cli_apply_says_how_many_rows_the_mapping_skipped(tmp_path: Path, sandbox: Any) -> None:
     import os
     import subprocess

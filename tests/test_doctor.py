@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from sandbox_fixture import RunningSandbox, referral_body
+from helpers import RunningSandbox, referral_body
 
 from bulkref.cli.main import cli
 from bulkref.plan.doctor import describe_token, token_claims

@@ -23,7 +23,7 @@ import httpx
 import openpyxl
 import pytest
 from click.testing import CliRunner
-from sandbox_fixture import RunningSandbox, referral_body
+from helpers import RunningSandbox, referral_body
 
 from bulkref.api.client import RetryPolicy
 from bulkref.cli.main import cli
@@ -658,6 +658,7 @@ def test_progress_display(tmp_path: Path) -> None:
 OFFICE = shutil.which("libreoffice") or shutil.which("soffice")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(OFFICE is None, reason="LibreOffice is not installed")
 def test_libreoffice_reads_the_export(api: World, tmp_path: Path) -> None:
     out = export_referrals(tmp_path / "lo.xlsx", api_url=api.url).path

@@ -293,6 +293,7 @@ def run_bounded(
     return code, out_file.read_text(), err_file.read_text(), seconds, peak
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("make", "said"), CASES)
 def test_hostile_file_is_answered_in_bounded_time_and_memory(
     tmp_path: Path, make: Make, said: str | None
@@ -315,6 +316,7 @@ def test_hostile_file_is_answered_in_bounded_time_and_memory(
     assert peak < BYTES, f"{path.name} peaked at {peak / 1024**2:.0f} MB"
 
 
+@pytest.mark.slow
 def test_size_limit_from_the_environment_and_the_flag(tmp_path: Path) -> None:
     path = huge_line(tmp_path)
     code, _, err, _, _ = run_bounded(path, {"BULKREF_MAX_FILE_SIZE": "1MB"})

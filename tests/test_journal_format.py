@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from test_apply import sheet
+from helpers import sheet
 
 from bulkref.api.client import ReferralsClient
 from bulkref.apply.journal import FORMAT, ROWS_AT_ONCE, Journal
@@ -64,9 +64,13 @@ def test_the_plan_is_kept_a_row_at_a_time_and_read_back_equal(sandbox: Any, env:
         assert back is not None and len(back.rows) == len(plan.rows)
         assert [r.as_json() for r in back.rows] == [r.as_json() for r in plan.rows]
         assert back.summary == plan.summary and back.rows[-1] == plan.rows[-1]
-        stored = journal._db.execute("SELECT count(*) FROM plan_row").fetchone()[0]
-        assert stored == len(plan.rows)
-        assert journal._db.execute("PRAGMA user_version").fetchone()[0] == FORMAT
+    # The journal holds its file exclusively while open: read it once it is closed.
+    db = sqlite3.connect(env / "j.sqlite")
+    try:
+        assert db.execute("SELECT count(*) FROM plan_row").fetchone()[0] == len(plan.rows)
+        assert db.execute("PRAGMA user_version").fetchone()[0] == FORMAT
+    finally:
+        db.close()
 
 
 def test_a_journal_of_the_earlier_layout_is_read_and_its_run_continued(sandbox: Any, env: Path) -> None:
@@ -122,7 +126,7 @@ def test_lanes_carry_concurrent_calls_and_free_a_lane_whatever_happens(sandbox: 
             answers = await asyncio.gather(*(client.get(sandbox.url) for _ in range(12)))
             with pytest.raises(httpx.ConnectError):
                 await client.get("http://127.0.0.1:9/nothing")
-            return [a.status_code for a in answers], len(lanes._free)
+            return [a.status_code for a in answers], lanes.free
 
     statuses, free = asyncio.run(go())
     assert statuses == [200] * 12 and free == 2

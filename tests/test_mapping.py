@@ -644,6 +644,7 @@ def bulkref(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subproc
     )
 
 
+@pytest.mark.slow
 def test_cli_validate_plan_and_apply_through_a_mapping(tmp_path: Path, sandbox_as_sent: Any) -> None:
     sandbox = sandbox_as_sent  # the re-plan after apply expects New to read back as sent
     env = {"BULKREF_HOME": str(tmp_path / "home"), "BULKREF_ACCESS_TOKEN": sandbox.token}
@@ -698,6 +699,7 @@ def test_cli_validate_plan_and_apply_through_a_mapping(tmp_path: Path, sandbox_a
     assert "0 created, 0 updated, 8 unchanged" in done.stdout
 
 
+@pytest.mark.slow
 def test_cli_a_broken_mapping_exits_2_with_one_sentence_naming_the_line(tmp_path: Path) -> None:
     mapping = tmp_path / "broken.toml"
     mapping.write_text(mapping_of(EXAMPLES["hubspot"]).read_text().replace('"Deal Name"', '"Deal Nme"'))
@@ -748,6 +750,7 @@ def test_real_mappings_are_well_within_the_bounds() -> None:
         parse_mapping(text, path.name)
 
 
+@pytest.mark.slow
 def test_cli_a_mapping_too_deep_or_too_large_exits_2_without_a_traceback(tmp_path: Path) -> None:
     deep = tmp_path / "deep.toml"
     deep.write_text(DEEP_MAPPINGS["arrays"])

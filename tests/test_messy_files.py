@@ -15,7 +15,7 @@ from typing import Any
 import openpyxl
 import pytest
 from click.testing import CliRunner
-from sandbox_fixture import RunningSandbox
+from helpers import RunningSandbox
 
 from bulkref.cli.main import cli
 from bulkref.errors import UnusableFile

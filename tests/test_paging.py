@@ -7,8 +7,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from sandbox_fixture import RunningSandbox, referral_body
-from test_client import FAST, Recorder
+from helpers import FAST, Recorder, RunningSandbox, referral_body
 
 from bulkref.api.client import ApiError, ReferralsClient, _peeked_link, same_origin
 

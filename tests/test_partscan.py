@@ -62,6 +62,7 @@ def test_without_a_child_to_start_the_pass_runs_here(tmp_path: Path, monkeypatch
     assert partscan.scan_parts_apart(path, parts)["Referrals"].hidden == [5, 17]
 
 
+@pytest.mark.slow
 def test_a_stopped_pass_ends_its_child_and_answers_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import VALID_ROW, row
+from helpers import VALID_ROW, row
 
 from bulkref.plan.make import make_plan
 from bulkref.plan.model import Action
@@ -205,6 +205,7 @@ def run(*args: str | Path, env: dict[str, str]) -> subprocess.CompletedProcess[s
     )
 
 
+@pytest.mark.slow
 def test_plan_command_with_the_embedded_sandbox(tmp_path: Path, xlsx: Make) -> None:
     import os
 
@@ -231,6 +232,7 @@ def test_plan_command_with_the_embedded_sandbox(tmp_path: Path, xlsx: Make) -> N
     assert both.returncode == 2 and "Traceback" not in both.stderr
 
 
+@pytest.mark.slow
 def test_plan_against_a_dead_server_is_exit_2_in_one_sentence(tmp_path: Path, xlsx: Make) -> None:
     import os
 

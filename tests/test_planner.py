@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import VALID_ROW, row
+from helpers import VALID_ROW, row
 
 from bulkref.plan.model import Action, Plan, RowPlan
 from bulkref.plan.payload import MICROSOFT_FILL, referral_doc, row_of

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import bulkref
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,6 +29,35 @@ def test_every_error_is_a_bulkref_error_with_an_exit_code() -> None:
     for cls in classes:
         assert issubclass(cls, errors.BulkrefError), cls
         assert cls.exit_code in (1, 2), cls
+
+
+@pytest.mark.slow
+def test_every_error_is_exported_and_none_is_recognised_by_its_text() -> None:
+    from bulkref import errors
+
+    classes = {n for n, v in vars(errors).items() if isinstance(v, type) and issubclass(v, Exception)}
+    assert classes - set(bulkref.__all__) == set()
+    assert bulkref.ConflictError is bulkref.StalePlan  # the old name goes on working
+    # Code decides on an error's class (or its code and status), never on its sentence.
+    by_text = re.compile(r"""["'][^"']+["']\s+(?:not\s+)?in\s+str\((?:e|exc|err|error)\)""")
+    offences = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for path in (ROOT / "bulkref").rglob("*.py")
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if by_text.search(line)
+    ]
+    assert offences == []
+
+
+def test_no_bare_bulkref_error_is_raised() -> None:
+    """Each sentence a user meets comes with a class a caller can catch by name."""
+    offences = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for path in (ROOT / "bulkref").rglob("*.py")
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if re.search(r"\braise (?:bulkref\.)?(?:errors\.)?BulkrefError\(", line)
+    ]
+    assert offences == []
 
 
 def test_the_readme_python_example_runs(tmp_path: Path) -> None:

@@ -16,7 +16,6 @@ import pandas as pd
 import pytest
 from openpyxl import Workbook
 
-import bulkref.sheets.reader as read_module
 import bulkref.sheets.xlsxcheck as xlsxcheck
 from bulkref.errors import UnusableFile
 from bulkref.problems import Problem, Severity
@@ -243,9 +242,9 @@ def test_row_tags_across_chunks_prefixes_and_missing_numbers(
         b"</x:sheetData></x:worksheet>"
     )
     monkeypatch.setattr(xlsxcheck, "CHUNK", 7)
-    tags = list(read_module._row_tags(io.BytesIO(xml)))
+    tags = list(xlsxcheck.row_tags(io.BytesIO(xml)))
     assert [n for n, _ in tags] == [2, 3, 9]
-    assert [n for n, a in tags if xlsxcheck._HIDDEN.search(a)] == [3, 9]
+    assert [n for n, a in tags if b"hidden" in a] == [3, 9]
 
 
 # --------------------------------------------------------------------------- headers

@@ -13,8 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sandbox_fixture import RunningSandbox, referral_body
-from test_apply import FAULTS, everything
+from helpers import FAULTS, RunningSandbox, everything, referral_body
 
 from bulkref.api.client import ReferralsClient, RetryPolicy
 from bulkref.apply.outcome import Outcome

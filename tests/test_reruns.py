@@ -107,6 +107,7 @@ def _on_a_terminal(args: list[str], env: dict[str, str], answer: str) -> tuple[i
     return process.returncode, out, err
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="a pseudo-terminal (pty) is POSIX's")
 def test_plan_and_apply_name_the_embedded_sandbox_and_its_state(env: dict[str, str], tmp_path: Path) -> None:
     state = str(tmp_path / "home" / "sandbox.db")
@@ -156,6 +157,7 @@ def test_apply_json_names_a_sandbox_url(sandbox: Any, env: dict[str, str], tmp_p
     )
 
 
+@pytest.mark.slow
 def test_a_signed_in_service_is_named_with_account_and_tenant_and_never_the_token(
     sandbox_factory: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -189,6 +191,7 @@ def test_a_signed_in_service_is_named_with_account_and_tenant_and_never_the_toke
         assert token not in out and SANDBOX_PASSWORD not in out
 
 
+@pytest.mark.slow
 def test_partner_center_is_named_with_the_signed_in_account_before_anything_is_sent(
     env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -432,6 +435,7 @@ def test_a_forbidden_status_move_is_said_in_plain_words(
     assert "Active can only move to Closed" in planned.stdout and "cannot go back to New" in planned.stdout
 
 
+@pytest.mark.slow
 def test_a_resumed_run_counts_the_rows_already_done(
     sandbox_factory: Any, env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -503,6 +507,7 @@ def _visible(dom: str) -> dict[str, int]:
     return seen
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium)")
 def test_a_long_review_starts_with_unchanged_rows_hidden_and_shows_the_target(
     long_review: Path, tmp_path: Path, sandbox: Any

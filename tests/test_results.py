@@ -293,6 +293,7 @@ def test_xlsx_reads_in_another_reader(tmp_path: Path) -> None:
     assert [row[1] for row in data[1:]] == [(r.external_id or "").lstrip("\r") for r in rs]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice is not installed")
 def test_xlsx_opens_in_a_spreadsheet_program_without_evaluating(tmp_path: Path) -> None:
     out = write_results(_results(), tmp_path / "r.xlsx")
@@ -411,7 +412,7 @@ def test_interrupted_write_keeps_the_previous_file(
     out = tmp_path / f"r{suffix}"
     out.write_bytes(b"the previous results")
 
-    real_rows, real_value = results_mod._rows_xml, results_mod._csv_value
+    real_rows, real_value = results_mod.rows_xml, results_mod.csv_value
 
     def rows_then_interrupt(*args: Any) -> Iterator[bytes]:
         yield next(real_rows(*args, chunk_rows=2))  # part of the file is written...
@@ -423,9 +424,9 @@ def test_interrupted_write_keeps_the_previous_file(
         return real_value(value)
 
     if suffix == ".xlsx":
-        monkeypatch.setattr(results_mod, "_rows_xml", rows_then_interrupt)
+        monkeypatch.setattr(results_mod, "rows_xml", rows_then_interrupt)
     else:
-        monkeypatch.setattr(results_mod, "_csv_value", value_then_interrupt)
+        monkeypatch.setattr(results_mod, "csv_value", value_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         write_results(_results(), out)
     assert out.read_bytes() == b"the previous results"

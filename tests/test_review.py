@@ -401,6 +401,7 @@ def _row_visibility(dom: str) -> dict[str, list[bool]]:
     return seen
 
 
+@pytest.mark.slow
 @needs_chromium
 @pytest.mark.parametrize("address", ["#filter=blocked", "?action=blocked"])
 def test_chromium_filter_from_the_address(tmp_path: Path, page_file: Path, address: str) -> None:
@@ -420,6 +421,7 @@ def test_chromium_filter_from_the_address(tmp_path: Path, page_file: Path, addre
     assert "<script>alert(1)</script>" not in dom.split("<script>", 1)[0]
 
 
+@pytest.mark.slow
 @needs_chromium
 def test_chromium_text_filter_and_no_filter(tmp_path: Path, page_file: Path) -> None:
     dom = _chromium(tmp_path, "--dump-dom", page_file.as_uri() + "#q=fabrikam").stdout
@@ -434,6 +436,7 @@ def test_chromium_text_filter_and_no_filter(tmp_path: Path, page_file: Path) -> 
     assert "Showing all 7 rows" in dom
 
 
+@pytest.mark.slow
 @needs_chromium
 def test_chromium_screenshot(tmp_path: Path, page_file: Path) -> None:
     shot = tmp_path / "plan.png"
@@ -444,6 +447,7 @@ def test_chromium_screenshot(tmp_path: Path, page_file: Path) -> None:
     assert shot.stat().st_size > 20_000  # a blank page is a few kB
 
 
+@pytest.mark.slow
 @needs_chromium
 def test_chromium_csp_runs_only_the_shipped_script(tmp_path: Path) -> None:
     """Defence in depth: were a value ever to slip past escaping, the page's CSP would not run it."""

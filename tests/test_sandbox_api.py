@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sandbox_fixture import RunningSandbox, http, referral_body
+from helpers import RunningSandbox, http, referral_body
 
 # The fixtures (sandbox, sandbox_factory); harmless once tests/conftest.py imports them too.
 

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 from click.testing import CliRunner
 
 from bulkref.sandbox.command import sandbox as sandbox_command
@@ -43,6 +44,7 @@ def running(*args: str) -> Iterator[tuple[subprocess.Popen[str], re.Match[str]]]
             process.wait()
 
 
+@pytest.mark.slow
 def test_starts_serves_logs_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     with running() as (process, match):
         url = match.group(1)
@@ -71,6 +73,7 @@ def test_starts_serves_logs_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     assert "Traceback" not in stderr
 
 
+@pytest.mark.slow
 def test_db_state_is_named_on_start(tmp_path: Path) -> None:
     db = tmp_path / "sandbox.db"
     with running(

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from sandbox_fixture import RunningSandbox, http, referral_body
+from helpers import RunningSandbox, http, referral_body
 
 from bulkref.sandbox.faults import parse_faults
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sandbox_fixture import RunningSandbox, http, referral_body
+from helpers import RunningSandbox, http, referral_body
 
 from bulkref.sandbox import SandboxOptions, SandboxServer
 from bulkref.sandbox.options import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_TENANT_ID
@@ -124,6 +124,7 @@ def test_the_tls_folder_is_removed_when_the_server_stops() -> None:
     assert not folder.exists()
 
 
+@pytest.mark.slow
 def test_the_tls_folder_is_removed_when_the_process_exits_without_stopping() -> None:
     script = (
         "from bulkref.sandbox import SandboxOptions, SandboxServer\n"
@@ -136,6 +137,7 @@ def test_the_tls_folder_is_removed_when_the_process_exits_without_stopping() -> 
     assert ca_file.name == "sandbox-ca.pem" and not ca_file.parent.exists()
 
 
+@pytest.mark.slow
 def test_the_command_removes_its_tls_folder_on_exit() -> None:
     flags = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if os.name == "nt" else {}
     process = subprocess.Popen(

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sandbox_fixture import RunningSandbox, http, referral_body
+from helpers import RunningSandbox, http, referral_body
 
 # The fixtures (sandbox, sandbox_factory); harmless once tests/conftest.py imports them too.
 

@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
-from sandbox_fixture import RunningSandbox
+from helpers import RunningSandbox
 
 import bulkref
 from bulkref.api.browser_signin import BrowserSignIn

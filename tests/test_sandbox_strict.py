@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
-from sandbox_fixture import RunningSandbox, http, referral_body
+from helpers import RunningSandbox, http, referral_body
 
 from bulkref.sandbox import command
 from bulkref.sandbox.options import SandboxOptions

@@ -137,6 +137,7 @@ def test_values_that_are_already_valid_choices_are_mapped_plainly(tmp_path: Path
     assert fields["Customer Size"] == "Customer Size"
 
 
+@pytest.mark.slow
 def test_cli_map_suggest_prints_writes_and_refuses_to_overwrite(tmp_path: Path) -> None:
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

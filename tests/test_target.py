@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sandbox_fixture import referral_body
+from helpers import referral_body
 
 from bulkref.api.client import RetryPolicy, Unreachable
 from bulkref.api.target import (
@@ -166,6 +166,7 @@ def test_the_data_directory_defaults_to_the_users_data_dir() -> None:
     assert data_dir({}).name == "bulkref"
 
 
+@pytest.mark.slow
 def test_a_real_target_does_not_import_the_sandbox() -> None:
     code = (
         "import sys; from bulkref.api.target import resolve; t = resolve(None, False, {}); "

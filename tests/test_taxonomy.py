@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import openpyxl
 import pytest
-from conftest import row
+from helpers import row
 from openpyxl.utils.cell import range_to_tuple
 
 from bulkref.errors import TaxonomyError
@@ -69,6 +69,7 @@ def fy26(tmp_path: Path) -> Path:
 # --- the check ----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_an_fy26_area_and_play_validate_with_a_warning_each(xlsx: Make) -> None:
     done = run("validate", xlsx([SERVICES_ROW]), "--format", "json")
     assert done.returncode == 0, done.stdout  # warnings leave the file valid: exit 0
@@ -86,6 +87,7 @@ def test_an_fy26_area_and_play_validate_with_a_warning_each(xlsx: Make) -> None:
     assert "Did you mean" not in doc["warnings"][0]["message"]
 
 
+@pytest.mark.slow
 def test_an_fy26_row_plans_as_a_create_with_its_values_in_both_referrals(xlsx: Make) -> None:
     done = run("plan", xlsx([SERVICES_ROW]), "--offline", "--format", "json")
     assert done.returncode == 0, done.stderr
@@ -189,6 +191,7 @@ def _underscored(r: dict[str, object]) -> dict[str, object]:
 # --- a taxonomy file ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_taxonomy_file_turns_the_warnings_off(xlsx: Make, fy26: Path) -> None:
     path = xlsx([SERVICES_ROW])
     for args, env in (
@@ -205,6 +208,7 @@ def test_a_taxonomy_file_turns_the_warnings_off(xlsx: Make, fy26: Path) -> None:
     assert warning.message.startswith("'Security' is not in the FY26 solution areas of fy26.toml;")
 
 
+@pytest.mark.slow
 def test_the_option_wins_over_the_environment(xlsx: Make, fy26: Path, tmp_path: Path) -> None:
     broken = tmp_path / "broken.toml"
     broken.write_text("fiscal_year = \n", encoding="utf-8")
@@ -212,6 +216,7 @@ def test_the_option_wins_over_the_environment(xlsx: Make, fy26: Path, tmp_path: 
     assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.slow
 def test_a_taxonomy_file_sets_the_template_drop_downs(tmp_path: Path, fy26: Path) -> None:
     out = tmp_path / "t.xlsx"
     done = run("template", out, "--taxonomy", fy26)
@@ -263,6 +268,7 @@ def test_without_a_file_the_template_offers_the_shipped_fy24_table() -> None:
 # --- bulkref taxonomy -------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_bulkref_taxonomy_prints_the_shipped_table_and_round_trips(tmp_path: Path) -> None:
     first = run("taxonomy")
     assert first.returncode == 0, first.stderr
@@ -277,6 +283,7 @@ def test_bulkref_taxonomy_prints_the_shipped_table_and_round_trips(tmp_path: Pat
     assert (read.fiscal_year, read.solution_plays) == (shipped.fiscal_year, shipped.solution_plays)
 
 
+@pytest.mark.slow
 def test_a_hand_written_file_prints_in_the_canonical_shape_and_round_trips(tmp_path: Path) -> None:
     hand = tmp_path / "hand.toml"
     hand.write_text(
@@ -351,6 +358,7 @@ def test_a_bad_taxonomy_file_is_one_sentence_naming_its_line(
     assert expected in message and message.endswith(".") and "\n" not in message
 
 
+@pytest.mark.slow
 def test_a_bad_taxonomy_file_is_exit_2_before_anything_is_read(tmp_path: Path, xlsx: Make) -> None:
     bad = tmp_path / "fy26.toml"
     bad.write_text('fiscal_year = "FY26"\n[solution_plays]\n"A" = "x"\n', encoding="utf-8")

@@ -505,6 +505,7 @@ def _convert(src: Path, to: str, outdir: Path, profile: Path) -> subprocess.Comp
     )
 
 
+@pytest.mark.slow
 @needs_office
 def test_libreoffice_reads_the_examples(files: dict[str, Path], office_profile: Path, tmp_path: Path) -> None:
     done = _convert(files["examples"], CSV_FILTER, tmp_path, office_profile)
@@ -525,6 +526,7 @@ def test_libreoffice_reads_the_examples(files: dict[str, Path], office_profile: 
     assert lists.splitlines()[0].split(",")[0] == SPEC.single("deal_type").choices
 
 
+@pytest.mark.slow
 @needs_office
 def test_libreoffice_keeps_the_drop_downs(
     files: dict[str, Path], office_profile: Path, tmp_path: Path

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import VALID_ROW, row, write_csv
+from helpers import VALID_ROW, row, write_csv
 
 from bulkref.validation.check import check_file
 

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
-from conftest import row, write_csv, write_xlsx
+from helpers import row, write_csv, write_xlsx
 
 import bulkref
 from bulkref.cli.main import cli
@@ -698,6 +698,7 @@ def serve_command(tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
                 proc.wait(timeout=20)
 
 
+@pytest.mark.slow
 def test_serve_prints_the_url_and_serves_it(tmp_path: Path) -> None:
     with serve_command(tmp_path) as (url, lines):
         assert lines[0].startswith("bulkref serve: the local sandbox")
@@ -729,6 +730,7 @@ def test_a_crm_export_with_its_mapping_file(serve: Callable[..., WebServer]) -> 
     assert plan.summary["create"] == 8 and plan.mapping_fingerprint == bulkref.fingerprint(imp.mapping)
 
 
+@pytest.mark.slow
 def test_a_pathological_pattern_stalls_no_other_request(tmp_path: Path) -> None:
     """'^(a+)+$' against thirty a's and a b: minutes for Python's re, holding the GIL,
     so that no other request was answered meanwhile; RE2 runs it in time linear in the

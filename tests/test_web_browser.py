@@ -21,7 +21,7 @@ from typing import Any
 
 import openpyxl
 import pytest
-from conftest import row, write_csv, write_xlsx
+from helpers import row, write_csv, write_xlsx
 
 import bulkref
 from bulkref.web.app import Settings
@@ -32,9 +32,13 @@ CHROMIUM = Path("/usr/bin/chromium")
 EXAMPLES = Path(__file__).parent.parent / "examples" / "referrals.xlsx"
 HOSTILE = "<script>alert(1)</script>"
 
-pytestmark = pytest.mark.skipif(
-    not CHROMEDRIVER.exists(), reason="needs Debian's chromium-driver (/usr/bin/chromedriver); CI installs it"
-)
+pytestmark = [
+    pytest.mark.slow,  # a browser per module
+    pytest.mark.skipif(
+        not CHROMEDRIVER.exists(),
+        reason="needs Debian's chromium-driver (/usr/bin/chromedriver); CI installs it",
+    ),
+]
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.common.exceptions import NoAlertPresentException  # noqa: E402

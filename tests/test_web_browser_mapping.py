@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import row, write_xlsx
+from helpers import row, write_xlsx
 from test_web_browser import CHROMEDRIVER, shot, wait
 from test_web_mapping import EXPORT
 

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import openpyxl
 import pytest
-from conftest import row, write_csv, write_xlsx
+from helpers import row, write_csv, write_xlsx
 from test_web_check import counts, csrf_of
 
 import bulkref

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
-from sandbox_fixture import RunningSandbox
+from helpers import RunningSandbox
 
 from bulkref.cli.main import cli
 from bulkref.sandbox.options import (

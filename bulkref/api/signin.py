@@ -84,27 +84,27 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import msal
 import requests
 
+from bulkref.api.settings import (  # noqa: F401  (re-exported: what sign-in reads, by name)
+    APP_SCOPE,
+    DEFAULT_AUTHORITY_HOST,
+    DEFAULT_TENANT,
+    ENV_AUTHORITY,
+    ENV_CLIENT_ID,
+    ENV_CLIENT_SECRET,
+    ENV_PASSWORD,
+    ENV_TENANT_ID,
+    ENV_USERNAME,
+    RESOURCE,
+    USER_SCOPE,
+)
 from bulkref.errors import AuthError, BadSettings, BulkrefError, NotSignedIn, SignInRefused  # noqa: F401  (re-exported: raised here)
 from bulkref.files import atomic_write, data_dir
-
-RESOURCE = "https://api.partner.microsoft.com"
-USER_SCOPE = f"{RESOURCE}/user_impersonation"
-APP_SCOPE = f"{RESOURCE}/.default"
-DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
-DEFAULT_TENANT = "organizations"
-
-ENV_AUTHORITY = "BULKREF_AUTHORITY"
-ENV_TENANT_ID = "BULKREF_TENANT_ID"
-ENV_CLIENT_ID = "BULKREF_CLIENT_ID"
-ENV_CLIENT_SECRET = "BULKREF_CLIENT_SECRET"
-ENV_USERNAME = "BULKREF_USERNAME"
-ENV_PASSWORD = "BULKREF_PASSWORD"
 
 CACHE_FILE = "token_cache.bin"
 CONFIG_FILE = "auth.json"
@@ -279,7 +279,11 @@ def ensure_private(path: Path, warn: Warn = _stderr_warning) -> None:
 
 def write_private(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` atomically, the new file 0600 from its creation."""
-    atomic_write(path, "w", lambda f: f.write(text), what="sign-in file", private=True)
+
+    def write(f: IO[Any]) -> None:
+        f.write(text)
+
+    atomic_write(path, "w", write, what="sign-in file", private=True)
 
 
 # -- the token cache ---------------------------------------------------------------------------
@@ -405,9 +409,9 @@ class AuthorityHttp(requests.Session):
         kwargs.setdefault("timeout", HTTP_TIMEOUT)
         # Given per request: requests lets REQUESTS_CA_BUNDLE override the session's verify otherwise.
         kwargs.setdefault("verify", self.verify)
-        return super().request(method, self._with_port(str(url)), *args, **kwargs)
+        return super().request(method, self.with_port(str(url)), *args, **kwargs)
 
-    def _with_port(self, url: str) -> str:
+    def with_port(self, url: str) -> str:
         parts = urlsplit(url)
         home = self._authority
         if (
@@ -602,20 +606,20 @@ def _sign_in(
     with _reaching(credentials.authority):
         if credentials.grant is Grant.CLIENT_CREDENTIALS:
             assert isinstance(app, msal.ConfidentialClientApplication)
-            return app.acquire_token_for_client(scopes)  # type: ignore[no-any-return]
+            return app.acquire_token_for_client(scopes)
         if credentials.grant is Grant.PASSWORD:
             with warnings.catch_warnings():
                 # MSAL deprecates this grant for public clients; it is the one Partner Center documents.
                 warnings.simplefilter("ignore", DeprecationWarning)
-                return app.acquire_token_by_username_password(  # type: ignore[no-any-return]
+                return app.acquire_token_by_username_password(
                     credentials.username or "", secrets.password or "", scopes=scopes
                 )
         assert isinstance(app, msal.PublicClientApplication)
         flow = app.initiate_device_flow(scopes=scopes)
         if "user_code" not in flow:
-            return flow  # type: ignore[no-any-return]
+            return flow
         show(str(flow["message"]))
-        return app.acquire_token_by_device_flow(flow)  # type: ignore[no-any-return]
+        return app.acquire_token_by_device_flow(flow)
 
 
 def _home_account_id(app: msal.ClientApplication, username: str | None) -> str | None:
@@ -713,7 +717,7 @@ class MsalTokenSource:
             else:
                 result = self._app.acquire_token_silent_with_error(_scopes(credentials), self._account())
         if result and "access_token" in result:
-            return result  # type: ignore[no-any-return]
+            return result
         if not result:
             raise NotSignedIn(
                 f"No token for {credentials.who()} is left in the token cache: run `bulkref login` again."
@@ -738,7 +742,7 @@ class MsalTokenSource:
                 f"{self.credentials.who()} is not signed in at {self.credentials.authority}: "
                 "run `bulkref login`."
             )
-        return accounts[0]  # type: ignore[no-any-return]
+        return accounts[0]
 
 
 def token_source(

@@ -41,7 +41,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from bulkref.api.client import ReferralsClient, is_loopback
-from bulkref.errors import BadTarget, BulkrefError, NoCredentials
+from bulkref.api.settings import ENV_ACCESS_TOKEN, ENV_API_URL
+from bulkref.errors import BadTarget, BulkrefError, DataDirError, NoCredentials
 from bulkref.files import ENV_HOME, data_dir
 
 if TYPE_CHECKING:  # the core never imports the sandbox at run time, except for --sandbox
@@ -50,9 +51,6 @@ if TYPE_CHECKING:  # the core never imports the sandbox at run time, except for 
 PARTNER_CENTER_URL = "https://api.partner.microsoft.com/v1.0/engagements/referrals"
 API_PATH = "/v1.0/engagements/referrals"
 SANDBOX_TOKEN = "sandbox"  # not a secret: the sandbox accepts any bearer token
-
-ENV_API_URL = "BULKREF_API_URL"
-ENV_ACCESS_TOKEN = "BULKREF_ACCESS_TOKEN"
 
 
 @dataclass(frozen=True)
@@ -198,7 +196,7 @@ def _start_sandbox(db: Path) -> SandboxServer:
         db.parent.mkdir(parents=True, exist_ok=True)
         return SandboxServer(SandboxOptions(host="127.0.0.1", port=0, db=db)).start()
     except (OSError, RuntimeError, sqlite3.Error) as exc:
-        raise BulkrefError(
+        raise DataDirError(
             f"Could not start the local sandbox with its state in {db} ({exc}): check that "
             f"the folder is writable, or set {ENV_HOME} to another one."
         ) from exc

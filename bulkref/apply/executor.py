@@ -61,7 +61,7 @@ from bulkref.api.client import (
 from bulkref.apply.doubt import ABSENT, Doubt, Watcher
 from bulkref.apply.journal import Journal, StepState
 from bulkref.apply.outcome import FINAL, Outcome, RowResult
-from bulkref.errors import ConflictError
+from bulkref.errors import StalePlan
 from bulkref.plan.doubts import Doubt as Kept
 from bulkref.plan.doubts import Ledger, Window, doubt_key
 from bulkref.plan.model import Action, Plan, RowPlan, Step
@@ -312,7 +312,7 @@ class Executor:
                 last.failed(e)
                 self.journal.sent(rp.row, step.key)
                 return self._result(rp, Outcome.PARTIAL if answers else Outcome.FAILED, answers, last)
-            except ConflictError as e:
+            except StalePlan as e:
                 self.journal.failed(rp.row, step.key)
                 return self._result(
                     rp, Outcome.CONFLICT, answers, last, error_code="conflict", error_message=str(e)
@@ -441,7 +441,7 @@ class Executor:
                 reply = await self.client.request("PATCH", self._url(step), json=ops, headers=headers)
             except PreconditionFailed:
                 if attempt == attempts:
-                    raise ConflictError(
+                    raise StalePlan(
                         f"Referral {rp.referral_id} kept changing while bulkref updated it: plan again."
                     ) from None
             except (InvalidRequest, Conflict) as e:
@@ -611,9 +611,9 @@ def _created(body: Any, status: int, url: str, request_id: str | None) -> dict[s
 
 
 def _rediff(doc: dict[str, Any], ops: list[dict[str, Any]], expect: dict[str, Any]) -> list[dict[str, Any]]:
-    """The operations still to apply to ``doc``; ConflictError where someone else changed a field."""
+    """The operations still to apply to ``doc``; StalePlan where someone else changed a field."""
     if doc.get("status") == "Closed":
-        raise ConflictError(f"Referral {doc.get('id')} was closed in Partner Center since the plan was made.")
+        raise StalePlan(f"Referral {doc.get('id')} was closed in Partner Center since the plan was made.")
     left = []
     for op in ops:
         if op["path"].endswith("/-"):  # an append: done once the list holds the value
@@ -627,7 +627,7 @@ def _rediff(doc: dict[str, Any], ops: list[dict[str, Any]], expect: dict[str, An
         if now == op["value"]:
             continue
         if op["path"] in expect and now != expect[op["path"]]:
-            raise ConflictError(
+            raise StalePlan(
                 f"{op['path']} changed in Partner Center since the plan was made "
                 f"(it was {expect[op['path']]!r}, it is {now!r}): plan again."
             )

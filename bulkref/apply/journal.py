@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import errno
 import hashlib
 import json
 import os
@@ -49,7 +50,7 @@ from pathlib import Path
 from typing import Any, overload
 
 from bulkref.apply.outcome import Outcome, RowResult
-from bulkref.errors import BulkrefError, JournalError
+from bulkref.errors import JournalError, JournalInUse
 from bulkref.plan.model import Plan, RowPlan
 
 SCHEMA = """
@@ -117,8 +118,8 @@ class Journal:
             if damage is None:
                 damage = self._upgrade()
         except sqlite3.OperationalError as e:
-            if "locked" in str(e):
-                raise BulkrefError(
+            if e.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise JournalInUse(
                     f"Another bulkref apply is using the journal {path}: wait for it to "
                     "finish (or stop it) before running this one."
                 ) from None
@@ -669,7 +670,11 @@ def _wal_damage(path: Path) -> str | None:
 
 
 def _no_space(e: BaseException) -> bool:
-    return "full" in str(e).lower() or getattr(e, "errno", None) == 28  # ENOSPC
+    """SQLite's "database or disk is full", or the OS's ENOSPC."""
+    return (
+        getattr(e, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+        or getattr(e, "errno", None) == errno.ENOSPC
+    )
 
 
 def _journal_error(path: Path, what: str, e: BaseException) -> JournalError:

@@ -76,6 +76,11 @@ class Lanes(httpx.AsyncBaseTransport):
         response.stream = _Releasing(response.stream, lambda: self._give(lane))
         return response
 
+    @property
+    def free(self) -> int:
+        """How many lanes no request holds now (all of them once every answer was read)."""
+        return len(self._free)
+
     def _give(self, lane: httpx.AsyncHTTPTransport) -> None:
         self._free.append(lane)
         self._wake()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import filelock
 
-from bulkref.errors import BulkrefError
+from bulkref.errors import DataDirError
 
 
 def lock_path(label: str, data_dir: Path) -> Path:
@@ -43,7 +43,7 @@ def target_lock(label: str, data_dir: Path, on_wait: Callable[[str], None]) -> I
             )
             lock.acquire()
     except OSError as e:
-        raise BulkrefError(
+        raise DataDirError(
             f"Cannot take the apply lock {path} ({e.strerror or e}): check that the data "
             "directory is writable, or set BULKREF_HOME to another folder."
         ) from None

@@ -81,7 +81,8 @@ async def adopt_existing(plan: Plan, client: ReferralsClient, journal: Journal, 
         for step in posts[:1]
         if step.depends_on is None and _ext(step) is not None
     }
-    found = await find_existing(client, lookup, external_ids=[_ext(s) for _, s in firsts.values()])
+    wanted = [e for _, s in firsts.values() if (e := _ext(s)) is not None]  # each has one, by firsts
+    found = await find_existing(client, lookup, external_ids=wanted)
     for row, (_, step) in firsts.items():
         doc = own_referral(found.by_external_id.get(_ext(step) or "", []))
         if doc is not None:
@@ -126,9 +127,12 @@ async def adopt_known(
     and upgrades to Co-sell of referrals it created with their second referral (a listing
     showed the first only). Returns the rows whose every step is now known done this way."""
     todo = [
-        (rp, known[rp.external_id])
+        (rp, result)
         for rp in plan.rows
-        if rp.action is Action.CREATE and rp.external_id in known and known[rp.external_id].referral_id
+        if rp.action is Action.CREATE
+        and rp.external_id is not None
+        and (result := known.get(rp.external_id)) is not None
+        and result.referral_id
     ]
 
     async def read(referral_id: str | None) -> Referral | None:
@@ -173,14 +177,15 @@ async def _adopt_known_upgrades(
     referral the last run created with its second one: a lagging listing showed the first
     only. The second is read by id; when it is there, in the same engagement, the step is done."""
     todo = [
-        (rp, step, known[rp.external_id])
+        (rp, step, result)
         for rp in plan.rows
         for step in rp.steps
         if rp.action is Action.UPDATE
         and step.method == "POST"
-        and rp.external_id in known
-        and known[rp.external_id].referral_id == rp.referral_id
-        and known[rp.external_id].linked_referral_id
+        and rp.external_id is not None
+        and (result := known.get(rp.external_id)) is not None
+        and result.referral_id == rp.referral_id
+        and result.linked_referral_id
     ]
     if not todo:
         return set()

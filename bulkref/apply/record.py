@@ -22,7 +22,7 @@ from typing import Any
 
 from bulkref.apply.journal import Journal, StepState, result_of_json
 from bulkref.apply.outcome import Outcome, RowResult, summary
-from bulkref.errors import BulkrefError
+from bulkref.errors import JournalError, UnwritableOutput
 from bulkref.plan.model import Action, Plan, RowPlan
 
 RESULT_SUFFIXES = (".xlsx", ".csv")
@@ -42,19 +42,21 @@ def check_results_path(out: Path, rows: int = 0) -> None:
     Leftover temporary files of earlier runs beside it are removed on the way."""
     out = Path(out)
     if out.suffix.lower() not in RESULT_SUFFIXES:
-        raise BulkrefError(
+        raise UnwritableOutput(
             f"The results file must end in .xlsx or .csv, not {out.name}: choose another --results."
         )
     folder = out.parent
     if not folder.is_dir():
-        raise BulkrefError(
+        raise UnwritableOutput(
             f"Cannot write the results file {out}: the folder {folder} does not exist. Create it, "
             "or choose another --results, before anything is sent."
         )
     if out.is_dir():
-        raise BulkrefError(f"Cannot write the results file {out}: it is a folder. Choose another --results.")
+        raise UnwritableOutput(
+            f"Cannot write the results file {out}: it is a folder. Choose another --results."
+        )
     if out.exists() and not os.access(out, os.W_OK):
-        raise BulkrefError(
+        raise UnwritableOutput(
             f"Cannot write the results file {out}: it is read-only. Choose another --results, "
             "or make it writable."
         )
@@ -63,7 +65,7 @@ def check_results_path(out: Path, rows: int = 0) -> None:
     try:
         probe.touch(exist_ok=False)
     except OSError as e:
-        raise BulkrefError(
+        raise UnwritableOutput(
             f"Cannot write the results file {out}: the folder {folder} is not writable "
             f"({e.strerror or e}). Choose another --results before anything is sent."
         ) from None
@@ -76,7 +78,7 @@ def check_results_path(out: Path, rows: int = 0) -> None:
         return  # not knowable here (some network drives): the write itself will tell
     need = MIN_FREE_BYTES + rows * BYTES_PER_ROW
     if free < need:
-        raise BulkrefError(
+        raise UnwritableOutput(
             f"Cannot write the results file {out}: only {free // 1024} KB are free in {folder}, "
             f"and {rows:,} rows need about {need // 1024} KB. Free some space, or choose another "
             "--results, before anything is sent."
@@ -198,19 +200,19 @@ def rebuild_results(state: Path | str, out: Path | str | None = None) -> tuple[P
 
     state = Path(state)
     if not state.is_file():
-        raise BulkrefError(
+        raise JournalError(
             f"The journal {state} does not exist: give the file apply printed as its journal "
             "(apply --format json names it), or the one given to apply --state."
         )
     with Journal(state) as journal:
         if journal.in_doubt:
-            raise BulkrefError(
+            raise JournalError(
                 f"{journal.in_doubt[0].upper()}{journal.in_doubt[1:]}: its results cannot be "
                 "rebuilt. Run apply again: it looks every row up in Partner Center."
             )
         plan = journal.plan()
         if plan is None:
-            raise BulkrefError(f"The journal {state} holds no run: there are no results to rebuild.")
+            raise JournalError(f"The journal {state} holds no run: there are no results to rebuild.")
         rows = journal_rows(plan, journal)
         target = Path(out) if out is not None else default_path(Path(plan.source))
         refuse_input(target, Path(plan.source))

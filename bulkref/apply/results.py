@@ -25,12 +25,13 @@ from typing import IO, Any, NamedTuple
 
 import openpyxl
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import Cell
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from bulkref.apply.outcome import SUMMARY_OF, Outcome, RowResult
-from bulkref.errors import BulkrefError
+from bulkref.errors import UnwritableOutput
 from bulkref.sheets import xlsxstream as sheetxml
 from bulkref.sheets.cells import FORMULA_START, csv_safe
 
@@ -165,7 +166,7 @@ def _same_file(a: Path, b: Path) -> bool:
 def refuse_input(out: Path, input_path: Path) -> None:
     """Raise if ``out`` (e.g. from ``--results``) would overwrite the input file."""
     if _same_file(Path(out), Path(input_path)):
-        raise BulkrefError(
+        raise UnwritableOutput(
             f"--results {Path(out).name} is the input file: choose another name, or leave "
             f"--results out to write {default_path(Path(input_path)).name}."
         )
@@ -199,7 +200,7 @@ def write_results(
             out, "wb", lambda f: _write_xlsx(results, f, source, summary), what="results file"
         )
     else:
-        raise BulkrefError(f"The results file must end in .xlsx or .csv, not {out.name}.")
+        raise UnwritableOutput(f"The results file must end in .xlsx or .csv, not {out.name}.")
     return out
 
 
@@ -212,10 +213,10 @@ def _write_csv(results: Sequence[RowResult], f: IO[str]) -> None:
     w.writerow(HEADERS)
     names = [c.field for c in COLUMNS]
     for r in results:
-        w.writerow([_csv_value(getattr(r, name)) for name in names])
+        w.writerow([csv_value(getattr(r, name)) for name in names])
 
 
-def _csv_value(value: object) -> object:
+def csv_value(value: object) -> object:
     if value is None:
         return ""
     if isinstance(value, Outcome):
@@ -242,19 +243,20 @@ def _write_xlsx(
     assert isinstance(ws, WriteOnlyWorksheet)
     styles = _Styles(ws)
     # Widths and the frozen header go in the sheet's XML before the rows: set them first.
+    # The stubs leave out what the write-only sheet forwards to the worksheet it writes.
     for i, col in enumerate(COLUMNS, 1):
-        ws.column_dimensions[get_column_letter(i)].width = col.width
+        ws.column_dimensions[get_column_letter(i)].width = col.width  # type: ignore[attr-defined]
     ws.freeze_panes = "A2"
-    ws.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{len(results) + 1}"
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{len(results) + 1}"  # type: ignore[attr-defined]
     ws.append([styles.header(ws, h) for h in HEADERS])
     _summary_sheet(wb.create_sheet(SUMMARY_SHEET), styles, results, source, summary)
 
     skeleton = io.BytesIO()  # a few kilobytes: every row is still to come
     wb.save(skeleton)
-    sheetxml.insert_rows(skeleton, ws.path.lstrip("/"), _rows_xml(results, styles), f)
+    sheetxml.insert_rows(skeleton, ws.path.lstrip("/"), rows_xml(results, styles), f)
 
 
-def _rows_xml(results: Sequence[RowResult], styles: _Styles, chunk_rows: int = 2000) -> Iterator[bytes]:
+def rows_xml(results: Sequence[RowResult], styles: _Styles, chunk_rows: int = 2000) -> Iterator[bytes]:
     """The ``<row>`` elements of the Results sheet, from row 2, a chunk at a time."""
     names = [c.field for c in COLUMNS]
     letters = sheetxml.column_letters(len(COLUMNS))
@@ -294,12 +296,12 @@ class _Styles:
         proto.quotePrefix = True
         self.quote_prefix_id: int = proto.style_id
 
-    def header(self, ws: WriteOnlyWorksheet, text: str) -> WriteOnlyCell:
+    def header(self, ws: WriteOnlyWorksheet, text: str) -> Cell:
         cell = _text_cell(ws, text)
         cell.font = self._bold
         return cell
 
-    def outcome(self, ws: WriteOnlyWorksheet, outcome: Outcome) -> WriteOnlyCell:
+    def outcome(self, ws: WriteOnlyWorksheet, outcome: Outcome) -> Cell:
         cell = WriteOnlyCell(ws, outcome.value)
         style = OUTCOME_STYLE[outcome]
         if style is not None:
@@ -307,7 +309,7 @@ class _Styles:
         return cell
 
 
-def _text_cell(ws: Any, value: str) -> WriteOnlyCell:
+def _text_cell(ws: Any, value: str) -> Cell:
     """An openpyxl cell that holds ``value`` as text whatever it looks like.
 
     openpyxl would store ``=...`` as a formula and ``#N/A`` as an error; forcing
@@ -357,10 +359,10 @@ def _summary_sheet(
             if key not in _OUTCOME_VALUES:
                 ws.append([_text_cell(ws, key), n])
                 continue
-            label = styles.outcome(ws, Outcome(key))
+            cell = styles.outcome(ws, Outcome(key))
             within = SUMMARY_OF[Outcome(key)]
             if within != key and within in summary:
                 # apply's summary counts partial and conflict rows as failed too, and then
                 # each on its own: say so rather than seem to count them twice.
-                label.value = f"{within}: of which {key}"
-            ws.append([label, n])
+                cell.value = f"{within}: of which {key}"
+            ws.append([cell, n])

@@ -45,7 +45,7 @@ from bulkref.apply.outcome import FINAL, RowResult, summary
 from bulkref.apply.pacing import Pacer
 from bulkref.apply.reconcile import adopt_existing, adopt_known
 from bulkref.apply.record import JournalResults, check_results_path
-from bulkref.errors import BulkrefError
+from bulkref.errors import BulkrefError, StalePlan, UnreadablePlan, UnusableFile, UnwritableOutput
 from bulkref.plan.chunks import plan_chunks
 from bulkref.plan.doubts import Ledger, ledger_of
 from bulkref.plan.make import api_label, doubts_of, fingerprint, mapping_fingerprint
@@ -140,7 +140,7 @@ def apply_input(
     path = Path(path)
     mapping = None if mapping is None else Path(mapping)
     if not path.exists():
-        raise BulkrefError(f"'{path}' does not exist: check the path and the file name.")
+        raise UnusableFile(f"'{path}' does not exist: check the path and the file name.")
     source = _sheet_of(path)
     with target.resolve(api_url, sandbox, caller=caller) as where:
         label = api_label(where)
@@ -181,8 +181,18 @@ def apply_input(
                     lambda rows: check_results_path(out, rows),
                 )
             )
-        *made, consistency = outcome
-        run = ApplyRun(*made, results_path=out, journal_path=state, target=named, consistency=consistency)
+        made, rows, resumed, interrupted, declined, consistency = outcome
+        run = ApplyRun(
+            made,
+            rows,
+            resumed,
+            interrupted,
+            declined,
+            results_path=out,
+            journal_path=state,
+            target=named,
+            consistency=consistency,
+        )
         if not run.declined:
             run.results_path, run.previous_results = keep_previous(out)
             try:
@@ -191,7 +201,7 @@ def apply_input(
                 )
             except BulkrefError as e:
                 drop_kept(run.results_path, run.previous_results)
-                raise BulkrefError(
+                raise UnwritableOutput(
                     f"{e} Every result, with its ids, is in the journal: `bulkref results --state "
                     f"{state}` (or --out OTHER) writes the file once it can be written."
                 ) from None
@@ -421,42 +431,42 @@ def _saved_plan(path: Path, label: str, mapping: Path | None = None, overwrite_n
     try:
         plan = Plan.from_json(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise BulkrefError(
+        raise UnreadablePlan(
             f"'{path}' is not a plan bulkref can read ({e}): make it with "
             "`bulkref plan FILE --out PLAN.json`."
         ) from None
     source = Path(plan.source)
     if not source.exists() or fingerprint(source) != plan.fingerprint:
-        raise BulkrefError(
+        raise StalePlan(
             f"The input '{plan.source}' changed since the plan was made (or is gone): "
             "run `bulkref plan` again and review the new plan."
         )
     if mapping is not None and (plan.mapping is None or Path(plan.mapping).resolve() != mapping.resolve()):
         made = f"with the mapping '{plan.mapping}'" if plan.mapping else "without a mapping"
-        raise BulkrefError(
+        raise StalePlan(
             f"This plan was made {made}, not with '{mapping}': a saved plan is applied as "
             "it was made, so leave --mapping out (or plan again with this mapping)."
         )
     if plan.mapping is not None:
         used = Path(plan.mapping)
         if not used.is_file() or fingerprint(used) != plan.mapping_fingerprint:
-            raise BulkrefError(
+            raise StalePlan(
                 f"The mapping '{plan.mapping}' changed since the plan was made (or is gone): "
                 "run `bulkref plan` again and review the new plan."
             )
     if plan.api_url is None:
-        raise BulkrefError(
+        raise StalePlan(
             "This plan was made --offline, without reading Partner Center: plan again "
             "against the API you apply to."
         )
     if plan.api_url != label:
-        raise BulkrefError(
+        raise StalePlan(
             f"This plan was made against {plan.api_url}, not {label}: plan again "
             "against the API you apply to."
         )
     newer = sum(1 for r in plan.rows if r.action is Action.BLOCKED and r.changed_since)
     if overwrite_newer and newer and not plan.overwrite_newer:
-        raise BulkrefError(
+        raise StalePlan(
             f"This plan was made without --overwrite-newer and blocks {newer} row"
             f"{'s' if newer != 1 else ''} changed in Partner Center since the sheet was made: "
             "a saved plan is applied as it was made, so plan again with --overwrite-newer."

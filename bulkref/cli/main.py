@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import click
 
 from bulkref import __version__
-from bulkref.errors import BulkrefError
+from bulkref.errors import BulkrefError, NoTerminal, UnwritableOutput
 
 # What `bulkref --help` lists, one line each, in one place: click would cut each
 # command's first sentence at 45 characters.
@@ -48,6 +48,18 @@ class _Group(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # The list from SUMMARIES, without loading a lazy command's module to ask it
+        # for its own: `bulkref --help` imported MSAL and the sandbox's server for that.
+        rows = [
+            (name, SUMMARIES.get(name) or self.commands[name].get_short_help_str())
+            for name in self.list_commands(ctx)
+            if name in SUMMARIES or not self.commands[name].hidden
+        ]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.lazy and cmd_name not in self.commands:
@@ -182,7 +194,7 @@ def template(out: Path | None, fmt: str | None, examples: bool, force: bool) -> 
         fmt = "csv" if out is not None and out.suffix.lower() == ".csv" else "xlsx"
     out = out or Path(f"referrals-template.{fmt}")
     if out.exists() and not force:
-        raise BulkrefError(f"{out} already exists: choose another name, or add --force to replace it.")
+        raise UnwritableOutput(f"{out} already exists: choose another name, or add --force to replace it.")
     out.parent.mkdir(parents=True, exist_ok=True)
     written = write_template(out, fmt=fmt, examples=examples)
     click.echo(f"Wrote {written}")
@@ -448,7 +460,7 @@ def apply_command(
     from bulkref.plan.model import Plan
 
     if not yes and not sys.stdin.isatty():
-        raise BulkrefError(
+        raise NoTerminal(
             f"apply writes to {destination(resolve(api_url, use_sandbox)).text()} and there is no "
             "terminal to ask: add --yes to apply without a prompt (review it first with bulkref plan)."
         )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from bulkref.errors import BulkrefError
+from bulkref.errors import UnwritableOutput
 
 
 @click.group(name="map")
@@ -33,7 +33,7 @@ def suggest(export: Path, out: Path | None, force: bool, sheet: str | None) -> N
     from bulkref.mapping.suggest import suggest_mapping
 
     if out is not None and out.exists() and not force:
-        raise BulkrefError(f"{out} already exists: choose another name, or add --force to replace it.")
+        raise UnwritableOutput(f"{out} already exists: choose another name, or add --force to replace it.")
     found = suggest_mapping(export, sheet=sheet)
     text = found.toml()
     if out is None:
@@ -43,7 +43,7 @@ def suggest(export: Path, out: Path | None, force: bool, sheet: str | None) -> N
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
     except OSError as e:
-        raise BulkrefError(f"Cannot write {out} ({e.strerror or e}): choose another place.") from None
+        raise UnwritableOutput(f"Cannot write {out} ({e.strerror or e}): choose another place.") from None
     todos = len(found.open_questions)
     click.echo(
         f"Wrote {out}: {len(found.mapped)} fields mapped, {len(found.unmapped)} columns of the "

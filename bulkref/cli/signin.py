@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import json
 import os
+from typing import TYPE_CHECKING
 
 import click
 
-from bulkref.api import signin as auth
-from bulkref.api.target import ENV_ACCESS_TOKEN
+from bulkref.api import settings
+from bulkref.errors import BadSettings, NotSignedIn
+
+if TYPE_CHECKING:
+    from bulkref.api.signin import Credentials
 
 APP_ONLY_WARNING = (
     "app-only (client credentials) tokens carry no user, and Partner Center's Referrals API "
@@ -39,17 +43,19 @@ def _tell(message: str) -> None:
     click.echo(message, err=True)
 
 
-def _password(credentials: auth.Credentials) -> str | None:
+def _password(credentials: Credentials) -> str | None:
+    from bulkref.api import signin as auth
+
     if credentials.grant is not auth.Grant.PASSWORD:
         return None
-    password = os.environ.get(auth.ENV_PASSWORD)
+    password = os.environ.get(settings.ENV_PASSWORD)
     if password:
         return password
     try:
         return str(click.prompt(f"Password for {credentials.username}", hide_input=True, err=True))
     except click.Abort:  # no terminal to ask on (end of input): say what to do instead
-        raise auth.BadSettings(
-            f"No password for {credentials.username}: set {auth.ENV_PASSWORD}, run "
+        raise BadSettings(
+            f"No password for {credentials.username}: set {settings.ENV_PASSWORD}, run "
             "`bulkref login` in a terminal, or use --device-code."
         ) from None
 
@@ -65,25 +71,25 @@ def _password(credentials: auth.Credentials) -> str | None:
     "--username",
     "-u",
     metavar="USER",
-    help=f"Sign in with this user name and a password ({auth.ENV_PASSWORD}, else a prompt); "
+    help=f"Sign in with this user name and a password ({settings.ENV_PASSWORD}, else a prompt); "
     f"no MFA, so it fails where MFA is enforced (most tenants since April 2026). "
-    f"Default: {auth.ENV_USERNAME}.",
+    f"Default: {settings.ENV_USERNAME}.",
 )
 @click.option(
     "--tenant",
     metavar="TENANT",
-    help=f"Tenant id or domain (default: {auth.ENV_TENANT_ID}, else {auth.DEFAULT_TENANT}).",
+    help=f"Tenant id or domain (default: {settings.ENV_TENANT_ID}, else {settings.DEFAULT_TENANT}).",
 )
 @click.option(
     "--client-id",
     metavar="ID",
-    help=f"Application id of the app registered for Partner Center (default: {auth.ENV_CLIENT_ID}).",
+    help=f"Application id of the app registered for Partner Center (default: {settings.ENV_CLIENT_ID}).",
 )
 @click.option(
     "--authority",
     metavar="URL",
-    help=f"The sign-in service, https://HOST[:PORT]/TENANT (default: {auth.ENV_AUTHORITY}, else "
-    f"{auth.DEFAULT_AUTHORITY_HOST}/TENANT). To rehearse: a sandbox started with --tls, "
+    help=f"The sign-in service, https://HOST[:PORT]/TENANT (default: {settings.ENV_AUTHORITY}, else "
+    f"{settings.DEFAULT_AUTHORITY_HOST}/TENANT). To rehearse: a sandbox started with --tls, "
     "e.g. https://127.0.0.1:8765/common.",
 )
 def login(
@@ -94,6 +100,8 @@ def login(
     With BULKREF_CLIENT_SECRET set the app signs in with its secret too, and
     without a user name it signs in alone (client credentials, app-only).
     Secrets are read from the environment or a hidden prompt, never stored."""
+    from bulkref.api import signin as auth
+
     env = os.environ
     credentials = auth.login_credentials(
         env,
@@ -103,7 +111,7 @@ def login(
         username=username,
         device_code=device_code,
     )
-    secret = env.get(auth.ENV_CLIENT_SECRET) if credentials.confidential else None
+    secret = env.get(settings.ENV_CLIENT_SECRET) if credentials.confidential else None
     secrets = auth.Secrets(password=_password(credentials), client_secret=secret)
     if credentials.app_only:
         _warn(APP_ONLY_WARNING)
@@ -119,6 +127,8 @@ def login(
 @click.command("logout")
 def logout() -> None:
     """Forget the sign-in: the tokens in the cache and the recorded account."""
+    from bulkref.api import signin as auth
+
     record = auth.logout(os.environ, warn=_warn)
     if record is None:
         click.echo("Not signed in: nothing to forget.")
@@ -136,17 +146,19 @@ def logout() -> None:
 )
 def whoami(fmt: str) -> None:
     """Show the signed-in account: user, tenant, authority, token expiry (never the token)."""
-    overridden = bool(os.environ.get(ENV_ACCESS_TOKEN, "").strip())
+    from bulkref.api import signin as auth
+
+    overridden = bool(os.environ.get(settings.ENV_ACCESS_TOKEN, "").strip())
     try:
         signed_in = auth.whoami(os.environ, warn=_warn)
-    except auth.NotSignedIn:
+    except NotSignedIn:
         if not overridden:
             raise
-        click.echo(f"Not signed in; commands use {ENV_ACCESS_TOKEN} from the environment.")
+        click.echo(f"Not signed in; commands use {settings.ENV_ACCESS_TOKEN} from the environment.")
         return
     if fmt == "json":
         click.echo(json.dumps({**signed_in.as_json(), "accessTokenFromEnvironment": overridden}, indent=2))
         return
     click.echo("\n".join(signed_in.lines()))
     if overridden:
-        click.echo(f"Note: {ENV_ACCESS_TOKEN} is set, and commands use it instead of this sign-in.")
+        click.echo(f"Note: {settings.ENV_ACCESS_TOKEN} is set, and commands use it instead of this sign-in.")

@@ -77,10 +77,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from bulkref.api.client import InvalidRequest, NotFound, ServerError, odata_string, with_query
 from bulkref.api.readahead import read_ahead
-from bulkref.errors import (
-    BulkrefError,
-    ReferralNotFound,
-)
+from bulkref.errors import BadOption, ReferralNotFound, UnwritableOutput
 from bulkref.plan.payload import deal_defaults, deal_type_of, is_microsoft, row_of
 from bulkref.sheets import template
 from bulkref.sheets import xlsxstream as sheetxml
@@ -214,25 +211,25 @@ def check_output(out: Path, force: bool = False, layout: str = "template") -> Pa
     would lose their edits, so an existing file needs ``force``.
     """
     if layout not in LAYOUTS:
-        raise BulkrefError(f"The export's layout is template or partner-center, not {layout!r}.")
+        raise BadOption(f"The export's layout is template or partner-center, not {layout!r}.")
     if layout != "template" and out.suffix.lower() != ".csv":
-        raise BulkrefError(
+        raise UnwritableOutput(
             f"Partner Center's layout is a CSV file, as its bulk upload takes: {out.name} is not "
             "(e.g. -o referrals.csv)."
         )
     if out.suffix.lower() not in FORMATS:
-        raise BulkrefError(
+        raise UnwritableOutput(
             f"The export is written as .xlsx or .csv, by the name's suffix: {out.name} has "
             "neither (e.g. -o referrals.xlsx)."
         )
     if out.is_dir():
-        raise BulkrefError(f"{out} is a folder: give a file name, e.g. -o {out / default_path().name}.")
+        raise UnwritableOutput(f"{out} is a folder: give a file name, e.g. -o {out / default_path().name}.")
     if out.exists() and not force:
-        raise BulkrefError(
+        raise UnwritableOutput(
             f"{out} already exists: choose another name with -o, or add --force to replace it."
         )
     if not out.parent.is_dir():
-        raise BulkrefError(f"Cannot write {out}: the folder {out.parent} does not exist.")
+        raise UnwritableOutput(f"Cannot write {out}: the folder {out.parent} does not exist.")
     return out
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bulkref.errors import UnusableFile
+from bulkref.errors import NoSuchSheet
 from bulkref.mapping.file import (
     FieldMap,
     Mapping,
@@ -88,8 +88,8 @@ def read_mapped(path: Path | str, mapping: Mapping | Path | str, sheet: str | No
         mapping = load_mapping(mapping)
     try:
         raw = read_sheet(path, sheet or mapping.sheet)
-    except UnusableFile as e:
-        if sheet is None and mapping.sheet is not None and "no sheet named" in str(e):
+    except NoSuchSheet as e:
+        if sheet is None and mapping.sheet is not None:
             raise MappingError(
                 f"{mapping.name} line {mapping.sheet_line}: [source] sheet = "
                 f'"{mapping.sheet}" names no sheet of the export. {e}'

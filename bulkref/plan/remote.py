@@ -125,7 +125,8 @@ async def probe(client: ReferralsClient, *, filters: Iterable[str] | None = None
     found = Probe()
     first = await client.request("GET", client.base_url + "?%24count=true")
     body = first.body if isinstance(first.body, dict) else {}
-    value = body.get("value") if isinstance(body.get("value"), list) else []
+    listed = body.get("value")
+    value: list[Any] = listed if isinstance(listed, list) else []
     count = body.get("@odata.count")
     if isinstance(count, int):
         found.visible = count
@@ -354,7 +355,9 @@ async def fetch(
         )
     found: list[Referral] = [d for docs in first.by_external_id.values() for d in docs]
     found += list(first.by_id.values())
-    more = await find_existing(client, lookup, engagement_ids=[d.get("engagementId") for d in found])
+    more = await find_existing(
+        client, lookup, engagement_ids=[e for d in found if (e := d.get("engagementId"))]
+    )
 
     def release() -> None:
         first.close()

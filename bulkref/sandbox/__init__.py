@@ -238,8 +238,33 @@ path and query, status (or ``reset``), request-id, duration, injected fault;
 never headers or bodies.
 """
 
-from bulkref.sandbox.app import create_app
-from bulkref.sandbox.options import SandboxOptions
-from bulkref.sandbox.server import SandboxServer, serve
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+# name -> module that defines it. They load on first use: ``bulkref sandbox --help``
+# and the rest of bulkref import this package without Starlette, uvicorn and the app.
+_PUBLIC = {
+    "SandboxOptions": "bulkref.sandbox.options",
+    "SandboxServer": "bulkref.sandbox.server",
+    "create_app": "bulkref.sandbox.app",
+    "serve": "bulkref.sandbox.server",
+}
 
 __all__ = ["SandboxOptions", "SandboxServer", "create_app", "serve"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bulkref.sandbox' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:
+    from bulkref.sandbox.app import create_app
+    from bulkref.sandbox.options import SandboxOptions
+    from bulkref.sandbox.server import SandboxServer, serve

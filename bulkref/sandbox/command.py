@@ -21,8 +21,6 @@ from bulkref.sandbox.options import (
     SandboxOptions,
     is_loopback,
 )
-from bulkref.sandbox.server import serve
-from bulkref.sandbox.tls import LoopbackCertificate
 
 
 class _CannotServe(click.ClickException):
@@ -251,6 +249,10 @@ def sandbox(
         closed=closed,
         solution_areas=solution_areas,
     )
+    # Here, not at the top: `bulkref sandbox --help` needs neither the server nor TLS.
+    from bulkref.sandbox.server import serve
+    from bulkref.sandbox.tls import LoopbackCertificate
+
     certificate = LoopbackCertificate.create() if tls else None
 
     def ready(url: str, state: str) -> None:

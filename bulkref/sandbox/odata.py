@@ -74,6 +74,7 @@ class Row(Protocol):
 
     seq: int
     doc: Doc
+    text: str  # the stored document's JSON, as listings send it
     created: int
     updated: int
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import openpyxl
 from openpyxl.utils import column_index_from_string
 
-from bulkref.errors import BulkrefError
+from bulkref.errors import NoSuchSheet, UnusableFile
 from bulkref.sheets.cells import csv_safe, put
 from bulkref.sheets.reader import _decode, _delimiter, _formula_quotes, _lines
 
@@ -48,7 +48,7 @@ def correct_cells(
     source, out = Path(source), Path(out)
     for edit in edits:
         if edit.row < 1 or not edit.letter.isascii() or not edit.letter.isalpha() or len(edit.letter) > 3:
-            raise BulkrefError(f"There is no cell {edit.letter}{edit.row} to correct.")
+            raise UnusableFile(f"There is no cell {edit.letter}{edit.row} to correct.")
     if source.suffix.lower() in WORKBOOK_SUFFIXES:
         return _workbook(source, edits, out, sheet)
     return _csv(source, edits, out)
@@ -59,9 +59,9 @@ def _workbook(source: Path, edits: Sequence[CellEdit], out: Path, sheet: str | N
     try:
         wb = openpyxl.load_workbook(source, keep_vba=keep_vba)
     except Exception as e:  # openpyxl raises many kinds for a damaged file
-        raise BulkrefError(f"The workbook could not be opened to correct it ({type(e).__name__}).") from None
+        raise UnusableFile(f"The workbook could not be opened to correct it ({type(e).__name__}).") from None
     if sheet is not None and sheet not in wb.sheetnames:
-        raise BulkrefError(f"The workbook has no sheet '{sheet}' to correct.")
+        raise NoSuchSheet(f"The workbook has no sheet '{sheet}' to correct.")
     ws = wb[sheet] if sheet is not None else wb.active
     assert ws is not None
     for edit in edits:
@@ -94,7 +94,7 @@ def _csv(source: Path, edits: Sequence[CellEdit], out: Path) -> Path:
     try:
         data = source.read_bytes()
     except OSError as e:
-        raise BulkrefError(f"The file could not be read to correct it ({e.strerror or e}).") from None
+        raise UnusableFile(f"The file could not be read to correct it ({e.strerror or e}).") from None
     text, _ = _decode(source, source.name, data)
     delimiter, text = _delimiter(text)
     rows = list(csv.reader(_lines(_formula_quotes(text, delimiter)), delimiter=delimiter))

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from bulkref.errors import BulkrefError
+from bulkref.errors import BadOption
 
 __all__ = ["DEFAULT_MAX_FILE_SIZE", "Locale", "current", "parse_locale", "parse_size", "reading"]
 
@@ -105,14 +105,14 @@ def parse_size(text: str, where: str = "--max-file-size") -> int:
     """Bytes from ``300MB``, ``1.5GB``, ``4096`` (binary units: 1 MB = 1024 KB)."""
     m = _SIZE.match(text)
     if not m or float(m.group(1)) <= 0:
-        raise BulkrefError(f"{where} '{text}' is not a size: write it like 300MB, 2GB or a number of bytes.")
+        raise BadOption(f"{where} '{text}' is not a size: write it like 300MB, 2GB or a number of bytes.")
     return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
 
 
 def parse_locale(text: str, where: str = "--locale") -> Locale:
     """A language tag (de-DE, en-US, fr, en_GB) as the two choices it makes."""
     if not _TAG.match(text.strip()):
-        raise BulkrefError(
+        raise BadOption(
             f"{where} '{text}' is not a locale: write a language tag like de-DE, en-GB, en-US or fr-FR."
         )
     tag = text.strip().replace("_", "-").lower()

@@ -42,7 +42,7 @@ from xml.etree import ElementTree
 
 import numpy as np
 
-from bulkref.errors import UnusableFile
+from bulkref.errors import NoSuchSheet, UnusableFile
 from bulkref.problems import Problem, ProblemCode, Severity
 from bulkref.sheets.inputs import checked_head, lock_file_warning, named_kind, read_regular, unreadable
 from bulkref.sheets.native import HEADER_ROWS, NativeTrouble, read_native
@@ -300,7 +300,7 @@ def _native_problem(source: Path, e: NativeTrouble, wanted: str | None) -> Unusa
         case "encrypted":
             return _encrypted(source)
         case "no_sheet":
-            return UnusableFile(
+            return NoSuchSheet(
                 f"'{source}' has no sheet named '{wanted}': its sheets are {listing}, "
                 "pass one of these names to --sheet."
             )

@@ -24,7 +24,7 @@ def _segments(path: str) -> list[str]:
 def _compiled(path: str) -> tuple[tuple[str, str | None, str | None, bool], ...]:
     """``path`` as (name, key, casefolded value, is a selection) steps: parsed once, since
     planning a sheet reads the same few dozen paths in every row."""
-    steps = []
+    steps: list[tuple[str, str | None, str | None, bool]] = []
     for part in _segments(path):
         m = _SELECT.match(part)
         if m is None:
@@ -157,11 +157,13 @@ def set_path(doc: dict[str, Any], path: str, value: Any) -> None:
                 set_path(item, rest, v)
                 items.append(item)
             return
-        item = next((it for it in items if str(it.get(key, "")).casefold() == selector.casefold()), None)
-        if item is None:
-            item = {key: selector}
-            items.append(item)
-        node = item
+        found: dict[str, Any] | None = next(
+            (it for it in items if str(it.get(key, "")).casefold() == selector.casefold()), None
+        )
+        if found is None:
+            found = {key: selector}
+            items.append(found)
+        node = found
 
 
 @cache

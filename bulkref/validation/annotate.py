@@ -12,7 +12,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.workbook.workbook import Workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
-from bulkref.errors import BulkrefError
+from bulkref.errors import UnwritableOutput
 from bulkref.problems import Problem, Severity
 from bulkref.sheets.cells import put
 from bulkref.validation.schema import Validated
@@ -29,9 +29,11 @@ def annotate(validated: Validated, out: Path | str) -> Path:
     out = Path(out)
     table = validated.table
     if out.suffix.lower() not in (".xlsx", ".xlsm"):
-        raise BulkrefError(f"--annotate writes a workbook: give it a name ending in .xlsx, not {out.name}.")
+        raise UnwritableOutput(
+            f"--annotate writes a workbook: give it a name ending in .xlsx, not {out.name}."
+        )
     if out.exists() and out.resolve() == table.source.resolve():
-        raise BulkrefError(f"--annotate would overwrite the input {out.name}: choose another name.")
+        raise UnwritableOutput(f"--annotate would overwrite the input {out.name}: choose another name.")
     wb, ws = _copy_of_input(validated)
     by_cell: dict[tuple[int, str], list[Problem]] = defaultdict(list)
     for p in validated.report.problems:
@@ -50,7 +52,7 @@ def annotate(validated: Validated, out: Path | str) -> Path:
     try:
         wb.save(out)
     except OSError as e:
-        raise BulkrefError(f"Cannot write {out}: {e.strerror}.") from e
+        raise UnwritableOutput(f"Cannot write {out}: {e.strerror}.") from e
     return out
 
 
