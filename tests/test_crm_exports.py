@@ -1,6 +1,6 @@
 """Four CRM exports the first examples do not cover (Pipedrive, Zoho CRM, a
 Dynamics 365 "Export to Excel" workbook, a Salesforce "Opportunities with
-Contact Roles" report), each with a mapping written from the README: they
+Contact Roles" report), each with a mapping written from the guide (docs/mapping.md): they
 validate, and plan and apply as many referrals as the export has deals."""
 
 from __future__ import annotations

@@ -763,11 +763,11 @@ def test_cli_a_mapping_too_deep_or_too_large_exits_2_without_a_traceback(tmp_pat
         assert len(done.stderr.strip().splitlines()) == 1
 
 
-def test_the_readme_s_full_example_is_a_valid_mapping_using_every_option() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("### Migrating from a CRM export", 1)[1]
+def test_the_guide_s_full_example_is_a_valid_mapping_using_every_option() -> None:
+    guide = (ROOT / "docs" / "mapping.md").read_text(encoding="utf-8")
+    section = guide.split("\n## The format\n", 1)[1]
     text = section.split("```toml\n", 1)[1].split("```", 1)[0]
-    mapping = parse_mapping(text, "README.toml")
+    mapping = parse_mapping(text, "mapping.md.toml")
     assert mapping.sheet == "Report"
     options = (
         "column",

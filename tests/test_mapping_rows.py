@@ -483,29 +483,30 @@ def test_json_of_a_mapped_validation_has_skipped_and_groups(export: Export) -> N
     assert doc["skipped"] == [] and "groups" not in doc
 
 
-# --------------------------------------------------------------------------- the README
+# --------------------------------------------------------------------------- the guide
 
 
-def _readme_blocks() -> list[str]:
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    section = readme.split("### Migrating from a CRM export", 1)[1].split("\n### ", 1)[0]
-    part = section.split("**Exports that are not one clean row per deal.**", 1)[1]
+def _guide_blocks() -> list[str]:
+    """The TOML examples of docs/mapping.md's section on exports that are not one row per deal."""
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "mapping.md").read_text(encoding="utf-8")
+    section = guide.split("\n## Exports that are not one clean row per deal\n", 1)[1]
+    part = section.split("\n## ", 1)[0]
     return [block.split("```", 1)[0] for block in part.split("```toml\n")[1:]]
 
 
-def test_every_example_of_the_readme_s_row_options_is_a_whole_mapping() -> None:
-    blocks = _readme_blocks()
+def test_every_example_of_the_guide_s_row_options_is_a_whole_mapping() -> None:
+    blocks = _guide_blocks()
     assert len(blocks) == 6
     options = ("group_by", "rows", "pattern", "[patterns]", "[[skip]]", "and_below", "rules", "from_amount")
     assert [o for o in options if not any(o in b for b in blocks)] == []
     for block in blocks:
-        parse_mapping(block, "README.toml")
+        parse_mapping(block, "mapping.md.toml")
 
 
-def test_the_readme_s_grouping_example_reads_its_own_rows(tmp_path: Path) -> None:
+def test_the_guide_s_grouping_example_reads_its_own_rows(tmp_path: Path) -> None:
     from bulkref.mapping.source import read_mapped
 
-    block = _readme_blocks()[0]
+    block = _guide_blocks()[0]
     rows = [line[2:] for line in block.splitlines() if line.startswith("# ")]
     (tmp_path / "report.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     (tmp_path / "m.toml").write_text(block, encoding="utf-8")

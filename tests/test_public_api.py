@@ -1,4 +1,4 @@
-"""The public API: what __all__ names exists, and the README's "From Python" example runs."""
+"""The public API: what __all__ names exists, and the "From Python" examples (guide, README) run."""
 
 from __future__ import annotations
 
@@ -60,11 +60,11 @@ def test_no_bare_bulkref_error_is_raised() -> None:
     assert offences == []
 
 
-def test_the_readme_python_example_runs(tmp_path: Path) -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("### From Python", 1)[1]
-    code = re.search(r"```python\n(.*?)```", section, re.S)
-    assert code is not None
+def _run_example(page: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """Run the first ``python`` block of ``page`` from a folder holding the example workbook."""
+    text = page.read_text(encoding="utf-8")
+    code = re.search(r"```python\n(.*?)```", text.split("From Python", 1)[-1], re.S)
+    assert code is not None, page
     (tmp_path / "examples").mkdir()
     shutil.copy(ROOT / "examples" / "referrals.xlsx", tmp_path / "examples")
     env = {"BULKREF_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
@@ -77,6 +77,18 @@ def test_the_readme_python_example_runs(tmp_path: Path) -> None:
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_the_guide_s_python_example_runs(tmp_path: Path) -> None:
+    done = _run_example(ROOT / "docs" / "python.md", tmp_path)
     assert "'created': 5" in done.stdout
     assert (tmp_path / "examples" / "referrals.results.xlsx").is_file()
     assert "-> exit 2" in done.stdout
+
+
+def test_the_readme_s_python_example_runs(tmp_path: Path) -> None:
+    done = _run_example(ROOT / "README.md", tmp_path)
+    assert "'created': 5" in done.stdout
+    assert done.stdout.rstrip().endswith(" examples/referrals.results.xlsx")
+    assert (tmp_path / "examples" / "referrals.results.xlsx").is_file()
