@@ -31,7 +31,7 @@ from pathlib import Path
 import httpx
 import openpyxl
 import pytest
-from sandbox_fixture import referral_body
+from helpers import referral_body
 
 import bulkref
 from bulkref.sandbox import SandboxOptions, SandboxServer
@@ -207,6 +207,12 @@ def salesforce_typo(tmp: Path) -> Iterator[Situation]:
     yield Situation(tmp, _env(tmp))
 
 
+def partner_center_csv(tmp: Path) -> Iterator[Situation]:
+    """Partner Center's own co-sell CSV, as its bulk upload's template lays it out."""
+    shutil.copy(ROOT / "tests" / "data" / "partner-center-cosell.csv", tmp / "cosell-deals.csv")
+    yield Situation(tmp, _env(tmp))
+
+
 def _jwt(claims: dict[str, object]) -> str:
     def part(value: dict[str, object]) -> str:
         return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
@@ -253,6 +259,7 @@ SITUATIONS: dict[str, Callable[[Path], Iterator[Situation]]] = {
     "salesforce-typo": salesforce_typo,
     "doctor-documented": doctor_documented,
     "sandbox-server": sandbox_server,
+    "partner-center-csv": partner_center_csv,
 }
 #: Commands that serve until stopped: their first lines are read, then they are stopped.
 SERVES = ("bulkref sandbox",)
