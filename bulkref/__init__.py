@@ -43,6 +43,7 @@ _PUBLIC: dict[str, str] = {
     # plan
     "make_plan": "bulkref.plan.make",
     "fingerprint": "bulkref.plan.make",
+    "why_stale": "bulkref.plan.make",
     "Plan": "bulkref.plan.model",
     "plan_text": "bulkref.plan.review",
     "plan_html": "bulkref.plan.review",
@@ -53,10 +54,14 @@ _PUBLIC: dict[str, str] = {
     "rebuild_results": "bulkref.apply.record",
     "RowResult": "bulkref.apply.outcome",
     "Outcome": "bulkref.apply.outcome",
+    "summarize": "bulkref.apply.outcome",
+    "Tally": "bulkref.apply.outcome",
     # export
     "export_referrals": "bulkref.export.referrals",
     "compose_filter": "bulkref.export.referrals",
     "get_referral": "bulkref.export.referrals",
+    # files
+    "atomic_write": "bulkref.files",
     # problems and errors
     "Problem": "bulkref.problems",
     "ProblemCode": "bulkref.problems",
@@ -90,7 +95,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from bulkref.api.target import TargetInfo, data_dir, describe_target
-    from bulkref.apply.outcome import Outcome, RowResult
+    from bulkref.apply.outcome import Outcome, RowResult, Tally, summarize
     from bulkref.apply.record import rebuild_results
     from bulkref.apply.run import apply_input
     from bulkref.errors import (
@@ -104,9 +109,10 @@ if TYPE_CHECKING:
         UnusableFile,
     )
     from bulkref.export.referrals import compose_filter, export_referrals, get_referral
+    from bulkref.files import atomic_write
     from bulkref.mapping.file import load_mapping
     from bulkref.mapping.suggest import suggest_mapping
-    from bulkref.plan.make import fingerprint, make_plan
+    from bulkref.plan.make import fingerprint, make_plan, why_stale
     from bulkref.plan.model import Plan
     from bulkref.plan.review import plan_html, plan_text
     from bulkref.problems import Problem, ProblemCode, Report, Severity

@@ -49,6 +49,21 @@ def mapping_fingerprint(mapping: Path | None) -> str | None:
     return None if mapping is None else fingerprint(mapping)
 
 
+def why_stale(plan: Plan) -> str | None:
+    """Why a saved ``plan`` no longer describes the files it was made from, in words (None:
+    it is current). A plan covers its input's bytes and its mapping's: apply runs exactly
+    what was reviewed, so either file edited, or gone, makes it stale. The one rule, used
+    by ``apply PLAN.json`` and by ``bulkref serve`` alike."""
+    source = Path(plan.source)
+    if not source.is_file() or fingerprint(source) != plan.fingerprint:
+        return f"the input '{plan.source}' changed since the plan was made (or is gone)"
+    if plan.mapping is not None:
+        used = Path(plan.mapping)
+        if not used.is_file() or fingerprint(used) != plan.mapping_fingerprint:
+            return f"the mapping '{plan.mapping}' changed since the plan was made (or is gone)"
+    return None
+
+
 async def plan_file(
     path: Path,
     client: ReferralsClient | None,

@@ -124,10 +124,7 @@ class App:
             plan = bulkref.Plan.from_json(json.loads(imp.plan_path.read_text(encoding="utf-8")))
         except (OSError, ValueError, KeyError, TypeError):
             return None, False
-        current = plan.fingerprint == bulkref.fingerprint(imp.input) and plan.mapping_fingerprint == (
-            bulkref.fingerprint(imp.mapping) if imp.mapping is not None else None
-        )
-        return plan, current
+        return plan, bulkref.why_stale(plan) is None
 
     def _approval(self, imp: Import) -> dict[str, Any] | None:
         """The approval, if it is of the saved plan as it is now."""

@@ -114,20 +114,25 @@ class Jobs:
         job = self._claim("apply", imp.id)
         if job is None:
             return None
-        previous = {r["row"]: r["outcome"] for r in imp.results()}
         write_json(imp.run_path, {"state": "running", "started": now()})
+        tally = bulkref.Tally()  # the library's summary, counted as rows finish
+        job.counts = {k: tally.counts[k] for k in COUNTS}
 
         def confirm(plan: bulkref.Plan, resumed: bool) -> bool:
             job.total = len(plan.rows)
-            if resumed:  # rows an earlier run finished are not sent again: count them as done
-                job.done_before = sum(1 for o in previous.values() if bulkref.Outcome(o).final)
-                job.done = job.done_before
             job.state = "stopping" if job.stop.is_set() else "running"
             return True
 
-        def on_result(result: bulkref.RowResult) -> None:
-            job.done += 1
-            job.counts[result.outcome.counted_as] += 1  # adopted rows count as unchanged, as in the summary
+        def count(result: bulkref.RowResult) -> None:
+            tally.add(result)
+            job.done = tally.rows
+            job.counts = {k: tally.counts[k] for k in COUNTS}
+
+        def done_before(result: bulkref.RowResult) -> None:
+            # A row an earlier run finished: counted, so that a resumed run goes on from
+            # where it stopped, but kept out of this run's rate (it took no time now).
+            count(result)
+            job.done_before = tally.rows
 
         def work(job: Job) -> None:
             try:
@@ -139,11 +144,10 @@ class Jobs:
                     results=imp.results_path,
                     state=imp.journal_path,
                     confirm=confirm,
-                    on_result=on_result,
+                    on_result=count,
                     on_note=job.notes.append,
                     stop=job.stop,
-                    # The page counts the rows an earlier run finished itself (done_before).
-                    on_done_before=lambda result: None,
+                    on_done_before=done_before,
                 )
             except bulkref.BulkrefError as e:
                 write_json(imp.run_path, {"state": "failed", "error": str(e), "finished": now()})
@@ -154,7 +158,6 @@ class Jobs:
                 raise
             write_json(imp.results_json, [_plain(r) for r in run.results])
             job.counts = {k: run.summary[k] for k in COUNTS}
-            job.done = sum(1 for r in run.results if r.error_code != "notReached")
             job.state = "interrupted" if run.interrupted else "done"
             write_json(
                 imp.run_path,

@@ -4,8 +4,9 @@ browser refresh or a server restart loses nothing.
 A folder holds the uploaded input and mapping (under generated names: a file
 name from the browser never becomes a path), ``plan.json``, ``approval.json``,
 the apply journal, ``run.json`` (the last run's state) and the results. Every
-JSON file is written to a temporary name and renamed, so a crash mid-write
-leaves the previous version, not half a file.
+JSON file is written as bulkref writes every file that must never be half
+written (``bulkref.files.atomic_write``: flushed to disk, then renamed), so a
+crash mid-write leaves the previous version, not half a file.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import bulkref
 
 INPUT_SUFFIXES = (".xlsx", ".xlsm", ".csv")
 MAPPING_SUFFIXES = (".toml",)
@@ -78,9 +81,8 @@ def hide_paths(text: str, pairs: list[tuple[str, str]]) -> str:
 
 
 def write_json(path: Path, doc: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+    data = json.dumps(doc, ensure_ascii=False, indent=2, default=str).encode("utf-8")
+    bulkref.atomic_write(path, "wb", lambda f: f.write(data), what=path.name)
 
 
 def read_json(path: Path) -> Any:
