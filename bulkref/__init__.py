@@ -45,8 +45,12 @@ _PUBLIC: dict[str, str] = {
     "fingerprint": "bulkref.plan.make",
     "why_stale": "bulkref.plan.make",
     "Plan": "bulkref.plan.model",
+    "RowPlan": "bulkref.plan.model",
     "plan_text": "bulkref.plan.review",
     "plan_html": "bulkref.plan.review",
+    "review_row": "bulkref.plan.review",
+    "row_search_text": "bulkref.plan.review",
+    "deal_fields": "bulkref.plan.review",
     "run_doctor": "bulkref.plan.doctor",
     "Doctor": "bulkref.plan.doctor",
     # apply
@@ -113,8 +117,8 @@ if TYPE_CHECKING:
     from bulkref.mapping.file import load_mapping
     from bulkref.mapping.suggest import suggest_mapping
     from bulkref.plan.make import fingerprint, make_plan, why_stale
-    from bulkref.plan.model import Plan
-    from bulkref.plan.review import plan_html, plan_text
+    from bulkref.plan.model import Plan, RowPlan
+    from bulkref.plan.review import deal_fields, plan_html, plan_text, review_row, row_search_text
     from bulkref.problems import Problem, ProblemCode, Report, Severity
     from bulkref.sheets.template import write_template
     from bulkref.spec.enums import allowed_values

@@ -33,7 +33,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 import bulkref
-from bulkref.web import security, views
+from bulkref.web import reviewing, security, views
 from bulkref.web.jobs import Jobs
 from bulkref.web.render import Renderer
 from bulkref.web.store import (
@@ -82,6 +82,7 @@ class App:
         self._target_read = time.monotonic()
         self.jobs = Jobs(self.store, settings.api_url, settings.sandbox)
         self.render = Renderer(self.csrf, lambda: self.target, home)
+        self._prints: dict[Path, tuple[tuple[int, int], str]] = {}
 
     @property
     def target(self) -> bulkref.TargetInfo:
@@ -116,22 +117,51 @@ class App:
         security.check_csrf(form, self.csrf)
         return form
 
-    def _plan_state(self, imp: Import) -> tuple[bulkref.Plan | None, bool]:
-        """(the saved plan, whether it is of the import's current input and mapping)."""
-        if not imp.plan_path.is_file():
-            return None, False
+    def plan_print(self, imp: Import) -> str | None:
+        """The fingerprint of the import's plan.json (None: no plan), hashed again only
+        when the file changed: every page of every import asks, and a plan of 20,000
+        rows is tens of megabytes."""
+        try:
+            stat = imp.plan_path.stat()
+        except OSError:
+            return None
+        key = (stat.st_mtime_ns, stat.st_size)
+        known = self._prints.get(imp.plan_path)
+        if known is None or known[0] != key:
+            known = (key, bulkref.fingerprint(imp.plan_path))
+            self._prints[imp.plan_path] = known
+        return known[1]
+
+    def _saved_plan(self, imp: Import) -> tuple[bulkref.Plan, int] | None:
+        """(the saved plan, its rows read a page at a time; how many sheets they are from)."""
+        printed = self.plan_print(imp)
+        if printed is None:
+            return None
+        found = reviewing.load(imp.review_path, printed)
+        if found is not None:
+            return found
+        # A plan.json without its index (made before there was one): read once, indexed.
         try:
             plan = bulkref.Plan.from_json(json.loads(imp.plan_path.read_text(encoding="utf-8")))
+            reviewing.build(plan, imp.review_path, printed)
         except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return reviewing.load(imp.review_path, printed)
+
+    def _plan_state(self, imp: Import) -> tuple[bulkref.Plan | None, bool]:
+        """(the saved plan, whether it is of the import's current input and mapping)."""
+        found = self._saved_plan(imp)
+        if found is None:
             return None, False
-        return plan, bulkref.why_stale(plan) is None
+        return found[0], bulkref.why_stale(found[0]) is None
 
     def _approval(self, imp: Import) -> dict[str, Any] | None:
         """The approval, if it is of the saved plan as it is now."""
         approval = imp.approval()
-        if approval is None or not imp.plan_path.is_file():
+        if approval is None:
             return None
-        return approval if approval.get("planFingerprint") == bulkref.fingerprint(imp.plan_path) else None
+        printed = self.plan_print(imp)
+        return approval if printed is not None and approval.get("planFingerprint") == printed else None
 
     def step(self, imp: Import) -> str:
         """How far the import has come, for the list and the step bar."""
@@ -251,17 +281,34 @@ class App:
     # -- review -------------------------------------------------------------------------------
     async def review(self, request: Request) -> Response:
         imp = self._import(request)
-        plan, current = self._plan_state(imp)
+        job = self.jobs.get("plan", imp.id)
+        if job is not None and job.running:
+            return self.page(request, "review.html", imp, active="review", planning=job.snapshot())
+        found = await run_in_threadpool(self._saved_plan, imp)
+        plan, sheets = found if found is not None else (None, 1)
+        current = plan is not None and bulkref.why_stale(plan) is None
+        error = self.hide(job.error, imp) if job is not None and job.state == "failed" and job.error else None
+        if plan is None or not current:
+            return self.page(
+                request, "review.html", imp, active="review", plan=None, stale=plan is not None, error=error
+            )
+        chosen = reviewing.Filter.of(request.query_params, "hidden" if plan.summary["unchanged"] else "shown")
+        shown = await run_in_threadpool(reviewing.page, imp.review_path, chosen, sheets)
         return self.page(
             request,
             "review.html",
             imp,
             active="review",
-            plan=plan if current else None,
-            stale=plan is not None and not current,
+            plan=plan,
+            stale=False,
             approval=self._approval(imp),
-            plan_fingerprint=bulkref.fingerprint(imp.plan_path) if plan is not None and current else None,
-            error=None,
+            plan_fingerprint=self.plan_print(imp),
+            error=error,
+            chosen=chosen,
+            shown=shown,
+            total=len(plan.rows),
+            prepared=imp.meta.get("updated") or imp.created,
+            preparer=imp.meta.get("preparedBy"),
         )
 
     async def make_plan(self, request: Request) -> Response:
@@ -272,30 +319,24 @@ class App:
                 409, "This import is being applied: wait for it, or stop it, before planning."
             )
 
-        def make() -> None:
-            plan = bulkref.make_plan(
-                imp.input, api_url=self.settings.api_url, sandbox=self.settings.sandbox, mapping=imp.mapping
-            )
+        def saved(plan: bulkref.Plan) -> None:
             plan.save(imp.plan_path)
+            printed = self.plan_print(imp)
+            assert printed is not None  # just written
+            reviewing.build(plan, imp.review_path, printed)
             imp.approval_path.unlink(missing_ok=True)  # an approval is of one plan
             self.store.forget_run(imp)
+            log.info("import %s planned", imp.id)
 
-        try:
-            await run_in_threadpool(make)
-        except bulkref.BulkrefError as e:
-            return self.page(
-                request,
-                "review.html",
-                imp,
-                active="review",
-                plan=None,
-                stale=False,
-                approval=None,
-                plan_fingerprint=None,
-                error=str(e),
-            )
-        log.info("import %s planned", imp.id)
+        self.jobs.start_plan(imp, saved)  # None: being made already, and the page shows it
         return _see(f"/imports/{imp.id}/review")
+
+    async def plan_progress(self, request: Request) -> Response:
+        imp = self._import(request)
+        job = self.jobs.get("plan", imp.id)
+        if job is None:
+            return JSONResponse({"kind": "plan", "state": "done" if imp.plan_path.is_file() else "idle"})
+        return JSONResponse(self._shown_job(job.snapshot(), imp))
 
     async def plan_html(self, request: Request) -> Response:
         imp = self._import(request)
@@ -585,6 +626,7 @@ def create_app(settings: Settings) -> Any:
         Route("/imports/{id}/plan", app.make_plan, methods=["POST"]),
         Route("/imports/{id}/plan.html", app.plan_html),
         Route("/imports/{id}/plan.json", app.plan_json),
+        Route("/imports/{id}/plan-progress.json", app.plan_progress),
         Route("/imports/{id}/approve", app.approve, methods=["POST"]),
         Route("/imports/{id}/apply", app.apply_page, methods=["GET"]),
         Route("/imports/{id}/apply", app.apply, methods=["POST"]),

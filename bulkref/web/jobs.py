@@ -175,6 +175,42 @@ class Jobs:
         job.notes.append("Stopping: finishing the calls in flight.")
         return True
 
+    # -- plan ---------------------------------------------------------------------------------
+    def start_plan(self, imp: Import, saved: Callable[[bulkref.Plan], None]) -> Job | None:
+        """The plan of ``imp``'s input, made in the background with its progress (rows read,
+        pages of Partner Center listed, rows planned); ``saved(plan)`` keeps it. None when
+        one is being made already."""
+        job = self._claim("plan", imp.id)
+        if job is None:
+            return None
+        job.phase = "reading the sheet and Partner Center"
+        job.counts = {"rows": 0, "pages": 0}
+
+        def on_progress(phase: str, done: int, total: int | None) -> None:
+            job.state = "running"
+            if phase == "listed":
+                job.counts = {**job.counts, "pages": done}
+            elif phase == "read":
+                job.counts = {**job.counts, "rows": done}
+                job.total = total
+            else:  # planning, planned: rows
+                job.phase, job.done, job.total = phase, done, total
+
+        def work(job: Job) -> None:
+            plan = bulkref.make_plan(
+                imp.input,
+                api_url=self.api_url,
+                sandbox=self.sandbox,
+                mapping=imp.mapping,
+                on_note=job.notes.append,
+                on_progress=on_progress,
+            )
+            job.phase = "saving"
+            saved(plan)
+            job.state = "done"
+
+        return self._start(job, work)
+
     # -- export -------------------------------------------------------------------------------
     def start_export(self, export_id: str, out: Any, query: dict[str, Any]) -> Job:
         job = self._claim("export", export_id)

@@ -127,6 +127,10 @@ class Import:
         return self.folder / "plan.json"
 
     @property
+    def review_path(self) -> Path:
+        return self.folder / "review.sqlite"  # the plan a page at a time (web.reviewing)
+
+    @property
     def approval_path(self) -> Path:
         return self.folder / "approval.json"
 
@@ -190,7 +194,7 @@ class Store:
             meta["history"] = [*meta.get("history", []), {"name": meta.get("name"), "replaced": now()}]
             (imp.folder / str(meta["input"])).unlink(missing_ok=True)
         meta.update(input=filename, name=name, updated=now())
-        for stale in (imp.plan_path, imp.approval_path, imp.annotated_path):
+        for stale in (imp.plan_path, imp.review_path, imp.approval_path, imp.annotated_path):
             stale.unlink(missing_ok=True)
         self.forget_run(imp)
         write_json(imp.folder / "meta.json", meta)
@@ -209,7 +213,7 @@ class Store:
         if meta.get("mapping"):
             (imp.folder / str(meta["mapping"])).unlink(missing_ok=True)
         meta.update(mapping=filename, mapping_name=name)
-        for stale in (imp.plan_path, imp.approval_path, imp.annotated_path):
+        for stale in (imp.plan_path, imp.review_path, imp.approval_path, imp.annotated_path):
             stale.unlink(missing_ok=True)
         write_json(imp.folder / "meta.json", meta)
         return Import(imp.id, imp.folder, meta)
