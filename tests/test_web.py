@@ -72,9 +72,18 @@ def upload(c: httpx.Client, path: Path, name: str | None = None) -> str:
     return r.headers["location"].rsplit("/", 1)[0]  # /imports/<id>
 
 
+def planned(c: httpx.Client, base: str, csrf: str | None = None) -> httpx.Response:
+    """Plan the import (in the background, as the page does), wait for it, and the review page."""
+    assert c.post(base + "/plan", data={"csrf": csrf or csrf_of(c)}).status_code == 303
+    deadline = time.monotonic() + 60
+    while c.get(base + "/plan-progress.json").json()["state"] in ("starting", "running"):
+        assert time.monotonic() < deadline, "the plan did not end"
+        time.sleep(0.05)
+    return c.get(base + "/review")
+
+
 def plan_fingerprint(c: httpx.Client, base: str) -> str:
-    assert c.post(base + "/plan", data={"csrf": csrf_of(c)}).status_code == 303
-    found = re.search(r'name="plan" value="([^"]+)"', c.get(base + "/review").text)
+    found = re.search(r'name="plan" value="([^"]+)"', planned(c, base).text)
     assert found is not None
     return found.group(1)
 
@@ -428,7 +437,7 @@ def test_pages_show_no_server_path_only_the_names_uploaded(
     pages += [
         c.get(bad + "/check"),
         c.get(bad + "/annotated.xlsx"),
-        c.post(bad + "/plan", data={"csrf": csrf_of(c)}),
+        planned(c, bad),
     ]
     assert "deals.xlsx" in pages[0].text and "deals.xlsx" in pages[1].text
     # A mapping with a mistake, and a CSV export through a mapping (the CSV's sheet is its file's name).
@@ -551,7 +560,7 @@ def test_each_server_start_has_its_own_csrf_token(serve: Callable[..., WebServer
     assert r.status_code == 403 and "reload the page" in r.text
     new = csrf_of(c2)  # the reload
     assert new != old
-    assert c2.post(base + "/plan", data={"csrf": new}).status_code == 303
+    assert "Review the plan" in planned(c2, base, new).text
 
 
 def test_results_and_export_through_the_pages(serve: Callable[..., WebServer], target: Any) -> None:
@@ -583,10 +592,10 @@ def test_results_and_export_through_the_pages(serve: Callable[..., WebServer], t
 
     # Planning again starts a new round: now every row is unchanged, and the old results are gone.
     assert ">applied<" in c.get("/").text
-    assert c.post(base + "/plan", data={"csrf": csrf_of(c)}).status_code == 303
+    review = planned(c, base)
     assert ">planned<" in c.get("/").text
     assert imp.results() == [] and not imp.results_path.exists()
-    assert "Nothing to apply" in c.get(base + "/review").text
+    assert "Nothing to apply" in review.text
 
 
 # -- the command ------------------------------------------------------------------------------
@@ -762,7 +771,7 @@ def test_a_mapping_too_deep_or_too_large_is_one_sentence_on_the_check_page(
         r = c.post("/imports", data={"csrf": csrf_of(c)}, files=files)
         assert r.status_code == 303
         base = r.headers["location"].rsplit("/", 1)[0]
-        for page in (c.get(base + "/check"), c.post(base + "/plan", data={"csrf": csrf_of(c)})):
+        for page in (c.get(base + "/check"), planned(c, base)):
             assert page.status_code == 200 and said in page.text, page.text[-600:]
             assert "Traceback" not in page.text
         assert c.get(base + "/annotated.xlsx").status_code == 422

@@ -319,17 +319,21 @@ class App:
                 409, "This import is being applied: wait for it, or stop it, before planning."
             )
 
-        def saved(plan: bulkref.Plan) -> None:
-            plan.save(imp.plan_path)
-            printed = self.plan_print(imp)
-            assert printed is not None  # just written
-            reviewing.build(plan, imp.review_path, printed)
-            imp.approval_path.unlink(missing_ok=True)  # an approval is of one plan
-            self.store.forget_run(imp)
-            log.info("import %s planned", imp.id)
-
-        self.jobs.start_plan(imp, saved)  # None: being made already, and the page shows it
+        # None: one is being made already, and the page shows it.
+        self.jobs.start_plan(imp, lambda plan: self.keep_plan(imp, plan))
         return _see(f"/imports/{imp.id}/review")
+
+    def keep_plan(self, imp: Import, plan: bulkref.Plan) -> None:
+        """``plan`` as the import's plan: plan.json (what apply runs and a reviewer downloads)
+        and the index its review pages read; an approval of the last plan goes with it."""
+        plan.save(imp.plan_path)
+        self._prints.pop(imp.plan_path, None)  # hashed anew, whatever its time stamp says
+        printed = self.plan_print(imp)
+        assert printed is not None  # just written
+        reviewing.build(plan, imp.review_path, printed)
+        imp.approval_path.unlink(missing_ok=True)  # an approval is of one plan
+        self.store.forget_run(imp)
+        log.info("import %s planned", imp.id)
 
     async def plan_progress(self, request: Request) -> Response:
         imp = self._import(request)
@@ -561,7 +565,9 @@ class App:
         if path is None or (job is not None and job.running):
             raise HTTPException(404, "The export is not written yet.")
         media = XLSX if path.suffix == ".xlsx" else "text/csv"
-        return FileResponse(path, filename=f"referrals-export-{export_id[:8]}{path.suffix}", media_type=media)
+        # The export's own id (its date, time and a random part): a second export of the day,
+        # in a browser that replaces a file of the same name, does not overwrite the first.
+        return FileResponse(path, filename=f"referrals-export-{export_id}{path.suffix}", media_type=media)
 
     # -- errors -------------------------------------------------------------------------------
     async def error(self, request: Request, exc: Exception) -> Response:
