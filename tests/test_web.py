@@ -522,6 +522,33 @@ def test_two_applies_of_one_import_cannot_run_at_once(
     assert progress["total"] == 10 and 1 <= progress["done"] < 10
 
 
+def test_the_plan_step_shows_rows_read_pages_listed_and_rows_planned(
+    serve: Callable[..., WebServer], sandbox_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    slow = sandbox_factory(faults="latency=300ms")  # each call a while: the plan takes seconds
+    server = serve(api_url=slow.url)
+    c = client(server)
+    sheet = write_xlsx(tmp_path / "six.xlsx", [row(External_Reference_ID=f"P-{i}") for i in range(6)])
+    base = upload(c, sheet)
+    assert c.post(base + "/plan", data={"csrf": csrf_of(c)}).status_code == 303
+    page = c.get(base + "/review").text  # while it plans: its progress, not a busy button
+    assert (
+        'data-progress="/imports/' in page
+        and "Rows read" in page
+        and "pages of Partner Center listed" in page
+    )
+    seen = []
+    while (progress := c.get(base + "/plan-progress.json").json())["state"] in ("starting", "running"):
+        seen.append(progress)
+        time.sleep(0.05)
+    assert progress["state"] == "done", progress
+    assert progress["counts"] == {"rows": 6, "pages": progress["counts"]["pages"]}
+    assert progress["counts"]["pages"] >= 1 and progress["done"] == progress["total"] == 6
+    # Counted as they came: pages listed before the rows were planned.
+    assert any(p["counts"]["pages"] >= 1 and p["done"] == 0 for p in seen), seen
+    assert 'id="plan-rows"' in c.get(base + "/review").text
+
+
 def test_a_restart_loses_nothing(serve: Callable[..., WebServer]) -> None:
     first = serve()
     c = client(first)
