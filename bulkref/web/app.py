@@ -3,8 +3,10 @@
 Start (``/``) -> Check -> Review -> Approve and apply -> Results, and Export.
 Every page is rendered on the server with autoescaping on, so each value from a
 sheet or from Partner Center is text, never markup. Every POST is a form with
-the CSRF token (``security.check_csrf``). Long calls (apply, export) run in
-background threads (``jobs``) and the pages poll ``progress.json``.
+the CSRF token (``security.check_csrf``). Long calls (plan, apply, export) run in
+background threads (``jobs``) and the pages poll their progress. The review page
+reads a plan a page of rows at a time (``reviewing``). Every rule (is a plan
+current, what a run's summary counts) is the library's, through ``bulkref``.
 """
 
 from __future__ import annotations

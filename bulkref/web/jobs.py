@@ -1,4 +1,4 @@
-"""Long calls (apply, export) in background threads, with the progress a page polls.
+"""Long calls (plan, apply, export) in background threads, with the progress a page polls.
 
 One job per import at a time: a second apply of an import is refused while the
 first runs (and, across processes, the journal's exclusive lock refuses it).
