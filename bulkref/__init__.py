@@ -50,9 +50,14 @@ _PUBLIC: dict[str, str] = {
     # plan
     "make_plan": "bulkref.plan.make",
     "fingerprint": "bulkref.plan.make",
+    "why_stale": "bulkref.plan.make",
     "Plan": "bulkref.plan.model",
+    "RowPlan": "bulkref.plan.model",
     "plan_text": "bulkref.plan.review",
     "plan_html": "bulkref.plan.review",
+    "review_row": "bulkref.plan.review",
+    "row_search_text": "bulkref.plan.review",
+    "deal_fields": "bulkref.plan.review",
     "run_doctor": "bulkref.plan.doctor",
     "Doctor": "bulkref.plan.doctor",
     # apply
@@ -60,10 +65,14 @@ _PUBLIC: dict[str, str] = {
     "rebuild_results": "bulkref.apply.record",
     "RowResult": "bulkref.apply.outcome",
     "Outcome": "bulkref.apply.outcome",
+    "summarize": "bulkref.apply.outcome",
+    "Tally": "bulkref.apply.outcome",
     # export
     "export_referrals": "bulkref.export.referrals",
     "compose_filter": "bulkref.export.referrals",
     "get_referral": "bulkref.export.referrals",
+    # files
+    "atomic_write": "bulkref.files",
     # problems, and every error a user can meet (bulkref.errors)
     "Problem": "bulkref.problems",
     "ProblemCode": "bulkref.problems",
@@ -123,7 +132,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     from bulkref.api.browser_signin import BrowserSignIn, Person
     from bulkref.api.target import Caller, TargetInfo, data_dir, describe_target
-    from bulkref.apply.outcome import Outcome, RowResult
+    from bulkref.apply.outcome import Outcome, RowResult, Tally, summarize
     from bulkref.apply.record import rebuild_results
     from bulkref.apply.run import apply_input
     from bulkref.errors import (
@@ -162,12 +171,13 @@ if TYPE_CHECKING:
         UnwritableOutput,
     )
     from bulkref.export.referrals import compose_filter, export_referrals, get_referral
+    from bulkref.files import atomic_write
     from bulkref.mapping.catalog import mapping_fields, profile_export
     from bulkref.mapping.file import load_mapping
     from bulkref.mapping.suggest import suggest_mapping
-    from bulkref.plan.make import fingerprint, make_plan
-    from bulkref.plan.model import Plan
-    from bulkref.plan.review import plan_html, plan_text
+    from bulkref.plan.make import fingerprint, make_plan, why_stale
+    from bulkref.plan.model import Plan, RowPlan
+    from bulkref.plan.review import deal_fields, plan_html, plan_text, review_row, row_search_text
     from bulkref.problems import Problem, ProblemCode, Report, Severity
     from bulkref.sheets.corrections import CellEdit, correct_cells
     from bulkref.sheets.template import write_template

@@ -17,7 +17,7 @@ import pytest
 from python_calamine import CalamineWorkbook
 
 from bulkref.apply import results as results_mod
-from bulkref.apply.outcome import Outcome, RowResult, summary
+from bulkref.apply.outcome import Outcome, RowResult, summarize
 from bulkref.apply.results import COLUMNS, HEADERS, default_path, refuse_input, write_results
 from bulkref.errors import BulkrefError
 
@@ -265,7 +265,7 @@ def test_rows_in_input_order_whatever_order_they_finished_in(tmp_path: Path, suf
 
 def test_xlsx_summary_given(tmp_path: Path) -> None:
     rs = _results()
-    counts = summary(rs)  # what apply passes: the six JSON keys, then partial, conflict and adopted
+    counts = summarize(rs)  # what apply passes: the six JSON keys, then partial, conflict and adopted
     wb = openpyxl.load_workbook(write_results(rs, tmp_path / "r.xlsx", summary=counts))
     rows = list(wb["Summary"].iter_rows(values_only=True))
     assert rows[-9:] == [

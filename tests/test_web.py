@@ -72,9 +72,18 @@ def upload(c: httpx.Client, path: Path, name: str | None = None) -> str:
     return r.headers["location"].rsplit("/", 1)[0]  # /imports/<id>
 
 
+def planned(c: httpx.Client, base: str, csrf: str | None = None) -> httpx.Response:
+    """Plan the import (in the background, as the page does), wait for it, and the review page."""
+    assert c.post(base + "/plan", data={"csrf": csrf or csrf_of(c)}).status_code == 303
+    deadline = time.monotonic() + 60
+    while c.get(base + "/plan-progress.json").json()["state"] in ("starting", "running"):
+        assert time.monotonic() < deadline, "the plan did not end"
+        time.sleep(0.05)
+    return c.get(base + "/review")
+
+
 def plan_fingerprint(c: httpx.Client, base: str) -> str:
-    assert c.post(base + "/plan", data={"csrf": csrf_of(c)}).status_code == 303
-    found = re.search(r'name="plan" value="([^"]+)"', c.get(base + "/review").text)
+    found = re.search(r'name="plan" value="([^"]+)"', planned(c, base).text)
     assert found is not None
     return found.group(1)
 
@@ -432,7 +441,7 @@ def test_pages_show_no_server_path_only_the_names_uploaded(
     pages += [
         c.get(bad + "/check"),
         c.get(bad + "/annotated.xlsx"),
-        c.post(bad + "/plan", data={"csrf": csrf_of(c)}),
+        planned(c, bad),
     ]
     assert "deals.xlsx" in pages[0].text and "deals.xlsx" in pages[1].text
     # A mapping with a mistake, and a CSV export through a mapping (the CSV's sheet is its file's name).
@@ -546,6 +555,33 @@ def test_rows_in_doubt_are_said_and_resuming_settles_them(
     assert lossy.admin.stats()["methods"]["POST"] == 2  # found, never sent again
 
 
+def test_the_plan_step_shows_rows_read_pages_listed_and_rows_planned(
+    serve: Callable[..., WebServer], sandbox_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    slow = sandbox_factory(faults="latency=300ms")  # each call a while: the plan takes seconds
+    server = serve(api_url=slow.url)
+    c = client(server)
+    sheet = write_xlsx(tmp_path / "six.xlsx", [row(External_Reference_ID=f"P-{i}") for i in range(6)])
+    base = upload(c, sheet)
+    assert c.post(base + "/plan", data={"csrf": csrf_of(c)}).status_code == 303
+    page = c.get(base + "/review").text  # while it plans: its progress, not a busy button
+    assert (
+        'data-progress="/imports/' in page
+        and "Rows read" in page
+        and "pages of Partner Center listed" in page
+    )
+    seen = []
+    while (progress := c.get(base + "/plan-progress.json").json())["state"] in ("starting", "running"):
+        seen.append(progress)
+        time.sleep(0.05)
+    assert progress["state"] == "done", progress
+    assert progress["counts"] == {"rows": 6, "pages": progress["counts"]["pages"]}
+    assert progress["counts"]["pages"] >= 1 and progress["done"] == progress["total"] == 6
+    # Counted as they came: pages listed before the rows were planned.
+    assert any(p["counts"]["pages"] >= 1 and p["done"] == 0 for p in seen), seen
+    assert 'id="plan-rows"' in c.get(base + "/review").text
+
+
 def test_a_restart_loses_nothing(serve: Callable[..., WebServer]) -> None:
     first = serve()
     c = client(first)
@@ -584,7 +620,7 @@ def test_each_server_start_has_its_own_csrf_token(serve: Callable[..., WebServer
     assert r.status_code == 403 and "reload the page" in r.text
     new = csrf_of(c2)  # the reload
     assert new != old
-    assert c2.post(base + "/plan", data={"csrf": new}).status_code == 303
+    assert "Review the plan" in planned(c2, base, new).text
 
 
 def test_results_and_export_through_the_pages(serve: Callable[..., WebServer], target: Any) -> None:
@@ -623,6 +659,7 @@ def test_results_and_export_through_the_pages(serve: Callable[..., WebServer], t
     created = [r["referral_id"] for r in imp.results() if r["outcome"] == "created"]
     r = c.post(base + "/plan", data={"csrf": csrf_of(c), "confirm_withdraw": "yes"})
     assert r.status_code == 303
+    server.app.web.jobs.wait(60)  # planned in the background
     assert ">planned<" in c.get("/").text
     assert imp.results() == [] and not imp.results_path.exists()
     kept = imp.folder / "runs" / "1"
@@ -818,7 +855,7 @@ def test_a_mapping_too_deep_or_too_large_is_one_sentence_on_the_check_page(
         r = c.post("/imports", data={"csrf": csrf_of(c)}, files=files)
         assert r.status_code == 303
         base = r.headers["location"].rsplit("/", 1)[0]
-        for page in (c.get(base + "/check"), c.post(base + "/plan", data={"csrf": csrf_of(c)})):
+        for page in (c.get(base + "/check"), planned(c, base)):
             assert page.status_code == 200 and said in page.text, page.text[-600:]
             assert "Traceback" not in page.text
         assert c.get(base + "/annotated.xlsx").status_code == 422

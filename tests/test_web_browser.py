@@ -12,10 +12,12 @@ With BULKREF_SCREENSHOTS=DIR the flow saves a PNG of each step there
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import time
 from collections.abc import Callable, Iterator
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +43,22 @@ pytestmark = [
 ]
 
 webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
+from selenium.common.exceptions import (  # noqa: E402
+    NoAlertPresentException,
+    NoSuchElementException,
+    WebDriverException,
+)
 from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 SHOTS = os.environ.get("BULKREF_SCREENSHOTS")
+# axe-core, as the axe-playwright-python package ships it (a test dependency): injected into
+# each page through Selenium, so it runs offline and whatever the page's own policy admits.
+AXE = resources.files("axe_playwright_python").joinpath("axe.min.js").read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +111,11 @@ def app(home: Path) -> Iterator[WebServer]:
 
 
 def wait(driver: Any, condition: Callable[[Any], Any], timeout: float = 30) -> Any:
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition)
+    # A page that polls its progress reloads itself when done: a look taken as it navigates
+    # is "aborted by navigation", and is taken again.
+    return WebDriverWait(
+        driver, timeout, poll_frequency=0.1, ignored_exceptions=(NoSuchElementException, WebDriverException)
+    ).until(condition)
 
 
 def shot(driver: Any, name: str) -> None:
@@ -134,12 +149,12 @@ def downloaded(folder: Path, suffix: str, before: set[Path], timeout: float = 20
         if new and not list(folder.glob("*.crdownload")):
             return new[0]
         time.sleep(0.1)
-    raise AssertionError(f"no {suffix} file was downloaded")
+    raise AssertionError(f"no {suffix} file was downloaded: {sorted(p.name for p in folder.iterdir())}")
 
 
 def plan_and_approve(driver: Any, name: str = "Ada Reviewer") -> None:
     driver.find_element(By.ID, "to-review").click()
-    wait(driver, ec.presence_of_element_located((By.ID, "plan-frame")))
+    wait(driver, ec.presence_of_element_located((By.ID, "plan-rows")))
     driver.find_element(By.ID, "approver").send_keys(name)
     driver.find_element(By.ID, "approve").click()
     wait(driver, ec.presence_of_element_located((By.ID, "approval")))
@@ -157,12 +172,10 @@ def test_whole_flow_from_upload_to_downloaded_results(browser: Any, app: WebServ
     shot(browser, "2-check")
 
     browser.find_element(By.ID, "to-review").click()  # plans against the target, then shows the plan
-    wait(browser, ec.presence_of_element_located((By.ID, "plan-frame")))
+    wait(browser, ec.presence_of_element_located((By.ID, "plan-rows")))
     assert "SANDBOX" in browser.find_element(By.ID, "target").text
-    assert "5\nto create" in browser.find_element(By.ID, "plan-counts").text
-    browser.switch_to.frame(browser.find_element(By.ID, "plan-frame"))
-    assert "Contoso warehouse analytics" in browser.find_element(By.TAG_NAME, "body").text
-    browser.switch_to.default_content()
+    assert "5 to create" in browser.find_element(By.ID, "plan-counts").text
+    assert "Contoso warehouse analytics" in browser.find_element(By.ID, "plan-rows").text
     before = set(downloads.iterdir())
     browser.find_element(By.ID, "plan-json").click()
     plan_file = downloaded(downloads, ".json", before)
@@ -277,10 +290,9 @@ def test_hostile_referral_name_is_text(browser: Any, app: WebServer, tmp_path: P
     assert HOSTILE in cells
     assert HOSTILE not in browser.page_source  # escaped in the markup, not interpreted
     browser.find_element(By.ID, "to-review").click()
-    frame = wait(browser, ec.presence_of_element_located((By.ID, "plan-frame")))
-    browser.switch_to.frame(frame)
-    assert HOSTILE in browser.find_element(By.TAG_NAME, "body").text
-    browser.switch_to.default_content()
+    rows = wait(browser, ec.presence_of_element_located((By.ID, "plan-rows")))
+    assert HOSTILE in rows.text
+    assert HOSTILE not in browser.page_source
     with pytest.raises(NoAlertPresentException):
         browser.switch_to.alert.text  # noqa: B018  (the script never ran)
 
@@ -346,8 +358,213 @@ def test_stop_midway_then_resume(
                 first
             )  # nothing sent beyond the rows reported
 
+            concurrency = browser.find_element(By.ID, "concurrency")
+            concurrency.clear()
+            concurrency.send_keys("1")  # slow enough to watch the counters go on
             browser.find_element(By.ID, "resume").click()
+
+            def counted(d: Any) -> tuple[int, int] | None:
+                if d.find_element(By.CSS_SELECTOR, '[data-field="state"]').text != "running":
+                    return None
+                done = int(d.find_element(By.CSS_SELECTOR, '[data-field="done"]').text.replace(",", "") or 0)
+                created = int(d.find_element(By.CSS_SELECTOR, '[data-count="created"]').text or 0)
+                return (done, created) if done > len(first) else None
+
+            done, created = wait(browser, counted)
+            # The rows the first run created count on, not from 0 (as the command line counts them).
+            assert created >= len(first) and done >= created
             wait(browser, ec.presence_of_element_located((By.ID, "applied")), timeout=60)
             assert browser.find_element(By.ID, "applied").text.startswith("30 created")
     stored = slow.client().get(slow.url, params={"$top": 100}).json()["value"]
     assert sorted(r["externalReferenceId"] for r in stored) == [f"STOP-{i:03}" for i in range(1, 31)]
+
+
+# -- accessibility ------------------------------------------------------------------------------
+
+
+def axe_findings(driver: Any) -> list[str]:
+    """axe-core's critical and serious findings on the page shown, one line each."""
+    assert AXE.startswith("/*! axe v4"), AXE[:40]  # the package really ships the engine
+    driver.set_script_timeout(60)
+    driver.execute_script(AXE)
+    violations = driver.execute_async_script(
+        """
+        const done = arguments[arguments.length - 1];
+        axe.run(document, {resultTypes: ["violations"]}).then(
+          (r) => done(r.violations),
+          (e) => done([{id: "axe-failed", impact: "critical", help: String(e), nodes: []}]));
+        """
+    )
+    assert isinstance(violations, list)
+    return [
+        f"{driver.current_url}: {v['id']} ({v['impact']}) {v['help']}: "
+        + "; ".join(str(n["target"]) for n in v["nodes"][:4])
+        for v in violations
+        if v["impact"] in ("critical", "serious")
+    ]
+
+
+def audited(driver: Any, findings: list[str]) -> None:
+    """The page passes axe (findings gathered, to see them all at once) and has one h1."""
+    findings += axe_findings(driver)
+    h1 = driver.find_elements(By.TAG_NAME, "h1")
+    if len(h1) != 1:
+        findings.append(f"{driver.current_url}: {len(h1)} h1 elements")
+
+
+def tabs_to(driver: Any, element_id: str, most: int) -> int:
+    """How many presses of Tab, from the top of the page, reach the element ``element_id``."""
+    driver.execute_script("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)")
+    for n in range(1, most + 1):
+        ActionChains(driver).send_keys(Keys.TAB).perform()  # as a person presses it, to whatever has focus
+        if driver.switch_to.active_element.get_attribute("id") == element_id:
+            return n
+    raise AssertionError(f"{element_id} is not reached in {most} presses of Tab")
+
+
+def test_no_page_has_a_critical_or_serious_accessibility_finding(
+    browser: Any, app: WebServer, tmp_path: Path, downloads: Path
+) -> None:
+    findings: list[str] = []
+    browser.get(app.url + "/")
+    audited(browser, findings)
+    assert tabs_to(browser, "file", 12) <= 12  # past the banner, the menu and the template links
+
+    broken = write_xlsx(
+        tmp_path / "a11y-broken.xlsx", [row(External_Reference_ID="A11Y-0", Country="Atlantis")]
+    )
+    upload(browser, app, broken)  # the check page, with a bad cell
+    audited(browser, findings)
+
+    # The check page of a good sheet, new to the sandbox (the module's other tests share it).
+    good = [row(External_Reference_ID=f"A11Y-{i}", Referral_Name=f"Accessible deal {i}") for i in (1, 2, 3)]
+    upload(browser, app, write_xlsx(tmp_path / "a11y.xlsx", good))
+    audited(browser, findings)
+    browser.find_element(By.ID, "to-review").click()
+    wait(browser, ec.presence_of_element_located((By.ID, "plan-rows")))
+    audited(browser, findings)
+    assert tabs_to(browser, "approver", 16) <= 16  # the approval comes before the rows
+    browser.execute_script("document.querySelectorAll('details').forEach((d) => { d.open = true; })")
+    audited(browser, findings)  # the rows' details open: the new deals' fields, the calls
+    browser.find_element(By.ID, "chip-create").click()  # a filtered view
+    audited(browser, findings)
+    browser.get(browser.current_url.split("?")[0].replace("/review", "/plan.html"))
+    findings += axe_findings(browser)  # the whole plan as one page (the CLI's --format html)
+    browser.back()
+
+    browser.find_element(By.ID, "approver").send_keys("Ada Reviewer")
+    browser.find_element(By.ID, "approve").click()
+    wait(browser, ec.presence_of_element_located((By.ID, "approval")))
+    audited(browser, findings)  # apply, approved
+    assert tabs_to(browser, "start-apply", 16) <= 16
+    browser.find_element(By.ID, "start-apply").click()
+    wait(browser, ec.presence_of_element_located((By.ID, "applied")), timeout=60)
+    audited(browser, findings)  # apply, applied
+    browser.find_element(By.ID, "to-results").click()
+    audited(browser, findings)
+
+    browser.get(app.url + "/export")
+    audited(browser, findings)
+    before = set(downloads.iterdir())
+    browser.find_element(By.ID, "export").click()
+    # The done page: a second download nobody clicked for is Chromium's to refuse (the flow
+    # test had one), and the page's link is there for that.
+    wait(browser, ec.presence_of_element_located((By.ID, "export-file"))).click()
+    downloaded(downloads, ".xlsx", before, timeout=40)
+    audited(browser, findings)
+
+    browser.get(app.url + "/imports/20260101-000000-deadbeef")
+    assert browser.find_element(By.ID, "error-message")
+    audited(browser, findings)
+    assert findings == [], "\n".join(findings)
+
+
+# -- a reviewer's page at 20,000 rows -----------------------------------------------------------
+
+
+def big_plan(small: bulkref.Plan, n: int) -> bulkref.Plan:
+    """``small``'s one create made ``n`` rows of every kind (creates, updates with a field
+    diff, unchanged, blocked), under their own ids: a plan of that size without planning
+    20,000 rows (the page's cost is in the rows it holds, not in how they were planned)."""
+    from bulkref.plan.model import Action, Change
+
+    first = small.rows[0]
+    rows = []
+    for i in range(n):
+        ext = f"BIG-{i:05}"
+        kind = i % 10
+        if kind < 4:
+            r = dataclasses.replace(first, row=i + 2, external_id=ext, name=f"Big deal {i}")
+        elif kind < 6:
+            r = dataclasses.replace(
+                first,
+                row=i + 2,
+                external_id=ext,
+                name=f"Big deal {i}",
+                action=Action.UPDATE,
+                referral_id=f"ref-{i:05}",
+                changes=(Change.of("Deal Value", 1000 + i, 2000 + i), Change.of("Status", "New", "Active")),
+            )
+        elif kind < 9:
+            r = dataclasses.replace(first, row=i + 2, external_id=ext, action=Action.UNCHANGED, steps=())
+        else:
+            r = dataclasses.replace(
+                first,
+                row=i + 2,
+                external_id=ext,
+                action=Action.BLOCKED,
+                steps=(),
+                reason="the deal is Closed",
+            )
+        rows.append(r)
+    return dataclasses.replace(small, rows=tuple(rows))
+
+
+def test_a_20000_row_review_shows_its_first_screen_within_2_seconds(
+    browser: Any, app: WebServer, tmp_path: Path
+) -> None:
+    web = app.app.web
+    sheet = write_csv(tmp_path / "big.csv", [row(External_Reference_ID="BIG-00000")])
+    imp = web.store.create("big.csv", sheet.read_bytes(), ".csv")
+    plan = big_plan(bulkref.make_plan(imp.input, offline=True), 20_000)
+    web.keep_plan(imp, plan)  # as the plan step keeps one: plan.json and the review's index
+    assert imp.plan_path.stat().st_size > 10_000_000  # the plan.json a reviewer downloads is whole
+
+    url = f"{app.url}/imports/{imp.id}/review"
+    started = time.perf_counter()
+    browser.get(url)  # returns once the page has loaded
+    first_screen = time.perf_counter() - started
+    print(f"first screen of 20,000 rows: {first_screen:.2f} s")
+    shown = browser.find_elements(By.CSS_SELECTOR, "#plan-rows tbody.r")
+    assert len(shown) == 100  # a page of rows, the unchanged folded away as the plan page does
+    assert {r.get_attribute("data-action") for r in shown} == {"create", "update", "blocked"}
+    assert "20000 all" in browser.find_element(By.ID, "plan-counts").text
+    assert "Rows 1–100 of 14000 · 6000 unchanged hidden" in browser.find_element(By.ID, "shown").text
+    assert first_screen < 2.0, f"first screen in {first_screen:.2f} s"
+    assert len(browser.page_source) < 2_000_000
+    # A new deal reads as its fields, not its request's JSON.
+    fields = browser.find_element(By.CSS_SELECTOR, "tbody.create dl.fields").get_attribute("textContent")
+    assert "Referral NameContoso ERP" in fields and "Customer NameContoso Ltd" in fields  # what is sent
+
+    # The same filters as the plan page, served a page at a time, each within the bound too.
+    for act, expect in ((lambda: browser.find_element(By.ID, "chip-blocked").click(), "of 2000 · blocked"),):
+        started = time.perf_counter()
+        act()
+        assert expect in wait(browser, ec.presence_of_element_located((By.ID, "shown"))).text
+        assert time.perf_counter() - started < 2.0
+    assert {r.get_attribute("data-action") for r in browser.find_elements(By.CSS_SELECTOR, "tbody.r")} == {
+        "blocked"
+    }
+    browser.find_element(By.ID, "chip-blocked").click()  # back to all
+    browser.find_element(By.ID, "q").send_keys("big-19999", Keys.ENTER)
+    found = wait(
+        browser,
+        lambda d: (
+            d.find_elements(By.CSS_SELECTOR, "tbody.r")
+            if "“" in d.find_element(By.ID, "shown").text
+            else None
+        ),
+    )
+    assert [r.find_element(By.TAG_NAME, "code").text for r in found] == ["BIG-19999"]
+    browser.get(url + "?page=140")  # the last page of the rows shown
+    assert "Rows 13901–14000 of 14000" in browser.find_element(By.ID, "shown").text

@@ -437,6 +437,9 @@ class ReferralsClient:
         self.pacer = pacer
         self.correlation_id = str(uuid.uuid4())
         self.last_request_id: str | None = None
+        # Told of each page of referrals read (a listing's, a look-up's): progress shown to
+        # someone waiting on a plan, which may list thousands of pages.
+        self.on_page: Callable[[], None] | None = None
         self._token = token
         self._slots = asyncio.Semaphore(max_connections)
         try:
@@ -655,6 +658,8 @@ class ReferralsClient:
         reply = dataclasses.replace(reply, body=page)
         if not isinstance(page, dict) or not isinstance(page.get("value"), builtins.list):
             raise _not_the_api(reply, url, "a page without a value list")
+        if self.on_page is not None:
+            self.on_page()
         return page
 
     def _next_link(self, page: Mapping[str, Any], seen: set[str]) -> str | None:

@@ -72,13 +72,33 @@ class RowResult:
     timestamp: str | None = None  # ISO 8601, UTC, when the outcome was reached
 
 
-def summary(results: Iterable[RowResult]) -> dict[str, int]:
-    # One pass: the results of a run are read from its journal each time they are iterated.
-    counts = dict.fromkeys(("created", "updated", "unchanged", "failed", "in_doubt", "skipped", "partial"), 0)
-    counts.update(conflict=0, adopted=0)
-    extra = {Outcome.PARTIAL: "partial", Outcome.CONFLICT: "conflict", Outcome.ADOPTED: "adopted"}
-    for r in results:
-        counts[SUMMARY_OF[r.outcome]] += 1
-        if r.outcome in extra:
-            counts[extra[r.outcome]] += 1
-    return counts
+#: The keys of a run's summary beyond SUMMARY_OF's: outcomes also counted on their own.
+_ALSO = {Outcome.PARTIAL: "partial", Outcome.CONFLICT: "conflict", Outcome.ADOPTED: "adopted"}
+
+
+class Tally:
+    """A run's summary counted as its rows finish: what ``summarize`` gives at the end,
+    at every moment on the way (``bulkref serve``'s live counters, a resumed run's rows
+    an earlier run finished included)."""
+
+    def __init__(self) -> None:
+        self.counts = dict.fromkeys(
+            ("created", "updated", "unchanged", "failed", "in_doubt", "skipped", "partial"), 0
+        )
+        self.counts.update(conflict=0, adopted=0)
+        self.rows = 0
+
+    def add(self, result: RowResult) -> None:
+        self.rows += 1
+        self.counts[SUMMARY_OF[result.outcome]] += 1
+        also = _ALSO.get(result.outcome)
+        if also is not None:
+            self.counts[also] += 1
+
+
+def summarize(results: Iterable[RowResult]) -> dict[str, int]:
+    """The summary of a run's results (``apply --format json``'s ``summary``)."""
+    tally = Tally()
+    for r in results:  # one pass: a run's results are read from its journal each time they are iterated
+        tally.add(r)
+    return tally.counts

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bulkref.apply.journal import Journal, StepState, result_of_json
-from bulkref.apply.outcome import Outcome, RowResult, summary
+from bulkref.apply.outcome import Outcome, RowResult, summarize
 from bulkref.errors import JournalError, UnwritableOutput
 from bulkref.plan.model import Action, Plan, RowPlan
 
@@ -217,6 +217,6 @@ def rebuild_results(state: Path | str, out: Path | str | None = None) -> tuple[P
         target = Path(out) if out is not None else default_path(Path(plan.source))
         refuse_input(target, Path(plan.source))
         check_results_path(target, len(plan.rows))
-        counts = summary(rows)
+        counts = summarize(rows)
         write_results(rows, target, source=plan.source, summary=counts, in_order=True)
     return target, counts

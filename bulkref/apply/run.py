@@ -41,14 +41,14 @@ from bulkref.apply.executor import CONSISTENCY_WINDOW, WAIT_IN_DOUBT, Executor
 from bulkref.apply.journal import Journal, plan_digest
 from bulkref.apply.lanes import lanes
 from bulkref.apply.lock import target_lock
-from bulkref.apply.outcome import FINAL, RowResult, summary
+from bulkref.apply.outcome import FINAL, RowResult, summarize
 from bulkref.apply.pacing import Pacer
 from bulkref.apply.reconcile import adopt_existing, adopt_known
 from bulkref.apply.record import JournalResults, check_results_path
 from bulkref.errors import BulkrefError, StalePlan, UnreadablePlan, UnusableFile, UnwritableOutput
 from bulkref.plan.chunks import plan_chunks
 from bulkref.plan.doubts import Ledger, ledger_of
-from bulkref.plan.make import api_label, doubts_of, fingerprint, mapping_fingerprint
+from bulkref.plan.make import api_label, doubts_of, fingerprint, mapping_fingerprint, why_stale
 from bulkref.plan.model import Action, Plan, RowPlan
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ class ApplyRun:
 
     @functools.cached_property
     def summary(self) -> dict[str, int]:
-        return summary(self.results)  # one pass over the journal's results, once
+        return summarize(self.results)  # one pass over the journal's results, once
 
 
 def journal_path(source: Path, api: str, data_dir: Path) -> Path:
@@ -435,25 +435,15 @@ def _saved_plan(path: Path, label: str, mapping: Path | None = None, overwrite_n
             f"'{path}' is not a plan bulkref can read ({e}): make it with "
             "`bulkref plan FILE --out PLAN.json`."
         ) from None
-    source = Path(plan.source)
-    if not source.exists() or fingerprint(source) != plan.fingerprint:
-        raise StalePlan(
-            f"The input '{plan.source}' changed since the plan was made (or is gone): "
-            "run `bulkref plan` again and review the new plan."
-        )
+    stale = why_stale(plan)
+    if stale is not None:
+        raise StalePlan(f"{stale[0].upper()}{stale[1:]}: run `bulkref plan` again and review the new plan.")
     if mapping is not None and (plan.mapping is None or Path(plan.mapping).resolve() != mapping.resolve()):
         made = f"with the mapping '{plan.mapping}'" if plan.mapping else "without a mapping"
         raise StalePlan(
             f"This plan was made {made}, not with '{mapping}': a saved plan is applied as "
             "it was made, so leave --mapping out (or plan again with this mapping)."
         )
-    if plan.mapping is not None:
-        used = Path(plan.mapping)
-        if not used.is_file() or fingerprint(used) != plan.mapping_fingerprint:
-            raise StalePlan(
-                f"The mapping '{plan.mapping}' changed since the plan was made (or is gone): "
-                "run `bulkref plan` again and review the new plan."
-            )
     if plan.api_url is None:
         raise StalePlan(
             "This plan was made --offline, without reading Partner Center: plan again "

@@ -28,7 +28,7 @@ def doctor(api_url: str | None, use_sandbox: bool, fmt: str) -> None:
     """Read-only preflight: the token, listing, the filters the service accepts, the page
     size and how plan and apply will read it. Exit 0 when it works, 1 when it works with
     warnings, 2 when it cannot work."""
-    from bulkref.plan.doctor import run_doctor
+    from bulkref import run_doctor
 
     found = run_doctor(api_url=api_url, sandbox=use_sandbox)
     if fmt == "json":

@@ -188,7 +188,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @_taxonomy_option
 def template(out: Path | None, fmt: str | None, examples: bool, force: bool) -> None:
     """Write the fill-in template (default ./referrals-template.xlsx)."""
-    from bulkref.sheets.template import write_template
+    from bulkref import write_template
 
     if fmt is None:
         fmt = "csv" if out is not None and out.suffix.lower() == ".csv" else "xlsx"
@@ -251,13 +251,12 @@ def validate(file: Path, fmt: str, annotate: Path | None, sheet: str | None, map
 
     Nothing is sent anywhere. Exit 0 when valid, 1 when some rows are invalid,
     2 when the file cannot be read."""
-    from bulkref.validation.check import check_file
-    from bulkref.validation.report import validation_text
+    from bulkref import check_file, validation_text
 
     result = check_file(file, sheet=sheet, mapping=mapping)
     annotated = None
     if annotate is not None:
-        from bulkref.validation.annotate import annotate as write_annotated
+        from bulkref import annotate as write_annotated
 
         annotated = write_annotated(result, annotate)
     if fmt == "json":
@@ -347,7 +346,7 @@ def plan(
     """Dry run: what apply would do for each row of FILE. Reads Partner Center,
     writes nothing there. Exit 0 when every row can be applied, 1 when some
     rows are invalid or blocked, 2 when the file or the API cannot be used."""
-    from bulkref.plan.make import make_plan
+    from bulkref import make_plan
 
     result = make_plan(
         file,
@@ -365,11 +364,11 @@ def plan(
     if fmt == "json":
         click.echo(json.dumps(result.as_json(), ensure_ascii=False, indent=2, default=str))
     elif fmt == "html":
-        from bulkref.plan.review import plan_html
+        from bulkref import plan_html
 
         click.echo(plan_html(result))
     else:
-        from bulkref.plan.review import plan_text
+        from bulkref import plan_text
 
         click.echo(plan_text(result, color=sys.stdout.isatty()))
         if out is not None:
@@ -452,12 +451,10 @@ def apply_command(
     (or the run was stopped), 2 when the file or the API cannot be used, 3 when
     some creates are in doubt (their answer was lost and Partner Center has not
     shown yet whether they were stored: run the same command again later)."""
+    from bulkref import Plan, RowResult, apply_input
     from bulkref.api.destination import Destination, destination
     from bulkref.api.target import resolve
-    from bulkref.apply.outcome import RowResult
-    from bulkref.apply.run import apply_input
     from bulkref.cli.progress import Progress
-    from bulkref.plan.model import Plan
 
     if not yes and not sys.stdin.isatty():
         raise NoTerminal(
@@ -635,7 +632,7 @@ def results_command(state: Path, out: Path | None, fmt: str) -> None:
     """Write the results file of an apply run again, from its journal: what was
     created, with every id, even when the run stopped before writing it. Exit 0
     when written, 2 when the journal or the file cannot be used."""
-    from bulkref.apply.record import rebuild_results
+    from bulkref import rebuild_results
 
     path, counts = rebuild_results(state, out)
     if fmt == "json":

@@ -30,7 +30,7 @@ def map_group() -> None:
 def suggest(export: Path, out: Path | None, force: bool, sheet: str | None) -> None:
     """A starter mapping for EXPORT: its columns matched to template fields,
     the unmapped ones listed as comments. Review it before use."""
-    from bulkref.mapping.suggest import suggest_mapping
+    from bulkref import suggest_mapping
 
     if out is not None and out.exists() and not force:
         raise UnwritableOutput(f"{out} already exists: choose another name, or add --force to replace it.")

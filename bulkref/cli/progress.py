@@ -30,7 +30,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TextIO
 
-from bulkref.apply.outcome import SUMMARY_OF, Outcome
+from bulkref import Outcome
 
 REDRAW_EVERY = 0.1  # seconds between redraws of the terminal line
 LOG_EVERY = 5.0  # seconds between log lines (and at each further tenth of the rows)
@@ -85,7 +85,7 @@ class Progress:
             if self._closed:
                 return
             self.done += 1
-            self.counts[SUMMARY_OF[outcome]] += 1
+            self.counts[outcome.counted_as] += 1
             now = self._clock()
             if self.interactive:
                 if now >= self._next_draw:
@@ -103,7 +103,7 @@ class Progress:
                 return
             self.done += 1
             self.before += 1
-            self.counts[SUMMARY_OF[outcome]] += 1
+            self.counts[outcome.counted_as] += 1
             self._samples = collections.deque([(self._samples[-1][0], self.done)])
             if self.total:
                 self._next_decile = self.done * 10 // self.total + 1

@@ -49,6 +49,29 @@ def mapping_fingerprint(mapping: Path | None) -> str | None:
     return None if mapping is None else fingerprint(mapping)
 
 
+#: ``on_progress(phase, done, total)`` of ``make_plan``.
+Progress = Callable[[str, int, int | None], None]
+
+
+def _quiet(phase: str, done: int, total: int | None) -> None:
+    pass
+
+
+def why_stale(plan: Plan) -> str | None:
+    """Why a saved ``plan`` no longer describes the files it was made from, in words (None:
+    it is current). A plan covers its input's bytes and its mapping's: apply runs exactly
+    what was reviewed, so either file edited, or gone, makes it stale. The one rule, used
+    by ``apply PLAN.json`` and by ``bulkref serve`` alike."""
+    source = Path(plan.source)
+    if not source.is_file() or fingerprint(source) != plan.fingerprint:
+        return f"the input '{plan.source}' changed since the plan was made (or is gone)"
+    if plan.mapping is not None:
+        used = Path(plan.mapping)
+        if not used.is_file() or fingerprint(used) != plan.mapping_fingerprint:
+            return f"the mapping '{plan.mapping}' changed since the plan was made (or is gone)"
+    return None
+
+
 async def plan_file(
     path: Path,
     client: ReferralsClient | None,
@@ -59,14 +82,17 @@ async def plan_file(
     overwrite_newer: bool = False,
     target: dict[str, Any] | None = None,
     lookup: Lookup | str | None = None,
+    on_progress: Progress | None = None,
 ) -> Plan:
     """The plan of ``path`` (read through the ``mapping`` file, if any) against
     what ``client`` reads (None: offline, every row new). ``target`` names where
     (``Destination.as_json()``), for the reviewer; ``overwrite_newer`` lets rows
     made from an older version of their referral win over Partner Center's.
     ``lookup`` (a ``Lookup``, or its mode: auto, filtered, scan; None: auto) says how
-    Partner Center is read (bulkref.plan.remote)."""
+    Partner Center is read (bulkref.plan.remote). ``on_progress`` as ``make_plan``'s."""
     from bulkref.plan.remote import as_lookup, fetch, scan_ahead
+
+    report = on_progress or _quiet
 
     mapping = None if mapping is None else Path(mapping)
     reads = as_lookup(lookup)
@@ -95,10 +121,13 @@ async def plan_file(
             with contextlib.suppress(BaseException):
                 (await ahead).close()
             raise
+    rows = validated.report.rows
+    report("read", rows, rows)
     if client is None:
         remote = Remote(offline=True)
     else:
         remote = await fetch(client, reads, validated, None if ahead is None else await ahead)
+    report("planning", 0, rows)
     try:
         made = plan(
             validated,
@@ -112,6 +141,7 @@ async def plan_file(
     finally:
         if remote.release is not None:
             remote.release()
+    report("planned", len(made.rows), rows)
     if client is not None:
         made = dataclasses.replace(made, lookup=remote.strategy)
     if client is not None and target is not None:
@@ -143,14 +173,29 @@ def make_plan(
     lookup: str = "auto",
     on_note: Callable[[str], None] | None = None,
     caller: Caller | None = None,
+    on_progress: Progress | None = None,
 ) -> Plan:
     """``bulkref plan`` as a call. ``lookup``: how Partner Center is read (auto, filtered,
     scan); ``on_note`` hears a switch to a scan when the service refuses a filter;
-    ``caller``: whom Partner Center is read as (a person signed in through ``serve``)."""
+    ``caller``: whom Partner Center is read as (a person signed in through ``serve``).
+
+    ``on_progress(phase, done, total)``, for someone waiting: ``"read"`` once the sheet is
+    read and checked (its rows), ``"listed"`` at each page of referrals read from Partner
+    Center (pages so far, total None: a listing does not say how many), ``"planning"`` and
+    ``"planned"`` (rows). Called from the thread that plans; it should only record."""
     path = Path(path)
+    report = on_progress or _quiet
     if offline:
         return asyncio.run(
-            plan_file(path, None, api_url=None, sheet=sheet, mapping=mapping, overwrite_newer=overwrite_newer)
+            plan_file(
+                path,
+                None,
+                api_url=None,
+                sheet=sheet,
+                mapping=mapping,
+                overwrite_newer=overwrite_newer,
+                on_progress=report,
+            )
         )
     from bulkref.api import target
     from bulkref.api.destination import destination
@@ -161,6 +206,14 @@ def make_plan(
             async with where.client() as client:
                 from bulkref.plan.remote import Lookup
 
+                pages = 0
+
+                def listed() -> None:
+                    nonlocal pages
+                    pages += 1
+                    report("listed", pages, None)
+
+                client.on_page = listed
                 return await plan_file(
                     path,
                     client,
@@ -170,6 +223,7 @@ def make_plan(
                     overwrite_newer=overwrite_newer,
                     target=destination(where).as_json(),
                     lookup=Lookup(lookup, on_note),
+                    on_progress=report,
                 )
 
         made = asyncio.run(run())

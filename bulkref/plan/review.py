@@ -574,3 +574,74 @@ def _html_step(step: Step, after: str) -> str:
         + (f'<ul class="fill">{fill}</ul>' if fill else "")
         + f"<pre>{_e(body)}</pre></li>"
     )
+
+
+# ---------------------------------------------------------------------------- one row, as data
+
+
+def deal_fields(row: RowPlan) -> list[tuple[str, str]]:
+    """What a create sends, as the sheet's columns: (header, value as a reviewer reads it)
+    in the template's order, blanks left out. A reviewer approves a deal, not its request
+    JSON; the bodies themselves stay in the plan (``step.body``). Empty for other rows."""
+    from bulkref.plan.payload import row_of
+    from bulkref.spec.columns import SPEC
+
+    bodies = [s.body for s in row.steps if s.method == "POST" and isinstance(s.body, dict)]
+    if row.action is not Action.CREATE or not bodies:
+        return []
+    cells = row_of(bodies[0], bodies[1:])
+    if row.deal_type:
+        cells["deal_type"] = row.deal_type  # the plan's word for it, as the sheet said
+    fields = []
+    for key, value in cells.items():
+        text = format_value(value, limit=None)
+        if text != BLANK:
+            fields.append((SPEC.column(key).header, text))
+    return fields
+
+
+def review_row(row: RowPlan, with_sheet: bool = False) -> dict[str, Any]:
+    """One row of a plan as a review page shows it, as plain data (every value text, to be
+    escaped by whoever renders it): what ``plan_html`` draws for the row, for a page that
+    draws rows a page at a time (``bulkref serve``)."""
+    numbers = _step_numbers(row.steps)
+    return {
+        "action": str(row.action),
+        "symbol": SYMBOL[row.action],
+        "where": f"{row.sheet} {row.row}" if with_sheet else str(row.row),
+        "external_id": row.external_id,
+        "deal_type": row.deal_type,
+        "name": referral_name(row),
+        "referral_id": row.referral_id,
+        "reason": row.reason,
+        "changed_since": bool(row.changed_since),
+        # Updates open: their field diff is the heart of the review.
+        "open": row.action is Action.UPDATE or bool(row.changed_since),
+        "changes": [
+            {
+                "field": c.field,
+                "old": format_value(c.old, limit=None),
+                "new": format_value(c.new, limit=None),
+                "kind": {"+": "add", "-": "del", "~": "mod"}[_change_symbol(c)],
+            }
+            for c in row.changes
+        ],
+        "fields": deal_fields(row),
+        "steps": [
+            {
+                "method": s.method,
+                "path": s.path,
+                "what": s.what,
+                "if_match": s.if_match,
+                "after": _after(s, numbers),
+                "fill": list(s.fill.items()),
+                "body": json.dumps(s.body, ensure_ascii=False, indent=2, default=str),
+            }
+            for s in row.steps
+        ],
+    }
+
+
+def row_search_text(row: RowPlan) -> str:
+    """What a review page's text filter matches in a row (lower-cased once, here)."""
+    return _search_text(row)

@@ -3,8 +3,10 @@
 Start (``/``) -> Check -> Review -> Approve and apply -> Results, and Export.
 Every page is rendered on the server with autoescaping on, so each value from a
 sheet or from Partner Center is text, never markup. Every POST is a form with
-the CSRF token (``security.check_csrf``). Long calls (apply, export) run in
-background threads (``jobs``) and the pages poll ``progress.json``.
+the CSRF token (``security.check_csrf``). Long calls (plan, apply, export) run in
+background threads (``jobs``) and the pages poll their progress. The review page
+reads a plan a page of rows at a time (``reviewing``). Every rule (is a plan
+current, what a run's summary counts) is the library's, through ``bulkref``.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 import bulkref
-from bulkref.web import oversight, security, views, wording
+from bulkref.web import oversight, reviewing, security, views, wording
 from bulkref.web.approvals import Rules, complete, require_confirmation, withdrawal
 from bulkref.web.audit import Trail
 from bulkref.web.cell_fix import CellFixes
@@ -113,6 +115,7 @@ class App:
         self.render.env.globals["sheet_notes"] = wording.sheet_notes
         self.mappings = MappingPages(self)
         self.cells = CellFixes(self)
+        self._prints: dict[Path, tuple[tuple[int, int], str]] = {}
 
     @property
     def target(self) -> bulkref.TargetInfo:
@@ -185,18 +188,43 @@ class App:
         self.record(imp, "withdraw", actor, {"approvedBy": entry["approvedBy"], "why": why})
         return self.store.update_meta(imp, withdrawn=[*imp.meta.get("withdrawn", []), entry])
 
-    def _plan_state(self, imp: Import) -> tuple[bulkref.Plan | None, bool]:
-        """(the saved plan, whether it is of the import's current input and mapping)."""
-        if not imp.plan_path.is_file():
-            return None, False
+    def plan_print(self, imp: Import) -> str | None:
+        """The fingerprint of the import's plan.json (None: no plan), hashed again only
+        when the file changed: every page of every import asks, and a plan of 20,000
+        rows is tens of megabytes."""
+        try:
+            stat = imp.plan_path.stat()
+        except OSError:
+            return None
+        key = (stat.st_mtime_ns, stat.st_size)
+        known = self._prints.get(imp.plan_path)
+        if known is None or known[0] != key:
+            known = (key, bulkref.fingerprint(imp.plan_path))
+            self._prints[imp.plan_path] = known
+        return known[1]
+
+    def _saved_plan(self, imp: Import) -> tuple[bulkref.Plan, int] | None:
+        """(the saved plan, its rows read a page at a time; how many sheets they are from)."""
+        printed = self.plan_print(imp)
+        if printed is None:
+            return None
+        found = reviewing.load(imp.review_path, printed)
+        if found is not None:
+            return found
+        # A plan.json without its index (made before there was one): read once, indexed.
         try:
             plan = bulkref.Plan.from_json(json.loads(imp.plan_path.read_text(encoding="utf-8")))
+            reviewing.build(plan, imp.review_path, printed)
         except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return reviewing.load(imp.review_path, printed)
+
+    def _plan_state(self, imp: Import) -> tuple[bulkref.Plan | None, bool]:
+        """(the saved plan, whether it is of the import's current input and mapping)."""
+        found = self._saved_plan(imp)
+        if found is None:
             return None, False
-        current = plan.fingerprint == bulkref.fingerprint(imp.input) and plan.mapping_fingerprint == (
-            bulkref.fingerprint(imp.mapping) if imp.mapping is not None else None
-        )
-        return plan, current
+        return found[0], bulkref.why_stale(found[0]) is None
 
     def _approval(self, imp: Import) -> dict[str, Any] | None:
         """The approval, if it is of the saved plan as it is now and has every approver it needs."""
@@ -206,9 +234,10 @@ class App:
     def _approvals(self, imp: Import) -> dict[str, Any] | None:
         """The approvals given so far, if they are of the saved plan as it is now."""
         approval = imp.approval()
-        if approval is None or not imp.plan_path.is_file():
+        if approval is None:
             return None
-        return approval if approval.get("planFingerprint") == bulkref.fingerprint(imp.plan_path) else None
+        printed = self.plan_print(imp)
+        return approval if printed is not None and approval.get("planFingerprint") == printed else None
 
     def step(self, imp: Import) -> str:
         """How far the import has come, for the list and the step bar."""
@@ -362,17 +391,34 @@ class App:
     # -- review -------------------------------------------------------------------------------
     async def review(self, request: Request) -> Response:
         imp = self._import(request)
-        plan, current = self._plan_state(imp)
+        job = self.jobs.get("plan", imp.id)
+        if job is not None and job.running:
+            return self.page(request, "review.html", imp, active="review", planning=job.snapshot())
+        found = await run_in_threadpool(self._saved_plan, imp)
+        plan, sheets = found if found is not None else (None, 1)
+        current = plan is not None and bulkref.why_stale(plan) is None
+        error = self.hide(job.error, imp) if job is not None and job.state == "failed" and job.error else None
+        if plan is None or not current:
+            return self.page(
+                request, "review.html", imp, active="review", plan=None, stale=plan is not None, error=error
+            )
+        chosen = reviewing.Filter.of(request.query_params, "hidden" if plan.summary["unchanged"] else "shown")
+        shown = await run_in_threadpool(reviewing.page, imp.review_path, chosen, sheets)
         return self.page(
             request,
             "review.html",
             imp,
             active="review",
-            plan=plan if current else None,
-            stale=plan is not None and not current,
+            plan=plan,
+            stale=False,
             approval=self._approval(imp),
-            plan_fingerprint=bulkref.fingerprint(imp.plan_path) if plan is not None and current else None,
-            error=None,
+            plan_fingerprint=self.plan_print(imp),
+            error=error,
+            chosen=chosen,
+            shown=shown,
+            total=len(plan.rows),
+            prepared=imp.meta.get("updated") or imp.created,
+            preparer=imp.meta.get("preparedBy"),
         )
 
     async def make_plan(self, request: Request) -> Response:
@@ -386,36 +432,33 @@ class App:
         actor = self.people.actor(request)
         caller = self.caller(request)
 
-        def make() -> None:
-            plan = bulkref.make_plan(
-                imp.input,
-                api_url=self.settings.api_url,
-                sandbox=self.settings.sandbox,
-                mapping=imp.mapping,
-                caller=caller,
-            )
-            self._withdraw(imp, actor, "the plan was made again")
-            self.store.forget_run(imp)  # the last run, kept whole with the plan it ran
-            plan.save(imp.plan_path)
-            imp.approval_path.unlink(missing_ok=True)  # an approval is of one plan
-            self.record(imp, "plan", actor, {"summary": plan.summary, "target": self.target.name})
-
-        try:
-            await run_in_threadpool(make)
-        except bulkref.BulkrefError as e:
-            return self.page(
-                request,
-                "review.html",
-                imp,
-                active="review",
-                plan=None,
-                stale=False,
-                approval=None,
-                plan_fingerprint=None,
-                error=self.hide(str(e), imp),
-            )
-        log.info("import %s planned", imp.id)
+        # None: one is being made already, and the page shows it.
+        self.jobs.start_plan(imp, lambda plan: self.keep_plan(imp, plan, actor), caller)
         return _see(f"/imports/{imp.id}/review")
+
+    def keep_plan(self, imp: Import, plan: bulkref.Plan, actor: Actor | None = None) -> None:
+        """``plan`` as the import's plan: plan.json (what apply runs and a reviewer downloads)
+        and the index its review pages read; an approval of the last plan goes with it (its
+        withdrawal recorded), and the last run is kept whole with the plan it ran."""
+        if actor is not None:
+            self._withdraw(imp, actor, "the plan was made again")
+        self.store.forget_run(imp)  # before the new plan replaces the one that run ran
+        plan.save(imp.plan_path)
+        self._prints.pop(imp.plan_path, None)  # hashed anew, whatever its time stamp says
+        printed = self.plan_print(imp)
+        assert printed is not None  # just written
+        reviewing.build(plan, imp.review_path, printed)
+        imp.approval_path.unlink(missing_ok=True)  # an approval is of one plan
+        if actor is not None:
+            self.record(imp, "plan", actor, {"summary": plan.summary, "target": self.target.name})
+        log.info("import %s planned", imp.id)
+
+    async def plan_progress(self, request: Request) -> Response:
+        imp = self._import(request)
+        job = self.jobs.get("plan", imp.id)
+        if job is None:
+            return JSONResponse({"kind": "plan", "state": "done" if imp.plan_path.is_file() else "idle"})
+        return JSONResponse(self._shown_job(job.snapshot(), imp))
 
     async def plan_html(self, request: Request) -> Response:
         imp = self._import(request)
@@ -676,7 +719,9 @@ class App:
         if path is None or (job is not None and job.running):
             raise HTTPException(404, "The export is not written yet.")
         media = XLSX if path.suffix == ".xlsx" else "text/csv"
-        return FileResponse(path, filename=f"referrals-export-{export_id[:8]}{path.suffix}", media_type=media)
+        # The export's own id (its date, time and a random part): a second export of the day,
+        # in a browser that replaces a file of the same name, does not overwrite the first.
+        return FileResponse(path, filename=f"referrals-export-{export_id}{path.suffix}", media_type=media)
 
     # -- errors -------------------------------------------------------------------------------
     async def error(self, request: Request, exc: Exception) -> Response:
@@ -748,6 +793,7 @@ def create_app(settings: Settings) -> Any:
         Route("/imports/{id}/plan", app.make_plan, methods=["POST"]),
         Route("/imports/{id}/plan.html", app.plan_html),
         Route("/imports/{id}/plan.json", app.plan_json),
+        Route("/imports/{id}/plan-progress.json", app.plan_progress),
         Route("/imports/{id}/approve", app.approve, methods=["POST"]),
         Route("/imports/{id}/apply", app.apply_page, methods=["GET"]),
         Route("/imports/{id}/apply", app.apply, methods=["POST"]),

@@ -1,4 +1,4 @@
-"""Long calls (apply, export) in background threads, with the progress a page polls.
+"""Long calls (plan, apply, export) in background threads, with the progress a page polls.
 
 One job per import at a time: a second apply of an import is refused while the
 first runs (and, across processes, the journal's exclusive lock refuses it).
@@ -125,20 +125,25 @@ class Jobs:
         job = self._claim("apply", imp.id)
         if job is None:
             return None
-        previous = {r["row"]: r["outcome"] for r in imp.results()}
         write_json(imp.run_path, {"state": "running", "started": now()})
+        tally = bulkref.Tally()  # the library's summary, counted as rows finish
+        job.counts = {k: tally.counts[k] for k in COUNTS}
 
         def confirm(plan: bulkref.Plan, resumed: bool) -> bool:
             job.total = len(plan.rows)
-            if resumed:  # rows an earlier run finished are not sent again: count them as done
-                job.done_before = sum(1 for o in previous.values() if bulkref.Outcome(o).final)
-                job.done = job.done_before
             job.state = "stopping" if job.stop.is_set() else "running"
             return True
 
-        def on_result(result: bulkref.RowResult) -> None:
-            job.done += 1
-            job.counts[result.outcome.counted_as] += 1  # adopted rows count as unchanged, as in the summary
+        def count(result: bulkref.RowResult) -> None:
+            tally.add(result)
+            job.done = tally.rows
+            job.counts = {k: tally.counts[k] for k in COUNTS}
+
+        def done_before(result: bulkref.RowResult) -> None:
+            # A row an earlier run finished: counted, so that a resumed run goes on from
+            # where it stopped, but kept out of this run's rate (it took no time now).
+            count(result)
+            job.done_before = tally.rows
 
         def work(job: Job) -> None:
             try:
@@ -150,11 +155,10 @@ class Jobs:
                     results=imp.results_path,
                     state=imp.journal_path,
                     confirm=confirm,
-                    on_result=on_result,
+                    on_result=count,
                     on_note=job.notes.append,
                     stop=job.stop,
-                    # The page counts the rows an earlier run finished itself (done_before).
-                    on_done_before=lambda result: None,
+                    on_done_before=done_before,
                     wait_in_doubt=self.wait_in_doubt,
                     caller=caller,
                 )
@@ -171,7 +175,6 @@ class Jobs:
                 raise
             write_json(imp.results_json, [_plain(r) for r in run.results])
             job.counts = {k: run.summary[k] for k in COUNTS}
-            job.done = sum(1 for r in run.results if r.error_code != "notReached")
             job.state = "interrupted" if run.interrupted else "done"
             write_json(
                 imp.run_path,
@@ -190,6 +193,45 @@ class Jobs:
         job.state = "stopping"
         job.notes.append("Stopping: finishing the calls in flight.")
         return True
+
+    # -- plan ---------------------------------------------------------------------------------
+    def start_plan(
+        self, imp: Import, saved: Callable[[bulkref.Plan], None], caller: bulkref.Caller | None = None
+    ) -> Job | None:
+        """The plan of ``imp``'s input, made in the background with its progress (rows read,
+        pages of Partner Center listed, rows planned); ``saved(plan)`` keeps it. None when
+        one is being made already."""
+        job = self._claim("plan", imp.id)
+        if job is None:
+            return None
+        job.phase = "reading the sheet and Partner Center"
+        job.counts = {"rows": 0, "pages": 0}
+
+        def on_progress(phase: str, done: int, total: int | None) -> None:
+            job.state = "running"
+            if phase == "listed":
+                job.counts = {**job.counts, "pages": done}
+            elif phase == "read":
+                job.counts = {**job.counts, "rows": done}
+                job.total = total
+            else:  # planning, planned: rows
+                job.phase, job.done, job.total = phase, done, total
+
+        def work(job: Job) -> None:
+            plan = bulkref.make_plan(
+                imp.input,
+                api_url=self.api_url,
+                sandbox=self.sandbox,
+                mapping=imp.mapping,
+                on_note=job.notes.append,
+                on_progress=on_progress,
+                caller=caller,
+            )
+            job.phase = "saving"
+            saved(plan)
+            job.state = "done"
+
+        return self._start(job, work)
 
     # -- export -------------------------------------------------------------------------------
     def start_export(

@@ -7,8 +7,9 @@ the apply journal, ``run.json`` (the last run's state) and the results, the
 audit trail (``audit.jsonl``, see ``audit``), and ``runs/<n>/``: every earlier
 run, kept whole (its state, results, journal, and the plan and approval it ran)
 when a new plan or input starts a new round. Results are never deleted. Every
-JSON file is written to a temporary name and renamed, so a crash mid-write
-leaves the previous version, not half a file.
+JSON file is written as bulkref writes every file that must never be half
+written (``bulkref.files.atomic_write``: flushed to disk, then renamed), so a
+crash mid-write leaves the previous version, not half a file.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import bulkref
 
 INPUT_SUFFIXES = (".xlsx", ".xlsm", ".csv")
 MAPPING_SUFFIXES = (".toml",)
@@ -82,9 +85,8 @@ def hide_paths(text: str, pairs: list[tuple[str, str]]) -> str:
 
 
 def write_json(path: Path, doc: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+    data = json.dumps(doc, ensure_ascii=False, indent=2, default=str).encode("utf-8")
+    bulkref.atomic_write(path, "wb", lambda f: f.write(data), what=path.name)
 
 
 def read_json(path: Path) -> Any:
@@ -127,6 +129,10 @@ class Import:
     @property
     def plan_path(self) -> Path:
         return self.folder / "plan.json"
+
+    @property
+    def review_path(self) -> Path:
+        return self.folder / "review.sqlite"  # the plan a page at a time (web.reviewing)
 
     @property
     def approval_path(self) -> Path:
@@ -213,7 +219,7 @@ class Store:
             meta["history"] = [*meta.get("history", []), {"name": meta.get("name"), "replaced": now()}]
             (imp.folder / str(meta["input"])).unlink(missing_ok=True)
         meta.update(input=filename, name=name, updated=now(), preparedBy=prepared_by)
-        for stale in (imp.plan_path, imp.approval_path, imp.annotated_path):
+        for stale in (imp.plan_path, imp.review_path, imp.approval_path, imp.annotated_path):
             stale.unlink(missing_ok=True)
         self.forget_run(imp)
         write_json(imp.folder / "meta.json", meta)
@@ -277,7 +283,7 @@ class Store:
         if meta.get("mapping"):
             (imp.folder / str(meta["mapping"])).unlink(missing_ok=True)
         meta.update(mapping=filename, mapping_name=name)
-        for stale in (imp.plan_path, imp.approval_path, imp.annotated_path):
+        for stale in (imp.plan_path, imp.review_path, imp.approval_path, imp.annotated_path):
             stale.unlink(missing_ok=True)
         write_json(imp.folder / "meta.json", meta)
         return Import(imp.id, imp.folder, meta)

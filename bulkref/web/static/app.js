@@ -72,7 +72,12 @@ function progress() {
           setTimeout(tick, 400);
         } else {
           var download = box.getAttribute("data-download");
-          if (download && p.state === "done") window.location.assign(download);
+          if (download && p.state === "done") {
+            // A browser may refuse a download nobody clicked for: the link is there at once.
+            var link = box.querySelector("[data-when-done]");
+            if (link) link.hidden = false;
+            window.location.assign(download);
+          }
           setTimeout(function () { window.location.reload(); }, download ? 600 : 0);
         }
       })
