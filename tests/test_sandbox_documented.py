@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from helpers import RunningSandbox, http, referral_body
 
 from bulkref.sandbox import command
+from bulkref.sandbox import server as sandbox_server
 from bulkref.sandbox.options import SandboxOptions
 
 Factory = Callable[..., RunningSandbox]
@@ -104,7 +105,8 @@ def test_the_command_leaves_replay_to_the_profile_unless_told(monkeypatch: pytes
     """Partner API REST headers page (no replay promised): ``--replay-request-ids`` /
     ``--no-replay-request-ids`` keep working; without either the profile decides."""
     seen: list[SandboxOptions] = []
-    monkeypatch.setattr(command, "serve", lambda options, ready, certificate: seen.append(options))
+    # The command loads its server when it runs: the patch goes where it is loaded from.
+    monkeypatch.setattr(sandbox_server, "serve", lambda options, ready, certificate: seen.append(options))
     for args, expected in [
         ([], True),
         (["--no-replay-request-ids"], False),
@@ -444,7 +446,8 @@ def test_the_command_takes_and_explains_the_new_switches(monkeypatch: pytest.Mon
     """Create a referral (transitions table: Closed -> Closed) and Referral resources (FY26):
     --closed and --solution-areas are flags; the documented profile fixes them."""
     seen: list[SandboxOptions] = []
-    monkeypatch.setattr(command, "serve", lambda options, ready, certificate: seen.append(options))
+    # The command loads its server when it runs: the patch goes where it is loaded from.
+    monkeypatch.setattr(sandbox_server, "serve", lambda options, ready, certificate: seen.append(options))
     result = CliRunner().invoke(
         command.sandbox, ["--closed", "open", "--solution-areas", "any", "--port", "0"]
     )

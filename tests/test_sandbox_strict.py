@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from helpers import RunningSandbox, http, referral_body
 
 from bulkref.sandbox import command
+from bulkref.sandbox import server as sandbox_server
 from bulkref.sandbox.options import SandboxOptions
 from bulkref.sandbox.replay import Replays
 
@@ -474,7 +475,8 @@ def test_all_documented_switches_together(sandbox_factory: Factory) -> None:
 
 def test_the_command_passes_every_switch_on(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[SandboxOptions] = []
-    monkeypatch.setattr(command, "serve", lambda options, ready, certificate: seen.append(options))
+    # The command loads its server when it runs: the patch goes where it is loaded from.
+    monkeypatch.setattr(sandbox_server, "serve", lambda options, ready, certificate: seen.append(options))
     args = ["--profile", "documented", "--list-lag", "2.5", "--no-replay-request-ids", "--port", "0"]
     result = CliRunner().invoke(command.sandbox, args)
     assert result.exit_code == 0, result.output
