@@ -61,9 +61,9 @@ _PUBLIC: dict[str, str] = {
     "RowResult": "bulkref.apply.outcome",
     "Outcome": "bulkref.apply.outcome",
     # export
-    "export_referrals": "bulkref.export.referrals",
-    "compose_filter": "bulkref.export.referrals",
-    "get_referral": "bulkref.export.referrals",
+    "export_referrals": "bulkref.export.run",
+    "compose_filter": "bulkref.export.query",
+    "get_referral": "bulkref.export.get",
     # problems, and every error a user can meet (bulkref.errors)
     "Problem": "bulkref.problems",
     "ProblemCode": "bulkref.problems",
@@ -161,7 +161,9 @@ if TYPE_CHECKING:
         UnusableFile,
         UnwritableOutput,
     )
-    from bulkref.export.referrals import compose_filter, export_referrals, get_referral
+    from bulkref.export.get import get_referral
+    from bulkref.export.query import compose_filter
+    from bulkref.export.run import export_referrals
     from bulkref.mapping.catalog import mapping_fields, profile_export
     from bulkref.mapping.file import load_mapping
     from bulkref.mapping.suggest import suggest_mapping

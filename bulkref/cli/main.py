@@ -651,7 +651,7 @@ def results_command(state: Path, out: Path | None, fmt: str) -> None:
 def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value is None:
         return None
-    from bulkref.export.referrals import odata_datetime
+    from bulkref.export.query import odata_datetime
 
     try:
         return odata_datetime(value)
@@ -768,12 +768,8 @@ def export_command(
     The flags narrow the listing and combine with --filter into one $filter.
     Exit 0 when written, 2 when the API or the file cannot be used."""
     from bulkref.cli.progress import ExportDisplay
-    from bulkref.export.referrals import (
-        check_output,
-        compose_filter,
-        default_path,
-        export_referrals,
-    )
+    from bulkref.export.query import compose_filter
+    from bulkref.export.run import check_output, default_path, export_referrals
 
     # Before a long read, not after.
     path = check_output(out or default_path(csv=layout != "template"), force, layout)
@@ -830,7 +826,7 @@ def export_command(
 def get_command(referral_id: str, api_url: str | None, use_sandbox: bool, fmt: str) -> None:
     """Print one referral. Exit 0 when found, 1 when there is no referral with
     that id, 2 when the API cannot be used."""
-    from bulkref.export.referrals import get_referral, referral_json, referral_text
+    from bulkref.export.get import get_referral, referral_json, referral_text
 
     view = get_referral(referral_id, api_url=api_url, sandbox=use_sandbox)
     click.echo(referral_json(view) if fmt == "json" else referral_text(view))

@@ -27,18 +27,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from bulkref.export.referrals import (
-    CHUNK_ROWS,
-    ProgressCallback,
-    Spool,
-    XlsxSkeleton,
-    _CellWriters,
-    _reported,
-    write_export,
-    xlsx_skeleton,
-)
-from bulkref.sheets import template
-from bulkref.sheets import xlsxstream as sheetxml
+from bulkref.export.progress import ProgressCallback, reported
+from bulkref.export.sheet import CHUNK_ROWS, CellWriters, XlsxSkeleton, write_export, xlsx_skeleton
+from bulkref.export.spool import Spool
+from bulkref.sheets import template, xlsxstream
 from bulkref.spec.columns import SPEC
 
 # Below this many rows a second process costs more than it saves (it starts at
@@ -61,7 +53,7 @@ def write_spool(out: Path, spool: Spool, folder: Path, rows: int, report: Progre
     own = int(rows * OWN_SHARE)
     split = spool.row_seq(own) if rows >= MIN_ROWS and (os.cpu_count() or 1) > 1 else None
     if split is None:
-        return write_export(out, _reported(spool.rows(), rows, report), spool.counts, rows)
+        return write_export(out, reported(spool.rows(), rows, report), spool.counts, rows)
     csv_file = out.suffix.lower() == ".csv"
     skeleton = None if csv_file else xlsx_skeleton(spool.counts, rows)
     part = folder / f"rows-from-{own + 2}{out.suffix.lower()}"
@@ -83,7 +75,7 @@ def write_spool(out: Path, spool: Spool, folder: Path, rows: int, report: Progre
 
     def csv_rows(f: IO[str]) -> None:
         nonlocal written
-        written = template.write_csv_rows(f, _reported(spool.rows(until=split), rows, report), spool.counts)
+        written = template.write_csv_rows(f, reported(spool.rows(until=split), rows, report), spool.counts)
         made = child_rows()
         if made is None:
             written += template.write_csv_rows(f, later_rows(), spool.counts, header=False)
@@ -100,11 +92,11 @@ def write_spool(out: Path, spool: Spool, folder: Path, rows: int, report: Progre
 
         def chunks() -> Iterator[bytes]:
             nonlocal written
-            first = _reported(spool.rows(until=split), rows, report)
-            yield from sheetxml.chunks(cells.rows_xml(first, 2), CHUNK_ROWS)
+            first = reported(spool.rows(until=split), rows, report)
+            yield from xlsxstream.chunks(cells.rows_xml(first, 2), CHUNK_ROWS)
             made = child_rows()
             if made is None:
-                yield from sheetxml.chunks(cells.rows_xml(later_rows(), own + 2), CHUNK_ROWS)
+                yield from xlsxstream.chunks(cells.rows_xml(later_rows(), own + 2), CHUNK_ROWS)
                 return
             with part.open("rb") as data:
                 while chunk := data.read(_READ_CHUNK):
@@ -117,9 +109,9 @@ def write_spool(out: Path, spool: Spool, folder: Path, rows: int, report: Progre
     try:
         child.start(skeleton)
         if csv_file:
-            sheetxml.atomic_write(out, "w", csv_rows, what="export")
+            xlsxstream.atomic_write(out, "w", csv_rows, what="export")
         else:
-            sheetxml.atomic_write(out, "wb", xlsx_rows, what="export")
+            xlsxstream.atomic_write(out, "wb", xlsx_rows, what="export")
     finally:
         child.stop()
         with contextlib.suppress(OSError):
@@ -205,9 +197,9 @@ def _write_part(
                     made = template.write_csv_rows(f, rows, counts, header=False)
             else:
                 assert styles is not None
-                cells = _CellWriters(SPEC.columns(counts), styles)
+                cells = CellWriters(SPEC.columns(counts), styles)
                 with open(part, "wb") as out:
-                    for chunk in sheetxml.chunks(cells.rows_xml(rows, first_row), CHUNK_ROWS):
+                    for chunk in xlsxstream.chunks(cells.rows_xml(rows, first_row), CHUNK_ROWS):
                         out.write(chunk)
                 made = cells.rows_written
         pipe.send(made)
