@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "bulkref"
 # Stages in the order data flows; a module may import its own stage and earlier ones.
 ORDER = [
     {"bulkref.errors", "bulkref.problems", "bulkref.files", "bulkref.redact"},
-    {"bulkref.second_process", "bulkref.serving"},
+    {"bulkref.second_process", "bulkref.serving", "bulkref.stop_signals"},
     {"bulkref.spec"},
     {"bulkref.sheets"},
     {"bulkref.mapping"},

@@ -12,7 +12,7 @@ SANDBOX = "bulkref.sandbox"
 MAY_USE_SANDBOX = ("bulkref.api.target", "bulkref.cli")
 # Process plumbing the sandbox shares with the rest (serving an app with uvicorn, SIGTERM
 # as Ctrl-C): it knows nothing of Partner Center or of the client, and imports nothing of bulkref.
-PLUMBING = ("bulkref.serving",)
+PLUMBING = ("bulkref.serving", "bulkref.stop_signals")
 
 
 def module_name(path: Path) -> str:

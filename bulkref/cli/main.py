@@ -6,7 +6,6 @@ rows are invalid or some calls failed; 2 the command could not do its job.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import json
 import sys
@@ -72,8 +71,11 @@ class _Group(click.Group):
 
     def invoke(self, ctx: click.Context) -> object:
         from bulkref.redact import redact
+        from bulkref.stop_signals import terminate_as_interrupt
 
-        _terminate_as_interrupt()
+        # SIGTERM (``timeout``, CI, ``docker stop``) ends a command like Ctrl-C: its
+        # ``finally`` blocks run, temporary files go, and apply stops gracefully.
+        terminate_as_interrupt()
         try:
             return super().invoke(ctx)
         except BulkrefError as e:
@@ -104,19 +106,6 @@ def _traceback(ctx: click.Context) -> None:
         from bulkref.redact import redact
 
         click.echo(redact(traceback.format_exc()).rstrip(), err=True)
-
-
-def _terminate_as_interrupt() -> None:
-    """SIGTERM (``timeout``, CI, ``docker stop``) ends a command like Ctrl-C: its
-    ``finally`` blocks run, temporary files go, and apply stops gracefully (it
-    installs its own handler while it runs). Where SIGTERM cannot be caught, nothing changes."""
-    import signal
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    with contextlib.suppress(ValueError, OSError, AttributeError):  # not the main thread; no SIGTERM
-        signal.signal(signal.SIGTERM, interrupt)
 
 
 def _format_option(help: str, *choices: str) -> Callable[[Callable[..., None]], Callable[..., None]]:

@@ -5,13 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import contextlib
 import logging
-import signal
 import socket
-import threading
-from collections.abc import Callable, Iterator
-from types import FrameType
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
@@ -21,6 +17,7 @@ from bulkref.sandbox.options import SandboxOptions
 from bulkref.sandbox.tls import LoopbackCertificate
 from bulkref.serving import ServerNotStarted, ServerThread, log_to_stderr, root_url, uvicorn_server
 from bulkref.serving import bind as bind_socket
+from bulkref.stop_signals import stopping_as_interrupt
 
 log = logging.getLogger("bulkref.sandbox")
 
@@ -151,28 +148,6 @@ class SandboxServer:
         self.stop()
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
-@contextlib.contextmanager
-def _stop_signals_interrupt() -> Iterator[None]:
-    """SIGTERM (and Ctrl-Break on Windows) stop like Ctrl-C. uvicorn stops
-    gracefully on them, then raises the signal again for the handler that was in
-    place before it ran; the default one would end the process before the
-    ``finally`` clauses that close the store and remove the TLS folder."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    names = [signal.SIGTERM] + ([signal.SIGBREAK] if hasattr(signal, "SIGBREAK") else [])
-    previous = {name: signal.signal(name, _interrupt) for name in names}
-    try:
-        yield
-    finally:
-        for name, handler in previous.items():
-            signal.signal(name, handler)
-
-
 def serve(
     options: SandboxOptions,
     ready: Callable[[str, str], None] | None = None,
@@ -185,7 +160,7 @@ def serve(
     the database path. With ``options.tls``, ``certificate`` is the one to
     serve (the caller tells its CA file to the user); None makes one for this run.
     """
-    with _stop_signals_interrupt():  # from the start: a SIGTERM right after ready() too
+    with stopping_as_interrupt():  # from the start: a SIGTERM right after ready() too
         _serve(options, ready, certificate)
 
 
