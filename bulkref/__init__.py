@@ -68,9 +68,9 @@ _PUBLIC: dict[str, str] = {
     "summarize": "bulkref.apply.outcome",
     "Tally": "bulkref.apply.outcome",
     # export
-    "export_referrals": "bulkref.export.referrals",
-    "compose_filter": "bulkref.export.referrals",
-    "get_referral": "bulkref.export.referrals",
+    "export_referrals": "bulkref.export.run",
+    "compose_filter": "bulkref.export.query",
+    "get_referral": "bulkref.export.get",
     # files
     "atomic_write": "bulkref.files",
     # problems, and every error a user can meet (bulkref.errors)
@@ -170,7 +170,9 @@ if TYPE_CHECKING:
         UnusableFile,
         UnwritableOutput,
     )
-    from bulkref.export.referrals import compose_filter, export_referrals, get_referral
+    from bulkref.export.get import get_referral
+    from bulkref.export.query import compose_filter
+    from bulkref.export.run import export_referrals
     from bulkref.files import atomic_write
     from bulkref.mapping.catalog import mapping_fields, profile_export
     from bulkref.mapping.file import load_mapping

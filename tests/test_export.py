@@ -731,13 +731,13 @@ def _parts(path: Path) -> dict[str, bytes]:
 def test_two_writing_processes_write_the_file_one_writes(
     api: World, tmp_path: Path, suffix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bulkref.export import parallel
+    from bulkref import second_process
 
-    monkeypatch.setattr(parallel, "MIN_ROWS", 10**9)
+    monkeypatch.setattr(second_process, "MIN_ROWS", 10**9)
     one = export_referrals(tmp_path / f"one{suffix}", api_url=api.url)
-    monkeypatch.setattr(parallel, "MIN_ROWS", 1)
+    monkeypatch.setattr(second_process, "MIN_ROWS", 1)
     started: list[bool] = []
-    real_result = parallel._Child.result
+    real_result = second_process.SecondProcess.result
 
     def result(self: Any) -> int | None:
         started.append(self.process is not None)
@@ -745,7 +745,7 @@ def test_two_writing_processes_write_the_file_one_writes(
         assert answer is not None, "the child process wrote no rows"
         return answer
 
-    monkeypatch.setattr(parallel._Child, "result", result)
+    monkeypatch.setattr(second_process.SecondProcess, "result", result)
     two = export_referrals(tmp_path / f"two{suffix}", api_url=api.url)
     assert started == [True]
     assert (two.rows, two.referrals, two.folded) == (one.rows, one.referrals, one.folded)
@@ -767,13 +767,13 @@ def test_two_writing_processes_write_the_file_one_writes(
 def test_rows_a_failed_child_did_not_write_are_written_by_the_export_itself(
     api: World, tmp_path: Path, suffix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bulkref.export import parallel
+    from bulkref import second_process
 
-    monkeypatch.setattr(parallel, "MIN_ROWS", 10**9)
+    monkeypatch.setattr(second_process, "MIN_ROWS", 10**9)
     one = export_referrals(tmp_path / f"one{suffix}", api_url=api.url)
-    monkeypatch.setattr(parallel, "MIN_ROWS", 1)
+    monkeypatch.setattr(second_process, "MIN_ROWS", 1)
     asked: list[bool] = []
-    monkeypatch.setattr(parallel._Child, "result", lambda self: asked.append(True))
+    monkeypatch.setattr(second_process.SecondProcess, "result", lambda self: asked.append(True))
     two = export_referrals(tmp_path / f"two{suffix}", api_url=api.url)
     assert asked == [True]  # the child was asked for its rows, and had none
     assert two.rows == one.rows and _parts(two.path) == _parts(one.path)
@@ -782,12 +782,14 @@ def test_rows_a_failed_child_did_not_write_are_written_by_the_export_itself(
 def test_a_child_that_fails_says_so_instead_of_a_count(tmp_path: Path) -> None:
     import multiprocessing
 
+    from bulkref import second_process
     from bulkref.export import parallel
 
     theirs, ours = multiprocessing.Pipe(duplex=False)
-    parallel._write_part(str(tmp_path / "none.sqlite"), {}, 1, 2, True, str(tmp_path / "p.csv"), None, ours)
-    answer = theirs.recv()
-    assert isinstance(answer, str) and "Error" in answer
+    work = (str(tmp_path / "none.sqlite"), {}, 1, 2, True, str(tmp_path / "p.csv"), None)
+    second_process.run_part(parallel._write_part, work, ours)
+    done, answer = theirs.recv()
+    assert done is False and isinstance(answer, str) and "Error" in answer
 
 
 def test_the_rules_see_the_same_row_through_the_target_keys() -> None:
@@ -820,10 +822,10 @@ def test_the_second_process_is_forked_only_on_linux_where_no_other_thread_runs(
     import sys
     import threading
 
-    from bulkref.export import parallel
+    from bulkref.second_process import start_method
 
     monkeypatch.setattr(threading, "active_count", lambda: 2)  # e.g. the web app's server thread
-    assert parallel._context().get_start_method() == "spawn"
+    assert start_method(spawn=True) == "spawn"
     monkeypatch.setattr(threading, "active_count", lambda: 1)
     expected = "fork" if sys.platform.startswith("linux") else "spawn"
-    assert parallel._context().get_start_method() == expected
+    assert start_method(spawn=True) == expected

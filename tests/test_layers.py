@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterable
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "bulkref"
@@ -10,6 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "bulkref"
 # Stages in the order data flows; a module may import its own stage and earlier ones.
 ORDER = [
     {"bulkref.errors", "bulkref.problems", "bulkref.files", "bulkref.redact"},
+    {"bulkref.second_process", "bulkref.serving", "bulkref.stop_signals"},
     {"bulkref.spec"},
     {"bulkref.sheets"},
     {"bulkref.mapping"},
@@ -27,25 +29,65 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _imports(path: Path) -> set[str]:
-    """Every bulkref module a file imports, at any depth (lazy imports count too)."""
+def _imports(source: str, module: str, is_package: bool = False, *, typing: bool = True) -> set[str]:
+    """Every bulkref name ``module``'s source imports, at any depth (imports inside functions
+    count too), absolute or relative; those under ``if TYPE_CHECKING:`` unless ``typing`` is
+    False (they never run, so they make no cycle). ``from x import y`` gives ``x.y``:
+    ``_resolve`` takes it for the module ``y`` when there is one, else for ``x``."""
+    package = module if is_package else module.rpartition(".")[0]
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    nodes: list[ast.AST] = [ast.parse(source)]
+    while nodes:
+        node = nodes.pop()
         if isinstance(node, ast.Import):
-            found.update(a.name for a in node.names if a.name.startswith("bulkref"))
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module == "bulkref":
-                found.update(f"bulkref.{a.name}" for a in node.names)
-            elif node.module.startswith("bulkref."):
-                found.add(node.module)
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")
+                kept = [*parts[: len(parts) - (node.level - 1)], *([node.module] if node.module else [])]
+                base = ".".join(kept)
+            else:
+                base = node.module or ""
+            found.update(f"{base}.{a.name}" for a in node.names)
+        elif not typing and isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            nodes.extend(node.orelse)
+            continue
+        nodes.extend(ast.iter_child_nodes(node))
+    return {name for name in found if name.startswith("bulkref.")}
+
+
+def _modules(*, typing: bool = True) -> dict[str, set[str]]:
+    found = {}
+    for p in PACKAGE.rglob("*.py"):
+        if "sandbox" not in p.relative_to(PACKAGE).parts:
+            name = _module_name(p)
+            found[name] = _imports(
+                p.read_text(encoding="utf-8"), name, p.name == "__init__.py", typing=typing
+            )
     return found
 
 
-def _modules() -> dict[str, set[str]]:
+def _resolve(name: str, modules: Iterable[str]) -> str | None:
+    """The module ``name`` is, or is in: ``bulkref.x.y`` is the module y when there is
+    one, else a name in the module (or package) x."""
+    while name and name not in modules:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def _graph(*, typing: bool = True) -> dict[str, set[str]]:
+    """Module -> the bulkref modules it imports (the package itself and the sandbox aside);
+    with ``typing`` False, only the imports that run."""
+    modules = _modules(typing=typing)
     return {
-        _module_name(p): _imports(p)
-        for p in PACKAGE.rglob("*.py")
-        if "sandbox" not in p.relative_to(PACKAGE).parts
+        m: {
+            r
+            for i in imps
+            if not i.startswith("bulkref.sandbox")
+            and (r := _resolve(i, modules)) is not None
+            and r not in (m, "bulkref")
+        }
+        for m, imps in modules.items()
     }
 
 
@@ -65,30 +107,17 @@ def test_every_module_belongs_to_a_stage() -> None:
 
 def test_no_module_imports_from_a_later_stage() -> None:
     offences = []
-    for module, imports in _modules().items():
+    for module, imports in _graph().items():
         here = _stage(module)
         for imported in imports:
-            if imported.startswith("bulkref.sandbox") or imported == "bulkref.__version__":
-                continue
             there = _stage(imported)
             if there is not None and here is not None and there > here:
                 offences.append(f"{module} -> {imported}")
     assert offences == []
 
 
-def _resolve(name: str, modules: dict[str, set[str]]) -> str | None:
-    """``from bulkref.x import y`` names a module when y is one, else the package x."""
-    while name and name not in modules:
-        name = name.rpartition(".")[0]
-    return name or None
-
-
 def test_no_import_cycles() -> None:
-    modules = _modules()
-    graph = {
-        m: {r for i in imps if (r := _resolve(i, modules)) and r != m and r != "bulkref"}
-        for m, imps in modules.items()
-    }
+    graph = _graph(typing=False)
     seen: dict[str, int] = {}  # 1 on the stack, 2 done
     cycles: list[list[str]] = []
 
@@ -107,3 +136,39 @@ def test_no_import_cycles() -> None:
         if m not in seen:
             visit(m, [])
     assert cycles == []
+
+
+def test_the_import_reader_sees_every_form_of_import() -> None:
+    # The reader itself: a form it missed would hide a cycle (export.parallel's import of
+    # its runner inside a function, written ``from bulkref.export import parallel``, did).
+    source = """
+import bulkref.spec.columns
+from bulkref.export import parallel
+from bulkref.plan.planner import Remote
+from . import spool
+from .. import errors
+from ..sheets.template import build_workbook
+
+def later():
+    from bulkref.apply import journal
+
+if TYPE_CHECKING:
+    from bulkref.web.app import App
+"""
+    found = _imports(source, "bulkref.export.run")
+    modules = _modules()
+    assert {_resolve(name, modules) for name in found} == {
+        "bulkref.spec.columns",
+        "bulkref.export.parallel",
+        "bulkref.plan.planner",
+        "bulkref.export.spool",
+        "bulkref.errors",
+        "bulkref.sheets.template",
+        "bulkref.apply.journal",
+        "bulkref.web.app",
+    }
+    assert "bulkref.web.app.App" not in _imports(source, "bulkref.export.run", typing=False)
+    # In a package's __init__, a relative import starts from the package itself.
+    assert _imports("from .planner import plan", "bulkref.plan", is_package=True) == {
+        "bulkref.plan.planner.plan"
+    }

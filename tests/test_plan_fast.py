@@ -18,10 +18,12 @@ import pytest
 
 import bulkref.plan.parallel as parallel
 import bulkref.plan.planner as planner
+import bulkref.second_process as second_process
 from bulkref.plan.index import ById, Groups, ReferralIndex
 from bulkref.plan.model import Action, Plan
+from bulkref.plan.parallel import plan
 from bulkref.plan.payload import referral_doc, row_of
-from bulkref.plan.planner import Remote, plan
+from bulkref.plan.planner import Remote
 from bulkref.problems import Report
 from bulkref.sheets.examples import EXAMPLES
 from bulkref.sheets.template import build_workbook, save_workbook
@@ -111,9 +113,10 @@ def _plans(
     checked: bool = True,
     **kw: Any,
 ) -> list[Plan]:
-    """The plan of ``path`` five ways: fast or slow comparison, in-memory or indexed look-ups,
-    each in this process; then indexed, the later rows planned by a forked child
-    (bulkref.plan.parallel), which must have answered. ``checked`` False: as if validation
+    """The plan of ``path`` six ways: fast or slow comparison, in-memory or indexed look-ups,
+    each in this process; the pure planner on the index without its read-ahead; then
+    indexed, the later rows planned by a forked child (bulkref.plan.parallel), which must
+    have answered. ``checked`` False: as if validation
     had let every row through."""
     validated = check_file(path)
     if not checked:
@@ -123,13 +126,20 @@ def _plans(
         with monkeypatch.context() as m:
             if not fast:
                 m.setattr(planner, "_unchanged", lambda old, new: False)
-            m.setattr(parallel, "MIN_ROWS", 10**9)  # one process
+            m.setattr(second_process, "MIN_ROWS", 10**9)  # one process
             remote = make_remote(docs)
             try:
                 made.append(plan(validated, remote, source="s", fingerprint="f", api_url="u", **kw))
             finally:
                 if remote.release is not None:
                     remote.release()
+    # The pure planner alone, reading the index a referral at a time: the same plan.
+    remote = _indexed(docs)
+    try:
+        made.append(planner.plan(validated, remote, source="s", fingerprint="f", api_url="u", **kw))
+    finally:
+        assert remote.release is not None
+        remote.release()
     with monkeypatch.context() as m:
         answers = _two_processes(m)
         remote = _indexed(docs)
@@ -144,17 +154,17 @@ def _plans(
 
 def _two_processes(m: pytest.MonkeyPatch) -> list[Any]:
     """Plan in two processes from two rows on; the answers the child gave, as they come."""
-    m.setattr(parallel, "MIN_ROWS", 2)
+    m.setattr(second_process, "MIN_ROWS", 2)
     # The test runner may keep threads of its own (the sandbox's); the child only plans.
-    m.setattr(parallel.threading, "active_count", lambda: 1)
+    m.setattr(second_process.threading, "active_count", lambda: 1)
     answers: list[Any] = []
-    real = parallel.Helper.result
+    real = second_process.SecondProcess.result
 
-    def result(self: parallel.Helper) -> Any:
+    def result(self: second_process.SecondProcess) -> Any:
         answers.append(real(self))
         return answers[-1]
 
-    m.setattr(parallel.Helper, "result", result)
+    m.setattr(second_process.SecondProcess, "result", result)
     return answers
 
 
@@ -296,13 +306,13 @@ def test_a_second_planning_process_only_on_linux_and_only_beside_no_thread(
 ) -> None:
     docs = _deals(tmp_path, 6)
     validated = check_file(_sheet(tmp_path / "export.xlsx", _exported(docs)))
-    monkeypatch.setattr(parallel, "MIN_ROWS", 2)
+    monkeypatch.setattr(second_process, "MIN_ROWS", 2)
     remote = _indexed(docs)
     try:
         for platform, threads in (("darwin", 1), ("win32", 1), ("linux", 2)):
-            monkeypatch.setattr(parallel.sys, "platform", platform)
-            monkeypatch.setattr(parallel.threading, "active_count", lambda n=threads: n)
-            assert parallel.later_rows(planner._plan_rows, validated, {}, remote, False) is None
+            monkeypatch.setattr(second_process.sys, "platform", platform)
+            monkeypatch.setattr(second_process.threading, "active_count", lambda n=threads: n)
+            assert parallel.later_rows(validated, {}, remote, False) is None
     finally:
         remote.release()  # type: ignore[misc]
 
@@ -313,10 +323,10 @@ def test_a_plan_that_fails_here_ends_the_child(tmp_path: Path, monkeypatch: pyte
     docs = _deals(tmp_path, 9)
     validated = check_file(_sheet(tmp_path / "export.xlsx", _exported(docs)))
     _two_processes(monkeypatch)
-    helpers: list[parallel.Helper] = []
+    helpers: list[parallel.LaterRows | None] = []
     real_later = parallel.later_rows
 
-    def later(*args: Any) -> parallel.Helper | None:
+    def later(*args: Any) -> parallel.LaterRows | None:
         helpers.append(real_later(*args))  # type: ignore[arg-type]
         return helpers[-1]
 
@@ -336,4 +346,4 @@ def test_a_plan_that_fails_here_ends_the_child(tmp_path: Path, monkeypatch: pyte
     finally:
         remote.release()  # type: ignore[misc]
     assert helpers and helpers[0] is not None
-    assert not helpers[0].process.is_alive()  # ended and reaped, not left running
+    assert not helpers[0].child.process.is_alive()  # ended and reaped, not left running

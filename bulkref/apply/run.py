@@ -28,7 +28,6 @@ import dataclasses
 import functools
 import hashlib
 import json
-import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -50,6 +49,7 @@ from bulkref.plan.chunks import plan_chunks
 from bulkref.plan.doubts import Ledger, ledger_of
 from bulkref.plan.make import api_label, doubts_of, fingerprint, mapping_fingerprint, why_stale
 from bulkref.plan.model import Action, Plan, RowPlan
+from bulkref.stop_signals import first_stop
 
 if TYPE_CHECKING:
     from bulkref.api.destination import Destination
@@ -464,49 +464,15 @@ def _saved_plan(path: Path, label: str, mapping: Path | None = None, overwrite_n
     return plan
 
 
-@contextlib.contextmanager
 def _stop_on_ctrl_c(
     loop: asyncio.AbstractEventLoop, stop: asyncio.Event, on_note: Callable[[str], None]
-) -> Any:
+) -> contextlib.AbstractContextManager[None]:
     """The first Ctrl-C (or SIGTERM: ``timeout``, CI, ``docker stop``) lets the calls
     in flight finish, then the run stops with its journal and results written; a
-    second one stops at once (the journal still knows which calls were cut off).
-
-    Where the event loop cannot watch signals (Windows), ``signal.signal`` handlers
-    hand the stop to the loop instead; the signals a platform lacks are left alone."""
-    wanted = [signal.SIGINT, *(getattr(signal, n) for n in ("SIGTERM", "SIGBREAK") if hasattr(signal, n))]
-    before = {sig: signal.getsignal(sig) for sig in wanted}
-    watched: list[signal.Signals] = []
-    by_loop = True
-
-    def restore() -> None:
-        for sig in watched:
-            with contextlib.suppress(Exception):
-                if by_loop:
-                    loop.remove_signal_handler(sig)
-                signal.signal(sig, before[sig])  # the command's own (SIGTERM ends it like Ctrl-C)
-        watched.clear()
+    second one stops at once (the journal still knows which calls were cut off)."""
 
     def first() -> None:
         on_note("Stopping: finishing the calls in flight (Ctrl-C again to stop at once).")
         stop.set()
-        restore()
 
-    for sig in wanted:
-        try:
-            if by_loop:
-                loop.add_signal_handler(sig, first)
-            else:
-                signal.signal(sig, lambda signum, frame: loop.call_soon_threadsafe(first))
-            watched.append(sig)
-        except NotImplementedError:  # Windows' event loops: fall back to signal.signal
-            by_loop = False
-            with contextlib.suppress(ValueError, OSError, RuntimeError):
-                signal.signal(sig, lambda signum, frame: loop.call_soon_threadsafe(first))
-                watched.append(sig)
-        except (ValueError, OSError, RuntimeError):  # not the main thread, or not this signal here
-            continue
-    try:
-        yield
-    finally:
-        restore()
+    return first_stop(loop, first)

@@ -6,7 +6,6 @@ rows are invalid or some calls failed; 2 the command could not do its job.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import json
 import sys
@@ -72,8 +71,11 @@ class _Group(click.Group):
 
     def invoke(self, ctx: click.Context) -> object:
         from bulkref.redact import redact
+        from bulkref.stop_signals import terminate_as_interrupt
 
-        _terminate_as_interrupt()
+        # SIGTERM (``timeout``, CI, ``docker stop``) ends a command like Ctrl-C: its
+        # ``finally`` blocks run, temporary files go, and apply stops gracefully.
+        terminate_as_interrupt()
         try:
             return super().invoke(ctx)
         except BulkrefError as e:
@@ -104,19 +106,6 @@ def _traceback(ctx: click.Context) -> None:
         from bulkref.redact import redact
 
         click.echo(redact(traceback.format_exc()).rstrip(), err=True)
-
-
-def _terminate_as_interrupt() -> None:
-    """SIGTERM (``timeout``, CI, ``docker stop``) ends a command like Ctrl-C: its
-    ``finally`` blocks run, temporary files go, and apply stops gracefully (it
-    installs its own handler while it runs). Where SIGTERM cannot be caught, nothing changes."""
-    import signal
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    with contextlib.suppress(ValueError, OSError, AttributeError):  # not the main thread; no SIGTERM
-        signal.signal(signal.SIGTERM, interrupt)
 
 
 def _format_option(help: str, *choices: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
@@ -648,7 +637,7 @@ def results_command(state: Path, out: Path | None, fmt: str) -> None:
 def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value is None:
         return None
-    from bulkref.export.referrals import odata_datetime
+    from bulkref.export.query import odata_datetime
 
     try:
         return odata_datetime(value)
@@ -765,12 +754,8 @@ def export_command(
     The flags narrow the listing and combine with --filter into one $filter.
     Exit 0 when written, 2 when the API or the file cannot be used."""
     from bulkref.cli.progress import ExportDisplay
-    from bulkref.export.referrals import (
-        check_output,
-        compose_filter,
-        default_path,
-        export_referrals,
-    )
+    from bulkref.export.query import compose_filter
+    from bulkref.export.run import check_output, default_path, export_referrals
 
     # Before a long read, not after.
     path = check_output(out or default_path(csv=layout != "template"), force, layout)
@@ -827,7 +812,7 @@ def export_command(
 def get_command(referral_id: str, api_url: str | None, use_sandbox: bool, fmt: str) -> None:
     """Print one referral. Exit 0 when found, 1 when there is no referral with
     that id, 2 when the API cannot be used."""
-    from bulkref.export.referrals import get_referral, referral_json, referral_text
+    from bulkref.export.get import get_referral, referral_json, referral_text
 
     view = get_referral(referral_id, api_url=api_url, sandbox=use_sandbox)
     click.echo(referral_json(view) if fmt == "json" else referral_text(view))

@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 from bulkref.plan.make import _now, fingerprint, plan_file
 from bulkref.plan.model import Action, Plan, RowPlan
-from bulkref.plan.planner import Remote, plan
+from bulkref.plan.parallel import plan
+from bulkref.plan.planner import Remote
 from bulkref.problems import ProblemCode, Report, Severity
 
 if TYPE_CHECKING:

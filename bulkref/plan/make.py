@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bulkref.plan.model import Plan
-from bulkref.plan.planner import Remote, plan
+from bulkref.plan.parallel import plan
+from bulkref.plan.planner import Remote
 from bulkref.sheets.partscan import busy_meanwhile
 from bulkref.validation.check import check_file
 
@@ -103,7 +104,7 @@ async def plan_file(
         # The scan waits on the service most of the time: the sheet is read meanwhile.
         try:
             # A thread of its own, ended once the sheet is read: planning may fork a second
-            # process, and only does so where this one has no other thread (plan/parallel.py).
+            # process, and only does so where this one has no other thread (bulkref.second_process).
             pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulkref-read")
             # With the reading options in force here (--max-file-size, --locale), and saying
             # this process is busy meanwhile: the workbook's parts are checked in a child.

@@ -1,7 +1,11 @@
 """Planning: validated rows + what Partner Center holds -> a Plan.
 
-Pure: no network, no files, no clock. The remote state is a snapshot
-(``Remote``) read beforehand by ``bulkref.plan.remote``. Per row the planner
+Pure: no network, no files, no clock, one process. The remote state is a
+snapshot (``Remote``) read beforehand by ``bulkref.plan.remote``: mappings,
+whatever holds them (a scan's index reads them from its file; the planner
+only looks them up). Planning with that plumbing around it (the index told
+which referrals the next rows need, the later rows of a large sheet in a
+second process) is ``bulkref.plan.parallel``'s. Per row the planner
 decides create / update / unchanged / blocked / invalid:
 
 - A row finds its referral by Referral ID, else by External Reference ID
@@ -71,6 +75,10 @@ class Remote:
     index: Any = field(default=None, repr=False, compare=False)
 
 
+Planned = tuple[list[RowPlan], list[tuple[int, str | None]]]
+"""Plans of rows, and for each row its number and the id of the referral it describes."""
+
+
 def plan(
     validated: Validated,
     remote: Remote,
@@ -81,29 +89,35 @@ def plan(
     created: str = "",
     overwrite_newer: bool = False,
 ) -> Plan:
-    errors = _errors_by_row(validated)
-    sheet = validated.table.sheet
-    # One pass over the rows, holding neither every row nor every referral at once (at
-    # 100,000 rows that is gigabytes). Two rows claiming one referral are blocked: that is
-    # known only at the end, so those rows (rare) are planned again then.
-    helper = None
-    if remote.index is not None:  # a large sheet against a scan's index: half in another process
-        from bulkref.plan.parallel import later_rows
+    errors = errors_by_row(validated)
+    planned = plan_rows(validated, errors, remote, overwrite_newer)
+    return plan_of(
+        validated,
+        remote,
+        planned,
+        source=source,
+        fingerprint=fingerprint,
+        api_url=api_url,
+        created=created,
+        overwrite_newer=overwrite_newer,
+    )
 
-        helper = later_rows(_plan_rows, validated, errors, remote, overwrite_newer)
-    try:
-        out, claims = _plan_rows(
-            validated, errors, remote, overwrite_newer, None if helper is None else helper.mine
-        )
-    except BaseException:
-        if helper is not None:
-            helper.stop()  # its rows are not wanted: this plan is not made
-        raise
-    if helper is not None:
-        theirs = helper.result()
-        more, their_claims = theirs or _plan_rows(validated, errors, remote, overwrite_newer, helper.theirs)
-        out += more
-        claims += their_claims
+
+def plan_of(
+    validated: Validated,
+    remote: Remote,
+    planned: Planned,
+    *,
+    source: str,
+    fingerprint: str,
+    api_url: str | None,
+    created: str = "",
+    overwrite_newer: bool = False,
+) -> Plan:
+    """The plan of every row, from ``plan_rows``' plans of all of them (in the sheet's order):
+    rows claiming one referral are blocked, which is known only once all are planned."""
+    out, claims = planned
+    sheet = validated.table.sheet
     claimed: dict[str, list[int]] = defaultdict(list)
     at: dict[int, int] = {}
     for k, (r, rid) in enumerate(claims):
@@ -131,20 +145,21 @@ def plan(
 _AHEAD = 500  # rows whose referrals are read at once
 
 
-def _plan_rows(
+def plan_rows(
     validated: Validated,
     errors: Mapping[int, str],
     remote: Remote,
     overwrite_newer: bool,
     only: Sequence[int] | None = None,
-) -> tuple[list[RowPlan], list[tuple[int, str | None]]]:
+    ahead: Callable[[list[str]], None] | None = None,
+) -> Planned:
     """The plan of each row (or of the rows ``only``), in order, and for each its number and
-    the id of the referral it describes (None: none found), to find rows claiming one."""
+    the id of the referral it describes (None: none found), to find rows claiming one.
+    ``errors``: ``errors_by_row``'s. ``ahead`` is told the Referral IDs the next rows will
+    look up, before they do (whatever holds the look-ups may read them at once)."""
     sheet = validated.table.sheet
     out: list[RowPlan] = []
     claims: list[tuple[int, str | None]] = []
-    # An index (a scan's) reads the referrals of the next rows in one query.
-    ahead = getattr(remote.by_id, "read_ahead", None)
     for r, row in _rows_ahead(validated, errors, ahead, only):
         if r in errors:
             out.append(
@@ -197,7 +212,9 @@ def _rows(validated: Validated, only: Sequence[int] | None = None) -> Iterator[t
             yield r, dict(compress(zip(columns, values, strict=True), map(is_not, values, repeat(None))))
 
 
-def _errors_by_row(validated: Validated) -> dict[int, str]:
+def errors_by_row(validated: Validated) -> dict[int, str]:
+    """Row -> why it is invalid, for every row validation refused (all of them when the sheet's
+    columns are wrong)."""
     by_row: dict[int, list[str]] = defaultdict(list)
     # Errors with no row, or on the header row (missing or duplicate columns), are the whole sheet's.
     header = validated.table.header_row

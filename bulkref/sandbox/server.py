@@ -1,19 +1,13 @@
-"""Serving the sandbox with uvicorn: in the foreground (``bulkref sandbox``) or
+"""Serving the sandbox (``bulkref.serving``): in the foreground (``bulkref sandbox``) or
 in a background thread (tests, the benchmark, an embedded ``--sandbox``)."""
 
 from __future__ import annotations
 
 import asyncio
 import atexit
-import contextlib
 import logging
-import signal
 import socket
-import sys
-import threading
-import time
-from collections.abc import Callable, Iterator
-from types import FrameType
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
@@ -21,27 +15,17 @@ import uvicorn
 from bulkref.sandbox.app import API_ROOT, Gateway, create_app
 from bulkref.sandbox.options import SandboxOptions
 from bulkref.sandbox.tls import LoopbackCertificate
+from bulkref.serving import ServerNotStarted, ServerThread, log_to_stderr, root_url, uvicorn_server
+from bulkref.serving import bind as bind_socket
+from bulkref.stop_signals import stopping_as_interrupt
 
 log = logging.getLogger("bulkref.sandbox")
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening socket on host:port (0 = any free port); OSError when taken.
-
-    Bound here rather than by uvicorn so that the port is known (and a port in
-    use reported) before the server starts, and connections made before it
-    is ready wait in the backlog instead of failing.
-    """
-    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(2048)
-    except OSError:
-        sock.close()
-        raise
-    return sock
+    """A listening socket on host:port (0 = any free port); OSError when taken. A deep
+    backlog: a benchmark's hundreds of connections at once wait instead of failing."""
+    return bind_socket(host, port, backlog=2048)
 
 
 def _tracking(
@@ -70,32 +54,14 @@ def _tracking(
 
 
 def _server(app: Gateway, certificate: LoopbackCertificate | None = None) -> uvicorn.Server:
-    tls: dict[str, Any] = {}
-    if certificate is not None:  # https: what MSAL needs to use the sandbox as its authority
-        tls = {"ssl_certfile": str(certificate.cert_file), "ssl_keyfile": str(certificate.key_file)}
-    config = uvicorn.Config(
-        app,
-        **tls,
-        log_config=None,  # the sandbox logs its own one line per request
-        access_log=False,
-        lifespan="off",
-        proxy_headers=False,  # scope["client"] must stay the real peer (see _tracking)
-        server_header=False,
-        timeout_graceful_shutdown=3,
-    )
-    config.load()
-    config.http_protocol_class = _tracking(config.http_protocol_class, app.sandbox.transports)
-    return uvicorn.Server(config)
+    # https: what MSAL needs to use the sandbox as its authority.
+    cert, key = (certificate.cert_file, certificate.key_file) if certificate is not None else (None, None)
+    return uvicorn_server(app, cert, key, lambda base: _tracking(base, app.sandbox.transports))
 
 
 def _address(sock: socket.socket) -> tuple[str, int]:
     host, port = sock.getsockname()[:2]
     return str(host), int(port)
-
-
-def root_url(host: str, port: int, tls: bool = False) -> str:
-    scheme = "https" if tls else "http"
-    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
 class SandboxServer:
@@ -108,8 +74,7 @@ class SandboxServer:
     def __init__(self, options: SandboxOptions) -> None:
         self.options = options
         self.app: Gateway | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._running: ServerThread | None = None
         self._sock: socket.socket | None = None
         # With options.tls: the throwaway CA and certificate, made at start (see tls.py).
         self.certificate: LoopbackCertificate | None = None
@@ -143,27 +108,16 @@ class SandboxServer:
         self.app = create_app(self.options)
         if self.options.tls:
             self.certificate = LoopbackCertificate.create()
-        self._server = _server(self.app, self.certificate)
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            try:
-                assert self._server is not None and self._sock is not None
-                self._server.run(sockets=[self._sock])
-            except BaseException as exc:  # reported to start() below
-                failure.append(exc)
-
-        self._thread = threading.Thread(target=run, name=f"sandbox-{self.port}", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if failure or not self._thread.is_alive():
-                self._cleanup()
-                raise RuntimeError(f"the sandbox did not start: {failure[0] if failure else 'thread ended'}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("the sandbox did not start in time")
-            time.sleep(0.005)
+        self._running = ServerThread(_server(self.app, self.certificate), self._sock, f"sandbox-{self.port}")
+        try:
+            self._running.start(timeout)
+        except ServerNotStarted as e:
+            self.stop()
+            raise RuntimeError(
+                "the sandbox did not start in time"
+                if e.timed_out
+                else f"the sandbox did not start: {e.reason}"
+            ) from None
         # Stopped at exit when nobody calls stop(): a server thread still running
         # while the interpreter shuts down can crash it, and the store and the TLS
         # folder would not be closed and removed.
@@ -172,11 +126,9 @@ class SandboxServer:
 
     def stop(self) -> None:
         atexit.unregister(self.stop)
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        if self._running is not None:
+            self._running.stop()
+            self._running = None
         self._cleanup()
 
     def _cleanup(self) -> None:
@@ -196,39 +148,6 @@ class SandboxServer:
         self.stop()
 
 
-def log_to_stderr() -> None:
-    """One line per request on stderr, unless the embedding program logs already."""
-    if log.handlers:
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    log.propagate = False
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
-@contextlib.contextmanager
-def _stop_signals_interrupt() -> Iterator[None]:
-    """SIGTERM (and Ctrl-Break on Windows) stop like Ctrl-C. uvicorn stops
-    gracefully on them, then raises the signal again for the handler that was in
-    place before it ran; the default one would end the process before the
-    ``finally`` clauses that close the store and remove the TLS folder."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    names = [signal.SIGTERM] + ([signal.SIGBREAK] if hasattr(signal, "SIGBREAK") else [])
-    previous = {name: signal.signal(name, _interrupt) for name in names}
-    try:
-        yield
-    finally:
-        for name, handler in previous.items():
-            signal.signal(name, handler)
-
-
 def serve(
     options: SandboxOptions,
     ready: Callable[[str, str], None] | None = None,
@@ -241,7 +160,7 @@ def serve(
     the database path. With ``options.tls``, ``certificate`` is the one to
     serve (the caller tells its CA file to the user); None makes one for this run.
     """
-    with _stop_signals_interrupt():  # from the start: a SIGTERM right after ready() too
+    with stopping_as_interrupt():  # from the start: a SIGTERM right after ready() too
         _serve(options, ready, certificate)
 
 
@@ -258,7 +177,7 @@ def _serve(
             server = _server(app, (certificate or made) if options.tls else None)
             if ready is not None:
                 ready(root_url(*_address(sock), options.tls) + API_ROOT, app.sandbox.store.description)
-            log_to_stderr()
+            log_to_stderr(log)  # one line per request, unless the embedding program logs already
             server.run(sockets=[sock])
         finally:
             app.sandbox.store.close()

@@ -230,7 +230,7 @@ def build_workbook(
     ``counts`` sets how many numbered columns each group gets
     (``{"contact": 3}``), as for ``SPEC.columns``. ``data_rows`` is how many
     data rows the drop-downs and input messages cover (an export that streams
-    its rows in afterwards, see bulkref.export.referrals, passes how many it will write).
+    its rows in afterwards, see bulkref.export.sheet, passes how many it will write).
     """
     columns = SPEC.columns(counts)
     lists = dropdown_lists(columns)

@@ -12,7 +12,7 @@ A cell made here is one of two kinds only: a number (``<v>``) or an inline
 string, quote-prefixed when it looks like a formula. There is no formula code
 path at all, so no text from a sheet or from the API can become one.
 
-Used by ``bulkref.apply.results`` (the results file of apply) and ``bulkref.export.referrals``.
+Used by ``bulkref.apply.results`` (the results file of apply) and ``bulkref.export.sheet``.
 """
 
 from __future__ import annotations
