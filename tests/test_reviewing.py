@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from conftest import row, write_csv
+from helpers import row, write_csv
 
 import bulkref
 from bulkref.plan.model import Action, Change

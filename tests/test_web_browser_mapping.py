@@ -87,7 +87,7 @@ def test_a_crm_export_is_mapped_previewed_saved_and_applied(
     wait(browser, ec.presence_of_element_located((By.ID, "to-review")))
     assert "Read through opportunities.mapping.toml" in browser.find_element(By.ID, "mapping-used").text
     browser.find_element(By.ID, "to-review").click()
-    wait(browser, ec.presence_of_element_located((By.ID, "plan-frame")))
+    wait(browser, ec.presence_of_element_located((By.ID, "plan-rows")), timeout=60)
     browser.find_element(By.ID, "approver").send_keys("Ada Reviewer")
     browser.find_element(By.ID, "approve").click()
     wait(browser, ec.presence_of_element_located((By.ID, "approval")))

@@ -170,7 +170,7 @@ def test_two_people_four_eyes_apply_and_the_audit_trail(
         by_id(ann, "grid")
         assert SANDBOX_USER in ann.find_element("id", "prepared").text
         ann.find_element("id", "to-review").click()
-        by_id(ann, "plan-frame")
+        by_id(ann, "plan-rows", 60)  # planned in the background, then shown
         refused = ann.find_element("id", "approve-refused").text  # her own approval: refused, with why
         assert "You prepared this import" in refused and "another person" in refused
         assert not ann.find_elements("id", "approve")
@@ -203,7 +203,7 @@ def test_two_people_four_eyes_apply_and_the_audit_trail(
         ann.get(server.url + "/queue?show=mine")
         assert by_id(ann, "queue-empty").text == "Nothing is waiting for your review."
         row.find_element("css selector", "a").click()
-        by_id(ben, "plan-frame")
+        by_id(ben, "plan-rows", 60)
         assert not ben.find_elements("id", "approver")  # no name to type: his sign-in is the name
         ben.find_element("id", "approve").click()
         assert SANDBOX_SECOND_USER in by_id(ben, "approval").text

@@ -432,6 +432,12 @@ class App:
         actor = self.people.actor(request)
         caller = self.caller(request)
 
+        if not self.jobs.running("plan", imp.id):
+            # Withdrawn now, not when the new plan is saved: nothing may apply the old plan
+            # meanwhile. The last run is kept whole first, with the plan and approval it ran.
+            self.store.forget_run(imp)
+            self._withdraw(imp, actor, "the plan was made again")
+            imp.approval_path.unlink(missing_ok=True)
         # None: one is being made already, and the page shows it.
         self.jobs.start_plan(imp, lambda plan: self.keep_plan(imp, plan, actor), caller)
         return _see(f"/imports/{imp.id}/review")
@@ -440,9 +446,7 @@ class App:
         """``plan`` as the import's plan: plan.json (what apply runs and a reviewer downloads)
         and the index its review pages read; an approval of the last plan goes with it (its
         withdrawal recorded), and the last run is kept whole with the plan it ran."""
-        if actor is not None:
-            self._withdraw(imp, actor, "the plan was made again")
-        self.store.forget_run(imp)  # before the new plan replaces the one that run ran
+        self.store.forget_run(imp)  # a run made meanwhile, kept whole with the plan it ran
         plan.save(imp.plan_path)
         self._prints.pop(imp.plan_path, None)  # hashed anew, whatever its time stamp says
         printed = self.plan_print(imp)
@@ -559,6 +563,8 @@ class App:
         imp = self._import(request)
         form = await self._form(request)
         plan, current = self._plan_state(imp)
+        if self.jobs.running("plan", imp.id):
+            raise HTTPException(409, "A new plan is being made: review and approve it, then apply.")
         if self._approval(imp) is None or plan is None:
             raise HTTPException(409, "Apply needs an approved plan: review and approve it first.")
         if not current:
