@@ -32,7 +32,7 @@ import pytest
 # Before the import: a failed assert inside a helper then reads as well as one in a test.
 pytest.register_assert_rewrite("helpers")
 
-from helpers import Hostile, RunningSandbox, serve_hostile, write_xlsx  # noqa: E402
+from helpers import CHROMEDRIVER, Hostile, RunningSandbox, serve_hostile, write_xlsx  # noqa: E402
 
 from bulkref.sandbox import SandboxOptions, SandboxServer  # noqa: E402
 
@@ -101,3 +101,42 @@ def xlsx(tmp_path: Path) -> Callable[..., Path]:
         return write_xlsx(tmp_path / f"sheet{next(counter)}.xlsx", rows, **kw)  # type: ignore[arg-type]
 
     return make
+
+
+# -- a browser (Debian's headless Chromium), for the tests that drive the web app in one --
+
+
+@pytest.fixture(scope="module")
+def downloads(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("downloads")
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory, downloads: Path) -> Iterator[Any]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"  # Debian's: nothing downloads a browser
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1360,900",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
+        options.add_argument(flag)
+    options.add_experimental_option(
+        "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
+    )
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()

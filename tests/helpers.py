@@ -7,9 +7,12 @@ conftest.py, which has pytest rewrite this module's asserts as it does a test's.
 
 from __future__ import annotations
 
+import base64
 import csv
 import datetime as dt
 import json
+import os
+import re
 import threading
 import time
 import uuid
@@ -378,3 +381,103 @@ def serve_hostile() -> Iterator[Hostile]:
     yield state
     server.shutdown()
     server.server_close()
+
+
+# -- the web app over HTTP and in a browser --------------------------------------------------
+
+#: Debian's chromedriver, which the browser tests drive (nothing downloads a browser).
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+#: Where the browser tests leave screenshots (scripts/screenshots.py sets it); None: none.
+SHOTS = os.environ.get("BULKREF_SCREENSHOTS")
+
+#: A Salesforce-style opportunities export: neither the template nor a layout read as it is.
+SALESFORCE = """Opportunity Name,Account Name,Amount,Close Date,Stage,Billing Country
+Contoso Azure,Contoso Ltd,12000,01/30/2027,Prospecting,U.S.
+Fabrikam Fabric,Fabrikam GmbH,45000,02/15/2027,Qualification,Deutschland
+Adatum Copilot,Adatum Corp,8000,03/01/2027,Closed Won,U.S.
+Northwind ERP,Northwind Traders,99000,12/31/2026,Negotiation/Review,U.S.
+Tailspin Data,Tailspin Toys,5000,11/30/2026,Closed Lost,Deutschland
+Litware Sec,Litware Inc,15000,04/01/2027,Prospecting,U.S.
+Proseware AI,Proseware,22000,05/20/2027,Qualification,U.S.
+Wingtip Cloud,Wingtip,31000,06/30/2027,Prospecting,Deutschland
+Woodgrove Bank,Woodgrove,77000,07/15/2027,Negotiation/Review,U.S.
+Coho Winery,Coho,3000,08/31/2027,Prospecting,U.S.
+"""
+
+#: A small CRM export with an id per deal, mapped in the browser by the mapping-page tests.
+CRM_EXPORT = (
+    "Opportunity ID,Opportunity Name,Account Name,Billing Street,Billing City,Billing Country,"
+    "Amount,Currency,Close Date,Stage,Contact Email\n"
+    + "".join(
+        f"OPP-{i},Deal {i},Account {i},{i} Main St,Seattle,{country},{1000 * i},USD,0{i}/15/2027,{stage},"
+        f"c{i}@example.com\n"
+        for i, (country, stage) in enumerate(
+            [("U.S.", "Prospecting"), ("Deutschland", "Closed Won"), ("U.S.", "Qualification")], 1
+        )
+    )
+)
+
+
+def web_client(server: Any) -> httpx.Client:
+    """A client of a running ``bulkref serve`` (``WebServer``)."""
+    return httpx.Client(base_url=server.url, timeout=60)
+
+
+def csrf_of(c: httpx.Client) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', c.get("/").text)
+    assert found is not None
+    return found.group(1)
+
+
+def upload_file(c: httpx.Client, path: Path, name: str | None = None) -> str:
+    """Upload ``path`` as a new import; its address (``/imports/<id>``)."""
+    with path.open("rb") as f:
+        r = c.post("/imports", data={"csrf": csrf_of(c)}, files={"file": (name or path.name, f)})
+    assert r.status_code == 303, r.text
+    return r.headers["location"].rsplit("/", 1)[0]
+
+
+def upload_bytes(c: httpx.Client, name: str, data: bytes, mapping: bytes | None = None) -> str:
+    """Upload ``data`` as a file named ``name`` (and a mapping beside it); its address."""
+    files = {"file": (name, data)}
+    if mapping is not None:
+        files["mapping"] = ("deals.mapping.toml", mapping)
+    r = c.post("/imports", data={"csrf": csrf_of(c)}, files=files)
+    assert r.status_code == 303, r.text
+    return r.headers["location"].rsplit("/", 1)[0]
+
+
+def check_counts(page: str) -> dict[str, int]:
+    """The Check page's counts, by their labels."""
+    start = page.index('id="counts"')
+    box = page[start : page.index('<div class="alert', start)]
+    pairs = re.findall(r'class="big"[^>]*>(-?\d+)</span>\s*([a-z0-9 ]+)', box)
+    return {label.strip(): int(n) for n, label in pairs}
+
+
+def wait(driver: Any, condition: Callable[[Any], Any], timeout: float = 30) -> Any:
+    from selenium.common.exceptions import NoSuchElementException, WebDriverException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    # A page that polls its progress reloads itself when done: a look taken as it navigates
+    # is "aborted by navigation", and is taken again.
+    return WebDriverWait(
+        driver, timeout, poll_frequency=0.1, ignored_exceptions=(NoSuchElementException, WebDriverException)
+    ).until(condition)
+
+
+def shot(driver: Any, name: str) -> None:
+    """The whole page (up to 1,600 pixels tall) as a PNG, through the DevTools protocol."""
+    if not SHOTS:
+        return
+    Path(SHOTS).mkdir(parents=True, exist_ok=True)
+    driver.execute_script("window.scrollTo(0, 0)")
+    content = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    height = min(1600, int(content["height"]))
+    size = {"width": 1360, "height": height, "deviceScaleFactor": 1, "mobile": False}
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", size)
+    try:
+        png = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})["data"]
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    (Path(SHOTS) / f"{name}.png").write_bytes(base64.b64decode(png))

@@ -17,7 +17,9 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from test_web import client, csrf_of, upload
+from helpers import csrf_of
+from helpers import upload_file as upload
+from helpers import web_client as client
 
 from bulkref.apply.run import apply_input
 from bulkref.cli.main import cli

@@ -18,7 +18,9 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
-from helpers import row, write_csv, write_xlsx
+from helpers import csrf_of, row, write_csv, write_xlsx
+from helpers import upload_file as upload
+from helpers import web_client as client
 
 import bulkref
 from bulkref.cli.main import cli
@@ -53,23 +55,6 @@ def serve(target: Any, tmp_path: Path) -> Iterator[Callable[..., WebServer]]:
     yield start
     for server in started:
         server.stop()
-
-
-def client(server: WebServer) -> httpx.Client:
-    return httpx.Client(base_url=server.url, timeout=60)
-
-
-def csrf_of(c: httpx.Client) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', c.get("/").text)
-    assert found is not None
-    return found.group(1)
-
-
-def upload(c: httpx.Client, path: Path, name: str | None = None) -> str:
-    with path.open("rb") as f:
-        r = c.post("/imports", data={"csrf": csrf_of(c)}, files={"file": (name or path.name, f)})
-    assert r.status_code == 303, r.text
-    return r.headers["location"].rsplit("/", 1)[0]  # /imports/<id>
 
 
 def planned(c: httpx.Client, base: str, csrf: str | None = None) -> httpx.Response:

@@ -11,10 +11,8 @@ With BULKREF_SCREENSHOTS=DIR the flow saves a PNG of each step there
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import json
-import os
 import time
 from collections.abc import Callable, Iterator
 from importlib import resources
@@ -23,13 +21,12 @@ from typing import Any
 
 import openpyxl
 import pytest
-from helpers import row, write_csv, write_xlsx
+from helpers import CHROMEDRIVER, row, shot, wait, write_csv, write_xlsx
 
 import bulkref
 from bulkref.web.app import Settings
 from bulkref.web.server import WebServer
 
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 CHROMIUM = Path("/usr/bin/chromium")
 EXAMPLES = Path(__file__).parent.parent / "examples" / "referrals.xlsx"
 HOSTILE = "<script>alert(1)</script>"
@@ -45,17 +42,12 @@ pytestmark = [
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.common.exceptions import (  # noqa: E402
     NoAlertPresentException,
-    NoSuchElementException,
-    WebDriverException,
 )
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-SHOTS = os.environ.get("BULKREF_SCREENSHOTS")
 # axe-core, as the axe-playwright-python package ships it (a test dependency): injected into
 # each page through Selenium, so it runs offline and whatever the page's own policy admits.
 AXE = resources.files("axe_playwright_python").joinpath("axe.min.js").read_text(encoding="utf-8")
@@ -72,67 +64,9 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
-def downloads(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("downloads")
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory, downloads: Path) -> Iterator[Any]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1360,900",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
-    ):
-        options.add_argument(flag)
-    options.add_experimental_option(
-        "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
-    )
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-    driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
-    driver.set_page_load_timeout(60)
-    yield driver
-    driver.quit()
-
-
-@pytest.fixture(scope="module")
 def app(home: Path) -> Iterator[WebServer]:
     with WebServer(Settings(sandbox=True, port=0)) as server:
         yield server
-
-
-def wait(driver: Any, condition: Callable[[Any], Any], timeout: float = 30) -> Any:
-    # A page that polls its progress reloads itself when done: a look taken as it navigates
-    # is "aborted by navigation", and is taken again.
-    return WebDriverWait(
-        driver, timeout, poll_frequency=0.1, ignored_exceptions=(NoSuchElementException, WebDriverException)
-    ).until(condition)
-
-
-def shot(driver: Any, name: str) -> None:
-    """The whole page (up to 1,600 pixels tall) as a PNG, through the DevTools protocol."""
-    if not SHOTS:
-        return
-    Path(SHOTS).mkdir(parents=True, exist_ok=True)
-    driver.execute_script("window.scrollTo(0, 0)")
-    content = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
-    height = min(1600, int(content["height"]))
-    size = {"width": 1360, "height": height, "deviceScaleFactor": 1, "mobile": False}
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", size)
-    try:
-        png = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})["data"]
-    finally:
-        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
-    (Path(SHOTS) / f"{name}.png").write_bytes(base64.b64decode(png))
 
 
 def upload(driver: Any, server: WebServer, path: Path) -> None:

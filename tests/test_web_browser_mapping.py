@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import row, write_xlsx
-from test_web_browser import CHROMEDRIVER, shot, wait
-from test_web_mapping import EXPORT
+from helpers import CHROMEDRIVER, row, shot, wait, write_xlsx
+from helpers import CRM_EXPORT as EXPORT
 
 import bulkref
 from bulkref.web.app import Settings
@@ -22,14 +21,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 webdriver = pytest.importorskip("selenium.webdriver")
-import test_web_browser  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
 from selenium.webdriver.support.ui import Select  # noqa: E402
-
-# The same Chromium, driven as test_web_browser drives it (its fixtures, used here too).
-browser = test_web_browser.browser
-downloads = test_web_browser.downloads
 
 
 @pytest.fixture(scope="module")

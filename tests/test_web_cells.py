@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import openpyxl
 import pytest
-from helpers import row, write_csv, write_xlsx
-from test_web_check import counts, csrf_of
+from helpers import check_counts as counts
+from helpers import csrf_of, row, write_csv, write_xlsx
 
 import bulkref
 from bulkref.web.app import Settings

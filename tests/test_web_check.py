@@ -11,25 +11,14 @@ from typing import Any
 
 import httpx
 import pytest
+from helpers import SALESFORCE
+from helpers import check_counts as counts
+from helpers import upload_bytes as upload
 
 import bulkref
 from bulkref.web.app import Settings
 from bulkref.web.server import WebServer
 from bulkref.web.wording import page_message
-
-# The issue's Salesforce-style export: no template header, US dates, local country names.
-SALESFORCE = """Opportunity Name,Account Name,Amount,Close Date,Stage,Billing Country
-Contoso Azure,Contoso Ltd,12000,01/30/2027,Prospecting,U.S.
-Fabrikam Fabric,Fabrikam GmbH,45000,02/15/2027,Qualification,Deutschland
-Adatum Copilot,Adatum Corp,8000,03/01/2027,Closed Won,U.S.
-Northwind ERP,Northwind Traders,99000,12/31/2026,Negotiation/Review,U.S.
-Tailspin Data,Tailspin Toys,5000,11/30/2026,Closed Lost,Deutschland
-Litware Sec,Litware Inc,15000,04/01/2027,Prospecting,U.S.
-Proseware AI,Proseware,22000,05/20/2027,Qualification,U.S.
-Wingtip Cloud,Wingtip,31000,06/30/2027,Prospecting,Deutschland
-Woodgrove Bank,Woodgrove,77000,07/15/2027,Negotiation/Review,U.S.
-Coho Winery,Coho,3000,08/31/2027,Prospecting,U.S.
-"""
 
 
 @pytest.fixture
@@ -39,28 +28,6 @@ def server(sandbox: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Ite
     monkeypatch.delenv("BULKREF_API_URL", raising=False)
     with WebServer(Settings(api_url=sandbox.url, home=tmp_path / "home", port=0)) as web:
         yield web
-
-
-def csrf_of(c: httpx.Client) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', c.get("/").text)
-    assert found is not None
-    return found.group(1)
-
-
-def upload(c: httpx.Client, name: str, data: bytes, mapping: bytes | None = None) -> str:
-    files = {"file": (name, data)}
-    if mapping is not None:
-        files["mapping"] = ("deals.mapping.toml", mapping)
-    r = c.post("/imports", data={"csrf": csrf_of(c)}, files=files)
-    assert r.status_code == 303, r.text
-    return r.headers["location"].rsplit("/", 1)[0]
-
-
-def counts(page: str) -> dict[str, int]:
-    start = page.index('id="counts"')
-    box = page[start : page.index('<div class="alert', start)]
-    pairs = re.findall(r'class="big"[^>]*>(-?\d+)</span>\s*([a-z0-9 ]+)', box)
-    return {label.strip(): int(n) for n, label in pairs}
 
 
 def shown_rows(page: str) -> list[int]:

@@ -12,7 +12,9 @@ from typing import Any
 
 import httpx
 import pytest
-from test_web_check import SALESFORCE, counts, csrf_of, upload
+from helpers import CRM_EXPORT, SALESFORCE, csrf_of
+from helpers import check_counts as counts
+from helpers import upload_bytes as upload
 
 import bulkref
 from bulkref.web import mapping_form
@@ -21,17 +23,7 @@ from bulkref.web.server import WebServer
 
 LEGACY = Path(__file__).parent.parent / "examples" / "legacy"
 # The export, with what a template needs: an id, an address, a contact.
-EXPORT = (
-    "Opportunity ID,Opportunity Name,Account Name,Billing Street,Billing City,Billing Country,"
-    "Amount,Currency,Close Date,Stage,Contact Email\n"
-    + "".join(
-        f"OPP-{i},Deal {i},Account {i},{i} Main St,Seattle,{country},{1000 * i},USD,0{i}/15/2027,{stage},"
-        f"c{i}@example.com\n"
-        for i, (country, stage) in enumerate(
-            [("U.S.", "Prospecting"), ("Deutschland", "Closed Won"), ("U.S.", "Qualification")], 1
-        )
-    )
-)
+EXPORT = CRM_EXPORT
 
 
 @pytest.fixture
