@@ -574,7 +574,8 @@ class Spool:
         order the API listed them: what ``payload.row_of`` and ``fit_deal_type``
         make of each referral and its engagement's Microsoft referrals. ``since``
         and ``until`` (from ``row_seq``) give the rows from one on, or before one."""
-        where, bounds = "", []
+        where = ""
+        bounds: list[int] = []
         if since is not None:
             where, bounds = where + " AND r.seq >= ?", [*bounds, since]
         if until is not None:
@@ -620,7 +621,9 @@ def _write_layout(path: Path, spool: Spool, rows: int, report: ProgressCallback)
 
 
 def _packed_without_links(doc: Mapping[str, Any]) -> bytes:
-    if "links" not in doc or not isinstance(doc, dict):
+    if not isinstance(doc, dict):  # marshal packs a dict only (a JSON object always is one)
+        doc = dict(doc)
+    if "links" not in doc:
         return _packed(doc)
     links = doc.pop("links")  # cheaper than a copy without them; put back at once
     try:
@@ -749,9 +752,18 @@ class _CellWriters:
         self.rows_written = 0
         # Per column: its key, the start of its cells' XML up to the row number
         # (``<c r="B``), the text cells made so far (what follows the row number,
-        # by text) and how to make another, and its writer for any other value.
+        # by text) and how to make another, its writer for any other value, its
+        # letter, and the cells it keeps by value (None for a column that keeps none).
         self.columns: list[
-            tuple[str, str, dict[str, str] | None, Callable[[str], str], Callable[[str, Any], str], str]
+            tuple[
+                str,
+                str,
+                dict[str, str] | None,
+                Callable[[str], str],
+                Callable[[str, Any], str],
+                str,
+                dict[tuple[type, Any], str] | None,
+            ]
         ] = []
         letters = sheetxml.column_letters(len(columns))
         for c, letter, (style, quoted) in zip(columns, letters, styles, strict=True):
@@ -763,7 +775,9 @@ class _CellWriters:
             write = self._writer(c, cells)
             # Yes/No, dates and lists repeat too (a few hundred closing dates in 100,000
             # deals): their cells, made by the column's writer, are kept by value.
-            made = {} if c.kind in (Kind.BOOL, Kind.DATE, Kind.LIST) else None
+            made: dict[tuple[type, Any], str] | None = (
+                {} if c.kind in (Kind.BOOL, Kind.DATE, Kind.LIST) else None
+            )
             self.columns.append((c.key, f'<c r="{letter}', texts, cells.ref_tail, write, letter, made))
 
     def row(self, n: int, row: Mapping[str, Any]) -> list[str]:
