@@ -43,7 +43,7 @@ _PUBLIC: dict[str, str] = {
     # api
     "describe_target": "bulkref.api.target",
     "TargetInfo": "bulkref.api.target",
-    "data_dir": "bulkref.api.target",
+    "data_dir": "bulkref.files",
     "Caller": "bulkref.api.target",
     "BrowserSignIn": "bulkref.api.browser_signin",
     "Person": "bulkref.api.browser_signin",
@@ -104,7 +104,79 @@ _PUBLIC: dict[str, str] = {
     "ConflictError": "bulkref.errors",
 }
 
-__all__ = ["__version__", *_PUBLIC]
+# Written out, not built from _PUBLIC: a type checker reads only a literal __all__,
+# and a name outside it is no re-export under mypy --strict (ours or a user's).
+__all__ = [
+    "ApiError",
+    "AuthError",
+    "BadOption",
+    "BadSettings",
+    "BadTarget",
+    "BrowserSignIn",
+    "BulkrefError",
+    "Caller",
+    "CellEdit",
+    "Conflict",
+    "ConflictError",
+    "DataDirError",
+    "Doctor",
+    "Forbidden",
+    "IncompleteAnswer",
+    "InvalidRequest",
+    "JournalError",
+    "JournalInUse",
+    "MappingError",
+    "NoCredentials",
+    "NoSuchSheet",
+    "NoTerminal",
+    "NotFound",
+    "NotSignedIn",
+    "Outcome",
+    "Person",
+    "Plan",
+    "PreconditionFailed",
+    "Problem",
+    "ProblemCode",
+    "ReferralNotFound",
+    "Report",
+    "RowResult",
+    "ServerError",
+    "ServiceUnavailable",
+    "Severity",
+    "SignInRefused",
+    "StalePlan",
+    "TargetInfo",
+    "TaxonomyError",
+    "Throttled",
+    "Unauthenticated",
+    "Unreachable",
+    "UnreadablePlan",
+    "UnusableFile",
+    "UnwritableOutput",
+    "__version__",
+    "allowed_values",
+    "annotate",
+    "apply_input",
+    "check_file",
+    "compose_filter",
+    "correct_cells",
+    "data_dir",
+    "describe_target",
+    "export_referrals",
+    "fingerprint",
+    "get_referral",
+    "load_mapping",
+    "make_plan",
+    "mapping_fields",
+    "plan_html",
+    "plan_text",
+    "profile_export",
+    "rebuild_results",
+    "run_doctor",
+    "suggest_mapping",
+    "validation_text",
+    "write_template",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -122,7 +194,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from bulkref.api.browser_signin import BrowserSignIn, Person
-    from bulkref.api.target import Caller, TargetInfo, data_dir, describe_target
+    from bulkref.api.target import Caller, TargetInfo, describe_target
     from bulkref.apply.outcome import Outcome, RowResult
     from bulkref.apply.record import rebuild_results
     from bulkref.apply.run import apply_input
@@ -162,9 +234,11 @@ if TYPE_CHECKING:
         UnwritableOutput,
     )
     from bulkref.export.referrals import compose_filter, export_referrals, get_referral
+    from bulkref.files import data_dir
     from bulkref.mapping.catalog import mapping_fields, profile_export
     from bulkref.mapping.file import load_mapping
     from bulkref.mapping.suggest import suggest_mapping
+    from bulkref.plan.doctor import Doctor, run_doctor
     from bulkref.plan.make import fingerprint, make_plan
     from bulkref.plan.model import Plan
     from bulkref.plan.review import plan_html, plan_text
