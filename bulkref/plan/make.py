@@ -154,6 +154,7 @@ def make_plan(
         )
     from bulkref.api import target
     from bulkref.api.destination import destination
+    from bulkref.files import data_dir
 
     with target.resolve(api_url, sandbox, caller=caller) as where:
 
@@ -175,7 +176,7 @@ def make_plan(
         made = asyncio.run(run())
         from bulkref.plan.doubts import ledger_of
 
-        ledger = ledger_of(api_label(where), target.data_dir())
+        ledger = ledger_of(api_label(where), data_dir())
         return dataclasses.replace(made, in_doubt=doubts_of(made, ledger))
 
 
