@@ -196,7 +196,7 @@ class Store:
         imp_id = self._new_id()
         folder = self.root / imp_id
         folder.mkdir(parents=True)
-        meta = {"id": imp_id, "name": name, "created": now(), "input": None, "history": []}
+        meta: dict[str, Any] = {"id": imp_id, "name": name, "created": now(), "input": None, "history": []}
         imp = Import(imp_id, folder, meta)
         return self.replace_input(imp, name, data, suffix, prepared_by)
 
