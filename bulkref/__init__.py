@@ -43,7 +43,7 @@ _PUBLIC: dict[str, str] = {
     # api
     "describe_target": "bulkref.api.target",
     "TargetInfo": "bulkref.api.target",
-    "data_dir": "bulkref.api.target",
+    "data_dir": "bulkref.files",
     "Caller": "bulkref.api.target",
     "BrowserSignIn": "bulkref.api.browser_signin",
     "Person": "bulkref.api.browser_signin",
@@ -113,7 +113,87 @@ _PUBLIC: dict[str, str] = {
     "ConflictError": "bulkref.errors",
 }
 
-__all__ = ["__version__", *_PUBLIC]
+# Written out, not built from _PUBLIC: a type checker reads only a literal __all__,
+# and a name outside it is no re-export under mypy --strict (ours or a user's).
+__all__ = [
+    "ApiError",
+    "AuthError",
+    "BadOption",
+    "BadSettings",
+    "BadTarget",
+    "BrowserSignIn",
+    "BulkrefError",
+    "Caller",
+    "CellEdit",
+    "Conflict",
+    "ConflictError",
+    "DataDirError",
+    "Doctor",
+    "Forbidden",
+    "IncompleteAnswer",
+    "InvalidRequest",
+    "JournalError",
+    "JournalInUse",
+    "MappingError",
+    "NoCredentials",
+    "NoSuchSheet",
+    "NoTerminal",
+    "NotFound",
+    "NotSignedIn",
+    "Outcome",
+    "Person",
+    "Plan",
+    "PreconditionFailed",
+    "Problem",
+    "ProblemCode",
+    "ReferralNotFound",
+    "Report",
+    "RowPlan",
+    "RowResult",
+    "ServerError",
+    "ServiceUnavailable",
+    "Severity",
+    "SignInRefused",
+    "StalePlan",
+    "Tally",
+    "TargetInfo",
+    "TaxonomyError",
+    "Throttled",
+    "Unauthenticated",
+    "Unreachable",
+    "UnreadablePlan",
+    "UnusableFile",
+    "UnwritableOutput",
+    "__version__",
+    "allowed_values",
+    "annotate",
+    "apply_input",
+    "atomic_write",
+    "check_file",
+    "compose_filter",
+    "correct_cells",
+    "data_dir",
+    "deal_fields",
+    "describe_target",
+    "export_referrals",
+    "fingerprint",
+    "get_referral",
+    "load_mapping",
+    "make_plan",
+    "mapping_fields",
+    "plan_html",
+    "plan_text",
+    "profile_export",
+    "rebuild_results",
+    "review_row",
+    "row_search_text",
+    "run_doctor",
+    "suggest_mapping",
+    "summarize",
+    "validation_text",
+    "why_stale",
+    "write_template",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -131,7 +211,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from bulkref.api.browser_signin import BrowserSignIn, Person
-    from bulkref.api.target import Caller, TargetInfo, data_dir, describe_target
+    from bulkref.api.target import Caller, TargetInfo, describe_target
     from bulkref.apply.outcome import Outcome, RowResult, Tally, summarize
     from bulkref.apply.record import rebuild_results
     from bulkref.apply.run import apply_input
@@ -173,10 +253,11 @@ if TYPE_CHECKING:
     from bulkref.export.get import get_referral
     from bulkref.export.query import compose_filter
     from bulkref.export.run import export_referrals
-    from bulkref.files import atomic_write
+    from bulkref.files import atomic_write, data_dir
     from bulkref.mapping.catalog import mapping_fields, profile_export
     from bulkref.mapping.file import load_mapping
     from bulkref.mapping.suggest import suggest_mapping
+    from bulkref.plan.doctor import Doctor, run_doctor
     from bulkref.plan.make import fingerprint, make_plan, why_stale
     from bulkref.plan.model import Plan, RowPlan
     from bulkref.plan.review import deal_fields, plan_html, plan_text, review_row, row_search_text

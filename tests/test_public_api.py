@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import subprocess
@@ -19,6 +20,24 @@ def test_every_public_name_resolves() -> None:
     for name in bulkref.__all__:
         assert getattr(bulkref, name) is not None, name
     assert set(dir(bulkref)) == set(bulkref.__all__)
+
+
+def test_a_type_checker_sees_every_public_name() -> None:
+    # __all__ is a literal (the only form a type checker reads) beside the table the
+    # names load from, and the TYPE_CHECKING imports that give them their types:
+    # a name added to one and not the others would load but not type-check, or the reverse.
+    tree = ast.parse((ROOT / "bulkref" / "__init__.py").read_text(encoding="utf-8"))
+    typed = {
+        alias.name
+        for node in tree.body
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
+        for imported in node.body
+        if isinstance(imported, ast.ImportFrom)
+        for alias in imported.names
+    }
+    loaded = set(vars(bulkref)["_PUBLIC"])
+    assert set(bulkref.__all__) == {"__version__", *loaded}
+    assert typed == loaded
 
 
 def test_every_error_is_a_bulkref_error_with_an_exit_code() -> None:

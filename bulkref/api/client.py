@@ -551,7 +551,7 @@ class ReferralsClient:
 
     # -- writes ------------------------------------------------------------------------------
     async def update(
-        self, referral_id: str, operations: list[dict[str, Any]], if_match: str | None = None
+        self, referral_id: str, operations: builtins.list[dict[str, Any]], if_match: str | None = None
     ) -> Reply:
         """PATCH with JSON Patch ``replace``/``add`` operations; with ``if_match`` a stale
         eTag is ``PreconditionFailed``. Retried only when it certainly did not reach the
@@ -695,9 +695,9 @@ class ReferralsClient:
             raise group.exceptions[0] from None
         for batch in batches:
             for referral in batch.result():
-                key = referral.get(field)
-                if isinstance(key, str):
-                    for name in asked.get(key.lower(), [key]):
+                value = referral.get(field)
+                if isinstance(value, str):
+                    for name in asked.get(value.lower(), [value]):
                         groups.setdefault(name, []).append(referral)
         return groups
 

@@ -33,7 +33,8 @@ from bulkref.apply.reconcile import own_referral, second_referral
 from bulkref.errors import ApiError
 from bulkref.plan.doubts import Lag, Window
 from bulkref.plan.payload import is_microsoft
-from bulkref.plan.remote import CLOCK_MARGIN, Lookup, find_existing, moment
+from bulkref.plan.planner import moment
+from bulkref.plan.remote import CLOCK_MARGIN, Lookup, find_existing
 
 if TYPE_CHECKING:
     from bulkref.api.client import ReferralsClient

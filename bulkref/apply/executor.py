@@ -48,20 +48,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bulkref.api.client import (
+from bulkref.api.client import ReferralsClient
+from bulkref.apply.doubt import ABSENT, Doubt, Watcher
+from bulkref.apply.journal import Journal, StepState
+from bulkref.apply.outcome import FINAL, Outcome, RowResult
+from bulkref.errors import (
     ApiError,
     Conflict,
     IncompleteAnswer,
     InvalidRequest,
     PreconditionFailed,
-    ReferralsClient,
     ServerError,
+    StalePlan,
     Unreachable,
 )
-from bulkref.apply.doubt import ABSENT, Doubt, Watcher
-from bulkref.apply.journal import Journal, StepState
-from bulkref.apply.outcome import FINAL, Outcome, RowResult
-from bulkref.errors import StalePlan
 from bulkref.plan.doubts import Doubt as Kept
 from bulkref.plan.doubts import Ledger, Window, doubt_key
 from bulkref.plan.model import Action, Plan, RowPlan, Step
@@ -252,7 +252,8 @@ class Executor:
         settled = self.watcher.doubt(doubt)
         giving_up = asyncio.ensure_future(give_up.wait())
         try:
-            await asyncio.wait({settled, giving_up}, return_when=asyncio.FIRST_COMPLETED)
+            either: set[asyncio.Future[Any]] = {settled, giving_up}
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         finally:
             giving_up.cancel()
         if settled.done() and not settled.cancelled():
@@ -304,9 +305,9 @@ class Executor:
                         assert doubt is not None  # in doubt by its state
                         self._keep(rp, step, doubt, lost.call)
                         return _Parked(step, doubt, lost.call, answers, last)
-                    key = _key(step, body)
-                    if self.ledger is not None and key in self._earlier:
-                        self.ledger.settle(key)  # in doubt before, and sent by a person's word
+                    create_key = _key(step, body)
+                    if self.ledger is not None and create_key in self._earlier:
+                        self.ledger.settle(create_key)  # in doubt before, and sent by a person's word
             except IncompleteAnswer as e:
                 # A success without the id: it may be stored, so it stays "sent" (looked up next time).
                 last.failed(e)

@@ -124,6 +124,7 @@ class JournalResults(Sequence[RowResult]):
             self._length = self._journal.row_count()  # outcomes_from yields one per plan row
         return self._length
 
+    # An index only, not Sequence's slice too: nothing slices the results (they are read in order).
     def __getitem__(self, i: int) -> RowResult:  # type: ignore[override]
         if i < 0:
             i += len(self)

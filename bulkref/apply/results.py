@@ -32,6 +32,7 @@ from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from bulkref.apply.outcome import SUMMARY_OF, Outcome, RowResult
 from bulkref.errors import UnwritableOutput
+from bulkref.files import atomic_write
 from bulkref.sheets import xlsxstream as sheetxml
 from bulkref.sheets.cells import FORMULA_START, csv_safe
 
@@ -194,11 +195,9 @@ def write_results(
     if not in_order:  # rows finish out of order under concurrency; the file follows the input
         results = sorted(results, key=lambda r: r.row)
     if suffix == ".csv":
-        sheetxml.atomic_write(out, "w", lambda f: _write_csv(results, f), what="results file")
+        atomic_write(out, "w", lambda f: _write_csv(results, f), what="results file")
     elif suffix == ".xlsx":
-        sheetxml.atomic_write(
-            out, "wb", lambda f: _write_xlsx(results, f, source, summary), what="results file"
-        )
+        atomic_write(out, "wb", lambda f: _write_xlsx(results, f, source, summary), what="results file")
     else:
         raise UnwritableOutput(f"The results file must end in .xlsx or .csv, not {out.name}.")
     return out

@@ -136,6 +136,7 @@ def apply_input(
     from bulkref.api import target
     from bulkref.api.destination import destination
     from bulkref.apply.results import default_path, drop_kept, keep_previous, refuse_input, write_results
+    from bulkref.files import data_dir
 
     path = Path(path)
     mapping = None if mapping is None else Path(mapping)
@@ -145,7 +146,7 @@ def apply_input(
     with target.resolve(api_url, sandbox, caller=caller) as where:
         label = api_label(where)
         named = destination(where)
-        state = state or journal_path(path, label, target.data_dir())
+        state = state or journal_path(path, label, data_dir())
         out = results or default_path(source)
         refuse_input(out, path)
         refuse_input(out, source)
@@ -161,9 +162,9 @@ def apply_input(
             resend_in_doubt,
             clock,
             retry,
-            ledger_of(label, target.data_dir()),
+            ledger_of(label, data_dir()),
         )
-        with target_lock(label, target.data_dir(), on_note), Journal(state) as journal:
+        with target_lock(label, data_dir(), on_note), Journal(state) as journal:
             if journal.in_doubt:
                 on_note(f"Note: {journal.in_doubt}. Every create is looked up in Partner Center first.")
             outcome = asyncio.run(

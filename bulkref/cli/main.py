@@ -832,9 +832,8 @@ def taxonomy_command() -> None:
     from bulkref.spec.enums import taxonomy
 
     # UTF-8 whatever the console's encoding: the output is a file to be read back.
-    stdout = click.get_binary_stream("stdout")
-    stdout.write(taxonomy().toml().encode("utf-8"))
-    stdout.flush()
+    # click.echo writes bytes to the binary stream (get_binary_stream is deprecated).
+    click.echo(taxonomy().toml().encode("utf-8"), nl=False)
 
 
 # Commands whose modules are loaded only when the command runs: the sandbox's

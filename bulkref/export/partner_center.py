@@ -78,7 +78,7 @@ def layout_row(row: Mapping[str, Any], counts: Mapping[str, int]) -> dict[str, s
     cosell = row.get("deal_type") == "Co-sell" or (row.get("deal_type") is None and help_code is not None)
     share = row.get("share_with_microsoft")
     out["Microsoft help required?"] = "Yes" if cosell else "No"
-    out["What specific help from Microsoft?"] = _HELP_NUMBER.get(help_code, "") if cosell else ""
+    out["What specific help from Microsoft?"] = _HELP_NUMBER.get(help_code or "", "") if cosell else ""
     out["Share with Microsoft sales team"] = "Yes" if cosell or share else "No"
     out["Consent to share Customer/Partner contact"] = _yes_no(row.get("consent_share_info"))
     out["Marketplace Purchase Intent"] = _INTENT.get(row.get("marketplace_intent") or "", "")

@@ -110,9 +110,18 @@ class CellWriters:
         self.rows_written = 0
         # Per column: its key, the start of its cells' XML up to the row number
         # (``<c r="B``), the text cells made so far (what follows the row number,
-        # by text) and how to make another, and its writer for any other value.
+        # by text) and how to make another, its writer for any other value, its
+        # letter, and the cells it keeps by value (None for a column that keeps none).
         self.columns: list[
-            tuple[str, str, dict[str, str] | None, Callable[[str], str], Callable[[str, Any], str], str]
+            tuple[
+                str,
+                str,
+                dict[str, str] | None,
+                Callable[[str], str],
+                Callable[[str, Any], str],
+                str,
+                dict[tuple[type, Any], str] | None,
+            ]
         ] = []
         letters = xlsxstream.column_letters(len(columns))
         for c, letter, (style, quoted) in zip(columns, letters, styles, strict=True):
@@ -124,7 +133,9 @@ class CellWriters:
             write = self._writer(c, cells)
             # Yes/No, dates and lists repeat too (a few hundred closing dates in 100,000
             # deals): their cells, made by the column's writer, are kept by value.
-            made = {} if c.kind in (Kind.BOOL, Kind.DATE, Kind.LIST) else None
+            made: dict[tuple[type, Any], str] | None = (
+                {} if c.kind in (Kind.BOOL, Kind.DATE, Kind.LIST) else None
+            )
             self.columns.append((c.key, f'<c r="{letter}', texts, cells.ref_tail, write, letter, made))
 
     def row(self, n: int, row: Mapping[str, Any]) -> list[str]:

@@ -233,7 +233,8 @@ class Spool:
         order the API listed them: what ``payload.row_of`` and ``fit_deal_type``
         make of each referral and its engagement's Microsoft referrals. ``since``
         and ``until`` (from ``row_seq``) give the rows from one on, or before one."""
-        where, bounds = "", []
+        where = ""
+        bounds: list[int] = []
         if since is not None:
             where, bounds = where + " AND r.seq >= ?", [*bounds, since]
         if until is not None:
@@ -265,7 +266,9 @@ _unpacked = marshal.loads
 
 
 def _packed_without_links(doc: Mapping[str, Any]) -> bytes:
-    if "links" not in doc or not isinstance(doc, dict):
+    if not isinstance(doc, dict):  # marshal packs a dict only (a JSON object always is one)
+        doc = dict(doc)
+    if "links" not in doc:
         return _packed(doc)
     links = doc.pop("links")  # cheaper than a copy without them; put back at once
     try:

@@ -279,9 +279,9 @@ def parse_mapping(text: str, path: Path | str = "mapping.toml") -> Mapping:
         raise MappingError(_too_deep(path, "?")) from None
     except tomllib.TOMLDecodeError as e:
         m = _TOML_AT.match(str(e))
-        what, line, col = (m.group(1), m.group(2), m.group(3)) if m else (str(e), "?", "?")
+        what, at, col = (m.group(1), m.group(2), m.group(3)) if m else (str(e), "?", "?")
         raise MappingError(
-            f"{path.name} line {line} is not valid TOML ({what[:1].lower()}{what[1:]}, at column "
+            f"{path.name} line {at} is not valid TOML ({what[:1].lower()}{what[1:]}, at column "
             f"{col}): check the quotes, commas, braces and '=' on that line (strings need double "
             'quotes: "Closing Date" = "Close Date").'
         ) from None

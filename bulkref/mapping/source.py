@@ -50,7 +50,7 @@ __all__ = ["Mapped", "Origin", "locate", "map_sheet", "read_mapped"]
 
 # Rules that judge a cell against another one: when that other cell's conversion
 # failed (a Stage the value map misses), the rule only repeats the failure.
-_FOLLOWS = {ProblemCode.SUBSTATUS_MISMATCH: "status"}
+_FOLLOWS: dict[ProblemCode | str, str] = {ProblemCode.SUBSTATUS_MISMATCH: "status"}
 LIST_SEPARATOR = "; "  # how a list field's items are joined for the validator's list parser
 # Family names of two characters: 欧阳娜娜 is 欧阳 + 娜娜, where 王伟 is 王 + 伟.
 _COMPOUND_SURNAMES = frozenset(
@@ -252,6 +252,7 @@ def _renumber(problems: list[Problem], per_row: _PerRow, i: int, n: int, header:
     (the third contact of the deal, not the first of its row)."""
     index = per_row.reported[i][per_row.failed[i].index(n)]
     p = problems[index]
+    assert p.source_column is not None  # a conversion problem always names the export's columns
     problems[index] = dataclasses.replace(
         p, column=f"{p.source_column.replace(', ', ' + ')} -> {header}", field=header
     )

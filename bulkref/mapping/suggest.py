@@ -671,11 +671,9 @@ def _address_entry(entry: _Entry, header: str, cells: list[Any]) -> _Entry:
     entry.key = "address_line1"
     entry.reads = ()
     entry.patterns = {n: ADDRESS_PATTERNS[n] for n in chosen}
-    entry.header = header  # type: ignore[attr-defined]
-    entry.claims = tuple(  # type: ignore[attr-defined]
-        SPEC.resolve(_ADDRESS_PARTS[p]).key
-        for p in parts  # type: ignore[union-attr]
-    )
+    entry.header = header
+    claims = [SPEC.resolve(_ADDRESS_PARTS[p]) for p in parts]
+    entry.claims = tuple(c.key for c in claims if c is not None)  # each part names a template column
     return entry
 
 
@@ -732,10 +730,10 @@ def _choice_entry(
     allowed = enums.values(column.choices)
     listed = ", ".join(allowed) if len(allowed) <= 8 else "see the Lists sheet of the template"
     entry.commented = True
-    shown = unknown[:12]
-    pairs = ", ".join(f'{_q(v)} = "?"' for v in shown)
+    first = unknown[:12]
+    pairs = ", ".join(f'{_q(v)} = "?"' for v in first)
     entry.comments.append(
-        f"{header} holds {', '.join(_q(v) for v in shown)}"
+        f"{header} holds {', '.join(_q(v) for v in first)}"
         f"{' ...' if len(unknown) > 12 else ''}; {column.header} takes {listed}."
     )
     entry.todo = f'{column.header}: map each value of {header} (replace every "?"), then remove the #'
@@ -1154,10 +1152,10 @@ def _skips(raw: Sheet, columns: list[tuple[int, str]]) -> tuple[list[str], list[
         skipped.update(range(start, n))
     totals = [r for r in range(start) if _total_at(cells, columns, r) is not None]
     if totals:
-        position = _total_at(cells, columns, totals[0])
-        assert position is not None
+        total = _total_at(cells, columns, totals[0])
+        assert total is not None
         rules.append(
-            f"# Total rows: not deals.\n[[skip]]\ncolumn = {_q(raw.headers[position])}\n"
+            f"# Total rows: not deals.\n[[skip]]\ncolumn = {_q(raw.headers[total])}\n"
             "pattern = '(?i)^\\s*(grand\\s+|sub\\s*)?totals?\\b'"
         )
         skipped.update(totals)
@@ -1194,7 +1192,7 @@ def _literal(text: str) -> str:
 # --------------------------------------------------------------------------- formats
 
 
-def _kind_columns(raw: Sheet, columns: Iterable[tuple[int, str]], kind: Kind) -> list[int]:
+def _kind_columns(raw: _View, columns: Iterable[tuple[int, str]], kind: Kind) -> list[int]:
     out = []
     for i, header in columns:
         found = _match(header)
@@ -1203,11 +1201,11 @@ def _kind_columns(raw: Sheet, columns: Iterable[tuple[int, str]], kind: Kind) ->
     return out
 
 
-def _text_cells(raw: Sheet, positions: list[int]) -> list[str]:
+def _text_cells(raw: _View, positions: list[int]) -> list[str]:
     return [c.strip() for i in positions for c in raw.cells(i) if isinstance(c, str) and c.strip()]
 
 
-def _common_date_format(raw: Sheet, columns: list[tuple[int, str]]) -> str | None:
+def _common_date_format(raw: _View, columns: list[tuple[int, str]]) -> str | None:
     """The first format that reads every text date of the date fields. A day over
     12 tells dd/mm from mm/dd; when none does, dd/mm is listed first and wins."""
     texts = _text_cells(raw, _kind_columns(raw, columns, Kind.DATE))
@@ -1227,7 +1225,7 @@ def _reads_date(text: str, fmt: str) -> bool:
     return True
 
 
-def _common_number_format(raw: Sheet, columns: list[tuple[int, str]]) -> NumberFormat | None:
+def _common_number_format(raw: _View, columns: list[tuple[int, str]]) -> NumberFormat | None:
     texts = _text_cells(raw, _kind_columns(raw, columns, Kind.DECIMAL))
     if not texts:
         return NumberFormat()
@@ -1248,7 +1246,7 @@ def _any_kind(entries: list[_Entry], kind: Kind) -> bool:
 # --------------------------------------------------------------------------- text
 
 
-def _samples(raw: Sheet, position: int) -> list[str]:
+def _samples(raw: _View, position: int) -> list[str]:
     out: list[str] = []
     for c in raw.cells(position):
         if c is None:

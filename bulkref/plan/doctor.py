@@ -259,13 +259,14 @@ def run_doctor(api_url: str | None = None, sandbox: bool = False) -> Doctor:
     """``bulkref doctor`` as a call: read-only, against ``--api-url`` or ``--sandbox``."""
     from bulkref.api import target
     from bulkref.api.destination import destination
+    from bulkref.files import data_dir
 
     with target.resolve(api_url, sandbox) as where:
         named = destination(where)
         head = {**named.as_json(), "text": named.text()}
         from bulkref.plan.make import api_label
 
-        measured = consistency_of(api_label(where), target.data_dir())
+        measured = consistency_of(api_label(where), data_dir())
         try:
             token = where.token()
         except BulkrefError as e:

@@ -25,7 +25,7 @@ import json
 import math
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -219,7 +219,7 @@ class Window:
     def known(self) -> bool:
         return self.override is not None or bool(self.seen) or self.remembered > 0 or self._remembered_any
 
-    def seconds(self, unseen_ages: list[float] | tuple[float, ...] = ()) -> float:
+    def seconds(self, unseen_ages: Sequence[float] = ()) -> float:
         if self.override is not None:
             return self.override
         if not self.known:

@@ -200,6 +200,7 @@ def make_plan(
         )
     from bulkref.api import target
     from bulkref.api.destination import destination
+    from bulkref.files import data_dir
 
     with target.resolve(api_url, sandbox, caller=caller) as where:
 
@@ -230,7 +231,7 @@ def make_plan(
         made = asyncio.run(run())
         from bulkref.plan.doubts import ledger_of
 
-        ledger = ledger_of(api_label(where), target.data_dir())
+        ledger = ledger_of(api_label(where), data_dir())
         return dataclasses.replace(made, in_doubt=doubts_of(made, ledger))
 
 

@@ -244,7 +244,8 @@ def _find(row: Row, remote: Remote) -> tuple[dict[str, Any] | None, str | None]:
                 f"not '{ext}': fix one of them."
             )
         return doc, None
-    own = [d for d in remote.by_external_id.get(ext, []) if not is_microsoft(d)]
+    found = remote.by_external_id.get(ext, []) if ext is not None else []
+    own = [d for d in found if not is_microsoft(d)]
     if len(own) > 1:
         ids = ", ".join(d["id"] for d in own)
         return None, (

@@ -99,8 +99,9 @@ def referral_name(row: RowPlan) -> str | None:
     if row.name:
         return row.name
     for step in row.steps:
-        if isinstance(step.body, dict) and isinstance(step.body.get("name"), str):
-            return step.body["name"]
+        name = step.body.get("name") if isinstance(step.body, dict) else None
+        if isinstance(name, str):
+            return name
     return None
 
 

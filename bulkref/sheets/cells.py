@@ -8,14 +8,21 @@ prefix in workbooks, and with a leading apostrophe in CSV files.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 from openpyxl.cell.cell import Cell
+
+if TYPE_CHECKING:
+    from openpyxl.cell import _CellSetValue
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def put(cell: Cell, value: object) -> None:
     """Set a workbook cell's value; text is always text, never a formula."""
-    cell.value = value
+    # Callers hand over whatever a row or a sheet held (pandas' values among
+    # them); openpyxl checks the type itself and refuses one it cannot store.
+    cell.value = cast("_CellSetValue", value)
     if isinstance(value, str) and value.startswith(FORMULA_START):
         cell.data_type = "s"
         cell.quotePrefix = True

@@ -250,7 +250,7 @@ def _read(path: str, wanted: str | None) -> dict[str, Any]:
     if not candidates:
         return {"error": "no_worksheet", "sheets": sheets}
     first: Cells | None = None
-    passed_over = []
+    passed_over: list[str] = []
     for s in candidates:
         cells = _cells(book, s.name)
         if _has_header(cells):

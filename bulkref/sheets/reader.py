@@ -71,6 +71,9 @@ LISTING_MAX = 16 * 1024 * 1024  # the most of workbook.xml and its rels parsed h
 SUPPORTED = "bulkref reads .xlsx, .xlsm and .csv files"
 # Columns a CSV line may have: Excel's 16,384, with room for what other tools write.
 MAX_COLUMNS = 65_536
+# An empty cell, as numpy compares it with a column of cells: the same
+# elementwise `== None` as a bare None, which numpy's type stubs do not accept.
+_EMPTY = np.array(None, dtype=object)
 HIDDEN_LISTED = 5  # row numbers named in the hidden-rows warning
 # Unknown headers warned of one by one; the rest in one warning (a sheet of
 # tens of thousands of columns would otherwise be as many warnings, each a
@@ -795,7 +798,8 @@ def _cells(
     """
     values = np.empty((height, width), dtype=object)  # filled with None
     numbers: list[int] = []
-    share = {}.setdefault
+    shared: dict[str, str] = {}
+    share = shared.setdefault
     for i, row in enumerate(rows):
         if row.count("") == len(row):
             continue
@@ -814,7 +818,7 @@ def _filled_rows(values: np.ndarray) -> np.ndarray:
     for j in range(values.shape[1]):
         if not len(blank):
             break
-        blank = blank[np.equal(values[blank, j], None)]
+        blank = blank[np.equal(values[blank, j], _EMPTY)]
     filled = np.ones(len(values), dtype=bool)
     filled[blank] = False
     return np.flatnonzero(filled)
@@ -841,7 +845,7 @@ def _match_headers(
     unknown = 0
     for position, text in enumerate(header):
         if not text:
-            if not np.equal(values[:, position], None).all():
+            if not np.equal(values[:, position], _EMPTY).all():
                 problem(
                     None,
                     ProblemCode.UNNAMED_COLUMN,

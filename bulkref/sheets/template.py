@@ -35,7 +35,7 @@ from typing import IO, Final
 from zipfile import ZIP_DEFLATED, ZipFile, ZipInfo
 
 from openpyxl import Workbook
-from openpyxl.cell.cell import Cell
+from openpyxl.cell.cell import Cell, MergedCell
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
@@ -373,7 +373,7 @@ def _table(
 ) -> int:
     """Writes a headed table from row ``top``; returns its last row."""
     for col, head in enumerate(heads, start=1):
-        cell = ws.cell(top, col, head)
+        cell: Cell | MergedCell = ws.cell(top, col, head)
         cell.font = _BOLD
         cell.fill = _TABLE_HEAD_FILL
     row = top
@@ -403,7 +403,7 @@ def _fill_referrals(
     for i, c in enumerate(columns, start=1):
         letter = get_column_letter(i)
         style = _header_style(c)
-        cell = ws.cell(1, i, c.label)
+        cell: Cell | MergedCell = ws.cell(1, i, c.label)
         cell.fill = PatternFill("solid", fgColor=style.fill)
         cell.font = style.font
         cell.alignment = header_align
@@ -478,8 +478,11 @@ def _fill_lists(ws: Worksheet, lists: dict[str, ListRange]) -> None:
     ws.freeze_panes = "A2"
 
 
-def _put(cell: Cell, value: object) -> None:
+def _put(cell: Cell | MergedCell, value: object) -> None:
     """Writes a plain value (never a formula), booleans as Yes/No."""
+    # openpyxl types every cell it hands out as possibly merged; nothing here
+    # writes into a merged range (a merged cell's value cannot be set at all).
+    assert isinstance(cell, Cell)
     if isinstance(value, bool):
         value = YES_NO[0] if value else YES_NO[1]
     elif isinstance(value, tuple):  # a list cell, typed (Industries, Products, Services)

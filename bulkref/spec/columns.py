@@ -111,6 +111,7 @@ class Group:
 def _c(
     key: str, header: str, path: str | None, kind: Kind, help: str, example: str = "", **kw: object
 ) -> Column:
+    # kw: Column's other fields by name, each of its own type (one annotation cannot say which).
     return Column(key=key, header=header, path=path, kind=kind, help=help, example=example, **kw)  # type: ignore[arg-type]
 
 

@@ -59,6 +59,11 @@ class Validated:
         return self.report.valid
 
 
+def _says(message: str) -> Callable[[int, str | None], str]:
+    """A rule's message that names no cell: one sentence, whatever the row."""
+    return lambda _r, _v: message
+
+
 @dataclass
 class _Rule:
     key: str  # the column the problem is reported on
@@ -325,7 +330,7 @@ def _required_rules(ctx: _Context) -> list[_Rule]:
                     key,
                     ProblemCode.REQUIRED,
                     ctx.filled(key) | ~ctx.is_new,
-                    lambda _r, _v, h=h: f"{h} is required on every row without a Referral ID.",
+                    _says(f"{h} is required on every row without a Referral ID."),
                 )
             )
         else:
@@ -334,7 +339,7 @@ def _required_rules(ctx: _Context) -> list[_Rule]:
                     key,
                     ProblemCode.REQUIRED,
                     ctx.filled(key) | ~ctx.is_new,
-                    lambda _r, _v, h=h: f"{h} is required for a new referral (a row without a Referral ID).",
+                    _says(f"{h} is required for a new referral (a row without a Referral ID)."),
                 )
             )
     return rules
@@ -486,7 +491,7 @@ def _services_rules(ctx: _Context) -> list[_Rule]:
             k,
             ProblemCode.SERVICES_COSELL_INCOMPLETE,
             ~(any_set & ctx.blank(k)),
-            lambda r, v, k=k: f"A Services co-sell deal needs {names} all filled: {ctx.header(k)} is blank.",
+            _says(f"A Services co-sell deal needs {names} all filled: {ctx.header(k)} is blank."),
         )
         for k in keys
     ]
@@ -584,7 +589,7 @@ def _group_rules(ctx: _Context) -> list[_Rule]:
                 f"contact.{n}.email",
                 ProblemCode.CONTACT_NEEDS_EMAIL_OR_PHONE,
                 ~(used & ~reachable),
-                lambda r, v, n=n: (
+                _says(
                     f"Customer Contact {n} needs an email or a phone number so the customer can be reached."
                 ),
             )
@@ -608,7 +613,7 @@ def _group_rules(ctx: _Context) -> list[_Rule]:
                 f"team.{n}.email",
                 ProblemCode.TEAM_MEMBER_NEEDS_EMAIL,
                 ~(used & ctx.blank(f"team.{n}.email")),
-                lambda r, v, n=n: f"Team Member {n} needs an email address.",
+                _says(f"Team Member {n} needs an email address."),
             )
         )
     for n in ctx.group_numbers("solution"):
@@ -618,7 +623,7 @@ def _group_rules(ctx: _Context) -> list[_Rule]:
                 f"solution.{n}.id",
                 ProblemCode.SOLUTION_NEEDS_ID,
                 ~(used & ctx.blank(f"solution.{n}.id")),
-                lambda r, v, n=n: f"Solution {n} needs its ID.",
+                _says(f"Solution {n} needs its ID."),
             )
         )
     for n in ctx.group_numbers("target"):
@@ -628,7 +633,7 @@ def _group_rules(ctx: _Context) -> list[_Rule]:
                 t,
                 ProblemCode.INCOMPLETE_TARGET,
                 ~(ctx.filled(i) & ctx.blank(t)),
-                lambda r, v, n=n: f"Target {n} ID is set: choose Target {n} Type too.",
+                _says(f"Target {n} ID is set: choose Target {n} Type too."),
             )
         )
         rules.append(
@@ -636,7 +641,7 @@ def _group_rules(ctx: _Context) -> list[_Rule]:
                 i,
                 ProblemCode.INCOMPLETE_TARGET,
                 ~(ctx.filled(t) & ctx.blank(i)),
-                lambda r, v, n=n: f"Target {n} Type is set: fill Target {n} ID too.",
+                _says(f"Target {n} Type is set: fill Target {n} ID too."),
             )
         )
     return rules

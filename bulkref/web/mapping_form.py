@@ -365,10 +365,10 @@ def to_toml(draft: Draft, title: str) -> str:
     if draft.skips:
         skips = tomlkit.aot()
         for rule in draft.skips:
-            table = tomlkit.table()
+            skip = tomlkit.table()
             for key, value in rule.items():
-                table[key] = _literal(value) if key == "pattern" else value
-            skips.append(table)
+                skip[key] = _literal(value) if key == "pattern" else value
+            skips.append(skip)
         doc["skip"] = skips
     if draft.patterns:
         patterns = tomlkit.table()

@@ -22,7 +22,7 @@ import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import bulkref
 
@@ -86,7 +86,11 @@ def hide_paths(text: str, pairs: list[tuple[str, str]]) -> str:
 
 def write_json(path: Path, doc: Any) -> None:
     data = json.dumps(doc, ensure_ascii=False, indent=2, default=str).encode("utf-8")
-    bulkref.atomic_write(path, "wb", lambda f: f.write(data), what=path.name)
+
+    def write(f: IO[Any]) -> None:
+        f.write(data)
+
+    bulkref.atomic_write(path, "wb", write, what=path.name)
 
 
 def read_json(path: Path) -> Any:
@@ -202,7 +206,7 @@ class Store:
         imp_id = self._new_id()
         folder = self.root / imp_id
         folder.mkdir(parents=True)
-        meta = {"id": imp_id, "name": name, "created": now(), "input": None, "history": []}
+        meta: dict[str, Any] = {"id": imp_id, "name": name, "created": now(), "input": None, "history": []}
         imp = Import(imp_id, folder, meta)
         return self.replace_input(imp, name, data, suffix, prepared_by)
 
