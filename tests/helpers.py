@@ -481,3 +481,30 @@ def shot(driver: Any, name: str) -> None:
     finally:
         driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     (Path(SHOTS) / f"{name}.png").write_bytes(base64.b64decode(png))
+
+
+def axe_findings(driver: Any) -> list[str]:
+    """axe-core's critical and serious findings on the page shown, one line each. The engine
+    is the axe.min.js the axe-playwright-python package ships (a test dependency), injected
+    through Selenium: offline, whatever the page's own policy admits."""
+    from importlib import resources
+
+    axe = resources.files("axe_playwright_python").joinpath("axe.min.js").read_text(encoding="utf-8")
+    assert axe.startswith("/*! axe v4"), axe[:40]  # the package really ships the engine
+    driver.set_script_timeout(60)
+    driver.execute_script(axe)
+    violations = driver.execute_async_script(
+        """
+        const done = arguments[arguments.length - 1];
+        axe.run(document, {resultTypes: ["violations"]}).then(
+          (r) => done(r.violations),
+          (e) => done([{id: "axe-failed", impact: "critical", help: String(e), nodes: []}]));
+        """
+    )
+    assert isinstance(violations, list)
+    return [
+        f"{driver.current_url}: {v['id']} ({v['impact']}) {v['help']}: "
+        + "; ".join(str(n["target"]) for n in v["nodes"][:4])
+        for v in violations
+        if v["impact"] in ("critical", "serious")
+    ]

@@ -15,13 +15,12 @@ import dataclasses
 import json
 import time
 from collections.abc import Callable, Iterator
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import openpyxl
 import pytest
-from helpers import CHROMEDRIVER, row, shot, wait, write_csv, write_xlsx
+from helpers import CHROMEDRIVER, axe_findings, row, shot, wait, write_csv, write_xlsx
 
 import bulkref
 from bulkref.web.app import Settings
@@ -50,7 +49,6 @@ from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
 
 # axe-core, as the axe-playwright-python package ships it (a test dependency): injected into
 # each page through Selenium, so it runs offline and whatever the page's own policy admits.
-AXE = resources.files("axe_playwright_python").joinpath("axe.min.js").read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -314,28 +312,6 @@ def test_stop_midway_then_resume(
 
 
 # -- accessibility ------------------------------------------------------------------------------
-
-
-def axe_findings(driver: Any) -> list[str]:
-    """axe-core's critical and serious findings on the page shown, one line each."""
-    assert AXE.startswith("/*! axe v4"), AXE[:40]  # the package really ships the engine
-    driver.set_script_timeout(60)
-    driver.execute_script(AXE)
-    violations = driver.execute_async_script(
-        """
-        const done = arguments[arguments.length - 1];
-        axe.run(document, {resultTypes: ["violations"]}).then(
-          (r) => done(r.violations),
-          (e) => done([{id: "axe-failed", impact: "critical", help: String(e), nodes: []}]));
-        """
-    )
-    assert isinstance(violations, list)
-    return [
-        f"{driver.current_url}: {v['id']} ({v['impact']}) {v['help']}: "
-        + "; ".join(str(n["target"]) for n in v["nodes"][:4])
-        for v in violations
-        if v["impact"] in ("critical", "serious")
-    ]
 
 
 def audited(driver: Any, findings: list[str]) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
-from helpers import RunningSandbox
+from helpers import RunningSandbox, axe_findings
 
 from bulkref.cli.main import cli
 from bulkref.sandbox.options import (
@@ -146,6 +146,7 @@ def by_id(driver: Any, element: str, timeout: float = 30) -> Any:
 def sign_in(driver: Any, server: WebServer, username: str, password: str) -> None:
     driver.get(server.url + "/")
     assert "/signin" in driver.current_url  # --team: nothing before signing in
+    assert axe_findings(driver) == []  # the sign-in page passes axe-core
     by_id(driver, "signin-start").click()
     by_id(driver, "username").send_keys(username)  # the identity provider's page
     driver.find_element("id", "password").send_keys(password)
@@ -200,11 +201,13 @@ def test_two_people_four_eyes_apply_and_the_audit_trail(
         ben.get(server.url + "/queue?show=mine")
         row = ben.find_element("css selector", f'#queue tr[data-import="{imp_id}"]')
         assert "awaiting review" in row.text and SANDBOX_USER in row.text and "5 to create" in row.text
+        assert axe_findings(ben) == []  # the queue passes axe-core
         ann.get(server.url + "/queue?show=mine")
         assert by_id(ann, "queue-empty").text == "Nothing is waiting for your review."
         row.find_element("css selector", "a").click()
         by_id(ben, "plan-rows", 60)
         assert not ben.find_elements("id", "approver")  # no name to type: his sign-in is the name
+        assert axe_findings(ben) == []  # the review page, signed in, passes axe-core
         ben.find_element("id", "approve").click()
         assert SANDBOX_SECOND_USER in by_id(ben, "approval").text
         by_id(ben, "start-apply").click()
@@ -215,6 +218,7 @@ def test_two_people_four_eyes_apply_and_the_audit_trail(
         # The audit trail names both, with the fingerprints, and is intact.
         ben.get(server.url + f"/imports/{imp_id}/audit")
         assert by_id(ben, "audit-check").text.startswith("Intact")
+        assert axe_findings(ben) == []  # the audit page passes axe-core
         events = [
             (r.get_attribute("data-event"), r.find_elements("tag name", "td")[3].text)
             for r in ben.find_elements("css selector", "#audit tbody tr")

@@ -418,7 +418,6 @@ class App:
             shown=shown,
             total=len(plan.rows),
             prepared=imp.meta.get("updated") or imp.created,
-            preparer=imp.meta.get("preparedBy"),
         )
 
     async def make_plan(self, request: Request) -> Response:
