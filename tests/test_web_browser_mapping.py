@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import CHROMEDRIVER, row, shot, wait, write_xlsx
+from helpers import CHROMEDRIVER, axe_findings, row, shot, wait, write_xlsx
 from helpers import CRM_EXPORT as EXPORT
 
 import bulkref
@@ -76,6 +76,7 @@ def test_a_crm_export_is_mapped_previewed_saved_and_applied(
     wait(browser, ready)
     assert len(browser.find_elements(By.CSS_SELECTOR, "#preview-grid tbody tr")) == 3
     shot(browser, "2c-mapping")
+    assert axe_findings(browser) == []  # the mapping page, with its preview, passes axe-core
 
     browser.find_element(By.ID, "mapping-save").click()
     wait(browser, ec.presence_of_element_located((By.ID, "to-review")))
@@ -112,6 +113,7 @@ def test_a_bad_cell_is_fixed_in_the_page(browser: Any, app: WebServer, tmp_path:
     value.clear()
     value.send_keys("DE")
     shot(browser, "2d-cell-edit")
+    assert axe_findings(browser) == []  # the Check page with a cell being fixed passes axe-core
     bad.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     wait(browser, ec.presence_of_element_located((By.ID, "to-review")))
     assert not browser.find_elements(By.CSS_SELECTOR, "#grid td.bad")
