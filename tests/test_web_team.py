@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
-from helpers import RunningSandbox, axe_findings
+from helpers import RunningSandbox, axe_findings, shot
 
 from bulkref.cli.main import cli
 from bulkref.sandbox.options import (
@@ -147,6 +147,7 @@ def sign_in(driver: Any, server: WebServer, username: str, password: str) -> Non
     driver.get(server.url + "/")
     assert "/signin" in driver.current_url  # --team: nothing before signing in
     assert axe_findings(driver) == []  # the sign-in page passes axe-core
+    shot(driver, "7-sign-in")
     by_id(driver, "signin-start").click()
     by_id(driver, "username").send_keys(username)  # the identity provider's page
     driver.find_element("id", "password").send_keys(password)
@@ -202,6 +203,7 @@ def test_two_people_four_eyes_apply_and_the_audit_trail(
         row = ben.find_element("css selector", f'#queue tr[data-import="{imp_id}"]')
         assert "awaiting review" in row.text and SANDBOX_USER in row.text and "5 to create" in row.text
         assert axe_findings(ben) == []  # the queue passes axe-core
+        shot(ben, "8-queue")
         ann.get(server.url + "/queue?show=mine")
         assert by_id(ann, "queue-empty").text == "Nothing is waiting for your review."
         row.find_element("css selector", "a").click()
@@ -219,6 +221,7 @@ def test_two_people_four_eyes_apply_and_the_audit_trail(
         ben.get(server.url + f"/imports/{imp_id}/audit")
         assert by_id(ben, "audit-check").text.startswith("Intact")
         assert axe_findings(ben) == []  # the audit page passes axe-core
+        shot(ben, "9-audit")
         events = [
             (r.get_attribute("data-event"), r.find_elements("tag name", "td")[3].text)
             for r in ben.find_elements("css selector", "#audit tbody tr")
