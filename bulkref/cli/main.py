@@ -597,9 +597,10 @@ def _consistency_sentence(consistency: dict[str, Any]) -> str | None:
     measured = consistency.get("measured")
     if measured is None:
         return None
+    samples = consistency.get("samples") or 0
     return (
         f"Partner Center's listing showed new referrals within {measured:.1f} s "
-        f"(measured on {consistency.get('samples')} creates); consistency window {window:.0f} s."
+        f"(measured on {samples} create{'s' if samples != 1 else ''}); consistency window {window:.0f} s."
     )
 
 
