@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import helpers
 import httpx
 import openpyxl
 import pytest
@@ -26,7 +27,6 @@ from bulkref.api.target import PARTNER_CENTER_URL, Target
 from bulkref.cli.main import cli
 from bulkref.sandbox.options import SANDBOX_CLIENT_ID, SANDBOX_PASSWORD, SANDBOX_TENANT_ID, SANDBOX_USER
 from bulkref.sheets.examples import EXAMPLES
-from bulkref.sheets.template import build_workbook, save_workbook
 
 TOKEN = "sandbox-test-token"
 ID_COLUMNS = ("Referral ID", "Engagement ID", "Linked Referral ID")
@@ -34,13 +34,7 @@ ID_COLUMNS = ("Referral ID", "Engagement ID", "Linked Referral ID")
 
 def sheet(path: Path, n: int = 5, prefix: str = "T") -> Path:
     """``n`` deals cycling through the examples: private, partner-led, two co-sells, shared with a partner."""
-    rows = []
-    for i in range(n):
-        r = dict(EXAMPLES[i % len(EXAMPLES)])
-        r["external_id"] = f"{prefix}-{i:05d}"
-        rows.append(r)
-    save_workbook(build_workbook(rows), path)
-    return path
+    return helpers.sheet(path, n, prefix)
 
 
 def invoke(*args: str | Path, env: dict[str, str] | None = None, stdin: str | None = None) -> Result:
